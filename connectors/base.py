@@ -1,0 +1,80 @@
+"""The contract every CRM connector fulfils. The engine talks to CRMs only through this.
+
+Paging, batching, retries, auth renewal and field mapping live inside the connector; callers
+see iterators of canonical records and lists of per-record outcomes. A connector converts its
+client library's exceptions into ``leadsync.errors`` at its boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from leadsync.records import (
+    ActivityRecord,
+    ApiUsage,
+    CheckProblem,
+    CrmUser,
+    FieldInfo,
+    OwnerChange,
+    PersonRecord,
+    RecordUpdate,
+    TaskRequest,
+    WriteOutcome,
+)
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """One configured CRM connection."""
+
+    #: The connection's name in the config (``salesforce``, ``hubspot``); stored with every record.
+    name: str
+
+    def pull_people(self, since: datetime | None) -> Iterator[PersonRecord]:
+        """People modified at or after ``since`` (all of them when ``None``), deletions included.
+
+        ``since=None`` is a full pull (a backfill): a connector may use its bulk API for it.
+        """
+        ...
+
+    def pull_activities(self, since: datetime | None) -> Iterator[ActivityRecord]:
+        """Activities modified at or after ``since`` (all when ``None``), deletions included."""
+        ...
+
+    def describe(self) -> dict[str, dict[str, FieldInfo]]:
+        """Fields of every object the mapping touches: ``{object: {field: FieldInfo}}``."""
+        ...
+
+    def check(self) -> list[CheckProblem]:
+        """Validate the mapping (and the configured owners, queues, statuses) against the org."""
+        ...
+
+    def create_fields(self) -> list[str]:
+        """Create the mapped output fields that are missing; return what was created."""
+        ...
+
+    def write(self, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
+        """Write output values in as few calls as the CRM allows; one outcome per update."""
+        ...
+
+    def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
+        """Set owners (and statuses) without letting CRM assignment rules override them."""
+        ...
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
+        """Create tasks idempotently: a retry with the same ``key`` must not duplicate."""
+        ...
+
+    def users(self) -> list[CrmUser]:
+        """Users and queues that can own records, active and inactive."""
+        ...
+
+    def usage(self) -> ApiUsage:
+        """API calls made so far by this connector, and the allowance left when known."""
+        ...
+
+    def close(self) -> None:
+        """Release sessions and pools."""
+        ...

@@ -1,0 +1,1 @@
+"""Scheduling: the jobs ``leadsync run`` runs (syncs, sweeps, backfills)."""

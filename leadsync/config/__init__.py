@@ -1,0 +1,1 @@
+"""Configuration: the admin's TOML file and mappings, validated into frozen settings."""

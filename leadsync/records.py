@@ -1,0 +1,171 @@
+"""The canonical records that cross the boundary between a connector and the engine.
+
+A connector reads CRM objects and hands the engine these values; the engine hands back
+updates, tasks and owner changes in the same vocabulary. Nothing here knows a CRM field name:
+``attributes`` and ``values`` are keyed by canonical names (``industry``, ``employees``,
+``fit``, ``score`` ...) and each connector's mapping translates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RecordRef:
+    """Identity of one CRM record: ``("salesforce", "Lead", "00Q...")``."""
+
+    source: str
+    object_type: str
+    external_id: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.object_type}:{self.external_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """A Lead, Contact or HubSpot contact as read from the CRM.
+
+    ``attributes`` are raw values as the CRM returned them (possibly dirty: "1,200" employees,
+    a number in a picklist); the model cleans them when it scores. ``merged_into`` names the
+    surviving record when this one was converted or merged, so its history can move there.
+    """
+
+    ref: RecordRef
+    email: str | None
+    modified_at: datetime
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    owner_id: str | None = None
+    status: str | None = None
+    opted_out: bool = False
+    account_id: str | None = None
+    converted_at: datetime | None = None
+    deleted: bool = False
+    merged_into: RecordRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRecord:
+    """Something a person did (or sales did to them), in canonical form.
+
+    ``kind`` is canonical: form_submission, campaign_response, email_open, email_click,
+    unsubscribe, page_view, webinar_registered, webinar_attended, meeting, call, task, ...
+    ``person`` names the CRM record it belongs to when the CRM says so; otherwise ``email``
+    links it (HubSpot email events carry only an address). ``actor_id`` is the CRM user who
+    logged it, so the hand-off can tell a sales touch from marketing automation.
+    """
+
+    ref: RecordRef
+    kind: str
+    occurred_at: datetime
+    modified_at: datetime
+    person: RecordRef | None = None
+    email: str | None = None
+    name: str | None = None
+    campaign_type: str | None = None
+    member_status: str | None = None
+    url: str | None = None
+    actor_id: str | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecordUpdate:
+    """Output values to write to one record, keyed by canonical output name (fit, score ...)."""
+
+    ref: RecordRef
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerChange:
+    """Give a record a new owner and, optionally, a new status (hand-off and recycle)."""
+
+    ref: RecordRef
+    owner_id: str
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRequest:
+    """A task for a rep. ``key`` is stable for one hand-off so a retry upserts, never duplicates."""
+
+    key: str
+    person: RecordRef
+    owner_id: str
+    subject: str
+    body: str
+    due_at: datetime
+    priority: str = "Normal"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    """A CRM's refusal of one record: its own code and message, and the fields it named."""
+
+    code: str
+    message: str
+    fields: tuple[str, ...] = ()
+    retriable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """What became of one record in a batched call."""
+
+    ref: RecordRef
+    ok: bool
+    error: RecordError | None = None
+    created_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CrmUser:
+    """A user or queue that can own records."""
+
+    id: str
+    name: str
+    email: str | None = None
+    active: bool = True
+    is_queue: bool = False
+    manager_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    """One field of a CRM object as its describe call reports it."""
+
+    name: str
+    type: str
+    label: str = ""
+    updateable: bool = True
+    length: int | None = None
+    picklist_values: tuple[str, ...] = ()
+    custom: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CheckProblem:
+    """A mapping that does not fit the live org, and how to fix it."""
+
+    object_type: str
+    field: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.object_type}.{self.field}: {self.problem}; fix: {self.fix}"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiUsage:
+    """API calls made by this connector, and the CRM's remaining allowance when it told us."""
+
+    calls: int
+    calls_by_endpoint: Mapping[str, int] = field(default_factory=dict)
+    remaining: int | None = None
+    limit: int | None = None
