@@ -1,0 +1,1 @@
+"""Salesforce: REST/Bulk 2.0 client, connector, and the HTTPS sandbox that emulates the API."""

@@ -1,0 +1,67 @@
+"""Connection settings for one Salesforce org (``[connectors.salesforce]`` in the config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, field_validator, model_validator
+
+from connectors.settings_base import ConnectorSettingsBase
+
+AuthMethod = Literal[
+    "client_credentials", "jwt_bearer", "refresh_token", "password", "access_token"
+]
+
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "client_credentials": ("client_id", "client_secret"),
+    "jwt_bearer": ("client_id", "username", "private_key_file"),
+    "refresh_token": ("client_id", "refresh_token"),
+    "password": ("client_id", "client_secret", "username", "password"),
+    "access_token": ("access_token", "instance_url"),
+}
+
+
+class SalesforceSettings(ConnectorSettingsBase):
+    type: Literal["salesforce"] = "salesforce"
+    #: The org's My Domain URL. With ``access_token`` auth it is required; otherwise the token
+    #: endpoint's answer supplies it and this, when set, must agree.
+    instance_url: str | None = None
+    #: Base of the OAuth token endpoint (``{login_url}/services/oauth2/token``).
+    login_url: str = "https://login.salesforce.com"
+    api_version: str = "62.0"
+    auth: AuthMethod = "client_credentials"
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    private_key_file: Path | None = None
+    refresh_token: SecretStr | None = None
+    access_token: SecretStr | None = None
+    #: Above this many records in one write, use Bulk API 2.0 ingest instead of Collections.
+    bulk_write_threshold: int = 10_000
+    #: Daily API calls kept in reserve for the org's other integrations; writes stop there.
+    api_reserve: int = 1_000
+
+    @field_validator("api_version")
+    @classmethod
+    def _version_shape(cls, value: str) -> str:
+        major, _, minor = value.partition(".")
+        if not (major.isdigit() and minor.isdigit()):
+            raise ValueError("must look like '62.0'")
+        return value
+
+    @field_validator("instance_url", "login_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("must be an https:// URL (Salesforce speaks only HTTPS)")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _auth_has_its_keys(self) -> SalesforceSettings:
+        missing = [key for key in _NEEDS[self.auth] if getattr(self, key) in (None, "")]
+        if missing:
+            raise ValueError(f"auth = '{self.auth}' needs {', '.join(missing)}")
+        return self

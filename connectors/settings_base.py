@@ -1,0 +1,35 @@
+"""Shared base for connector connection settings: strict keys, frozen, secrets never printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+class ConnectorSettingsBase(BaseModel):
+    """Keys common to every CRM connection. Secrets are ``SecretStr`` so no repr shows them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Path of the admin-editable field mapping; relative paths resolve against the config file.
+    mapping: Path | None = None
+    #: PEM bundle to trust for a private CA (the sandboxes' generated certificate, a proxy).
+    ca_bundle: Path | None = None
+    timeout_seconds: float = 30.0
+    #: How many times a transient failure (429, 5xx, network) is retried inside one call.
+    max_retries: int = 5
+
+    @field_validator("timeout_seconds")
+    @classmethod
+    def _positive_timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be a positive number of seconds")
+        return value
+
+    @field_validator("max_retries")
+    @classmethod
+    def _retries_in_range(cls, value: int) -> int:
+        if not 0 <= value <= 20:
+            raise ValueError("must be between 0 and 20")
+        return value
