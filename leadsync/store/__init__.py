@@ -1,0 +1,46 @@
+"""The state store: SQLAlchemy 2 Core over SQLite (embedded) or PostgreSQL (production).
+
+``Store`` owns the engine and transactions; the modules beside it are functions over a
+connection, one concern each: ``ingest`` (pulled records), ``scoring`` (the scoring queue and
+results), ``writes`` (ledger and outbox), ``runs`` (cursors and cycles), ``lookup`` (reads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from leadsync.store import db
+
+
+class Store:
+    """An open, migrated store."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = db.create_engine(url)
+        if migrate:
+            db.upgrade(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """One atomic unit: committed on success, rolled back on any exception."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["Store"]

@@ -1,0 +1,122 @@
+"""Who is who: normalizing emails, fingerprinting records, moving history between people."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadsync.store.schema import (
+    activities,
+    crm_records,
+    pending_writes,
+    people,
+    score_history,
+    scores,
+)
+
+_CHUNK = 500
+
+
+def normalize_email(email: object) -> str | None:
+    """Lower-cased, trimmed address, or None when it cannot be an email address."""
+    if not isinstance(email, str):
+        return None
+    value = email.strip().lower()
+    local, at, domain = value.partition("@")
+    if not at or not local or "." not in domain or " " in value or len(value) > 320:
+        return None
+    return value
+
+
+def fingerprint(values: Any) -> str:
+    """Stable hash of JSON-able values: equal inputs, equal hash, on every run and machine."""
+    blob = json.dumps(values, sort_keys=True, default=_json_default, separators=(",", ":"))
+    return hashlib.sha1(blob.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return repr(value)
+
+
+def chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def mark_dirty(conn: sa.Connection, person_ids: Iterable[int | None], now: datetime) -> None:
+    ids = sorted({pid for pid in person_ids if pid is not None})
+    for part in chunks(ids):
+        conn.execute(
+            sa.update(people)
+            .where(people.c.id.in_(part), people.c.dirty.is_(False))
+            .values(dirty=True, updated_at=now)
+        )
+
+
+def person_by_email(conn: sa.Connection, emails: Iterable[str]) -> dict[str, int]:
+    """Map each email to the person of a live record with that email (lowest record id wins)."""
+    found: dict[str, int] = {}
+    for part in chunks(sorted(set(emails))):
+        rows = conn.execute(
+            sa.select(crm_records.c.email_norm, crm_records.c.person_id)
+            .where(crm_records.c.email_norm.in_(part), crm_records.c.deleted.is_(False))
+            .order_by(crm_records.c.id)
+        )
+        for email, person_id in rows:
+            found.setdefault(email, person_id)
+    return found
+
+
+def merge_people(conn: sa.Connection, from_id: int, into_id: int, now: datetime) -> None:
+    """Move every record, activity and history row of one person to another, then drop it.
+
+    Used when a converted or merged CRM record, or an email change, shows two people are one.
+    """
+    if from_id == into_id:
+        return
+    for table in (crm_records, activities, score_history):
+        conn.execute(sa.update(table).where(table.c.person_id == from_id).values(person_id=into_id))
+    carried = conn.execute(
+        sa.select(people.c.recycled_at, people.c.recycle_count).where(people.c.id == from_id)
+    ).first()
+    conn.execute(sa.delete(scores).where(scores.c.person_id == from_id))
+    conn.execute(sa.delete(people).where(people.c.id == from_id))
+    if carried is not None and carried.recycle_count:
+        survivor = conn.execute(
+            sa.select(people.c.recycled_at, people.c.recycle_count).where(people.c.id == into_id)
+        ).one()
+        latest = max(
+            (t for t in (carried.recycled_at, survivor.recycled_at) if t is not None), default=None
+        )
+        conn.execute(
+            sa.update(people)
+            .where(people.c.id == into_id)
+            .values(
+                recycle_count=max(carried.recycle_count, survivor.recycle_count),
+                recycled_at=latest,
+            )
+        )
+    mark_dirty(conn, [into_id], now)
+
+
+def move_record(conn: sa.Connection, record_id: int, uid: str, to_person: int) -> None:
+    """Move one record and the activities it owns to another person."""
+    conn.execute(
+        sa.update(crm_records).where(crm_records.c.id == record_id).values(person_id=to_person)
+    )
+    conn.execute(
+        sa.update(activities).where(activities.c.record_uid == uid).values(person_id=to_person)
+    )
+
+
+def drop_pending_for(conn: sa.Connection, record_ids: list[int]) -> None:
+    """A deleted or merged-away record takes no more writes."""
+    for part in chunks(record_ids):
+        conn.execute(sa.delete(pending_writes).where(pending_writes.c.record_id.in_(part)))

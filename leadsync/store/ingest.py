@@ -1,0 +1,352 @@
+"""Storing what was pulled: people and activities, de-duplicated by source id.
+
+A re-pull of the same record or activity with the same content changes nothing (its
+fingerprint matches); a changed one is updated and its person queued for scoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadsync.records import ActivityRecord, PersonRecord
+from leadsync.store.identity import (
+    chunks,
+    drop_pending_for,
+    fingerprint,
+    mark_dirty,
+    merge_people,
+    move_record,
+    normalize_email,
+    person_by_email,
+)
+from leadsync.store.schema import activities, crm_records, people
+
+
+@dataclass(slots=True)
+class IngestCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: IngestCounts) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+def _record_row(rec: PersonRecord, now: datetime) -> dict[str, Any]:
+    attributes = {k: _jsonable(v) for k, v in rec.attributes.items()}
+    row = {
+        "uid": str(rec.ref),
+        "source": rec.ref.source,
+        "object_type": rec.ref.object_type,
+        "external_id": rec.ref.external_id,
+        "email_norm": normalize_email(rec.email),
+        "attributes": attributes,
+        "owner_id": rec.owner_id,
+        "status": rec.status,
+        "opted_out": bool(rec.opted_out),
+        "account_id": rec.account_id,
+        "converted_at": rec.converted_at,
+        "deleted": bool(rec.deleted),
+        "merged_into": str(rec.merged_into) if rec.merged_into else None,
+        "modified_at": rec.modified_at,
+        "updated_at": now,
+    }
+    row["fingerprint"] = fingerprint({k: v for k, v in row.items() if k != "updated_at"})
+    return row
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def upsert_people(
+    conn: sa.Connection, records: Sequence[PersonRecord], now: datetime
+) -> IngestCounts:
+    """Store one batch of pulled people records; link them to people by record id, then email."""
+    latest: dict[str, PersonRecord] = {}
+    for rec in records:
+        uid = str(rec.ref)
+        if uid not in latest or latest[uid].modified_at <= rec.modified_at:
+            latest[uid] = rec
+    counts = IngestCounts()
+    rows = {uid: _record_row(rec, now) for uid, rec in latest.items()}
+    existing = _existing_records(conn, list(rows))
+    dirty: set[int] = set()
+    gone: list[int] = []
+    new_rows = [row for uid, row in rows.items() if uid not in existing]
+    for uid, row in rows.items():
+        old = existing.get(uid)
+        if old is None or old.fingerprint == row["fingerprint"]:
+            if old is not None:
+                counts.unchanged += 1
+            continue
+        counts.updated += 1
+        conn.execute(sa.update(crm_records).where(crm_records.c.id == old.id).values(**row))
+        dirty.add(old.person_id)
+        if row["deleted"] or row["merged_into"]:
+            gone.append(old.id)
+        if row["email_norm"] != old.email_norm and row["email_norm"] and not row["deleted"]:
+            _follow_email_change(conn, old.id, uid, old.person_id, row["email_norm"], now, dirty)
+    if new_rows:
+        counts.inserted += len(new_rows)
+        dirty |= _insert_new_records(conn, new_rows, now)
+    _apply_merges(conn, rows, now, dirty)
+    drop_pending_for(conn, gone)
+    _refresh_active(conn, dirty, now)
+    mark_dirty(conn, dirty, now)
+    return counts
+
+
+def _existing_records(conn: sa.Connection, uids: list[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for part in chunks(uids):
+        query = sa.select(
+            crm_records.c.id,
+            crm_records.c.uid,
+            crm_records.c.person_id,
+            crm_records.c.email_norm,
+            crm_records.c.fingerprint,
+        ).where(crm_records.c.uid.in_(part))
+        for row in conn.execute(query):
+            found[row.uid] = row
+    return found
+
+
+def _insert_new_records(conn: sa.Connection, rows: list[dict[str, Any]], now: datetime) -> set[int]:
+    """Give each new record a person: the merge survivor's, an email match, or a new person."""
+    by_email = person_by_email(conn, [r["email_norm"] for r in rows if r["email_norm"]])
+    absorbed = _people_merging_into(conn, [r["uid"] for r in rows])
+    touched: set[int] = set()
+    for row in rows:
+        person_id = absorbed.get(row["uid"]) or (
+            by_email.get(row["email_norm"]) if row["email_norm"] and not row["deleted"] else None
+        )
+        if person_id is None:
+            inserted = conn.execute(
+                sa.insert(people).values(
+                    email_norm=row["email_norm"],
+                    dirty=True,
+                    active=True,
+                    recycle_count=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            ).inserted_primary_key
+            assert inserted is not None
+            person_id = inserted[0]
+            if row["email_norm"]:
+                by_email[row["email_norm"]] = person_id
+        row["person_id"] = person_id
+        touched.add(person_id)
+    for part in chunks(rows):
+        conn.execute(sa.insert(crm_records), part)
+    _link_orphans(conn, rows)
+    return touched
+
+
+def _people_merging_into(conn: sa.Connection, uids: list[str]) -> dict[str, int]:
+    """For survivor uids, the person of a record already converted or merged into them."""
+    found: dict[str, int] = {}
+    for part in chunks(uids):
+        query = sa.select(crm_records.c.merged_into, crm_records.c.person_id).where(
+            crm_records.c.merged_into.in_(part)
+        )
+        for survivor, person_id in conn.execute(query):
+            found.setdefault(survivor, person_id)
+    return found
+
+
+def _link_orphans(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Activities that arrived before their person now find them, by record id or email."""
+    for row in rows:
+        if row["deleted"]:
+            continue
+        conn.execute(
+            sa.update(activities)
+            .where(activities.c.person_id.is_(None), activities.c.record_uid == row["uid"])
+            .values(person_id=row["person_id"])
+        )
+        if row["email_norm"]:
+            conn.execute(
+                sa.update(activities)
+                .where(
+                    activities.c.person_id.is_(None),
+                    activities.c.record_uid.is_(None),
+                    activities.c.email_norm == row["email_norm"],
+                )
+                .values(person_id=row["person_id"])
+            )
+
+
+def _apply_merges(
+    conn: sa.Connection, rows: dict[str, dict[str, Any]], now: datetime, dirty: set[int]
+) -> None:
+    """A converted or merged record's person joins the survivor's person, history and all."""
+    for row in rows.values():
+        survivor_uid = row["merged_into"]
+        if not survivor_uid:
+            continue
+        loser = conn.execute(
+            sa.select(crm_records.c.person_id).where(crm_records.c.uid == row["uid"])
+        ).scalar_one()
+        survivor = conn.execute(
+            sa.select(crm_records.c.person_id).where(crm_records.c.uid == survivor_uid)
+        ).scalar_one_or_none()
+        if survivor is not None and survivor != loser:
+            merge_people(conn, loser, survivor, now)
+            dirty.discard(loser)
+            dirty.add(survivor)
+
+
+def _follow_email_change(
+    conn: sa.Connection,
+    record_id: int,
+    uid: str,
+    person_id: int,
+    new_email: str,
+    now: datetime,
+    dirty: set[int],
+) -> None:
+    """An email change relinks the record; it never creates a duplicate person."""
+    match = conn.execute(
+        sa.select(crm_records.c.person_id)
+        .where(
+            crm_records.c.email_norm == new_email,
+            crm_records.c.deleted.is_(False),
+            crm_records.c.person_id != person_id,
+        )
+        .order_by(crm_records.c.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if match is None:
+        conn.execute(sa.update(people).where(people.c.id == person_id).values(email_norm=new_email))
+        return
+    others = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(crm_records)
+        .where(
+            crm_records.c.person_id == person_id,
+            crm_records.c.id != record_id,
+            crm_records.c.deleted.is_(False),
+        )
+    ).scalar_one()
+    if others:
+        move_record(conn, record_id, uid, match)
+    else:
+        merge_people(conn, person_id, match, now)
+        dirty.discard(person_id)
+    dirty.add(match)
+
+
+def _refresh_active(conn: sa.Connection, person_ids: set[int], now: datetime) -> None:
+    """A person with no live record left is inactive: not scored, not written."""
+    for part in chunks(sorted(person_ids)):
+        live = sa.select(crm_records.c.id).where(
+            crm_records.c.person_id == people.c.id,
+            crm_records.c.deleted.is_(False),
+            crm_records.c.merged_into.is_(None),
+        )
+        conn.execute(
+            sa.update(people)
+            .where(people.c.id.in_(part))
+            .values(active=sa.exists(live), updated_at=now)
+        )
+
+
+def _activity_row(rec: ActivityRecord) -> dict[str, Any]:
+    row = {
+        "uid": str(rec.ref),
+        "record_uid": str(rec.person) if rec.person else None,
+        "email_norm": normalize_email(rec.email),
+        "kind": rec.kind,
+        "occurred_at": rec.occurred_at,
+        "modified_at": rec.modified_at,
+        "name": _clip(rec.name, 255),
+        "campaign_type": _clip(rec.campaign_type, 128),
+        "member_status": _clip(rec.member_status, 128),
+        "url": rec.url,
+        "actor_id": rec.actor_id,
+        "deleted": bool(rec.deleted),
+    }
+    row["fingerprint"] = fingerprint(row)
+    return row
+
+
+def _clip(value: str | None, size: int) -> str | None:
+    return value[:size] if isinstance(value, str) else value
+
+
+def upsert_activities(
+    conn: sa.Connection, records: Sequence[ActivityRecord], now: datetime
+) -> IngestCounts:
+    """Store one batch of activities; an activity seen again with the same content is a no-op."""
+    rows: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        uid = str(rec.ref)
+        if uid not in rows or rows[uid]["modified_at"] <= rec.modified_at:
+            rows[uid] = _activity_row(rec)
+    counts = IngestCounts()
+    existing: dict[str, Any] = {}
+    for part in chunks(list(rows)):
+        query = sa.select(
+            activities.c.id, activities.c.uid, activities.c.fingerprint, activities.c.person_id
+        ).where(activities.c.uid.in_(part))
+        existing.update({row.uid: row for row in conn.execute(query)})
+    owners = _resolve_people(conn, list(rows.values()))
+    dirty: set[int | None] = set()
+    inserts: list[dict[str, Any]] = []
+    for uid, row in rows.items():
+        row["person_id"] = owners.get(uid)
+        old = existing.get(uid)
+        if old is None:
+            inserts.append(row)
+            dirty.add(row["person_id"])
+        elif old.fingerprint == row["fingerprint"]:
+            counts.unchanged += 1
+        else:
+            counts.updated += 1
+            conn.execute(sa.update(activities).where(activities.c.id == old.id).values(**row))
+            dirty.update((old.person_id, row["person_id"]))
+    for part in chunks(inserts, 1000):
+        conn.execute(sa.insert(activities), part)
+    counts.inserted = len(inserts)
+    mark_dirty(conn, dirty, now)
+    return counts
+
+
+def _resolve_people(conn: sa.Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Person of each activity: through its CRM record, else through its email."""
+    record_uids = sorted({r["record_uid"] for r in rows if r["record_uid"]})
+    by_record: dict[str, int] = {}
+    for part in chunks(record_uids):
+        query = sa.select(crm_records.c.uid, crm_records.c.person_id).where(
+            crm_records.c.uid.in_(part)
+        )
+        by_record.update({uid: pid for uid, pid in conn.execute(query)})
+    by_email = person_by_email(
+        conn, [r["email_norm"] for r in rows if r["email_norm"] and not r["record_uid"]]
+    )
+    owners: dict[str, int] = {}
+    for row in rows:
+        if row["record_uid"]:
+            person = by_record.get(row["record_uid"])
+        else:
+            person = by_email.get(row["email_norm"]) if row["email_norm"] else None
+        if person is not None:
+            owners[row["uid"]] = person
+    return owners

@@ -1,0 +1,81 @@
+"""Per-connector cursors and the record of every cycle (runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadsync.store.schema import cursors, runs
+
+
+def get_cursor(conn: sa.Connection, connector: str, stream: str) -> datetime | None:
+    query = sa.select(cursors.c.position).where(
+        cursors.c.connector == connector, cursors.c.stream == stream
+    )
+    return conn.execute(query).scalar_one_or_none()
+
+
+def set_cursor(
+    conn: sa.Connection, connector: str, stream: str, position: datetime, now: datetime
+) -> None:
+    """Move a cursor forward; never backwards (a late, older page cannot rewind it)."""
+    current = get_cursor(conn, connector, stream)
+    if current is None:
+        conn.execute(
+            sa.insert(cursors).values(
+                connector=connector, stream=stream, position=position, updated_at=now
+            )
+        )
+    elif position > current:
+        conn.execute(
+            sa.update(cursors)
+            .where(cursors.c.connector == connector, cursors.c.stream == stream)
+            .values(position=position, updated_at=now)
+        )
+
+
+def reset_cursors(conn: sa.Connection, connector: str) -> None:
+    conn.execute(sa.delete(cursors).where(cursors.c.connector == connector))
+
+
+def start_run(conn: sa.Connection, connector: str, kind: str, now: datetime) -> int:
+    # A run still marked running for this connector died with its process.
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.connector == connector, runs.c.status == "running")
+        .values(status="interrupted", finished_at=now)
+    )
+    inserted = conn.execute(
+        sa.insert(runs).values(
+            connector=connector, kind=kind, started_at=now, status="running", counts={}, api_calls=0
+        )
+    ).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def finish_run(
+    conn: sa.Connection,
+    run_id: int,
+    now: datetime,
+    *,
+    status: str,
+    counts: Mapping[str, Any],
+    api_calls: int,
+    error: str | None = None,
+) -> None:
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.id == run_id)
+        .values(
+            finished_at=now, status=status, counts=dict(counts), api_calls=api_calls, error=error
+        )
+    )
+
+
+def recent_runs(conn: sa.Connection, limit: int = 20) -> list[dict[str, Any]]:
+    query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]

@@ -1,0 +1,199 @@
+"""The state store's tables. Alembic migrations in ``migrations/`` create and evolve them.
+
+Identity: a CRM record (``crm_records.uid`` = ``source:object:id``) is the identity; a person
+is the set of records linked by normalized email. Activities point at a record uid or, when
+the CRM gives only an address, at an email; ``person_id`` is resolved from those and re-resolved
+when records move between people, so history follows merges and email changes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python, naive UTC in the database (same on SQLite and PostgreSQL)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the store; pass UTC-aware values")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+JSONType: Any = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email_norm", sa.String(320), index=True),
+    sa.Column("account_key", sa.String(255), index=True),
+    # True while the person's inputs changed since last scored; the scoring queue.
+    sa.Column("dirty", sa.Boolean, nullable=False, default=True),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("recycled_at", UTCDateTime),
+    sa.Column("recycle_count", sa.Integer, nullable=False, default=0),
+    sa.Column("recycle_reason", sa.String(255)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(
+        "ix_people_dirty_queue",
+        "id",
+        sqlite_where=sa.text("dirty"),
+        postgresql_where=sa.text("dirty"),
+    ),
+)
+
+crm_records = sa.Table(
+    "crm_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("uid", sa.String(300), nullable=False, unique=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False, index=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("object_type", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(128), nullable=False),
+    sa.Column("email_norm", sa.String(320), index=True),
+    sa.Column("attributes", JSONType, nullable=False),
+    sa.Column("owner_id", sa.String(128)),
+    sa.Column("status", sa.String(255)),
+    sa.Column("opted_out", sa.Boolean, nullable=False, default=False),
+    sa.Column("account_id", sa.String(128)),
+    sa.Column("converted_at", UTCDateTime),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("merged_into", sa.String(300)),
+    sa.Column("modified_at", UTCDateTime, nullable=False),
+    # Hash of everything the model or the hand-off reads; unchanged hash = nothing to re-score.
+    sa.Column("fingerprint", sa.String(40), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+activities = sa.Table(
+    "activities",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("uid", sa.String(300), nullable=False, unique=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), index=True),
+    sa.Column("record_uid", sa.String(300), index=True),
+    sa.Column("email_norm", sa.String(320)),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime, nullable=False),
+    sa.Column("name", sa.String(255)),
+    sa.Column("campaign_type", sa.String(128)),
+    sa.Column("member_status", sa.String(128)),
+    sa.Column("url", sa.Text),
+    sa.Column("actor_id", sa.String(128)),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("fingerprint", sa.String(40), nullable=False),
+    # Unlinked activities wait here until a record with their uid or email arrives.
+    sa.Index(
+        "ix_activities_orphan_email",
+        "email_norm",
+        sqlite_where=sa.text("person_id IS NULL"),
+        postgresql_where=sa.text("person_id IS NULL"),
+    ),
+)
+
+scores = sa.Table(
+    "scores",
+    metadata,
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), primary_key=True),
+    sa.Column("fit", sa.String(16), nullable=False),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("readiness", sa.String(32), nullable=False),
+    sa.Column("team", sa.String(16), nullable=False),
+    sa.Column("cell", sa.String(48), nullable=False),
+    sa.Column("outputs", JSONType, nullable=False),
+    sa.Column("result", JSONType, nullable=False),
+    sa.Column("scored_at", UTCDateTime, nullable=False),
+)
+
+score_history = sa.Table(
+    "score_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False, index=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("old_score", sa.Integer),
+    sa.Column("new_score", sa.Integer, nullable=False),
+    sa.Column("old_cell", sa.String(48)),
+    sa.Column("new_cell", sa.String(48), nullable=False),
+    # Which rules and activities moved the score, and how much decay took away.
+    sa.Column("cause", JSONType, nullable=False),
+)
+
+# Values last written to each CRM record's mapped output fields (canonical names).
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("record_id", sa.Integer, sa.ForeignKey("crm_records.id"), primary_key=True),
+    sa.Column("values", JSONType, nullable=False),
+    sa.Column("written_at", UTCDateTime, nullable=False),
+)
+
+# Writes decided but not yet confirmed by the CRM: the durable outbox. One row per record;
+# a newer decision merges into it. Rejected rows wait with backoff, then park.
+pending_writes = sa.Table(
+    "pending_writes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "record_id", sa.Integer, sa.ForeignKey("crm_records.id"), nullable=False, unique=True
+    ),
+    sa.Column("source", sa.String(64), nullable=False, index=True),
+    sa.Column("values", JSONType, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("error_code", sa.String(128)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("error_fields", JSONType),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("connector", sa.String(64), primary_key=True),
+    sa.Column("stream", sa.String(64), primary_key=True),
+    sa.Column("position", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("connector", sa.String(64), nullable=False, index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("counts", JSONType, nullable=False),
+    sa.Column("api_calls", sa.Integer, nullable=False, default=0),
+    sa.Column("error", sa.Text),
+)

@@ -1,0 +1,235 @@
+"""The scoring queue: people whose inputs changed, their inputs, and their saved results."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadsync.store.identity import chunks
+from leadsync.store.schema import activities, crm_records, people, score_history, scores
+from leadsync.store.writes import queue_writes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    id: int
+    uid: str
+    source: str
+    object_type: str
+    external_id: str
+    email: str | None
+    attributes: Mapping[str, Any]
+    owner_id: str | None
+    status: str | None
+    opted_out: bool
+    account_id: str | None
+    converted_at: datetime | None
+    modified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredActivity:
+    uid: str
+    kind: str
+    occurred_at: datetime
+    name: str | None
+    campaign_type: str | None
+    member_status: str | None
+    url: str | None
+    actor_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonInputs:
+    person_id: int
+    email: str | None
+    recycled_at: datetime | None
+    recycle_count: int
+    records: tuple[StoredRecord, ...]
+    activities: tuple[StoredActivity, ...]
+    previous: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRow:
+    """A person's new result as the engine computed it."""
+
+    person_id: int
+    fit: str
+    score: int
+    readiness: str
+    team: str
+    cell: str
+    outputs: Mapping[str, Any]
+    result: Mapping[str, Any]
+    cause: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SaveCounts:
+    scored: int = 0
+    changed: int = 0
+    writes_queued: int = 0
+
+
+def dirty_people(conn: sa.Connection, after_id: int, limit: int) -> list[int]:
+    query = (
+        sa.select(people.c.id)
+        .where(people.c.dirty.is_(True), people.c.id > after_id)
+        .order_by(people.c.id)
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def mark_all_dirty(conn: sa.Connection, now: datetime) -> int:
+    """Queue everyone for re-scoring (a backfill after a model change)."""
+    result = conn.execute(
+        sa.update(people).where(people.c.active.is_(True)).values(dirty=True, updated_at=now)
+    )
+    return result.rowcount or 0
+
+
+def load_inputs(conn: sa.Connection, person_ids: Sequence[int]) -> list[PersonInputs]:
+    """Live records, counted activities and the previous result of each active person."""
+    ids = list(person_ids)
+    records: dict[int, list[StoredRecord]] = defaultdict(list)
+    acts: dict[int, list[StoredActivity]] = defaultdict(list)
+    previous: dict[int, dict[str, Any]] = {}
+    heads: dict[int, Any] = {}
+    for part in chunks(ids):
+        for row in conn.execute(
+            sa.select(people).where(people.c.id.in_(part), people.c.active.is_(True))
+        ):
+            heads[row.id] = row
+        for row in conn.execute(
+            sa.select(crm_records)
+            .where(
+                crm_records.c.person_id.in_(part),
+                crm_records.c.deleted.is_(False),
+                crm_records.c.merged_into.is_(None),
+            )
+            .order_by(crm_records.c.id)
+        ):
+            records[row.person_id].append(
+                StoredRecord(
+                    id=row.id,
+                    uid=row.uid,
+                    source=row.source,
+                    object_type=row.object_type,
+                    external_id=row.external_id,
+                    email=row.email_norm,
+                    attributes=row.attributes,
+                    owner_id=row.owner_id,
+                    status=row.status,
+                    opted_out=row.opted_out,
+                    account_id=row.account_id,
+                    converted_at=row.converted_at,
+                    modified_at=row.modified_at,
+                )
+            )
+        for row in conn.execute(
+            sa.select(
+                activities.c.person_id,
+                activities.c.uid,
+                activities.c.kind,
+                activities.c.occurred_at,
+                activities.c.name,
+                activities.c.campaign_type,
+                activities.c.member_status,
+                activities.c.url,
+                activities.c.actor_id,
+            )
+            .where(activities.c.person_id.in_(part), activities.c.deleted.is_(False))
+            .order_by(activities.c.occurred_at, activities.c.id)
+        ):
+            acts[row.person_id].append(
+                StoredActivity(
+                    uid=row.uid,
+                    kind=row.kind,
+                    occurred_at=row.occurred_at,
+                    name=row.name,
+                    campaign_type=row.campaign_type,
+                    member_status=row.member_status,
+                    url=row.url,
+                    actor_id=row.actor_id,
+                )
+            )
+        for row in conn.execute(sa.select(scores).where(scores.c.person_id.in_(part))):
+            previous[row.person_id] = dict(row._mapping)
+    return [
+        PersonInputs(
+            person_id=pid,
+            email=heads[pid].email_norm,
+            recycled_at=heads[pid].recycled_at,
+            recycle_count=heads[pid].recycle_count,
+            records=tuple(records[pid]),
+            activities=tuple(acts[pid]),
+            previous=previous.get(pid),
+        )
+        for pid in ids
+        if pid in heads and records[pid]
+    ]
+
+
+def save_scores(
+    conn: sa.Connection, rows: Sequence[ScoreRow], done_ids: Sequence[int], now: datetime
+) -> SaveCounts:
+    """Save results, record history for changes, queue the CRM writes that differ.
+
+    ``done_ids`` are every person taken from the queue in this batch (including inactive
+    ones that produced no row); their dirty flag clears in the same transaction.
+    """
+    counts = SaveCounts(scored=len(rows))
+    ids = [r.person_id for r in rows]
+    old: dict[int, Any] = {}
+    for part in chunks(ids):
+        for stored in conn.execute(sa.select(scores).where(scores.c.person_id.in_(part))):
+            old[stored.person_id] = stored
+    inserts, history = [], []
+    for row in rows:
+        values = {
+            "fit": row.fit,
+            "score": row.score,
+            "readiness": row.readiness,
+            "team": row.team,
+            "cell": row.cell,
+            "outputs": dict(row.outputs),
+            "result": dict(row.result),
+            "scored_at": now,
+        }
+        before = old.get(row.person_id)
+        if before is None:
+            inserts.append({"person_id": row.person_id, **values})
+        elif before.outputs != values["outputs"] or before.result != values["result"]:
+            conn.execute(
+                sa.update(scores).where(scores.c.person_id == row.person_id).values(values)
+            )
+        else:
+            continue
+        counts.changed += 1
+        if before is None or before.score != row.score or before.cell != row.cell:
+            history.append(
+                {
+                    "person_id": row.person_id,
+                    "at": now,
+                    "old_score": before.score if before is not None else None,
+                    "new_score": row.score,
+                    "old_cell": before.cell if before is not None else None,
+                    "new_cell": row.cell,
+                    "cause": dict(row.cause),
+                }
+            )
+    for part in chunks(inserts):
+        conn.execute(sa.insert(scores), part)
+    for part in chunks(history):
+        conn.execute(sa.insert(score_history), part)
+    counts.writes_queued = queue_writes(conn, {r.person_id: r.outputs for r in rows}, now)
+    for part in chunks(list(done_ids)):
+        conn.execute(sa.update(people).where(people.c.id.in_(part)).values(dirty=False))
+    return counts
