@@ -1,0 +1,336 @@
+"""One sync cycle: pull, store, score, write back. The engine never asks which CRM it talks to.
+
+Order matters for crash safety. Pulled batches are committed as they arrive; cursors move
+only after every batch they cover is committed (and never past the cycle's start); scoring
+clears a person's dirty flag in the same transaction that queues their writes; a write leaves
+the outbox only in the transaction that records the CRM's confirmation. A process killed at
+any point therefore re-does, on the next run, exactly what was not yet durable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any, Protocol, TypeVar
+
+import structlog
+
+from connectors.base import Connector
+from leadsync.errors import FatalSyncError, SyncError
+from leadsync.records import RecordUpdate
+from leadsync.store import Store
+from leadsync.store.ingest import IngestCounts, upsert_activities, upsert_people
+from leadsync.store.runs import finish_run, get_cursor, set_cursor, start_run
+from leadsync.store.scoring import PersonInputs, ScoreRow, dirty_people, load_inputs, save_scores
+from leadsync.store.writes import SCORED_AT, DueWrite, due_writes, record_outcomes, replay_failed
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+ScoreFn = Callable[[PersonInputs, datetime], ScoreRow]
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    overlap: timedelta = timedelta(minutes=2)
+    pull_batch: int = 1_000
+    score_batch: int = 1_000
+    #: How many due writes are handed to a connector at once (it batches inside).
+    write_chunk: int = 50_000
+    max_write_attempts: int = 5
+    retry_backoff: timedelta = timedelta(minutes=1)
+
+
+class Progress(Protocol):
+    """Where a cycle reports how far it got (a progress bar on a TTY, log lines otherwise)."""
+
+    def phase(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+class LogProgress:
+    """Progress as structured log lines, at most one every few seconds per phase."""
+
+    def __init__(self, every_seconds: float = 5.0) -> None:
+        self._every = every_seconds
+        self._name = ""
+        self._done = 0
+        self._last = 0.0
+
+    def phase(self, name: str, total: int | None = None) -> None:
+        self._name, self._done, self._last = name, 0, time.monotonic()
+        log.info("sync.phase", phase=name, total=total)
+
+    def advance(self, n: int) -> None:
+        self._done += n
+        if time.monotonic() - self._last >= self._every:
+            self._last = time.monotonic()
+            log.info("sync.progress", phase=self._name, done=self._done)
+
+
+@dataclass
+class CycleReport:
+    run_id: int | None
+    status: str = "ok"
+    dry_run: bool = False
+    pulled: dict[str, dict[str, int]] = field(default_factory=dict)
+    scored: int = 0
+    changed: int = 0
+    queued: int = 0
+    written: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    parked: dict[str, int] = field(default_factory=dict)
+    would_write: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    api_calls: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "pulled": self.pulled,
+            "scored": self.scored,
+            "changed": self.changed,
+            "queued": self.queued,
+            "written": self.written,
+            "rejected": self.rejected,
+            "parked": self.parked,
+            "would_write": self.would_write,
+            "errors": self.errors,
+            "api_calls": self.api_calls,
+        }
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        store: Store,
+        connectors: Mapping[str, Connector],
+        score: ScoreFn,
+        settings: EngineSettings,
+        clock: Clock,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.connectors = dict(connectors)
+        self.score = score
+        self.settings = settings
+        self.clock = clock
+        self.progress: Progress = progress or LogProgress()
+
+    def cycle(
+        self,
+        only: Sequence[str] | None = None,
+        *,
+        dry_run: bool = False,
+        retry_failed: bool = False,
+        full: bool = False,
+    ) -> CycleReport:
+        """Pull from ``only`` (default: every connector), then score and write to all of them."""
+        names = list(only) if only else list(self.connectors)
+        unknown = [n for n in names if n not in self.connectors]
+        if unknown:
+            raise FatalSyncError(
+                f"no connector named {', '.join(unknown)}; configured: {', '.join(self.connectors)}"
+            )
+        started = self.clock()
+        calls_before = {n: c.usage().calls for n, c in self.connectors.items()}
+        kind = "dry-run" if dry_run else ("backfill" if full else "sync")
+        with self.store.transaction() as conn:
+            run_id = start_run(conn, "+".join(names), kind, started)
+            if retry_failed and not dry_run:
+                for name in names:
+                    replay_failed(conn, name, started)
+        report = CycleReport(run_id=run_id, dry_run=dry_run)
+        try:
+            # One CRM failing must not stop the others: each step is guarded per connector.
+            for name in names:
+                self._guarded(report, name, self._pull, name, started, report, dry_run, full)
+            if dry_run:
+                self._dry_score(report)
+            else:
+                self._score(report)
+                for name in self.connectors:
+                    self._guarded(report, name, self._flush, name, report)
+        finally:
+            report.api_calls = {
+                n: c.usage().calls - calls_before[n] for n, c in self.connectors.items()
+            }
+            with self.store.transaction() as conn:
+                finish_run(
+                    conn,
+                    run_id,
+                    self.clock(),
+                    status=report.status,
+                    counts=report.to_dict(),
+                    api_calls=sum(report.api_calls.values()),
+                    error="; ".join(report.errors) or None,
+                )
+        return report
+
+    def _guarded(
+        self, report: CycleReport, name: str, step: Callable[..., None], *args: Any
+    ) -> None:
+        try:
+            step(*args)
+        except SyncError as exc:
+            fatal = isinstance(exc, FatalSyncError)
+            report.status = "failed" if fatal or report.status == "failed" else "partial"
+            report.errors.append(str(exc))
+            log.error("sync.connector_failed", connector=name, error=str(exc), fatal=fatal)
+
+    # -- pull -----------------------------------------------------------------------------
+
+    def _pull(
+        self, name: str, started: datetime, report: CycleReport, dry_run: bool, full: bool
+    ) -> None:
+        connector = self.connectors[name]
+        streams: list[tuple[str, Callable[[datetime | None], Iterator[Any]], Any]] = [
+            ("people", connector.pull_people, upsert_people),
+            ("activities", connector.pull_activities, upsert_activities),
+        ]
+        for stream, pull, upsert in streams:
+            with self.store.reading() as conn:
+                cursor = None if full else get_cursor(conn, name, stream)
+            since = cursor - self.settings.overlap if cursor is not None else None
+            self.progress.phase(f"pull {name} {stream}")
+            counts = IngestCounts()
+            newest: datetime | None = None
+            for batch in _batched(pull(since), self.settings.pull_batch):
+                with self.store.transaction() as conn:
+                    counts.add(upsert(conn, batch, self.clock()))
+                latest = max(item.modified_at for item in batch)
+                newest = latest if newest is None else max(newest, latest)
+                self.progress.advance(len(batch))
+            pulled = {
+                "inserted": counts.inserted,
+                "updated": counts.updated,
+                "unchanged": counts.unchanged,
+            }
+            report.pulled[f"{name}.{stream}"] = pulled
+            log.info("sync.pulled", connector=name, stream=stream, since=since, **pulled)
+            if newest is not None and not dry_run:
+                # Never past the cycle's start: a record modified while we paged may carry
+                # an earlier stamp than one already seen (Singer's bookmark rule).
+                with self.store.transaction() as conn:
+                    set_cursor(conn, name, stream, min(newest, started), self.clock())
+
+    # -- score ----------------------------------------------------------------------------
+
+    def _score(self, report: CycleReport) -> None:
+        self.progress.phase("score")
+        after = 0
+        while True:
+            now = self.clock()
+            with self.store.transaction() as conn:
+                ids = dirty_people(conn, after, self.settings.score_batch)
+                if not ids:
+                    break
+                rows = [self.score(inputs, now) for inputs in load_inputs(conn, ids)]
+                saved = save_scores(conn, rows, ids, now)
+            after = ids[-1]
+            report.scored += saved.scored
+            report.changed += saved.changed
+            report.queued += saved.writes_queued
+            self.progress.advance(len(ids))
+
+    def _dry_score(self, report: CycleReport) -> None:
+        """Score and queue inside a transaction that is rolled back: report, change nothing."""
+        self.progress.phase("score (dry run)")
+        now = self.clock()
+        per_field: dict[str, int] = {}
+        sample: list[dict[str, Any]] = []
+        with self.store.engine.connect() as conn:
+            trans = conn.begin()
+            try:
+                after = 0
+                while ids := dirty_people(conn, after, self.settings.score_batch):
+                    rows = [self.score(inputs, now) for inputs in load_inputs(conn, ids)]
+                    saved = save_scores(conn, rows, ids, now)
+                    report.scored += saved.scored
+                    report.changed += saved.changed
+                    report.queued += saved.writes_queued
+                    after = ids[-1]
+                    self.progress.advance(len(ids))
+                for name in self.connectors:
+                    for item in due_writes(conn, name, now, 10**9):
+                        for key in item.values:
+                            if key != SCORED_AT:
+                                per_field[key] = per_field.get(key, 0) + 1
+                        if len(sample) < 10:
+                            sample.append({"record": str(item.ref), "values": dict(item.values)})
+            finally:
+                trans.rollback()
+        report.would_write = {"per_field": per_field, "sample": sample}
+
+    # -- write back -----------------------------------------------------------------------
+
+    def _flush(self, name: str, report: CycleReport) -> None:
+        connector = self.connectors[name]
+        self.progress.phase(f"write {name}")
+        while True:
+            now = self.clock()
+            with self.store.reading() as conn:
+                due = due_writes(conn, name, now, self.settings.write_chunk)
+            if not due:
+                return
+            updates = [RecordUpdate(item.ref, _for_connector(item.values)) for item in due]
+            # If this raises (budget spent, CRM down), nothing is recorded: the whole chunk
+            # stays owed for the next cycle; re-sending values already applied is harmless.
+            outcomes = connector.write(updates)
+            with self.store.transaction() as conn:
+                counts = record_outcomes(
+                    conn,
+                    due,
+                    outcomes,
+                    self.clock(),
+                    max_attempts=self.settings.max_write_attempts,
+                    backoff=self.settings.retry_backoff,
+                )
+            _bump(report.written, name, counts.written)
+            _bump(report.rejected, name, counts.rejected)
+            _bump(report.parked, name, counts.parked)
+            self.progress.advance(len(due))
+            _log_rejections(name, due, outcomes)
+            if len(due) < self.settings.write_chunk:
+                return
+
+
+def _for_connector(values: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    stamp = out.get(SCORED_AT)
+    if isinstance(stamp, str):
+        out[SCORED_AT] = datetime.fromisoformat(stamp)
+    return out
+
+
+def _bump(counter: dict[str, int], key: str, n: int) -> None:
+    if n:
+        counter[key] = counter.get(key, 0) + n
+
+
+def _log_rejections(name: str, due: Sequence[DueWrite], outcomes: Sequence[Any]) -> None:
+    for item, outcome in zip(due, outcomes, strict=True):
+        if not outcome.ok and outcome.error is not None:
+            log.warning(
+                "sync.rejected",
+                connector=name,
+                record=str(item.ref),
+                code=outcome.error.code,
+                message=outcome.error.message,
+                fields=list(outcome.error.fields),
+                attempt=item.attempts + 1,
+            )
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch

@@ -1,0 +1,169 @@
+"""The engine's cycle over an in-memory CRM: incremental, idempotent, rejections kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.base import Connector
+from leadsync.engine.cycle import EngineSettings, SyncEngine
+from leadsync.store import Store
+from leadsync.store.schema import ledger, pending_writes, score_history
+from leadsync.store.scoring import PersonInputs, ScoreRow
+from tests.engine.memory_crm import MemoryConnector, MemoryCRM
+
+POINTS = {"form_submission": 50, "email_open": 5}
+
+
+def points_scorer(inputs: PersonInputs, now: datetime) -> ScoreRow:
+    """A deliberately tiny stand-in model: the engine's mechanics are under test here."""
+    total = sum(POINTS.get(a.kind, 0) for a in inputs.activities)
+    industry = next((r.attributes.get("industry") for r in inputs.records), None)
+    fit = "good" if industry == "Manufacturing" else "poor"
+    readiness = "sales_ready" if total >= 50 else "unready"
+    team = "sales" if readiness == "sales_ready" else "marketing"
+    outputs = {"fit": fit, "score": total, "readiness": readiness, "team": team}
+    return ScoreRow(
+        inputs.person_id, fit, total, readiness, team, f"{fit}/{readiness}", outputs, outputs
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def crm() -> MemoryCRM:
+    crm = MemoryCRM()
+    for i in range(450):
+        crm.add_person(
+            f"L{i}", f"p{i}@acme{i % 7}.com", industry="Manufacturing" if i % 3 else "Retail"
+        )
+    for i in range(0, 450, 5):
+        crm.add_activity(f"A{i}", f"L{i}", "form_submission", "Contact Us")
+    return crm
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
+    yield s
+    s.close()
+
+
+def engine(
+    store: Store, *connectors: Connector, clock: Clock | None = None, **kw: object
+) -> SyncEngine:
+    settings = EngineSettings(pull_batch=100, score_batch=64, write_chunk=1000, **kw)  # type: ignore[arg-type]
+    return SyncEngine(
+        store, {c.name: c for c in connectors}, points_scorer, settings, clock or Clock()
+    )
+
+
+def table_count(store: Store, table: sa.Table) -> int:
+    with store.reading() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def test_first_cycle_writes_everyone_in_minimum_calls(store: Store, crm: MemoryCRM) -> None:
+    report = engine(store, MemoryConnector(crm)).cycle()
+    assert report.status == "ok"
+    assert report.pulled["mem.people"]["inserted"] == 450
+    assert report.written == {"mem": 450}
+    assert [len(ids) for ids in crm.write_log] == [200, 200, 50]
+    assert crm.fields["L5"]["score"] == 50 and crm.fields["L5"]["readiness"] == "sales_ready"
+    assert crm.fields["L3"]["fit"] == "poor"
+
+
+def test_second_cycle_with_no_changes_writes_nothing(store: Store, crm: MemoryCRM) -> None:
+    connector = MemoryConnector(crm)
+    engine(store, connector).cycle()
+    calls, writes = connector.calls, len(crm.write_log)
+    report = engine(store, connector).cycle()
+    assert report.written == {} and report.queued == 0 and report.scored == 0
+    assert len(crm.write_log) == writes
+    assert connector.calls - calls == 2  # one pull per stream, nothing else
+
+
+def test_a_change_writes_only_that_record_and_field(store: Store, crm: MemoryCRM) -> None:
+    connector = MemoryConnector(crm)
+    engine(store, connector).cycle()
+    crm.add_activity("NEW", "L1", "form_submission", "Price sheet")
+    report = engine(store, connector).cycle()
+    assert report.written == {"mem": 1}
+    assert crm.write_log[-1] == ["L1"]
+    with store.reading() as conn:
+        history = conn.execute(sa.select(score_history).order_by(score_history.c.id.desc())).first()
+    assert history is not None and (history.old_score, history.new_score) == (0, 50)
+
+
+def test_overlap_never_skips_a_record_stamped_at_the_cursor(store: Store, crm: MemoryCRM) -> None:
+    connector = MemoryConnector(crm)
+    engine(store, connector).cycle()
+    # a late write in the CRM carrying a stamp equal to the newest one already seen
+    newest = max(p["modified"] for p in crm.people.values())
+    crm.people["L2"] = {**crm.people["L2"], "attrs": {"industry": "Retail"}, "modified": newest}
+    engine(store, connector).cycle()
+    assert crm.fields["L2"]["fit"] == "poor"
+
+
+def test_rejections_are_kept_retried_then_parked_and_replayed(store: Store, crm: MemoryCRM) -> None:
+    clock = Clock()
+    crm.reject["L10"] = "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    connector = MemoryConnector(crm)
+    first = engine(store, connector, clock=clock, max_write_attempts=2).cycle()
+    assert first.rejected == {"mem": 1} and "L10" not in crm.fields
+    with store.reading() as conn:
+        row = conn.execute(sa.select(pending_writes)).one()
+    assert row.error_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION" and row.error_message.endswith(
+        "says no"
+    )
+    assert engine(store, connector, clock=clock).cycle().rejected == {}  # backing off
+    clock.now += timedelta(minutes=2)
+    assert engine(store, connector, clock=clock, max_write_attempts=2).cycle().parked == {"mem": 1}
+    clock.now += timedelta(days=1)
+    assert engine(store, connector, clock=clock).cycle().rejected == {}  # parked: left alone
+    del crm.reject["L10"]
+    replay = engine(store, connector, clock=clock).cycle(retry_failed=True)
+    assert replay.written == {"mem": 1} and crm.fields["L10"]["score"] == 50
+    assert table_count(store, pending_writes) == 0
+
+
+def test_dry_run_reports_and_changes_nothing(store: Store, crm: MemoryCRM) -> None:
+    connector = MemoryConnector(crm)
+    report = engine(store, connector).cycle(dry_run=True)
+    assert report.would_write["per_field"] == {
+        "fit": 450,
+        "score": 450,
+        "readiness": 450,
+        "team": 450,
+    }
+    assert len(report.would_write["sample"]) == 10
+    assert crm.write_log == [] and table_count(store, ledger) == 0
+    assert table_count(store, pending_writes) == 0
+    real = engine(store, connector).cycle()
+    assert real.written == {"mem": 450}
+
+
+def test_write_outage_keeps_everything_owed_for_next_cycle(store: Store, crm: MemoryCRM) -> None:
+    connector = MemoryConnector(crm, fail_writes=1)
+    report = engine(store, connector).cycle()
+    assert report.status == "partial" and "503" in report.errors[0]
+    assert table_count(store, pending_writes) == 450
+    assert engine(store, connector).cycle().written == {"mem": 450}
+
+
+def test_one_crm_failing_does_not_stop_the_other(store: Store, crm: MemoryCRM) -> None:
+    other = MemoryCRM()
+    other.add_person("H1", "p1@acme1.com", industry="Manufacturing")
+    broken = MemoryConnector(other, name="hub", fail_writes=5)
+    report = engine(store, MemoryConnector(crm), broken).cycle()
+    assert report.status == "partial"
+    assert report.written == {"mem": 450}
