@@ -43,6 +43,16 @@ class SalesforceSettings(ConnectorSettingsBase):
     bulk_write_threshold: int = 10_000
     #: Daily API calls kept in reserve for the org's other integrations; writes stop there.
     api_reserve: int = 1_000
+    #: A pull whose first REST page reports more rows than this switches to a Bulk API 2.0
+    #: query job (REST pages hold 2,000 rows; a Bulk job costs a handful of calls).
+    bulk_query_threshold: int = 10_000
+
+    @field_validator("bulk_write_threshold", "bulk_query_threshold", "api_reserve")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be zero or a positive number")
+        return value
 
     @field_validator("api_version")
     @classmethod

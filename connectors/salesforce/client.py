@@ -1,0 +1,250 @@
+"""A thin, retrying, accounting client over simple-salesforce for the calls LeadSync makes.
+
+Every call runs under the one retry policy and leaves only ``leadsync.errors``. Queries are
+streamed page by page (REST ``nextRecordsUrl``, Bulk 2.0 result locators), so a million rows
+never sit in memory at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+import structlog
+from simple_salesforce import Salesforce
+from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation, _Bulk2Client
+
+from connectors.salesforce import auth
+from connectors.salesforce.http import RetryPolicy, SalesforceSession, call
+from connectors.salesforce.settings import SalesforceSettings
+from leadsync.errors import AuthError, BudgetExhausted, FatalSyncError, RetriableSyncError
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+#: Rows per Bulk 2.0 result page; the API allows far more, but pages bound our memory.
+BULK_PAGE_SIZE = 50_000
+_BULK_DONE = {"JobComplete", "Failed", "Aborted"}
+
+
+class SalesforceClient:
+    """One authenticated connection to one org."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: SalesforceSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.policy = RetryPolicy.from_settings(settings.max_retries, settings.timeout_seconds)
+        self._sleep = sleep
+        verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
+        self.session = SalesforceSession(
+            connector=name,
+            verify=verify,
+            timeout=settings.timeout_seconds,
+            renew=self._renew if auth.can_renew(settings) else None,
+        )
+        self._sf: Salesforce | None = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    @property
+    def sf(self) -> Salesforce:
+        """The simple-salesforce client, logging in on first use."""
+        if self._sf is None:
+            token = self._with_retry(
+                lambda: auth.fetch_token(self.settings, self.session, connector=self.name)
+            )
+            self.session.bind(token.instance_url, token.access_token)
+            self._sf = Salesforce(
+                instance_url=token.instance_url,
+                session_id=token.access_token,
+                version=self.settings.api_version,
+                session=self.session,
+            )
+        return self._sf
+
+    def _renew(self) -> str:
+        token = auth.fetch_token(self.settings, self.session, connector=self.name)
+        if self._sf is not None:
+            self._sf.session_id = token.access_token
+            self._sf._generate_headers()
+        return token.access_token
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- the retry/translation boundary -------------------------------------------------------
+
+    def _with_retry(self, fn: Callable[[], T]) -> T:
+        try:
+            return call(fn, policy=self.policy, session=self.session, sleep=self._sleep)
+        except AuthError as exc:
+            if self.settings.auth == "access_token":
+                raise auth.auth_error(self.settings, str(exc), self.name) from exc
+            raise
+
+    def check_budget(self, reserve: int) -> None:
+        """Raise ``BudgetExhausted`` before a write when the org's allowance is down to reserve."""
+        remaining = self.session.remaining()
+        if remaining is not None and remaining - reserve <= 0:
+            log.warning("salesforce.budget.reserve", remaining=remaining, reserve=reserve)
+            raise BudgetExhausted(
+                f"only {remaining} API calls left today and api_reserve is {reserve}; writes "
+                f"pause until the allowance recovers (nothing pending is dropped)",
+                connector=self.name,
+            )
+
+    # -- REST ---------------------------------------------------------------------------------
+
+    def rest(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One REST call relative to ``/services/data/vXX.X/``."""
+        return self._with_retry(lambda: self.sf.restful(path, method=method, **kwargs))
+
+    def query_pages(
+        self, soql: str, *, include_deleted: bool = False
+    ) -> Generator[tuple[int, list[dict[str, Any]]], None, None]:
+        """``(totalSize, records)`` per page: ``query``/``queryAll`` then ``nextRecordsUrl``."""
+        page = self._with_retry(lambda: self.sf.query(soql, include_deleted=include_deleted))
+        while True:
+            yield int(page.get("totalSize", 0)), list(page.get("records", []))
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = self._with_retry(partial(self.sf.query_more, next_url, identifier_is_url=True))
+
+    # -- Bulk API 2.0 -------------------------------------------------------------------------
+
+    def _bulk(self, sobject: str, extra_headers: Mapping[str, str] | None = None) -> _Bulk2Client:
+        # simple-salesforce's public bulk2 helpers wrap create/poll/fetch in one call, so one
+        # failed page would restart the whole job; driving the job step by step lets each HTTP
+        # call retry on its own. The session stamps the current token on every request.
+        headers = {"Content-Type": "application/json", "X-PrettyPrint": "1"}
+        headers["Authorization"] = "Bearer " + self.sf.session_id
+        headers.update(extra_headers or {})
+        return _Bulk2Client(sobject, self.sf.bulk2_url, headers, self.session)
+
+    def bulk_query(
+        self, sobject: str, soql: str, *, include_deleted: bool
+    ) -> Iterator[dict[str, str]]:
+        """Rows of a Bulk 2.0 query (or queryAll) job as CSV dicts, one result page at a time."""
+        bulk = self._bulk(sobject)
+        operation = Operation.query_all if include_deleted else Operation.query
+        job = self._with_retry(
+            lambda: bulk.create_job(
+                operation,
+                query=soql,
+                column_delimiter=ColumnDelimiter.COMMA,
+                line_ending=LineEnding.LF,
+            )
+        )
+        job_id = str(job["id"])
+        log.info("salesforce.bulk.query", object=sobject, job=job_id)
+        self._await_job(bulk, job_id, is_query=True)
+        locator = ""
+        while True:
+            page = self._with_retry(
+                partial(bulk.get_query_results, job_id, locator, BULK_PAGE_SIZE)
+            )
+            yield from csv.DictReader(io.StringIO(page["records"]))
+            locator = page["locator"]
+            if not locator:
+                return
+
+    def bulk_update(
+        self, sobject: str, csv_data: str, *, extra_headers: Mapping[str, str] | None = None
+    ) -> tuple[str, list[dict[str, str]], list[dict[str, str]], list[dict[str, str]]]:
+        """Run one Bulk 2.0 ingest ``update`` job.
+
+        Returns the job id and the successful, failed and unprocessed result rows.
+        """
+        bulk = self._bulk(sobject, extra_headers)
+        job = self._with_retry(
+            lambda: bulk.create_job(
+                Operation.update,
+                column_delimiter=ColumnDelimiter.COMMA,
+                line_ending=LineEnding.LF,
+            )
+        )
+        job_id = str(job["id"])
+        log.info("salesforce.bulk.ingest", object=sobject, job=job_id)
+        self._with_retry(lambda: bulk.upload_job_data(job_id, csv_data))
+        self._with_retry(lambda: bulk.close_job(job_id))
+        state = self._await_job(bulk, job_id, is_query=False)
+        successful = self._ingest_rows(bulk, job_id, "successfulResults")
+        failed = self._ingest_rows(bulk, job_id, "failedResults")
+        unprocessed = (
+            self._ingest_rows(bulk, job_id, "unprocessedrecords") if state != "JobComplete" else []
+        )
+        return job_id, successful, failed, unprocessed
+
+    def _ingest_rows(self, bulk: _Bulk2Client, job_id: str, kind: str) -> list[dict[str, str]]:
+        text = self._with_retry(lambda: bulk.get_ingest_results(job_id, kind))
+        return list(csv.DictReader(io.StringIO(text)))
+
+    def _await_job(self, bulk: _Bulk2Client, job_id: str, *, is_query: bool) -> str:
+        """Poll a job until it finishes; a failed query job is fatal, an ingest job reports."""
+        wait = 0.2
+        deadline = time.monotonic() + max(600.0, self.settings.timeout_seconds * 20)
+        while True:
+            info = self._with_retry(lambda: bulk.get_job(job_id, is_query))
+            state = str(info.get("state"))
+            if state in _BULK_DONE:
+                if is_query and state != "JobComplete":
+                    raise FatalSyncError(
+                        f"Bulk API query job {job_id} ended {state}: "
+                        f"{info.get('errorMessage') or 'no message'}",
+                        connector=self.name,
+                    )
+                return state
+            if time.monotonic() > deadline:
+                raise RetriableSyncError(
+                    f"Bulk API job {job_id} still {state} after polling; the next cycle retries",
+                    connector=self.name,
+                )
+            self._sleep(wait)
+            wait = min(wait * 2, 5.0)
+
+    # -- Tooling ------------------------------------------------------------------------------
+
+    def tooling(self, method: str, path: str, data: dict[str, Any] | None = None) -> Any:
+        """One Tooling API call relative to ``/services/data/vXX.X/tooling/``."""
+        return self._with_retry(lambda: self.sf.toolingexecute(path, method=method, data=data))
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """The raw sObject describe (``GET sobjects/{name}/describe``)."""
+        result = self.rest("GET", f"sobjects/{sobject}/describe")
+        return dict(result or {})
+
+    def csv_rows(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+        """Render rows as Bulk 2.0 CSV with LF line endings.
+
+        A column a row lacks is an empty cell (Bulk leaves the field unchanged); an explicit
+        None is ``#N/A``, Bulk's way of setting a field to null.
+        """
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(row, c) for c in columns])
+        return out.getvalue()
+
+
+def _cell(row: Mapping[str, Any], column: str) -> Any:
+    if column not in row:
+        return ""
+    value = row[column]
+    if value is None:
+        return "#N/A"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value

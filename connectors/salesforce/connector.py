@@ -1,0 +1,269 @@
+"""``SalesforceConnector``: the ``connectors.base.Connector`` contract over one Salesforce org."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from connectors.salesforce import fields as sf_fields
+from connectors.salesforce import soql
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.mapping import SalesforceMapping, load_mapping
+from connectors.salesforce.pull import (
+    PullPlan,
+    activity_plans,
+    coerce,
+    flatten,
+    person_plan,
+    to_activity,
+    to_person,
+)
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.write import Writer
+from leadsync.errors import FatalSyncError
+from leadsync.records import (
+    ActivityRecord,
+    ApiUsage,
+    CheckProblem,
+    CrmUser,
+    FieldInfo,
+    OwnerChange,
+    PersonRecord,
+    RecordUpdate,
+    TaskRequest,
+    WriteOutcome,
+)
+
+log = structlog.get_logger(__name__)
+
+PEOPLE_OBJECTS = ("Lead", "Contact")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SalesforceConnector:
+    """One configured Salesforce org. Satisfies ``connectors.base.Connector``."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: SalesforceSettings,
+        mapping: SalesforceMapping,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.mapping = mapping
+        self._clock = clock
+        self.client = SalesforceClient(name, settings, sleep=sleep)
+        self._writer = Writer(self.client, mapping, sleep=sleep)
+        self._describes: dict[str, dict[str, Any]] = {}
+
+    # -- pull ---------------------------------------------------------------------------------
+
+    def pull_people(self, since: datetime | None) -> Iterator[PersonRecord]:
+        """Leads then Contacts with SystemModstamp >= ``since`` (queryAll: deletions included)."""
+        self._warn_if_ahead(since)
+        for sobject in PEOPLE_OBJECTS:
+            obj = self.mapping.objects[sobject]
+            for row in self._rows(person_plan(sobject, obj), since):
+                yield to_person(self.name, sobject, row, obj)
+
+    def pull_activities(self, since: datetime | None) -> Iterator[ActivityRecord]:
+        """Campaign members, tasks, events and form submissions modified at or after ``since``."""
+        self._warn_if_ahead(since)
+        for plan in activity_plans(self.mapping):
+            for row in self._rows(plan, since):
+                activity = to_activity(self.name, plan.sobject, row, self.mapping)
+                if activity is not None:
+                    yield activity
+
+    def _rows(self, plan: PullPlan, since: datetime | None) -> Iterator[dict[str, Any]]:
+        """Flat rows of one object: REST pages, or a Bulk 2.0 job when the pull is large.
+
+        The first REST page costs one call and reports ``totalSize``; only when that exceeds
+        ``bulk_query_threshold`` is the REST cursor dropped for a Bulk job. So an idle cycle
+        costs exactly one call per object, and a large pull never pays REST's 2,000-row pages.
+        """
+        pages = self.client.query_pages(plan.rest_soql(since), include_deleted=True)
+        total, first = next(pages)
+        if total > self.settings.bulk_query_threshold and len(first) < total:
+            pages.close()
+            log.info("salesforce.pull.bulk", object=plan.sobject, rows=total)
+            types = self._field_types(plan)
+            count = 0
+            for raw in self.client.bulk_query(
+                plan.sobject, plan.bulk_soql(since), include_deleted=True
+            ):
+                count += 1
+                yield {k: coerce(v, types.get(k)) for k, v in flatten(raw).items()}
+            log.info("salesforce.pull.done", object=plan.sobject, count=count, api="bulk")
+            return
+        count = len(first)
+        yield from (flatten(record) for record in first)
+        for _, records in pages:
+            count += len(records)
+            log.debug("salesforce.page", object=plan.sobject, count=len(records))
+            yield from (flatten(record) for record in records)
+        log.info("salesforce.pull.done", object=plan.sobject, count=count, api="rest")
+
+    def _field_types(self, plan: PullPlan) -> dict[str, str]:
+        """Describe types of a plan's fields, so Bulk CSV strings read like REST JSON."""
+        types = {}
+        for path in plan.fields:
+            raw = sf_fields.resolve(self._describe_raw, plan.sobject, path)
+            if raw is not None:
+                types[path] = str(raw.get("type"))
+        return types
+
+    def _warn_if_ahead(self, since: datetime | None) -> None:
+        if since is not None and since - self._clock() > timedelta(minutes=5):
+            log.warning("salesforce.pull.cursor_ahead", since=since.isoformat())
+
+    # -- write --------------------------------------------------------------------------------
+
+    def write(self, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
+        """Output values via Collections (200 a call) or Bulk 2.0 ingest above the threshold."""
+        return self._writer.write(updates)
+
+    def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
+        """OwnerId (+ status) through Collections with ``Sforce-Auto-Assign: FALSE``."""
+        return self._writer.reassign(changes)
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
+        """Upsert Tasks on the external-id key field; a retry updates, never duplicates."""
+        return self._writer.create_tasks(tasks)
+
+    # -- describe / check / create ------------------------------------------------------------
+
+    def _describe_raw(self, sobject: str) -> Mapping[str, Any]:
+        """Cached describe; ``{}`` when the object does not exist or is not visible."""
+        if sobject not in self._describes:
+            try:
+                self._describes[sobject] = self.client.describe(sobject)
+            except FatalSyncError as exc:
+                if exc.status != 404:
+                    raise
+                self._describes[sobject] = {}
+        return self._describes[sobject]
+
+    def _touched_objects(self) -> list[str]:
+        names = [*self.mapping.objects, "Task"]
+        forms = self.mapping.activities.forms
+        if forms.source == "custom_object":
+            names.append(forms.object)
+        for sobject, obj in self.mapping.objects.items():
+            for path in obj.attributes.values():
+                head = path.split(".")[0]
+                if "." in path:
+                    fields = self._describe_raw(sobject).get("fields") or []
+                    lookup = next((f for f in fields if f.get("relationshipName") == head), None)
+                    names.extend(str(t) for t in (lookup or {}).get("referenceTo") or [])
+        return list(dict.fromkeys(names))
+
+    def describe(self) -> dict[str, dict[str, FieldInfo]]:
+        """Fields of every object the mapping touches (objects the org hides are left out)."""
+        result = {}
+        for sobject in self._touched_objects():
+            raw = self._describe_raw(sobject)
+            if raw:
+                result[sobject] = {
+                    str(f["name"]): sf_fields.field_info(f) for f in raw.get("fields") or []
+                }
+        return result
+
+    def check(self) -> list[CheckProblem]:
+        """Validate every mapped field against the live describe; one problem per finding."""
+        self._describes.clear()
+        problems = sf_fields.check(self.mapping, self._describe_raw)
+        log.info("salesforce.check", problems=len(problems))
+        return problems
+
+    def create_fields(self) -> list[str]:
+        """Create missing output fields (and the Task key) with the Tooling API.
+
+        New fields need field-level security for the integration user before LeadSync can
+        write them; ``fields.FLS_NOTE`` says how, and the log repeats it.
+        """
+        self._describes.clear()
+        bodies = [
+            sf_fields.custom_field_body(sobject, field, output, self.mapping)
+            for sobject, field, output in sf_fields.missing_outputs(
+                self.mapping, self._describe_raw
+            )
+        ]
+        key = self.mapping.task_key_field
+        if sf_fields.resolve(self._describe_raw, "Task", key) is None:
+            bodies.append(sf_fields.task_key_body(key))
+        created = []
+        for body in bodies:
+            self.client.tooling("POST", "sobjects/CustomField", data=body)
+            created.append(str(body["FullName"]))
+            log.info("salesforce.fields.created", field=body["FullName"])
+        if created:
+            log.warning("salesforce.fields.fls_needed", fields=created, fix=sf_fields.FLS_NOTE)
+        self._describes.clear()
+        return created
+
+    # -- users, usage -------------------------------------------------------------------------
+
+    def users(self) -> list[CrmUser]:
+        """Standard users (active and inactive, with managers) and queues."""
+        users: list[CrmUser] = []
+        user_soql = soql.select(
+            ["Id", "Name", "Email", "IsActive", "ManagerId"],
+            "User",
+            [soql.eq("UserType", "Standard")],
+            order_by=["Id"],
+        )
+        for _, records in self.client.query_pages(user_soql):
+            users.extend(
+                CrmUser(
+                    id=str(r["Id"]),
+                    name=str(r.get("Name") or ""),
+                    email=r.get("Email"),
+                    active=bool(r.get("IsActive")),
+                    manager_id=r.get("ManagerId"),
+                )
+                for r in records
+            )
+        queue_soql = soql.select(
+            ["Id", "Name", "Email"], "Group", [soql.eq("Type", "Queue")], order_by=["Id"]
+        )
+        for _, records in self.client.query_pages(queue_soql):
+            users.extend(
+                CrmUser(
+                    id=str(r["Id"]),
+                    name=str(r.get("Name") or ""),
+                    email=r.get("Email"),
+                    is_queue=True,
+                )
+                for r in records
+            )
+        return users
+
+    def usage(self) -> ApiUsage:
+        """Calls by endpoint (every HTTP call, auth included) and the org's remaining allowance."""
+        return self.client.session.usage()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def build_connector(
+    name: str, settings: SalesforceSettings, config_dir: Path | None
+) -> SalesforceConnector:
+    """A connector with its mapping loaded (``settings.mapping`` relative to ``config_dir``)."""
+    path = settings.mapping
+    if path is not None and not path.is_absolute() and config_dir is not None:
+        path = config_dir / path
+    return SalesforceConnector(name, settings, load_mapping(path))

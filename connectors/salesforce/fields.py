@@ -1,0 +1,285 @@
+"""Describe, check and create fields: does the mapping fit the org, and what fixes it.
+
+``check`` answers one ``CheckProblem`` per problem, each with the fix an admin can act on.
+``create_fields`` creates the missing LeadSync output fields with the Tooling API
+(``CustomField``); the integration user then needs field-level security on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import structlog
+
+from connectors.salesforce.mapping import SalesforceMapping
+from leadsync.records import CheckProblem, FieldInfo
+
+log = structlog.get_logger(__name__)
+
+#: Said after creating fields: new custom fields are invisible to the API until FLS grants them.
+FLS_NOTE = (
+    "grant the integration user's profile or permission set Read and Edit on the new fields "
+    "(Setup > Permission Sets > Object Settings), then add them to list views and page layouts"
+)
+
+# What each output must be (describe types) and how to create it (Tooling metadata).
+OUTPUT_TYPES: dict[str, tuple[set[str], str]] = {
+    "fit": ({"picklist", "string"}, "Picklist"),
+    "readiness": ({"picklist", "string"}, "Picklist"),
+    "team": ({"picklist", "string"}, "Picklist"),
+    "score": ({"double", "int", "currency", "percent"}, "Number"),
+    "account_score": ({"double", "int", "currency", "percent"}, "Number"),
+    "recycle_count": ({"double", "int"}, "Number"),
+    "engaged_people": ({"double", "int"}, "Number"),
+    "reason": ({"string", "textarea"}, "Text"),
+    "recycle_reason": ({"string", "textarea"}, "Text"),
+    "scored_at": ({"datetime"}, "DateTime"),
+}
+_LABELS = {
+    "fit": "Fit",
+    "score": "Score",
+    "readiness": "Readiness",
+    "team": "Team",
+    "reason": "Reason",
+    "scored_at": "Scored At",
+    "recycle_count": "Recycle Count",
+    "recycle_reason": "Recycle Reason",
+    "account_score": "Account Score",
+    "engaged_people": "Engaged People",
+}
+_NUMBER_SHAPE = {
+    "score": (8, 2),
+    "account_score": (8, 2),
+    "recycle_count": (4, 0),
+    "engaged_people": (6, 0),
+}
+
+Describer = Callable[[str], Mapping[str, Any]]
+
+
+def field_info(raw: Mapping[str, Any]) -> FieldInfo:
+    """One describe ``fields[]`` entry as ``FieldInfo`` (active picklist values only)."""
+    values = tuple(
+        str(v.get("value"))
+        for v in raw.get("picklistValues") or []
+        if isinstance(v, Mapping) and v.get("active", True)
+    )
+    return FieldInfo(
+        name=str(raw["name"]),
+        type=str(raw.get("type", "")),
+        label=str(raw.get("label", "")),
+        updateable=bool(raw.get("updateable", False)),
+        length=raw.get("length") or None,
+        picklist_values=values,
+        custom=bool(raw.get("custom", False)),
+    )
+
+
+def resolve(describe: Describer, sobject: str, path: str) -> Mapping[str, Any] | None:
+    """The raw describe entry of ``path`` on ``sobject``, following dotted relationships."""
+    head, _, rest = path.partition(".")
+    fields = describe(sobject).get("fields") or []
+    if not rest:
+        return next((f for f in fields if f.get("name") == head), None)
+    lookup = next((f for f in fields if f.get("relationshipName") == head), None)
+    targets = (lookup or {}).get("referenceTo") or []
+    if not targets:
+        return None
+    return resolve(describe, str(targets[0]), rest)
+
+
+def check(mapping: SalesforceMapping, describe: Describer) -> list[CheckProblem]:
+    """Every problem with the mapping against the org's describes, each with its fix."""
+    problems: list[CheckProblem] = []
+    for sobject, obj in mapping.objects.items():
+        if describe(sobject) == {}:
+            problems.append(
+                CheckProblem(sobject, "*", "object is not visible", _object_access_fix(sobject))
+            )
+            continue
+        identity = {
+            "email": obj.email,
+            "status": obj.status,
+            "owner": obj.owner,
+            "opt_out": obj.opt_out,
+            "account": obj.account,
+        }
+        readable = {k: v for k, v in identity.items() if v} | dict(obj.attributes)
+        for canonical, path in readable.items():
+            if resolve(describe, sobject, path) is None:
+                problems.append(_missing_read(sobject, canonical, path))
+        for output, field in obj.outputs.items():
+            problems.extend(_check_output(mapping, sobject, output, field, describe))
+    problems.extend(_check_task_key(mapping, describe))
+    problems.extend(_check_forms(mapping, describe))
+    return problems
+
+
+def _missing_read(sobject: str, canonical: str, path: str) -> CheckProblem:
+    return CheckProblem(
+        sobject,
+        path,
+        f"field mapped for '{canonical}' does not exist or is not visible",
+        f"correct objects.{sobject}.{canonical} in mappings/salesforce.toml, or grant the "
+        f"integration user Read access to {sobject}.{path}",
+    )
+
+
+def _check_output(
+    mapping: SalesforceMapping, sobject: str, output: str, field: str, describe: Describer
+) -> Iterator[CheckProblem]:
+    raw = resolve(describe, sobject, field)
+    if raw is None:
+        yield CheckProblem(
+            sobject,
+            field,
+            f"output field for '{output}' does not exist",
+            "run `leadsync fields create` (or create it in Setup and map it here)",
+        )
+        return
+    info = field_info(raw)
+    allowed, _ = OUTPUT_TYPES[output]
+    if info.type not in allowed:
+        yield CheckProblem(
+            sobject,
+            field,
+            f"is a {info.type} field; '{output}' needs {' or '.join(sorted(allowed))}",
+            f"map '{output}' to a field of the right type, or recreate {field} as "
+            f"{OUTPUT_TYPES[output][1]}",
+        )
+    if not info.updateable:
+        yield CheckProblem(
+            sobject,
+            field,
+            "is not updateable by the integration user",
+            "make the field updateable for the integration user's profile (field-level "
+            "security: Edit), and check it is not a formula or read-only field",
+        )
+    short = info.length is not None and info.length < 255
+    if output in ("reason", "recycle_reason") and info.type == "string" and short:
+        yield CheckProblem(
+            sobject,
+            field,
+            f"holds {info.length} characters; reasons are up to 255",
+            f"set the length of {field} to 255",
+        )
+    if info.type == "picklist":
+        for canonical, value in mapping.values.get(output, {}).items():
+            if value not in info.picklist_values:
+                yield CheckProblem(
+                    sobject,
+                    field,
+                    f"picklist lacks the value {value!r} (for '{output}' = {canonical})",
+                    f"add picklist value {value!r} to {sobject}.{field}, or change "
+                    f"values.{output}.{canonical} in mappings/salesforce.toml",
+                )
+
+
+def _check_task_key(mapping: SalesforceMapping, describe: Describer) -> Iterator[CheckProblem]:
+    key = mapping.task_key_field
+    raw = resolve(describe, "Task", key)
+    if raw is None:
+        yield CheckProblem(
+            "Task",
+            key,
+            "hand-off task key field does not exist (retries could duplicate tasks)",
+            "run `leadsync fields create` (creates it as Text(80), External ID, Unique)",
+        )
+    elif not raw.get("externalId"):
+        yield CheckProblem(
+            "Task",
+            key,
+            "is not marked External ID, so tasks cannot be upserted on it",
+            f"edit Activity field {key}: tick 'External ID' and 'Unique'",
+        )
+
+
+def _check_forms(mapping: SalesforceMapping, describe: Describer) -> Iterator[CheckProblem]:
+    forms = mapping.activities.forms
+    if forms.source != "custom_object":
+        return
+    if describe(forms.object) == {}:
+        yield CheckProblem(
+            forms.object,
+            "*",
+            "form submission object is not visible",
+            f"create {forms.object} or set activities.forms.source to 'campaign_members' or "
+            f"'none' in mappings/salesforce.toml; {_object_access_fix(forms.object)}",
+        )
+        return
+    for key in (
+        "email_field",
+        "name_field",
+        "url_field",
+        "lead_field",
+        "contact_field",
+        "submitted_at_field",
+    ):
+        path = getattr(forms, key)
+        if path and resolve(describe, forms.object, path) is None:
+            yield CheckProblem(
+                forms.object,
+                path,
+                f"form field for '{key}' does not exist or is not visible",
+                f"correct activities.forms.{key} in mappings/salesforce.toml",
+            )
+
+
+def _object_access_fix(sobject: str) -> str:
+    return f"grant the integration user Read access to {sobject}"
+
+
+# -- creating fields -------------------------------------------------------------------------
+
+
+def missing_outputs(mapping: SalesforceMapping, describe: Describer) -> list[tuple[str, str, str]]:
+    """``(object, field, output)`` for every mapped output field the org lacks."""
+    missing: list[tuple[str, str, str]] = []
+    for sobject, obj in mapping.objects.items():
+        for output, field in obj.outputs.items():
+            if "." in field or not field.endswith("__c"):
+                continue
+            if describe(sobject) != {} and resolve(describe, sobject, field) is None:
+                missing.append((sobject, field, output))
+    return missing
+
+
+def custom_field_body(
+    sobject: str, field: str, output: str, mapping: SalesforceMapping
+) -> dict[str, Any]:
+    """The Tooling API ``CustomField`` create body for one LeadSync output."""
+    _, kind = OUTPUT_TYPES[output]
+    metadata: dict[str, Any] = {"label": f"LeadSync {_LABELS[output]}", "type": kind}
+    metadata["description"] = f"Written by LeadSync ({output}); do not edit by hand."
+    if kind == "Picklist":
+        values = list(mapping.values.get(output, {}).values())
+        metadata["valueSet"] = {
+            "restricted": True,
+            "valueSetDefinition": {
+                "sorted": False,
+                "value": [{"fullName": v, "label": v, "default": False} for v in values],
+            },
+        }
+    elif kind == "Number":
+        precision, scale = _NUMBER_SHAPE[output]
+        metadata.update(precision=precision, scale=scale)
+    elif kind == "Text":
+        metadata["length"] = 255
+    return {"FullName": f"{sobject}.{field}", "Metadata": metadata}
+
+
+def task_key_body(field: str) -> dict[str, Any]:
+    """The ``CustomField`` body for the Task external id (custom Task fields live on Activity)."""
+    return {
+        "FullName": f"Activity.{field}",
+        "Metadata": {
+            "label": "LeadSync Key",
+            "type": "Text",
+            "length": 80,
+            "externalId": True,
+            "unique": True,
+            "caseSensitive": True,
+            "description": "Hand-off key: makes LeadSync task creation idempotent.",
+        },
+    }

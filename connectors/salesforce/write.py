@@ -1,0 +1,363 @@
+"""Writing to Salesforce: sObject Collections (200 a call) and Bulk API 2.0 ingest above a size.
+
+Every write keeps each record's outcome: a Collections answer is a list of SaveResults in the
+order sent, a Bulk job answers with successful / failed / unprocessed CSVs keyed by ``sf__Id``.
+Records refused with a transient code (``UNABLE_TO_LOCK_ROW``) are re-sent, alone, a bounded
+number of times; what still fails is reported ``retriable=True`` for the engine to keep.
+Every call carries ``Sforce-Auto-Assign: FALSE`` so an active Lead assignment rule cannot
+silently replace the owner LeadSync (or sales) chose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.http import TRANSIENT_CODES
+from connectors.salesforce.mapping import SalesforceMapping
+from leadsync.records import (
+    OwnerChange,
+    RecordError,
+    RecordRef,
+    RecordUpdate,
+    TaskRequest,
+    WriteOutcome,
+)
+
+log = structlog.get_logger(__name__)
+
+COLLECTION_LIMIT = 200
+NO_AUTO_ASSIGN = {"Sforce-Auto-Assign": "FALSE"}
+REASON_LENGTH = 255
+#: Bulk 2.0 accepts up to 100 MB of CSV per job upload (base64 grows it; stay well under).
+BULK_UPLOAD_BYTES = 90 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One record to send: where its outcome goes, its object, and its field values."""
+
+    indexes: tuple[int, ...]
+    ref: RecordRef
+    sobject: str
+    fields: Mapping[str, Any]
+
+
+def sf_value(value: Any) -> Any:
+    """A Python value as Salesforce JSON: UTC ``...T...Z`` datetimes, ISO dates, numbers."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        utc = value.astimezone(UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def update_fields(update: RecordUpdate, mapping: SalesforceMapping) -> dict[str, Any] | RecordError:
+    """The Salesforce fields for one update; outputs the object does not map are left out."""
+    obj = mapping.objects.get(update.ref.object_type)
+    if obj is None:
+        return RecordError(
+            "LEADSYNC_UNMAPPED_OBJECT",
+            f"{update.ref.object_type} has no section in the Salesforce mapping; add "
+            f"[objects.{update.ref.object_type}.outputs] to mappings/salesforce.toml",
+        )
+    fields: dict[str, Any] = {}
+    for output, value in update.values.items():
+        field = obj.outputs.get(output)
+        if field is None:
+            continue
+        crm = mapping.crm_value(output, value)
+        if output in ("reason", "recycle_reason") and isinstance(crm, str):
+            crm = crm[:REASON_LENGTH]
+        fields[field] = sf_value(crm)
+    return fields
+
+
+def parse_bulk_error(text: str) -> RecordError:
+    """``CODE:message:Field1,Field2 --`` (a Bulk 2.0 ``sf__Error`` cell) as a ``RecordError``."""
+    body = text.strip()
+    if body.endswith("--"):
+        body = body[:-2].rstrip()
+    code, _, rest = body.partition(":")
+    message = rest
+    fields: tuple[str, ...] = ()
+    head, sep, tail = rest.rpartition(":")
+    if sep and tail and all(part.strip().replace("_", "").isalnum() for part in tail.split(",")):
+        message, fields = head, tuple(p.strip() for p in tail.split(",") if p.strip())
+    code = code.strip() or "UNKNOWN"
+    return RecordError(code, message.strip(), fields, retriable=code in TRANSIENT_CODES)
+
+
+def _save_error(result: Mapping[str, Any]) -> RecordError:
+    errors = result.get("errors") or []
+    first = errors[0] if errors and isinstance(errors[0], Mapping) else {}
+    code = str(first.get("statusCode") or "UNKNOWN")
+    message = "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, Mapping))
+    fields = tuple(
+        str(f) for e in errors if isinstance(e, Mapping) for f in (e.get("fields") or [])
+    )
+    return RecordError(code, message, fields, retriable=code in TRANSIENT_CODES)
+
+
+class Writer:
+    """Collections and Bulk writes for one connection."""
+
+    def __init__(
+        self,
+        client: SalesforceClient,
+        mapping: SalesforceMapping,
+        *,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.client = client
+        self.mapping = mapping
+        self.settings = client.settings
+        self._sleep = sleep
+
+    # -- public operations ---------------------------------------------------------------------
+
+    def write(self, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
+        outcomes: list[WriteOutcome | None] = [None] * len(updates)
+        merged: dict[RecordRef, tuple[list[int], dict[str, Any]]] = {}
+        for index, update in enumerate(updates):
+            fields = update_fields(update, self.mapping)
+            if isinstance(fields, RecordError):
+                outcomes[index] = WriteOutcome(update.ref, ok=False, error=fields)
+                continue
+            indexes, values = merged.setdefault(update.ref, ([], {}))
+            indexes.append(index)
+            values.update(fields)
+        by_object: dict[str, list[Pending]] = {}
+        for ref, (indexes, values) in merged.items():
+            if not values:
+                for index in indexes:
+                    outcomes[index] = WriteOutcome(ref, ok=True)
+                continue
+            by_object.setdefault(ref.object_type, []).append(
+                Pending(tuple(indexes), ref, ref.object_type, values)
+            )
+        for sobject, items in by_object.items():
+            if len(items) > self.settings.bulk_write_threshold:
+                self._bulk_update(sobject, items, outcomes)
+            else:
+                self._collections(items, "composite/sobjects", outcomes, key_field=None)
+        return _complete(outcomes, updates)
+
+    def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
+        outcomes: list[WriteOutcome | None] = [None] * len(changes)
+        items = []
+        for index, change in enumerate(changes):
+            fields: dict[str, Any] = {"OwnerId": change.owner_id}
+            obj = self.mapping.objects.get(change.ref.object_type)
+            if change.status is not None:
+                if obj is not None and obj.status:
+                    fields[obj.status] = change.status
+                else:
+                    log.warning(
+                        "salesforce.reassign.status_unmapped",
+                        object=change.ref.object_type,
+                        hint="map objects.<object>.status in mappings/salesforce.toml",
+                    )
+            items.append(Pending((index,), change.ref, change.ref.object_type, fields))
+        self._collections(items, "composite/sobjects", outcomes, key_field=None)
+        return _complete(outcomes, changes)
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
+        outcomes: list[WriteOutcome | None] = [None] * len(tasks)
+        key_field = self.mapping.task_key_field
+        items = []
+        for index, task in enumerate(tasks):
+            if task.person.object_type not in ("Lead", "Contact"):
+                outcomes[index] = WriteOutcome(
+                    task.person,
+                    ok=False,
+                    error=RecordError(
+                        "LEADSYNC_BAD_WHO",
+                        f"a Task can only name a Lead or Contact, not {task.person.object_type}",
+                    ),
+                )
+                continue
+            due = task.due_at if task.due_at.tzinfo else task.due_at.replace(tzinfo=UTC)
+            fields = {
+                key_field: task.key,
+                "WhoId": task.person.external_id,
+                "OwnerId": task.owner_id,
+                "Subject": task.subject[:255],
+                "Description": task.body,
+                "ActivityDate": due.astimezone(UTC).date().isoformat(),
+                "IsReminderSet": True,
+                "ReminderDateTime": sf_value(due),
+                "Priority": task.priority,
+                "Status": "Not Started",
+            }
+            items.append(Pending((index,), task.person, "Task", fields))
+        self._collections(items, f"composite/sobjects/Task/{key_field}", outcomes, key_field)
+        return _complete(outcomes, tasks)
+
+    # -- Collections --------------------------------------------------------------------------
+
+    def _collections(
+        self,
+        items: Sequence[Pending],
+        path: str,
+        outcomes: list[WriteOutcome | None],
+        key_field: str | None,
+    ) -> None:
+        for start in range(0, len(items), COLLECTION_LIMIT):
+            self._send_chunk(
+                list(items[start : start + COLLECTION_LIMIT]), path, outcomes, key_field
+            )
+
+    def _send_chunk(
+        self,
+        chunk: list[Pending],
+        path: str,
+        outcomes: list[WriteOutcome | None],
+        key_field: str | None,
+    ) -> None:
+        pending = chunk
+        for attempt in range(1, self.client.policy.attempts + 1):
+            self.client.check_budget(self.settings.api_reserve)
+            records = [_record(item, key_field) for item in pending]
+            results = self.client.rest(
+                "PATCH",
+                path,
+                json={"allOrNone": False, "records": records},
+                headers=NO_AUTO_ASSIGN,
+            )
+            results = results if isinstance(results, list) else []
+            if len(results) != len(pending):
+                log.error(
+                    "salesforce.collections.short_answer", sent=len(pending), got=len(results)
+                )
+                results = results + [{}] * (len(pending) - len(results))
+            transient: list[tuple[Pending, RecordError]] = []
+            for item, result in zip(pending, results, strict=True):
+                if result.get("success"):
+                    created = result.get("id") if result.get("created") else None
+                    _set(outcomes, item, WriteOutcome(item.ref, ok=True, created_id=created))
+                    continue
+                error = (
+                    _save_error(result)
+                    if result
+                    else RecordError(
+                        "LEADSYNC_NO_RESULT",
+                        "Salesforce returned no result for this record",
+                        (),
+                        True,
+                    )
+                )
+                if error.retriable:
+                    transient.append((item, error))
+                else:
+                    _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
+            if not transient:
+                return
+            log.warning(
+                "salesforce.collections.transient",
+                count=len(transient),
+                code=transient[0][1].code,
+                attempt=attempt,
+            )
+            if attempt == self.client.policy.attempts:
+                for item, error in transient:
+                    _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
+                return
+            pending = [item for item, _ in transient]
+            self._sleep(self.client.policy.backoff(attempt))
+
+    # -- Bulk API 2.0 -------------------------------------------------------------------------
+
+    def _bulk_update(
+        self, sobject: str, items: Sequence[Pending], outcomes: list[WriteOutcome | None]
+    ) -> None:
+        for job_items in _upload_sized(items):
+            self.client.check_budget(self.settings.api_reserve)
+            columns = ["Id", *dict.fromkeys(f for item in job_items for f in item.fields)]
+            rows = [{"Id": item.ref.external_id, **item.fields} for item in job_items]
+            data = self.client.csv_rows(rows, columns)
+            job_id, successful, failed, unprocessed = self.client.bulk_update(
+                sobject, data, extra_headers=NO_AUTO_ASSIGN
+            )
+            by_id = {item.ref.external_id: item for item in job_items}
+            for row in successful:
+                item = by_id.pop(row.get("sf__Id", ""), None)
+                if item:
+                    _set(outcomes, item, WriteOutcome(item.ref, ok=True))
+            for row in failed:
+                item = by_id.pop(row.get("sf__Id", "") or row.get("Id", ""), None)
+                if item:
+                    error = parse_bulk_error(row.get("sf__Error", ""))
+                    _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
+            for row in unprocessed:
+                item = by_id.pop(row.get("Id", ""), None)
+                if item:
+                    error = RecordError(
+                        "UNPROCESSED", f"Bulk job {job_id} did not process it", (), retriable=True
+                    )
+                    _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
+            for item in by_id.values():
+                error = RecordError(
+                    "LEADSYNC_NO_RESULT", f"Bulk job {job_id} reported nothing for it", (), True
+                )
+                _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
+            log.info(
+                "salesforce.bulk.ingest.done",
+                object=sobject,
+                job=job_id,
+                ok=len(successful),
+                failed=len(failed),
+                unprocessed=len(unprocessed),
+            )
+
+
+def _record(item: Pending, key_field: str | None) -> dict[str, Any]:
+    record: dict[str, Any] = {"attributes": {"type": item.sobject}}
+    if key_field is None:
+        record["id"] = item.ref.external_id
+    record.update(item.fields)
+    return record
+
+
+def _set(outcomes: list[WriteOutcome | None], item: Pending, outcome: WriteOutcome) -> None:
+    for index in item.indexes:
+        outcomes[index] = outcome
+
+
+def _complete(outcomes: list[WriteOutcome | None], requests: Sequence[Any]) -> list[WriteOutcome]:
+    done = []
+    for outcome, request in zip(outcomes, requests, strict=True):
+        if outcome is None:
+            ref = getattr(request, "ref", None) or request.person
+            outcome = WriteOutcome(
+                ref,
+                ok=False,
+                error=RecordError("LEADSYNC_NOT_SENT", "not sent in this call", (), True),
+            )
+        done.append(outcome)
+    return done
+
+
+def _upload_sized(items: Sequence[Pending]) -> list[list[Pending]]:
+    """Split items so each Bulk job's CSV stays under the upload size limit."""
+    jobs: list[list[Pending]] = [[]]
+    size = 0
+    for item in items:
+        row = len(item.ref.external_id) + sum(len(str(v)) + 3 for v in item.fields.values()) + 1
+        if jobs[-1] and size + row > BULK_UPLOAD_BYTES:
+            jobs.append([])
+            size = 0
+        jobs[-1].append(item)
+        size += row
+    return jobs

@@ -1,0 +1,139 @@
+"""The shipped mapping loads, and a wrong one says exactly which key is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectors.salesforce.fields import OUTPUT_TYPES
+from connectors.salesforce.mapping import OUTPUT_NAMES, load_mapping
+from connectors.salesforce.pull import campaign_member_kind, task_kind
+from leadsync.errors import ConfigError
+
+DEFAULT_OUTPUTS = {
+    "fit": "LeadSync_Fit__c",
+    "score": "LeadSync_Score__c",
+    "readiness": "LeadSync_Readiness__c",
+    "team": "LeadSync_Team__c",
+    "reason": "LeadSync_Reason__c",
+    "scored_at": "LeadSync_Scored_At__c",
+    "recycle_count": "LeadSync_Recycle_Count__c",
+    "recycle_reason": "LeadSync_Recycle_Reason__c",
+    "account_score": "LeadSync_Account_Score__c",
+    "engaged_people": "LeadSync_Engaged_People__c",
+}
+
+
+def test_default_mapping_has_the_documented_fields() -> None:
+    mapping = load_mapping()
+    lead, contact = mapping.objects["Lead"], mapping.objects["Contact"]
+    assert lead.outputs == DEFAULT_OUTPUTS
+    assert contact.outputs == DEFAULT_OUTPUTS
+    assert lead.attributes["ownership"] == "Ownership__c"
+    assert contact.attributes["industry"] == "Account.Industry"
+    assert contact.account == "AccountId"
+    assert mapping.crm_value("readiness", "sales_ready") == "Sales-ready"
+    assert mapping.crm_value("readiness", "do_not_contact") == "Do not contact"
+    assert mapping.crm_value("team", "sales") == "Sales"
+    assert mapping.crm_value("score", 42) == 42
+
+
+def test_every_output_has_a_field_type() -> None:
+    assert set(OUTPUT_TYPES) == set(OUTPUT_NAMES)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "salesforce.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_unknown_key_names_the_key_and_suggests(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[objects.Lead]\nemial = "Email"\n[objects.Contact]\nemail = "Email"\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_mapping(path)
+    text = str(err.value)
+    assert "objects.Lead.emial: unknown key (did you mean 'email'?)" in text
+    assert str(path) in text
+
+
+def test_field_name_that_could_change_a_query_is_refused(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "[objects.Lead.attributes]\nindustry = \"Industry FROM User WHERE Id != ''\"\n"
+        "[objects.Contact]\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_mapping(path)
+    assert "objects.Lead.attributes" in str(err.value)
+    assert "not a Salesforce API name" in str(err.value)
+
+
+def test_unknown_output_and_missing_contact(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[objects.Lead.outputs]\nfitt = "Fit__c"\n')
+    with pytest.raises(ConfigError) as err:
+        load_mapping(path)
+    assert "unknown output fitt" in str(err.value)
+    path = _write(tmp_path, "[objects.Lead]\n")
+    with pytest.raises(ConfigError) as err:
+        load_mapping(path)
+    assert "objects needs Contact" in str(err.value)
+
+
+def test_bad_activity_kind_lists_allowed(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "[objects.Lead]\n[objects.Contact]\n[[activities.campaign_members.rules]]\n"
+        'campaign_type = "Webinar"\nkind = "webinar_attend"\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_mapping(path)
+    assert "did you mean 'webinar_attended'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("campaign_type", "status", "responded", "kind"),
+    [
+        ("Webinar", "Registered", False, "webinar_registered"),
+        ("Webinar", "Attended", True, "webinar_attended"),
+        ("Content", "Downloaded", True, "ebook_download"),
+        ("Website", "Responded", True, "form_submission"),
+        ("Website", "Sent", False, "campaign_member"),
+        ("Email", "Clicked", True, "campaign_response"),
+        (None, None, False, "campaign_member"),
+    ],
+)
+def test_campaign_member_kinds(
+    campaign_type: str | None, status: str | None, responded: bool, kind: str
+) -> None:
+    mapping = load_mapping()
+    sources = mapping.activities
+    assert (
+        campaign_member_kind(
+            campaign_type, status, responded, sources.campaign_members, sources.forms
+        )
+        == kind
+    )
+
+
+def test_campaign_member_form_source(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "[objects.Lead]\n[objects.Contact]\n[activities.forms]\n"
+        'source = "campaign_members"\ncampaign_types = ["Web Form"]\n',
+    )
+    sources = load_mapping(path).activities
+    args = (sources.campaign_members, sources.forms)
+    assert campaign_member_kind("Web Form", "Responded", True, *args) == "form_submission"
+    assert campaign_member_kind("Web Form", "Sent", False, *args) == "campaign_member"
+
+
+def test_task_kinds() -> None:
+    tasks = load_mapping().activities.tasks
+    assert task_kind("Call", None, tasks) == "call"
+    assert task_kind(None, "Email", tasks) == "email"
+    assert task_kind("Task", "Other", tasks) == "task"
