@@ -1,0 +1,349 @@
+"""Reading what people did: form submissions, email events, event participation, engagements.
+
+Each source becomes canonical ``ActivityRecord`` values with a stable ``ref``, so a re-pull
+upserts rather than double-counts:
+
+=====================  ================================  ======================================
+source                 API                               ref id
+=====================  ================================  ======================================
+form submissions       GET /marketing/v3/forms/,         ``{formGuid}:{submittedAt}:{email}``
+                       GET /form-integrations/v1/
+                       submissions/forms/{guid}
+email events           GET /email/public/v1/events       the event ``id``
+webinar participation  GET /marketing/v3/marketing-      the participation ``id``
+                       events/, .../participations/
+                       {marketingEventId}/breakdown
+meetings, calls        CRM search / list + v4            ``{engagementId}:{contactId}``
+                       associations
+=====================  ================================  ======================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.mapping import HubSpotMapping, parse_time, to_millis
+from connectors.hubspot.pull import list_all, search_modified_since
+from leadsync.records import ActivityRecord, RecordRef
+
+log = structlog.get_logger(__name__)
+
+_FORM_PAGE = 50
+_EMAIL_EVENTS_PAGE = 1000
+_BREAKDOWN_PAGE = 100
+_ASSOCIATION_BATCH = 100
+
+_EMAIL_KIND = {"OPEN": "email_open", "CLICK": "email_click"}
+_ATTENDANCE_KIND = {"REGISTERED": "webinar_registered", "ATTENDED": "webinar_attended"}
+
+
+def pull_activities(
+    client: HubSpotClient, mapping: HubSpotMapping, since: datetime | None
+) -> Iterator[ActivityRecord]:
+    """Every enabled activity source, each modified at or after ``since`` (all when ``None``)."""
+    sources = mapping.activities
+    if sources.forms:
+        yield from form_submissions(client, since)
+    if sources.email_events:
+        yield from email_events(client, since, sources.email_event_types)
+    if sources.marketing_events:
+        yield from event_participations(client, since)
+    if sources.meetings:
+        yield from engagements(client, since, kind="meeting")
+    if sources.calls:
+        yield from engagements(client, since, kind="call")
+
+
+# -- forms --------------------------------------------------------------------------------------
+
+
+def form_submissions(client: HubSpotClient, since: datetime | None) -> Iterator[ActivityRecord]:
+    """Submissions of every form, newest first per form, stopping at ``since``."""
+    for form in list_forms(client):
+        guid, name = str(form["id"]), form.get("name")
+        count = 0
+        after: str | None = None
+        while True:
+            page = client.raw(
+                "forms.submissions",
+                f"/form-integrations/v1/submissions/forms/{guid}",
+                query={"limit": _FORM_PAGE, "after": after},
+            )
+            older = False
+            for sub in page.get("results") or []:
+                submitted = parse_time(sub.get("submittedAt"))
+                if submitted is None:
+                    continue
+                if since is not None and submitted < since:
+                    older = True  # reverse-chronological: everything after this is older
+                    break
+                email = _form_email(sub.get("values") or [])
+                count += 1
+                yield ActivityRecord(
+                    ref=RecordRef(
+                        client.name,
+                        "form_submission",
+                        f"{guid}:{sub.get('submittedAt')}:{email or ''}",
+                    ),
+                    kind="form_submission",
+                    occurred_at=submitted,
+                    modified_at=submitted,
+                    email=email,
+                    name=name,
+                    url=sub.get("pageUrl"),
+                )
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if older or not after:
+                break
+        log.debug("hubspot.form_submissions", connector=client.name, form=guid, count=count)
+
+
+def list_forms(client: HubSpotClient) -> Iterator[dict[str, Any]]:
+    """Every form in the portal (marketing forms v3, paged)."""
+    after: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"limit": 100}
+        if after is not None:
+            kwargs["after"] = after
+        page = client.call("forms.list", "marketing.forms.forms_api", "get_page", **kwargs)
+        yield from page.get("results") or []
+        after = ((page.get("paging") or {}).get("next") or {}).get("after")
+        if not after:
+            return
+
+
+def _form_email(values: Sequence[dict[str, Any]]) -> str | None:
+    for value in values:
+        if str(value.get("name", "")).lower() == "email" and value.get("value"):
+            return str(value["value"]).strip()
+    return None
+
+
+# -- email events -------------------------------------------------------------------------------
+
+
+def email_events(
+    client: HubSpotClient, since: datetime | None, types: Sequence[str]
+) -> Iterator[ActivityRecord]:
+    """Opens, clicks and unsubscribes (status changes) from the email events API."""
+    for event_type in types:
+        offset: str | None = None
+        while True:
+            page = client.raw(
+                "email.events",
+                "/email/public/v1/events",
+                query={
+                    "eventType": event_type,
+                    "startTimestamp": to_millis(since) if since else None,
+                    "limit": _EMAIL_EVENTS_PAGE,
+                    "offset": offset,
+                },
+            )
+            for event in page.get("events") or []:
+                activity = email_event_activity(client.name, event)
+                if activity is not None:
+                    yield activity
+            offset = page.get("offset")
+            if not page.get("hasMore") or not offset:
+                break
+
+
+def email_event_activity(connector: str, event: dict[str, Any]) -> ActivityRecord | None:
+    """One email event as an activity; ``None`` for types and status changes we do not score."""
+    event_type = str(event.get("type", "")).upper()
+    kind = _EMAIL_KIND.get(event_type)
+    if event_type == "STATUSCHANGE" and _is_unsubscribe(event):
+        kind = "unsubscribe"
+    created = parse_time(event.get("created"))
+    if kind is None or created is None or not event.get("id"):
+        return None
+    return ActivityRecord(
+        ref=RecordRef(connector, "email_event", str(event["id"])),
+        kind=kind,
+        occurred_at=created,
+        modified_at=created,
+        email=event.get("recipient"),
+        name=str(event.get("emailCampaignId")) if event.get("emailCampaignId") else None,
+        url=event.get("url") if kind == "email_click" else None,
+    )
+
+
+def _is_unsubscribe(event: dict[str, Any]) -> bool:
+    if str(event.get("portalSubscriptionStatus", "")).upper() == "UNSUBSCRIBED":
+        return True
+    return any(
+        str(sub.get("status", "")).upper() == "UNSUBSCRIBED"
+        for sub in event.get("subscriptions") or []
+    )
+
+
+# -- marketing events ---------------------------------------------------------------------------
+
+
+def event_participations(client: HubSpotClient, since: datetime | None) -> Iterator[ActivityRecord]:
+    """Registrations and attendance of every marketing event (webinars)."""
+    after: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"limit": 100}
+        if after is not None:
+            kwargs["after"] = after
+        page = client.call(
+            "marketing_events.list", "marketing.events.basic_api", "get_all", **kwargs
+        )
+        for event in page.get("results") or []:
+            yield from _participations(client, event, since)
+        after = ((page.get("paging") or {}).get("next") or {}).get("after")
+        if not after:
+            return
+
+
+def _participations(
+    client: HubSpotClient, event: dict[str, Any], since: datetime | None
+) -> Iterator[ActivityRecord]:
+    event_id = str(event.get("objectId") or event.get("id") or "")
+    if not event_id:
+        return
+    after: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"limit": _BREAKDOWN_PAGE}
+        if after is not None:
+            kwargs["after"] = after
+        page = client.call(
+            "marketing_events.participations",
+            "marketing.events.retrieve_participant_state_api",
+            "get_participations_breakdown_by_marketing_event_id",
+            int(event_id) if event_id.isdigit() else event_id,
+            **kwargs,
+        )
+        for row in page.get("results") or []:
+            activity = participation_activity(client.name, row, event.get("eventName"))
+            if activity is not None and (since is None or activity.modified_at >= since):
+                yield activity
+        after = ((page.get("paging") or {}).get("next") or {}).get("after")
+        if not after:
+            return
+
+
+def participation_activity(
+    connector: str, row: dict[str, Any], event_name: str | None = None
+) -> ActivityRecord | None:
+    """One participation breakdown row; registrations and attendance only."""
+    props = row.get("properties") or {}
+    kind = _ATTENDANCE_KIND.get(str(props.get("attendanceState", "")).upper())
+    occurred = parse_time(props.get("occurredAt")) or parse_time(row.get("createdAt"))
+    if kind is None or occurred is None:
+        return None
+    assoc = row.get("associations") or {}
+    contact = assoc.get("contact") or {}
+    event = assoc.get("marketingEvent") or {}
+    contact_id = contact.get("contactId")
+    return ActivityRecord(
+        ref=RecordRef(connector, "marketing_event_participation", str(row["id"])),
+        kind=kind,
+        occurred_at=occurred,
+        modified_at=parse_time(row.get("createdAt")) or occurred,
+        person=RecordRef(connector, "contact", str(contact_id)) if contact_id else None,
+        email=contact.get("email"),
+        name=event.get("name") or event_name,
+        campaign_type="webinar",
+    )
+
+
+# -- engagements --------------------------------------------------------------------------------
+
+_ENGAGEMENT = {
+    "meeting": ("meetings", ("hs_timestamp", "hs_meeting_title", "hs_meeting_start_time")),
+    "call": ("calls", ("hs_timestamp", "hs_call_title")),
+}
+_ENGAGEMENT_COMMON = ("hubspot_owner_id", "hs_lastmodifieddate")
+
+
+def engagements(
+    client: HubSpotClient, since: datetime | None, *, kind: str
+) -> Iterator[ActivityRecord]:
+    """Meetings or calls, one activity per associated contact, ``actor_id`` = the owner."""
+    object_type, own_props = _ENGAGEMENT[kind]
+    props = [*own_props, *_ENGAGEMENT_COMMON]
+    if since is None:
+        for obj in list_all(
+            client,
+            api_path=f"crm.objects.{object_type}.basic_api",
+            endpoint=f"{object_type}.list",
+            properties=props,
+            associations=["contacts"],
+        ):
+            contacts = [
+                str(a["id"])
+                for a in ((obj.get("associations") or {}).get("contacts") or {}).get("results")
+                or []
+            ]
+            yield from engagement_activities(client.name, kind, obj, contacts)
+        return
+    batch: list[dict[str, Any]] = []
+    for obj in search_modified_since(
+        client,
+        api_path=f"crm.objects.{object_type}.search_api",
+        endpoint=f"{object_type}.search",
+        modified_property="hs_lastmodifieddate",
+        since=since,
+        properties=props,
+    ):
+        batch.append(obj)
+        if len(batch) == _ASSOCIATION_BATCH:
+            yield from _with_contacts(client, kind, object_type, batch)
+            batch = []
+    if batch:
+        yield from _with_contacts(client, kind, object_type, batch)
+
+
+def _with_contacts(
+    client: HubSpotClient, kind: str, object_type: str, objs: list[dict[str, Any]]
+) -> Iterator[ActivityRecord]:
+    answer = client.call(
+        f"associations.{object_type}.read",
+        "crm.associations.v4.batch_api",
+        "get_page",
+        object_type,
+        "contacts",
+        {"inputs": [{"id": str(o["id"])} for o in objs]},
+    )
+    contacts: dict[str, list[str]] = {}
+    for row in answer.get("results") or []:
+        source = str((row.get("from") or {}).get("id"))
+        contacts[source] = [str(t["toObjectId"]) for t in row.get("to") or []]
+    for obj in objs:
+        yield from engagement_activities(client.name, kind, obj, contacts.get(str(obj["id"]), []))
+
+
+def engagement_activities(
+    connector: str, kind: str, obj: dict[str, Any], contact_ids: Sequence[str]
+) -> Iterator[ActivityRecord]:
+    """A meeting or call as one activity per associated contact (none when unassociated)."""
+    props = obj.get("properties") or {}
+    occurred = (
+        parse_time(props.get("hs_meeting_start_time"))
+        or parse_time(props.get("hs_timestamp"))
+        or parse_time(obj.get("createdAt"))
+        or datetime.fromtimestamp(0, tz=UTC)
+    )
+    modified = (
+        parse_time(props.get("hs_lastmodifieddate")) or parse_time(obj.get("updatedAt")) or occurred
+    )
+    title = props.get("hs_meeting_title") if kind == "meeting" else props.get("hs_call_title")
+    owner = props.get("hubspot_owner_id")
+    for contact_id in contact_ids:
+        yield ActivityRecord(
+            ref=RecordRef(connector, kind, f"{obj['id']}:{contact_id}"),
+            kind=kind,
+            occurred_at=occurred,
+            modified_at=modified,
+            person=RecordRef(connector, "contact", contact_id),
+            name=title or None,
+            actor_id=str(owner) if owner else None,
+            deleted=bool(obj.get("archived")),
+        )

@@ -1,0 +1,130 @@
+"""``HubSpotConnector``: the ``connectors.base.Connector`` contract for one HubSpot portal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.hubspot import activities, properties, pull, write
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.mapping import HubSpotMapping, load_mapping
+from connectors.hubspot.pacing import Clock, Sleep
+from connectors.hubspot.settings import HubSpotSettings
+from leadsync.records import (
+    ActivityRecord,
+    ApiUsage,
+    CheckProblem,
+    CrmUser,
+    FieldInfo,
+    OwnerChange,
+    PersonRecord,
+    RecordUpdate,
+    TaskRequest,
+    WriteOutcome,
+)
+from mappings import default_mapping_path
+
+
+class HubSpotConnector:
+    """One configured HubSpot portal, reached through the official client library."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: HubSpotSettings,
+        mapping: HubSpotMapping,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.mapping = mapping
+        self.client = HubSpotClient(name, settings, clock=clock, sleep=sleep)
+
+    def pull_people(self, since: datetime | None) -> Iterator[PersonRecord]:
+        """Contacts modified at or after ``since`` (search), or all (list paging), plus archived."""
+        return pull.pull_contacts(self.client, self.mapping, since)
+
+    def pull_activities(self, since: datetime | None) -> Iterator[ActivityRecord]:
+        """Form submissions, email events, webinar participation, meetings and calls."""
+        return activities.pull_activities(self.client, self.mapping, since)
+
+    def describe(self) -> dict[str, dict[str, FieldInfo]]:
+        """Properties of contacts and tasks."""
+        return properties.describe(self.client)
+
+    def check(self) -> list[CheckProblem]:
+        """Mapped properties that are missing, mistyped, read-only or lack options."""
+        return properties.check(self.client, self.mapping)
+
+    def create_fields(self) -> list[str]:
+        """Create the ``leadsync`` group and the missing mapped properties."""
+        return properties.create_fields(self.client, self.mapping)
+
+    def write(self, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
+        """Output values by batch update (100 a call); one outcome per update, in order."""
+        return write.write_updates(self.client, self.mapping, updates)
+
+    def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
+        """Owners and statuses by batch update (HubSpot has no assignment rules to bypass)."""
+        return write.reassign(self.client, self.mapping, changes)
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
+        """Tasks upserted by their unique key and associated to their contact."""
+        return write.create_tasks(self.client, self.mapping, tasks)
+
+    def users(self) -> list[CrmUser]:
+        """Owners from the owners API; archived owners are returned inactive."""
+        users: list[CrmUser] = []
+        for archived in (False, True):
+            after: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {"limit": 100, "archived": archived}
+                if after is not None:
+                    kwargs["after"] = after
+                page = self.client.call(
+                    "owners.list", "crm.owners.owners_api", "get_page", **kwargs
+                )
+                for owner in page.get("results") or []:
+                    users.append(owner_user(owner, archived=archived))
+                after = ((page.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+        return users
+
+    def usage(self) -> ApiUsage:
+        """Calls by endpoint and the daily allowance HubSpot last reported."""
+        return self.client.usage()
+
+    def close(self) -> None:
+        """Release the connection pools."""
+        self.client.close()
+
+
+def owner_user(owner: dict[str, Any], *, archived: bool) -> CrmUser:
+    """One owners-API owner as a ``CrmUser``."""
+    first, last = owner.get("firstName") or "", owner.get("lastName") or ""
+    email = owner.get("email")
+    name = f"{first} {last}".strip() or str(email or owner["id"])
+    return CrmUser(
+        id=str(owner["id"]),
+        name=name,
+        email=str(email) if email else None,
+        active=not (archived or owner.get("archived")),
+    )
+
+
+def build_connector(
+    name: str, settings: HubSpotSettings, config_dir: Path | None
+) -> HubSpotConnector:
+    """The connector for ``settings``, its mapping resolved against the config's folder."""
+    path = settings.mapping
+    if path is None:
+        path = default_mapping_path("hubspot")
+    elif not path.is_absolute() and config_dir is not None:
+        path = config_dir / path
+    return HubSpotConnector(name, settings, load_mapping(path))

@@ -1,0 +1,234 @@
+"""Properties: describe the portal, check the mapping against it, create what is missing.
+
+``check`` reports, per mapped property, whether it exists on contacts, has the mapped type,
+is writable (outputs) and offers every canonical option (enumerations); the task key property
+must exist on tasks and be unique, or upserts by key would be refused. ``create_fields``
+creates the ``leadsync`` property group and the missing properties with the mapped types.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from connectors.hubspot.client import HubSpotClient, HubSpotRejected
+from connectors.hubspot.mapping import HubSpotMapping, OutputProperty
+from leadsync.records import CheckProblem, FieldInfo
+
+log = structlog.get_logger(__name__)
+
+_RUN_CREATE = "run `leadsync fields create`"
+
+CONTACTS = "contacts"
+TASKS = "tasks"
+
+
+def read_properties(client: HubSpotClient, object_type: str) -> list[dict[str, Any]]:
+    """Every property of ``object_type`` as HubSpot's JSON."""
+    answer = client.call(
+        f"properties.{object_type}", "crm.properties.core_api", "get_all", object_type
+    )
+    return list(answer.get("results") or [])
+
+
+def field_info(prop: dict[str, Any]) -> FieldInfo:
+    """One property as a ``FieldInfo``."""
+    meta = prop.get("modificationMetadata") or {}
+    return FieldInfo(
+        name=str(prop["name"]),
+        type=str(prop.get("type") or ""),
+        label=str(prop.get("label") or ""),
+        updateable=not (meta.get("readOnlyValue") or prop.get("calculated")),
+        picklist_values=tuple(str(o.get("value")) for o in prop.get("options") or []),
+        custom=not prop.get("hubspotDefined", False),
+    )
+
+
+def describe(client: HubSpotClient) -> dict[str, dict[str, FieldInfo]]:
+    """Fields of contacts and tasks, the two objects the mapping touches."""
+    return {
+        object_type: {str(p["name"]): field_info(p) for p in read_properties(client, object_type)}
+        for object_type in (CONTACTS, TASKS)
+    }
+
+
+def check(client: HubSpotClient, mapping: HubSpotMapping) -> list[CheckProblem]:
+    """Every way the mapping does not fit the live portal, each with its fix."""
+    contacts = {str(p["name"]): p for p in read_properties(client, CONTACTS)}
+    tasks = {str(p["name"]): p for p in read_properties(client, TASKS)}
+    return check_against(mapping, contacts, tasks)
+
+
+def check_against(
+    mapping: HubSpotMapping, contacts: dict[str, dict[str, Any]], tasks: dict[str, dict[str, Any]]
+) -> list[CheckProblem]:
+    """The checks of :func:`check`, as a pure function of the portal's property lists."""
+    problems: list[CheckProblem] = []
+    fix_mapping = "correct the property name in mappings/hubspot.toml"
+    for key, prop in mapping.contact.model_dump().items():
+        if prop not in contacts:
+            problems.append(
+                CheckProblem(
+                    "contact", prop, f"[contact].{key} names a missing property", fix_mapping
+                )
+            )
+    for name, prop in mapping.attributes.items():
+        if prop not in contacts:
+            problems.append(
+                CheckProblem(
+                    "contact",
+                    prop,
+                    f"attribute {name!r} reads a property the portal does not have",
+                    f"create it in HubSpot or {fix_mapping}",
+                )
+            )
+    for name, out in mapping.outputs.items():
+        problems.extend(_check_output(name, out, contacts.get(out.property)))
+    key = mapping.tasks.key_property
+    task_key = tasks.get(key)
+    if task_key is None:
+        problems.append(CheckProblem("task", key, "the task key property is missing", _RUN_CREATE))
+    elif not task_key.get("hasUniqueValue"):
+        problems.append(
+            CheckProblem(
+                "task",
+                key,
+                "the task key property does not require unique values, so tasks cannot be "
+                "upserted by it",
+                f"archive {key} on tasks and run `leadsync fields create`",
+            )
+        )
+    return problems
+
+
+def _check_output(
+    name: str, out: OutputProperty, live: dict[str, Any] | None
+) -> list[CheckProblem]:
+    if live is None:
+        return [
+            CheckProblem(
+                "contact",
+                out.property,
+                f"output {name!r} has no property",
+                _RUN_CREATE,
+            )
+        ]
+    problems: list[CheckProblem] = []
+    live_type = str(live.get("type") or "")
+    if live_type != out.type:
+        problems.append(
+            CheckProblem(
+                "contact",
+                out.property,
+                f"type is {live_type!r}, the mapping writes {out.type!r}",
+                f"change the property's type in HubSpot or set type = {live_type!r}",
+            )
+        )
+    if (live.get("modificationMetadata") or {}).get("readOnlyValue"):
+        problems.append(
+            CheckProblem(
+                "contact",
+                out.property,
+                "the property is read-only",
+                "map the output to a writable property",
+            )
+        )
+    if out.type == "enumeration":
+        offered = {str(o.get("value")) for o in live.get("options") or []}
+        missing = [o for o in out.options if o not in offered]
+        if missing:
+            problems.append(
+                CheckProblem(
+                    "contact",
+                    out.property,
+                    f"options lack {', '.join(missing)}",
+                    "add those option values to the property in HubSpot",
+                )
+            )
+    return problems
+
+
+def create_fields(client: HubSpotClient, mapping: HubSpotMapping) -> list[str]:
+    """Create the property group and every missing output and task-key property."""
+    created: list[str] = []
+    contacts = {str(p["name"]) for p in read_properties(client, CONTACTS)}
+    tasks = {str(p["name"]) for p in read_properties(client, TASKS)}
+    missing_outputs = [o for o in mapping.outputs.values() if o.property not in contacts]
+    need_task_key = mapping.tasks.key_property not in tasks
+    if missing_outputs:
+        created += _ensure_group(client, mapping, CONTACTS)
+    for out in missing_outputs:
+        if _create(client, CONTACTS, output_definition(out, mapping.group)):
+            created.append(f"{CONTACTS}.{out.property}")
+    if need_task_key:
+        created += _ensure_group(client, mapping, TASKS)
+        definition = {
+            "name": mapping.tasks.key_property,
+            "label": mapping.tasks.key_label,
+            "type": "string",
+            "fieldType": "text",
+            "groupName": mapping.group,
+            "hasUniqueValue": True,
+            "description": "Set by LeadSync: one hand-off, one task, even across retries.",
+        }
+        if _create(client, TASKS, definition):
+            created.append(f"{TASKS}.{mapping.tasks.key_property}")
+    log.info("hubspot.fields_created", connector=client.name, created=created)
+    return created
+
+
+def output_definition(out: OutputProperty, group: str) -> dict[str, Any]:
+    """The property-create body for one mapped output."""
+    definition: dict[str, Any] = {
+        "name": out.property,
+        "label": out.label,
+        "type": out.type,
+        "fieldType": out.effective_field_type(),
+        "groupName": group,
+        "description": out.description or f"Written by LeadSync ({out.label}).",
+    }
+    if out.type == "enumeration":
+        definition["options"] = [
+            {"label": value.replace("_", " ").capitalize(), "value": value, "displayOrder": i}
+            for i, value in enumerate(out.options)
+        ]
+    return definition
+
+
+def _ensure_group(client: HubSpotClient, mapping: HubSpotMapping, object_type: str) -> list[str]:
+    answer = client.call(
+        f"property_groups.{object_type}", "crm.properties.groups_api", "get_all", object_type
+    )
+    if any(g.get("name") == mapping.group for g in answer.get("results") or []):
+        return []
+    body = {"name": mapping.group, "label": mapping.group_label, "displayOrder": -1}
+    try:
+        client.call(
+            f"property_groups.{object_type}.create",
+            "crm.properties.groups_api",
+            "create",
+            object_type,
+            body,
+        )
+    except HubSpotRejected as exc:
+        if exc.status == 409:
+            return []
+        raise
+    return [f"{object_type} group {mapping.group}"]
+
+
+def _create(client: HubSpotClient, object_type: str, definition: dict[str, Any]) -> bool:
+    try:
+        client.call(
+            f"properties.{object_type}.create",
+            "crm.properties.core_api",
+            "create",
+            object_type,
+            definition,
+        )
+    except HubSpotRejected as exc:
+        if exc.status == 409:  # created meanwhile (or by a retried call): it exists, fine
+            return False
+        raise
+    return True

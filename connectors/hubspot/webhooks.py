@@ -1,0 +1,206 @@
+"""HubSpot webhooks: v3 signature verification, replay protection, and body parsing.
+
+The HTTP endpoint lives in the service; this module is what it calls. HubSpot signs each
+delivery with ``X-HubSpot-Signature-v3`` = base64(HMAC-SHA256(client secret, method + URI +
+body + timestamp)), where the timestamp is ``X-HubSpot-Request-Timestamp`` in epoch
+milliseconds and the URI is the full URL HubSpot called, with a documented set of
+percent-encoded characters decoded. Deliveries older than five minutes are refused, and so is
+a delivery whose event ids were already accepted (a replay).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.hubspot.mapping import parse_time
+from leadsync.errors import LeadSyncError
+from leadsync.records import RecordRef
+
+SIGNATURE_HEADER = "x-hubspot-signature-v3"
+TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
+TOLERANCE = timedelta(minutes=5)
+
+#: Percent-encodings HubSpot decodes in the URI before signing (its "validating requests" doc).
+_DECODED = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
+
+
+class WebhookRejected(LeadSyncError):
+    """A webhook delivery failed verification; answer 401 and do not process it."""
+
+
+class ReplayGuard:
+    """Remembers accepted event ids for the tolerance window, bounded in size."""
+
+    def __init__(self, max_ids: int = 100_000) -> None:
+        self._seen: OrderedDict[str, datetime] = OrderedDict()
+        self._max = max_ids
+
+    def seen(self, event_id: str, now: datetime) -> bool:
+        self._expire(now)
+        return event_id in self._seen
+
+    def remember(self, event_id: str, now: datetime) -> None:
+        self._seen[event_id] = now
+        self._seen.move_to_end(event_id)
+        while len(self._seen) > self._max:
+            self._seen.popitem(last=False)
+
+    def _expire(self, now: datetime) -> None:
+        horizon = now - TOLERANCE * 2
+        while self._seen:
+            oldest_id, at = next(iter(self._seen.items()))
+            if at >= horizon:
+                return
+            del self._seen[oldest_id]
+
+
+def signature_v3(secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
+    """The v3 signature HubSpot computes for one delivery."""
+    source = method.upper().encode() + normalise_uri(uri).encode() + body + timestamp.encode()
+    digest = hmac.new(secret.encode("utf-8"), source, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def normalise_uri(uri: str) -> str:
+    """Decode the percent-encodings HubSpot decodes before signing (case-insensitive)."""
+    out = uri
+    for encoded, char in _DECODED.items():
+        out = out.replace(encoded, char).replace(encoded.lower(), char)
+    return out
+
+
+def verify_v3(
+    method: str,
+    uri: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    now: datetime,
+    replay_guard: ReplayGuard | None = None,
+) -> None:
+    """Accept a delivery or raise ``WebhookRejected`` saying why.
+
+    ``uri`` is the full URL HubSpot called (scheme, host, path and query). With a
+    ``replay_guard``, the delivery's event ids are checked and, once it is accepted, remembered.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    signature = lowered.get(SIGNATURE_HEADER)
+    timestamp = lowered.get(TIMESTAMP_HEADER)
+    if not signature or not timestamp:
+        raise WebhookRejected("missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
+    try:
+        sent_at = datetime.fromtimestamp(int(timestamp) / 1000, tz=UTC)
+    except (ValueError, OverflowError):
+        raise WebhookRejected(
+            f"X-HubSpot-Request-Timestamp {timestamp!r} is not epoch ms"
+        ) from None
+    current = now if now.tzinfo else now.replace(tzinfo=UTC)
+    if abs(current - sent_at) > TOLERANCE:
+        raise WebhookRejected(
+            f"timestamp {sent_at.isoformat()} is more than 5 minutes from now; refusing a stale "
+            "or replayed delivery"
+        )
+    expected = signature_v3(secret, method, uri, body, timestamp)
+    if not hmac.compare_digest(expected, signature):
+        raise WebhookRejected("signature does not match; check client_secret")
+    if replay_guard is None:
+        return
+    ids = [event.event_id for event in parse_events("", body)]
+    replayed = [i for i in ids if replay_guard.seen(i, current)]
+    if replayed:
+        raise WebhookRejected(f"replayed event ids {', '.join(replayed[:5])}")
+    for event_id in ids:
+        replay_guard.remember(event_id, current)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One change HubSpot notified, in canonical terms.
+
+    ``kind`` is created, changed, deleted, restored, merged or associated; ``ref`` is the record
+    it is about. ``property`` and ``value`` are set for property changes; ``merged_into`` for
+    merges. The engine re-pulls the named records rather than trusting partial payloads.
+    """
+
+    event_id: str
+    kind: str
+    ref: RecordRef
+    occurred_at: datetime
+    property: str | None = None
+    value: str | None = None
+    merged_into: RecordRef | None = None
+    source: str | None = None
+
+
+_KINDS = {
+    "creation": "created",
+    "propertychange": "changed",
+    "deletion": "deleted",
+    "privacydeletion": "deleted",
+    "restore": "restored",
+    "merge": "merged",
+    "associationchange": "associated",
+}
+
+
+def parse_events(connector: str, body: bytes) -> list[WebhookEvent]:
+    """A delivery body (a JSON array of events) as canonical events; unknown types skipped."""
+    try:
+        payload = json.loads(body.decode("utf-8") or "[]")
+    except (UnicodeDecodeError, ValueError):
+        raise WebhookRejected("body is not JSON") from None
+    if isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list):
+        raise WebhookRejected("body is not a JSON array of events")
+    events: list[WebhookEvent] = []
+    for raw in payload:
+        event = _event(connector, raw) if isinstance(raw, dict) else None
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def _event(connector: str, raw: dict[str, Any]) -> WebhookEvent | None:
+    subscription = str(raw.get("subscriptionType") or "")
+    object_name, _, action = subscription.partition(".")
+    kind = _KINDS.get(action.lower())
+    object_id = raw.get("objectId")
+    if kind is None or object_id is None or raw.get("eventId") is None:
+        return None
+    occurred = parse_time(raw.get("occurredAt")) or datetime.fromtimestamp(0, tz=UTC)
+    merged_into = None
+    if kind == "merged" and raw.get("primaryObjectId") is not None:
+        merged_into = RecordRef(connector, object_name, str(raw["primaryObjectId"]))
+    value = raw.get("propertyValue")
+    return WebhookEvent(
+        event_id=str(raw["eventId"]),
+        kind=kind,
+        ref=RecordRef(connector, object_name, str(object_id)),
+        occurred_at=occurred,
+        property=raw.get("propertyName"),
+        value=None if value is None else str(value),
+        merged_into=merged_into,
+        source=raw.get("changeSource"),
+    )

@@ -1,0 +1,301 @@
+"""Writing back: output values and owners by batch update, hand-off tasks by keyed upsert.
+
+Every function answers one ``WriteOutcome`` per input, in input order, and never raises for a
+record: HubSpot's multi-status (207) errors are mapped back to inputs through the ids in each
+error's ``context``; a whole batch HubSpot refuses (400) or that outlasts the retries fails each
+of its records with HubSpot's category and message. Only errors that no record can get past
+(a refused token, a missing scope) are raised.
+
+Tasks are idempotent by construction: they are upserted with ``idProperty`` = the unique task
+property ``leadsync_key`` (batch upsert accepts no associations, so the task is associated to
+its contact in a second call, through the v4 associations API, which is itself idempotent).
+A retry with the same key updates the one task and re-asserts the same association.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import structlog
+
+from connectors.hubspot.client import HubSpotClient, HubSpotRejected
+from connectors.hubspot.mapping import (
+    TASK_PRIORITY,
+    HubSpotMapping,
+    UnmappedOutput,
+    format_value,
+    output_properties,
+)
+from leadsync.errors import AuthError, BudgetExhausted, RetriableSyncError
+from leadsync.records import (
+    OwnerChange,
+    RecordError,
+    RecordRef,
+    RecordUpdate,
+    TaskRequest,
+    WriteOutcome,
+)
+
+log = structlog.get_logger(__name__)
+
+#: HubSpot's batch endpoints take at most this many inputs per call.
+BATCH_LIMIT = 100
+
+T = TypeVar("T")
+
+
+def write_updates(
+    client: HubSpotClient, mapping: HubSpotMapping, updates: Sequence[RecordUpdate]
+) -> list[WriteOutcome]:
+    """Output values to contacts by batch update, at most 100 inputs a call."""
+    prepared: list[tuple[RecordRef, dict[str, str] | RecordError]] = []
+    for update in updates:
+        try:
+            prepared.append((update.ref, output_properties(update.values, mapping)))
+        except UnmappedOutput as exc:
+            prepared.append((update.ref, RecordError(code="UNMAPPED_OUTPUT", message=str(exc))))
+    return batch_update_contacts(client, prepared, endpoint="contacts.batch_update")
+
+
+def reassign(
+    client: HubSpotClient, mapping: HubSpotMapping, changes: Sequence[OwnerChange]
+) -> list[WriteOutcome]:
+    """Owners (``hubspot_owner_id``) and, when given, lead statuses by batch update."""
+    prepared: list[tuple[RecordRef, dict[str, str] | RecordError]] = []
+    for change in changes:
+        props = {mapping.contact.owner: change.owner_id}
+        if change.status is not None:
+            props[mapping.contact.status] = change.status
+        prepared.append((change.ref, props))
+    return batch_update_contacts(client, prepared, endpoint="contacts.batch_reassign")
+
+
+def batch_update_contacts(
+    client: HubSpotClient,
+    prepared: Sequence[tuple[RecordRef, dict[str, str] | RecordError]],
+    *,
+    endpoint: str,
+) -> list[WriteOutcome]:
+    """Send prepared ``(ref, properties)`` pairs; inputs already failed keep their error."""
+    outcomes: list[WriteOutcome | None] = [None] * len(prepared)
+    sendable = [
+        (i, ref, props) for i, (ref, props) in enumerate(prepared) if isinstance(props, dict)
+    ]
+    for i, (ref, props) in enumerate(prepared):
+        if isinstance(props, RecordError):
+            outcomes[i] = WriteOutcome(ref=ref, ok=False, error=props)
+    budget_gone: RecordError | None = None
+    for chunk in _chunks_without_repeats(sendable, key=lambda item: item[1].external_id):
+        if budget_gone is not None:
+            for i, ref, _ in chunk:
+                outcomes[i] = WriteOutcome(ref=ref, ok=False, error=budget_gone)
+            continue
+        body = {"inputs": [{"id": ref.external_id, "properties": p} for _, ref, p in chunk]}
+        try:
+            answer = client.call(endpoint, "crm.contacts.batch_api", "update", body)
+        except BudgetExhausted as exc:
+            budget_gone = RecordError(code="BUDGET_EXHAUSTED", message=str(exc), retriable=True)
+            for i, ref, _ in chunk:
+                outcomes[i] = WriteOutcome(ref=ref, ok=False, error=budget_gone)
+            continue
+        except (HubSpotRejected, RetriableSyncError) as exc:
+            error = _batch_error(exc)
+            for i, ref, _ in chunk:
+                outcomes[i] = WriteOutcome(ref=ref, ok=False, error=error)
+            continue
+        failed = errors_by_id(answer)
+        succeeded = {str(r.get("id")) for r in answer.get("results") or []}
+        for i, ref, props in chunk:
+            oid = ref.external_id
+            if oid in failed:
+                outcomes[i] = WriteOutcome(ref=ref, ok=False, error=failed[oid])
+            elif oid in succeeded or not answer.get("errors"):
+                outcomes[i] = WriteOutcome(ref=ref, ok=True)
+            else:
+                outcomes[i] = WriteOutcome(
+                    ref=ref,
+                    ok=False,
+                    error=RecordError(
+                        code="NO_RESULT",
+                        message="HubSpot's answer named neither a result nor an error for it",
+                        fields=tuple(props),
+                        retriable=True,
+                    ),
+                )
+        log.info(
+            "hubspot.batch_update",
+            connector=client.name,
+            endpoint=endpoint,
+            count=len(chunk),
+            failed=sum(1 for i, _, _ in chunk if not _ok(outcomes[i])),
+        )
+    return [o for o in outcomes if o is not None]
+
+
+def create_tasks(
+    client: HubSpotClient, mapping: HubSpotMapping, tasks: Sequence[TaskRequest]
+) -> list[WriteOutcome]:
+    """Upsert hand-off tasks by their key, then associate each to its contact."""
+    key_prop = mapping.tasks.key_property
+    outcomes: list[WriteOutcome] = []
+    for chunk in _chunks_without_repeats(list(tasks), key=lambda t: t.key):
+        outcomes.extend(_upsert_and_associate(client, mapping, key_prop, chunk))
+    return outcomes
+
+
+def _upsert_and_associate(
+    client: HubSpotClient, mapping: HubSpotMapping, key_prop: str, chunk: Sequence[TaskRequest]
+) -> list[WriteOutcome]:
+    body = {
+        "inputs": [
+            {
+                "idProperty": key_prop,
+                "id": task.key,
+                "objectWriteTraceId": task.key,
+                "properties": task_properties(task),
+            }
+            for task in chunk
+        ]
+    }
+    try:
+        answer = client.call("tasks.batch_upsert", "crm.objects.tasks.batch_api", "upsert", body)
+    except (HubSpotRejected, RetriableSyncError) as exc:
+        error = _batch_error(exc)
+        return [WriteOutcome(ref=_task_ref(client, t), ok=False, error=error) for t in chunk]
+    task_ids: dict[str, str] = {}
+    for row in answer.get("results") or []:
+        key = row.get("objectWriteTraceId") or (row.get("properties") or {}).get(key_prop)
+        if key:
+            task_ids[str(key)] = str(row["id"])
+    failed_keys = errors_by_id(answer)
+    links = [t for t in chunk if t.key in task_ids]
+    link_errors: dict[str, RecordError] = {}
+    if links:
+        link_errors = _associate(client, mapping, [(task_ids[t.key], t) for t in links])
+    outcomes: list[WriteOutcome] = []
+    for task in chunk:
+        ref = _task_ref(client, task)
+        task_id = task_ids.get(task.key)
+        if task_id is None:
+            error = failed_keys.get(task.key) or RecordError(
+                code="NO_RESULT",
+                message="the upsert answer did not return this task",
+                retriable=True,
+            )
+            outcomes.append(WriteOutcome(ref=ref, ok=False, error=error))
+        elif task_id in link_errors:
+            outcomes.append(
+                WriteOutcome(ref=ref, ok=False, error=link_errors[task_id], created_id=task_id)
+            )
+        else:
+            outcomes.append(WriteOutcome(ref=ref, ok=True, created_id=task_id))
+    return outcomes
+
+
+def _associate(
+    client: HubSpotClient, mapping: HubSpotMapping, pairs: Sequence[tuple[str, TaskRequest]]
+) -> dict[str, RecordError]:
+    """Associate tasks to contacts; failures keyed by task id."""
+    spec = {
+        "associationCategory": "HUBSPOT_DEFINED",
+        "associationTypeId": mapping.tasks.contact_association_type_id,
+    }
+    body = {
+        "inputs": [
+            {"from": {"id": task_id}, "to": {"id": task.person.external_id}, "types": [spec]}
+            for task_id, task in pairs
+        ]
+    }
+    try:
+        answer = client.call(
+            "associations.tasks.create",
+            "crm.associations.v4.batch_api",
+            "create",
+            "tasks",
+            "contacts",
+            body,
+            expect_body=False,
+        )
+    except (HubSpotRejected, RetriableSyncError) as exc:
+        error = _batch_error(exc)
+        return {task_id: error for task_id, _ in pairs}
+    if not answer:
+        return {}
+    failed = errors_by_id(answer)
+    contact_to_task = {task.person.external_id: task_id for task_id, task in pairs}
+    return {contact_to_task.get(k, k): v for k, v in failed.items()}
+
+
+def task_properties(task: TaskRequest) -> dict[str, str]:
+    """A ``TaskRequest`` as HubSpot task properties."""
+    return {
+        "hs_task_subject": task.subject,
+        "hs_task_body": task.body,
+        "hs_timestamp": format_value(task.due_at),
+        "hubspot_owner_id": task.owner_id,
+        "hs_task_status": "NOT_STARTED",
+        "hs_task_type": "TODO",
+        "hs_task_priority": TASK_PRIORITY.get(task.priority, "MEDIUM"),
+    }
+
+
+def errors_by_id(answer: dict[str, Any]) -> dict[str, RecordError]:
+    """A multi-status answer's errors, keyed by every id their ``context`` names."""
+    out: dict[str, RecordError] = {}
+    for err in answer.get("errors") or []:
+        context = err.get("context") or {}
+        ids = [str(i) for key in ("ids", "id") for i in (context.get(key) or [])]
+        fields: list[str] = []
+        for key in ("propertyName", "propertyNames", "properties"):
+            fields.extend(str(f) for f in context.get(key) or [])
+        for detail in err.get("errors") or []:
+            detail_ctx = detail.get("context") or {}
+            if isinstance(detail_ctx, dict):
+                fields.extend(str(f) for f in detail_ctx.get("propertyName") or [])
+        status = str(err.get("status") or "")
+        category = str(err.get("category") or "ERROR")
+        error = RecordError(
+            code=category,
+            message=str(err.get("message") or status or category),
+            fields=tuple(dict.fromkeys(fields)),
+            retriable=category in {"RATE_LIMITS", "INTERNAL_ERROR", "LOCKED"},
+        )
+        for oid in ids:
+            out[oid] = error
+    return out
+
+
+def _batch_error(exc: HubSpotRejected | RetriableSyncError) -> RecordError:
+    if isinstance(exc, AuthError):
+        raise exc
+    if isinstance(exc, HubSpotRejected):
+        return RecordError(code=exc.category, message=exc.hubspot_message, retriable=False)
+    return RecordError(code=f"HTTP_{exc.status or 'ERROR'}", message=str(exc), retriable=True)
+
+
+def _ok(outcome: WriteOutcome | None) -> bool:
+    return outcome is not None and outcome.ok
+
+
+def _task_ref(client: HubSpotClient, task: TaskRequest) -> RecordRef:
+    return RecordRef(client.name, "task", task.key)
+
+
+def _chunks_without_repeats(items: Sequence[T], *, key: Callable[[T], str]) -> Iterator[list[T]]:
+    """Chunks of at most ``BATCH_LIMIT``; a key seen twice starts a new chunk.
+
+    HubSpot refuses a whole batch that names one id twice, so a second update of the same
+    record goes in the next call (and so lands after the first).
+    """
+    chunk: list[T] = []
+    keys: set[str] = set()
+    for item in items:
+        k = key(item)
+        if len(chunk) == BATCH_LIMIT or k in keys:
+            yield chunk
+            chunk, keys = [], set()
+        chunk.append(item)
+        keys.add(k)
+    if chunk:
+        yield chunk
