@@ -176,10 +176,32 @@ def parse_events(connector: str, body: bytes) -> list[WebhookEvent]:
         raise WebhookRejected("body is not a JSON array of events")
     events: list[WebhookEvent] = []
     for raw in payload:
-        event = _event(connector, raw) if isinstance(raw, dict) else None
-        if event is not None:
-            events.append(event)
+        if isinstance(raw, dict):
+            events.extend(_events(connector, raw))
     return events
+
+
+def _events(connector: str, raw: dict[str, Any]) -> list[WebhookEvent]:
+    """One notification; a merge names each absorbed record, pointing at the survivor."""
+    event = _event(connector, raw)
+    if event is None:
+        return []
+    merged = raw.get("mergedObjectIds") or []
+    if event.kind != "merged" or not merged:
+        return [event]
+    survivor = event.merged_into or event.ref
+    return [
+        WebhookEvent(
+            event_id=f"{event.event_id}:{oid}",
+            kind="merged",
+            ref=RecordRef(connector, event.ref.object_type, str(oid)),
+            occurred_at=event.occurred_at,
+            merged_into=survivor,
+            source=event.source,
+        )
+        for oid in merged
+        if str(oid) != survivor.external_id
+    ]
 
 
 def _event(connector: str, raw: dict[str, Any]) -> WebhookEvent | None:

@@ -394,3 +394,21 @@ def test_activity_conversions() -> None:
     )
     assert [m.ref.external_id for m in meetings] == ["m1:5", "m1:6"]
     assert meetings[0].actor_id == "7" and meetings[0].person == RecordRef("hs", "contact", "5")
+
+
+def test_merge_notification_points_absorbed_records_at_the_survivor() -> None:
+    body = json.dumps(
+        [
+            {
+                "eventId": 3,
+                "subscriptionType": "contact.merge",
+                "objectId": 9,
+                "primaryObjectId": 9,
+                "mergedObjectIds": [4, 9],
+                "occurredAt": 1,
+            }
+        ]
+    )
+    (event,) = parse_events("hubspot", body.encode())
+    assert event.kind == "merged" and event.ref == RecordRef("hubspot", "contact", "4")
+    assert event.merged_into == RecordRef("hubspot", "contact", "9")
