@@ -30,8 +30,13 @@ def _pg_base_url() -> str | None:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database URL: a SQLite file, or a new schema-isolated PostgreSQL database."""
-    if request.param == "sqlite":
+    """A fresh, empty database URL: a SQLite file, or a new PostgreSQL database."""
+    yield from fresh_store_url(request.param, tmp_path)
+
+
+def fresh_store_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of ``backend`` ("sqlite" or "postgresql"), dropped afterwards."""
+    if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'leadsync.db'}"
         return
     base = _pg_base_url()
