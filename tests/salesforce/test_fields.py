@@ -1,0 +1,186 @@
+"""describe / check / create_fields against canned describe answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import responses
+
+from connectors.salesforce.connector import SalesforceConnector
+
+from .conftest import API
+
+
+def _field(name: str, type_: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": type_, "label": name, "updateable": True, "custom": True, **extra}
+
+
+def _picklist(name: str, *values: str) -> dict[str, Any]:
+    return _field(name, "picklist", picklistValues=[{"value": v, "active": True} for v in values])
+
+
+LEAD_STANDARD = [
+    _field(n, "string")
+    for n in ("Id", "Email", "Status", "Industry", "Country", "State", "City", "Title")
+] + [
+    _field("Company", "string"),
+    _field("Website", "url"),
+    _field("LeadSource", "picklist"),
+    _field("OwnerId", "reference"),
+    _field("HasOptedOutOfEmail", "boolean"),
+    _field("NumberOfEmployees", "int"),
+    _field("AnnualRevenue", "currency"),
+    _picklist("Ownership__c", "Public", "Private"),
+]
+
+ALL_OUTPUTS = [
+    _picklist("LeadSync_Fit__c", "Good", "Poor"),
+    _picklist("LeadSync_Readiness__c", "Hand-raiser", "Sales-ready", "Unready", "Do not contact"),
+    _picklist("LeadSync_Team__c", "Sales", "Marketing"),
+    _field("LeadSync_Score__c", "double"),
+    _field("LeadSync_Reason__c", "string", length=255),
+    _field("LeadSync_Scored_At__c", "datetime"),
+    _field("LeadSync_Recycle_Count__c", "double"),
+    _field("LeadSync_Recycle_Reason__c", "string", length=255),
+    _field("LeadSync_Account_Score__c", "double"),
+    _field("LeadSync_Engaged_People__c", "double"),
+]
+
+CONTACT = [
+    _field(n, "string")
+    for n in ("Id", "Email", "MailingCountry", "MailingState", "MailingCity", "Title")
+] + [
+    _field("OwnerId", "reference"),
+    _field("LeadSource", "picklist"),
+    _field("HasOptedOutOfEmail", "boolean"),
+    _field("AccountId", "reference", relationshipName="Account", referenceTo=["Account"]),
+]
+
+ACCOUNT = [
+    _field("Industry", "picklist"),
+    _field("NumberOfEmployees", "int"),
+    _field("AnnualRevenue", "currency"),
+    _field("Name", "string"),
+    _field("Website", "url"),
+    _field("Ownership", "picklist"),
+]
+
+FORM = [
+    _field(n, "string")
+    for n in ("Email__c", "Form_Name__c", "Page_URL__c", "Lead__c", "Contact__c")
+] + [_field("Submitted_At__c", "datetime")]
+
+
+def _describe(rsps: responses.RequestsMock, sobject: str, fields: list[dict[str, Any]]) -> None:
+    rsps.add(
+        responses.GET,
+        f"{API}/sobjects/{sobject}/describe",
+        json={"name": sobject, "fields": fields},
+    )
+
+
+def test_clean_org_has_no_problems(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    _describe(rsps, "Lead", LEAD_STANDARD + ALL_OUTPUTS)
+    _describe(rsps, "Contact", CONTACT + ALL_OUTPUTS)
+    _describe(rsps, "Account", ACCOUNT)
+    _describe(rsps, "Task", [_field("LeadSync_Key__c", "string", externalId=True)])
+    _describe(rsps, "Form_Submission__c", FORM)
+    assert connector.check() == []
+    described = connector.describe()
+    assert set(described) == {"Lead", "Contact", "Account", "Task", "Form_Submission__c"}
+    fit = described["Lead"]["LeadSync_Fit__c"]
+    assert fit.type == "picklist" and fit.picklist_values == ("Good", "Poor")
+
+
+def test_every_problem_says_how_to_fix_it(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    lead_outputs = [
+        _picklist("LeadSync_Fit__c", "Good", "Poor"),
+        _picklist("LeadSync_Readiness__c", "Hand-raiser", "Unready", "Do not contact"),
+        _field("LeadSync_Score__c", "double", updateable=False),
+        _field("LeadSync_Reason__c", "string", length=80),
+        _field("LeadSync_Scored_At__c", "date"),
+    ]
+    _describe(
+        rsps, "Lead", [f for f in LEAD_STANDARD if f["name"] != "Ownership__c"] + lead_outputs
+    )
+    _describe(rsps, "Contact", CONTACT + ALL_OUTPUTS)
+    _describe(rsps, "Account", ACCOUNT)
+    _describe(rsps, "Task", [_field("LeadSync_Key__c", "string")])
+    rsps.add(
+        responses.GET,
+        f"{API}/sobjects/Form_Submission__c/describe",
+        status=404,
+        json=[{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
+    )
+
+    problems = {(p.object_type, p.field): p for p in connector.check()}
+
+    assert "ownership" in problems["Lead", "Ownership__c"].problem
+    assert "leadsync fields create" in problems["Lead", "LeadSync_Team__c"].fix
+    assert "Sales-ready" in problems["Lead", "LeadSync_Readiness__c"].fix
+    assert "add picklist value 'Sales-ready'" in problems["Lead", "LeadSync_Readiness__c"].fix
+    assert "updateable" in problems["Lead", "LeadSync_Score__c"].fix
+    assert "255" in problems["Lead", "LeadSync_Reason__c"].fix
+    assert "datetime" in problems["Lead", "LeadSync_Scored_At__c"].problem
+    assert "External ID" in problems["Task", "LeadSync_Key__c"].fix
+    assert "campaign_members" in problems["Form_Submission__c", "*"].fix
+
+
+def test_create_fields_posts_tooling_custom_fields(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    lead_outputs = [f for f in ALL_OUTPUTS if f["name"] != "LeadSync_Fit__c"]
+    lead_outputs = [f for f in lead_outputs if f["name"] != "LeadSync_Score__c"]
+    _describe(rsps, "Lead", LEAD_STANDARD + lead_outputs)
+    contact_outputs = [f for f in ALL_OUTPUTS if f["name"] != "LeadSync_Reason__c"]
+    _describe(rsps, "Contact", CONTACT + contact_outputs)
+    _describe(rsps, "Task", [])
+    for _ in range(4):
+        rsps.add(
+            responses.POST,
+            f"{API}/tooling/sobjects/CustomField",
+            json={"id": "00N1", "success": True, "errors": []},
+            status=201,
+        )
+
+    created = connector.create_fields()
+
+    assert created == [
+        "Lead.LeadSync_Fit__c",
+        "Lead.LeadSync_Score__c",
+        "Contact.LeadSync_Reason__c",
+        "Activity.LeadSync_Key__c",
+    ]
+    bodies = [json.loads(c.request.body) for c in rsps.calls if "tooling" in c.request.url]
+    assert bodies[0] == {
+        "FullName": "Lead.LeadSync_Fit__c",
+        "Metadata": {
+            "label": "LeadSync Fit",
+            "type": "Picklist",
+            "description": "Written by LeadSync (fit); do not edit by hand.",
+            "valueSet": {
+                "restricted": True,
+                "valueSetDefinition": {
+                    "sorted": False,
+                    "value": [
+                        {"fullName": "Good", "label": "Good", "default": False},
+                        {"fullName": "Poor", "label": "Poor", "default": False},
+                    ],
+                },
+            },
+        },
+    }
+    assert bodies[1]["Metadata"]["type"] == "Number"
+    assert bodies[1]["Metadata"]["precision"] == 8
+    assert bodies[2]["Metadata"] == {
+        "label": "LeadSync Reason",
+        "type": "Text",
+        "length": 255,
+        "description": "Written by LeadSync (reason); do not edit by hand.",
+    }
+    assert bodies[3]["Metadata"]["externalId"] is True

@@ -1,0 +1,335 @@
+"""Pull request shapes (queryAll, nextRecordsUrl, Bulk 2.0 switch) and row conversion."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import responses
+from responses import matchers
+
+from connectors.salesforce.connector import SalesforceConnector
+from leadsync.records import RecordRef
+
+from .conftest import API, INSTANCE, LIMIT_HEADERS
+
+SINCE = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+LEAD_SOQL = (
+    "SELECT Id, SystemModstamp, IsDeleted, MasterRecordId, IsConverted, ConvertedDate, "
+    "ConvertedContactId, Email, Status, OwnerId, HasOptedOutOfEmail, Industry, "
+    "NumberOfEmployees, AnnualRevenue, Country, State, City, Title, Company, Website, "
+    "LeadSource, Ownership__c FROM Lead WHERE SystemModstamp >= 2024-03-01T12:00:00Z "
+    "ORDER BY SystemModstamp, Id"
+)
+CONTACT_SOQL = (
+    "SELECT Id, SystemModstamp, IsDeleted, MasterRecordId, Email, OwnerId, HasOptedOutOfEmail, "
+    "AccountId, Account.Industry, Account.NumberOfEmployees, Account.AnnualRevenue, "
+    "MailingCountry, MailingState, MailingCity, Title, Account.Name, Account.Website, "
+    "LeadSource, Account.Ownership FROM Contact WHERE SystemModstamp >= 2024-03-01T12:00:00Z "
+    "ORDER BY SystemModstamp, Id"
+)
+
+
+def _lead(lead_id: str, **extra: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "attributes": {"type": "Lead", "url": f"/services/data/v62.0/sobjects/Lead/{lead_id}"},
+        "Id": lead_id,
+        "SystemModstamp": "2024-03-01T12:00:00.000+0000",
+        "IsDeleted": False,
+        "MasterRecordId": None,
+        "IsConverted": False,
+        "ConvertedDate": None,
+        "ConvertedContactId": None,
+        "Email": f"{lead_id}@example.com",
+        "Status": "Open",
+        "OwnerId": "005A",
+        "HasOptedOutOfEmail": False,
+        "Industry": "Software",
+        "NumberOfEmployees": 250,
+        "AnnualRevenue": 1.5e7,
+        "Country": "DE",
+        "State": None,
+        "City": "Berlin",
+        "Title": "VP Sales",
+        "Company": "Acme",
+        "Website": "acme.example",
+        "LeadSource": "Web",
+        "Ownership__c": "Private",
+    }
+    row.update(extra)
+    return row
+
+
+def _query(rsps: responses.RequestsMock, soql: str, body: dict[str, object]) -> None:
+    rsps.add(
+        responses.GET,
+        f"{API}/queryAll/",
+        match=[matchers.query_param_matcher({"q": soql})],
+        json=body,
+        headers=LIMIT_HEADERS,
+    )
+
+
+def test_people_page_through_next_records_url(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    next_url = "/services/data/v62.0/query/01gLEADS-2000"
+    _query(
+        rsps,
+        LEAD_SOQL,
+        {"totalSize": 3, "done": False, "nextRecordsUrl": next_url, "records": [_lead("00Q1")]},
+    )
+    converted = _lead(
+        "00Q2",
+        IsConverted=True,
+        ConvertedDate="2024-03-02",
+        ConvertedContactId="003C",
+    )
+    merged = _lead("00Q3", IsDeleted=True, MasterRecordId="00Q9")
+    rsps.add(
+        responses.GET,
+        INSTANCE + next_url,
+        json={"totalSize": 3, "done": True, "records": [converted, merged]},
+    )
+    contact = {
+        "attributes": {"type": "Contact"},
+        "Id": "003C",
+        "SystemModstamp": "2024-03-02T08:00:00.000+0000",
+        "IsDeleted": False,
+        "MasterRecordId": None,
+        "Email": "c@example.com",
+        "OwnerId": "005B",
+        "HasOptedOutOfEmail": True,
+        "AccountId": "001A",
+        "Account": {
+            "attributes": {"type": "Account"},
+            "Industry": "Banking",
+            "NumberOfEmployees": 5000,
+            "AnnualRevenue": None,
+            "Name": "Bank",
+            "Website": None,
+            "Ownership": "Public",
+        },
+        "MailingCountry": "US",
+        "MailingState": "NY",
+        "MailingCity": "New York",
+        "Title": "CTO",
+        "LeadSource": None,
+    }
+    _query(rsps, CONTACT_SOQL, {"totalSize": 1, "done": True, "records": [contact]})
+
+    people = list(connector.pull_people(SINCE))
+
+    assert [p.ref.external_id for p in people] == ["00Q1", "00Q2", "00Q3", "003C"]
+    first = people[0]
+    assert first.ref == RecordRef("salesforce", "Lead", "00Q1")
+    assert first.modified_at == SINCE
+    assert first.attributes["employees"] == 250
+    assert first.attributes["ownership"] == "Private"
+    assert first.owner_id == "005A" and first.status == "Open" and not first.opted_out
+    assert people[1].converted_at == datetime(2024, 3, 2, tzinfo=UTC)
+    assert people[1].merged_into == RecordRef("salesforce", "Contact", "003C")
+    assert people[2].deleted and people[2].merged_into == RecordRef("salesforce", "Lead", "00Q9")
+    c = people[3]
+    assert c.account_id == "001A" and c.opted_out and c.status is None
+    assert c.attributes["industry"] == "Banking"
+    assert c.attributes["company"] == "Bank"
+    assert c.attributes["ownership"] == "Public"
+    assert c.attributes["annual_revenue"] is None
+    # token + 2 Lead pages + 1 Contact page
+    assert connector.usage().calls == 4
+    assert connector.usage().calls_by_endpoint["GET queryAll"] == 2
+    assert connector.usage().remaining == 14_900
+
+
+def test_idle_cycle_costs_one_call_per_object(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    empty = {"totalSize": 0, "done": True, "records": []}
+    _query(rsps, LEAD_SOQL, empty)
+    _query(rsps, CONTACT_SOQL, empty)
+    for _ in range(4):  # CampaignMember, Task, Event, Form_Submission__c
+        rsps.add(responses.GET, f"{API}/queryAll/", json=empty)
+    assert list(connector.pull_people(SINCE)) == []
+    assert list(connector.pull_activities(SINCE)) == []
+    assert connector.usage().calls_by_endpoint == {"POST oauth2/token": 1, "GET queryAll": 6}
+
+
+def test_large_pull_switches_to_bulk_query(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    full_soql = LEAD_SOQL.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", "")
+    _query(
+        rsps,
+        full_soql,
+        {"totalSize": 4, "done": False, "nextRecordsUrl": "/x", "records": [_lead("00Q1")]},
+    )
+    describe = {
+        "name": "Lead",
+        "fields": [
+            {"name": "NumberOfEmployees", "type": "int"},
+            {"name": "AnnualRevenue", "type": "currency"},
+            {"name": "IsDeleted", "type": "boolean"},
+            {"name": "IsConverted", "type": "boolean"},
+            {"name": "HasOptedOutOfEmail", "type": "boolean"},
+        ],
+    }
+    rsps.add(responses.GET, f"{API}/sobjects/Lead/describe", json=describe)
+    bulk_soql = full_soql.replace(" ORDER BY SystemModstamp, Id", "")
+    rsps.add(
+        responses.POST,
+        f"{API}/jobs/query",
+        match=[
+            matchers.json_params_matcher(
+                {
+                    "operation": "queryAll",
+                    "query": bulk_soql,
+                    "columnDelimiter": "COMMA",
+                    "lineEnding": "LF",
+                }
+            )
+        ],
+        json={"id": "750Q", "state": "UploadComplete"},
+    )
+    rsps.add(responses.GET, f"{API}/jobs/query/750Q", json={"id": "750Q", "state": "InProgress"})
+    rsps.add(responses.GET, f"{API}/jobs/query/750Q", json={"id": "750Q", "state": "JobComplete"})
+    header = (
+        "Id,SystemModstamp,IsDeleted,MasterRecordId,IsConverted,ConvertedDate,"
+        "ConvertedContactId,Email,Status,OwnerId,HasOptedOutOfEmail,Industry,NumberOfEmployees,"
+        "AnnualRevenue,Country,State,City,Title,Company,Website,LeadSource,Ownership__c\n"
+    )
+    row = "{id},2024-03-01T12:00:00.000Z,false,,false,,,{id}@x.com,Open,005A,true,Software,1200,2.5E7,DE,,Berlin,CEO,Acme,,Web,Private\n"  # noqa: E501
+    rsps.add(
+        responses.GET,
+        f"{API}/jobs/query/750Q/results",
+        match=[matchers.query_param_matcher({"maxRecords": "50000"})],
+        body=header + row.format(id="00Q1") + row.format(id="00Q2"),
+        headers={"Sforce-Locator": "abc", "Sforce-NumberOfRecords": "2"},
+    )
+    rsps.add(
+        responses.GET,
+        f"{API}/jobs/query/750Q/results",
+        match=[matchers.query_param_matcher({"maxRecords": "50000", "locator": "abc"})],
+        body=header + row.format(id="00Q3") + row.format(id="00Q4"),
+        headers={"Sforce-Locator": "null", "Sforce-NumberOfRecords": "2"},
+    )
+    _query(
+        rsps,
+        CONTACT_SOQL.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", ""),
+        {"totalSize": 0, "done": True, "records": []},
+    )
+
+    people = list(connector.pull_people(None))
+
+    assert [p.ref.external_id for p in people] == ["00Q1", "00Q2", "00Q3", "00Q4"]
+    assert people[0].attributes["employees"] == 1200
+    assert people[0].attributes["annual_revenue"] == 2.5e7
+    assert people[0].attributes["state"] is None
+    assert people[0].opted_out is True and people[0].deleted is False
+    assert people[0].modified_at == datetime(2024, 3, 1, 12, tzinfo=UTC)
+
+
+def test_activities_from_every_source(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    stamp = "2024-03-05T10:00:00.000+0000"
+    members = [
+        {
+            "Id": "00vW",
+            "SystemModstamp": stamp,
+            "IsDeleted": False,
+            "CreatedDate": "2024-03-01T10:00:00.000+0000",
+            "LeadId": "00Q1",
+            "ContactId": None,
+            "Email": "a@x.com",
+            "CampaignId": "701W",
+            "Campaign": {"Name": "Q1 Webinar", "Type": "Webinar"},
+            "Status": "Attended",
+            "HasResponded": True,
+            "FirstRespondedDate": "2024-03-04",
+        },
+        {
+            "Id": "00vX",
+            "SystemModstamp": stamp,
+            "IsDeleted": True,
+            "CreatedDate": "2024-03-01T10:00:00.000+0000",
+            "LeadId": "00Q1",
+            "ContactId": "003C",
+            "Email": "a@x.com",
+            "CampaignId": "701X",
+            "Campaign": {"Name": "Newsletter", "Type": "Email"},
+            "Status": "Sent",
+            "HasResponded": False,
+            "FirstRespondedDate": None,
+        },
+    ]
+    task = {
+        "Id": "00TA",
+        "SystemModstamp": stamp,
+        "IsDeleted": False,
+        "CreatedDate": stamp,
+        "WhoId": "003C",
+        "OwnerId": "005R",
+        "Subject": "Intro call",
+        "TaskSubtype": "Call",
+        "Type": None,
+        "ActivityDate": "2024-03-05",
+        "CompletedDateTime": "2024-03-05T09:30:00.000+0000",
+    }
+    event = {
+        "Id": "00UE",
+        "SystemModstamp": stamp,
+        "IsDeleted": False,
+        "CreatedDate": stamp,
+        "WhoId": "00Q1",
+        "OwnerId": "005R",
+        "Subject": "Demo",
+        "StartDateTime": "2024-03-06T15:00:00.000+0000",
+        "ActivityDateTime": "2024-03-06T15:00:00.000+0000",
+    }
+    form = {
+        "Id": "a01F",
+        "SystemModstamp": stamp,
+        "IsDeleted": False,
+        "CreatedDate": stamp,
+        "Email__c": "new@x.com",
+        "Form_Name__c": "Contact Us",
+        "Page_URL__c": "https://acme.example/contact",
+        "Lead__c": None,
+        "Contact__c": None,
+        "Submitted_At__c": "2024-03-05T09:00:00.000+0000",
+    }
+    for records in ([*members], [task], [event], [form]):
+        rsps.add(
+            responses.GET,
+            f"{API}/queryAll/",
+            json={"totalSize": len(records), "done": True, "records": records},
+        )
+
+    acts = list(connector.pull_activities(SINCE))
+
+    queries = [c.request.params["q"] for c in rsps.calls if "queryAll" in c.request.url]
+    assert queries[0].startswith(
+        "SELECT Id, SystemModstamp, IsDeleted, CreatedDate, LeadId, ContactId, Email, "
+        "CampaignId, Campaign.Name, Campaign.Type, Status, HasResponded, FirstRespondedDate "
+        "FROM CampaignMember WHERE SystemModstamp >= 2024-03-01T12:00:00Z"
+    )
+    assert " FROM Form_Submission__c WHERE " in queries[3]
+    webinar, newsletter, call, meeting, submission = acts
+    assert webinar.kind == "webinar_attended"
+    assert webinar.ref == RecordRef("salesforce", "CampaignMember", "00vW")
+    assert webinar.person == RecordRef("salesforce", "Lead", "00Q1")
+    assert webinar.occurred_at == datetime(2024, 3, 4, tzinfo=UTC)
+    assert (webinar.name, webinar.campaign_type, webinar.member_status) == (
+        "Q1 Webinar",
+        "Webinar",
+        "Attended",
+    )
+    assert newsletter.deleted and newsletter.kind == "campaign_member"
+    assert newsletter.person == RecordRef("salesforce", "Contact", "003C")
+    assert call.kind == "call" and call.actor_id == "005R"
+    assert call.occurred_at == datetime(2024, 3, 5, 9, 30, tzinfo=UTC)
+    assert call.person == RecordRef("salesforce", "Contact", "003C")
+    assert meeting.kind == "meeting" and meeting.person == RecordRef("salesforce", "Lead", "00Q1")
+    assert submission.kind == "form_submission" and submission.person is None
+    assert submission.email == "new@x.com" and submission.name == "Contact Us"
+    assert submission.url == "https://acme.example/contact"
