@@ -107,7 +107,7 @@ def list_forms(client: HubSpotClient) -> Iterator[dict[str, Any]]:
     """Every form in the portal (marketing forms v3, paged)."""
     after: str | None = None
     while True:
-        kwargs: dict[str, Any] = {"limit": 100}
+        kwargs: dict[str, Any] = {"limit": _FORM_PAGE}
         if after is not None:
             kwargs["after"] = after
         page = client.call("forms.list", "marketing.forms.forms_api", "get_page", **kwargs)
