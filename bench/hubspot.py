@@ -21,7 +21,15 @@ import math
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+if not __package__:
+    # Run as a file, this folder would come first on sys.path and this module would shadow the
+    # `hubspot` client library it benchmarks; drop it and put the repository root there.
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+    sys.path.insert(0, str(_here.parent))
 
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.mapping import load_mapping
