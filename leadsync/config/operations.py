@@ -1,0 +1,278 @@
+"""The operational part of the config file: ``[store]``, ``[sync]``, ``[identity]``,
+``[handoff]``, ``[recycle]`` and ``[service]``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import string
+import zoneinfo
+from datetime import time
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from leadsync.config.model_settings import Section
+
+CrmName = Literal["salesforce", "hubspot"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+NotifyMode = Literal["immediate", "daily_digest"]
+
+#: Placeholders a hand-off task's subject and body may use.
+TASK_FIELDS = frozenset(
+    {"name", "email", "company", "title", "fit", "readiness", "score", "team", "cell", "reason",
+     "due", "explanation"}
+)  # fmt: skip
+
+
+class StoreSettings(Section):
+    """``[store]``: where LeadSync remembers people, activities, writes and runs."""
+
+    #: SQLAlchemy URL: ``sqlite:///leadsync.db`` (relative to the config file) or
+    #: ``postgresql+psycopg://user:${PGPASSWORD}@host/db``.
+    url: str = "sqlite:///leadsync.db"
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")):
+            raise ValueError(
+                "must start with sqlite:/// or postgresql+psycopg:// "
+                "(e.g. sqlite:///leadsync.db, postgresql+psycopg://user@host/leadsync)"
+            )
+        return value
+
+
+class SyncSettings(Section):
+    """``[sync]``: the cycle's cadence, batching and retries."""
+
+    interval_seconds: int = Field(default=300, ge=10)
+    #: Re-read this much before the last cursor, so a record committed late is not skipped.
+    overlap_seconds: int = Field(default=120, ge=0)
+    write_batch: int = Field(default=200, ge=1, le=10_000)
+    max_write_attempts: int = Field(default=5, ge=1, le=50)
+    #: Base of the exponential back-off between write attempts (60, 120, 240 ...).
+    retry_backoff_seconds: float = Field(default=60.0, gt=0)
+    #: Most hand-offs acted on in one cycle; the rest wait, so a model change cannot flood reps.
+    handoffs_per_cycle: int = Field(default=500, ge=1)
+    #: The daily decay re-score writes a person only when their score moved this much.
+    score_change_threshold: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _overlap_shorter_than_interval(self) -> SyncSettings:
+        if self.overlap_seconds >= self.interval_seconds * 10:
+            raise ValueError(
+                f"overlap_seconds ({self.overlap_seconds}) should be well under ten intervals "
+                f"({self.interval_seconds * 10}); every cycle would re-read too much"
+            )
+        return self
+
+
+class IdentitySettings(Section):
+    """``[identity]``: which CRM wins when both know a person."""
+
+    #: Whose attributes (industry, size ...) score the fit when both CRMs have them.
+    fit_source: CrmName | None = None
+    #: Where hand-offs, owners and tasks happen.
+    sales_crm: CrmName | None = None
+
+
+class PoolMatch(Section):
+    """Which leads a pool takes; every key given must match (an empty match takes all)."""
+
+    countries: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    industries: tuple[str, ...] = ()
+    employees_min: int | None = Field(default=None, ge=0)
+    employees_max: int | None = Field(default=None, ge=0)
+
+
+class PoolSettings(Section):
+    """A territory: reps (CRM user ids) who share leads round-robin, weighted."""
+
+    name: str = Field(min_length=1)
+    match: PoolMatch = PoolMatch()
+    members: tuple[str, ...] = Field(min_length=1)
+    weights: tuple[float, ...] | None = None
+    #: Most hand-offs one rep gets per day from this pool; over it the next rep is tried.
+    daily_cap: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _weights_fit_members(self) -> PoolSettings:
+        if self.weights is not None:
+            if len(self.weights) != len(self.members):
+                raise ValueError(
+                    f"weights has {len(self.weights)} entries but members has "
+                    f"{len(self.members)}; give one weight per member"
+                )
+            if any(w <= 0 for w in self.weights):
+                raise ValueError("weights must all be positive")
+        if len(set(self.members)) != len(self.members):
+            raise ValueError("members lists a user twice; use weights to favour a rep")
+        return self
+
+
+class SlaSettings(Section):
+    """Minutes (of business time) sales has to touch a handed-off lead, per readiness."""
+
+    hand_raiser: int = Field(default=5, ge=1)
+    #: One business day of 8 hours.
+    sales_ready: int = Field(default=480, ge=1)
+    on_breach: Literal["escalate", "reroute", "none"] = "escalate"
+
+
+class BusinessHours(Section):
+    time_zone: str = "UTC"
+    days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+    start: time = time(9, 0)
+    end: time = time(17, 0)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "not an IANA time zone (e.g. Europe/London, America/New_York)"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> BusinessHours:
+        if self.start >= self.end:
+            raise ValueError(f"start ({self.start}) must be before end ({self.end})")
+        if not self.days:
+            raise ValueError("days must name at least one weekday")
+        return self
+
+
+class NotifySettings(Section):
+    """How the owner hears of a hand-off, per matrix cell."""
+
+    good_hand_raiser: NotifyMode = "immediate"
+    good_sales_ready: NotifyMode = "immediate"
+    good_unready: NotifyMode = "daily_digest"
+    poor_hand_raiser: NotifyMode = "immediate"
+    poor_sales_ready: NotifyMode = "daily_digest"
+    poor_unready: NotifyMode = "daily_digest"
+
+
+def _template(value: str) -> str:
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as exc:
+        raise ValueError(
+            f"not a valid template ({exc}); write literal braces as {{{{ }}}}"
+        ) from None
+    unknown = sorted(n for n in names if n not in TASK_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder {{{unknown[0]}}}; allowed: "
+            + ", ".join(f"{{{n}}}" for n in sorted(TASK_FIELDS))
+        )
+    return value
+
+
+class TaskSettings(Section):
+    """The task created for the new owner; ``{placeholders}`` are filled per lead."""
+
+    subject: str = "LeadSync: {readiness} {fit}-fit lead {name} ({company})"
+    body: str = "{reason}\n\nScore {score}, due {due}.\n\n{explanation}"
+    priority_hand_raiser: Literal["High", "Normal", "Low"] = "High"
+    priority_sales_ready: Literal["High", "Normal", "Low"] = "Normal"
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        return _template(value)
+
+
+class HandoffSettings(Section):
+    """``[handoff]``: owner, status, task and SLA when a lead moves to sales."""
+
+    enabled: bool = True
+    #: Status set on the lead at hand-off (None leaves the status alone).
+    owner_status: str | None = "Working"
+    #: Keep a current owner who is an active sales user instead of routing anew.
+    keep_active_owner: bool = True
+    #: Give a lead whose company matches an account to that account's owner.
+    match_accounts: bool = True
+    pools: tuple[PoolSettings, ...] = ()
+    #: User or queue id that takes leads no pool matches.
+    fallback_owner: str | None = None
+    sla: SlaSettings = SlaSettings()
+    business_hours: BusinessHours = BusinessHours()
+    notify: NotifySettings = NotifySettings()
+    task: TaskSettings = TaskSettings()
+
+    @model_validator(mode="after")
+    def _routable(self) -> HandoffSettings:
+        names = [p.name for p in self.pools]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"pool names must be unique; repeated: {', '.join(duplicates)}")
+        # Only when the admin turned hand-off on explicitly: a file without [handoff] still
+        # loads (the demo, a fit-only roll-out), keeping existing owners.
+        explicit = "enabled" in self.model_fields_set
+        if explicit and self.enabled and not self.pools and not self.fallback_owner:
+            raise ValueError(
+                "hand-off is enabled but no [[handoff.pools]] and no fallback_owner are "
+                "set; add one, or set enabled = false"
+            )
+        return self
+
+
+class RecycleSettings(Section):
+    """``[recycle]``: sending a lead back to marketing nurture."""
+
+    enabled: bool = True
+    #: Lead statuses sales sets to reject a lead.
+    statuses: tuple[str, ...] = ("Recycled", "Unqualified")
+    #: A handed-off lead with no sales activity for this long is recycled.
+    inactivity_days: int = Field(default=30, ge=1)
+    #: Queue (or user) id that owns nurture leads; unset keeps the owner, changes the status.
+    nurture_owner: str | None = None
+    nurture_status: str = "Nurture"
+    #: Salesforce campaign id recycled leads join.
+    nurture_campaign: str | None = None
+    #: HubSpot list id recycled contacts join.
+    nurture_list: str | None = None
+    #: After this many recycles a lead sits out ``cool_down_days`` before it can re-qualify.
+    cool_down_after: int = Field(default=3, ge=1)
+    cool_down_days: int = Field(default=90, ge=0)
+
+
+class ServiceSettings(Section):
+    """``[service]``: the HTTP side of ``leadsync run`` (dashboard, webhooks, metrics)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    access_token: SecretStr | None = None
+    webhook_path: str = "/webhooks"
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/") or " " in value:
+            raise ValueError("must be a URL path starting with / (e.g. /webhooks)")
+        return value.rstrip("/") or "/"
+
+    @model_validator(mode="after")
+    def _token_when_exposed(self) -> ServiceSettings:
+        if self.access_token is None and not _is_loopback(self.host):
+            raise ValueError(
+                f"host {self.host!r} is reachable from other machines; set access_token "
+                "(e.g. access_token = '${LEADSYNC_TOKEN}') or bind 127.0.0.1"
+            )
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
