@@ -1,4 +1,4 @@
-"""Properties and property groups, owners, v4 associations and v3 lists memberships."""
+"""Properties and property groups, owners, and v3 lists with their memberships."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 from connectors.hubspot.sandbox.http import ApiError, Request, Response, Router
 from connectors.hubspot.sandbox.portal import OBJECT_TYPES, PortalState
 from connectors.hubspot.sandbox.schema import (
-    ASSOCIATION_TYPES,
     FIELD_TYPES,
     OBJECT_TYPE_IDS,
     Option,
@@ -16,7 +15,6 @@ from connectors.hubspot.sandbox.schema import (
 )
 
 OWNERS_LIMIT = 500
-ASSOCIATIONS_LIMIT = 500
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -50,11 +48,6 @@ class CrmMetaApi:
         router.add("GET", props + "/{propertyName}", self.read_property)
         router.add("GET", "/crm/v3/owners", self.list_owners)
         router.add("GET", "/crm/v3/owners/{ownerId}", self.read_owner)
-        router.add(
-            "GET",
-            "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}",
-            self.list_associations,
-        )
         router.add("GET", "/crm/v3/lists", self.lists_by_id)
         router.add("POST", "/crm/v3/lists/search", self.search_lists)
         router.add("GET", "/crm/v3/lists/{listId}", self.read_list)
@@ -69,7 +62,9 @@ class CrmMetaApi:
         archived = request.bool_arg("archived")
         with self.portal.lock:
             found = [
-                p for p in self.portal.properties[object_type].values() if p["archived"] == archived
+                self.portal.property(object_type, p["name"]) if not archived else p
+                for p in self.portal.properties[object_type].values()
+                if p["archived"] == archived
             ]
         return Response(200, {"results": found})
 
@@ -217,32 +212,6 @@ class CrmMetaApi:
                 ):
                     return Response(200, owner.to_json())
         raise ApiError.not_found(f"Owner {key} not found")
-
-    # -- associations ---------------------------------------------------------------------------
-
-    def list_associations(self, request: Request) -> Response:
-        object_type = _object_type(request)
-        to_type = request.params["toObjectType"]
-        if to_type not in OBJECT_TYPES:
-            raise ApiError.validation(f"Unable to infer object type from: {to_type}")
-        limit = request.int_arg("limit", ASSOCIATIONS_LIMIT, low=1, high=ASSOCIATIONS_LIMIT)
-        after = request.int_arg("after", 0)
-        if self.portal.get(object_type, request.params["objectId"]) is None:
-            raise ApiError.not_found(f"{object_type} {request.params['objectId']} not found")
-        if (object_type, to_type) not in ASSOCIATION_TYPES:
-            return Response(200, {"results": []})
-        found = self.portal.associated(object_type, int(request.params["objectId"]), to_type)
-        rows = [
-            {
-                "toObjectId": to_id,
-                "associationTypes": [
-                    {"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}
-                    for t in sorted(types)
-                ],
-            }
-            for to_id, types in found.items()
-        ]
-        return Response(200, _paged(rows, after, limit, request.path))
 
     # -- lists ----------------------------------------------------------------------------------
 

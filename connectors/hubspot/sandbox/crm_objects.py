@@ -98,7 +98,7 @@ class CrmObjectsApi:
 
     def register(self, router: Router) -> None:
         base = "/crm/v3/objects/{objectType}"
-        router.add("GET", base, self.list)
+        router.add("GET", base, self.list_objects)
         router.add("POST", base, self.create)
         router.add("POST", base + "/batch/read", self.batch_read)
         router.add("POST", base + "/batch/create", self.batch_create)
@@ -218,7 +218,7 @@ class CrmObjectsApi:
 
     # -- single-object endpoints ----------------------------------------------------------------
 
-    def list(self, request: Request) -> Response:
+    def list_objects(self, request: Request) -> Response:
         object_type = object_type_of(request)
         limit = request.int_arg("limit", 10, low=1, high=LIST_LIMIT)
         archived = request.bool_arg("archived")

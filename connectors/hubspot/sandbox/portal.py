@@ -204,9 +204,23 @@ class PortalState:
                 self.properties["contacts"].setdefault(definition["name"], definition)
 
     def property(self, object_type: str, name: str) -> dict[str, Any] | None:
+        """A live property definition; owner references list the active owners as options."""
         definition = self.properties[object_type].get(name)
         if definition is None or definition["archived"]:
             return None
+        if definition.get("referencedObjectType") == "OWNER":
+            active = sorted((o for o in self.owners.values() if not o.archived), key=lambda o: o.id)
+            options = [
+                {
+                    "label": f"{o.first_name} {o.last_name}",
+                    "value": o.id,
+                    "displayOrder": i,
+                    "hidden": False,
+                    "description": "",
+                }
+                for i, o in enumerate(active)
+            ]
+            return {**definition, "options": options}
         return definition
 
     def add_property(self, object_type: str, definition: dict[str, Any]) -> None:

@@ -191,6 +191,14 @@ def prop(
     }
 
 
+def owner_prop(group: str, label: str) -> dict[str, Any]:
+    """``hubspot_owner_id``: an enumeration whose options are the portal's active owners."""
+    definition = prop("hubspot_owner_id", label, "enumeration", "select", group)
+    definition["externalOptions"] = True
+    definition["referencedObjectType"] = "OWNER"
+    return definition
+
+
 def _opts(*pairs: str) -> list[Option]:
     return [Option(value=p, label=p.replace("_", " ").title()) for p in pairs]
 
@@ -308,7 +316,7 @@ def contact_properties() -> list[dict[str, Any]]:
             "sales_properties",
             options=_opts(*LEAD_STATUSES),
         ),
-        prop("hubspot_owner_id", "Contact owner", "enumeration", "select", "sales_properties"),
+        owner_prop("sales_properties", "Contact owner"),
         prop(
             "hs_email_optout",
             "Unsubscribed from all email",
@@ -361,7 +369,7 @@ def task_properties() -> list[dict[str, Any]]:
             g,
             options=_opts("CALL", "EMAIL", "TODO"),
         ),
-        prop("hubspot_owner_id", "Assigned to", "enumeration", "select", g),
+        owner_prop(g, "Assigned to"),
         prop(
             "leadsync_key",
             "LeadSync hand-off key",
@@ -386,7 +394,7 @@ def meeting_properties() -> list[dict[str, Any]]:
         prop("hs_meeting_start_time", "Start Time", "datetime", "date", g),
         prop("hs_meeting_end_time", "End Time", "datetime", "date", g),
         prop("hs_meeting_outcome", "Outcome", "enumeration", "select", g, options=outcomes),
-        prop("hubspot_owner_id", "Activity assigned to", "enumeration", "select", g),
+        owner_prop(g, "Activity assigned to"),
     ]
 
 
@@ -408,7 +416,7 @@ def call_properties() -> list[dict[str, Any]]:
         ),
         prop("hs_call_duration", "Call duration", "number", "number", g),
         prop("hs_call_status", "Call status", "enumeration", "select", g, options=statuses),
-        prop("hubspot_owner_id", "Activity assigned to", "enumeration", "select", g),
+        owner_prop(g, "Activity assigned to"),
     ]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from connectors.hubspot.sandbox.associations import AssociationsApi
 from connectors.hubspot.sandbox.crm_meta import CrmMetaApi
 from connectors.hubspot.sandbox.crm_objects import CrmObjectsApi
 from connectors.hubspot.sandbox.http import ApiError, Request, Response, Router
@@ -100,6 +101,7 @@ class HubSpotSandbox:
         CrmObjectsApi(portal, self.faults).register(self.router)
         SearchApi(portal).register(self.router)
         CrmMetaApi(portal).register(self.router)
+        AssociationsApi(portal).register(self.router)
         MarketingApi(portal).register(self.router)
         self._stats_lock = threading.Lock()
         self._by_endpoint: Counter[str] = Counter()
