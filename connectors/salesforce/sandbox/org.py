@@ -1,0 +1,311 @@
+"""The live state of a sandbox org: metadata plus records, safe to share between threads.
+
+Records are stored sparsely (a missing key is a null) and replaced, never mutated, on every
+write, so a query cursor that holds references to them keeps a consistent snapshot for free.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from connectors.salesforce.sandbox.ids import IdFactory, to18
+from connectors.salesforce.sandbox.schema import FieldDef, ObjectDef, build_schema
+
+_RESPONDED = frozenset(
+    {"Responded", "Registered", "Attended", "Downloaded", "Submitted", "Clicked", "Opened"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationRule:
+    """A validation rule: when ``applies(old, new)`` is true the write fails with ``message``.
+
+    ``old`` is ``None`` on insert. The error is FIELD_CUSTOM_VALIDATION_EXCEPTION naming
+    ``field`` (or no field for a record-level rule), as a real org reports it.
+    """
+
+    object_type: str
+    name: str
+    message: str
+    applies: Callable[[Mapping[str, Any] | None, Mapping[str, Any]], bool]
+    field: str | None = None
+
+
+def default_validation_rules() -> list[ValidationRule]:
+    """The org's active validation rules (documented in the sandbox README section of serve)."""
+    return [
+        ValidationRule(
+            "Lead",
+            "Legal_Hold_Locks_Record",
+            "This lead is under legal hold and cannot be edited.",
+            lambda old, new: bool(old and old.get("Legal_Hold__c") and new.get("Legal_Hold__c")),
+        ),
+        ValidationRule(
+            "Lead",
+            "Convert_To_Close",
+            "Use Convert to close a lead; Status 'Closed - Converted' cannot be set directly.",
+            lambda old, new: (
+                new.get("Status") == "Closed - Converted"
+                and not new.get("IsConverted")
+                and (old is None or old.get("Status") != "Closed - Converted")
+            ),
+            field="Status",
+        ),
+    ]
+
+
+class OrgState:
+    """Metadata and records of one org. Every public method is thread-safe."""
+
+    def __init__(self, *, with_output_fields: bool = True, org_id: str = "") -> None:
+        self.ids = IdFactory()
+        self.org_id = org_id or self.ids.new("00D")
+        self.schema: dict[str, ObjectDef] = build_schema(with_output_fields)
+        self._index = {name.lower(): name for name in self.schema}
+        self._rows: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in self.schema}
+        self._by_prefix = {d.prefix: d.name for d in self.schema.values()}
+        self._unique: dict[tuple[str, str], dict[str, str]] = {}
+        self.lock = threading.RLock()
+        self.validation_rules: list[ValidationRule] = default_validation_rules()
+        #: The running user of API calls and the owner of records created without one.
+        self.integration_user_id: str = ""
+        #: Where the active Lead assignment rule sends leads (set by the generator).
+        self.assignment_queue_id: str | None = None
+        self.assignment_rule_id = self.ids.new("01Q")
+        self._last_stamp = datetime(2000, 1, 1, tzinfo=UTC)
+
+    # --- metadata -------------------------------------------------------------------------
+    def object_def(self, name: str) -> ObjectDef | None:
+        """The object called ``name`` in any letter case."""
+        canonical = self._index.get(name.lower())
+        return self.schema[canonical] if canonical else None
+
+    def type_of_id(self, record_id: str) -> str | None:
+        """The object type an id's key prefix belongs to."""
+        return self._by_prefix.get(record_id[:3])
+
+    def add_field(self, object_type: str, definition: FieldDef) -> None:
+        """Create a custom field (what Tooling CustomField create does)."""
+        with self.lock:
+            self.schema[object_type].add(definition)
+
+    # --- clock ------------------------------------------------------------------------------
+    def stamp(self) -> datetime:
+        """Now, at millisecond precision, never earlier than the previous stamp."""
+        with self.lock:
+            now = datetime.now(UTC)
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+            self._last_stamp = max(now, self._last_stamp)
+            return self._last_stamp
+
+    # --- reads ------------------------------------------------------------------------------
+    def rows(self, object_type: str) -> list[dict[str, Any]]:
+        """The live (immutable by convention) sparse rows of an object, deleted ones included."""
+        with self.lock:
+            return list(self._rows[object_type].values())
+
+    def raw(self, object_type: str, record_id: str) -> dict[str, Any] | None:
+        """The live sparse row, or ``None``."""
+        with self.lock:
+            return self._rows[object_type].get(record_id)
+
+    def lookup(self, record_id: str) -> dict[str, Any] | None:
+        """The live sparse row of any object by id (15 or 18 characters)."""
+        full = to18(record_id) if record_id else None
+        object_type = self.type_of_id(full) if full else None
+        return self.raw(object_type, full) if object_type and full else None
+
+    def records(self, object_type: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Copies of every record of ``object_type`` with every field present (nulls as None)."""
+        definition = self.schema[object_type]
+        names = list(definition.fields)
+        with self.lock:
+            rows = list(self._rows[object_type].values())
+        return [
+            {n: row.get(n) for n in names}
+            for row in rows
+            if include_deleted or not row.get("IsDeleted")
+        ]
+
+    def get(self, object_type: str, record_id: str) -> dict[str, Any] | None:
+        """A copy of one record with every field present, or ``None`` when there is none."""
+        full = to18(record_id)
+        row = self.raw(object_type, full) if full else None
+        if row is None:
+            return None
+        return {n: row.get(n) for n in self.schema[object_type].fields}
+
+    def find_unique(self, object_type: str, field: str, value: str) -> str | None:
+        """The id of the record whose unique/external-id ``field`` equals ``value``."""
+        with self.lock:
+            return self._unique.get((object_type, field), {}).get(str(value).lower())
+
+    def count(self, object_type: str) -> int:
+        """How many live (not deleted) records ``object_type`` has."""
+        with self.lock:
+            return sum(1 for r in self._rows[object_type].values() if not r.get("IsDeleted"))
+
+    # --- writes -----------------------------------------------------------------------------
+    def insert(
+        self,
+        object_type: str,
+        values: Mapping[str, Any],
+        *,
+        created: datetime | None = None,
+        modified: datetime | None = None,
+    ) -> str:
+        """Store a new record (no API validation) and return its id.
+
+        ``created`` backdates CreatedDate and ``modified`` LastModifiedDate/SystemModstamp
+        (defaulting to ``created``), so generated history looks lived-in.
+        """
+        definition = self.schema[object_type]
+        row = self._canonical(definition, values)
+        with self.lock:
+            stamp = created or self.stamp()
+            record_id = row.get("Id") or self.ids.new(definition.prefix)
+            for name, spec in definition.fields.items():
+                if row.get(name) is None:
+                    if spec.default is not None:
+                        row[name] = spec.default
+                    elif spec.type == "boolean":
+                        row[name] = False  # checkboxes are never null in Salesforce
+            touched = modified or stamp
+            row.update(
+                Id=record_id, CreatedDate=stamp, LastModifiedDate=touched, SystemModstamp=touched
+            )
+            if "OwnerId" in definition.fields and not row.get("OwnerId"):
+                row["OwnerId"] = self.integration_user_id
+            if self.integration_user_id:
+                row.setdefault("CreatedById", self.integration_user_id)
+                row.setdefault("LastModifiedById", self.integration_user_id)
+            self._derive(object_type, None, row)
+            self._rows[object_type][record_id] = _sparse(row)
+            self._reindex(definition, None, row)
+        return record_id
+
+    def update(
+        self,
+        object_type: str,
+        record_id: str,
+        values: Mapping[str, Any],
+        *,
+        modified: datetime | None = None,
+    ) -> None:
+        """Change fields of a record (no API validation); bumps LastModifiedDate/SystemModstamp."""
+        definition = self.schema[object_type]
+        changes = self._canonical(definition, values)
+        full = to18(record_id) or record_id
+        with self.lock:
+            old = self._rows[object_type].get(full)
+            if old is None:
+                raise KeyError(f"{object_type} {record_id} does not exist")
+            stamp = modified or self.stamp()
+            row = {**old, **changes, "LastModifiedDate": stamp, "SystemModstamp": stamp}
+            for name, value in changes.items():
+                if value is None and definition.fields[name].type == "boolean":
+                    row[name] = False
+            self._derive(object_type, old, row)
+            self._rows[object_type][full] = _sparse(row)
+            self._reindex(definition, old, row)
+
+    def restore(self, object_type: str, record_id: str, row: dict[str, Any] | None) -> None:
+        """Put back a row as it was before a write (``None``: the write created it).
+
+        Used to roll back an all-or-none request; the caller holds :attr:`lock` throughout.
+        """
+        definition = self.schema[object_type]
+        with self.lock:
+            current = self._rows[object_type].get(record_id)
+            if row is None:
+                self._rows[object_type].pop(record_id, None)
+                if current is not None:
+                    self._reindex(definition, current, {"Id": record_id, "IsDeleted": True})
+            else:
+                self._rows[object_type][record_id] = row
+                self._reindex(definition, current, row)
+
+    def delete(self, object_type: str, record_id: str) -> None:
+        """Move a record to the recycle bin (IsDeleted = true; still visible to queryAll)."""
+        self.update(object_type, record_id, {"IsDeleted": True})
+
+    def merge(self, object_type: str, master_id: str, victim_id: str) -> None:
+        """Merge ``victim`` into ``master``: the victim is deleted and points at its master."""
+        self.update(object_type, victim_id, {"IsDeleted": True, "MasterRecordId": master_id})
+
+    def convert_lead(
+        self, lead_id: str, contact_id: str, account_id: str, when: datetime | None = None
+    ) -> None:
+        """Mark a lead converted into an existing contact and account."""
+        stamp = when or self.stamp()
+        self.update(
+            "Lead",
+            lead_id,
+            {
+                "IsConverted": True,
+                "ConvertedDate": stamp.date(),
+                "Status": "Closed - Converted",
+                "ConvertedContactId": contact_id,
+                "ConvertedAccountId": account_id,
+            },
+            modified=when,
+        )
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _canonical(self, definition: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for key, value in values.items():
+            spec = definition.field(key)
+            if spec is None:
+                raise KeyError(f"No such column '{key}' on entity '{definition.name}'")
+            row[spec.name] = value
+        return row
+
+    def _derive(self, object_type: str, old: Mapping[str, Any] | None, row: dict[str, Any]) -> None:
+        """Fields Salesforce computes: Name, IsClosed, HasResponded, FirstRespondedDate."""
+        if object_type in ("Lead", "Contact", "User"):
+            row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
+        elif object_type == "Task":
+            row["IsClosed"] = row.get("Status") == "Completed"
+        elif object_type == "CampaignMember":
+            responded = bool(row.get("HasResponded")) or row.get("Status") in _RESPONDED
+            row["HasResponded"] = responded
+            if responded and not row.get("FirstRespondedDate"):
+                stamp = row.get("SystemModstamp")
+                row["FirstRespondedDate"] = stamp.date() if isinstance(stamp, datetime) else None
+        elif object_type == "Form_Submission__c" and old is None:
+            number = len(self._rows[object_type]) + 1
+            row["Name"] = f"FS-{number:07d}"
+        for flag in ("IsDeleted",):
+            row.setdefault(flag, False)
+
+    def _reindex(
+        self, definition: ObjectDef, old: Mapping[str, Any] | None, new: Mapping[str, Any]
+    ) -> None:
+        for spec in definition.fields.values():
+            if not (spec.external_id or spec.unique):
+                continue
+            index = self._unique.setdefault((definition.name, spec.name), {})
+            if old is not None and old.get(spec.name) is not None:
+                index.pop(str(old[spec.name]).lower(), None)
+            if new.get(spec.name) is not None and not new.get("IsDeleted"):
+                index[str(new[spec.name]).lower()] = new["Id"]
+
+
+def _sparse(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def days_ago(now: datetime, days: float) -> datetime:
+    """``now`` minus a (fractional) number of days, at millisecond precision."""
+    moment = now - timedelta(days=days)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def as_date(moment: datetime) -> date:
+    """The UTC calendar date of a moment."""
+    return moment.astimezone(UTC).date()
