@@ -148,7 +148,9 @@ DEFAULT_DEPARTMENTS: tuple[TitlePattern, ...] = (
         r"\b(?:operations|coo|supply chain|logistics|procurement|purchasing|plant|production)\b",
     ),
     TitlePattern("Customer Success", r"\b(?:customer success|support|service)\b"),
-    TitlePattern("Executive", r"\b(?:ceo|president|founder|owner|managing director)\b"),
+    TitlePattern(
+        "Executive", r"\b(?:ceo|chief executive|president|founder|owner|managing director)\b"
+    ),
 )
 
 #: Built-in aliases: canonical value -> other spellings. Admin aliases add to these.
