@@ -95,9 +95,10 @@ class RatePacer:
             if len(self._calls) >= self.max_per_interval:
                 wait = self._calls[0] + self.interval_seconds - now
             elif self._server_remaining is not None and self._server_remaining <= 0:
-                # The portal's window is full with calls we did not make (other integrations):
-                # wait until the window that answer described has passed.
-                wait = self._server_remaining_at + self.interval_seconds - now
+                # The portal's window is full. Our oldest call in it frees the next slot; with
+                # none of ours in it (other integrations filled it), wait a whole window.
+                anchor = self._calls[0] if self._calls else self._server_remaining_at
+                wait = anchor + self.interval_seconds - now
                 if wait <= 0:
                     self._server_remaining = None
             if wait <= 0:
