@@ -128,7 +128,7 @@ def _sort_key(org: OrgState, path: ResolvedPath, nulls_high: bool, row: Row) -> 
     value = path.read(org, row)
     if value is None:
         return (1 if nulls_high else -1, 0)
-    if isinstance(value, str):
+    if isinstance(value, str) and path.field.type not in ("id", "reference"):
         value = value.lower()
     return (0, value)
 
@@ -245,9 +245,11 @@ def _compile(
     read = path.read if path.hops else None
     name = spec.name
 
+    fold = spec.type not in ("id", "reference")  # ids compare case-sensitively, text does not
+
     def get(row: Row) -> Any:
         value = read(org, row) if read else row.get(name)
-        return value.lower() if isinstance(value, str) else value
+        return value.lower() if fold and isinstance(value, str) else value
 
     test = _operator(node.op, values, spec)
     return lambda row: test(get(row))
@@ -273,7 +275,7 @@ def _coerce(spec: FieldDef, literal: Literal, op: str, text: str) -> Any:
                 "INVALID_QUERY_FILTER_OPERATOR",
                 error_at(text, literal.column, f"invalid ID field: {literal.value}"),
             )
-        return full.lower()
+        return full
     if field_type in TEXT_TYPES:
         if kind != "string":
             raise _type_error(spec, literal, text, quoted=True)
