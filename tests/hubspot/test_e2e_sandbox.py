@@ -100,11 +100,6 @@ def test_write_keeps_per_record_rejections(sandbox: Any, connector: HubSpotConne
     assert connector.usage().calls_by_endpoint["contacts.batch_update"] == 2
 
 
-@pytest.mark.xfail(
-    reason="sandbox discrepancy: tasks' hubspot_owner_id enumeration has no options, so every "
-    "owner id is refused (HubSpot accepts any active owner)",
-    strict=False,
-)
 def test_tasks_are_not_duplicated_on_retry(sandbox: Any, connector: HubSpotConnector) -> None:
     connector.create_fields()
     (oid,) = _contact_ids(sandbox, 1)
