@@ -193,7 +193,7 @@ class SalesforceClient:
 
     def _await_job(self, bulk: _Bulk2Client, job_id: str, *, is_query: bool) -> str:
         """Poll a job until it finishes; a failed query job is fatal, an ingest job reports."""
-        wait = 0.2
+        wait = 0.25
         deadline = time.monotonic() + max(600.0, self.settings.timeout_seconds * 20)
         while True:
             info = self._with_retry(lambda: bulk.get_job(job_id, is_query))
@@ -211,8 +211,9 @@ class SalesforceClient:
                     f"Bulk API job {job_id} still {state} after polling; the next cycle retries",
                     connector=self.name,
                 )
-            self._sleep(wait)
-            wait = min(wait * 2, 5.0)
+            # Real time, not the injectable backoff sleep: the job runs on the server's clock.
+            time.sleep(wait)
+            wait = min(wait * 2, 10.0)
 
     # -- Tooling ------------------------------------------------------------------------------
 

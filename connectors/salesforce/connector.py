@@ -204,26 +204,38 @@ class SalesforceConnector:
         key = self.mapping.task_key_field
         if sf_fields.resolve(self._describe_raw, "Task", key) is None:
             bodies.append(sf_fields.task_key_body(key))
-        created = []
+        created: list[str] = []
+        failed: list[str] = []
         for body in bodies:
-            self.client.tooling("POST", "sobjects/CustomField", data=body)
-            created.append(str(body["FullName"]))
-            log.info("salesforce.fields.created", field=body["FullName"])
+            name = str(body["FullName"])
+            try:
+                self.client.tooling("POST", "sobjects/CustomField", data=body)
+            except FatalSyncError as exc:
+                # One refused field must not stop the others; all refusals are reported below.
+                log.error("salesforce.fields.refused", field=name, error=str(exc))
+                failed.append(f"{name} ({exc})")
+                continue
+            created.append(name)
+            log.info("salesforce.fields.created", field=name)
         if created:
             log.warning("salesforce.fields.fls_needed", fields=created, fix=sf_fields.FLS_NOTE)
         self._describes.clear()
+        if failed:
+            done = ", ".join(created) or "none"
+            raise FatalSyncError(
+                f"could not create {'; '.join(failed)}; created: {done}. Create the rest in "
+                f"Setup (Object Manager) and run `leadsync check`",
+                connector=self.name,
+            )
         return created
 
     # -- users, usage -------------------------------------------------------------------------
 
     def users(self) -> list[CrmUser]:
-        """Standard users (active and inactive, with managers) and queues."""
+        """Users (active and inactive, with managers) and queues."""
         users: list[CrmUser] = []
         user_soql = soql.select(
-            ["Id", "Name", "Email", "IsActive", "ManagerId"],
-            "User",
-            [soql.eq("UserType", "Standard")],
-            order_by=["Id"],
+            ["Id", "Name", "Email", "IsActive", "ManagerId"], "User", order_by=["Id"]
         )
         for _, records in self.client.query_pages(user_soql):
             users.extend(

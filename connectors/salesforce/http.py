@@ -116,6 +116,9 @@ class SalesforceSession(requests.Session):
         self, method: str, url: str, *args: Any, **kwargs: Any
     ) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify; the
+        # configured ca_bundle must win, so pass it on every request.
+        kwargs.setdefault("verify", self.verify)
         to_instance = bool(self.instance_url) and url.startswith(self.instance_url + "/")
         if to_instance and "/services/oauth2/token" not in url:
             headers = dict(kwargs.pop("headers", None) or {})

@@ -196,8 +196,6 @@ class Writer:
                 "Subject": task.subject[:255],
                 "Description": task.body,
                 "ActivityDate": due.astimezone(UTC).date().isoformat(),
-                "IsReminderSet": True,
-                "ReminderDateTime": sf_value(due),
                 "Priority": task.priority,
                 "Status": "Not Started",
             }

@@ -309,7 +309,7 @@ def test_activities_from_every_source(
 
     queries = [c.request.params["q"] for c in rsps.calls if "queryAll" in c.request.url]
     assert queries[0].startswith(
-        "SELECT Id, SystemModstamp, IsDeleted, CreatedDate, LeadId, ContactId, Email, "
+        "SELECT Id, SystemModstamp, IsDeleted, CreatedDate, LeadId, ContactId, "
         "CampaignId, Campaign.Name, Campaign.Type, Status, HasResponded, FirstRespondedDate "
         "FROM CampaignMember WHERE SystemModstamp >= 2024-03-01T12:00:00Z"
     )

@@ -253,8 +253,6 @@ def test_tasks_upsert_on_the_external_id(
                 "Subject": "New lead",
                 "Description": "Why: fit",
                 "ActivityDate": "2024-03-01",
-                "IsReminderSet": True,
-                "ReminderDateTime": "2024-03-01T17:00:00.000Z",
                 "Priority": "High",
                 "Status": "Not Started",
             }

@@ -1,0 +1,170 @@
+"""Benchmark: API calls and wall time of a write-back cycle against the Salesforce sandbox.
+
+A cycle changes N of ``--leads`` leads (default N = 1, 1,000, 100,000 of 100,000). For each N
+it reports the calls the connector made against the minimum possible (``ceil(N/200)``
+Collections calls, or the calls of one Bulk 2.0 ingest job above ``bulk_write_threshold``),
+the wall time, and a naive script that calls ``sf.Lead.update`` once per record (run for at
+most ``--naive-max`` records and extrapolated linearly beyond). It also measures an idle
+cycle (nothing changed: at most one call per pulled object type) and a full pull.
+
+    python bench/salesforce.py                      # the full run (several minutes)
+    python bench/salesforce.py --leads 5000 --sizes 1,1000,5000 --naive-max 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import requests
+from simple_salesforce import Salesforce
+
+from connectors.salesforce.connector import SalesforceConnector
+from connectors.salesforce.mapping import load_mapping
+from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
+from connectors.salesforce.settings import SalesforceSettings
+from leadsync.records import RecordRef, RecordUpdate
+
+#: create job, upload data, close (UploadComplete), poll until done, successful, failed.
+BULK_JOB_MIN_CALLS = 6
+
+
+@dataclass(frozen=True)
+class Row:
+    n: int
+    api: str
+    calls: int
+    minimum: int
+    seconds: float
+    naive_calls: int
+    naive_seconds: float
+    naive_measured: int
+
+
+def _settings(sb: SalesforceSandbox, threshold: int) -> SalesforceSettings:
+    return SalesforceSettings(
+        login_url=sb.url,
+        auth="client_credentials",
+        client_id=sb.client_id,
+        client_secret=sb.client_secret,
+        ca_bundle=sb.ca_file,
+        bulk_write_threshold=threshold,
+        api_reserve=0,
+    )
+
+
+def _write_calls(by_endpoint: Mapping[str, int]) -> int:
+    return sum(n for name, n in by_endpoint.items() if "oauth2" not in name)
+
+
+def _diff(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def run_cycle(sb: SalesforceSandbox, lead_ids: list[str], n: int, threshold: int) -> Row:
+    conn = SalesforceConnector("salesforce", _settings(sb, threshold), load_mapping())
+    try:
+        conn.users()  # log in outside the measured window
+        before = dict(conn.usage().calls_by_endpoint)
+        updates = [
+            RecordUpdate(RecordRef("salesforce", "Lead", lid), {"score": 40 + n % 7, "fit": "good"})
+            for lid in lead_ids[:n]
+        ]
+        start = time.perf_counter()
+        outcomes = conn.write(updates)
+        seconds = time.perf_counter() - start
+        failed = [o for o in outcomes if not o.ok]
+        if failed:
+            raise SystemExit(f"{len(failed)} writes failed, first: {failed[0].error}")
+        calls = _write_calls(_diff(conn.usage().calls_by_endpoint, before))
+    finally:
+        conn.close()
+    bulk = n > threshold
+    minimum = BULK_JOB_MIN_CALLS if bulk else math.ceil(n / 200)
+    return Row(n, "bulk" if bulk else "collections", calls, minimum, seconds, 0, 0.0, 0)
+
+
+def naive(sb: SalesforceSandbox, lead_ids: list[str], n: int, naive_max: int) -> tuple[float, int]:
+    """Seconds for ``n`` per-record ``sf.Lead.update`` calls (measured up to ``naive_max``)."""
+    session = requests.Session()
+    session.verify = sb.ca_file
+    sf = Salesforce(instance_url=sb.url, session_id=sb.access_token(), session=session)
+    measured = min(n, naive_max)
+    start = time.perf_counter()
+    for lid in lead_ids[:measured]:
+        sf.Lead.update(lid, {"LeadSync_Score__c": 12}, headers={"Sforce-Auto-Assign": "FALSE"})
+    elapsed = time.perf_counter() - start
+    session.close()
+    return elapsed * n / measured, measured
+
+
+def idle_and_full(sb: SalesforceSandbox) -> tuple[dict[str, int], int, dict[str, int], float]:
+    conn = SalesforceConnector("salesforce", _settings(sb, 10_000), load_mapping())
+    try:
+        conn.users()
+        before = dict(conn.usage().calls_by_endpoint)
+        since = datetime.now(UTC) + timedelta(seconds=1)
+        list(conn.pull_people(since))
+        list(conn.pull_activities(since))
+        idle = _diff(conn.usage().calls_by_endpoint, before)
+        before = dict(conn.usage().calls_by_endpoint)
+        start = time.perf_counter()
+        people = sum(1 for _ in conn.pull_people(None))
+        full_seconds = time.perf_counter() - start
+        full = _diff(conn.usage().calls_by_endpoint, before)
+    finally:
+        conn.close()
+    return idle, people, full, full_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--sizes", default="1,1000,100000")
+    parser.add_argument("--naive-max", type=int, default=1000)
+    parser.add_argument("--threshold", type=int, default=10_000, help="bulk_write_threshold")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    t0 = time.perf_counter()
+    org = generate_org(leads=args.leads, seed=7)
+    print(f"generated org with {args.leads} leads in {time.perf_counter() - t0:.1f}s")
+    with SalesforceSandbox(org, port=0) as sb:
+        lead_ids = [str(r["Id"]) for r in sb.org.records("Lead")]
+        rows = []
+        for n in sizes:
+            row = run_cycle(sb, lead_ids, n, args.threshold)
+            naive_seconds, measured = naive(sb, lead_ids, n, args.naive_max)
+            rows.append(
+                Row(
+                    **{
+                        **row.__dict__,
+                        "naive_calls": n,
+                        "naive_seconds": naive_seconds,
+                        "naive_measured": measured,
+                    }
+                )
+            )
+        idle, people, full, full_seconds = idle_and_full(sb)
+
+    print()
+    print("| N | API | calls | minimum | over min | wall s | naive calls | naive wall s |")
+    print("|---|-----|-------|---------|----------|--------|-------------|--------------|")
+    for r in rows:
+        over = (r.calls - r.minimum) / r.minimum * 100
+        extrapolated = "" if r.naive_measured == r.n else f" (extrapolated from {r.naive_measured})"
+        print(
+            f"| {r.n:,} | {r.api} | {r.calls} | {r.minimum} | {over:+.1f}% | {r.seconds:.2f} "
+            f"| {r.naive_calls:,} | {r.naive_seconds:.1f}{extrapolated} |"
+        )
+    print()
+    print(f"idle cycle: {sum(idle.values())} calls {idle}")
+    print(f"full pull: {people:,} people in {full_seconds:.1f}s, {sum(full.values())} calls {full}")
+
+
+if __name__ == "__main__":
+    main()
