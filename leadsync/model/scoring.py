@@ -107,7 +107,8 @@ def _attributes(
     if "email_domain" in derives and not attributes.get("email_domain"):
         email = person.email
         if isinstance(email, str) and "@" in email:
-            domain = domain_of(email)
+            # Emails are unique per person, domains are not: cache on the domain part.
+            domain = domain_of(email.rpartition("@")[2])
             if domain:
                 attributes["email_domain"] = domain
     if ("seniority" in derives and attributes.get("seniority") in (None, "")) or (
