@@ -27,6 +27,7 @@ from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.mapping import load_mapping
 from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
 from connectors.salesforce.settings import SalesforceSettings
+from leadsync.errors import FatalSyncError
 from leadsync.records import RecordRef, RecordUpdate
 
 #: create job, upload data, close (UploadComplete), poll until done, successful, failed.
@@ -92,6 +93,7 @@ def naive(sb: SalesforceSandbox, lead_ids: list[str], n: int, naive_max: int) ->
     """Seconds for ``n`` per-record ``sf.Lead.update`` calls (measured up to ``naive_max``)."""
     session = requests.Session()
     session.verify = sb.ca_file
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify
     sf = Salesforce(instance_url=sb.url, session_id=sb.access_token(), session=session)
     measured = min(n, naive_max)
     start = time.perf_counter()
@@ -109,7 +111,11 @@ def idle_and_full(sb: SalesforceSandbox) -> tuple[dict[str, int], int, dict[str,
         before = dict(conn.usage().calls_by_endpoint)
         since = datetime.now(UTC) + timedelta(seconds=1)
         list(conn.pull_people(since))
-        list(conn.pull_activities(since))
+        try:
+            list(conn.pull_activities(since))
+        except FatalSyncError as exc:
+            # Reported sandbox gap (Task.CompletedDateTime); the people half is still measured.
+            print(f"activities idle pull failed: {str(exc).splitlines()[0]}")
         idle = _diff(conn.usage().calls_by_endpoint, before)
         before = dict(conn.usage().calls_by_endpoint)
         start = time.perf_counter()
@@ -134,7 +140,12 @@ def main() -> None:
     org = generate_org(leads=args.leads, seed=7)
     print(f"generated org with {args.leads} leads in {time.perf_counter() - t0:.1f}s")
     with SalesforceSandbox(org, port=0) as sb:
-        lead_ids = [str(r["Id"]) for r in sb.org.records("Lead")]
+        # Converted and legal-hold leads refuse edits by design; a cycle never targets them.
+        lead_ids = [
+            str(r["Id"])
+            for r in sb.org.records("Lead")
+            if not r.get("IsConverted") and not r.get("Legal_Hold__c")
+        ]
         rows = []
         for n in sizes:
             row = run_cycle(sb, lead_ids, n, args.threshold)
