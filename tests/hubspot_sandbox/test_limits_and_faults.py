@@ -10,6 +10,7 @@ import requests
 from hubspot.crm.contacts import ApiException, BatchInputSimplePublicObjectBatchInput
 
 from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.hubspot.sandbox.limits import RateLimiter
 from tests.hubspot_sandbox.conftest import make_client
 
 
@@ -40,6 +41,7 @@ def test_expire_token_until_cleared(fresh: HubSpotSandbox) -> None:
 
 
 def test_ten_secondly_limit_answers_429_with_policy_and_headers(fresh: HubSpotSandbox) -> None:
+    fresh.limiter = RateLimiter(5, 1_000, 5, clock=lambda: 100.0)
     answers = [_get(fresh) for _ in range(6)]
     assert [a.status_code for a in answers] == [200] * 5 + [429]
     assert answers[0].headers["X-HubSpot-RateLimit-Max"] == "5"
@@ -54,7 +56,8 @@ def test_ten_secondly_limit_answers_429_with_policy_and_headers(fresh: HubSpotSa
 
 
 def test_search_has_its_own_secondly_limit_and_no_headers(portal: object) -> None:
-    with HubSpotSandbox(portal, search_rate_per_s=2) as sb:  # type: ignore[arg-type]
+    # A frozen limiter clock: all three calls fall in the same second however slow the machine.
+    with HubSpotSandbox(portal, search_rate_per_s=2, limit_clock=lambda: 100.0) as sb:  # type: ignore[arg-type]
         url = f"{sb.url}/crm/v3/objects/contacts/search"
         auth = {"Authorization": f"Bearer {sb.access_token}"}
         answers = [requests.post(url, json={}, headers=auth, timeout=5) for _ in range(3)]

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -90,12 +90,16 @@ class HubSpotSandbox:
         daily_limit: int = 500_000,
         search_rate_per_s: int = 5,
         app_id: int = SANDBOX_APP_ID,
+        limit_clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``limit_clock`` (monotonic seconds) drives the rate-limit windows; tests freeze it."""
         self.portal = portal
         self.access_token = access_token or f"pat-sandbox-{secrets.token_hex(16)}"
         self.client_secret = client_secret or secrets.token_hex(18)
         self.app_id = app_id
-        self.limiter = RateLimiter(rate_limit_per_10s, daily_limit, search_rate_per_s)
+        self.limiter = RateLimiter(
+            rate_limit_per_10s, daily_limit, search_rate_per_s, clock=limit_clock
+        )
         self.faults = Faults()
         self.router = Router()
         CrmObjectsApi(portal, self.faults).register(self.router)
