@@ -24,7 +24,14 @@ from leadsync.records import RecordUpdate
 from leadsync.store import Store
 from leadsync.store.ingest import IngestCounts, upsert_activities, upsert_people
 from leadsync.store.runs import finish_run, get_cursor, set_cursor, start_run
-from leadsync.store.scoring import PersonInputs, ScoreRow, dirty_people, load_inputs, save_scores
+from leadsync.store.scoring import (
+    PersonInputs,
+    ScoreRow,
+    dirty_people,
+    load_inputs,
+    mark_all_dirty,
+    save_scores,
+)
 from leadsync.store.writes import SCORED_AT, DueWrite, due_writes, record_outcomes, replay_failed
 
 log = structlog.get_logger(__name__)
@@ -132,8 +139,13 @@ class SyncEngine:
         dry_run: bool = False,
         retry_failed: bool = False,
         full: bool = False,
+        since: datetime | None = None,
     ) -> CycleReport:
-        """Pull from ``only`` (default: every connector), then score and write to all of them."""
+        """Pull from ``only`` (default: every connector), then score and write to all of them.
+
+        ``full`` is a backfill: ignore the cursors, pull everything (or everything modified
+        since ``since``) and re-score every active person with the current model.
+        """
         names = list(only) if only else list(self.connectors)
         unknown = [n for n in names if n not in self.connectors]
         if unknown:
@@ -148,13 +160,15 @@ class SyncEngine:
             if retry_failed and not dry_run:
                 for name in names:
                     replay_failed(conn, name, started)
+            if full and not dry_run:
+                mark_all_dirty(conn, started)
         report = CycleReport(run_id=run_id, dry_run=dry_run)
         try:
             # One CRM failing must not stop the others: each step is guarded per connector.
             for name in names:
-                self._guarded(report, name, self._pull, name, started, report, dry_run, full)
+                self._guarded(report, name, self._pull, name, started, report, dry_run, full, since)
             if dry_run:
-                self._dry_score(report)
+                self._dry_score(report, rescore_all=full)
             else:
                 self._score(report)
                 for name in self.connectors:
@@ -189,7 +203,13 @@ class SyncEngine:
     # -- pull -----------------------------------------------------------------------------
 
     def _pull(
-        self, name: str, started: datetime, report: CycleReport, dry_run: bool, full: bool
+        self,
+        name: str,
+        started: datetime,
+        report: CycleReport,
+        dry_run: bool,
+        full: bool,
+        full_since: datetime | None,
     ) -> None:
         connector = self.connectors[name]
         streams: list[tuple[str, Callable[[datetime | None], Iterator[Any]], Any]] = [
@@ -197,9 +217,12 @@ class SyncEngine:
             ("activities", connector.pull_activities, upsert_activities),
         ]
         for stream, pull, upsert in streams:
-            with self.store.reading() as conn:
-                cursor = None if full else get_cursor(conn, name, stream)
-            since = cursor - self.settings.overlap if cursor is not None else None
+            if full:
+                since = full_since
+            else:
+                with self.store.reading() as conn:
+                    cursor = get_cursor(conn, name, stream)
+                since = cursor - self.settings.overlap if cursor is not None else None
             self.progress.phase(f"pull {name} {stream}")
             counts = IngestCounts()
             newest: datetime | None = None
@@ -241,7 +264,7 @@ class SyncEngine:
             report.queued += saved.writes_queued
             self.progress.advance(len(ids))
 
-    def _dry_score(self, report: CycleReport) -> None:
+    def _dry_score(self, report: CycleReport, *, rescore_all: bool) -> None:
         """Score and queue inside a transaction that is rolled back: report, change nothing."""
         self.progress.phase("score (dry run)")
         now = self.clock()
@@ -250,6 +273,8 @@ class SyncEngine:
         with self.store.engine.connect() as conn:
             trans = conn.begin()
             try:
+                if rescore_all:
+                    mark_all_dirty(conn, now)
                 after = 0
                 while ids := dirty_people(conn, after, self.settings.score_batch):
                     rows = [self.score(inputs, now) for inputs in load_inputs(conn, ids)]

@@ -58,7 +58,10 @@ def _record_row(rec: PersonRecord, now: datetime) -> dict[str, Any]:
         "modified_at": rec.modified_at,
         "updated_at": now,
     }
-    row["fingerprint"] = fingerprint({k: v for k, v in row.items() if k != "updated_at"})
+    # Content only: our own write-back bumps the CRM's modstamp without changing any input.
+    row["fingerprint"] = fingerprint(
+        {k: v for k, v in row.items() if k not in ("updated_at", "modified_at")}
+    )
     return row
 
 
@@ -283,7 +286,7 @@ def _activity_row(rec: ActivityRecord) -> dict[str, Any]:
         "actor_id": rec.actor_id,
         "deleted": bool(rec.deleted),
     }
-    row["fingerprint"] = fingerprint(row)
+    row["fingerprint"] = fingerprint({k: v for k, v in row.items() if k != "modified_at"})
     return row
 
 

@@ -1,0 +1,74 @@
+"""``check``, ``fields create`` and ``db upgrade``: what an admin runs before going live."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from leadsync.cli.app import app
+from leadsync.cli.output import console, emit_json
+from leadsync.config import load_settings
+from leadsync.store import db
+from leadsync.wiring import build_connectors
+
+fields_app = typer.Typer(
+    help="Custom fields and properties LeadSync writes to.", no_args_is_help=True
+)
+db_app = typer.Typer(help="The state store.", no_args_is_help=True)
+app.add_typer(fields_app, name="fields")
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    connector: Annotated[list[str] | None, typer.Option("--connector")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Validate the config and mappings against the live org(s)."""
+    settings = load_settings(ctx.obj.config)
+    connectors = build_connectors(settings, connector)
+    problems = {name: [str(p) for p in c.check()] for name, c in connectors.items()}
+    for c in connectors.values():
+        c.close()
+    if as_json:
+        emit_json({"ok": not any(problems.values()), "problems": problems})
+    else:
+        for name, found in problems.items():
+            if not found:
+                console.print(f"[green]{name}: mapping and settings match the org[/green]")
+            for problem in found:
+                console.print(f"[red]{name}:[/red] {problem}", markup=True, highlight=False)
+    if any(problems.values()):
+        raise typer.Exit(1)
+
+
+@fields_app.command("create")
+def fields_create(
+    ctx: typer.Context,
+    connector: Annotated[list[str] | None, typer.Option("--connector")] = None,
+) -> None:
+    """Create the mapped output fields / properties that are missing."""
+    settings = load_settings(ctx.obj.config)
+    connectors = build_connectors(settings, connector)
+    for name, c in connectors.items():
+        created = c.create_fields()
+        c.close()
+        if created:
+            console.print(f"{name}: created {', '.join(created)}")
+        else:
+            console.print(f"{name}: every mapped field already exists")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply pending store migrations."""
+    settings = load_settings(ctx.obj.config)
+    engine = db.create_engine(settings.store.url)
+    before, after = db.upgrade(engine)
+    engine.dispose()
+    if before == after:
+        console.print(f"store already at revision {after}")
+    else:
+        console.print(f"store migrated from {before or 'empty'} to {after}")

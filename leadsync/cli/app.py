@@ -1,0 +1,76 @@
+"""The typer application, global options, and turning errors into one-line messages."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadsync import __version__
+from leadsync.errors import ConfigError, LeadSyncError, StoreError
+from leadsync.logs import configure, redact_text
+
+app = typer.Typer(
+    name="leadsync",
+    help="Qualify B2B leads in Salesforce and HubSpot and run the hand-off to sales.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@dataclass
+class Context:
+    config: Path | None
+    verbose: bool
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"leadsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file (default: $LEADSYNC_CONFIG, else ./leadsync.toml).",
+            envvar="LEADSYNC_CONFIG",
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    configure(level="debug" if verbose else "info")
+    ctx.obj = Context(config=config, verbose=verbose)
+
+
+def main() -> None:
+    # Importing the command modules registers them on ``app``.
+    from leadsync.cli import admin_cmds, demo_cmds, sync_cmds  # noqa: F401
+
+    try:
+        app()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"leadsync: {redact_text(problem)}", err=True)
+        sys.exit(2)
+    except StoreError as exc:
+        typer.echo(f"leadsync: store: {redact_text(str(exc))}", err=True)
+        sys.exit(3)
+    except LeadSyncError as exc:
+        typer.echo(f"leadsync: {redact_text(str(exc))}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("leadsync: interrupted; the next run resumes where this one stopped", err=True)
+        sys.exit(130)

@@ -1,0 +1,64 @@
+"""``demo`` and ``sandbox``: LeadSync end to end with no CRM, no config, no database server."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from leadsync.cli.app import app
+from leadsync.cli.output import RichProgress, console, emit_json
+from leadsync.engine.cycle import LogProgress, Progress
+
+CELLS = (("good", "Good fit"), ("poor", "Poor fit"))
+READINESS = (("hand_raiser", "Hand-raiser"), ("sales_ready", "Sales-ready"), ("unready", "Unready"))
+
+
+@app.command()
+def demo(
+    leads: Annotated[
+        int, typer.Option(help="Leads in the generated Salesforce org.", min=50)
+    ] = 2_000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated org.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run LeadSync against built-in Salesforce and HubSpot sandboxes and show what it did."""
+    from leadsync.demo import run_demo
+
+    with ExitStack() as stack:
+        progress: Progress = LogProgress(every_seconds=30)
+        if sys.stderr.isatty() and not as_json:
+            progress = stack.enter_context(RichProgress())
+        say = (lambda _t: None) if as_json else (lambda text: console.print(text, highlight=False))
+        report = run_demo(leads=leads, seed=seed, progress=progress, say=say)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    matrix = Table(title="Lead qualification matrix (people per cell)")
+    matrix.add_column("")
+    for _, label in READINESS:
+        matrix.add_column(label, justify="right")
+    for fit, label in CELLS:
+        matrix.add_row(label, *(str(report.matrix.get(f"{fit}/{r}", 0)) for r, _ in READINESS))
+    dnc = sum(n for cell, n in report.matrix.items() if cell.endswith("do_not_contact"))
+    console.print(matrix)
+    console.print(f"Do not contact: {dnc}")
+    for name, calls in report.api_calls.items():
+        console.print(
+            f"{name}: first sync wrote {calls['first_sync_written']:,} records with "
+            f"{calls['first_sync_calls']:,} API calls in all (writes alone need at least "
+            f"{calls['first_sync_write_minimum']:,}); the live cycle wrote "
+            f"{calls['live_sync_written']:,} with {calls['live_sync_calls']:,} calls "
+            f"(write minimum {calls['live_sync_write_minimum']:,})."
+        )
+    if report.moved:
+        moved = Table(title="HubSpot form submissions moved these Salesforce leads")
+        for column in ("email", "lead", "readiness", "team", "score"):
+            moved.add_column(column)
+        for item in report.moved:
+            moved.add_row(*(str(item[c]) for c in ("email", "lead", "readiness", "team", "score")))
+        console.print(moved)
+    console.print(f"Done in {report.seconds:.1f} s.")

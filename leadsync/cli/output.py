@@ -1,0 +1,62 @@
+"""Printing results: one JSON document for ``--json``, rich tables for people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from leadsync.logs import redact_text
+
+console = Console()
+
+
+def _default(value: object) -> str:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+def emit_json(document: Any) -> None:
+    """Exactly one JSON document on stdout, secrets masked."""
+    sys.stdout.write(redact_text(json.dumps(document, default=_default, indent=2)) + "\n")
+
+
+class RichProgress:
+    """The engine's ``Progress`` as a rich progress bar with rate, for terminals."""
+
+    def __init__(self) -> None:
+        self._bar = Progress(
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._task: Any = None
+
+    def __enter__(self) -> RichProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def phase(self, name: str, total: int | None = None) -> None:
+        if self._task is not None:
+            self._bar.update(self._task, total=self._bar.tasks[-1].completed)
+        self._task = self._bar.add_task(name, total=total, rate="")
+
+    def advance(self, n: int) -> None:
+        if self._task is None:
+            return
+        self._bar.advance(self._task, n)
+        task = self._bar.tasks[-1]
+        if task.speed:
+            self._bar.update(self._task, rate=f"{task.speed:,.0f}/s")

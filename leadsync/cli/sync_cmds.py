@@ -1,0 +1,196 @@
+"""``sync``, ``backfill``, ``status`` and ``explain``: running cycles and looking at results."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from leadsync.cli.app import Context, app
+from leadsync.cli.output import RichProgress, console, emit_json
+from leadsync.config import load_settings
+from leadsync.engine.cycle import CycleReport, LogProgress, Progress
+from leadsync.errors import LeadSyncError
+from leadsync.model import Result
+from leadsync.store.lookup import find_person, matrix_counts, person_detail
+from leadsync.store.runs import recent_runs
+from leadsync.store.writes import pending_counts, rejected_writes
+from leadsync.wiring import build_connectors, build_engine, open_store
+
+ConnectorOpt = Annotated[
+    list[str] | None, typer.Option("--connector", help="Only this connector (repeatable).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Pull and score, print what would change, change nothing.")
+]
+
+
+def _run_cycle(ctx: typer.Context, connector: list[str] | None, as_json: bool, **kw: Any) -> None:
+    obj: Context = ctx.obj
+    settings = load_settings(obj.config)
+    store = open_store(settings)
+    connectors = build_connectors(settings, connector)
+    with ExitStack() as stack:
+        progress: Progress = LogProgress()
+        if sys.stderr.isatty() and not as_json:
+            progress = stack.enter_context(RichProgress())
+        engine = build_engine(settings, store, connectors, progress=progress)
+        report = engine.cycle(connector, **kw)
+    for c in connectors.values():
+        c.close()
+    store.close()
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        _print_report(report)
+    if report.status == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    connector: ConnectorOpt = None,
+    dry_run: DryRunOpt = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Replay rejected and parked writes now.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one incremental cycle now."""
+    _run_cycle(ctx, connector, as_json, dry_run=dry_run, retry_failed=retry_failed)
+
+
+@app.command()
+def backfill(
+    ctx: typer.Context,
+    connector: ConnectorOpt = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Only records modified since this date (YYYY-MM-DD).", formats=["%Y-%m-%d"]
+        ),
+    ] = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-pull everything (or everything since a date) and re-score with the current model."""
+    since_utc = since.replace(tzinfo=UTC) if since is not None else None
+    _run_cycle(ctx, connector, as_json, dry_run=dry_run, full=True, since=since_utc)
+
+
+def _print_report(report: CycleReport) -> None:
+    table = Table(title=f"Cycle {report.run_id}: {report.status}", show_header=True)
+    table.add_column("step")
+    table.add_column("result")
+    for stream, counts in report.pulled.items():
+        table.add_row(f"pulled {stream}", ", ".join(f"{k} {v}" for k, v in counts.items()))
+    table.add_row("scored", f"{report.scored} people, {report.changed} changed")
+    if report.dry_run:
+        per_field = report.would_write.get("per_field", {})
+        table.add_row("would write", ", ".join(f"{k} {v}" for k, v in per_field.items()) or "none")
+    else:
+        table.add_row("written", _per(report.written) or "nothing to write")
+        if report.rejected:
+            table.add_row(
+                "rejected", _per(report.rejected) + f" (parked {_per(report.parked) or 0})"
+            )
+    table.add_row("API calls", _per(report.api_calls) or "0")
+    console.print(table)
+    if report.dry_run:
+        for item in report.would_write.get("sample", []):
+            console.print(f"  {item['record']}: {item['values']}")
+    for error in report.errors:
+        console.print(f"[red]error:[/red] {error}")
+
+
+def _per(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items())
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Recent runs, matrix counts, pending and parked writes, API calls."""
+    settings = load_settings(ctx.obj.config)
+    store = open_store(settings)
+    with store.reading() as conn:
+        document: dict[str, Any] = {
+            "runs": recent_runs(conn, 10),
+            "matrix": matrix_counts(conn),
+            "pending_writes": pending_counts(conn),
+            "rejected": rejected_writes(conn, 20),
+        }
+    store.close()
+    if as_json:
+        emit_json(document)
+        return
+    runs = Table(title="Recent runs")
+    for column in ("id", "connector", "kind", "started", "status", "API calls", "error"):
+        runs.add_column(column)
+    for run in document["runs"]:
+        runs.add_row(
+            str(run["id"]),
+            run["connector"],
+            run["kind"],
+            f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
+            run["status"],
+            str(run["api_calls"]),
+            (run["error"] or "")[:80],
+        )
+    console.print(runs)
+    console.print(
+        "Matrix: " + (", ".join(f"{k} {v}" for k, v in document["matrix"].items()) or "empty")
+    )
+    for source, counts in document["pending_writes"].items():
+        console.print(
+            f"Writes owed to {source}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+        )
+    for item in document["rejected"]:
+        console.print(
+            f"  {item['state']} {item['uid']} attempt {item['attempts']}: "
+            f"{item['error_code']}: {item['error_message']} {item['error_fields'] or ''}"
+        )
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    person: Annotated[str, typer.Argument(help="Email address or CRM record id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Why this person has this fit, score and owner."""
+    settings = load_settings(ctx.obj.config)
+    store = open_store(settings)
+    with store.reading() as conn:
+        person_id = find_person(conn, person)
+        if person_id is None:
+            store.close()
+            raise LeadSyncError(f"no person with email or CRM id {person!r} in the store")
+        detail = person_detail(conn, person_id)
+    store.close()
+    if as_json:
+        emit_json(detail)
+        return
+    records = ", ".join(
+        r["uid"] + (" (deleted)" if r["deleted"] else "") for r in detail["records"]
+    )
+    console.print(f"[bold]{detail['person']['email_norm'] or person}[/bold]  records: {records}")
+    score = detail["score"]
+    if score is None:
+        console.print("Not scored yet: run `leadsync sync`.")
+        return
+    console.print(Result.from_dict(score["result"]).explain(), markup=False, highlight=False)
+    console.print(f"Scored at {score['scored_at']:%Y-%m-%d %H:%M} UTC")
+    for record_id, values in detail["written"].items():
+        console.print(f"Written to record {record_id}: {values}", markup=False)
+    for change in detail["history"][:5]:
+        console.print(
+            f"  {change['at']:%Y-%m-%d %H:%M}: {change['old_score']} -> {change['new_score']} "
+            f"({change['old_cell']} -> {change['new_cell']}) {change['cause']}",
+            markup=False,
+        )

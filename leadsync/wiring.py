@@ -1,0 +1,85 @@
+"""Building the running parts from validated settings: store, connectors, engine.
+
+This is the one place that knows which connector type lives in which package; the engine
+only ever sees the ``Connector`` contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from importlib import import_module
+from typing import Any
+
+from connectors.base import Connector
+from leadsync.config import Settings
+from leadsync.engine.cycle import EngineSettings, Progress, SyncEngine
+from leadsync.engine.scoring import ModelScorer
+from leadsync.errors import ConfigError
+from leadsync.logs import register_secrets
+from leadsync.store import Store
+
+_FACTORIES = {
+    "salesforce": "connectors.salesforce.connector",
+    "hubspot": "connectors.hubspot.connector",
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_connectors(settings: Settings, only: Sequence[str] | None = None) -> dict[str, Connector]:
+    """The configured connectors (or those named in ``only``), ready to call."""
+    configured = {
+        name: getattr(settings.connectors, name) for name in settings.require_connectors()
+    }
+    wanted = list(only) if only else list(configured)
+    unknown = [name for name in wanted if name not in configured]
+    if unknown:
+        raise ConfigError(
+            f"{settings.source}: connectors: no connector named {', '.join(unknown)}; "
+            f"configured: {', '.join(configured)}"
+        )
+    built: dict[str, Connector] = {}
+    for name in wanted:
+        section = configured[name]
+        register_secrets(_secret_values(section))
+        module = import_module(_FACTORIES[name])
+        # Paths in the settings were resolved against the config file's folder at load time.
+        built[name] = module.build_connector(name, section, None)
+    return built
+
+
+def _secret_values(section: Any) -> list[str]:
+    values = []
+    for field in type(section).model_fields:
+        value = getattr(section, field)
+        if hasattr(value, "get_secret_value"):
+            values.append(value.get_secret_value())
+    return values
+
+
+def engine_settings(settings: Settings) -> EngineSettings:
+    sync = settings.sync
+    return EngineSettings(
+        overlap=timedelta(seconds=sync.overlap_seconds),
+        max_write_attempts=sync.max_write_attempts,
+        retry_backoff=timedelta(seconds=sync.retry_backoff_seconds),
+    )
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(settings.store.url)
+
+
+def build_engine(
+    settings: Settings,
+    store: Store,
+    connectors: dict[str, Connector],
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    progress: Progress | None = None,
+) -> SyncEngine:
+    scorer = ModelScorer(settings.model_spec(), settings.identity.fit_source)
+    return SyncEngine(store, connectors, scorer, engine_settings(settings), clock, progress)
