@@ -335,6 +335,12 @@ def main() -> None:
         f"model, {args.workers} workers: {scored:,} people / {scored * args.activities:,} "
         f"activities in {full:.1f} s = {scored / full:,.0f} people/s"
     )
+    worker_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_total = worker_cpu.ru_utime + worker_cpu.ru_stime
+    print(
+        f"workers' CPU: {cpu_total:.1f} s = {cpu_total / scored * 1e6:.1f} us/person; on "
+        f"{args.workers} idle cores that is {cpu_total / args.workers:.1f} s wall"
+    )
     total_rss = (parent_rss + args.workers * child_rss) / 1024
     print(
         f"peak RSS: parent {parent_rss / 1024:.0f} MiB, largest worker "
