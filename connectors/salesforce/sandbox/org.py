@@ -13,7 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from connectors.salesforce.sandbox.ids import IdFactory, to18
-from connectors.salesforce.sandbox.schema import FieldDef, ObjectDef, build_schema
+from connectors.salesforce.sandbox.objects import build_schema
+from connectors.salesforce.sandbox.schema import FieldDef, ObjectDef
 
 _RESPONDED = frozenset(
     {"Responded", "Registered", "Attended", "Downloaded", "Submitted", "Clicked", "Opened"}

@@ -11,7 +11,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from connectors.salesforce.sandbox.generator import CAMPAIGNS, TITLES, _company, _employees
+from connectors.salesforce.sandbox.generator import _company, _employees
+from connectors.salesforce.sandbox.generator_data import CAMPAIGNS, TITLES
 from connectors.salesforce.sandbox.org import OrgState
 
 
