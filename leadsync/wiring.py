@@ -13,6 +13,7 @@ from typing import Any
 
 from connectors.base import Connector
 from leadsync.config import Settings
+from leadsync.engine.accounts import AccountRollup
 from leadsync.engine.cycle import EngineSettings, Progress, SyncEngine
 from leadsync.engine.scoring import ModelScorer
 from leadsync.errors import ConfigError
@@ -81,5 +82,8 @@ def build_engine(
     clock: Callable[[], datetime] = utc_now,
     progress: Progress | None = None,
 ) -> SyncEngine:
-    scorer = ModelScorer(settings.model_spec(), settings.identity.fit_source)
-    return SyncEngine(store, connectors, scorer, engine_settings(settings), clock, progress)
+    scorer = ModelScorer(settings.model_spec(), settings.identity.fit_source, settings.accounts.key)
+    rollup = AccountRollup(scorer) if settings.accounts.enabled else None
+    return SyncEngine(
+        store, connectors, scorer, engine_settings(settings), clock, progress, accounts=rollup
+    )

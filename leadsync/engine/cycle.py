@@ -53,6 +53,12 @@ class EngineSettings:
     retry_backoff: timedelta = timedelta(minutes=1)
 
 
+class AccountSettler(Protocol):
+    """Brings account roll-ups up to date after the people in ``person_ids`` were scored."""
+
+    def settle(self, conn: Any, person_ids: Iterable[int], now: datetime) -> int: ...
+
+
 class Progress(Protocol):
     """Where a cycle reports how far it got (a progress bar on a TTY, log lines otherwise)."""
 
@@ -124,7 +130,9 @@ class SyncEngine:
         settings: EngineSettings,
         clock: Clock,
         progress: Progress | None = None,
+        accounts: AccountSettler | None = None,
     ) -> None:
+        self.accounts = accounts
         self.store = store
         self.connectors = dict(connectors)
         self.score = score
@@ -258,6 +266,9 @@ class SyncEngine:
                     break
                 rows = [self.score(inputs, now) for inputs in load_inputs(conn, ids)]
                 saved = save_scores(conn, rows, ids, now)
+                if self.accounts is not None:
+                    # Same transaction: the roll-up is never left half-applied by a crash.
+                    saved.changed += self.accounts.settle(conn, ids, now)
             after = ids[-1]
             report.scored += saved.scored
             report.changed += saved.changed
@@ -279,6 +290,8 @@ class SyncEngine:
                 while ids := dirty_people(conn, after, self.settings.score_batch):
                     rows = [self.score(inputs, now) for inputs in load_inputs(conn, ids)]
                     saved = save_scores(conn, rows, ids, now)
+                    if self.accounts is not None:
+                        saved.changed += self.accounts.settle(conn, ids, now)
                     report.scored += saved.scored
                     report.changed += saved.changed
                     report.queued += saved.writes_queued

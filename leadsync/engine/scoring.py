@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from leadsync.model import Activity, ModelSpec, Person, score
+from leadsync.model import AccountSignals, Activity, ModelSpec, Person, score
 from leadsync.store.scoring import PersonInputs, ScoreRow, StoredRecord
 
 
@@ -27,24 +27,39 @@ def merged_attributes(records: Sequence[StoredRecord], fit_source: str | None) -
     return merged
 
 
-def account_key(inputs: PersonInputs, fit_source: str | None) -> str | None:
-    """The account a person rolls up to: a CRM account id, else the email's company domain."""
+#: Free mailbox providers: a shared domain there says nothing about a shared employer.
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "hotmail.com",
+        "hotmail.co.uk", "hotmail.fr", "outlook.com", "live.com", "msn.com", "icloud.com",
+        "me.com", "aol.com", "gmx.de", "gmx.net", "web.de", "mail.ru", "yandex.ru",
+        "protonmail.com", "proton.me", "orange.fr", "free.fr", "laposte.net", "qq.com",
+        "163.com",
+    }
+)  # fmt: skip
+
+
+def account_key(inputs: PersonInputs, fit_source: str | None, mode: str) -> str | None:
+    """The account a person rolls up to: a CRM account id, or a company email domain."""
+    if mode == "email_domain":
+        if inputs.email and "@" in inputs.email:
+            domain = inputs.email.rsplit("@", 1)[1]
+            return None if domain in FREE_MAIL_DOMAINS else "domain:" + domain
+        return None
     for record in sorted(inputs.records, key=lambda r: r.source != fit_source):
         if record.account_id:
             return f"{record.source}:{record.account_id}"
-    if inputs.email and "@" in inputs.email:
-        return "domain:" + inputs.email.rsplit("@", 1)[1]
     return None
 
 
-def to_person(inputs: PersonInputs, fit_source: str | None) -> Person:
+def to_person(inputs: PersonInputs, fit_source: str | None, key_mode: str = "account_id") -> Person:
     return Person(
         key=str(inputs.person_id),
         attributes=merged_attributes(inputs.records, fit_source),
         email=inputs.email,
         opted_out=any(r.opted_out for r in inputs.records),
         recycled_at=inputs.recycled_at,
-        account_key=account_key(inputs, fit_source),
+        account_key=account_key(inputs, fit_source, key_mode),
     )
 
 
@@ -66,12 +81,18 @@ def to_activities(inputs: PersonInputs) -> list[Activity]:
 class ModelScorer:
     """The engine's ``ScoreFn``: scores one person with the compiled model."""
 
-    def __init__(self, spec: ModelSpec, fit_source: str | None = None) -> None:
+    def __init__(
+        self, spec: ModelSpec, fit_source: str | None = None, account_key_mode: str = "account_id"
+    ) -> None:
         self.spec = spec
         self.fit_source = fit_source
+        self.account_key_mode = account_key_mode
 
-    def __call__(self, inputs: PersonInputs, now: datetime) -> ScoreRow:
-        result = score(to_person(inputs, self.fit_source), to_activities(inputs), self.spec, now)
+    def __call__(
+        self, inputs: PersonInputs, now: datetime, account: AccountSignals | None = None
+    ) -> ScoreRow:
+        person = to_person(inputs, self.fit_source, self.account_key_mode)
+        result = score(person, to_activities(inputs), self.spec, now, account)
         as_dict = result.to_dict()
         previous = inputs.previous["result"] if inputs.previous else None
         return ScoreRow(
@@ -84,6 +105,7 @@ class ModelScorer:
             outputs=result.outputs(now),
             result=as_dict,
             cause=score_change_cause(previous, as_dict),
+            account_key=person.account_key,
         )
 
 

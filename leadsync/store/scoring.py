@@ -68,6 +68,8 @@ class ScoreRow:
     outputs: Mapping[str, Any]
     result: Mapping[str, Any]
     cause: Mapping[str, Any] = field(default_factory=dict)
+    #: The account the person rolls up to (account id or company domain), when known.
+    account_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -177,6 +179,22 @@ def load_inputs(conn: sa.Connection, person_ids: Sequence[int]) -> list[PersonIn
     ]
 
 
+def _save_account_keys(conn: sa.Connection, rows: Sequence[ScoreRow]) -> None:
+    """Remember each person's account so the roll-up can find an account's members."""
+    ids = [r.person_id for r in rows]
+    known: dict[int, str | None] = {}
+    for part in chunks(ids):
+        query = sa.select(people.c.id, people.c.account_key).where(people.c.id.in_(part))
+        known.update({pid: key for pid, key in conn.execute(query)})
+    for row in rows:
+        if row.person_id in known and known[row.person_id] != row.account_key:
+            conn.execute(
+                sa.update(people)
+                .where(people.c.id == row.person_id)
+                .values(account_key=row.account_key)
+            )
+
+
 def save_scores(
     conn: sa.Connection, rows: Sequence[ScoreRow], done_ids: Sequence[int], now: datetime
 ) -> SaveCounts:
@@ -225,6 +243,7 @@ def save_scores(
                     "cause": dict(row.cause),
                 }
             )
+    _save_account_keys(conn, rows)
     for part in chunks(inserts):
         conn.execute(sa.insert(scores), part)
     for part in chunks(history):
