@@ -1,0 +1,257 @@
+"""Who takes a lead handed to sales: the admin's rules from ``[handoff]``, in order.
+
+1. keep the current owner when they are an active sales user (not a queue, not the nurture
+   owner) and ``keep_active_owner`` is on;
+2. account match: a Contact or Account with the lead's email domain already owned by an active
+   rep (``match_accounts``);
+3. territory pools, in file order: the first pool whose ``match`` takes the lead and has an
+   available member picks one by smooth weighted round-robin, skipping inactive users and
+   members at the pool's ``daily_cap``;
+4. ``fallback_owner`` (a user or a queue).
+
+Every decision names its rule and says why, including why earlier rules did not apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from leadsync.config.operations import HandoffSettings, PoolSettings
+from leadsync.handoff.facts import Aliases, PersonFacts, match_pool
+from leadsync.handoff.roundrobin import RoutingState, advance, pick
+from leadsync.records import CrmUser
+
+Rule = Literal["keep_owner", "account_match", "pool", "fallback", "unrouted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """Who can own a lead: the CRM's users and queues, and account owners by email domain.
+
+    ``sales_users`` names the users that count as sales for the keep-owner rule; when it is
+    ``None`` they are the members of every pool plus the owners in ``account_owners``.
+    ``ignored_domains`` (free mailbox providers) never match an account.
+    """
+
+    users: Mapping[str, CrmUser] = field(default_factory=dict)
+    #: email domain (lower case, no ``www.``) -> id of the rep who owns that account.
+    account_owners: Mapping[str, str] = field(default_factory=dict)
+    sales_users: frozenset[str] | None = None
+    ignored_domains: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls,
+        users: Iterable[CrmUser],
+        account_owners: Mapping[str, str] | None = None,
+        *,
+        sales_users: Iterable[str] | None = None,
+        ignored_domains: Iterable[str] = (),
+    ) -> Candidates:
+        """Build candidates from ``Connector.users()`` and the store's account owners."""
+        return cls(
+            users={u.id: u for u in users},
+            account_owners={d.lower(): o for d, o in (account_owners or {}).items()},
+            sales_users=None if sales_users is None else frozenset(sales_users),
+            ignored_domains=frozenset(d.lower() for d in ignored_domains),
+        )
+
+    def name(self, user_id: str) -> str:
+        """``Name (id)`` when the user is known, else the bare id."""
+        user = self.users.get(user_id)
+        return f"{user.name} ({user_id})" if user else user_id
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """The owner picked for one hand-off, the rule that picked them and why.
+
+    ``owner_id`` is ``None`` only for ``unrouted`` (no rule found anyone: leave the lead where
+    it is and tell the admin). ``state_updates`` is the routing state to persist: what was
+    passed in, with the chosen pool's cursor and the chosen rep's count moved.
+    """
+
+    owner_id: str | None
+    rule: Rule
+    why: str
+    pool: str | None
+    state_updates: RoutingState
+    #: Why each earlier rule did not apply, in the order they were tried.
+    passed_over: tuple[str, ...] = ()
+
+    def explain(self) -> str:
+        """Multi-line text for ``leadsync explain``."""
+        lines = [f"Owner: {self.why} [rule {self.rule}]"]
+        lines.extend(f"  not {item}" for item in self.passed_over)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision as stored with the hand-off (the routing state is stored apart)."""
+        return {
+            "owner_id": self.owner_id,
+            "rule": self.rule,
+            "why": self.why,
+            "pool": self.pool,
+            "passed_over": list(self.passed_over),
+        }
+
+
+def business_day(now: datetime, settings: HandoffSettings) -> date:
+    """The date ``now`` falls on in the business time zone (daily caps reset at its midnight)."""
+    return now.astimezone(ZoneInfo(settings.business_hours.time_zone)).date()
+
+
+def _owner_problem(
+    user_id: str, candidates: Candidates, nurture_owner: str | None, *, sales_only: bool
+) -> str | None:
+    """Why ``user_id`` cannot take a lead, or ``None`` when they can."""
+    user = candidates.users.get(user_id)
+    if user is None:
+        return "is not a user of the CRM (deleted, or not visible to LeadSync)"
+    if user.is_queue:
+        return "is a queue"
+    if not user.active:
+        return "is inactive"
+    if nurture_owner is not None and user_id == nurture_owner:
+        return "is the nurture owner"
+    if sales_only and candidates.sales_users is not None and user_id not in candidates.sales_users:
+        return "is not a sales user"
+    return None
+
+
+def _derived_sales_users(candidates: Candidates, settings: HandoffSettings) -> frozenset[str]:
+    members = {m for pool in settings.pools for m in pool.members}
+    return frozenset(members | set(candidates.account_owners.values()))
+
+
+def _pool_pick(
+    pool: PoolSettings,
+    candidates: Candidates,
+    state: RoutingState,
+    exclude: frozenset[str],
+    nurture_owner: str | None,
+) -> tuple[str | None, dict[str, float], list[str]]:
+    skipped: list[str] = []
+    available: list[str] = []
+    for member in pool.members:
+        if member in exclude:
+            skipped.append(f"{candidates.name(member)} (being re-routed away from)")
+            continue
+        problem = _owner_problem(member, candidates, nurture_owner, sales_only=False)
+        if problem:
+            skipped.append(f"{candidates.name(member)} ({problem.removeprefix('is ')})")
+            continue
+        if pool.daily_cap is not None and state.count(pool.name, member) >= pool.daily_cap:
+            skipped.append(f"{candidates.name(member)} (at daily cap {pool.daily_cap})")
+            continue
+        available.append(member)
+    weights = pool.weights or tuple(1.0 for _ in pool.members)
+    chosen, cursor = pick(pool.members, weights, state.cursors.get(pool.name, {}), available)
+    return chosen, cursor, skipped
+
+
+def route(
+    facts: PersonFacts,
+    candidates: Candidates,
+    settings: HandoffSettings,
+    state: RoutingState,
+    now: datetime,
+    *,
+    nurture_owner: str | None = None,
+    exclude: Iterable[str] = (),
+    aliases: Aliases | None = None,
+) -> RoutingDecision:
+    """Pick the owner of one lead handed to sales.
+
+    ``exclude`` names users who must not get the lead (the owner an SLA breach re-routes
+    away from); an excluded current owner is not kept. ``nurture_owner`` (``[recycle]``) is
+    never kept as a sales owner. ``aliases`` is the model's alias table for territory values.
+    """
+    banned = frozenset(exclude)
+    state = state.on(business_day(now, settings))
+    if candidates.sales_users is None:
+        candidates = Candidates(
+            users=candidates.users,
+            account_owners=candidates.account_owners,
+            sales_users=_derived_sales_users(candidates, settings),
+            ignored_domains=candidates.ignored_domains,
+        )
+    passed: list[str] = []
+
+    def decided(owner: str | None, rule: Rule, why: str, pool: str | None = None,
+                new_state: RoutingState = state) -> RoutingDecision:  # fmt: skip
+        return RoutingDecision(owner, rule, why, pool, new_state, tuple(passed))
+
+    owner = facts.owner_id
+    if settings.keep_active_owner and owner:
+        problem = (
+            "is being re-routed away from"
+            if owner in banned
+            else _owner_problem(owner, candidates, nurture_owner, sales_only=True)
+        )
+        if problem is None:
+            return decided(owner, "keep_owner", f"kept current owner {candidates.name(owner)}")
+        passed.append(f"keep owner: current owner {candidates.name(owner)} {problem}")
+    elif settings.keep_active_owner:
+        passed.append("keep owner: the record has no owner")
+
+    domain = facts.email_domain
+    if settings.match_accounts:
+        account_owner = candidates.account_owners.get(domain) if domain else None
+        if not domain:
+            passed.append("account match: no email domain")
+        elif domain in candidates.ignored_domains:
+            passed.append(f"account match: {domain} is a free mailbox domain")
+        elif account_owner is None:
+            passed.append(f"account match: no account owned for {domain}")
+        else:
+            problem = (
+                "is being re-routed away from"
+                if account_owner in banned
+                else _owner_problem(account_owner, candidates, nurture_owner, sales_only=False)
+            )
+            if problem is None:
+                return decided(
+                    account_owner,
+                    "account_match",
+                    f"account owner for {domain}: {candidates.name(account_owner)}",
+                )
+            passed.append(f"account match: {domain} owner {candidates.name(account_owner)} "
+                          f"{problem}")  # fmt: skip
+
+    for pool in settings.pools:
+        matched, reason = match_pool(pool.match, facts, aliases)
+        if not matched:
+            passed.append(f"pool {pool.name}: {reason}")
+            continue
+        chosen, cursor, skipped = _pool_pick(pool, candidates, state, banned, nurture_owner)
+        if chosen is None:
+            passed.append(f"pool {pool.name} ({reason}): no member available; skipped "
+                          + "; ".join(skipped))  # fmt: skip
+            continue
+        count = state.count(pool.name, chosen) + 1
+        cap = f" of {pool.daily_cap}" if pool.daily_cap is not None else ""
+        why = (f"pool {pool.name} ({reason}): round-robin gave {candidates.name(chosen)} "
+               f"their hand-off {count}{cap} today")  # fmt: skip
+        if pool.weights:
+            why += f" (weight {pool.weights[pool.members.index(chosen)]:g})"
+        if skipped:
+            why += "; skipped " + "; ".join(skipped)
+        return decided(chosen, "pool", why, pool.name, advance(state, pool.name, cursor, chosen))
+
+    fallback = settings.fallback_owner
+    if fallback and fallback not in banned:
+        user = candidates.users.get(fallback)
+        if user is None or user.is_queue or user.active:
+            kind = "queue" if user is not None and user.is_queue else "owner"
+            return decided(fallback, "fallback", f"fallback {kind} {candidates.name(fallback)}")
+        passed.append(f"fallback: {candidates.name(fallback)} is inactive")
+    elif fallback:
+        passed.append(f"fallback: {candidates.name(fallback)} is being re-routed away from")
+    else:
+        passed.append("fallback: no fallback_owner configured")
+    return decided(None, "unrouted", "no rule found an owner; set [handoff] fallback_owner")
