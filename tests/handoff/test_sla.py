@@ -1,0 +1,225 @@
+"""Business-time SLA math: weekends, time zones, DST, and the breach test."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadsync.config.operations import BusinessHours
+from leadsync.handoff import (
+    add_business_minutes,
+    business_minutes_between,
+    due_at,
+    is_business_time,
+    sales_touches,
+    sla_breached,
+)
+from leadsync.records import ActivityRecord, RecordRef
+from tests.handoff.factories import handoff_settings
+
+LONDON = ZoneInfo("Europe/London")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _london(**values: object) -> BusinessHours:
+    base: dict[str, object] = {"time_zone": "Europe/London", "end": "17:30"}
+    base.update(values)
+    return BusinessHours.model_validate(base)
+
+
+def _at(zone: ZoneInfo, *args: int) -> datetime:
+    return datetime(*args, tzinfo=zone)  # type: ignore[misc]
+
+
+def test_hand_raiser_inside_business_hours_is_due_in_five_minutes() -> None:
+    settings = handoff_settings(business_hours={"time_zone": "Europe/London"})
+    now = _at(LONDON, 2024, 6, 5, 10, 0)
+    assert due_at("hand_raiser", settings, now) == now + timedelta(minutes=5)
+
+
+def test_friday_evening_hand_raiser_is_due_monday_morning() -> None:
+    settings = handoff_settings(business_hours={"time_zone": "Europe/London"})
+    friday_evening = _at(LONDON, 2024, 6, 7, 18, 0)
+    due = due_at("hand_raiser", settings, friday_evening)
+    assert due == _at(LONDON, 2024, 6, 10, 9, 5)
+    assert due.tzinfo == UTC
+
+
+def test_sales_ready_gets_one_business_day_carried_over_the_weekend() -> None:
+    settings = handoff_settings(business_hours={"time_zone": "Europe/London", "end": "17:30"})
+    friday_late = _at(LONDON, 2024, 6, 7, 16, 0)  # 90 minutes left on Friday
+    assert due_at("sales_ready", settings, friday_late) == _at(LONDON, 2024, 6, 10, 15, 30)
+
+
+def test_business_day_in_another_time_zone() -> None:
+    settings = handoff_settings(business_hours={"time_zone": "America/New_York"})
+    # 14:00 UTC is 10:00 in New York (EDT) but already 15:00 in London.
+    now = datetime(2024, 6, 5, 14, 0, tzinfo=UTC)
+    assert due_at("sales_ready", settings, now) == _at(NEW_YORK, 2024, 6, 6, 10, 0)
+
+
+def test_weekend_business_days_when_configured() -> None:
+    hours = _london(days=("sat", "sun"))
+    friday = _at(LONDON, 2024, 6, 7, 12, 0)
+    assert add_business_minutes(friday, 30, hours) == _at(LONDON, 2024, 6, 8, 9, 30)
+
+
+def test_sla_over_the_spring_dst_change() -> None:
+    hours = _london()
+    friday = _at(LONDON, 2024, 3, 29, 17, 0)  # GMT; the clocks go forward on Sunday
+    due = add_business_minutes(friday, 480, hours)
+    assert due == _at(LONDON, 2024, 4, 1, 16, 30)  # BST
+    assert due == datetime(2024, 4, 1, 15, 30, tzinfo=UTC)
+
+
+def test_a_window_the_clock_change_shortens_counts_real_time() -> None:
+    night = BusinessHours.model_validate(
+        {"time_zone": "Europe/London", "days": ["sun"], "start": "00:00", "end": "06:00"}
+    )
+    spring = datetime(2024, 3, 31, 0, 0, tzinfo=UTC)
+    assert business_minutes_between(spring, spring + timedelta(days=1), night) == 300
+    autumn = datetime(2024, 10, 26, 23, 0, tzinfo=UTC)  # 00:00 BST
+    assert business_minutes_between(autumn, autumn + timedelta(days=1), night) == 420
+
+
+def test_a_skipped_start_opens_at_the_clock_change() -> None:
+    skipped = BusinessHours.model_validate(
+        {"time_zone": "Europe/London", "days": ["sun"], "start": "01:30", "end": "06:00"}
+    )
+    sunday = datetime(2024, 3, 31, 0, 0, tzinfo=UTC)
+    # 01:30 never happens that night: the window opens at 01:00 UTC, when 01:00 GMT became
+    # 02:00 BST.
+    assert add_business_minutes(sunday, 60, skipped) == datetime(2024, 3, 31, 2, 0, tzinfo=UTC)
+    assert is_business_time(datetime(2024, 3, 31, 1, 0, tzinfo=UTC), skipped)
+    assert not is_business_time(datetime(2024, 3, 31, 0, 59, tzinfo=UTC), skipped)
+
+
+def test_an_ambiguous_end_closes_at_its_later_occurrence() -> None:
+    repeated = BusinessHours.model_validate(
+        {"time_zone": "Europe/London", "days": ["sun"], "start": "00:00", "end": "01:30"}
+    )
+    saturday = datetime(2024, 10, 26, 22, 0, tzinfo=UTC)
+    # 00:00 BST is 23:00 UTC; 01:30 happens twice and the window lasts until 01:30 GMT.
+    assert business_minutes_between(saturday, saturday + timedelta(hours=6), repeated) == 150
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        add_business_minutes(datetime(2024, 6, 5, 10, 0), 5, _london())
+
+
+def test_sla_breached_only_without_a_touch_in_time() -> None:
+    handed = datetime(2024, 6, 5, 10, 0, tzinfo=UTC)
+    due = handed + timedelta(minutes=5)
+    late = due + timedelta(minutes=1)
+    assert not sla_breached(handed, due, [], due)
+    assert sla_breached(handed, due, [], late)
+    assert not sla_breached(handed, due, [handed + timedelta(minutes=3)], late)
+    assert not sla_breached(handed, due, [due], late)
+    assert sla_breached(handed, due, [late], late + timedelta(minutes=1))
+    assert sla_breached(handed, due, [handed - timedelta(minutes=1)], late)
+
+
+def test_sales_touches_are_the_owners_own_activities_since_the_handoff() -> None:
+    since = datetime(2024, 6, 5, 10, 0, tzinfo=UTC)
+
+    def activity(kind: str, actor: str | None, minutes: int, deleted: bool = False):  # type: ignore[no-untyped-def]
+        at = since + timedelta(minutes=minutes)
+        return ActivityRecord(
+            ref=RecordRef("salesforce", "Task", f"{kind}{actor}{minutes}"),
+            kind=kind,
+            occurred_at=at,
+            modified_at=at,
+            actor_id=actor,
+            deleted=deleted,
+        )
+
+    touches = sales_touches(
+        [
+            activity("call", "r1", 10),
+            activity("task", "r1", 5),
+            activity("call", "r2", 3),  # someone else
+            activity("email_open", "r1", 2),  # the lead's own engagement
+            activity("meeting", "r1", -5),  # before the hand-off
+            activity("call", "r1", 1, deleted=True),
+        ],
+        "r1",
+        since,
+    )
+    assert touches == [since + timedelta(minutes=5), since + timedelta(minutes=10)]
+
+
+ZONES = [
+    "UTC",
+    "Europe/London",
+    "America/New_York",
+    "Australia/Sydney",
+    "America/Santiago",  # changes at midnight
+    "Asia/Kolkata",
+    "Pacific/Chatham",  # a 45-minute offset
+    "Australia/Lord_Howe",  # a 30-minute DST shift
+]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+MINUTES_TO_2030 = 10 * 366 * 24 * 60
+
+
+@st.composite
+def business_hours(draw: st.DrawFn, earliest: int = 0, latest: int = 24 * 60 - 1) -> BusinessHours:
+    start = draw(st.integers(earliest, latest - 1))
+    end = draw(st.integers(start + 1, latest))
+    days = draw(st.lists(st.sampled_from(WEEKDAYS), min_size=1, max_size=7, unique=True))
+    return BusinessHours(
+        time_zone=draw(st.sampled_from(ZONES)),
+        days=tuple(days),  # type: ignore[arg-type]
+        start=time(start // 60, start % 60),
+        end=time(end // 60, end % 60),
+    )
+
+
+instants = st.integers(0, MINUTES_TO_2030).map(lambda m: EPOCH + timedelta(minutes=m))
+
+
+@settings(max_examples=300, deadline=None)
+@given(hours=business_hours(), now=instants, minutes=st.integers(1, 5000))
+def test_due_is_never_before_now_and_always_in_business_hours(
+    hours: BusinessHours, now: datetime, minutes: int
+) -> None:
+    due = add_business_minutes(now, minutes, hours)
+    assert due >= now
+    assert is_business_time(due, hours)
+    assert business_minutes_between(now, due, hours) == pytest.approx(minutes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(hours=business_hours(earliest=60, latest=22 * 60), now=instants, minutes=st.integers(1, 90))
+def test_due_matches_a_minute_by_minute_count(
+    hours: BusinessHours, now: datetime, minutes: int
+) -> None:
+    """An independent oracle: walk the clock a minute at a time, counting business minutes."""
+    step = timedelta(minutes=1)
+    cursor, counted = now, 0
+    while counted < minutes:
+        if is_business_time(cursor, hours) and is_business_time(cursor + step, hours):
+            counted += 1
+        cursor += step
+    assert add_business_minutes(now, minutes, hours) == cursor
+
+
+@settings(max_examples=100, deadline=None)
+@given(hours=business_hours(), now=instants, minutes=st.integers(0, 2000))
+def test_business_minutes_never_exceed_the_time_that_passed(
+    hours: BusinessHours, now: datetime, minutes: int
+) -> None:
+    """Business minutes are real minutes inside windows: never more than elapsed time."""
+    later = now + timedelta(minutes=minutes)
+    counted = business_minutes_between(now, later, hours)
+    assert 0 <= counted <= minutes
+    if counted == 0 and minutes > 0:
+        assert not (
+            is_business_time(now, hours) and is_business_time(now + timedelta(minutes=1), hours)
+        )
