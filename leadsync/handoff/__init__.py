@@ -23,7 +23,7 @@ Wiring, per scored person (``result`` is ``Result.to_dict()``):
    ``plan.digest_lead`` to the owner's digest for the day and (re-)send
    ``render_digest(owner, leads, settings.handoff, day)`` (same key all day: an upsert).
    Persist ``plan.history``, ``decision.state_updates`` (``RoutingState.to_dict``) and
-   ``decision.to_dict()`` for ``leadsync explain`` (``decision.explain()``).
+   ``decision.to_dict()`` for ``leadsync explain`` (``explain_routing(stored)``).
 3. SLA watch, for open hand-offs: ``sla_breached(handed_off_at, plan.due_at,
    sales_touches(activities, owner, handed_off_at) + status change times, now)``; on a
    breach ``escalate(Breach(...), on_breach, candidates, settings.handoff, routing_state,
@@ -46,7 +46,13 @@ from leadsync.handoff.plan import HandoffPlan, plan_handoff
 from leadsync.handoff.queueing import PendingHandoff, prioritise, priority_key
 from leadsync.handoff.recycle import RecyclePlan, plan_recycle
 from leadsync.handoff.roundrobin import RoutingState
-from leadsync.handoff.routing import Candidates, RoutingDecision, business_day, route
+from leadsync.handoff.routing import (
+    Candidates,
+    RoutingDecision,
+    business_day,
+    explain_routing,
+    route,
+)
 from leadsync.handoff.sla import (
     add_business_minutes,
     business_minutes_between,
@@ -95,6 +101,7 @@ __all__ = [
     "due_at",
     "escalate",
     "escalation_key",
+    "explain_routing",
     "is_business_time",
     "is_recycle_status",
     "match_pool",

@@ -15,7 +15,7 @@ Every decision names its rule and says why, including why earlier rules did not 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -85,9 +85,7 @@ class RoutingDecision:
 
     def explain(self) -> str:
         """Multi-line text for ``leadsync explain``."""
-        lines = [f"Owner: {self.why} [rule {self.rule}]"]
-        lines.extend(f"  not {item}" for item in self.passed_over)
-        return "\n".join(lines)
+        return explain_routing(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """The decision as stored with the hand-off (the routing state is stored apart)."""
@@ -98,6 +96,13 @@ class RoutingDecision:
             "pool": self.pool,
             "passed_over": list(self.passed_over),
         }
+
+
+def explain_routing(stored: Mapping[str, Any]) -> str:
+    """The text ``leadsync explain`` shows for a decision stored with ``to_dict``."""
+    lines = [f"Owner: {stored['why']} [rule {stored['rule']}]"]
+    lines.extend(f"  not {item}" for item in stored.get("passed_over", ()))
+    return "\n".join(lines)
 
 
 def business_day(now: datetime, settings: HandoffSettings) -> date:
@@ -138,10 +143,7 @@ def _pool_pick(
     skipped: list[str] = []
     available: list[str] = []
     for member in pool.members:
-        if member in exclude:
-            skipped.append(f"{candidates.name(member)} (being re-routed away from)")
-            continue
-        problem = _owner_problem(member, candidates, nurture_owner, sales_only=False)
+        problem = _unavailable(member, candidates, exclude, nurture_owner, sales_only=False)
         if problem:
             skipped.append(f"{candidates.name(member)} ({problem.removeprefix('is ')})")
             continue
@@ -152,6 +154,81 @@ def _pool_pick(
     weights = pool.weights or tuple(1.0 for _ in pool.members)
     chosen, cursor = pick(pool.members, weights, state.cursors.get(pool.name, {}), available)
     return chosen, cursor, skipped
+
+
+def _unavailable(
+    user_id: str,
+    candidates: Candidates,
+    banned: frozenset[str],
+    nurture_owner: str | None,
+    *,
+    sales_only: bool,
+) -> str | None:
+    if user_id in banned:
+        return "is being re-routed away from"
+    return _owner_problem(user_id, candidates, nurture_owner, sales_only=sales_only)
+
+
+def _kept_owner(
+    facts: PersonFacts,
+    candidates: Candidates,
+    banned: frozenset[str],
+    nurture_owner: str | None,
+    passed: list[str],
+) -> str | None:
+    owner = facts.owner_id
+    if not owner:
+        passed.append("keep owner: the record has no owner")
+        return None
+    problem = _unavailable(owner, candidates, banned, nurture_owner, sales_only=True)
+    if problem is None:
+        return owner
+    passed.append(f"keep owner: current owner {candidates.name(owner)} {problem}")
+    return None
+
+
+def _account_owner(
+    facts: PersonFacts,
+    candidates: Candidates,
+    banned: frozenset[str],
+    nurture_owner: str | None,
+    passed: list[str],
+) -> str | None:
+    domain = facts.email_domain
+    if not domain:
+        passed.append("account match: no email domain")
+        return None
+    if domain in candidates.ignored_domains:
+        passed.append(f"account match: {domain} is a free mailbox domain")
+        return None
+    owner = candidates.account_owners.get(domain)
+    if owner is None:
+        passed.append(f"account match: no account owned for {domain}")
+        return None
+    problem = _unavailable(owner, candidates, banned, nurture_owner, sales_only=False)
+    if problem is None:
+        return owner
+    passed.append(f"account match: {domain} owner {candidates.name(owner)} {problem}")
+    return None
+
+
+def _fallback(
+    settings: HandoffSettings, candidates: Candidates, banned: frozenset[str], passed: list[str]
+) -> tuple[str | None, str]:
+    fallback = settings.fallback_owner
+    if not fallback:
+        passed.append("fallback: no fallback_owner configured")
+    elif fallback in banned:
+        passed.append(f"fallback: {candidates.name(fallback)} is being re-routed away from")
+    else:
+        user = candidates.users.get(fallback)
+        # A queue id the user list does not show is still a valid owner: `leadsync check`
+        # validates configured owners against the org.
+        if user is None or user.is_queue or user.active:
+            kind = "queue" if user is not None and user.is_queue else "owner"
+            return fallback, f"fallback {kind} {candidates.name(fallback)}"
+        passed.append(f"fallback: {candidates.name(fallback)} is inactive")
+    return None, "no rule found an owner; set [handoff] fallback_owner"
 
 
 def route(
@@ -174,54 +251,20 @@ def route(
     banned = frozenset(exclude)
     state = state.on(business_day(now, settings))
     if candidates.sales_users is None:
-        candidates = Candidates(
-            users=candidates.users,
-            account_owners=candidates.account_owners,
-            sales_users=_derived_sales_users(candidates, settings),
-            ignored_domains=candidates.ignored_domains,
-        )
+        candidates = replace(candidates, sales_users=_derived_sales_users(candidates, settings))
     passed: list[str] = []
 
-    def decided(owner: str | None, rule: Rule, why: str, pool: str | None = None,
-                new_state: RoutingState = state) -> RoutingDecision:  # fmt: skip
-        return RoutingDecision(owner, rule, why, pool, new_state, tuple(passed))
+    if settings.keep_active_owner:
+        kept = _kept_owner(facts, candidates, banned, nurture_owner, passed)
+        if kept is not None:
+            why = f"kept current owner {candidates.name(kept)}"
+            return RoutingDecision(kept, "keep_owner", why, None, state, tuple(passed))
 
-    owner = facts.owner_id
-    if settings.keep_active_owner and owner:
-        problem = (
-            "is being re-routed away from"
-            if owner in banned
-            else _owner_problem(owner, candidates, nurture_owner, sales_only=True)
-        )
-        if problem is None:
-            return decided(owner, "keep_owner", f"kept current owner {candidates.name(owner)}")
-        passed.append(f"keep owner: current owner {candidates.name(owner)} {problem}")
-    elif settings.keep_active_owner:
-        passed.append("keep owner: the record has no owner")
-
-    domain = facts.email_domain
     if settings.match_accounts:
-        account_owner = candidates.account_owners.get(domain) if domain else None
-        if not domain:
-            passed.append("account match: no email domain")
-        elif domain in candidates.ignored_domains:
-            passed.append(f"account match: {domain} is a free mailbox domain")
-        elif account_owner is None:
-            passed.append(f"account match: no account owned for {domain}")
-        else:
-            problem = (
-                "is being re-routed away from"
-                if account_owner in banned
-                else _owner_problem(account_owner, candidates, nurture_owner, sales_only=False)
-            )
-            if problem is None:
-                return decided(
-                    account_owner,
-                    "account_match",
-                    f"account owner for {domain}: {candidates.name(account_owner)}",
-                )
-            passed.append(f"account match: {domain} owner {candidates.name(account_owner)} "
-                          f"{problem}")  # fmt: skip
+        account = _account_owner(facts, candidates, banned, nurture_owner, passed)
+        if account is not None:
+            why = f"account owner for {facts.email_domain}: {candidates.name(account)}"
+            return RoutingDecision(account, "account_match", why, None, state, tuple(passed))
 
     for pool in settings.pools:
         matched, reason = match_pool(pool.match, facts, aliases)
@@ -230,28 +273,23 @@ def route(
             continue
         chosen, cursor, skipped = _pool_pick(pool, candidates, state, banned, nurture_owner)
         if chosen is None:
-            passed.append(f"pool {pool.name} ({reason}): no member available; skipped "
-                          + "; ".join(skipped))  # fmt: skip
+            passed.append(
+                f"pool {pool.name} ({reason}): no member available; skipped " + "; ".join(skipped)
+            )
             continue
         count = state.count(pool.name, chosen) + 1
         cap = f" of {pool.daily_cap}" if pool.daily_cap is not None else ""
-        why = (f"pool {pool.name} ({reason}): round-robin gave {candidates.name(chosen)} "
-               f"their hand-off {count}{cap} today")  # fmt: skip
+        why = (
+            f"pool {pool.name} ({reason}): round-robin gave {candidates.name(chosen)} "
+            f"their hand-off {count}{cap} today"
+        )
         if pool.weights:
             why += f" (weight {pool.weights[pool.members.index(chosen)]:g})"
         if skipped:
             why += "; skipped " + "; ".join(skipped)
-        return decided(chosen, "pool", why, pool.name, advance(state, pool.name, cursor, chosen))
+        moved = advance(state, pool.name, cursor, chosen)
+        return RoutingDecision(chosen, "pool", why, pool.name, moved, tuple(passed))
 
-    fallback = settings.fallback_owner
-    if fallback and fallback not in banned:
-        user = candidates.users.get(fallback)
-        if user is None or user.is_queue or user.active:
-            kind = "queue" if user is not None and user.is_queue else "owner"
-            return decided(fallback, "fallback", f"fallback {kind} {candidates.name(fallback)}")
-        passed.append(f"fallback: {candidates.name(fallback)} is inactive")
-    elif fallback:
-        passed.append(f"fallback: {candidates.name(fallback)} is being re-routed away from")
-    else:
-        passed.append("fallback: no fallback_owner configured")
-    return decided(None, "unrouted", "no rule found an owner; set [handoff] fallback_owner")
+    owner, why = _fallback(settings, candidates, banned, passed)
+    rule: Rule = "fallback" if owner else "unrouted"
+    return RoutingDecision(owner, rule, why, None, state, tuple(passed))

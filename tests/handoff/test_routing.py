@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from leadsync.handoff import Candidates, PersonFacts, RoutingState, person_facts, route
+from leadsync.handoff import (
+    Candidates,
+    PersonFacts,
+    RoutingState,
+    explain_routing,
+    person_facts,
+    route,
+)
 from tests.handoff.factories import NOW, handoff_settings, user
 
 REPS = ("r1", "r2", "r3")
@@ -336,3 +343,5 @@ def test_decision_round_trips_for_the_store() -> None:
     stored = decision.to_dict()
     assert stored["owner_id"] == "r1" and stored["rule"] == "pool" and stored["pool"] == "All"
     assert RoutingState.from_dict(decision.state_updates.to_dict()) == decision.state_updates
+    assert explain_routing(json.loads(json.dumps(stored))) == decision.explain()
+    assert decision.explain().splitlines()[0].startswith("Owner: pool All")
