@@ -1,16 +1,19 @@
 """Business-time arithmetic for the hand-off SLA, in the admin's time zone.
 
-A business window is ``[start, end]`` wall-clock time on each configured weekday. Business
-minutes are real elapsed minutes inside windows, so a window that a DST change shortens
-counts the time that really passed. Wall times a DST change makes ambiguous widen the window
-(the earlier ``start``, the later ``end``); wall times it skips start or end the window at
-the instant of the change.
+Business time is every instant whose wall-clock time in ``time_zone`` falls between ``start``
+and ``end`` on one of ``days`` (windows are closed: 17:00 itself is business time). Business
+minutes are real elapsed minutes, so DST is exact: a window the clocks shorten is shorter, a
+wall time the clocks skip never happens (the window opens at the jump), and a wall time that
+happens twice counts both times.
+
+Windows are found per stretch of constant UTC offset, where wall time is UTC plus the offset:
+that handles every zone of the tz database without special cases for gaps and folds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from leadsync.config.operations import BusinessHours, HandoffSettings, SlaSettings
@@ -28,45 +31,75 @@ def _aware(at: datetime, name: str) -> datetime:
     return at.astimezone(UTC)
 
 
-def _wall_to_utc(day: date, wall: time, zone: ZoneInfo, *, latest: bool) -> datetime:
-    """The UTC instant of a wall-clock time; see the module docstring for DST edges."""
-    early = datetime.combine(day, wall, tzinfo=zone).astimezone(UTC)
-    late = datetime.combine(day, wall, tzinfo=zone).replace(fold=1).astimezone(UTC)
-    exists = early.astimezone(zone).replace(tzinfo=None) == datetime.combine(day, wall)
-    if exists:
-        return max(early, late) if latest else min(early, late)
-    # Skipped wall time: the clock jumped over it between ``late`` and ``early``. Find the
-    # jump to the second; offsets change on whole seconds in every tz database zone.
-    low, high = min(early, late), max(early, late)
-    before = low.astimezone(zone).utcoffset()
-    while high - low > timedelta(seconds=1):
-        middle = low + (high - low) / 2
-        middle = middle.replace(microsecond=0)
-        if middle.astimezone(zone).utcoffset() == before:
-            low = middle
-        else:
-            high = middle
-    return high
+#: Offset changes are searched at this step; no zone changes its offset twice within it.
+_PROBE = timedelta(hours=6)
+#: Longest stretch examined at once when a zone has no offset change in sight.
+_CHUNK = timedelta(days=7)
+
+
+def _offset(at: datetime, zone: ZoneInfo) -> timedelta:
+    offset = at.astimezone(zone).utcoffset()
+    assert offset is not None  # a ZoneInfo always knows its offset
+    return offset
+
+
+def _stretch_end(begin: datetime, zone: ZoneInfo) -> datetime:
+    """The next offset change after ``begin``, or ``begin + _CHUNK`` if none comes sooner."""
+    offset = _offset(begin, zone)
+    probe, limit = begin, begin + _CHUNK
+    while probe < limit:
+        ahead = min(probe + _PROBE, limit)
+        if _offset(ahead, zone) != offset:
+            low, high = probe, ahead
+            while high - low > timedelta(microseconds=1):
+                middle = low + (high - low) / 2
+                if _offset(middle, zone) == offset:
+                    low = middle
+                else:
+                    high = middle
+            return high
+        probe = ahead
+    return limit
+
+
+def _pieces(since: datetime, hours: BusinessHours) -> Iterator[tuple[datetime, datetime]]:
+    """Business intervals of each constant-offset stretch from ``since``, unmerged."""
+    zone = ZoneInfo(hours.time_zone)
+    days = {_WEEKDAYS.index(d) for d in hours.days}
+    begin = since
+    while True:
+        end = _stretch_end(begin, zone)
+        offset = _offset(begin, zone)
+        day, last = (begin + offset).date(), (end + offset).date()
+        while day <= last:
+            if day.weekday() in days:
+                opens = datetime.combine(day, hours.start, tzinfo=UTC) - offset
+                closes = datetime.combine(day, hours.end, tzinfo=UTC) - offset
+                low, high = max(opens, begin), min(closes, end)
+                if low <= high:
+                    yield low, high
+            day += timedelta(days=1)
+        begin = end
 
 
 def windows(start: datetime, hours: BusinessHours) -> Iterator[tuple[datetime, datetime]]:
-    """Business windows (UTC) that end after ``start``, in order, without end."""
-    zone = ZoneInfo(hours.time_zone)
-    days = {_WEEKDAYS.index(d) for d in hours.days}
-    day = start.astimezone(zone).date() - timedelta(days=1)
-    while True:
-        if day.weekday() in days:
-            opens = _wall_to_utc(day, hours.start, zone, latest=False)
-            closes = _wall_to_utc(day, hours.end, zone, latest=True)
-            if closes > start and closes > opens:
-                yield opens, closes
-        day += timedelta(days=1)
+    """Business windows (UTC, closed) that end at or after ``start``, in order, without end."""
+    since = _aware(start, "start") - timedelta(days=1)
+    pending: tuple[datetime, datetime] | None = None
+    for low, high in _pieces(since, hours):
+        if pending is not None and low <= pending[1]:
+            pending = (pending[0], max(pending[1], high))
+            continue
+        if pending is not None and pending[1] >= start:
+            yield pending
+        pending = (low, high)
 
 
 def is_business_time(at: datetime, hours: BusinessHours) -> bool:
     """Whether ``at`` falls inside a business window (both ends included)."""
-    local = _aware(at, "at").astimezone(ZoneInfo(hours.time_zone))
-    return _WEEKDAYS[local.weekday()] in hours.days and hours.start <= local.time() <= hours.end
+    moment = _aware(at, "at")
+    opens, _ = next(windows(moment, hours))
+    return opens <= moment
 
 
 def add_business_minutes(start: datetime, minutes: float, hours: BusinessHours) -> datetime:

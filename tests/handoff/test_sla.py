@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from leadsync.config.operations import BusinessHours
@@ -98,13 +98,16 @@ def test_a_skipped_start_opens_at_the_clock_change() -> None:
     assert not is_business_time(datetime(2024, 3, 31, 0, 59, tzinfo=UTC), skipped)
 
 
-def test_an_ambiguous_end_closes_at_its_later_occurrence() -> None:
+def test_a_repeated_hour_counts_both_times_it_happens() -> None:
     repeated = BusinessHours.model_validate(
         {"time_zone": "Europe/London", "days": ["sun"], "start": "00:00", "end": "01:30"}
     )
     saturday = datetime(2024, 10, 26, 22, 0, tzinfo=UTC)
-    # 00:00 BST is 23:00 UTC; 01:30 happens twice and the window lasts until 01:30 GMT.
-    assert business_minutes_between(saturday, saturday + timedelta(hours=6), repeated) == 150
+    # 00:00-01:30 BST is 23:00-00:30 UTC; then the clocks go back at 01:00 UTC and
+    # 01:00-01:30 GMT happens again. 01:30-02:00 BST, in between, is after hours.
+    assert business_minutes_between(saturday, saturday + timedelta(hours=6), repeated) == 120
+    assert not is_business_time(datetime(2024, 10, 27, 0, 45, tzinfo=UTC), repeated)
+    assert is_business_time(datetime(2024, 10, 27, 1, 15, tzinfo=UTC), repeated)
 
 
 def test_naive_datetimes_are_refused() -> None:
@@ -186,6 +189,16 @@ instants = st.integers(0, MINUTES_TO_2030).map(lambda m: EPOCH + timedelta(minut
 
 @settings(max_examples=300, deadline=None)
 @given(hours=business_hours(), now=instants, minutes=st.integers(1, 5000))
+@example(  # Santiago's clocks go back at midnight: 23:44-23:45 happens twice that Saturday
+    hours=BusinessHours(
+        time_zone="America/Santiago",
+        days=("mon", "tue", "wed", "thu", "fri", "sat"),
+        start=time(23, 44),
+        end=time(23, 45),
+    ),
+    now=EPOCH,
+    minutes=84,
+)
 def test_due_is_never_before_now_and_always_in_business_hours(
     hours: BusinessHours, now: datetime, minutes: int
 ) -> None:
@@ -195,19 +208,34 @@ def test_due_is_never_before_now_and_always_in_business_hours(
     assert business_minutes_between(now, due, hours) == pytest.approx(minutes)
 
 
-@settings(max_examples=60, deadline=None)
-@given(hours=business_hours(earliest=60, latest=22 * 60), now=instants, minutes=st.integers(1, 90))
-def test_due_matches_a_minute_by_minute_count(
+def _wall_clock_business(at: datetime, hours: BusinessHours) -> bool:
+    """The definition, read off the wall clock, independent of the window arithmetic."""
+    local = at.astimezone(ZoneInfo(hours.time_zone))
+    return WEEKDAYS[local.weekday()] in hours.days and hours.start <= local.time() <= hours.end
+
+
+@settings(max_examples=80, deadline=None)
+@given(hours=business_hours(), now=instants, minutes=st.integers(1, 90))
+def test_due_matches_a_minute_by_minute_wall_clock_count(
     hours: BusinessHours, now: datetime, minutes: int
 ) -> None:
     """An independent oracle: walk the clock a minute at a time, counting business minutes."""
-    step = timedelta(minutes=1)
+    step, inside = timedelta(minutes=1), timedelta(seconds=59)
     cursor, counted = now, 0
     while counted < minutes:
-        if is_business_time(cursor, hours) and is_business_time(cursor + step, hours):
+        if _wall_clock_business(cursor, hours) and _wall_clock_business(cursor + inside, hours):
             counted += 1
         cursor += step
     assert add_business_minutes(now, minutes, hours) == cursor
+
+
+@settings(max_examples=200, deadline=None)
+@given(hours=business_hours(), at=instants, seconds=st.integers(0, 59))
+def test_is_business_time_agrees_with_the_wall_clock(
+    hours: BusinessHours, at: datetime, seconds: int
+) -> None:
+    moment = at + timedelta(seconds=seconds)
+    assert is_business_time(moment, hours) == _wall_clock_business(moment, hours)
 
 
 @settings(max_examples=100, deadline=None)
