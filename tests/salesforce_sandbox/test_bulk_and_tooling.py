@@ -172,7 +172,7 @@ def test_tooling_custom_field_then_describe_and_write() -> None:
         assert duplicate.status_code == 400
         assert duplicate.json()[0]["errorCode"] == "DUPLICATE_DEVELOPER_NAME"
         key = {
-            "FullName": "Task.LeadSync_Key__c",
+            "FullName": "Activity.LeadSync_Key__c",
             "Metadata": {
                 "label": "Key",
                 "type": "Text",
@@ -181,8 +181,28 @@ def test_tooling_custom_field_then_describe_and_write() -> None:
                 "unique": True,
             },
         }
+        on_task = {**key, "FullName": "Task.LeadSync_Key__c"}
+        refused = Raw(sandbox).call("POST", "/tooling/sobjects/CustomField", json=on_task)
+        assert refused.status_code == 400
+        assert "Activity.LeadSync_Key__c" in refused.json()[0]["message"]
         sf.toolingexecute("sobjects/CustomField", method="POST", data=key)
+        event_fields = {f["name"] for f in sf.Event.describe()["fields"]}
+        assert "LeadSync_Key__c" in event_fields  # activity fields appear on Task and Event
         upsert = Raw(sandbox).call(
             "PATCH", "/sobjects/Task/LeadSync_Key__c/k1", json={"Subject": "x"}
         )
         assert upsert.status_code == 201
+
+
+def test_completed_tasks_carry_completed_datetime(sandbox: SalesforceSandbox) -> None:
+    org = sandbox.org
+    lead = org.records("Lead")[0]
+    task_id = org.insert("Task", {"WhoId": lead["Id"], "Subject": "Call", "Status": "Not Started"})
+    assert org.get("Task", task_id)["CompletedDateTime"] is None
+    org.update("Task", task_id, {"Status": "Completed"})
+    closed = org.get("Task", task_id)
+    assert closed["IsClosed"] and closed["CompletedDateTime"] == closed["SystemModstamp"]
+    org.update("Task", task_id, {"Subject": "Call back"})
+    assert org.get("Task", task_id)["CompletedDateTime"] == closed["CompletedDateTime"]
+    member = next(m for m in org.records("CampaignMember") if m.get("LeadId"))
+    assert member["Email"] == org.get("Lead", member["LeadId"])["Email"]

@@ -311,6 +311,15 @@ def build_schema(with_output_fields: bool) -> dict[str, ObjectDef]:
         _f("Name", "string", "Full Name", length=121, **ro),
         _f("Email", "email", "Email", nillable=False),
         _f("IsActive", "boolean", "Active", nillable=False, default=True),
+        _f(
+            "UserType",
+            "picklist",
+            "User Type",
+            nillable=False,
+            default="Standard",
+            picklist=("Standard", "AutomatedProcess", "CsnOnly", "PowerPartner", "Guest"),
+            updateable=False,
+        ),
         _f("Title", "string", "Title", length=80),
         _f("Department", "string", "Department", length=80),
         _f("UserRoleId", "reference", "Role ID", reference_to=("UserRole",)),
@@ -377,6 +386,8 @@ def build_schema(with_output_fields: bool) -> dict[str, ObjectDef]:
         _f("Status", "picklist", "Status", picklist=MEMBER_STATUSES),
         _f("HasResponded", "boolean", "Responded", nillable=False, **ro),
         _f("FirstRespondedDate", "date", "First Responded Date", **ro),
+        # The lead's or contact's email, copied by Salesforce; read-only on the member.
+        _f("Email", "email", "Email", **ro),
     ]
     member_status = [
         *(f for f in _system() if f.name != "OwnerId"),
@@ -438,6 +449,10 @@ def build_schema(with_output_fields: bool) -> dict[str, ObjectDef]:
                 default="Normal",
                 picklist=("High", "Normal", "Low"),
             ),
+            # Set by Salesforce when the task is closed (documented on Task since API 46.0).
+            _f("CompletedDateTime", "datetime", "Completed Date/Time", **ro),
+            _f("IsReminderSet", "boolean", "Reminder Set", nillable=False, default=False),
+            _f("ReminderDateTime", "datetime", "Reminder Date/Time"),
             _f("ActivityDate", "date", "Due Date Only"),
             _f("IsClosed", "boolean", "Closed", nillable=False, **ro),
         ]

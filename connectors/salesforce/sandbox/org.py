@@ -267,12 +267,22 @@ class OrgState:
         return row
 
     def _derive(self, object_type: str, old: Mapping[str, Any] | None, row: dict[str, Any]) -> None:
-        """Fields Salesforce computes: Name, IsClosed, HasResponded, FirstRespondedDate."""
+        """Fields Salesforce computes: Name, IsClosed, CompletedDateTime, HasResponded,
+        FirstRespondedDate, CampaignMember.Email."""
         if object_type in ("Lead", "Contact", "User"):
             row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
         elif object_type == "Task":
             row["IsClosed"] = row.get("Status") == "Completed"
+            was_closed = bool(old and old.get("IsClosed"))
+            if not row["IsClosed"]:
+                row["CompletedDateTime"] = None
+            elif not was_closed or not row.get("CompletedDateTime"):
+                row["CompletedDateTime"] = row.get("SystemModstamp")
         elif object_type == "CampaignMember":
+            person = self._rows["Lead"].get(row.get("LeadId") or "") or self._rows["Contact"].get(
+                row.get("ContactId") or ""
+            )
+            row["Email"] = person.get("Email") if person else None
             responded = bool(row.get("HasResponded")) or row.get("Status") in _RESPONDED
             row["HasResponded"] = responded
             if responded and not row.get("FirstRespondedDate"):

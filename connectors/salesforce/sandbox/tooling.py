@@ -44,6 +44,17 @@ def create_custom_field(api: SandboxApi, request: Request) -> Response:
             400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [FullName, Metadata]", []
         )
     object_name, _, field_name = full_name.partition(".")
+    if object_name.lower() in ("task", "event"):
+        # Custom activity fields live on Activity and appear on both Task and Event.
+        raise ApiError(
+            400,
+            "INVALID_CROSS_REFERENCE_KEY",
+            f"Cannot create a custom field on {object_name}: create it on Activity "
+            f"(FullName 'Activity.{field_name}')",
+            ["FullName"],
+        )
+    if object_name.lower() == "activity":
+        return _create_activity_field(api, field_name, metadata)
     definition = api.org.object_def(object_name)
     if definition is None:
         raise ApiError(
@@ -52,6 +63,24 @@ def create_custom_field(api: SandboxApi, request: Request) -> Response:
             f"Cannot find the entity definition for {object_name}",
             ["FullName"],
         )
+    developer = _check_developer_name(field_name)
+    if definition.field(field_name) is not None:
+        raise ApiError(
+            400,
+            "DUPLICATE_DEVELOPER_NAME",
+            f"There is already a field named {developer} on {definition.name}.",
+            ["FullName"],
+        )
+    spec = _field_from_metadata(field_name, metadata)
+    api.org.add_field(definition.name, spec)
+    new_id = api.org.ids.new("00N")
+    return Response.json(
+        201, {"id": new_id, "success": True, "errors": [], "warnings": [], "infos": []}
+    )
+
+
+def _check_developer_name(field_name: str) -> str:
+    """The developer name of a custom field API name, or the documented refusal."""
     developer = field_name[:-3]
     if (
         not field_name.endswith("__c")
@@ -68,18 +97,26 @@ def create_custom_field(api: SandboxApi, request: Request) -> Response:
             "only letters, digits and single underscores.",
             ["FullName"],
         )
-    if definition.field(field_name) is not None:
+    return developer
+
+
+def _create_activity_field(api: SandboxApi, field_name: str, metadata: dict[str, Any]) -> Response:
+    task, event = api.org.object_def("Task"), api.org.object_def("Event")
+    assert task is not None and event is not None
+    _check_developer_name(field_name)
+    if task.field(field_name) is not None:
         raise ApiError(
             400,
             "DUPLICATE_DEVELOPER_NAME",
-            f"There is already a field named {developer} on {definition.name}.",
+            f"There is already a field named {field_name[:-3]} on Activity.",
             ["FullName"],
         )
     spec = _field_from_metadata(field_name, metadata)
-    api.org.add_field(definition.name, spec)
-    new_id = api.org.ids.new("00N")
+    api.org.add_field("Task", spec)
+    api.org.add_field("Event", spec)
     return Response.json(
-        201, {"id": new_id, "success": True, "errors": [], "warnings": [], "infos": []}
+        201,
+        {"id": api.org.ids.new("00N"), "success": True, "errors": [], "warnings": [], "infos": []},
     )
 
 
