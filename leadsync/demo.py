@@ -152,16 +152,17 @@ class _closing:
 def _hand_raisers_to_be(
     sf: SalesforceSandbox, hs: HubSpotSandbox, shared: list[str], count: int
 ) -> list[str]:
-    """Shared people whose Salesforce lead is not a hand-raiser yet."""
+    """Shared people whose Salesforce lead the first sync wrote, not yet a hand-raiser.
+
+    Opted-out leads are left out: an opt-out flag with no date stays do-not-contact.
+    """
     by_email = {r["Email"]: r for r in sf.org.records("Lead") if r.get("Email")}
     picked = []
     for email in shared:
         lead = by_email.get(email)
-        if (
-            lead
-            and not lead.get("IsConverted")
-            and lead.get("LeadSync_Readiness__c") != "Hand-raiser"
-        ):
+        if lead is None or lead.get("IsConverted") or lead.get("HasOptedOutOfEmail"):
+            continue
+        if lead.get("LeadSync_Readiness__c") not in (None, "Hand-raiser"):
             picked.append(email)
         if len(picked) == count:
             break
@@ -205,6 +206,7 @@ def _calls(
     return {
         "first_sync_calls": first_calls,
         "first_sync_written": first_report.written.get(name, 0),
+        "first_sync_rejected": first_report.rejected.get(name, 0),
         "first_sync_write_minimum": math.ceil(first_report.written.get(name, 0) / batch),
         "live_sync_calls": second_calls,
         "live_sync_written": second_report.written.get(name, 0),

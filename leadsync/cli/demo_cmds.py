@@ -54,6 +54,12 @@ def demo(
             f"{calls['live_sync_written']:,} with {calls['live_sync_calls']:,} calls "
             f"(write minimum {calls['live_sync_write_minimum']:,})."
         )
+    for name, calls in report.api_calls.items():
+        if calls["first_sync_rejected"]:
+            console.print(
+                f"{name} rejected {calls['first_sync_rejected']} records (validation rules); "
+                "they are kept with the CRM's message and retried: see `leadsync status`."
+            )
     if report.moved:
         moved = Table(title="HubSpot form submissions moved these Salesforce leads")
         for column in ("email", "lead", "readiness", "team", "score"):

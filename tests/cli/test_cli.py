@@ -1,0 +1,113 @@
+"""The ``leadsync`` command as users run it: a config file, the Salesforce sandbox, real output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
+
+
+def leadsync(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from leadsync.cli import main; main()", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SalesforceSandbox]:
+    with SalesforceSandbox(generate_org(leads=150, seed=11), port=0) as sb:
+        yield sb
+
+
+@pytest.fixture
+def config(tmp_path: Path, sandbox: SalesforceSandbox) -> Path:
+    path = tmp_path / "leadsync.toml"
+    path.write_text(
+        f"""
+[store]
+url = "sqlite:///{tmp_path / "state.db"}"
+
+[connectors.salesforce]
+instance_url = "{sandbox.url}"
+login_url = "{sandbox.url}"
+auth = "client_credentials"
+client_id = "{sandbox.client_id}"
+client_secret = "${{SF_SECRET}}"
+ca_bundle = "{sandbox.ca_file}"
+"""
+    )
+    path.chmod(0o600)
+    return path
+
+
+def test_a_bad_config_exits_non_zero_naming_file_key_and_fix(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sync]\ninterval_secnds = 30\n[store]\nurl = "sqlite:///x.db"\n')
+    result = leadsync("--config", str(bad), "sync", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert str(bad) in line and "sync.interval_secnds" in line and "interval_seconds" in line
+
+
+def test_missing_secret_env_var_is_named(config: Path, tmp_path: Path) -> None:
+    result = leadsync("--config", str(config), "sync", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "connectors.salesforce.client_secret" in result.stderr and "SF_SECRET" in result.stderr
+
+
+def test_sync_status_explain_and_dry_run(
+    config: Path, tmp_path: Path, sandbox: SalesforceSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SF_SECRET", sandbox.client_secret)
+    dry = leadsync("--config", str(config), "sync", "--dry-run", "--json", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    planned = json.loads(dry.stdout)
+    assert planned["dry_run"] and planned["would_write"]["per_field"]["fit"] >= 150
+    leads = sandbox.org.records("Lead")
+    assert not any(lead.get("LeadSync_Scored_At__c") for lead in leads)  # dry run wrote nothing
+
+    first = leadsync("--config", str(config), "sync", "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["status"] == "ok", report["errors"]
+    assert report["written"]["salesforce"] >= 150
+    again = json.loads(leadsync("--config", str(config), "sync", "--json", cwd=tmp_path).stdout)
+    assert again["written"] == {} and again["queued"] == 0
+
+    status = json.loads(leadsync("--config", str(config), "status", "--json", cwd=tmp_path).stdout)
+    assert [run["kind"] for run in status["runs"][:3]] == ["sync", "sync", "dry-run"]
+    assert sum(status["matrix"].values()) >= 150
+
+    lead = next(
+        r for r in sandbox.org.records("Lead") if r.get("Email") and not r.get("IsConverted")
+    )
+    explained = leadsync("--config", str(config), "explain", lead["Email"], cwd=tmp_path)
+    assert explained.returncode == 0, explained.stderr
+    assert "Fit:" in explained.stdout and lead["Id"] in explained.stdout
+    as_json = json.loads(
+        leadsync("--config", str(config), "explain", lead["Id"], "--json", cwd=tmp_path).stdout
+    )
+    assert as_json["score"]["fit"] == lead["LeadSync_Fit__c"].lower()
+
+    for output in (dry, first, explained):
+        assert sandbox.client_secret not in output.stdout + output.stderr
+
+
+def test_explain_unknown_person_says_so(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: SalesforceSandbox
+) -> None:
+    monkeypatch.setenv("SF_SECRET", sandbox.client_secret)
+    result = leadsync("--config", str(config), "explain", "nobody@nowhere.example", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "no person" in result.stderr and "nobody@nowhere.example" in result.stderr
