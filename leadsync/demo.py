@@ -2,7 +2,8 @@
 
 The demo's model (ICP, points, matrix) is ``demo.toml`` beside this file, which mirrors
 ``config.example.toml`` (a test keeps them equal); only the connections and the store are
-filled in at run time, pointing at the sandboxes and a throwaway SQLite file.
+filled in at run time (``leadsync.sandboxes``), pointing at the sandboxes and a throwaway
+SQLite file.
 """
 
 from __future__ import annotations
@@ -14,23 +15,21 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
+from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.salesforce.sandbox import SalesforceSandbox
 from leadsync.config import settings_from_dict
-from leadsync.config.loading import read_toml
 from leadsync.engine.cycle import CycleReport, Progress
+from leadsync.sandboxes import running_sandboxes
 from leadsync.store.lookup import matrix_counts
 from leadsync.wiring import build_connectors, build_engine, open_store
 
 log = structlog.get_logger(__name__)
 
-DEMO_CONFIG = Path(__file__).resolve().parent / "demo.toml"
 SF_WRITE_BATCH = 200
 HS_WRITE_BATCH = 100
 
@@ -59,23 +58,6 @@ class DemoReport:
         }
 
 
-def demo_settings(sf: SalesforceSandbox, hs: HubSpotSandbox, folder: Path) -> Any:
-    data = read_toml(DEMO_CONFIG)
-    data["store"] = {"url": f"sqlite:///{folder / 'leadsync-demo.db'}"}
-    data["connectors"] = {
-        "salesforce": {
-            "instance_url": sf.url,
-            "login_url": sf.url,
-            "auth": "client_credentials",
-            "client_id": sf.client_id,
-            "client_secret": sf.client_secret,
-            "ca_bundle": str(sf.ca_file),
-        },
-        "hubspot": {"base_url": hs.url, "access_token": hs.access_token},
-    }
-    return settings_from_dict(data, "leadsync demo (built-in demo.toml)")
-
-
 def run_demo(
     leads: int = 2_000,
     seed: int = 7,
@@ -83,20 +65,14 @@ def run_demo(
     say: Callable[[str], None] = lambda _text: None,
 ) -> DemoReport:
     started = time.monotonic()
-    now = datetime.now(UTC)
     say(f"Generating a Salesforce org with {leads:,} leads and a HubSpot portal sharing people...")
-    org = generate_org(leads=leads, seed=seed, now=now)
-    lead_emails = [r["Email"] for r in org.records("Lead") if r.get("Email")]
-    shared = lead_emails[: len(lead_emails) // 3]
-    portal = generate_portal(
-        contacts=max(len(shared), leads // 2), seed=seed, now=now, shared_emails=shared
-    )
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadsync-demo-")))
-        sf = stack.enter_context(SalesforceSandbox(org, port=0))
-        hs = stack.enter_context(HubSpotSandbox(portal, port=0))
+        world = stack.enter_context(running_sandboxes(leads, seed))
+        sf, hs, shared = world.salesforce, world.hubspot, list(world.shared_emails)
         say(f"Salesforce sandbox at {sf.url} (HTTPS), HubSpot sandbox at {hs.url}")
-        settings = demo_settings(sf, hs, folder)
+        data = world.config_data(f"sqlite:///{folder / 'leadsync-demo.db'}")
+        settings = settings_from_dict(data, "leadsync demo (built-in demo.toml)")
         store = stack.enter_context(_closing(open_store(settings)))
         connectors = build_connectors(settings)
         engine = build_engine(settings, store, connectors, progress=progress)
@@ -114,6 +90,7 @@ def run_demo(
         second = engine.cycle()
         sf_second, hs_second = sf.stats(), hs.stats()
         moved = _moved_leads(sf, targets)
+        contacts = len(hs.portal.contacts())
         with store.reading() as conn:
             matrix = matrix_counts(conn)
         for connector in connectors.values():
@@ -128,7 +105,7 @@ def run_demo(
         }
     return DemoReport(
         leads=leads,
-        hubspot_contacts=len(portal.contacts()),
+        hubspot_contacts=contacts,
         first=first,
         second=second,
         matrix=matrix,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from leadsync.demo import DEMO_CONFIG, run_demo
+from leadsync.demo import run_demo
+from leadsync.sandboxes import DEMO_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_SECTIONS = ("identity", "icp", "titles", "aliases", "engagement", "matrix", "accounts")

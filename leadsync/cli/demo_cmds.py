@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -68,3 +71,60 @@ def demo(
             moved.add_row(*(str(item[c]) for c in ("email", "lead", "readiness", "team", "score")))
         console.print(moved)
     console.print(f"Done in {report.seconds:.1f} s.")
+
+
+@app.command()
+def sandbox(
+    port: Annotated[
+        int, typer.Option(help="Salesforce port (HubSpot gets the next one); 0 picks free ports.")
+    ] = 8443,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    leads: Annotated[int, typer.Option(help="Leads in the generated org.", min=50)] = 5_000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated org and portal.")] = 7,
+    live: Annotated[
+        bool, typer.Option("--live/--no-live", help="Keep simulating CRM traffic.")
+    ] = False,
+    tick: Annotated[float, typer.Option(help="Seconds between traffic ticks.", min=0.1)] = 5.0,
+    write_config: Annotated[
+        Path, typer.Option(help="Where to write a LeadSync config that points at the sandboxes.")
+    ] = Path("leadsync.sandbox.toml"),
+    store_url: Annotated[
+        str, typer.Option(help="Store URL to put in that config.")
+    ] = "sqlite:///leadsync-sandbox.db",
+) -> None:
+    """Serve the Salesforce and HubSpot sandboxes until Ctrl-C, for `leadsync sync` / `run`."""
+    import tomli_w
+
+    from connectors.hubspot.sandbox.traffic import TrafficGenerator as HubSpotTraffic
+    from connectors.salesforce.sandbox.traffic import TrafficGenerator as SalesforceTraffic
+    from leadsync.sandboxes import running_sandboxes
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with running_sandboxes(leads, seed, host=host, port=port) as world:
+        # The sandboxes' throwaway credentials go to a file only its owner can read, never
+        # to the terminal: no command prints a secret.
+        write_config.touch(mode=0o600, exist_ok=True)
+        write_config.chmod(0o600)
+        write_config.write_text(tomli_w.dumps(world.config_data(store_url)))
+        console.print(f"Salesforce sandbox: {world.salesforce.url} (HTTPS)")
+        console.print(f"HubSpot sandbox:    {world.hubspot.url}")
+        console.print(f"People in both:     {len(world.shared_emails):,}")
+        console.print(f"Config written to {write_config} (mode 600). Try:")
+        console.print(f"  leadsync --config {write_config} sync")
+        console.print("Stats: GET <url>/_sandbox/stats   Faults: POST <url>/_sandbox/faults")
+        hubspot_traffic = HubSpotTraffic(world.hubspot.portal, seed=seed, interval_s=tick)
+        salesforce_traffic = SalesforceTraffic(world.salesforce.org, seed=seed)
+        if live:
+            hubspot_traffic.start()
+        try:
+            while not stop.wait(tick):
+                if live:
+                    changes = salesforce_traffic.tick()
+                    console.print(f"salesforce traffic: {changes}", highlight=False)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if live:
+                hubspot_traffic.stop()
+    console.print("Sandboxes stopped.")

@@ -1,0 +1,72 @@
+"""Both CRM sandboxes running together on one generated world, and a config that uses them.
+
+A third of the Salesforce leads also live in HubSpot (same email), so HubSpot engagement can
+move Salesforce leads: what a company running HubSpot for marketing and Salesforce for sales
+sees. ``leadsync demo`` and ``leadsync sandbox`` both start from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
+from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
+from leadsync.config.loading import read_toml
+
+#: The model the sandboxes are scored with: config.example.toml's (a test keeps them equal).
+DEMO_CONFIG = Path(__file__).resolve().parent / "demo.toml"
+
+
+@dataclass(frozen=True)
+class Sandboxes:
+    salesforce: SalesforceSandbox
+    hubspot: HubSpotSandbox
+    shared_emails: tuple[str, ...]
+
+    def config_data(self, store_url: str) -> dict[str, Any]:
+        """A complete LeadSync config (as TOML data) pointing at these sandboxes."""
+        sf, hs = self.salesforce, self.hubspot
+        data = read_toml(DEMO_CONFIG)
+        data["store"] = {"url": store_url}
+        data["connectors"] = {
+            "salesforce": {
+                "instance_url": sf.url,
+                "login_url": sf.url,
+                "auth": "client_credentials",
+                "client_id": sf.client_id,
+                "client_secret": sf.client_secret,
+                "ca_bundle": str(sf.ca_file),
+            },
+            "hubspot": {
+                "base_url": hs.url,
+                "access_token": hs.access_token,
+                "client_secret": hs.client_secret,
+            },
+        }
+        return data
+
+
+@contextmanager
+def running_sandboxes(
+    leads: int, seed: int, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[Sandboxes]:
+    """Generate an org and a portal sharing a third of the people, and serve both.
+
+    ``port`` 0 picks free ports; otherwise Salesforce gets ``port`` and HubSpot ``port + 1``.
+    """
+    now = datetime.now(UTC)
+    org = generate_org(leads=leads, seed=seed, now=now)
+    lead_emails = [r["Email"] for r in org.records("Lead") if r.get("Email")]
+    shared = tuple(lead_emails[: len(lead_emails) // 3])
+    portal = generate_portal(
+        contacts=max(len(shared), leads // 2), seed=seed, now=now, shared_emails=shared
+    )
+    with ExitStack() as stack:
+        sf = stack.enter_context(SalesforceSandbox(org, host=host, port=port))
+        hs = stack.enter_context(HubSpotSandbox(portal, host=host, port=port + 1 if port else 0))
+        yield Sandboxes(sf, hs, shared)
