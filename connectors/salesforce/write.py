@@ -285,9 +285,14 @@ class Writer:
             columns = ["Id", *dict.fromkeys(f for item in job_items for f in item.fields)]
             rows = [{"Id": item.ref.external_id, **item.fields} for item in job_items]
             data = self.client.csv_rows(rows, columns)
-            job_id, successful, failed, unprocessed = self.client.bulk_update(
-                sobject, data, extra_headers=NO_AUTO_ASSIGN
-            )
+            result = self.client.bulk_update(sobject, data, len(rows), extra_headers=NO_AUTO_ASSIGN)
+            job_id, successful = result.job_id, result.successful
+            failed, unprocessed = result.failed, result.unprocessed
+            if result.all_succeeded:
+                for written in job_items:
+                    _set(outcomes, written, WriteOutcome(written.ref, ok=True))
+                log.info("salesforce.bulk.ingest.done", object=sobject, job=job_id, ok=len(rows))
+                continue
             by_id = {item.ref.external_id: item for item in job_items}
             for row in successful:
                 item = by_id.pop(row.get("sf__Id", ""), None)

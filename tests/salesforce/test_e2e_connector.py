@@ -111,7 +111,24 @@ def test_bulk_write_above_threshold(sb: SalesforceSandbox) -> None:
     assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok][:3]
     row = sb.org.get("Lead", ids[0])
     assert row is not None and row["LeadSync_Fit__c"] == "Poor"
-    assert any("jobs/ingest" in name for name in conn.usage().calls_by_endpoint)
+    ingest = {k: v for k, v in conn.usage().calls_by_endpoint.items() if "jobs/ingest" in k}
+    # create, upload, close, one status poll: the counters prove success, no result download
+    assert sum(ingest.values()) == 4, ingest
+    conn.close()
+
+
+def test_bulk_write_reports_each_rejected_record(sb: SalesforceSandbox) -> None:
+    conn = connector_for(sb, bulk_write_threshold=100)
+    held = [r["Id"] for r in sb.org.records("Lead") if r.get("Legal_Hold__c")][:2]
+    free = [i for i in lead_ids(sb) if i not in held][:200]
+    assert held, "the generated org has leads under legal hold"
+    outcomes = conn.write(updates_for(held + free, seed=2))
+    refused = {o.ref.external_id: o.error for o in outcomes if not o.ok}
+    assert set(refused) == set(held)
+    assert all(
+        e is not None and e.code == "FIELD_CUSTOM_VALIDATION_EXCEPTION" for e in refused.values()
+    )
+    assert sum(o.ok for o in outcomes) == len(free)
     conn.close()
 
 
