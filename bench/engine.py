@@ -367,9 +367,8 @@ def run_backend(url: str, args: argparse.Namespace) -> dict[str, Any]:
 def _store_size(store: Store) -> int:
     with store.reading() as conn:
         if store.dialect == "postgresql":
-            return int(
-                conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar()
-            )
+            query = sa.text("SELECT pg_database_size(current_database())")
+            return int(conn.execute(query).scalar_one())
     database = sa.engine.make_url(store.url).database or ""
     return sum(p.stat().st_size for p in Path(database).parent.glob(Path(database).name + "*"))
 
