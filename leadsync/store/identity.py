@@ -20,6 +20,8 @@ from leadsync.store.schema import (
 )
 
 _CHUNK = 500
+#: A table is re-analyzed once it changed by this many rows and by as many as it holds.
+_ANALYZE_MIN_CHANGES = 5_000
 
 
 def normalize_email(email: object) -> str | None:
@@ -120,3 +122,32 @@ def drop_pending_for(conn: sa.Connection, record_ids: list[int]) -> None:
     """A deleted or merged-away record takes no more writes."""
     for part in chunks(record_ids):
         conn.execute(sa.delete(pending_writes).where(pending_writes.c.record_id.in_(part)))
+
+
+def refresh_planner_stats(conn: sa.Connection, tables: Iterable[sa.Table]) -> None:
+    """On PostgreSQL, ANALYZE the tables that have doubled in changes since their last ANALYZE.
+
+    psycopg prepares a statement on the server after a few runs, and PostgreSQL keeps that
+    statement's generic plan until the table's statistics change. A plan made while a table
+    was nearly empty (a sequential scan) then outlives the table's growth, and every lookup
+    of a backfill scans the whole table; autovacuum may be off or too slow during a bulk load.
+    ANALYZE refreshes the statistics, which also invalidates those plans. It skips a table
+    another transaction is analyzing rather than wait for it.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    names = [table.name for table in tables]
+    rows = conn.execute(
+        sa.text(
+            "SELECT relname, n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables "
+            "WHERE schemaname = current_schema() AND relname = ANY(:names)"
+        ),
+        {"names": names},
+    )
+    stale = [
+        name
+        for name, changed, live in rows
+        if changed >= _ANALYZE_MIN_CHANGES and changed >= live - changed
+    ]
+    for name in stale:
+        conn.execute(sa.text(f'ANALYZE (SKIP_LOCKED) "{name}"'))

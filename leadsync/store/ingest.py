@@ -23,6 +23,7 @@ from leadsync.store.identity import (
     move_record,
     normalize_email,
     person_by_email,
+    refresh_planner_stats,
 )
 from leadsync.store.schema import activities, crm_records, people
 
@@ -92,6 +93,7 @@ def upsert_people(
     dirty: set[int] = set()
     gone: list[int] = []
     new_rows = [row for uid, row in rows.items() if uid not in existing]
+    changed: list[dict[str, Any]] = []
     for uid, row in rows.items():
         old = existing.get(uid)
         if old is None or old.fingerprint == row["fingerprint"]:
@@ -99,12 +101,15 @@ def upsert_people(
                 counts.unchanged += 1
             continue
         counts.updated += 1
-        conn.execute(sa.update(crm_records).where(crm_records.c.id == old.id).values(**row))
+        changed.append({"_id": old.id, **row})
         dirty.add(old.person_id)
         if row["deleted"] or row["merged_into"]:
             gone.append(old.id)
         if row["email_norm"] != old.email_norm and row["email_norm"] and not row["deleted"]:
+            # Relinking reads other records, so the updates before this one land first.
+            _update_records(conn, changed)
             _follow_email_change(conn, old.id, uid, old.person_id, row["email_norm"], now, dirty)
+    _update_records(conn, changed)
     if new_rows:
         counts.inserted += len(new_rows)
         dirty |= _insert_new_records(conn, new_rows, now)
@@ -112,7 +117,19 @@ def upsert_people(
     drop_pending_for(conn, gone)
     _refresh_active(conn, dirty, now)
     mark_dirty(conn, dirty, now)
+    refresh_planner_stats(conn, (crm_records, people, activities))
     return counts
+
+
+#: One changed record, by id; the SET clause comes from the keys of the parameter sets.
+_UPDATE_RECORD = sa.update(crm_records).where(crm_records.c.id == sa.bindparam("_id"))
+
+
+def _update_records(conn: sa.Connection, changed: list[dict[str, Any]]) -> None:
+    """Write the changed records in as few round trips as the driver allows, then forget them."""
+    for part in chunks(changed):
+        conn.execute(_UPDATE_RECORD, part)
+    changed.clear()
 
 
 def _existing_records(conn: sa.Connection, uids: list[str]) -> dict[str, Any]:
@@ -131,43 +148,78 @@ def _existing_records(conn: sa.Connection, uids: list[str]) -> dict[str, Any]:
 
 
 def _insert_new_records(conn: sa.Connection, rows: list[dict[str, Any]], now: datetime) -> set[int]:
-    """Give each new record a person: the merge survivor's, an email match, or a new person."""
+    """Give each new record a person: the merge survivor's, an email match, or a new person.
+
+    Rows are taken in order; a row that needs a new person claims it for its email, so a later
+    live row of the batch with that email joins it (a deleted row never joins anyone).
+    """
     by_email = person_by_email(conn, [r["email_norm"] for r in rows if r["email_norm"]])
     absorbed = _people_merging_into(conn, [r["uid"] for r in rows])
-    touched: set[int] = set()
-    for row in rows:
-        person_id = absorbed.get(row["uid"]) or (
-            by_email.get(row["email_norm"]) if row["email_norm"] and not row["deleted"] else None
-        )
-        if person_id is None:
-            inserted = conn.execute(
-                sa.insert(people).values(
-                    email_norm=row["email_norm"],
-                    dirty=True,
-                    active=True,
-                    recycle_count=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-            ).inserted_primary_key
-            assert inserted is not None
-            person_id = inserted[0]
-            if row["email_norm"]:
-                by_email[row["email_norm"]] = person_id
-        row["person_id"] = person_id
-        touched.add(person_id)
-    for part in chunks(rows):
+    slots: list[str | None] = []  # one per person to create: its email
+    slot_by_email: dict[str, int] = {}
+    slot_of: dict[int, int] = {}  # row index -> slot
+    for index, row in enumerate(rows):
+        email = row["email_norm"]
+        person_id = absorbed.get(row["uid"])
+        if person_id is None and email and not row["deleted"]:
+            if email in slot_by_email:
+                slot_of[index] = slot_by_email[email]
+                continue
+            person_id = by_email.get(email)
+        if person_id is not None:
+            row["person_id"] = person_id
+            continue
+        slot_of[index] = len(slots)
+        slots.append(email)
+        if email:
+            slot_by_email[email] = slot_of[index]
+    created = _create_people(conn, slots, now)
+    for index, slot in slot_of.items():
+        rows[index]["person_id"] = created[slot]
+    for part in chunks(rows, 1_000):
         conn.execute(sa.insert(crm_records), part)
     _link_orphans(conn, rows)
-    return touched
+    return {row["person_id"] for row in rows}
+
+
+def _create_people(conn: sa.Connection, emails: list[str | None], now: datetime) -> list[int]:
+    """Insert one person per email (None: no address), returning their ids in that order."""
+    if not emails:
+        return []
+    values = [
+        {
+            "email_norm": email,
+            "dirty": True,
+            "active": True,
+            "recycle_count": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for email in emails
+    ]
+    if conn.dialect.name == "sqlite":
+        # SQLite cannot return ids in parameter order from a multi-row INSERT; ids are given
+        # here instead, as SQLite itself would (max + 1), safe because BEGIN IMMEDIATE makes
+        # this transaction the only writer.
+        top = conn.execute(sa.select(sa.func.coalesce(sa.func.max(people.c.id), 0))).scalar_one()
+        ids = list(range(top + 1, top + 1 + len(values)))
+        for person_id, row in zip(ids, values, strict=True):
+            row["id"] = person_id
+        for part in chunks(values, 1_000):
+            conn.execute(sa.insert(people), part)
+        return ids
+    returning = sa.insert(people).returning(people.c.id, sort_by_parameter_order=True)
+    return [int(person_id) for person_id in conn.execute(returning, values).scalars()]
 
 
 def _people_merging_into(conn: sa.Connection, uids: list[str]) -> dict[str, int]:
     """For survivor uids, the person of a record already converted or merged into them."""
     found: dict[str, int] = {}
     for part in chunks(uids):
-        query = sa.select(crm_records.c.merged_into, crm_records.c.person_id).where(
-            crm_records.c.merged_into.in_(part)
+        query = (
+            sa.select(crm_records.c.merged_into, crm_records.c.person_id)
+            .where(crm_records.c.merged_into.in_(part))
+            .order_by(crm_records.c.id)
         )
         for survivor, person_id in conn.execute(query):
             found.setdefault(survivor, person_id)
@@ -175,25 +227,40 @@ def _people_merging_into(conn: sa.Connection, uids: list[str]) -> dict[str, int]
 
 
 def _link_orphans(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    """Activities that arrived before their person now find them, by record id or email."""
-    for row in rows:
-        if row["deleted"]:
-            continue
-        conn.execute(
-            sa.update(activities)
-            .where(activities.c.person_id.is_(None), activities.c.record_uid == row["uid"])
-            .values(person_id=row["person_id"])
-        )
+    """Activities that arrived before their person now find them, by record id or email.
+
+    One lookup per chunk finds the (usually no) waiting activities; the first live row of
+    the batch that claims an activity owns it.
+    """
+    live = [row for row in rows if not row["deleted"]]
+    by_uid: dict[str, int] = {}
+    by_email: dict[str, int] = {}
+    for row in live:
+        by_uid.setdefault(row["uid"], row["person_id"])
         if row["email_norm"]:
-            conn.execute(
-                sa.update(activities)
-                .where(
-                    activities.c.person_id.is_(None),
-                    activities.c.record_uid.is_(None),
-                    activities.c.email_norm == row["email_norm"],
-                )
-                .values(person_id=row["person_id"])
-            )
+            by_email.setdefault(row["email_norm"], row["person_id"])
+    links: list[dict[str, int]] = []
+    for part in chunks(list(by_uid)):
+        query = sa.select(activities.c.id, activities.c.record_uid).where(
+            activities.c.person_id.is_(None), activities.c.record_uid.in_(part)
+        )
+        links.extend({"_id": aid, "_person": by_uid[uid]} for aid, uid in conn.execute(query))
+    for part in chunks(sorted(by_email)):
+        query = sa.select(activities.c.id, activities.c.email_norm).where(
+            activities.c.person_id.is_(None),
+            activities.c.record_uid.is_(None),
+            activities.c.email_norm.in_(part),
+        )
+        links.extend({"_id": aid, "_person": by_email[email]} for aid, email in conn.execute(query))
+    for part in chunks(links):
+        conn.execute(_LINK_ACTIVITY, part)
+
+
+_LINK_ACTIVITY = (
+    sa.update(activities)
+    .where(activities.c.id == sa.bindparam("_id"))
+    .values(person_id=sa.bindparam("_person"))
+)
 
 
 def _apply_merges(
