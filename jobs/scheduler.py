@@ -1,0 +1,157 @@
+"""Per-connector sync jobs on APScheduler 3, one cycle at a time.
+
+The engine is not thread-safe, so every cycle runs on one worker thread (a thread pool of
+one). Each connector's interval job has ``max_instances=1`` (a run still going when the next
+is due is not stacked: APScheduler skips it) and ``coalesce=True`` (runs missed while the
+process was busy or asleep collapse into one). ``trigger`` asks for a cycle now, for a
+webhook: it adds a one-off job that shares the worker, so it never overlaps the scheduled
+one, and at most one such request waits per connector however many webhooks arrive.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+log = structlog.get_logger(__name__)
+
+RunFn = Callable[[str], Any]
+
+
+def interval_job_id(connector: str) -> str:
+    return f"sync:{connector}"
+
+
+def triggered_job_id(connector: str) -> str:
+    return f"sync:{connector}:now"
+
+
+class SyncScheduler:
+    """Runs ``run(connector)`` for each connector every ``interval``, serially.
+
+    ``first_run_delay`` is how long after ``start`` the first cycles begin (0: at once).
+    ``misfire_grace`` is how late a run may still start; later ones are dropped, the next
+    interval picks the work up.
+    """
+
+    def __init__(
+        self,
+        run: RunFn,
+        connectors: Sequence[str],
+        interval: timedelta,
+        *,
+        first_run_delay: timedelta = timedelta(0),
+        misfire_grace: timedelta | None = None,
+    ) -> None:
+        if not connectors:
+            raise ValueError("a scheduler needs at least one connector")
+        self._run = run
+        self.connectors = tuple(connectors)
+        self.interval = interval
+        self._first_run_delay = first_run_delay
+        self._misfire_grace = misfire_grace or max(interval, timedelta(seconds=1))
+        self._lock = threading.Lock()
+        self._requested: set[str] = set()
+        self._running: str | None = None
+        self._stopped = False
+        self._idle = threading.Event()
+        self._idle.set()
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={
+                "max_instances": 1,
+                "coalesce": True,
+                "misfire_grace_time": int(self._misfire_grace.total_seconds()) or 1,
+            },
+            timezone=UTC,
+        )
+
+    @property
+    def running(self) -> str | None:
+        """The connector whose cycle is running now, if any."""
+        return self._running
+
+    def start(self) -> None:
+        """Schedule every connector's interval job and start the scheduler thread."""
+        first = datetime.now(UTC) + self._first_run_delay
+        for connector in self.connectors:
+            self._scheduler.add_job(
+                self._job,
+                IntervalTrigger(seconds=self.interval.total_seconds(), timezone=UTC),
+                args=[connector, False],
+                id=interval_job_id(connector),
+                name=f"sync {connector}",
+                next_run_time=first,
+                replace_existing=True,
+            )
+        self._scheduler.start()
+        log.info(
+            "scheduler.started",
+            connectors=list(self.connectors),
+            interval_seconds=self.interval.total_seconds(),
+        )
+
+    def trigger(self, connector: str) -> bool:
+        """Ask for a cycle of ``connector`` as soon as the worker is free.
+
+        Returns ``False`` when one is already waiting (this request joins it).
+        """
+        if connector not in self.connectors:
+            raise ValueError(f"no scheduled connector {connector!r}")
+        with self._lock:
+            if connector in self._requested:
+                log.debug("scheduler.trigger_coalesced", connector=connector)
+                return False
+            self._requested.add(connector)
+        self._scheduler.add_job(
+            self._job,
+            args=[connector, True],
+            id=triggered_job_id(connector),
+            name=f"sync {connector} (requested)",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+        log.info("scheduler.triggered", connector=connector)
+        return True
+
+    def shutdown(self, timeout: float) -> bool:
+        """Start no new cycle, wait up to ``timeout`` s for the one running; ``True`` if idle."""
+        with self._lock:
+            self._stopped = True
+        if self._scheduler.running:
+            # wait=False: APScheduler's own wait has no bound; we bound it ourselves below.
+            self._scheduler.shutdown(wait=False)
+        finished = self._idle.wait(timeout)
+        if finished:
+            log.info("scheduler.stopped")
+        else:
+            log.warning(
+                "scheduler.stop_timed_out",
+                connector=self._running,
+                timeout_seconds=timeout,
+                note="everything committed so far is kept; the next run redoes the rest",
+            )
+        return finished
+
+    def _job(self, connector: str, requested: bool) -> None:
+        with self._lock:
+            if self._stopped:
+                # Already handed to the worker before shutdown; the pool would still run it.
+                return
+            # Cleared as the cycle starts, so a webhook arriving during it queues one more.
+            self._requested.discard(connector)
+            self._running = connector
+            self._idle.clear()
+        try:
+            self._run(connector)
+        finally:
+            with self._lock:
+                self._running = None
+                self._idle.set()

@@ -1,0 +1,42 @@
+"""``run``: the long-running service (scheduled syncs, webhooks, health and metrics)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import ExitStack
+from typing import Annotated
+
+import typer
+
+from jobs.lock import ProcessLock, lock_path_for
+from leadsync.cli.app import Context, app
+from leadsync.config import load_settings
+from leadsync.service.runtime import serve
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            min=1.0,
+            help="Seconds a running cycle gets to finish on SIGTERM before the process exits.",
+        ),
+    ] = 60.0,
+) -> None:
+    """Run the service: sync every connector at [sync] interval_seconds, serve [service]."""
+    obj: Context = ctx.obj
+    settings = load_settings(obj.config)
+    with ExitStack() as stack:
+        lock_path = lock_path_for(settings.store.url)
+        if lock_path is not None:
+            stack.enter_context(ProcessLock(lock_path))
+        finished = serve(settings, grace=grace)
+    if not finished:
+        # The cycle's worker thread would hold the interpreter open; what it committed is
+        # durable and the next start redoes the rest, so leave now as promised.
+        sys.stderr.flush()
+        os._exit(0)

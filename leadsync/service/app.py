@@ -1,0 +1,139 @@
+"""The service's ASGI application: /healthz, /readyz, /metrics and the HubSpot webhook.
+
+With an access token configured every path needs ``Authorization: Bearer <token>`` except
+the probes (orchestrators call them without credentials, and they reveal nothing) and the
+webhook (HubSpot authenticates with its signature instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from leadsync.service.metrics import CONTENT_TYPE, ServiceMetrics
+from leadsync.service.state import CycleLog, readiness
+from leadsync.service.webhook import HubSpotWebhook
+from leadsync.store import Store
+
+log = structlog.get_logger(__name__)
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+#: A store that does not answer a trivial query this fast counts as unreachable.
+STORE_PROBE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ServiceParts:
+    """Everything the HTTP app reads; built by ``leadsync run`` (or a test)."""
+
+    store: Store
+    connectors: Sequence[str]
+    interval: timedelta
+    cycles: CycleLog
+    metrics: ServiceMetrics
+    webhook: HubSpotWebhook | None = None
+    webhook_path: str = "/webhooks"
+    access_token: str | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+class BearerAuth:
+    """Refuses (401) any request outside ``public`` without the right bearer token."""
+
+    def __init__(self, app: ASGIApp, token: str, public: frozenset[str]) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
+        self._public = public
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/") in self._public:
+            await self._app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        if hmac.compare_digest(given, self._expected):
+            await self._app(scope, receive, send)
+            return
+        client = scope.get("client")
+        log.warning(
+            "service.unauthorized",
+            path=scope["path"],
+            client=client[0] if client else None,
+            reason="missing bearer token" if not given else "wrong bearer token",
+        )
+        response = JSONResponse(
+            {"error": "send Authorization: Bearer <service.access_token>"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        await response(scope, receive, send)
+
+
+def _probe_store(store: Store) -> str | None:
+    try:
+        with store.reading() as conn:
+            conn.execute(sa.text("SELECT 1")).scalar_one()
+    except Exception as exc:  # any driver error means "not reachable" to a probe
+        return f"store unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return None
+
+
+def build_app(parts: ServiceParts) -> ASGIApp:
+    """The ASGI app over ``parts``; wrap it in uvicorn (``leadsync run`` does)."""
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            problem = await asyncio.wait_for(
+                asyncio.to_thread(_probe_store, parts.store), STORE_PROBE_SECONDS
+            )
+        except TimeoutError:
+            problem = f"store did not answer within {STORE_PROBE_SECONDS:.0f} s"
+        checks = readiness(
+            parts.clock(),
+            parts.cycles.started_at,
+            parts.interval,
+            parts.connectors,
+            parts.cycles.last(),
+            problem,
+        )
+        ready = all(c.ok for c in checks)
+        if not ready:
+            log.warning("service.unready", failing=[c.name for c in checks if not c.ok])
+        return JSONResponse(
+            {
+                "status": "ready" if ready else "unready",
+                "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+            },
+            status_code=200 if ready else 503,
+        )
+
+    async def metrics(request: Request) -> Response:
+        body = await asyncio.to_thread(parts.metrics.render)
+        return PlainTextResponse(body, media_type=CONTENT_TYPE)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    public = set(PUBLIC_PATHS)
+    if parts.webhook is not None:
+        routes.append(Route(parts.webhook_path, parts.webhook.handle, methods=["POST"]))
+        public.add(parts.webhook_path.rstrip("/"))
+    app: ASGIApp = Starlette(routes=routes)
+    if parts.access_token:
+        app = BearerAuth(app, parts.access_token, frozenset(public))
+    return app

@@ -1,0 +1,132 @@
+"""Assembling and running the service: store, engine, scheduler and HTTP app in one process.
+
+Threads: uvicorn serves HTTP on the main thread's event loop; every cycle runs on the
+scheduler's single worker thread. On SIGTERM or SIGINT the HTTP server stops accepting,
+the running cycle ends its pull at the next batch boundary and finishes scoring and writing
+(bounded by ``grace``), the scheduler starts nothing new, and ``serve`` returns.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+import structlog
+import uvicorn
+
+from jobs.runner import CycleRunner, StopAwareProgress
+from jobs.scheduler import SyncScheduler
+from leadsync.config import Settings
+from leadsync.logs import register_secrets
+from leadsync.service.app import ServiceParts, build_app
+from leadsync.service.metrics import ServiceMetrics
+from leadsync.service.state import CycleLog
+from leadsync.service.webhook import HubSpotWebhook
+from leadsync.wiring import build_connectors, build_engine, open_store
+
+log = structlog.get_logger(__name__)
+
+#: How long open HTTP connections get to finish once the server stops accepting.
+HTTP_DRAIN_SECONDS = 5
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, also telling the service to stop when a signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, stopping: threading.Event) -> None:
+        super().__init__(config)
+        self._stopping = stopping
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._stopping.set()
+        super().handle_exit(sig, frame)
+
+
+def serve(settings: Settings, *, grace: float = 60.0) -> bool:
+    """Run until SIGTERM/SIGINT; ``True`` when the running cycle finished within ``grace`` s.
+
+    ``False`` means a cycle was still running at the deadline: everything it committed is
+    kept, and the next run redoes the rest.
+    """
+    stopping = threading.Event()
+    service = settings.service
+    token = service.access_token.get_secret_value() if service.access_token else None
+    register_secrets([token])
+    with ExitStack() as stack:
+        store = open_store(settings)
+        stack.callback(store.close)
+        connectors = build_connectors(settings)
+        engine = build_engine(settings, store, connectors, progress=StopAwareProgress(stopping))
+        metrics = ServiceMetrics(connectors)
+        cycles = CycleLog(started_at=datetime.now(UTC))
+        runner = CycleRunner(engine, stopping, [cycles.record, metrics.observe])
+        interval = timedelta(seconds=settings.sync.interval_seconds)
+        scheduler = SyncScheduler(runner.run, list(connectors), interval)
+        webhook = _webhook(settings, scheduler, metrics)
+        app = build_app(
+            ServiceParts(
+                store=store,
+                connectors=list(connectors),
+                interval=interval,
+                cycles=cycles,
+                metrics=metrics,
+                webhook=webhook,
+                webhook_path=service.webhook_path,
+                access_token=token,
+            )
+        )
+        config = uvicorn.Config(
+            app,
+            host=service.host,
+            port=service.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=HTTP_DRAIN_SECONDS,
+        )
+        # uvicorn restores the handlers it found and re-raises the signal it caught once it
+        # has stopped; with the default handler that re-raise would kill us before the
+        # cycle could finish, so the handlers it finds only set ``stopping``.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.signal(sig, lambda *_: stopping.set())
+            stack.callback(signal.signal, sig, previous)
+        scheduler.start()
+        log.info(
+            "service.started",
+            url=f"http://{service.host}:{service.port}",
+            connectors=list(connectors),
+            interval_seconds=settings.sync.interval_seconds,
+            webhook=service.webhook_path if webhook else None,
+        )
+        try:
+            _Server(config, stopping).run()
+        finally:
+            stopping.set()
+            finished = scheduler.shutdown(grace)
+        if finished:
+            for connector in connectors.values():
+                connector.close()
+        log.info("service.stopped", cycle_finished=finished)
+        return finished
+
+
+def _webhook(
+    settings: Settings, scheduler: SyncScheduler, metrics: ServiceMetrics
+) -> HubSpotWebhook | None:
+    hubspot = settings.connectors.hubspot
+    if hubspot is None or "hubspot" not in scheduler.connectors:
+        return None
+    if hubspot.client_secret is None:
+        log.warning(
+            "service.webhook_disabled",
+            reason="connectors.hubspot.client_secret is not set; HubSpot signs with it",
+        )
+        return None
+    return HubSpotWebhook(
+        hubspot.client_secret.get_secret_value(),
+        lambda events: scheduler.trigger("hubspot"),
+        metrics,
+    )

@@ -1,0 +1,107 @@
+"""The HubSpot webhook endpoint: size-limited, signature-checked, replay-proof, then a cycle.
+
+HubSpot wants an answer within five seconds and retries failures, so a valid delivery only
+asks the scheduler for an immediate HubSpot cycle (which re-pulls from its cursor rather
+than trusting partial payloads) and answers at once. A refused delivery is logged with the
+reason and the caller's address, never its body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from connectors.hubspot.webhooks import (
+    ReplayGuard,
+    WebhookEvent,
+    WebhookRejected,
+    parse_events,
+    verify_v3,
+)
+from leadsync.service.metrics import ServiceMetrics
+
+log = structlog.get_logger(__name__)
+
+#: HubSpot batches at most 100 events per delivery, a few KiB; anything near this is abuse.
+MAX_BODY_BYTES = 1024 * 1024
+
+OnDelivery = Callable[[list[WebhookEvent]], bool]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, refusing (``BodyTooLarge``) past ``limit`` bytes without reading on."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class HubSpotWebhook:
+    """ASGI endpoint for HubSpot v3-signed deliveries.
+
+    ``on_delivery`` receives the parsed events and returns whether a new cycle was queued
+    (``False``: one was already waiting and this delivery joins it).
+    """
+
+    def __init__(
+        self,
+        client_secret: str,
+        on_delivery: OnDelivery,
+        metrics: ServiceMetrics,
+        *,
+        max_body: int = MAX_BODY_BYTES,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._secret = client_secret
+        self._on_delivery = on_delivery
+        self._metrics = metrics
+        self._max_body = max_body
+        self._clock = clock
+        self._replays = ReplayGuard()
+
+    async def handle(self, request: Request) -> Response:
+        """Answer one delivery: 413 too large, 401 refused, 200 accepted (cycle queued)."""
+        client = request.client.host if request.client else None
+        try:
+            body = await read_limited(request, self._max_body)
+        except BodyTooLarge:
+            self._metrics.webhooks.labels("too_large").inc()
+            log.warning("webhook.too_large", client=client, limit=self._max_body)
+            return JSONResponse(
+                {"error": f"body larger than {self._max_body} bytes"}, status_code=413
+            )
+        try:
+            verify_v3(
+                request.method,
+                str(request.url),
+                body,
+                request.headers,
+                self._secret,
+                self._clock(),
+                self._replays,
+            )
+            events = parse_events("hubspot", body)
+        except WebhookRejected as exc:
+            outcome = "replayed" if str(exc).startswith("replayed") else "rejected"
+            self._metrics.webhooks.labels(outcome).inc()
+            log.warning("webhook.rejected", client=client, reason=str(exc), bytes=len(body))
+            return JSONResponse({"error": "delivery refused"}, status_code=401)
+        queued = self._on_delivery(events)
+        self._metrics.webhooks.labels("accepted").inc()
+        log.info("webhook.accepted", events=len(events), cycle_queued=queued)
+        return JSONResponse({"accepted": len(events), "cycle": "queued" if queued else "pending"})
