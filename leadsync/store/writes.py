@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadsync.records import RecordRef, WriteOutcome
-from leadsync.store.identity import chunks
+from leadsync.store.identity import chunks, refresh_planner_stats
 from leadsync.store.schema import crm_records, ledger, pending_writes
 
 #: Written with every change so sales sees when the values were decided; never a reason to write.
@@ -52,7 +52,8 @@ def queue_writes(
     record_ids = [t.id for t in targets]
     written = _values_by_record(conn, ledger, record_ids)
     owed = _values_by_record(conn, pending_writes, record_ids)
-    queued = 0
+    inserts: list[dict[str, Any]] = []
+    merges: list[dict[str, Any]] = []
     for target in targets:
         desired = {k: v for k, v in outputs_by_person[target.person_id].items() if k != SCORED_AT}
         known = {**written.get(target.id, {}), **owed.get(target.id, {})}
@@ -60,12 +61,35 @@ def queue_writes(
         if not changed:
             continue
         changed[SCORED_AT] = now.isoformat()
-        _merge_pending(conn, target.id, target.source, changed, target.id in owed, now)
-        queued += 1
-    return queued
+        if target.id in owed:
+            # A newer decision merges into the write still owed for this record.
+            values = {**owed[target.id], **changed}
+            merges.append({"_record": target.id, "values": values, "updated_at": now})
+        else:
+            inserts.append(
+                {
+                    "record_id": target.id,
+                    "source": target.source,
+                    "values": changed,
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    for part in chunks(inserts, 1_000):
+        conn.execute(sa.insert(pending_writes), part)
+    for part in chunks(merges):
+        conn.execute(_MERGE_PENDING, part)
+    return len(inserts) + len(merges)
 
 
 _MISSING = object()
+
+_MERGE_PENDING = sa.update(pending_writes).where(
+    pending_writes.c.record_id == sa.bindparam("_record")
+)
 
 
 def _values_by_record(
@@ -77,38 +101,6 @@ def _values_by_record(
         for record_id, values in conn.execute(query):
             found[record_id] = dict(values)
     return found
-
-
-def _merge_pending(
-    conn: sa.Connection,
-    record_id: int,
-    source: str,
-    changed: dict[str, Any],
-    exists: bool,
-    now: datetime,
-) -> None:
-    if not exists:
-        conn.execute(
-            sa.insert(pending_writes).values(
-                record_id=record_id,
-                source=source,
-                values=changed,
-                state="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        return
-    current = conn.execute(
-        sa.select(pending_writes.c["values"]).where(pending_writes.c.record_id == record_id)
-    ).scalar_one()
-    conn.execute(
-        sa.update(pending_writes)
-        .where(pending_writes.c.record_id == record_id)
-        .values(values={**current, **changed}, updated_at=now)
-    )
 
 
 def due_writes(conn: sa.Connection, source: str, now: datetime, limit: int) -> list[DueWrite]:
@@ -169,61 +161,83 @@ def record_outcomes(
         raise ValueError(f"{len(outcomes)} outcomes for {len(due)} writes")
     counts = OutcomeCounts()
     written = _values_by_record(conn, ledger, [d.record_id for d in due])
+    ledger_inserts: list[dict[str, Any]] = []
+    ledger_updates: list[dict[str, Any]] = []
+    settled: list[DueWrite] = []
+    rejections: list[dict[str, Any]] = []
     for item, outcome in zip(due, outcomes, strict=True):
         if outcome.ok:
             counts.written += 1
             merged = {**written.get(item.record_id, {}), **item.values}
+            entry = {"values": merged, "written_at": now}
             if item.record_id in written:
-                conn.execute(
-                    sa.update(ledger)
-                    .where(ledger.c.record_id == item.record_id)
-                    .values(values=merged, written_at=now)
-                )
+                ledger_updates.append({"_record": item.record_id, **entry})
             else:
-                conn.execute(
-                    sa.insert(ledger).values(
-                        record_id=item.record_id, values=merged, written_at=now
-                    )
-                )
-            _settle(conn, item)
+                ledger_inserts.append({"record_id": item.record_id, **entry})
+            settled.append(item)
             continue
         counts.rejected += 1
         attempts = item.attempts + 1
         error = outcome.error
         parked = attempts >= max_attempts
         counts.parked += int(parked)
-        conn.execute(
-            sa.update(pending_writes)
-            .where(pending_writes.c.id == item.id)
-            .values(
-                attempts=attempts,
-                state="parked" if parked else "pending",
-                next_attempt_at=now + backoff * (2 ** (attempts - 1)),
-                error_code=error.code if error else "UNKNOWN",
-                error_message=error.message if error else "the CRM gave no reason",
-                error_fields=list(error.fields) if error else [],
-                updated_at=now,
-            )
+        rejections.append(
+            {
+                "_id": item.id,
+                "attempts": attempts,
+                "state": "parked" if parked else "pending",
+                "next_attempt_at": now + backoff * (2 ** (attempts - 1)),
+                "error_code": error.code if error else "UNKNOWN",
+                "error_message": error.message if error else "the CRM gave no reason",
+                "error_fields": list(error.fields) if error else [],
+                "updated_at": now,
+            }
         )
+    for part in chunks(ledger_inserts, 1_000):
+        conn.execute(sa.insert(ledger), part)
+    for part in chunks(ledger_updates):
+        conn.execute(_UPDATE_LEDGER, part)
+    _settle(conn, settled)
+    for part in chunks(rejections):
+        conn.execute(_UPDATE_PENDING, part)
+    refresh_planner_stats(conn, (ledger, pending_writes))
     return counts
 
 
-def _settle(conn: sa.Connection, item: DueWrite) -> None:
-    """Remove the outbox row, unless newer values were merged into it meanwhile."""
-    current = conn.execute(
-        sa.select(pending_writes.c["values"]).where(pending_writes.c.id == item.id)
-    ).scalar_one_or_none()
-    if current is None:
-        return
-    remaining = {k: v for k, v in current.items() if item.values.get(k, _MISSING) != v}
-    if remaining and set(remaining) != {SCORED_AT}:
-        conn.execute(
-            sa.update(pending_writes)
-            .where(pending_writes.c.id == item.id)
-            .values(values=remaining, attempts=0, error_code=None, error_message=None)
+_UPDATE_LEDGER = sa.update(ledger).where(ledger.c.record_id == sa.bindparam("_record"))
+_UPDATE_PENDING = sa.update(pending_writes).where(pending_writes.c.id == sa.bindparam("_id"))
+
+
+def _settle(conn: sa.Connection, confirmed: Sequence[DueWrite]) -> None:
+    """Remove confirmed outbox rows, except values merged into them since they were read."""
+    current: dict[int, dict[str, Any]] = {}
+    for part in chunks([item.id for item in confirmed]):
+        query = sa.select(pending_writes.c.id, pending_writes.c["values"]).where(
+            pending_writes.c.id.in_(part)
         )
-    else:
-        conn.execute(sa.delete(pending_writes).where(pending_writes.c.id == item.id))
+        current.update({row_id: dict(values) for row_id, values in conn.execute(query)})
+    done: list[int] = []
+    newer: list[dict[str, Any]] = []
+    for item in confirmed:
+        if item.id not in current:
+            continue
+        remaining = {k: v for k, v in current[item.id].items() if item.values.get(k, _MISSING) != v}
+        if remaining and set(remaining) != {SCORED_AT}:
+            newer.append(
+                {
+                    "_id": item.id,
+                    "values": remaining,
+                    "attempts": 0,
+                    "error_code": None,
+                    "error_message": None,
+                }
+            )
+        else:
+            done.append(item.id)
+    for part in chunks(done):
+        conn.execute(sa.delete(pending_writes).where(pending_writes.c.id.in_(part)))
+    for part in chunks(newer):
+        conn.execute(_UPDATE_PENDING, part)
 
 
 def replay_failed(conn: sa.Connection, source: str | None, now: datetime) -> int:
