@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from leadsync.store.identity import chunks
+from leadsync.store.identity import chunks, refresh_planner_stats
 from leadsync.store.schema import activities, crm_records, people, score_history, scores
 from leadsync.store.writes import queue_writes
 
@@ -186,13 +186,17 @@ def _save_account_keys(conn: sa.Connection, rows: Sequence[ScoreRow]) -> None:
     for part in chunks(ids):
         query = sa.select(people.c.id, people.c.account_key).where(people.c.id.in_(part))
         known.update({pid: key for pid, key in conn.execute(query)})
-    for row in rows:
-        if row.person_id in known and known[row.person_id] != row.account_key:
-            conn.execute(
-                sa.update(people)
-                .where(people.c.id == row.person_id)
-                .values(account_key=row.account_key)
-            )
+    moved = [
+        {"_id": row.person_id, "account_key": row.account_key}
+        for row in rows
+        if row.person_id in known and known[row.person_id] != row.account_key
+    ]
+    for part in chunks(moved):
+        conn.execute(_UPDATE_PERSON, part)
+
+
+_UPDATE_PERSON = sa.update(people).where(people.c.id == sa.bindparam("_id"))
+_UPDATE_SCORE = sa.update(scores).where(scores.c.person_id == sa.bindparam("_person"))
 
 
 def save_scores(
@@ -209,7 +213,9 @@ def save_scores(
     for part in chunks(ids):
         for stored in conn.execute(sa.select(scores).where(scores.c.person_id.in_(part))):
             old[stored.person_id] = stored
-    inserts, history = [], []
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
     for row in rows:
         values = {
             "fit": row.fit,
@@ -225,9 +231,7 @@ def save_scores(
         if before is None:
             inserts.append({"person_id": row.person_id, **values})
         elif before.outputs != values["outputs"] or before.result != values["result"]:
-            conn.execute(
-                sa.update(scores).where(scores.c.person_id == row.person_id).values(values)
-            )
+            updates.append({"_person": row.person_id, **values})
         else:
             continue
         counts.changed += 1
@@ -244,11 +248,14 @@ def save_scores(
                 }
             )
     _save_account_keys(conn, rows)
-    for part in chunks(inserts):
+    for part in chunks(inserts, 1_000):
         conn.execute(sa.insert(scores), part)
+    for part in chunks(updates):
+        conn.execute(_UPDATE_SCORE, part)
     for part in chunks(history):
         conn.execute(sa.insert(score_history), part)
     counts.writes_queued = queue_writes(conn, {r.person_id: r.outputs for r in rows}, now)
     for part in chunks(list(done_ids)):
         conn.execute(sa.update(people).where(people.c.id.in_(part)).values(dirty=False))
+    refresh_planner_stats(conn, (scores, score_history, people))
     return counts
