@@ -4,8 +4,9 @@ The engine is not thread-safe, so every cycle runs on one worker thread (a threa
 one). Each connector's interval job has ``max_instances=1`` (a run still going when the next
 is due is not stacked: APScheduler skips it) and ``coalesce=True`` (runs missed while the
 process was busy or asleep collapse into one). ``trigger`` asks for a cycle now, for a
-webhook: it adds a one-off job that shares the worker, so it never overlaps the scheduled
-one, and at most one such request waits per connector however many webhooks arrive.
+webhook: it adds a one-off job that shares the single worker, so it never overlaps the
+scheduled one, and at most one such request waits per connector however many webhooks
+arrive (a request made while that connector's cycle runs queues exactly one more).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ def interval_job_id(connector: str) -> str:
     return f"sync:{connector}"
 
 
-def triggered_job_id(connector: str) -> str:
-    return f"sync:{connector}:now"
+def triggered_job_id(connector: str, n: int) -> str:
+    # Unique per request: APScheduler counts running instances per id, so reusing the id of
+    # a request still running would make it skip this one instead of running it next.
+    return f"sync:{connector}:now:{n}"
 
 
 class SyncScheduler:
@@ -59,6 +62,7 @@ class SyncScheduler:
         self._misfire_grace = misfire_grace or max(interval, timedelta(seconds=1))
         self._lock = threading.Lock()
         self._requested: set[str] = set()
+        self._triggers = 0
         self._running: str | None = None
         self._stopped = False
         self._idle = threading.Event()
@@ -85,7 +89,7 @@ class SyncScheduler:
             self._scheduler.add_job(
                 self._job,
                 IntervalTrigger(seconds=self.interval.total_seconds(), timezone=UTC),
-                args=[connector, False],
+                args=[connector],
                 id=interval_job_id(connector),
                 name=f"sync {connector}",
                 next_run_time=first,
@@ -110,12 +114,13 @@ class SyncScheduler:
                 log.debug("scheduler.trigger_coalesced", connector=connector)
                 return False
             self._requested.add(connector)
+            self._triggers += 1
+            job_id = triggered_job_id(connector, self._triggers)
         self._scheduler.add_job(
             self._job,
-            args=[connector, True],
-            id=triggered_job_id(connector),
+            args=[connector],
+            id=job_id,
             name=f"sync {connector} (requested)",
-            replace_existing=True,
             misfire_grace_time=None,
         )
         log.info("scheduler.triggered", connector=connector)
@@ -140,7 +145,7 @@ class SyncScheduler:
             )
         return finished
 
-    def _job(self, connector: str, requested: bool) -> None:
+    def _job(self, connector: str) -> None:
         with self._lock:
             if self._stopped:
                 # Already handed to the worker before shutdown; the pool would still run it.

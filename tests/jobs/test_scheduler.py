@@ -1,0 +1,91 @@
+"""The scheduler never overlaps cycles, skips rather than stacks, and coalesces triggers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+from jobs.scheduler import SyncScheduler
+
+
+class SlowEngine:
+    """Records every cycle and how many ran at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.calls: list[str] = []
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+
+    def run(self, connector: str) -> None:
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            self.calls.append(connector)
+        time.sleep(self.seconds)
+        with self._lock:
+            self.active -= 1
+
+
+def _wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def test_slow_cycles_never_overlap_and_are_not_stacked() -> None:
+    engine = SlowEngine(seconds=0.5)
+    scheduler = SyncScheduler(engine.run, ["salesforce", "hubspot"], timedelta(seconds=0.1))
+    scheduler.start()
+    time.sleep(1.6)
+    assert scheduler.shutdown(timeout=2)
+    assert engine.max_active == 1
+    # Due every 0.1 s but each takes 0.5 s: runs are skipped, not queued up behind each other.
+    assert 3 <= len(engine.calls) <= 5
+    assert set(engine.calls) == {"salesforce", "hubspot"}
+
+
+def test_triggers_while_running_coalesce_into_one_more_cycle() -> None:
+    engine = SlowEngine(seconds=0.4)
+    scheduler = SyncScheduler(
+        engine.run, ["hubspot"], timedelta(hours=1), first_run_delay=timedelta(hours=1)
+    )
+    scheduler.start()
+    assert scheduler.trigger("hubspot") is True
+    _wait_for(lambda: scheduler.running == "hubspot")
+    queued = [scheduler.trigger("hubspot") for _ in range(5)]
+    assert queued == [True, False, False, False, False]
+    _wait_for(lambda: len(engine.calls) == 2 and scheduler.running is None)
+    time.sleep(0.3)
+    assert scheduler.shutdown(timeout=2)
+    assert engine.calls == ["hubspot", "hubspot"]
+    assert engine.max_active == 1
+
+
+def test_shutdown_waits_for_the_running_cycle_but_not_forever() -> None:
+    engine = SlowEngine(seconds=1.0)
+    scheduler = SyncScheduler(engine.run, ["salesforce"], timedelta(hours=1))
+    scheduler.start()
+    _wait_for(lambda: scheduler.running == "salesforce")
+    began = time.monotonic()
+    assert scheduler.shutdown(timeout=0.2) is False
+    assert time.monotonic() - began < 0.5
+    assert scheduler.shutdown(timeout=2) is True
+    assert engine.active == 0
+
+
+def test_nothing_starts_after_shutdown() -> None:
+    engine = SlowEngine(seconds=0.3)
+    scheduler = SyncScheduler(
+        engine.run, ["hubspot"], timedelta(hours=1), first_run_delay=timedelta(hours=1)
+    )
+    scheduler.start()
+    scheduler.trigger("hubspot")
+    _wait_for(lambda: scheduler.running == "hubspot")
+    scheduler.trigger("hubspot")
+    assert scheduler.shutdown(timeout=2)
+    time.sleep(0.2)
+    assert engine.calls == ["hubspot"]
