@@ -1,0 +1,104 @@
+"""Building the service app over a real SQLite store with fake connectors and clocks."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from connectors.hubspot.webhooks import signature_v3
+from leadsync.records import ApiUsage
+from leadsync.service.app import ServiceParts, build_app
+from leadsync.service.metrics import ServiceMetrics
+from leadsync.service.state import CycleLog
+from leadsync.service.webhook import HubSpotWebhook
+from leadsync.store import Store
+
+SECRET = "hubspot-client-secret-for-tests"
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeUsage:
+    calls: int = 0
+    remaining: int | None = None
+    limit: int | None = None
+
+    def usage(self) -> ApiUsage:
+        return ApiUsage(calls=self.calls, remaining=self.remaining, limit=self.limit)
+
+
+@dataclass
+class Harness:
+    store: Store
+    now: list[datetime] = field(default_factory=lambda: [START])
+    triggered: list[int] = field(default_factory=list)
+    usage: dict[str, FakeUsage] = field(
+        default_factory=lambda: {"salesforce": FakeUsage(), "hubspot": FakeUsage()}
+    )
+
+    def __post_init__(self) -> None:
+        self.cycles = CycleLog(started_at=START)
+        self.metrics = ServiceMetrics(self.usage)
+
+    def clock(self) -> datetime:
+        return self.now[0]
+
+    def app(self, token: str | None = None, max_body: int = 1024 * 1024) -> Any:
+        def on_delivery(events: list[Any]) -> bool:
+            self.triggered.append(len(events))
+            return len(self.triggered) == 1
+
+        webhook = HubSpotWebhook(
+            SECRET, on_delivery, self.metrics, max_body=max_body, clock=lambda: datetime.now(UTC)
+        )
+        return build_app(
+            ServiceParts(
+                store=self.store,
+                connectors=list(self.usage),
+                interval=timedelta(minutes=5),
+                cycles=self.cycles,
+                metrics=self.metrics,
+                webhook=webhook,
+                webhook_path="/hooks/hubspot",
+                access_token=token,
+                clock=self.clock,
+            )
+        )
+
+
+def open_test_store(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'leadsync.db'}")
+
+
+def hubspot_delivery(
+    url: str, events: list[dict[str, Any]], secret: str = SECRET, at_ms: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """A delivery body and the headers HubSpot would sign it with."""
+    body = json.dumps(events).encode()
+    timestamp = str(at_ms if at_ms is not None else int(time.time() * 1000))
+    headers = {
+        "Content-Type": "application/json",
+        "X-HubSpot-Request-Timestamp": timestamp,
+        "X-HubSpot-Signature-v3": signature_v3(secret, "POST", url, body, timestamp),
+    }
+    return body, headers
+
+
+def contact_event(event_id: int, object_id: int = 101) -> dict[str, Any]:
+    return {
+        "eventId": event_id,
+        "subscriptionId": 1,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": int(time.time() * 1000),
+        "subscriptionType": "contact.propertyChange",
+        "attemptNumber": 0,
+        "objectId": object_id,
+        "propertyName": "lifecyclestage",
+        "propertyValue": "lead",
+        "changeSource": "FORM",
+    }

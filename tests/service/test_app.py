@@ -1,0 +1,167 @@
+"""/healthz, /readyz, /metrics and bearer-token auth of the service app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
+
+from jobs.runner import CycleOutcome
+from leadsync.engine.cycle import CycleReport
+from leadsync.store import Store
+from tests.service.helpers import START, Harness, open_test_store
+
+TOKEN = "service-token-0123456789"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = open_test_store(tmp_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def harness(store: Store) -> Harness:
+    return Harness(store)
+
+
+def _outcome(
+    connector: str, status: str = "ok", minutes: int = 1, **report: object
+) -> CycleOutcome:
+    finished = START + timedelta(minutes=minutes)
+    return CycleOutcome(
+        connector=connector,
+        status=status,
+        started_at=finished - timedelta(seconds=3),
+        finished_at=finished,
+        duration_seconds=3.0,
+        errors=("hubspot: 401 token refused; check access_token",) if status == "failed" else (),
+        report=CycleReport(run_id=1, status=status, **report),  # type: ignore[arg-type]
+    )
+
+
+def test_healthz_is_always_ok(harness: Harness) -> None:
+    with TestClient(harness.app()) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_ready_when_store_answers_and_cycles_are_fresh(harness: Harness) -> None:
+    harness.cycles.record(_outcome("salesforce"))
+    harness.now[0] = START + timedelta(minutes=10)
+    with TestClient(harness.app()) as client:
+        answer = client.get("/readyz")
+    assert answer.status_code == 200, answer.text
+    checks = answer.json()["checks"]
+    assert checks["store"]["ok"] and checks["hubspot.freshness"]["ok"]
+    assert "no cycle yet" in checks["hubspot.freshness"]["detail"]
+
+
+def test_unready_when_the_last_cycle_is_older_than_three_intervals(harness: Harness) -> None:
+    harness.cycles.record(_outcome("salesforce", minutes=1))
+    harness.cycles.record(_outcome("hubspot", minutes=14))
+    harness.now[0] = START + timedelta(minutes=17)
+    with TestClient(harness.app()) as client:
+        answer = client.get("/readyz")
+    assert answer.status_code == 503
+    checks = answer.json()["checks"]
+    assert not checks["salesforce.freshness"]["ok"]
+    assert "limit 900 s" in checks["salesforce.freshness"]["detail"]
+    assert checks["hubspot.freshness"]["ok"]
+
+
+def test_unready_when_the_last_cycle_was_refused(harness: Harness) -> None:
+    harness.cycles.record(_outcome("hubspot", status="failed"))
+    with TestClient(harness.app()) as client:
+        answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert "token refused" in answer.json()["checks"]["hubspot.credentials"]["detail"]
+
+
+def test_unready_when_the_store_is_unreachable(harness: Harness, tmp_path: Path) -> None:
+    harness.store.engine.dispose()
+    harness.store.engine = sa.create_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+    with TestClient(harness.app()) as client:
+        answer = client.get("/readyz")
+    assert answer.status_code == 503
+    store = answer.json()["checks"]["store"]
+    assert not store["ok"] and "store unreachable: OperationalError" in store["detail"]
+
+
+def test_metrics_count_cycles_records_api_usage_and_durations(harness: Harness) -> None:
+    harness.usage["salesforce"].calls = 42
+    harness.usage["salesforce"].remaining = 14_958
+    harness.usage["salesforce"].limit = 15_000
+    harness.metrics.observe(
+        _outcome(
+            "salesforce",
+            pulled={
+                "salesforce.people": {"inserted": 10, "updated": 2, "unchanged": 3},
+                "salesforce.activities": {"inserted": 5, "updated": 0, "unchanged": 0},
+            },
+            written={"salesforce": 9, "hubspot": 4},
+            rejected={"salesforce": 1},
+        )
+    )
+    harness.metrics.observe(_outcome("hubspot", status="failed"))
+    with TestClient(harness.app()) as client:
+        answer = client.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(answer.text)
+        for s in family.samples
+    }
+    sf, hs = (("connector", "salesforce"),), (("connector", "hubspot"),)
+    assert samples[("leadsync_cycles_total", (("connector", "salesforce"), ("status", "ok")))] == 1
+    assert samples[("leadsync_cycles_total", (("connector", "hubspot"), ("status", "failed")))] == 1
+    assert samples[("leadsync_records_pulled_total", sf)] == 20
+    assert samples[("leadsync_records_pulled_total", hs)] == 0
+    assert samples[("leadsync_records_written_total", sf)] == 9
+    assert samples[("leadsync_records_written_total", hs)] == 4
+    assert samples[("leadsync_records_rejected_total", sf)] == 1
+    assert samples[("leadsync_api_calls_total", sf)] == 42
+    assert samples[("leadsync_api_remaining", sf)] == 14_958
+    assert samples[("leadsync_api_limit", sf)] == 15_000
+    assert ("leadsync_api_remaining", hs) not in samples
+    assert samples[("leadsync_cycle_duration_seconds_count", sf)] == 1
+    assert samples[("leadsync_cycle_duration_seconds_sum", sf)] == 3.0
+    le_5 = (("connector", "salesforce"), ("le", "5.0"))
+    assert samples[("leadsync_cycle_duration_seconds_bucket", le_5)] == 1
+
+
+def test_metrics_registries_are_independent(store: Store) -> None:
+    first, second = Harness(store), Harness(store)
+    first.metrics.observe(_outcome("salesforce"))
+    assert (
+        b'leadsync_cycles_total{connector="salesforce",status="ok"} 1.0' in first.metrics.render()
+    )
+    assert b"leadsync_cycles_total{" not in second.metrics.render()
+
+
+def test_token_guards_everything_but_probes_and_webhook(harness: Harness) -> None:
+    with TestClient(harness.app(token=TOKEN)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        missing = client.get("/metrics")
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == "Bearer"
+        assert client.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert client.get("/metrics", headers={"Authorization": TOKEN}).status_code == 401
+        ok = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok.status_code == 200
+        assert client.get("/elsewhere").status_code == 401
+        # The webhook authenticates by HubSpot's signature, not the bearer token.
+        assert client.post("/hooks/hubspot", content=b"[]").status_code == 401
+        assert harness.metrics.webhooks.labels("rejected")._value.get() == 1
+
+
+def test_without_a_token_nothing_asks_for_one(harness: Harness) -> None:
+    with TestClient(harness.app()) as client:
+        assert client.get("/metrics").status_code == 200
