@@ -396,6 +396,7 @@ def upsert_activities(
         conn.execute(sa.insert(activities), part)
     counts.inserted = len(inserts)
     mark_dirty(conn, dirty, now)
+    refresh_planner_stats(conn, (activities,))
     return counts
 
 
