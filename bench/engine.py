@@ -278,19 +278,29 @@ class PhaseTimer:
         self.phases: dict[str, list[float]] = {}  # name -> [seconds, items]
         self._current: str | None = None
         self._began = 0.0
+        self._said = 0.0
 
     def phase(self, name: str, total: int | None = None) -> None:
         self.close()
         self._current, self._began = name, time.perf_counter()
+        self._said = self._began
         self.phases.setdefault(name, [0.0, 0.0])
 
     def advance(self, n: int) -> None:
         if self._current is not None:
             self.phases[self._current][1] += n
+            if time.perf_counter() - self._said >= 60:
+                self._said = time.perf_counter()
+                done = int(self.phases[self._current][1])
+                print(f"  ... {self._current}: {done:,}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._current is not None:
-            self.phases[self._current][0] += time.perf_counter() - self._began
+            seconds = time.perf_counter() - self._began
+            self.phases[self._current][0] += seconds
+            # On stderr as it happens, so a long run left in the background shows its progress.
+            items = int(self.phases[self._current][1])
+            print(f"  {self._current}: {items:,} in {seconds:,.1f} s", file=sys.stderr, flush=True)
             self._current = None
 
 
@@ -444,9 +454,10 @@ def main() -> None:
         command = [sys.executable, __file__, "--child", backend, "--people", str(args.people),
                    "--activities-per-person", str(args.activities_per_person),
                    "--changed", str(args.changed), "--pg-url", args.pg_url]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        # The child's progress goes straight to our stderr; its result is its last stdout line.
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
         if done.returncode != 0:
-            print(f"## {backend}: failed\n{done.stderr[-3000:]}")
+            print(f"## {backend}: failed with exit code {done.returncode} (see stderr)")
             continue
         result = json.loads(done.stdout.strip().splitlines()[-1])
         print("\n".join(summary(backend, result)), flush=True)
