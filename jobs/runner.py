@@ -42,6 +42,11 @@ class CycleOutcome:
         """The CRM refused us in a way retrying cannot fix (credentials, permissions)."""
         return self.status == "failed"
 
+    @property
+    def credentials_refused(self) -> bool:
+        """The CRM refused this connector's credentials in this cycle."""
+        return self.report is not None and self.connector in self.report.auth_failed
+
 
 class ShuttingDown(RetriableSyncError):
     """Raised inside a pull when the service stops; the next cycle resumes from the cursor."""

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 import structlog
 
 from connectors.base import Connector
-from leadsync.errors import FatalSyncError, SyncError
+from leadsync.errors import AuthError, FatalSyncError, SyncError
 from leadsync.records import RecordUpdate
 from leadsync.store import Store
 from leadsync.store.ingest import IngestCounts, upsert_activities, upsert_people
@@ -101,6 +101,8 @@ class CycleReport:
     parked: dict[str, int] = field(default_factory=dict)
     would_write: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: Connectors whose credentials the CRM refused in this cycle.
+    auth_failed: list[str] = field(default_factory=list)
     api_calls: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +119,7 @@ class CycleReport:
             "parked": self.parked,
             "would_write": self.would_write,
             "errors": self.errors,
+            "auth_failed": self.auth_failed,
             "api_calls": self.api_calls,
         }
 
@@ -206,6 +209,8 @@ class SyncEngine:
             fatal = isinstance(exc, FatalSyncError)
             report.status = "failed" if fatal or report.status == "failed" else "partial"
             report.errors.append(str(exc))
+            if isinstance(exc, AuthError):
+                report.auth_failed.append(name)
             log.error("sync.connector_failed", connector=name, error=str(exc), fatal=fatal)
 
     # -- pull -----------------------------------------------------------------------------

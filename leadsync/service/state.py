@@ -58,13 +58,15 @@ def readiness(
     limit = interval * STALE_INTERVALS
     for name in connectors:
         outcome = last.get(name)
-        if outcome is not None and outcome.fatal:
-            detail = "; ".join(outcome.errors) or "last cycle failed"
+        detail = "; ".join(outcome.errors) if outcome is not None else ""
+        if outcome is not None and outcome.credentials_refused:
             checks.append(
-                Check(f"{name}.credentials", False, f"{detail} (fix the connection, see logs)")
+                Check(f"{name}.credentials", False, f"{detail} (fix the connection settings)")
             )
         else:
             checks.append(Check(f"{name}.credentials", True, "last cycle not refused"))
+        if outcome is not None and outcome.fatal and not outcome.credentials_refused:
+            checks.append(Check(f"{name}.last_cycle", False, f"{detail} (see logs)"))
         since = outcome.finished_at if outcome is not None else started_at
         age = now - since
         fresh = age <= limit

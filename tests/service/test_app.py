@@ -76,11 +76,19 @@ def test_unready_when_the_last_cycle_is_older_than_three_intervals(harness: Harn
 
 
 def test_unready_when_the_last_cycle_was_refused(harness: Harness) -> None:
-    harness.cycles.record(_outcome("hubspot", status="failed"))
+    harness.cycles.record(_outcome("hubspot", status="failed", auth_failed=["hubspot"]))
     with TestClient(harness.app()) as client:
         answer = client.get("/readyz")
     assert answer.status_code == 503
     assert "token refused" in answer.json()["checks"]["hubspot.credentials"]["detail"]
+
+
+def test_other_fatal_errors_are_not_blamed_on_credentials(harness: Harness) -> None:
+    harness.cycles.record(_outcome("hubspot", status="failed"))
+    with TestClient(harness.app()) as client:
+        checks = client.get("/readyz").json()["checks"]
+    assert checks["hubspot.credentials"]["ok"]
+    assert not checks["hubspot.last_cycle"]["ok"]
 
 
 def test_unready_when_the_store_is_unreachable(harness: Harness, tmp_path: Path) -> None:
