@@ -27,7 +27,7 @@ def run(
         ),
     ] = 60.0,
 ) -> None:
-    """Run the service: sync every connector at [sync] interval_seconds, serve [service]."""
+    """Run the service: scheduled syncs, HubSpot webhooks, /healthz, /readyz and /metrics."""
     obj: Context = ctx.obj
     settings = load_settings(obj.config)
     with ExitStack() as stack:
