@@ -16,6 +16,7 @@ from leadsync.records import (
     ApiUsage,
     CheckProblem,
     CrmUser,
+    Enrolment,
     FieldInfo,
     OwnerChange,
     PersonRecord,
@@ -65,6 +66,10 @@ class Connector(Protocol):
 
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
         """Create tasks idempotently: a retry with the same ``key`` must not duplicate."""
+        ...
+
+    def enrol(self, enrolments: Sequence[Enrolment]) -> list[WriteOutcome]:
+        """Add records to (or remove them from) nurture campaigns or lists; one outcome each."""
         ...
 
     def users(self) -> list[CrmUser]:

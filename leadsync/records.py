@@ -83,10 +83,13 @@ class RecordUpdate:
 
 @dataclass(frozen=True, slots=True)
 class OwnerChange:
-    """Give a record a new owner and, optionally, a new status (hand-off and recycle)."""
+    """Give a record a new owner and/or a new status (hand-off and recycle).
+
+    ``owner_id=None`` changes only the status (a recycle with no nurture owner configured).
+    """
 
     ref: RecordRef
-    owner_id: str
+    owner_id: str | None
     status: str | None = None
 
 
@@ -101,6 +104,21 @@ class TaskRequest:
     body: str
     due_at: datetime
     priority: str = "Normal"
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """Put a record in a nurture campaign or list, or (``remove``) take it out.
+
+    ``target_id`` is a Salesforce Campaign id or a HubSpot list id. Idempotent both ways: adding
+    a member that is already in, or removing one that is not, succeeds without a change.
+    ``status`` is the CampaignMember status (Salesforce; ``None`` keeps the campaign default).
+    """
+
+    ref: RecordRef
+    target_id: str
+    status: str | None = None
+    remove: bool = False
 
 
 @dataclass(frozen=True, slots=True)
