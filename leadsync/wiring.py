@@ -14,10 +14,12 @@ from typing import Any
 from connectors.base import Connector
 from leadsync.config import Settings
 from leadsync.engine.accounts import AccountRollup
+from leadsync.engine.act import Actor, ActSettings
 from leadsync.engine.cycle import EngineSettings, Progress, SyncEngine
 from leadsync.engine.scoring import ModelScorer
 from leadsync.errors import ConfigError
 from leadsync.logs import register_secrets
+from leadsync.model.spec import alias_tables
 from leadsync.store import Store
 
 _FACTORIES = {
@@ -84,6 +86,27 @@ def build_engine(
 ) -> SyncEngine:
     scorer = ModelScorer(settings.model_spec(), settings.identity.fit_source, settings.accounts.key)
     rollup = AccountRollup(scorer) if settings.accounts.enabled else None
+    actor = Actor(act_settings(settings), connectors, clock)
     return SyncEngine(
-        store, connectors, scorer, engine_settings(settings), clock, progress, accounts=rollup
+        store,
+        connectors,
+        scorer,
+        engine_settings(settings),
+        clock,
+        progress,
+        accounts=rollup,
+        actor=actor,
+    )
+
+
+def act_settings(settings: Settings) -> ActSettings:
+    aliases = {attr: {k: list(v) for k, v in t.items()} for attr, t in settings.aliases.items()}
+    return ActSettings(
+        handoff=settings.handoff,
+        recycle=settings.recycle,
+        sales_crm=settings.identity.sales_crm,
+        handoffs_per_cycle=settings.sync.handoffs_per_cycle,
+        aliases=alias_tables(aliases),
+        max_action_attempts=settings.sync.max_write_attempts,
+        action_backoff=timedelta(seconds=settings.sync.retry_backoff_seconds),
     )

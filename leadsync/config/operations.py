@@ -119,7 +119,7 @@ class SlaSettings(Section):
     hand_raiser: int = Field(default=5, ge=1)
     #: One business day of 8 hours.
     sales_ready: int = Field(default=480, ge=1)
-    on_breach: Literal["escalate", "reroute", "none"] = "escalate"
+    on_breach: Literal["escalate", "reroute", "both", "none"] = "escalate"
 
 
 class BusinessHours(Section):

@@ -19,9 +19,11 @@ from typing import Any, Protocol, TypeVar
 import structlog
 
 from connectors.base import Connector
+from leadsync.engine.act import Actor
 from leadsync.errors import AuthError, FatalSyncError, SyncError
 from leadsync.records import RecordUpdate
 from leadsync.store import Store
+from leadsync.store.actions import replay_parked
 from leadsync.store.ingest import IngestCounts, upsert_activities, upsert_people
 from leadsync.store.runs import finish_run, get_cursor, set_cursor, start_run
 from leadsync.store.scoring import (
@@ -104,6 +106,8 @@ class CycleReport:
     #: Connectors whose credentials the CRM refused in this cycle.
     auth_failed: list[str] = field(default_factory=list)
     api_calls: dict[str, int] = field(default_factory=dict)
+    #: Hand-offs, recycles, SLA breaches and the CRM actions they sent.
+    actions: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +125,7 @@ class CycleReport:
             "errors": self.errors,
             "auth_failed": self.auth_failed,
             "api_calls": self.api_calls,
+            "actions": self.actions,
         }
 
 
@@ -134,8 +139,11 @@ class SyncEngine:
         clock: Clock,
         progress: Progress | None = None,
         accounts: AccountSettler | None = None,
+        actor: Actor | None = None,
     ) -> None:
         self.accounts = accounts
+        self.actor = actor
+        self._no_actions = False
         self.store = store
         self.connectors = dict(connectors)
         self.score = score
@@ -151,11 +159,14 @@ class SyncEngine:
         retry_failed: bool = False,
         full: bool = False,
         since: datetime | None = None,
+        no_actions: bool = False,
     ) -> CycleReport:
-        """Pull from ``only`` (default: every connector), then score and write to all of them.
+        """Pull from ``only`` (default: every connector), then score, act and write to all.
 
         ``full`` is a backfill: ignore the cursors, pull everything (or everything modified
         since ``since``) and re-score every active person with the current model.
+        ``no_actions`` records team changes without handing anyone off or recycling them (a
+        backfill or a model change must not flood reps).
         """
         names = list(only) if only else list(self.connectors)
         unknown = [n for n in names if n not in self.connectors]
@@ -171,9 +182,13 @@ class SyncEngine:
             if retry_failed and not dry_run:
                 for name in names:
                     replay_failed(conn, name, started)
+                    replay_parked(conn, name, started)
             if full and not dry_run:
                 mark_all_dirty(conn, started)
         report = CycleReport(run_id=run_id, dry_run=dry_run)
+        if self.actor is not None:
+            self.actor.begin_cycle()
+        self._no_actions = no_actions
         try:
             # One CRM failing must not stop the others: each step is guarded per connector.
             for name in names:
@@ -181,10 +196,20 @@ class SyncEngine:
             if dry_run:
                 self._dry_score(report, rescore_all=full)
             else:
+                if self.actor is not None and not no_actions:
+                    # Inactivity and cool-downs re-queue people, so they are scored now.
+                    for name in self.connectors:
+                        self._guarded(report, name, self.actor.sweep, self.store, name)
                 self._score(report)
+                if self.actor is not None and not no_actions:
+                    # Before the field writes: speed-to-lead is the point of a hand-off.
+                    for name in self.connectors:
+                        self._guarded(report, name, self.actor.act, self.store, name)
                 for name in self.connectors:
                     self._guarded(report, name, self._flush, name, report)
         finally:
+            if self.actor is not None:
+                report.actions = self.actor.report.to_dict()
             report.api_calls = {
                 n: c.usage().calls - calls_before[n] for n, c in self.connectors.items()
             }
@@ -262,23 +287,37 @@ class SyncEngine:
 
     def _score(self, report: CycleReport) -> None:
         self.progress.phase("score")
-        after = 0
-        while True:
-            now = self.clock()
-            with self.store.transaction() as conn:
-                ids = dirty_people(conn, after, self.settings.score_batch)
-                if not ids:
-                    break
-                rows = [self.score(inputs, now) for inputs in load_inputs(conn, ids)]
-                saved = save_scores(conn, rows, ids, now)
-                if self.accounts is not None:
-                    # Same transaction: the roll-up is never left half-applied by a crash.
-                    saved.changed += self.accounts.settle(conn, ids, now)
-            after = ids[-1]
-            report.scored += saved.scored
-            report.changed += saved.changed
-            report.queued += saved.writes_queued
-            self.progress.advance(len(ids))
+        # A recycle decided while scoring re-queues the person (new engagement baseline and
+        # recycle count): a second pass scores them in this cycle.
+        for _ in range(2):
+            after = 0
+            while True:
+                now = self.clock()
+                with self.store.transaction() as conn:
+                    ids = dirty_people(conn, after, self.settings.score_batch)
+                    if not ids:
+                        break
+                    saved = self._score_batch(conn, ids, now)
+                after = ids[-1]
+                report.scored += saved.scored
+                report.changed += saved.changed
+                report.queued += saved.writes_queued
+                self.progress.advance(len(ids))
+            with self.store.reading() as conn:
+                if not dirty_people(conn, 0, 1):
+                    return
+
+    def _score_batch(self, conn: Any, ids: list[int], now: datetime) -> Any:
+        inputs = load_inputs(conn, ids)
+        rows = [self.score(item, now) for item in inputs]
+        saved = save_scores(conn, rows, ids, now)
+        if self.actor is not None:
+            # Same transaction: a transition is decided exactly once with the score behind it.
+            self.actor.decide(conn, inputs, rows, now, no_actions=self._no_actions)
+        if self.accounts is not None:
+            # Same transaction: the roll-up is never left half-applied by a crash.
+            saved.changed += self.accounts.settle(conn, ids, now)
+        return saved
 
     def _dry_score(self, report: CycleReport, *, rescore_all: bool) -> None:
         """Score and queue inside a transaction that is rolled back: report, change nothing."""
@@ -293,10 +332,7 @@ class SyncEngine:
                     mark_all_dirty(conn, now)
                 after = 0
                 while ids := dirty_people(conn, after, self.settings.score_batch):
-                    rows = [self.score(inputs, now) for inputs in load_inputs(conn, ids)]
-                    saved = save_scores(conn, rows, ids, now)
-                    if self.accounts is not None:
-                        saved.changed += self.accounts.settle(conn, ids, now)
+                    saved = self._score_batch(conn, ids, now)
                     report.scored += saved.scored
                     report.changed += saved.changed
                     report.queued += saved.writes_queued
@@ -312,6 +348,10 @@ class SyncEngine:
             finally:
                 trans.rollback()
         report.would_write = {"per_field": per_field, "sample": sample}
+        if self.actor is not None:
+            decided = self.actor.report
+            report.would_write["handoffs"] = decided.handoffs_queued
+            report.would_write["recycles"] = decided.recycled
 
     # -- write back -----------------------------------------------------------------------
 

@@ -95,6 +95,11 @@ class ModelScorer:
         result = score(person, to_activities(inputs), self.spec, now, account)
         as_dict = result.to_dict()
         previous = inputs.previous["result"] if inputs.previous else None
+        outputs = result.outputs(now)
+        if inputs.recycle_count:
+            # Only once recycled: a never-recycled lead's fields stay empty, not "0".
+            outputs["recycle_count"] = inputs.recycle_count
+            outputs["recycle_reason"] = inputs.recycle_reason
         return ScoreRow(
             person_id=inputs.person_id,
             fit=result.fit,
@@ -102,7 +107,7 @@ class ModelScorer:
             readiness=result.readiness,
             team=result.team,
             cell=result.cell,
-            outputs=result.outputs(now),
+            outputs=outputs,
             result=as_dict,
             cause=score_change_cause(previous, as_dict),
             account_key=person.account_key,

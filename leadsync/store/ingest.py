@@ -48,6 +48,7 @@ def _record_row(rec: PersonRecord, now: datetime) -> dict[str, Any]:
         "object_type": rec.ref.object_type,
         "external_id": rec.ref.external_id,
         "email_norm": normalize_email(rec.email),
+        "email_domain": None,
         "attributes": attributes,
         "owner_id": rec.owner_id,
         "status": rec.status,
@@ -60,10 +61,14 @@ def _record_row(rec: PersonRecord, now: datetime) -> dict[str, Any]:
         "updated_at": now,
     }
     # Content only: our own write-back bumps the CRM's modstamp without changing any input.
-    row["fingerprint"] = fingerprint(
-        {k: v for k, v in row.items() if k not in ("updated_at", "modified_at")}
-    )
+    row["fingerprint"] = fingerprint({k: v for k, v in row.items() if k not in _NOT_FINGERPRINTED})
+    email = normalize_email(rec.email)
+    row["email_domain"] = email.rsplit("@", 1)[1] if email and "@" in email else None
     return row
+
+
+# Bookkeeping, and values derived from others: neither is a change to re-score for.
+_NOT_FINGERPRINTED = frozenset({"updated_at", "modified_at", "email_domain"})
 
 
 def _jsonable(value: Any) -> Any:

@@ -56,6 +56,9 @@ people = sa.Table(
     sa.Column("recycled_at", UTCDateTime),
     sa.Column("recycle_count", sa.Integer, nullable=False, default=0),
     sa.Column("recycle_reason", sa.String(255)),
+    # The team and cell LeadSync last acted on (hand-off, recycle): transitions start here.
+    sa.Column("acted_team", sa.String(16)),
+    sa.Column("acted_cell", sa.String(48)),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index(
@@ -76,6 +79,8 @@ crm_records = sa.Table(
     sa.Column("object_type", sa.String(64), nullable=False),
     sa.Column("external_id", sa.String(128), nullable=False),
     sa.Column("email_norm", sa.String(320), index=True),
+    # Lets hand-off routing find the rep who owns a company's contacts without a scan.
+    sa.Column("email_domain", sa.String(255), index=True),
     sa.Column("attributes", JSONType, nullable=False),
     sa.Column("owner_id", sa.String(128)),
     sa.Column("status", sa.String(255)),
@@ -196,4 +201,97 @@ runs = sa.Table(
     sa.Column("counts", JSONType, nullable=False),
     sa.Column("api_calls", sa.Integer, nullable=False, default=0),
     sa.Column("error", sa.Text),
+)
+
+# One row per hand-off to sales: queued (waiting under the per-cycle cap or for an owner),
+# acting (owner, status and task being written), done; held while a cool-down runs.
+handoffs = sa.Table(
+    "handoffs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("record_uid", sa.String(300), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("from_cell", sa.String(48)),
+    sa.Column("to_cell", sa.String(48), nullable=False),
+    sa.Column("readiness", sa.String(32), nullable=False),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("queued_at", UTCDateTime, nullable=False),
+    sa.Column("hold_until", UTCDateTime),
+    sa.Column("previous_owner_id", sa.String(128)),
+    sa.Column("owner_id", sa.String(128)),
+    sa.Column("mode", sa.String(16)),
+    sa.Column("decision", JSONType),
+    sa.Column("note", sa.Text),
+    sa.Column("handed_off_at", UTCDateTime),
+    sa.Column("done_at", UTCDateTime),
+    sa.Column("due_at", UTCDateTime),
+    # First sales touch (stops the SLA watch) and latest one (feeds the inactivity recycle).
+    sa.Column("touched_at", UTCDateTime),
+    sa.Column("last_touch_at", UTCDateTime),
+    sa.Column("breached_at", UTCDateTime),
+    sa.Column("escalation", JSONType),
+    sa.Column("closed_at", UTCDateTime),
+    sa.Column("closed_by", sa.String(32)),
+    sa.UniqueConstraint("person_id", "seq"),
+    sa.Index("ix_handoffs_state", "state", "source"),
+)
+
+# One row per recycle to marketing nurture; ``requalified_at`` is set by the next hand-off.
+recycles = sa.Table(
+    "recycles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("record_uid", sa.String(300), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("from_cell", sa.String(48)),
+    sa.Column("reason", sa.String(255), nullable=False),
+    sa.Column("owner_id", sa.String(128)),
+    sa.Column("recycled_at", UTCDateTime, nullable=False),
+    sa.Column("done_at", UTCDateTime),
+    sa.Column("requalified_at", UTCDateTime),
+    sa.UniqueConstraint("person_id", "seq"),
+    sa.Index("ix_recycles_state", "state", "source"),
+)
+
+# The action outbox: owner changes, tasks and nurture enrolments owed to a CRM. ``key`` makes
+# a decision idempotent (re-queueing the same key updates it); ``after`` orders steps of one
+# hand-off (the task waits for the owner). Rejected rows back off, then park for replay.
+actions = sa.Table(
+    "actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(300), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("record_uid", sa.String(300), nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("after", sa.String(300)),
+    sa.Column("handoff_id", sa.Integer, sa.ForeignKey("handoffs.id")),
+    sa.Column("recycle_id", sa.Integer, sa.ForeignKey("recycles.id")),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("error_code", sa.String(128)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("done_at", UTCDateTime),
+    sa.Index("ix_actions_due", "source", "state", "next_attempt_at"),
+)
+
+# Round-robin cursors and today's per-rep counts, one JSON document per routing scope.
+routing_state = sa.Table(
+    "routing_state",
+    metadata,
+    sa.Column("scope", sa.String(64), primary_key=True),
+    sa.Column("state", JSONType, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -53,6 +53,7 @@ class PersonInputs:
     records: tuple[StoredRecord, ...]
     activities: tuple[StoredActivity, ...]
     previous: Mapping[str, Any] | None = None
+    recycle_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +174,7 @@ def load_inputs(conn: sa.Connection, person_ids: Sequence[int]) -> list[PersonIn
             records=tuple(records[pid]),
             activities=tuple(acts[pid]),
             previous=previous.get(pid),
+            recycle_reason=heads[pid].recycle_reason,
         )
         for pid in ids
         if pid in heads and records[pid]

@@ -20,6 +20,7 @@ from leadsync.records import (
     ApiUsage,
     CheckProblem,
     CrmUser,
+    Enrolment,
     FieldInfo,
     OwnerChange,
     PersonRecord,
@@ -40,16 +41,30 @@ class MemoryCRM:
     reject: dict[str, str] = field(default_factory=dict)  # id -> error code
     path: Path | None = None
     clock_ticks: int = 0
+    owners: dict[str, str] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)
+    owner_log: list[list[Any]] = field(default_factory=list)  # [id, owner, status] per change
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # by idempotency key
+    task_log: list[str] = field(default_factory=list)  # key per create/upsert call item
+    members: dict[str, list[str]] = field(default_factory=dict)  # campaign -> record ids
+    users: list[dict[str, Any]] = field(default_factory=list)
 
     def tick(self) -> datetime:
         self.clock_ticks += 1
         return datetime.fromtimestamp(1_767_225_600 + self.clock_ticks, UTC)
 
-    def add_person(self, pid: str, email: str, **attrs: Any) -> None:
-        self.people[pid] = {"email": email, "attrs": attrs, "modified": self.tick().isoformat()}
+    def add_person(self, pid: str, email: str, object_type: str = "Lead", **attrs: Any) -> None:
+        self.people[pid] = {
+            "email": email,
+            "attrs": attrs,
+            "modified": self.tick().isoformat(),
+            "object": object_type,
+        }
         self.save()
 
-    def add_activity(self, aid: str, pid: str, kind: str, name: str = "") -> None:
+    def add_activity(
+        self, aid: str, pid: str, kind: str, name: str = "", actor: str | None = None
+    ) -> None:
         stamp = self.tick().isoformat()
         self.activities[aid] = {
             "person": pid,
@@ -57,7 +72,28 @@ class MemoryCRM:
             "name": name,
             "at": stamp,
             "modified": stamp,
+            "actor": actor,
         }
+        self.save()
+
+    def set_status(self, pid: str, status: str) -> None:
+        """Sales changes a lead's status in the CRM (bumps its modstamp)."""
+        self.statuses[pid] = status
+        self.people[pid]["modified"] = self.tick().isoformat()
+        self.save()
+
+    def add_user(
+        self,
+        uid: str,
+        name: str,
+        *,
+        active: bool = True,
+        queue: bool = False,
+        manager: str | None = None,
+    ) -> None:
+        self.users.append(
+            {"id": uid, "name": name, "active": active, "queue": queue, "manager": manager}
+        )
         self.save()
 
     def save(self) -> None:
@@ -66,7 +102,21 @@ class MemoryCRM:
         tmp = self.path.with_suffix(".tmp")
         state = {
             k: getattr(self, k)
-            for k in ("people", "activities", "fields", "write_log", "reject", "clock_ticks")
+            for k in (
+                "people",
+                "activities",
+                "fields",
+                "write_log",
+                "reject",
+                "clock_ticks",
+                "owners",
+                "statuses",
+                "owner_log",
+                "tasks",
+                "task_log",
+                "members",
+                "users",
+            )
         }
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.path)
@@ -92,7 +142,12 @@ class MemoryConnector:
             modified = datetime.fromisoformat(p["modified"])
             if since is None or modified >= since:
                 yield PersonRecord(
-                    RecordRef(self.name, "Lead", pid), p["email"], modified, p["attrs"]
+                    RecordRef(self.name, p.get("object", "Lead"), pid),
+                    p["email"],
+                    modified,
+                    p["attrs"],
+                    owner_id=self.crm.owners.get(pid),
+                    status=self.crm.statuses.get(pid, "Open"),
                 )
 
     def pull_activities(self, since: datetime | None) -> Iterator[ActivityRecord]:
@@ -107,6 +162,7 @@ class MemoryConnector:
                     modified,
                     person=RecordRef(self.name, "Lead", a["person"]),
                     name=a["name"] or None,
+                    actor_id=a.get("actor"),
                 )
 
     def write(self, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
@@ -148,13 +204,60 @@ class MemoryConnector:
         return []
 
     def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
-        return [WriteOutcome(c.ref, True) for c in changes]
+        self.calls += 1
+        outcomes = []
+        for change in changes:
+            pid = change.ref.external_id
+            code = self.crm.reject.get(pid)
+            if code or pid not in self.crm.people:
+                error = RecordError(code or "ENTITY_IS_DELETED", f"{code} says no", ("OwnerId",))
+                outcomes.append(WriteOutcome(change.ref, False, error))
+                continue
+            if change.owner_id is not None:
+                self.crm.owners[pid] = change.owner_id
+            if change.status is not None:
+                self.crm.statuses[pid] = change.status
+            self.crm.owner_log.append([pid, change.owner_id, change.status])
+            outcomes.append(WriteOutcome(change.ref, True))
+        self.crm.save()
+        return outcomes
 
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
+        """Upserts on ``key``, as the real connectors do with an external id."""
+        self.calls += 1
+        for task in tasks:
+            self.crm.task_log.append(task.key)
+            self.crm.tasks[task.key] = {
+                "record": task.person.external_id,
+                "owner": task.owner_id,
+                "subject": task.subject,
+                "body": task.body,
+                "due": task.due_at.isoformat(),
+                "priority": task.priority,
+            }
+        self.crm.save()
         return [WriteOutcome(t.person, True) for t in tasks]
 
+    def enrol(self, enrolments: Sequence[Enrolment]) -> list[WriteOutcome]:
+        self.calls += 1
+        for item in enrolments:
+            members = self.crm.members.setdefault(item.target_id, [])
+            pid = item.ref.external_id
+            if item.remove and pid in members:
+                members.remove(pid)
+            elif not item.remove and pid not in members:
+                members.append(pid)
+        self.crm.save()
+        return [WriteOutcome(e.ref, True) for e in enrolments]
+
     def users(self) -> list[CrmUser]:
-        return []
+        self.calls += 1
+        return [
+            CrmUser(
+                u["id"], u["name"], active=u["active"], is_queue=u["queue"], manager_id=u["manager"]
+            )
+            for u in self.crm.users
+        ]
 
     def usage(self) -> ApiUsage:
         return ApiUsage(calls=self.calls)

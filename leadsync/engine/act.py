@@ -1,0 +1,782 @@
+"""Acting on the matrix: hand-offs to sales, SLA watch, recycles to nurture.
+
+Two halves, both crash-safe the same way as the write-back:
+
+* ``decide`` runs inside the scoring transaction. It compares each re-scored person's team
+  with the team LeadSync last acted on and records the transition (a queued hand-off, a held
+  one, or a recycle with its owed actions) together with the new "acted on" team. A crash
+  before that commit re-decides; after it, the decision is never taken twice.
+* ``act`` runs per CRM after scoring. It routes queued hand-offs (at most the per-cycle cap,
+  hand-raisers first), persisting the owner decision, the round-robin state and the owed
+  owner change, task and enrolments in one transaction; then it sends owed actions (owner
+  before task), settles them with the CRM's answers, and watches SLAs and inactivity.
+
+Every CRM call is idempotent under a key decided before the call, so a re-sent owner change
+sets the same owner and a re-sent task upserts the same task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from connectors.base import Connector
+from leadsync.config.operations import HandoffSettings, RecycleSettings
+from leadsync.engine.scoring import FREE_MAIL_DOMAINS, merged_attributes
+from leadsync.handoff import (
+    Breach,
+    Candidates,
+    DigestLead,
+    HandoffHistory,
+    HandoffPerson,
+    PendingHandoff,
+    RoutingDecision,
+    Transition,
+    business_day,
+    digest_key,
+    escalate,
+    person_facts,
+    plan_handoff,
+    plan_recycle,
+    prioritise,
+    render_digest,
+    route,
+    sla_breached,
+    transition,
+)
+from leadsync.records import CrmUser, Enrolment, OwnerChange, TaskRequest, WriteOutcome
+from leadsync.store import actions as outbox
+from leadsync.store import handoffs as ledger
+from leadsync.store.schema import crm_records, people, scores
+from leadsync.store.schema import handoffs as handoffs_table
+from leadsync.store.schema import recycles as recycles_table
+from leadsync.store.scoring import PersonInputs, ScoreRow, StoredRecord, load_inputs
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class ActSettings:
+    handoff: HandoffSettings = field(default_factory=HandoffSettings)
+    recycle: RecycleSettings = field(default_factory=RecycleSettings)
+    #: The CRM where owners and tasks live; ``None``: the first CRM that knows the person.
+    sales_crm: str | None = None
+    handoffs_per_cycle: int = 500
+    aliases: Mapping[str, Mapping[str, str]] | None = None
+    action_chunk: int = 1_000
+    max_action_attempts: int = 8
+    action_backoff: timedelta = timedelta(minutes=1)
+
+
+@dataclass
+class ActReport:
+    handoffs_queued: int = 0
+    handoffs_held: int = 0
+    handed_off: int = 0
+    unrouted: int = 0
+    waiting: int = 0
+    recycled: int = 0
+    breaches: int = 0
+    actions_done: int = 0
+    actions_rejected: int = 0
+    actions_parked: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def target_record(
+    records: Sequence[StoredRecord], sales_crm: str | None, order: Sequence[str]
+) -> StoredRecord | None:
+    """The record a hand-off acts on: in the sales CRM, unconverted first, newest first."""
+    live = [r for r in records if r.converted_at is None] or list(records)
+    if sales_crm is not None:
+        live = [r for r in live if r.source == sales_crm]
+    else:
+        live = [r for r in live if r.source in order]
+        if live:
+            first = min(order.index(r.source) for r in live)
+            live = [r for r in live if r.source == order[first]]
+    if not live:
+        return None
+    return max(live, key=lambda r: (r.modified_at, r.id))
+
+
+class Actor:
+    """Decides transitions while scoring and carries them out against each CRM."""
+
+    def __init__(
+        self, settings: ActSettings, connectors: Mapping[str, Connector], clock: Clock
+    ) -> None:
+        self.settings = settings
+        self.connectors = dict(connectors)
+        self.clock = clock
+        self.report = ActReport()
+        self._users: dict[str, _LazyUsers] = {}
+
+    def begin_cycle(self) -> None:
+        """Fresh counters, and the CRM's users read again (at most once) this cycle."""
+        self.report = ActReport()
+        self._users = {name: _LazyUsers(c) for name, c in self.connectors.items()}
+
+    # -- decide (inside the scoring transaction) --------------------------------------------
+
+    def decide(
+        self,
+        conn: sa.Connection,
+        inputs: Sequence[PersonInputs],
+        rows: Sequence[ScoreRow],
+        now: datetime,
+        *,
+        no_actions: bool = False,
+    ) -> None:
+        ids = [i.person_id for i in inputs]
+        acted = ledger.acted_state(conn, ids)
+        history = ledger.histories(conn, ids, acted)
+        moved: list[tuple[int, str, str]] = []
+        order = list(self.connectors)
+        for person, row in zip(inputs, rows, strict=True):
+            head = acted.get(person.person_id)
+            if head is None:
+                continue
+            target = target_record(person.records, self.settings.sales_crm, order)
+            if target is None:
+                continue  # no record in the CRM sales works in: nothing to act on yet
+            if no_actions:
+                if (head.team, head.cell) != (row.team, row.cell):
+                    moved.append((person.person_id, row.team, row.cell))
+                continue
+            decided = transition(
+                head.team,
+                row.team,
+                head.cell,
+                row.cell,
+                status=target.status,
+                history=history.get(person.person_id),
+                handoff=self.settings.handoff,
+                recycle=self.settings.recycle,
+                now=now,
+            )
+            if decided is None:
+                if (head.team, head.cell) != (row.team, row.cell):
+                    moved.append((person.person_id, row.team, row.cell))
+            elif decided.kind == "handoff":
+                self._queue_handoff(conn, person.person_id, target, row, decided, "queued", now)
+                ledger.mark_requalified(conn, person.person_id, now)
+                moved.append((person.person_id, "sales", row.cell))
+                self.report.handoffs_queued += 1
+            elif decided.kind == "held":
+                self._queue_handoff(conn, person.person_id, target, row, decided, "held", now)
+                self.report.handoffs_held += 1
+            else:
+                past = history.get(person.person_id) or HandoffHistory()
+                self._recycle(conn, person.person_id, target, decided, past, now)
+                moved.append((person.person_id, "marketing", row.cell))
+        ledger.set_acted(conn, moved)
+
+    def _queue_handoff(
+        self,
+        conn: sa.Connection,
+        person_id: int,
+        target: StoredRecord,
+        row: ScoreRow,
+        decided: Transition,
+        state: str,
+        now: datetime,
+    ) -> None:
+        ledger.queue_handoff(
+            conn,
+            {
+                "person_id": person_id,
+                "seq": decided.seq,
+                "record_uid": target.uid,
+                "source": target.source,
+                "state": state,
+                "trigger": decided.trigger,
+                "from_cell": decided.from_cell,
+                "to_cell": decided.to_cell,
+                "readiness": row.readiness,
+                "score": row.score,
+                "reason": decided.reason,
+                "queued_at": now,
+                "hold_until": decided.until,
+                "previous_owner_id": target.owner_id,
+            },
+        )
+
+    def _recycle(
+        self,
+        conn: sa.Connection,
+        person_id: int,
+        target: StoredRecord,
+        decided: Transition,
+        history: HandoffHistory,
+        now: datetime,
+    ) -> None:
+        ref = outbox.ref_of(target.uid)
+        plan = plan_recycle(ref, target.owner_id, decided, history, self.settings.recycle, now)
+        recycle_id = ledger.insert_recycle(
+            conn,
+            {
+                "person_id": person_id,
+                "seq": decided.seq,
+                "record_uid": target.uid,
+                "source": target.source,
+                "state": ledger.ACTING,
+                "trigger": decided.trigger,
+                "from_cell": decided.from_cell,
+                "reason": plan.reason,
+                "owner_id": plan.owner_change.owner_id if plan.owner_change else None,
+                "recycled_at": now,
+            },
+        )
+        ledger.close_open_handoffs(conn, person_id, now, f"recycle:{decided.trigger}")
+        ledger.record_recycle_on_person(conn, person_id, decided.seq, plan.reason, now)
+        prefix = f"ls-{person_id}-r{decided.seq}"
+        if plan.owner_change is not None:
+            change = plan.owner_change
+            outbox.queue_action(
+                conn,
+                key=f"{prefix}-owner",
+                kind="owner",
+                ref=ref,
+                payload={"owner_id": change.owner_id, "status": change.status},
+                now=now,
+                recycle_id=recycle_id,
+            )
+        target_id = plan.campaign_id or plan.list_id
+        if target_id:
+            outbox.queue_action(
+                conn,
+                key=f"{prefix}-enrol",
+                kind="enrol",
+                ref=ref,
+                payload={"target_id": target_id, "status": None, "remove": False},
+                now=now,
+                recycle_id=recycle_id,
+            )
+        self.report.recycled += 1
+        log.info("handoff.recycled", person=person_id, record=target.uid, reason=plan.reason)
+
+    # -- act (per CRM, after scoring) --------------------------------------------------------
+
+    def sweep(self, store: Any, name: str) -> None:
+        """Before scoring: SLA breaches, and people whose inactivity or cool-down ran out."""
+        self._sweep(store, name, self._users_of(name))
+
+    def act(self, store: Any, name: str) -> None:
+        """After scoring: route queued hand-offs, then send every owed action."""
+        self._route(store, name, self._users_of(name))
+        self._send(store, name)
+
+    def _users_of(self, name: str) -> _LazyUsers:
+        if name not in self._users:
+            self._users[name] = _LazyUsers(self.connectors[name])
+        return self._users[name]
+
+    def _route(self, store: Any, name: str, users: _LazyUsers) -> None:
+        with store.reading() as conn:
+            queued = ledger.queued_handoffs(conn, name)
+        if not queued:
+            return
+        pending = [
+            PendingHandoff(str(q.id), q.readiness, q.score, q.seq, q.queued_at) for q in queued
+        ]
+        chosen, later = prioritise(pending, self.settings.handoffs_per_cycle)
+        self.report.waiting += len(later)
+        by_id = {str(q.id): q for q in queued}
+        now = self.clock()
+        with store.transaction() as conn:
+            state = ledger.load_routing_state(conn, name)
+            picked = [by_id[p.person_key] for p in chosen]
+            people = {
+                i.person_id: i for i in load_inputs(conn, sorted({q.person_id for q in picked}))
+            }
+            domains = [_domain(i.email) for i in people.values()]
+            candidates = Candidates.of(
+                users.get(),
+                ledger.account_owners(conn, name, [d for d in domains if d]),
+                ignored_domains=FREE_MAIL_DOMAINS,
+            )
+            results = _results(conn, list(people))
+            for item in picked:
+                inputs = people.get(item.person_id)
+                result = results.get(item.person_id)
+                if inputs is None or result is None:
+                    ledger.update_handoff(conn, item.id, state="cancelled", closed_at=now,
+                                          closed_by="person gone")  # fmt: skip
+                    continue
+                record = next((r for r in inputs.records if r.uid == item.record_uid), None)
+                if record is None:
+                    ledger.update_handoff(conn, item.id, state="cancelled", closed_at=now,
+                                          closed_by="record gone")  # fmt: skip
+                    continue
+                state = self._hand_off(conn, item, inputs, record, result, candidates, state, now)
+            ledger.save_routing_state(conn, name, state, now)
+
+    def _hand_off(
+        self,
+        conn: sa.Connection,
+        item: ledger.QueuedHandoff,
+        inputs: PersonInputs,
+        record: StoredRecord,
+        result: Mapping[str, Any],
+        candidates: Candidates,
+        state: Any,
+        now: datetime,
+    ) -> Any:
+        attributes = merged_attributes(inputs.records, record.source)
+        facts = person_facts(
+            attributes, email=inputs.email, owner_id=record.owner_id, aliases=self.settings.aliases
+        )
+        decision = _route(facts, candidates, self.settings, state, now)
+        if decision.owner_id is None:
+            ledger.update_handoff(conn, item.id, note=decision.why)
+            self.report.unrouted += 1
+            log.warning("handoff.unrouted", person=item.person_id, why=decision.why)
+            return state
+        person = _handoff_person(item.person_id, record, attributes, inputs.email)
+        trigger: Any = item.trigger
+        decided = Transition(
+            "handoff", trigger, item.seq, item.from_cell, item.to_cell, item.reason
+        )
+        history = HandoffHistory(handoffs=item.seq - 1)
+        plan = plan_handoff(
+            person, record.owner_id, result, decided, decision, history,
+            self.settings.handoff, None, now,
+        )  # fmt: skip
+        self._queue_plan(conn, item.id, item.person_id, plan, person, now)
+        self.report.handed_off += 1
+        return decision.state_updates
+
+    def _queue_plan(
+        self,
+        conn: sa.Connection,
+        handoff_id: int,
+        person_id: int,
+        plan: Any,
+        person: HandoffPerson,
+        now: datetime,
+    ) -> None:
+        decision: RoutingDecision = plan.decision
+        stored = decision.to_dict()
+        prefix = f"ls-{person_id}-{plan.history.handoffs}"
+        owner_key = None
+        if plan.owner_change is not None:
+            owner_key = f"{prefix}-owner"
+            outbox.queue_action(
+                conn,
+                key=owner_key,
+                kind="owner",
+                ref=person.ref,
+                payload={
+                    "owner_id": plan.owner_change.owner_id,
+                    "status": plan.owner_change.status,
+                },
+                now=now,
+                handoff_id=handoff_id,
+            )
+        nurture = self._nurture_target(person.ref.source)
+        if nurture and _was_recycled(conn, person_id):
+            outbox.queue_action(
+                conn,
+                key=f"{prefix}-unenrol",
+                kind="enrol",
+                ref=person.ref,
+                payload={"target_id": nurture, "status": None, "remove": True},
+                now=now,
+                handoff_id=handoff_id,
+            )
+        if plan.task is not None:
+            outbox.queue_action(
+                conn,
+                key=plan.task.key,
+                kind="task",
+                ref=person.ref,
+                payload=_task_payload(plan.task),
+                now=now,
+                after=owner_key,
+                handoff_id=handoff_id,
+            )
+        else:
+            lead: DigestLead = plan.digest_lead
+            day = business_day(now, self.settings.handoff)
+            key = digest_key(str(decision.owner_id), day)
+            stored["digest"] = {"key": key, **_digest_dict(lead)}
+        ledger.update_handoff(
+            conn,
+            handoff_id,
+            state=ledger.ACTING,
+            owner_id=decision.owner_id,
+            mode=plan.mode,
+            decision=stored,
+            note=None,
+            handed_off_at=now,
+            due_at=plan.due_at,
+        )
+        if plan.task is None:
+            self._queue_digest(conn, str(decision.owner_id), stored["digest"]["key"], now)
+        log.info(
+            "handoff.routed",
+            person=person_id,
+            record=str(person.ref),
+            owner=decision.owner_id,
+            rule=decision.rule,
+            mode=plan.mode,
+        )
+
+    def _queue_digest(self, conn: sa.Connection, owner_id: str, key: str, now: datetime) -> None:
+        leads = [_digest_lead(d) for d in ledger.digest_leads(conn, owner_id, key)]
+        day = business_day(now, self.settings.handoff)
+        task = render_digest(owner_id, leads, self.settings.handoff, day)
+        outbox.queue_action(
+            conn, key=key, kind="task", ref=task.person, payload=_task_payload(task), now=now
+        )
+
+    def _nurture_target(self, source: str) -> str | None:
+        recycle = self.settings.recycle
+        return recycle.nurture_campaign if source == "salesforce" else (
+            recycle.nurture_list if source == "hubspot" else None
+        )  # fmt: skip
+
+    # -- send owed actions -------------------------------------------------------------------
+
+    def _send(self, store: Any, name: str) -> None:
+        connector = self.connectors[name]
+        senders: dict[str, Callable[[list[outbox.DueAction]], list[WriteOutcome]]] = {
+            "owner": lambda due: connector.reassign([_owner_change(a) for a in due]),
+            "enrol": lambda due: connector.enrol([_enrolment(a) for a in due]),
+            "task": lambda due: connector.create_tasks([_task(a) for a in due]),
+        }
+        for kind in outbox.KINDS:
+            while True:
+                now = self.clock()
+                with store.reading() as conn:
+                    due = outbox.due_actions(conn, name, kind, now, self.settings.action_chunk)
+                if not due:
+                    break
+                # A raise (CRM down, budget spent) records nothing: every action stays owed.
+                outcomes = senders[kind](due)
+                with store.transaction() as conn:
+                    counts = outbox.record_action_outcomes(
+                        conn,
+                        due,
+                        outcomes,
+                        self.clock(),
+                        max_attempts=self.settings.max_action_attempts,
+                        backoff=self.settings.action_backoff,
+                    )
+                self.report.actions_done += counts.done
+                self.report.actions_rejected += counts.rejected
+                self.report.actions_parked += counts.parked
+                for item, outcome in zip(due, outcomes, strict=True):
+                    if not outcome.ok and outcome.error is not None:
+                        log.warning(
+                            "handoff.action_rejected",
+                            connector=name,
+                            action=item.key,
+                            record=str(item.ref),
+                            code=outcome.error.code,
+                            message=outcome.error.message,
+                        )
+                if len(due) < self.settings.action_chunk:
+                    break
+        now = self.clock()
+        with store.transaction() as conn:
+            for table, kind in ((handoffs_table, "handoff"), (recycles_table, "recycle")):
+                ids = ledger.acting_ids(conn, table, name)
+                owing = outbox.unfinished(
+                    conn,
+                    handoff_ids=ids if kind == "handoff" else (),
+                    recycle_ids=ids if kind == "recycle" else (),
+                )
+                ledger.finish(conn, table, [i for i in ids if (kind, i) not in owing], now)
+
+    # -- SLA watch, inactivity and cool-downs ------------------------------------------------
+
+    def _sweep(self, store: Any, name: str, users: _LazyUsers) -> None:
+        now = self.clock()
+        inactivity = timedelta(days=self.settings.recycle.inactivity_days)
+        with store.transaction() as conn:
+            recheck = set(ledger.held_due(conn, now))
+            for item in ledger.open_handoffs(conn, name):
+                touches = ledger.sales_touch_times(
+                    conn, item.person_id, item.owner_id, item.handed_off_at
+                )
+                status_touch = _status_touch(conn, item, self.settings.handoff.owner_status)
+                if status_touch is not None:
+                    touches = sorted([*touches, status_touch])
+                first = next((t for t in touches if t <= item.due_at), None)
+                last = touches[-1] if touches else None
+                if (first and item.touched_at is None) or (last and last != item.last_touch_at):
+                    ledger.update_handoff(
+                        conn,
+                        item.id,
+                        touched_at=item.touched_at or (touches[0] if touches else None),
+                        last_touch_at=last,
+                    )
+                if self.settings.recycle.enabled:
+                    latest = max(filter(None, (item.handed_off_at, last)))
+                    if now - latest >= inactivity:
+                        recheck.add(item.person_id)
+                if (
+                    item.breached_at is None
+                    and item.touched_at is None
+                    and first is None
+                    and sla_breached(item.handed_off_at, item.due_at, touches, now)
+                ):
+                    self._breach(conn, name, item, users, now)
+            ledger.mark_dirty(conn, recheck, now)
+
+    def _breach(
+        self,
+        conn: sa.Connection,
+        name: str,
+        item: ledger.OpenHandoff,
+        users: _LazyUsers,
+        now: datetime,
+    ) -> None:
+        self.report.breaches += 1
+        found = load_inputs(conn, [item.person_id])
+        record = next((r for i in found for r in i.records if r.uid == item.record_uid), None)
+        on_breach = self.settings.handoff.sla.on_breach
+        if not found or record is None:
+            gone = {"why": "record gone; breach recorded only"}
+            ledger.update_handoff(conn, item.id, breached_at=now, escalation=gone)
+            return
+        inputs = found[0]
+        attributes = merged_attributes(inputs.records, record.source)
+        person = _handoff_person(item.person_id, record, attributes, inputs.email)
+        facts = person_facts(
+            attributes, email=inputs.email, owner_id=record.owner_id, aliases=self.settings.aliases
+        )
+        state = ledger.load_routing_state(conn, name)
+        candidates = Candidates.of(users.get(), ignored_domains=FREE_MAIL_DOMAINS)
+        breach = Breach(person, facts, item.owner_id, item.seq, item.handed_off_at, item.due_at)
+        answer = escalate(
+            breach,
+            on_breach,
+            candidates,
+            self.settings.handoff,
+            state,
+            now,
+            nurture_owner=self.settings.recycle.nurture_owner,
+            aliases=self.settings.aliases,
+        )
+        ledger.update_handoff(
+            conn,
+            item.id,
+            breached_at=now,
+            escalation={
+                "why": answer.why,
+                "manager_task": answer.manager_task.key if answer.manager_task else None,
+                "rerouted_to": answer.reroute.owner_id if answer.reroute else None,
+            },
+        )
+        log.warning("handoff.sla_breached", person=item.person_id, why=answer.why)
+        if answer.manager_task is not None:
+            outbox.queue_action(
+                conn,
+                key=answer.manager_task.key,
+                kind="task",
+                ref=person.ref,
+                payload=_task_payload(answer.manager_task),
+                now=now,
+            )
+        if answer.reroute is None:
+            return
+        result = _results(conn, [item.person_id]).get(item.person_id)
+        if result is None:
+            return
+        ledger.update_handoff(conn, item.id, closed_at=now, closed_by="sla_reroute")
+        seq = item.seq + 1
+        new_id = ledger.insert_handoff(
+            conn,
+            {
+                "person_id": item.person_id,
+                "seq": seq,
+                "record_uid": item.record_uid,
+                "source": name,
+                "state": ledger.QUEUED,
+                "trigger": "sla_reroute",
+                "from_cell": None,
+                "to_cell": str(result.get("cell")),
+                "readiness": item.readiness,
+                "score": int(result.get("score") or 0),
+                "reason": answer.why[:1000],
+                "queued_at": now,
+                "previous_owner_id": item.owner_id,
+            },
+        )
+        decided = Transition(
+            "handoff", "entered_sales", seq, None, str(result.get("cell")), answer.why
+        )
+        plan = plan_handoff(
+            person, item.owner_id, result, decided, answer.reroute,
+            HandoffHistory(handoffs=item.seq), self.settings.handoff, None, now,
+        )  # fmt: skip
+        self._queue_plan(conn, new_id, item.person_id, plan, person, now)
+        ledger.save_routing_state(conn, name, answer.reroute.state_updates, now)
+
+
+class _LazyUsers:
+    """The CRM's users, fetched at most once per cycle and only when a decision needs them."""
+
+    def __init__(self, connector: Connector) -> None:
+        self._connector = connector
+        self._users: list[CrmUser] | None = None
+
+    def get(self) -> list[CrmUser]:
+        if self._users is None:
+            self._users = self._connector.users()
+        return self._users
+
+
+def _route(
+    facts: Any, candidates: Candidates, settings: ActSettings, state: Any, now: datetime
+) -> RoutingDecision:
+    return route(
+        facts,
+        candidates,
+        settings.handoff,
+        state,
+        now,
+        nurture_owner=settings.recycle.nurture_owner,
+        aliases=settings.aliases,
+    )
+
+
+def _results(conn: sa.Connection, person_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+    out: dict[int, Mapping[str, Any]] = {}
+    if person_ids:
+        query = sa.select(scores.c.person_id, scores.c.result).where(
+            scores.c.person_id.in_(list(person_ids))
+        )
+        out.update({pid: result for pid, result in conn.execute(query)})
+    return out
+
+
+def _was_recycled(conn: sa.Connection, person_id: int) -> bool:
+    count = conn.execute(sa.select(people.c.recycle_count).where(people.c.id == person_id)).scalar()
+    return bool(count)
+
+
+def _status_touch(
+    conn: sa.Connection, item: ledger.OpenHandoff, set_status: str | None
+) -> datetime | None:
+    """A status sales changed after the hand-off counts as a touch, at the record's modstamp."""
+    row = conn.execute(
+        sa.select(crm_records.c.status, crm_records.c.modified_at).where(
+            crm_records.c.uid == item.record_uid
+        )
+    ).first()
+    if row is None or row.modified_at < item.handed_off_at:
+        return None
+    if set_status is None or (row.status or "").casefold() == set_status.casefold():
+        return None
+    return row.modified_at
+
+
+def _domain(email: str | None) -> str | None:
+    if not email or "@" not in email:
+        return None
+    return email.rsplit("@", 1)[1].lower()
+
+
+def _handoff_person(
+    person_id: int, record: StoredRecord, attributes: Mapping[str, Any], email: str | None
+) -> HandoffPerson:
+    first = str(attributes.get("first_name") or "").strip()
+    last = str(attributes.get("last_name") or "").strip()
+    name = " ".join(p for p in (first, last) if p) or attributes.get("name")
+    return HandoffPerson(
+        key=str(person_id),
+        ref=outbox.ref_of(record.uid),
+        name=str(name) if name else None,
+        email=email,
+        company=_text(attributes.get("company")),
+        title=_text(attributes.get("title")),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return str(value).strip() or None if value is not None else None
+
+
+def _task_payload(task: TaskRequest) -> dict[str, Any]:
+    return {
+        "owner_id": task.owner_id,
+        "subject": task.subject,
+        "body": task.body,
+        "due_at": task.due_at.isoformat(),
+        "priority": task.priority,
+    }
+
+
+def _digest_dict(lead: DigestLead) -> dict[str, Any]:
+    person = lead.person
+    return {
+        "person_key": person.key,
+        "record": str(person.ref),
+        "name": person.name,
+        "email": person.email,
+        "company": person.company,
+        "title": person.title,
+        "readiness": lead.readiness,
+        "score": lead.score,
+        "cell": lead.cell,
+        "reason": lead.reason,
+        "due_at": lead.due_at.isoformat(),
+        "link": lead.link,
+    }
+
+
+def _digest_lead(data: Mapping[str, Any]) -> DigestLead:
+    person = HandoffPerson(
+        key=data["person_key"],
+        ref=outbox.ref_of(data["record"]),
+        name=data.get("name"),
+        email=data.get("email"),
+        company=data.get("company"),
+        title=data.get("title"),
+    )
+    return DigestLead(
+        person=person,
+        readiness=data["readiness"],
+        score=float(data["score"]),
+        cell=data["cell"],
+        reason=data["reason"],
+        due_at=datetime.fromisoformat(data["due_at"]),
+        link=data.get("link"),
+    )
+
+
+def _owner_change(action: outbox.DueAction) -> OwnerChange:
+    return OwnerChange(action.ref, action.payload.get("owner_id"), action.payload.get("status"))
+
+
+def _enrolment(action: outbox.DueAction) -> Enrolment:
+    payload = action.payload
+    return Enrolment(
+        action.ref, payload["target_id"], payload.get("status"), bool(payload.get("remove"))
+    )
+
+
+def _task(action: outbox.DueAction) -> TaskRequest:
+    payload = action.payload
+    return TaskRequest(
+        key=action.key,
+        person=action.ref,
+        owner_id=payload["owner_id"],
+        subject=payload["subject"],
+        body=payload["body"],
+        due_at=datetime.fromisoformat(payload["due_at"]),
+        priority=payload.get("priority", "Normal"),
+    )

@@ -1,0 +1,251 @@
+"""The action outbox: owner changes, tasks and enrolments owed to a CRM, exactly once.
+
+An action is queued in the transaction that decides it (a hand-off, a recycle, an escalation)
+and leaves the outbox only in the transaction that records the CRM's confirmation. Its
+``key`` is also the CRM-side idempotency key (a task's external id), so an action re-sent
+after a crash upserts instead of duplicating. ``after`` names the action that must be
+confirmed first: a hand-off's task waits for its owner change, so a rep is never tasked for
+a lead the CRM did not give them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadsync.records import RecordRef, WriteOutcome
+from leadsync.store.identity import chunks
+from leadsync.store.schema import actions
+
+PENDING, DONE, PARKED = "pending", "done", "parked"
+#: Action kinds, in the order a cycle sends them.
+KINDS = ("owner", "enrol", "task")
+
+
+@dataclass(frozen=True, slots=True)
+class DueAction:
+    id: int
+    key: str
+    kind: str
+    ref: RecordRef
+    payload: Mapping[str, Any]
+    attempts: int
+    handoff_id: int | None
+    recycle_id: int | None
+
+
+@dataclass(slots=True)
+class ActionCounts:
+    done: int = 0
+    rejected: int = 0
+    parked: int = 0
+
+
+def ref_of(uid: str) -> RecordRef:
+    """The ``RecordRef`` a stored uid (``source:object:id``) names."""
+    source, object_type, external_id = uid.split(":", 2)
+    return RecordRef(source, object_type, external_id)
+
+
+def queue_action(
+    conn: sa.Connection,
+    *,
+    key: str,
+    kind: str,
+    ref: RecordRef,
+    payload: Mapping[str, Any],
+    now: datetime,
+    after: str | None = None,
+    handoff_id: int | None = None,
+    recycle_id: int | None = None,
+) -> None:
+    """Owe ``kind`` to the record's CRM. Re-queueing a key with a new payload re-opens it.
+
+    A daily digest is one task per rep and day: each lead that joins it re-queues the same
+    key with the longer list, and the CRM upserts the same task.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown action kind {kind!r}; one of {', '.join(KINDS)}")
+    existing = conn.execute(
+        sa.select(actions.c.id, actions.c.payload, actions.c.state).where(actions.c.key == key)
+    ).first()
+    if existing is None:
+        conn.execute(
+            sa.insert(actions).values(
+                key=key,
+                kind=kind,
+                source=ref.source,
+                record_uid=str(ref),
+                payload=dict(payload),
+                after=after,
+                handoff_id=handoff_id,
+                recycle_id=recycle_id,
+                state=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        return
+    if existing.payload == dict(payload) and existing.state != PARKED:
+        return
+    conn.execute(
+        sa.update(actions)
+        .where(actions.c.id == existing.id)
+        .values(
+            payload=dict(payload),
+            record_uid=str(ref),
+            state=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            error_code=None,
+            error_message=None,
+            done_at=None,
+        )
+    )
+
+
+def due_actions(
+    conn: sa.Connection, source: str, kind: str, now: datetime, limit: int
+) -> list[DueAction]:
+    """Pending actions of one kind whose time has come and whose prerequisite is confirmed."""
+    prior = actions.alias("prior")
+    query = (
+        sa.select(actions)
+        .outerjoin(prior, prior.c.key == actions.c.after)
+        .where(
+            actions.c.source == source,
+            actions.c.kind == kind,
+            actions.c.state == PENDING,
+            actions.c.next_attempt_at <= now,
+            sa.or_(actions.c.after.is_(None), prior.c.state == DONE),
+        )
+        .order_by(actions.c.id)
+        .limit(limit)
+    )
+    return [
+        DueAction(
+            id=row.id,
+            key=row.key,
+            kind=row.kind,
+            ref=ref_of(row.record_uid),
+            payload=row.payload,
+            attempts=row.attempts,
+            handoff_id=row.handoff_id,
+            recycle_id=row.recycle_id,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def record_action_outcomes(
+    conn: sa.Connection,
+    due: Sequence[DueAction],
+    outcomes: Sequence[WriteOutcome],
+    now: datetime,
+    *,
+    max_attempts: int,
+    backoff: timedelta,
+) -> ActionCounts:
+    """Settle each action with the CRM's answer: done, retry later with backoff, or park."""
+    if len(due) != len(outcomes):
+        raise ValueError(f"{len(outcomes)} outcomes for {len(due)} actions")
+    counts = ActionCounts()
+    done_ids = [item.id for item, outcome in zip(due, outcomes, strict=True) if outcome.ok]
+    for part in chunks(done_ids):
+        conn.execute(
+            sa.update(actions)
+            .where(actions.c.id.in_(part))
+            .values(state=DONE, done_at=now, error_code=None, error_message=None)
+        )
+    counts.done = len(done_ids)
+    for item, outcome in zip(due, outcomes, strict=True):
+        if outcome.ok:
+            continue
+        attempts = item.attempts + 1
+        error = outcome.error
+        parked = attempts >= max_attempts and not (error is not None and error.retriable)
+        conn.execute(
+            sa.update(actions)
+            .where(actions.c.id == item.id)
+            .values(
+                state=PARKED if parked else PENDING,
+                attempts=attempts,
+                next_attempt_at=now + backoff * (2 ** min(attempts - 1, 10)),
+                error_code=error.code if error else "UNKNOWN",
+                error_message=error.message if error else "the CRM gave no reason",
+            )
+        )
+        counts.parked += parked
+        counts.rejected += not parked
+    return counts
+
+
+def defer_actions(conn: sa.Connection, due: Sequence[DueAction], until: datetime) -> None:
+    """Push actions to ``until`` without counting an attempt (the CRM was unreachable)."""
+    for part in chunks([item.id for item in due]):
+        conn.execute(sa.update(actions).where(actions.c.id.in_(part)).values(next_attempt_at=until))
+
+
+def unfinished(
+    conn: sa.Connection, *, handoff_ids: Sequence[int] = (), recycle_ids: Sequence[int] = ()
+) -> set[tuple[str, int]]:
+    """Which of these hand-offs / recycles still owe an action (``("handoff", id)`` ...)."""
+    owing: set[tuple[str, int]] = set()
+    for column, name, ids in (
+        (actions.c.handoff_id, "handoff", handoff_ids),
+        (actions.c.recycle_id, "recycle", recycle_ids),
+    ):
+        for part in chunks(list(ids)):
+            query = sa.select(column).where(column.in_(part), actions.c.state != DONE).distinct()
+            owing.update((name, value) for value in conn.execute(query).scalars())
+    return owing
+
+
+def replay_parked(conn: sa.Connection, source: str, now: datetime) -> int:
+    """Give parked actions a fresh set of attempts (``leadsync sync --retry-failed``)."""
+    result = conn.execute(
+        sa.update(actions)
+        .where(actions.c.source == source, actions.c.state == PARKED)
+        .values(state=PENDING, attempts=0, next_attempt_at=now)
+    )
+    return result.rowcount or 0
+
+
+def action_counts(conn: sa.Connection) -> dict[str, dict[str, int]]:
+    """``{source: {state: n}}`` of actions not yet done, for ``leadsync status``."""
+    query = (
+        sa.select(actions.c.source, actions.c.state, sa.func.count())
+        .where(actions.c.state != DONE)
+        .group_by(actions.c.source, actions.c.state)
+    )
+    out: dict[str, dict[str, int]] = {}
+    for source, state, n in conn.execute(query):
+        out.setdefault(source, {})[state] = n
+    return out
+
+
+def stuck_actions(conn: sa.Connection, limit: int = 50) -> list[dict[str, Any]]:
+    """Rejected and parked actions with the CRM's message, newest first."""
+    query = (
+        sa.select(actions)
+        .where(actions.c.state != DONE, actions.c.error_code.is_not(None))
+        .order_by(actions.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "key": row.key,
+            "kind": row.kind,
+            "record": row.record_uid,
+            "state": row.state,
+            "attempts": row.attempts,
+            "error_code": row.error_code,
+            "error_message": row.error_message,
+        }
+        for row in conn.execute(query)
+    ]

@@ -1,0 +1,365 @@
+"""Hand-offs, recycles and routing state: what LeadSync did about each person's team.
+
+The engine decides (``leadsync.handoff`` is pure); these functions read what a decision needs
+and persist what it decided, always inside the caller's transaction so the decision, the
+person's new "acted on" team and the actions owed to the CRM land together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadsync.handoff import HandoffHistory, RoutingState
+from leadsync.handoff.sla import SALES_TOUCH_KINDS
+from leadsync.store.identity import chunks
+from leadsync.store.schema import activities, crm_records, handoffs, people, recycles, routing_state
+
+QUEUED, HELD, ACTING, DONE = "queued", "held", "acting", "done"
+#: Hand-off states that count as decided (they hold their ``seq``).
+DECIDED = (QUEUED, ACTING, DONE)
+
+
+@dataclass(frozen=True, slots=True)
+class Acted:
+    team: str | None
+    cell: str | None
+    recycled_at: datetime | None
+    recycle_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedHandoff:
+    id: int
+    person_id: int
+    seq: int
+    record_uid: str
+    source: str
+    trigger: str
+    from_cell: str | None
+    to_cell: str
+    readiness: str
+    score: float
+    reason: str
+    queued_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OpenHandoff:
+    id: int
+    person_id: int
+    seq: int
+    record_uid: str
+    owner_id: str
+    readiness: str
+    handed_off_at: datetime
+    due_at: datetime
+    touched_at: datetime | None
+    last_touch_at: datetime | None
+    breached_at: datetime | None
+
+
+def acted_state(conn: sa.Connection, person_ids: Sequence[int]) -> dict[int, Acted]:
+    out: dict[int, Acted] = {}
+    for part in chunks(list(person_ids)):
+        query = sa.select(
+            people.c.id,
+            people.c.acted_team,
+            people.c.acted_cell,
+            people.c.recycled_at,
+            people.c.recycle_count,
+        ).where(people.c.id.in_(part))
+        for row in conn.execute(query):
+            out[row.id] = Acted(row.acted_team, row.acted_cell, row.recycled_at, row.recycle_count)
+    return out
+
+
+def set_acted(conn: sa.Connection, changes: Sequence[tuple[int, str, str]]) -> None:
+    """``(person_id, team, cell)``: the team and cell LeadSync has now acted on."""
+    if changes:
+        conn.execute(
+            sa.update(people).where(people.c.id == sa.bindparam("_id")),
+            [{"_id": pid, "acted_team": team, "acted_cell": cell} for pid, team, cell in changes],
+        )
+
+
+def histories(
+    conn: sa.Connection, person_ids: Sequence[int], acted: Mapping[int, Acted]
+) -> dict[int, HandoffHistory]:
+    """Each person's hand-off history; people never handed off get the empty history."""
+    latest: dict[int, Any] = {}
+    counts: dict[int, int] = {}
+    for part in chunks(list(person_ids)):
+        query = (
+            sa.select(handoffs)
+            .where(handoffs.c.person_id.in_(part), handoffs.c.state.in_(DECIDED))
+            .order_by(handoffs.c.seq)
+        )
+        for found in conn.execute(query):
+            latest[found.person_id] = found
+            counts[found.person_id] = found.seq
+    out: dict[int, HandoffHistory] = {}
+    for pid in person_ids:
+        head = acted.get(pid)
+        row: Any = latest.get(pid)
+        if row is None and (head is None or not head.recycle_count):
+            continue
+        out[pid] = HandoffHistory(
+            handoffs=counts.get(pid, 0),
+            handed_off_at=row.handed_off_at if row is not None else None,
+            recycles=head.recycle_count if head else 0,
+            recycled_at=head.recycled_at if head else None,
+            last_sales_touch_at=row.last_touch_at if row is not None else None,
+        )
+    return out
+
+
+def held_seq(conn: sa.Connection, person_id: int) -> int | None:
+    query = sa.select(handoffs.c.seq).where(
+        handoffs.c.person_id == person_id, handoffs.c.state == HELD
+    )
+    return conn.execute(query).scalar()
+
+
+def queue_handoff(conn: sa.Connection, values: Mapping[str, Any]) -> None:
+    """A decided hand-off (``state`` queued or held); a held one of the same seq is replaced."""
+    conn.execute(
+        sa.delete(handoffs).where(
+            handoffs.c.person_id == values["person_id"],
+            handoffs.c.seq == values["seq"],
+            handoffs.c.state == HELD,
+        )
+    )
+    conn.execute(sa.insert(handoffs).values(**values))
+
+
+def mark_requalified(conn: sa.Connection, person_id: int, now: datetime) -> None:
+    """The person's latest recycle came back to sales."""
+    conn.execute(
+        sa.update(recycles)
+        .where(recycles.c.person_id == person_id, recycles.c.requalified_at.is_(None))
+        .values(requalified_at=now)
+    )
+
+
+def queued_handoffs(conn: sa.Connection, source: str) -> list[QueuedHandoff]:
+    query = (
+        sa.select(handoffs)
+        .where(handoffs.c.source == source, handoffs.c.state == QUEUED)
+        .order_by(handoffs.c.id)
+    )
+    return [
+        QueuedHandoff(
+            id=r.id,
+            person_id=r.person_id,
+            seq=r.seq,
+            record_uid=r.record_uid,
+            source=r.source,
+            trigger=r.trigger,
+            from_cell=r.from_cell,
+            to_cell=r.to_cell,
+            readiness=r.readiness,
+            score=r.score,
+            reason=r.reason,
+            queued_at=r.queued_at,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def update_handoff(conn: sa.Connection, handoff_id: int, **values: Any) -> None:
+    conn.execute(sa.update(handoffs).where(handoffs.c.id == handoff_id).values(**values))
+
+
+def insert_handoff(conn: sa.Connection, values: Mapping[str, Any]) -> int:
+    result = conn.execute(sa.insert(handoffs).values(**values).returning(handoffs.c.id))
+    return int(result.scalar_one())
+
+
+def finish(conn: sa.Connection, table: sa.Table, ids: Iterable[int], now: datetime) -> int:
+    """Mark hand-offs or recycles ``done`` once the CRM confirmed every action they owed."""
+    ids = list(ids)
+    for part in chunks(ids):
+        conn.execute(
+            sa.update(table)
+            .where(table.c.id.in_(part), table.c.state == ACTING)
+            .values(state=DONE, done_at=now)
+        )
+    return len(ids)
+
+
+def acting_ids(conn: sa.Connection, table: sa.Table, source: str) -> list[int]:
+    query = sa.select(table.c.id).where(table.c.source == source, table.c.state == ACTING)
+    return list(conn.execute(query).scalars())
+
+
+def close_open_handoffs(conn: sa.Connection, person_id: int, now: datetime, by: str) -> None:
+    conn.execute(
+        sa.update(handoffs)
+        .where(
+            handoffs.c.person_id == person_id,
+            handoffs.c.state.in_((ACTING, DONE)),
+            handoffs.c.closed_at.is_(None),
+        )
+        .values(closed_at=now, closed_by=by)
+    )
+    # A hand-off still waiting for its turn is moot once sales said no.
+    conn.execute(
+        sa.update(handoffs)
+        .where(handoffs.c.person_id == person_id, handoffs.c.state.in_((QUEUED, HELD)))
+        .values(state="cancelled", closed_at=now, closed_by=by)
+    )
+
+
+def insert_recycle(conn: sa.Connection, values: Mapping[str, Any]) -> int:
+    result = conn.execute(sa.insert(recycles).values(**values).returning(recycles.c.id))
+    return int(result.scalar_one())
+
+
+def record_recycle_on_person(
+    conn: sa.Connection, person_id: int, seq: int, reason: str, now: datetime
+) -> None:
+    """New engagement baseline and recycle count; re-score so the outputs carry them."""
+    conn.execute(
+        sa.update(people)
+        .where(people.c.id == person_id)
+        .values(
+            recycled_at=now,
+            recycle_count=seq,
+            recycle_reason=reason,
+            dirty=True,
+            updated_at=now,
+        )
+    )
+
+
+def open_handoffs(conn: sa.Connection, source: str) -> list[OpenHandoff]:
+    """Hand-offs sales holds: acted on or done, not yet closed by a recycle or a re-route."""
+    query = (
+        sa.select(handoffs)
+        .where(
+            handoffs.c.source == source,
+            handoffs.c.state.in_((ACTING, DONE)),
+            handoffs.c.closed_at.is_(None),
+            handoffs.c.owner_id.is_not(None),
+        )
+        .order_by(handoffs.c.id)
+    )
+    return [
+        OpenHandoff(
+            id=r.id,
+            person_id=r.person_id,
+            seq=r.seq,
+            record_uid=r.record_uid,
+            owner_id=r.owner_id,
+            readiness=r.readiness,
+            handed_off_at=r.handed_off_at,
+            due_at=r.due_at,
+            touched_at=r.touched_at,
+            last_touch_at=r.last_touch_at,
+            breached_at=r.breached_at,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def sales_touch_times(
+    conn: sa.Connection, person_id: int, owner_id: str, since: datetime
+) -> list[datetime]:
+    """When the owner logged a task, call, meeting or email on the person since ``since``."""
+    query = (
+        sa.select(activities.c.occurred_at)
+        .where(
+            activities.c.person_id == person_id,
+            activities.c.actor_id == owner_id,
+            activities.c.kind.in_(sorted(SALES_TOUCH_KINDS)),
+            activities.c.deleted.is_(False),
+            activities.c.occurred_at >= since,
+        )
+        .order_by(activities.c.occurred_at)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def held_due(conn: sa.Connection, now: datetime) -> list[int]:
+    query = sa.select(handoffs.c.person_id).where(
+        handoffs.c.state == HELD, handoffs.c.hold_until <= now
+    )
+    return list(conn.execute(query).scalars())
+
+
+def mark_dirty(conn: sa.Connection, person_ids: Iterable[int], now: datetime) -> None:
+    for part in chunks(list(person_ids)):
+        conn.execute(
+            sa.update(people).where(people.c.id.in_(part)).values(dirty=True, updated_at=now)
+        )
+
+
+def account_owners(conn: sa.Connection, source: str, domains: Iterable[str]) -> dict[str, str]:
+    """Email domain -> owner of the most recently modified Contact there (the account's rep)."""
+    wanted = sorted({d for d in domains if d})
+    owners: dict[str, str] = {}
+    for part in chunks(wanted):
+        query = (
+            sa.select(crm_records.c.email_domain, crm_records.c.owner_id)
+            .where(
+                crm_records.c.email_domain.in_(part),
+                crm_records.c.source == source,
+                crm_records.c.object_type == "Contact",
+                crm_records.c.owner_id.is_not(None),
+                crm_records.c.deleted.is_(False),
+            )
+            .order_by(crm_records.c.modified_at)
+        )
+        owners.update({domain: owner for domain, owner in conn.execute(query)})
+    return owners
+
+
+def load_routing_state(conn: sa.Connection, scope: str) -> RoutingState:
+    row = conn.execute(
+        sa.select(routing_state.c.state).where(routing_state.c.scope == scope)
+    ).scalar()
+    return RoutingState.from_dict(row) if row else RoutingState()
+
+
+def save_routing_state(conn: sa.Connection, scope: str, state: RoutingState, now: datetime) -> None:
+    data = state.to_dict()
+    updated = conn.execute(
+        sa.update(routing_state)
+        .where(routing_state.c.scope == scope)
+        .values(state=data, updated_at=now)
+    )
+    if not updated.rowcount:
+        conn.execute(sa.insert(routing_state).values(scope=scope, state=data, updated_at=now))
+
+
+def digest_leads(conn: sa.Connection, owner_id: str, digest_key: str) -> list[dict[str, Any]]:
+    """The digest entries stored with every hand-off that joined one rep's digest."""
+    query = (
+        sa.select(handoffs.c.decision)
+        .where(handoffs.c.owner_id == owner_id, handoffs.c.mode == "daily_digest")
+        .order_by(handoffs.c.id)
+    )
+    return [
+        d["digest"]
+        for d in conn.execute(query).scalars()
+        if d and d.get("digest", {}).get("key") == digest_key
+    ]
+
+
+def person_handoffs(conn: sa.Connection, person_id: int) -> list[dict[str, Any]]:
+    """Every hand-off and recycle of one person, oldest first, for ``leadsync explain``."""
+    rows: list[dict[str, Any]] = []
+    for row in conn.execute(
+        sa.select(handoffs).where(handoffs.c.person_id == person_id).order_by(handoffs.c.id)
+    ):
+        rows.append({"kind": "handoff", **dict(row._mapping)})
+    for row in conn.execute(
+        sa.select(recycles).where(recycles.c.person_id == person_id).order_by(recycles.c.id)
+    ):
+        rows.append({"kind": "recycle", **dict(row._mapping)})
+    return rows
