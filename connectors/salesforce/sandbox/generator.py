@@ -1,10 +1,12 @@
 """Generate a realistic, seeded sandbox org.
 
-Users (active and inactive reps, managers, marketing, the integration user), the Nurture and
-Sales queues, campaigns of every type with their member statuses, accounts, contacts and leads
-with the attribute spread of a real B2B org — dirt included (country spellings, messy titles,
-blank and duplicate emails, odd unicode) — and ~120 days of history: campaign responses, form
-submissions, rep calls and emails, meetings, and leads that converted.
+Users (active and inactive reps, managers, marketing, the integration user, and the
+automated-process, guest and partner users that cannot own records), the Nurture and Sales
+queues, campaigns of every type with their member statuses (the "Nurture Program" campaign is
+where recycled leads go), accounts, contacts and leads with the attribute spread of a real B2B
+org — dirt included (country spellings, messy titles, blank and duplicate emails, odd unicode)
+— and ~120 days of history: campaign responses, form submissions, rep calls and emails,
+meetings, and leads that converted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from connectors.salesforce.sandbox.generator_data import (
     INDUSTRY_WEIGHTS,
     LAST_NAMES,
     LEAD_SOURCES,
+    NURTURE_CAMPAIGN,
     OWNERSHIP,
     STATUS_WEIGHTS,
     TITLES,
@@ -149,6 +152,26 @@ def _users_and_queues(org: OrgState, now: datetime) -> _People:
         created=created,
     )
     org.assignment_queue_id = people.sales_queue
+    org.nurture_queue_id = people.nurture_queue
+    # Users every org has that cannot own records: LeadSync must not route leads to them.
+    for first, last, kind in (
+        ("Automated", "Process", "AutomatedProcess"),
+        ("Site Guest", "User", "Guest"),
+        ("Paula", "Partner", "PowerPartner"),
+    ):
+        alias = f"{first}.{last}".lower().replace(" ", "")
+        org.insert(
+            "User",
+            {
+                "FirstName": first,
+                "LastName": last,
+                "Username": f"{alias}@leadsync.sandbox",
+                "Email": f"{alias}@example-corp.com",
+                "IsActive": True,
+                "UserType": kind,
+            },
+            created=created,
+        )
     return people
 
 
@@ -180,6 +203,8 @@ def _campaigns(org: OrgState, people: _People, now: datetime) -> None:
                 created=created,
             )
         people.campaigns.append((campaign, statuses, responded, page, name, kind))
+        if name == NURTURE_CAMPAIGN:
+            org.nurture_campaign_id = campaign
 
 
 def _company(rng: random.Random) -> str:

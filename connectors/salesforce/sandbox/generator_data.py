@@ -302,3 +302,5 @@ CAMPAIGNS = (
     ("LinkedIn Ads Q2", "Advertisement", ("Sent", "Responded"), ("Responded",), "/lp/linkedin"),
     ("Nurture Program", "Email", ("Sent", "Opened", "Clicked"), ("Clicked",), None),
 )
+#: The campaign recycled leads join (``[recycle] nurture_campaign`` in the demo config).
+NURTURE_CAMPAIGN = "Nurture Program"

@@ -77,6 +77,9 @@ class OrgState:
         #: Where the active Lead assignment rule sends leads (set by the generator).
         self.assignment_queue_id: str | None = None
         self.assignment_rule_id = self.ids.new("01Q")
+        #: The campaign recycled leads join, and the queue that owns them (set by the generator).
+        self.nurture_campaign_id: str | None = None
+        self.nurture_queue_id: str | None = None
         self._last_stamp = datetime(2000, 1, 1, tzinfo=UTC)
 
     # --- metadata -------------------------------------------------------------------------
@@ -144,6 +147,29 @@ class OrgState:
         """The id of the record whose unique/external-id ``field`` equals ``value``."""
         with self.lock:
             return self._unique.get((object_type, field), {}).get(str(value).lower())
+
+    def campaign_member(self, campaign_id: str, person_id: str) -> str | None:
+        """The live CampaignMember putting ``person_id`` (a Lead or Contact) in the campaign."""
+        campaign, person = to18(campaign_id), to18(person_id)
+        with self.lock:
+            for row in self._rows["CampaignMember"].values():
+                people = (_id18(row.get("LeadId")), _id18(row.get("ContactId")))
+                if (
+                    not row.get("IsDeleted")
+                    and _id18(row.get("CampaignId")) == campaign
+                    and person in people
+                ):
+                    return str(row["Id"])
+        return None
+
+    def default_member_status(self, campaign_id: str) -> str:
+        """The campaign's default CampaignMemberStatus label (``Sent`` when it defines none)."""
+        campaign = to18(campaign_id)
+        with self.lock:
+            for row in self._rows["CampaignMemberStatus"].values():
+                if _id18(row.get("CampaignId")) == campaign and row.get("IsDefault"):
+                    return str(row.get("Label"))
+        return "Sent"
 
     def count(self, object_type: str) -> int:
         """How many live (not deleted) records ``object_type`` has."""
@@ -305,6 +331,10 @@ class OrgState:
                 index.pop(str(old[spec.name]).lower(), None)
             if new.get(spec.name) is not None and not new.get("IsDeleted"):
                 index[str(new[spec.name]).lower()] = new["Id"]
+
+
+def _id18(value: Any) -> str | None:
+    return to18(str(value)) if value else None
 
 
 def _sparse(row: dict[str, Any]) -> dict[str, Any]:

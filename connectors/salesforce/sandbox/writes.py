@@ -191,6 +191,7 @@ def check_record(
         )
     for key, value in values.items():
         _check_value(org, definition, definition.fields[key], value)
+    _check_unique(org, definition, record_id, values)
     merged = {**(old or {}), **values}
     if old is None:
         missing = [f for f in _REQUIRED.get(name, ()) if merged.get(f) in (None, "")]
@@ -222,11 +223,47 @@ def check_record(
                 [rule.field] if rule.field else [],
             )
     result = dict(values)
+    if name == "CampaignMember" and old is None:
+        result.update(_new_campaign_member(org, merged))
     if name == "Lead" and ctx.auto_assign and org.assignment_queue_id:
         # The org's active Lead assignment rule: every API save of a Lead re-runs it unless
         # the request says Sforce-Auto-Assign: FALSE, and it routes to the Sales Queue.
         result["OwnerId"] = org.assignment_queue_id
     return result
+
+
+def _check_unique(
+    org: OrgState, definition: ObjectDef, record_id: Any, values: Mapping[str, Any]
+) -> None:
+    """A Unique field's value may belong to one live record only (case-insensitive)."""
+    for key, value in values.items():
+        spec = definition.fields[key]
+        if not spec.unique or value in (None, ""):
+            continue
+        holder = org.find_unique(definition.name, spec.name, str(value))
+        if holder is not None and holder != record_id:
+            raise RecordFailure(
+                "DUPLICATE_VALUE",
+                f"duplicate value found: {spec.name} duplicates value on record with id: {holder}",
+            )
+
+
+def _new_campaign_member(org: OrgState, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A new member names exactly one person not yet in the campaign; with no Status it gets
+    the campaign's default member status (what the org does on insert)."""
+    person = values.get("LeadId") or values.get("ContactId")
+    if not person:
+        raise RecordFailure(
+            "REQUIRED_FIELD_MISSING",
+            "Required fields are missing: [LeadId, ContactId]",
+            ["LeadId", "ContactId"],
+        )
+    campaign = str(values["CampaignId"])
+    if org.campaign_member(campaign, str(person)) is not None:
+        raise RecordFailure("DUPLICATE_VALUE", "Already a campaign member.")
+    if values.get("Status"):
+        return {}
+    return {"Status": org.default_member_status(campaign)}
 
 
 def _writable(spec: FieldDef, updating: bool) -> bool:
