@@ -13,6 +13,7 @@ import structlog
 from connectors.salesforce import fields as sf_fields
 from connectors.salesforce import soql
 from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.enrol import Enroller
 from connectors.salesforce.mapping import SalesforceMapping, load_mapping
 from connectors.salesforce.pull import (
     PullPlan,
@@ -31,6 +32,7 @@ from leadsync.records import (
     ApiUsage,
     CheckProblem,
     CrmUser,
+    Enrolment,
     FieldInfo,
     OwnerChange,
     PersonRecord,
@@ -66,6 +68,7 @@ class SalesforceConnector:
         self._clock = clock
         self.client = SalesforceClient(name, settings, sleep=sleep)
         self._writer = Writer(self.client, mapping, sleep=sleep)
+        self._enroller = Enroller(self._writer)
         self._describes: dict[str, dict[str, Any]] = {}
 
     # -- pull ---------------------------------------------------------------------------------
@@ -136,12 +139,19 @@ class SalesforceConnector:
         return self._writer.write(updates)
 
     def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
-        """OwnerId (+ status) through Collections with ``Sforce-Auto-Assign: FALSE``."""
+        """OwnerId and/or status through Collections with ``Sforce-Auto-Assign: FALSE``.
+
+        ``owner_id=None`` sends only the status, so the record keeps its owner.
+        """
         return self._writer.reassign(changes)
 
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
-        """Upsert Tasks on the external-id key field; a retry updates, never duplicates."""
+        """Insert Tasks keyed by the unique key field; a retry finds its task and leaves it be."""
         return self._writer.create_tasks(tasks)
+
+    def enrol(self, enrolments: Sequence[Enrolment]) -> list[WriteOutcome]:
+        """Add people to (or remove them from) campaigns as CampaignMembers; idempotent."""
+        return self._enroller.enrol(enrolments)
 
     # -- describe / check / create ------------------------------------------------------------
 
@@ -232,10 +242,18 @@ class SalesforceConnector:
     # -- users, usage -------------------------------------------------------------------------
 
     def users(self) -> list[CrmUser]:
-        """Users (active and inactive, with managers) and queues."""
+        """Users that can own records (standard licences, active and inactive, with managers)
+        and the queues that can own Leads.
+
+        Automated-process, guest, partner and other non-standard users cannot own Leads or
+        Contacts, so they are left out; so are queues that do not take Leads.
+        """
         users: list[CrmUser] = []
         user_soql = soql.select(
-            ["Id", "Name", "Email", "IsActive", "ManagerId"], "User", order_by=["Id"]
+            ["Id", "Name", "Email", "IsActive", "ManagerId"],
+            "User",
+            [soql.eq("UserType", "Standard")],
+            order_by=["Id"],
         )
         for _, records in self.client.query_pages(user_soql):
             users.extend(
@@ -249,18 +267,22 @@ class SalesforceConnector:
                 for r in records
             )
         queue_soql = soql.select(
-            ["Id", "Name", "Email"], "Group", [soql.eq("Type", "Queue")], order_by=["Id"]
+            ["QueueId", "Queue.Name", "Queue.Email"],
+            "QueueSobject",
+            [soql.eq("SobjectType", "Lead")],
+            order_by=["QueueId"],
         )
         for _, records in self.client.query_pages(queue_soql):
-            users.extend(
-                CrmUser(
-                    id=str(r["Id"]),
-                    name=str(r.get("Name") or ""),
-                    email=r.get("Email"),
-                    is_queue=True,
+            for r in records:
+                queue = r.get("Queue") or {}
+                users.append(
+                    CrmUser(
+                        id=str(r["QueueId"]),
+                        name=str(queue.get("Name") or ""),
+                        email=queue.get("Email"),
+                        is_queue=True,
+                    )
                 )
-                for r in records
-            )
         return users
 
     def usage(self) -> ApiUsage:

@@ -10,6 +10,7 @@ silently replace the owner LeadSync (or sales) chose.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -110,6 +111,63 @@ def _save_error(result: Mapping[str, Any]) -> RecordError:
     return RecordError(code, message, fields, retriable=code in TRANSIENT_CODES)
 
 
+def _no_result() -> RecordError:
+    return RecordError(
+        "LEADSYNC_NO_RESULT", "Salesforce returned no result for this record", (), True
+    )
+
+
+#: ``duplicate value found: <field> duplicates value on record with id: <id>``
+_DUPLICATE_ID = re.compile(r"record with id:\s*([A-Za-z0-9]{15,18})")
+
+
+def _duplicate_of_field(error: RecordError, field: str) -> bool:
+    """Whether ``error`` is a unique-field ``DUPLICATE_VALUE`` on ``field``."""
+    return error.code == "DUPLICATE_VALUE" and (
+        field in error.fields or field.lower() in error.message.lower()
+    )
+
+
+def _duplicate_id(error: RecordError) -> str | None:
+    """The id of the record a ``DUPLICATE_VALUE`` message names, when it names one."""
+    found = _DUPLICATE_ID.search(error.message)
+    return found.group(1) if found else None
+
+
+def owner_change_fields(
+    change: OwnerChange, mapping: SalesforceMapping
+) -> dict[str, Any] | RecordError:
+    """OwnerId (unless ``owner_id`` is None) and the mapped status field for one change.
+
+    A status the object has no mapped field for is logged and left out when the owner still
+    changes; a status-only change with nowhere to put the status is refused.
+    """
+    fields: dict[str, Any] = {}
+    if change.owner_id is not None:
+        fields["OwnerId"] = change.owner_id
+    if change.status is not None:
+        obj = mapping.objects.get(change.ref.object_type)
+        if obj is not None and obj.status:
+            fields[obj.status] = change.status
+        else:
+            log.warning(
+                "salesforce.reassign.status_unmapped",
+                object=change.ref.object_type,
+                hint="map objects.<object>.status in mappings/salesforce.toml",
+            )
+    if not fields:
+        return RecordError(
+            "LEADSYNC_NOTHING_TO_CHANGE",
+            f"no owner given and {change.ref.object_type} has no status field mapped; map "
+            f"objects.{change.ref.object_type}.status in mappings/salesforce.toml",
+        )
+    return fields
+
+
+#: Turns a refusal that means "already done" into that record's outcome (else ``None``).
+Tolerate = Callable[[Pending, RecordError], WriteOutcome | None]
+
+
 class Writer:
     """Collections and Bulk writes for one connection."""
 
@@ -158,22 +216,23 @@ class Writer:
         outcomes: list[WriteOutcome | None] = [None] * len(changes)
         items = []
         for index, change in enumerate(changes):
-            fields: dict[str, Any] = {"OwnerId": change.owner_id}
-            obj = self.mapping.objects.get(change.ref.object_type)
-            if change.status is not None:
-                if obj is not None and obj.status:
-                    fields[obj.status] = change.status
-                else:
-                    log.warning(
-                        "salesforce.reassign.status_unmapped",
-                        object=change.ref.object_type,
-                        hint="map objects.<object>.status in mappings/salesforce.toml",
-                    )
+            fields = owner_change_fields(change, self.mapping)
+            if isinstance(fields, RecordError):
+                outcomes[index] = WriteOutcome(change.ref, ok=False, error=fields)
+                continue
             items.append(Pending((index,), change.ref, change.ref.object_type, fields))
         self._collections(items, "composite/sobjects", outcomes, key_field=None)
         return _complete(outcomes, changes)
 
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
+        """Insert hand-off tasks; a key that already has a task counts as done, untouched.
+
+        One Collections insert per 200 tasks. The key field is unique, so a retry of a task
+        that was already created is refused with ``DUPLICATE_VALUE`` naming the key field and
+        the existing task's id; that is this task's success. Nothing is re-sent to a task that
+        exists, so a rep's changes (Status "Completed", a new owner or due date) survive a
+        retry, at no more calls than an upsert and one fewer than checking existence first.
+        """
         outcomes: list[WriteOutcome | None] = [None] * len(tasks)
         key_field = self.mapping.task_key_field
         items = []
@@ -200,8 +259,63 @@ class Writer:
                 "Status": "Not Started",
             }
             items.append(Pending((index,), task.person, "Task", fields))
-        self._collections(items, f"composite/sobjects/Task/{key_field}", outcomes, key_field)
+
+        def existing_task(item: Pending, error: RecordError) -> WriteOutcome | None:
+            if not _duplicate_of_field(error, key_field):
+                return None
+            return WriteOutcome(item.ref, ok=True, created_id=_duplicate_id(error))
+
+        self.insert(items, outcomes, tolerate=existing_task)
         return _complete(outcomes, tasks)
+
+    def insert(
+        self,
+        items: Sequence[Pending],
+        outcomes: list[WriteOutcome | None],
+        *,
+        tolerate: Tolerate | None = None,
+    ) -> None:
+        """Insert records via Collections POST (200 a call); outcomes land at each item's index."""
+        self._collections(
+            items, "composite/sobjects", outcomes, None, method="POST", tolerate=tolerate
+        )
+
+    def delete(self, ids: Sequence[str]) -> dict[str, RecordError | None]:
+        """Delete records by id via Collections (200 ids a call, ``allOrNone=false``).
+
+        Answers each id's error (``None`` when deleted); transient refusals are retried alone
+        like writes are.
+        """
+        results: dict[str, RecordError | None] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), COLLECTION_LIMIT):
+            pending = unique[start : start + COLLECTION_LIMIT]
+            for attempt in range(1, self.client.policy.attempts + 1):
+                self.client.check_budget(self.settings.api_reserve)
+                answer = self.client.rest(
+                    "DELETE",
+                    "composite/sobjects",
+                    params={"ids": ",".join(pending), "allOrNone": "false"},
+                    headers=NO_AUTO_ASSIGN,
+                )
+                rows = answer if isinstance(answer, list) else []
+                transient = []
+                for record_id, row in zip(pending, rows + [{}] * len(pending), strict=False):
+                    if row.get("success"):
+                        results[record_id] = None
+                        continue
+                    error = _save_error(row) if row else _no_result()
+                    results[record_id] = error
+                    if error.retriable:
+                        transient.append(record_id)
+                if not transient or attempt == self.client.policy.attempts:
+                    break
+                log.warning(
+                    "salesforce.collections.transient", count=len(transient), attempt=attempt
+                )
+                pending = transient
+                self._sleep(self.client.policy.backoff(attempt))
+        return results
 
     # -- Collections --------------------------------------------------------------------------
 
@@ -211,11 +325,15 @@ class Writer:
         path: str,
         outcomes: list[WriteOutcome | None],
         key_field: str | None,
+        *,
+        method: str = "PATCH",
+        tolerate: Tolerate | None = None,
     ) -> None:
+        """Send ``items`` 200 a call: PATCH updates by id (or upserts on ``key_field``), POST
+        inserts. ``tolerate`` turns a refusal that means "already done" into its outcome."""
         for start in range(0, len(items), COLLECTION_LIMIT):
-            self._send_chunk(
-                list(items[start : start + COLLECTION_LIMIT]), path, outcomes, key_field
-            )
+            chunk = list(items[start : start + COLLECTION_LIMIT])
+            self._send_chunk(chunk, path, outcomes, key_field, method, tolerate)
 
     def _send_chunk(
         self,
@@ -223,13 +341,16 @@ class Writer:
         path: str,
         outcomes: list[WriteOutcome | None],
         key_field: str | None,
+        method: str,
+        tolerate: Tolerate | None,
     ) -> None:
         pending = chunk
+        with_id = method == "PATCH" and key_field is None
         for attempt in range(1, self.client.policy.attempts + 1):
             self.client.check_budget(self.settings.api_reserve)
-            records = [_record(item, key_field) for item in pending]
+            records = [_record(item, with_id) for item in pending]
             results = self.client.rest(
-                "PATCH",
+                method,
                 path,
                 json={"allOrNone": False, "records": records},
                 headers=NO_AUTO_ASSIGN,
@@ -243,20 +364,15 @@ class Writer:
             transient: list[tuple[Pending, RecordError]] = []
             for item, result in zip(pending, results, strict=True):
                 if result.get("success"):
-                    created = result.get("id") if result.get("created") else None
+                    inserted = method == "POST" or result.get("created")
+                    created = result.get("id") if inserted else None
                     _set(outcomes, item, WriteOutcome(item.ref, ok=True, created_id=created))
                     continue
-                error = (
-                    _save_error(result)
-                    if result
-                    else RecordError(
-                        "LEADSYNC_NO_RESULT",
-                        "Salesforce returned no result for this record",
-                        (),
-                        True,
-                    )
-                )
-                if error.retriable:
+                error = _save_error(result) if result else _no_result()
+                done = tolerate(item, error) if tolerate is not None else None
+                if done is not None:
+                    _set(outcomes, item, done)
+                elif error.retriable:
                     transient.append((item, error))
                 else:
                     _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
@@ -325,9 +441,9 @@ class Writer:
             )
 
 
-def _record(item: Pending, key_field: str | None) -> dict[str, Any]:
+def _record(item: Pending, with_id: bool) -> dict[str, Any]:
     record: dict[str, Any] = {"attributes": {"type": item.sobject}}
-    if key_field is None:
+    if with_id:
         record["id"] = item.ref.external_id
     record.update(item.fields)
     return record

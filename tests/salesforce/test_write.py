@@ -229,36 +229,64 @@ def test_reassign_sets_owner_and_status(
     assert all(o.ok for o in outcomes)
 
 
-def test_tasks_upsert_on_the_external_id(
+def test_tasks_are_inserted_and_a_retry_leaves_the_existing_task_alone(
     rsps: responses.RequestsMock, connector: SalesforceConnector
 ) -> None:
-    rsps.add(
-        responses.PATCH,
-        f"{API}/composite/sobjects/Task/LeadSync_Key__c",
-        json=[{"id": "00TN", "success": True, "errors": [], "created": True}],
-    )
-    due = datetime(2024, 3, 1, 17, 0, tzinfo=UTC)
-    (outcome,) = connector.create_tasks(
-        [TaskRequest("handoff:00Q1:1", _lead(1), "005R", "New lead", "Why: fit", due, "High")]
-    )
-    body = _body(rsps.calls[-1])
-    assert body == {
-        "allOrNone": False,
-        "records": [
+    existing = {
+        "success": False,
+        "errors": [
             {
-                "attributes": {"type": "Task"},
-                "LeadSync_Key__c": "handoff:00Q1:1",
-                "WhoId": _lead(1).external_id,
-                "OwnerId": "005R",
-                "Subject": "New lead",
-                "Description": "Why: fit",
-                "ActivityDate": "2024-03-01",
-                "Priority": "High",
-                "Status": "Not Started",
+                "statusCode": "DUPLICATE_VALUE",
+                "message": "duplicate value found: LeadSync_Key__c duplicates value on record "
+                "with id: 00T5g000001AbCd",
+                "fields": [],
             }
         ],
     }
-    assert outcome.ok and outcome.created_id == "00TN"
+    rsps.add(
+        responses.POST,
+        f"{API}/composite/sobjects",
+        match=[NO_ASSIGN],
+        json=[{"id": "00TN", "success": True, "errors": []}, existing],
+    )
+    due = datetime(2024, 3, 1, 17, 0, tzinfo=UTC)
+    new, retried = connector.create_tasks(
+        [
+            TaskRequest("handoff:00Q1:1", _lead(1), "005R", "New lead", "Why: fit", due, "High"),
+            TaskRequest("handoff:00Q2:1", _lead(2), "005R", "New lead", "Why: fit", due),
+        ]
+    )
+    body = _body(rsps.calls[-1])
+    assert body["allOrNone"] is False
+    assert body["records"][0] == {
+        "attributes": {"type": "Task"},
+        "LeadSync_Key__c": "handoff:00Q1:1",
+        "WhoId": _lead(1).external_id,
+        "OwnerId": "005R",
+        "Subject": "New lead",
+        "Description": "Why: fit",
+        "ActivityDate": "2024-03-01",
+        "Priority": "High",
+        "Status": "Not Started",
+    }
+    assert new.ok and new.created_id == "00TN"
+    assert retried.ok and retried.created_id == "00T5g000001AbCd"
+    # Only inserts: an upsert would PATCH an existing task and reopen it.
+    assert all(c.request.method != "PATCH" for c in rsps.calls)
+
+
+def test_a_duplicate_on_another_field_is_still_a_task_error(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    other = {
+        "success": False,
+        "errors": [{"statusCode": "DUPLICATE_VALUE", "message": "duplicate value found: X__c"}],
+    }
+    rsps.add(responses.POST, f"{API}/composite/sobjects", json=[other])
+    due = datetime(2024, 3, 1, 17, 0, tzinfo=UTC)
+    (outcome,) = connector.create_tasks([TaskRequest("k", _lead(1), "005R", "s", "b", due)])
+    assert not outcome.ok and outcome.error is not None
+    assert outcome.error.code == "DUPLICATE_VALUE"
 
 
 def test_budget_reserve_stops_writes_before_any_call(
