@@ -15,6 +15,8 @@ from connectors.hubspot.sandbox.schema import (
 )
 
 OWNERS_LIMIT = 500
+#: Record ids one memberships add/remove request may carry.
+MEMBERSHIP_LIMIT = 100_000
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -283,6 +285,10 @@ class CrmMetaApi:
         ids = request.json()
         if not isinstance(ids, list) or not all(isinstance(i, str | int) for i in ids):
             raise ApiError.validation("Body must be a JSON list of record ids")
+        if len(ids) > MEMBERSHIP_LIMIT:
+            raise ApiError.validation(
+                f"Too many record ids: {len(ids)}; at most {MEMBERSHIP_LIMIT} per request"
+            )
         with self.portal.lock:
             found = self.portal.lists.get(request.params["listId"])
             if found is None:

@@ -327,6 +327,10 @@ def generate_portal(
     _webinars(portal, rng, start, now, ids)
     _sales_activity(portal, rng, now, ids, sales)
     portal.add_list(ObjectList("1", "LeadSync nurture", "MANUAL", start, start))
+    portal.nurture_list_id = "1"
+    portal.nurture_owner_id = next(
+        o.id for o in portal.owners.values() if (o.first_name, o.last_name) == ("Nina", "Nurture")
+    )
     portal.add_list(ObjectList("2", "All MQLs", "DYNAMIC", start, start))
     return portal
 

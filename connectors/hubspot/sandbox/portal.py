@@ -168,6 +168,9 @@ class PortalState:
         self.email_events: list[dict[str, Any]] = []
         self.marketing_events: dict[str, MarketingEvent] = {}
         self.lists: dict[str, ObjectList] = {}
+        #: The list recycled contacts join and the owner of nurture (set by the generator).
+        self.nurture_list_id: str | None = None
+        self.nurture_owner_id: str | None = None
         self._listeners: list[Callable[[Change], None]] = []
 
     # -- time and ids -------------------------------------------------------------------------
