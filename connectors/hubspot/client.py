@@ -47,8 +47,9 @@ _BACKOFF_CAP = 30.0
 class HubSpotRejected(FatalSyncError):
     """HubSpot refused a whole request (a 4xx other than 401/403/429).
 
-    Keeps HubSpot's own ``category`` and ``message`` and the ids its ``context`` names, so a
-    batched write can turn the refusal into per-record outcomes instead of stopping the cycle.
+    Keeps HubSpot's own ``category`` and ``message``, the ids its ``context`` names and the
+    properties its ``errors`` blame, so a batched write can turn the refusal into per-record
+    outcomes instead of stopping the cycle.
     """
 
     def __init__(
@@ -60,10 +61,13 @@ class HubSpotRejected(FatalSyncError):
         category: str,
         hubspot_message: str,
         ids: tuple[str, ...] = (),
+        fields: tuple[str, ...] = (),
     ) -> None:
         self.category = category
         self.hubspot_message = hubspot_message
         self.ids = ids
+        #: Property names the answer's ``errors[].context.propertyName`` blame.
+        self.fields = fields
         super().__init__(message, connector=connector, status=status)
 
 
@@ -373,6 +377,12 @@ def translate_error(exc: BaseException, connector: str, *, endpoint: str = "") -
             )
         context = body.get("context") or {}
         ids = tuple(str(i) for key in ("ids", "id") for i in (context.get(key) or []))
+        fields = [
+            str(name)
+            for err in body.get("errors") or []
+            if isinstance(err, dict) and isinstance(err.get("context"), dict)
+            for name in err["context"].get("propertyName") or []
+        ]
         return HubSpotRejected(
             detail,
             connector=connector,
@@ -380,6 +390,7 @@ def translate_error(exc: BaseException, connector: str, *, endpoint: str = "") -
             category=category or "ERROR",
             hubspot_message=message,
             ids=ids,
+            fields=tuple(dict.fromkeys(fields)),
         )
     if isinstance(exc, urllib3.exceptions.SSLError) or (
         isinstance(exc, urllib3.exceptions.MaxRetryError)

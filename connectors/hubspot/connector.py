@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.hubspot import activities, properties, pull, write
+from connectors.hubspot import activities, enrol, properties, pull, write
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import HubSpotMapping, load_mapping
 from connectors.hubspot.pacing import Clock, Sleep
@@ -18,6 +18,7 @@ from leadsync.records import (
     ApiUsage,
     CheckProblem,
     CrmUser,
+    Enrolment,
     FieldInfo,
     OwnerChange,
     PersonRecord,
@@ -70,8 +71,13 @@ class HubSpotConnector:
         return write.write_updates(self.client, self.mapping, updates)
 
     def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
-        """Owners and statuses by batch update (HubSpot has no assignment rules to bypass)."""
+        """Owners and/or statuses by batch update (HubSpot has no assignment rules to bypass);
+        ``owner_id=None`` changes only the status."""
         return write.reassign(self.client, self.mapping, changes)
+
+    def enrol(self, enrolments: Sequence[Enrolment]) -> list[WriteOutcome]:
+        """Add contacts to (or remove them from) MANUAL/SNAPSHOT lists; idempotent both ways."""
+        return enrol.enrol(self.client, enrolments)
 
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
         """Tasks upserted by their unique key and associated to their contact."""

@@ -2,9 +2,10 @@
 
 Every function answers one ``WriteOutcome`` per input, in input order, and never raises for a
 record: HubSpot's multi-status (207) errors are mapped back to inputs through the ids in each
-error's ``context``; a whole batch HubSpot refuses (400) or that outlasts the retries fails each
-of its records with HubSpot's category and message. Only errors that no record can get past
-(a refused token, a missing scope) are raised.
+error's ``context``; a batch HubSpot refuses whole (400, one bad property value) is split until
+the bad inputs stand alone, so only they fail, with HubSpot's message and property name; a
+batch that outlasts the retries fails each of its records. Only errors that no record can get
+past (a refused token, a missing scope) are raised.
 
 Tasks are idempotent by construction: they are upserted with ``idProperty`` = the unique task
 property ``leadsync_key`` (batch upsert accepts no associations, so the task is associated to
@@ -61,13 +62,24 @@ def write_updates(
 def reassign(
     client: HubSpotClient, mapping: HubSpotMapping, changes: Sequence[OwnerChange]
 ) -> list[WriteOutcome]:
-    """Owners (``hubspot_owner_id``) and, when given, lead statuses by batch update."""
+    """Owners (``hubspot_owner_id``) and/or lead statuses by batch update.
+
+    ``owner_id=None`` sends only the status, so the contact keeps its owner.
+    """
     prepared: list[tuple[RecordRef, dict[str, str] | RecordError]] = []
     for change in changes:
-        props = {mapping.contact.owner: change.owner_id}
+        props: dict[str, str] = {}
+        if change.owner_id is not None:
+            props[mapping.contact.owner] = change.owner_id
         if change.status is not None:
             props[mapping.contact.status] = change.status
-        prepared.append((change.ref, props))
+        if not props:
+            error = RecordError(
+                code="LEADSYNC_NOTHING_TO_CHANGE", message="neither an owner nor a status given"
+            )
+            prepared.append((change.ref, error))
+        else:
+            prepared.append((change.ref, props))
     return batch_update_contacts(client, prepared, endpoint="contacts.batch_reassign")
 
 
@@ -77,7 +89,15 @@ def batch_update_contacts(
     *,
     endpoint: str,
 ) -> list[WriteOutcome]:
-    """Send prepared ``(ref, properties)`` pairs; inputs already failed keep their error."""
+    """Send prepared ``(ref, properties)`` pairs; inputs already failed keep their error.
+
+    HubSpot refuses a whole batch (400) when one input has a bad property value. Such a batch
+    is split in halves until the bad inputs stand alone with HubSpot's message and property
+    name, and every good input is written: k bad inputs among n cost about 2·k·log2(n) extra
+    calls. At most ``SPLIT_CALLS`` extra calls are spent per call of this function; inputs
+    still unresolved then fail ``BATCH_REFUSED``, retriable, so the next cycle tries them again
+    instead of parking good records with a bad neighbour's error.
+    """
     outcomes: list[WriteOutcome | None] = [None] * len(prepared)
     sendable = [
         (i, ref, props) for i, (ref, props) in enumerate(prepared) if isinstance(props, dict)
@@ -85,35 +105,96 @@ def batch_update_contacts(
     for i, (ref, props) in enumerate(prepared):
         if isinstance(props, RecordError):
             outcomes[i] = WriteOutcome(ref=ref, ok=False, error=props)
-    budget_gone: RecordError | None = None
+    sender = _BatchUpdate(client, endpoint, outcomes)
     for chunk in _chunks_without_repeats(sendable, key=lambda item: item[1].external_id):
-        if budget_gone is not None:
-            for i, ref, _ in chunk:
-                outcomes[i] = WriteOutcome(ref=ref, ok=False, error=budget_gone)
-            continue
+        sender.send(chunk)
+    return [o for o in outcomes if o is not None]
+
+
+#: Extra calls one ``batch_update_contacts`` may spend splitting refused batches: enough to
+#: isolate four bad inputs in a batch of 100 (2 x 7 levels each).
+SPLIT_CALLS = 56
+
+Pending = tuple[int, RecordRef, dict[str, str]]
+
+
+class _BatchUpdate:
+    """Sends chunks of one batch update, splitting a chunk HubSpot refuses with 400."""
+
+    def __init__(
+        self, client: HubSpotClient, endpoint: str, outcomes: list[WriteOutcome | None]
+    ) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        self.outcomes = outcomes
+        self.split_calls_left = SPLIT_CALLS
+        self.budget_gone: RecordError | None = None
+
+    def fail(self, chunk: Sequence[Pending], error: RecordError) -> None:
+        for i, ref, _ in chunk:
+            self.outcomes[i] = WriteOutcome(ref=ref, ok=False, error=error)
+
+    def send(self, chunk: Sequence[Pending]) -> None:
+        if self.budget_gone is not None:
+            self.fail(chunk, self.budget_gone)
+            return
         body = {"inputs": [{"id": ref.external_id, "properties": p} for _, ref, p in chunk]}
         try:
-            answer = client.call(endpoint, "crm.contacts.batch_api", "update", body)
+            answer = self.client.call(self.endpoint, "crm.contacts.batch_api", "update", body)
         except BudgetExhausted as exc:
-            budget_gone = RecordError(code="BUDGET_EXHAUSTED", message=str(exc), retriable=True)
-            for i, ref, _ in chunk:
-                outcomes[i] = WriteOutcome(ref=ref, ok=False, error=budget_gone)
-            continue
-        except (HubSpotRejected, RetriableSyncError) as exc:
-            error = _batch_error(exc)
-            for i, ref, _ in chunk:
-                outcomes[i] = WriteOutcome(ref=ref, ok=False, error=error)
-            continue
+            self.budget_gone = RecordError(
+                code="BUDGET_EXHAUSTED", message=str(exc), retriable=True
+            )
+            self.fail(chunk, self.budget_gone)
+            return
+        except HubSpotRejected as exc:
+            if exc.status == 400 and len(chunk) > 1:
+                self.split(chunk, exc)
+            else:
+                self.fail(chunk, batch_error(exc))
+            return
+        except RetriableSyncError as exc:
+            self.fail(chunk, batch_error(exc))
+            return
+        self.settle(chunk, answer)
+
+    def split(self, chunk: Sequence[Pending], exc: HubSpotRejected) -> None:
+        if self.split_calls_left < 2:
+            self.fail(
+                chunk,
+                RecordError(
+                    code="BATCH_REFUSED",
+                    message=f"not written: HubSpot refused the batch of {len(chunk)} it was "
+                    f"in ({exc.category}: {exc.hubspot_message}) and the calls for isolating "
+                    "the bad records are spent for this cycle; retried next cycle",
+                    fields=exc.fields,
+                    retriable=True,
+                ),
+            )
+            return
+        self.split_calls_left -= 2
+        middle = len(chunk) // 2
+        log.info(
+            "hubspot.batch_update.split",
+            connector=self.client.name,
+            endpoint=self.endpoint,
+            count=len(chunk),
+            category=exc.category,
+        )
+        self.send(chunk[:middle])
+        self.send(chunk[middle:])
+
+    def settle(self, chunk: Sequence[Pending], answer: dict[str, Any]) -> None:
         failed = errors_by_id(answer)
         succeeded = {str(r.get("id")) for r in answer.get("results") or []}
         for i, ref, props in chunk:
             oid = ref.external_id
             if oid in failed:
-                outcomes[i] = WriteOutcome(ref=ref, ok=False, error=failed[oid])
+                self.outcomes[i] = WriteOutcome(ref=ref, ok=False, error=failed[oid])
             elif oid in succeeded or not answer.get("errors"):
-                outcomes[i] = WriteOutcome(ref=ref, ok=True)
+                self.outcomes[i] = WriteOutcome(ref=ref, ok=True)
             else:
-                outcomes[i] = WriteOutcome(
+                self.outcomes[i] = WriteOutcome(
                     ref=ref,
                     ok=False,
                     error=RecordError(
@@ -125,12 +206,11 @@ def batch_update_contacts(
                 )
         log.info(
             "hubspot.batch_update",
-            connector=client.name,
-            endpoint=endpoint,
+            connector=self.client.name,
+            endpoint=self.endpoint,
             count=len(chunk),
-            failed=sum(1 for i, _, _ in chunk if not _ok(outcomes[i])),
+            failed=sum(1 for i, _, _ in chunk if not _ok(self.outcomes[i])),
         )
-    return [o for o in outcomes if o is not None]
 
 
 def create_tasks(
@@ -161,7 +241,7 @@ def _upsert_and_associate(
     try:
         answer = client.call("tasks.batch_upsert", "crm.objects.tasks.batch_api", "upsert", body)
     except (HubSpotRejected, RetriableSyncError) as exc:
-        error = _batch_error(exc)
+        error = batch_error(exc)
         return [WriteOutcome(ref=_task_ref(client, t), ok=False, error=error) for t in chunk]
     task_ids: dict[str, str] = {}
     for row in answer.get("results") or []:
@@ -218,7 +298,7 @@ def _associate(
             expect_body=False,
         )
     except (HubSpotRejected, RetriableSyncError) as exc:
-        error = _batch_error(exc)
+        error = batch_error(exc)
         return {task_id: error for task_id, _ in pairs}
     if not answer:
         return {}
@@ -266,11 +346,15 @@ def errors_by_id(answer: dict[str, Any]) -> dict[str, RecordError]:
     return out
 
 
-def _batch_error(exc: HubSpotRejected | RetriableSyncError) -> RecordError:
+def batch_error(exc: HubSpotRejected | RetriableSyncError) -> RecordError:
+    """A whole call's refusal as each of its records' error (HubSpot's category, message and
+    blamed properties); a refused token is raised, never turned into record errors."""
     if isinstance(exc, AuthError):
         raise exc
     if isinstance(exc, HubSpotRejected):
-        return RecordError(code=exc.category, message=exc.hubspot_message, retriable=False)
+        return RecordError(
+            code=exc.category, message=exc.hubspot_message, fields=exc.fields, retriable=False
+        )
     return RecordError(code=f"HTTP_{exc.status or 'ERROR'}", message=str(exc), retriable=True)
 
 
