@@ -1,17 +1,52 @@
-"""Runs one engine cycle against a file-backed CRM; the crash test kills it with SIGKILL."""
+"""Runs one engine cycle against a file-backed CRM; the crash test kills it with SIGKILL.
+
+The real model, routing and hand-off run, with a fixed clock per phase so a rerun decides
+exactly what a clean run decides (phase 1: first sync; phase 2: an hour later).
+"""
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 
-from leadsync.engine.cycle import EngineSettings, SyncEngine
+from leadsync.config import settings_from_dict
 from leadsync.store import Store
+from leadsync.wiring import build_engine
 from tests.engine.memory_crm import MemoryConnector, MemoryCRM
-from tests.engine.test_cycle import points_scorer
+
+PHASE_START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, in business hours
+
+CONFIG: dict[str, Any] = {
+    "icp": {
+        "good_fit_min": 1,
+        "criteria": [
+            {
+                "name": "Manufacturing",
+                "attribute": "industry",
+                "operator": "one_of",
+                "values": ["Manufacturing"],
+            }
+        ],
+    },
+    # No cap here: a killed cycle that acted and its rerun are two cycles' worth of cap.
+    "handoff": {
+        "enabled": True,
+        "pools": [{"name": "All", "members": ["rep-a", "rep-b", "rep-c"]}],
+        "fallback_owner": "00G-sales",
+        "sla": {"hand_raiser": 5, "sales_ready": 480, "on_breach": "escalate"},
+        "notify": {"poor_hand_raiser": "daily_digest"},
+    },
+    "recycle": {
+        "statuses": ["Recycled"],
+        "nurture_owner": "00G-nurture",
+        "nurture_campaign": "701-nurture",
+    },
+}
 
 
 class TickProgress:
@@ -24,23 +59,26 @@ class TickProgress:
         print("tick", flush=True)
 
 
-def main(crm_path: str, store_url: str) -> None:
+def main(crm_path: str, store_url: str, phase: int) -> None:
     structlog.configure(logger_factory=structlog.ReturnLoggerFactory())  # quiet
     crm = MemoryCRM.load(Path(crm_path))
     store = Store(store_url)
-    settings = EngineSettings(pull_batch=9, score_batch=7, write_chunk=11)
-    engine = SyncEngine(
+    now = PHASE_START + timedelta(hours=phase - 1)
+    engine = build_engine(
+        settings_from_dict(CONFIG, "crash-test"),
         store,
-        {"mem": MemoryConnector(crm)},
-        points_scorer,
-        settings,
-        lambda: datetime.now(UTC),
-        TickProgress(),
+        {"salesforce": MemoryConnector(crm, "salesforce")},
+        clock=lambda: now,
+        progress=TickProgress(),
     )
+    # Small batches: many commits, so a kill can land between any two of them.
+    engine.settings = replace(engine.settings, pull_batch=9, score_batch=7, write_chunk=11)
+    assert engine.actor is not None
+    engine.actor.settings = replace(engine.actor.settings, action_chunk=3)
     print("ready", flush=True)
     report = engine.cycle()
     print(report.status, flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))

@@ -16,7 +16,17 @@ import pytest
 import sqlalchemy as sa
 
 from leadsync.store import Store
-from leadsync.store.schema import activities, crm_records, ledger, pending_writes, people, scores
+from leadsync.store.schema import (
+    actions,
+    activities,
+    crm_records,
+    handoffs,
+    ledger,
+    pending_writes,
+    people,
+    recycles,
+    scores,
+)
 from tests.conftest import fresh_store_url
 from tests.engine.memory_crm import MemoryCRM
 
@@ -26,24 +36,44 @@ SEEDS = int(os.environ.get("LEADSYNC_CRASH_SEEDS", "50"))
 
 def make_crm(path: Path) -> MemoryCRM:
     crm = MemoryCRM(path=path)
+    for uid, name in (("rep-a", "Ann"), ("rep-b", "Bob"), ("rep-c", "Cleo")):
+        crm.add_user(uid, name, manager="mgr-1" if uid != "rep-c" else None)
+    crm.add_user("mgr-1", "Mia")
+    crm.add_user("00G-sales", "Sales queue", queue=True)
+    crm.add_user("00G-nurture", "Nurture queue", queue=True)
     for i in range(120):
         crm.add_person(
-            f"L{i}", f"p{i}@co{i % 9}.com", industry="Manufacturing" if i % 4 else "Retail"
+            f"L{i}", f"p{i}@co{i % 9}.com", industry="Retail" if i % 4 == 1 else "Manufacturing"
         )
     for i in range(0, 120, 3):
-        crm.add_activity(f"A{i}", f"L{i}", "form_submission" if i % 2 else "email_open")
+        # every sixth person raises a hand (a hand-off with a task), the others open an email
+        name = "Contact Us" if i % 2 else ""
+        crm.add_activity(f"A{i}", f"L{i}", "form_submission" if i % 2 else "email_open", name)
     crm.save()
     return crm
 
 
-def run_child(crm_path: Path, url: str, kill_at: tuple[int, float] | None) -> tuple[str, int]:
+def between_phases(path: Path) -> None:
+    """An hour passes: sales recycles some hand-offs, touches one, new hands go up."""
+    crm = MemoryCRM.load(path)
+    for i in (3, 9, 15):
+        crm.set_status(f"L{i}", "Recycled")
+    crm.add_activity("call-21", "L21", "call", "Intro call", actor=crm.owners.get("L21"))
+    for i in (4, 8):
+        crm.add_activity(f"B{i}", f"L{i}", "form_submission", "Contact Us")
+    crm.save()
+
+
+def run_child(
+    crm_path: Path, url: str, kill_at: tuple[int, float] | None, phase: int = 1
+) -> tuple[str, int]:
     """Run one cycle in a child; with ``kill_at=(n, delay)``, SIGKILL it ``delay`` seconds
     after its n-th progress step (so the kill lands in any phase, however loaded the machine).
 
     Returns what it printed last ("ok" when it finished) and how many steps it reported.
     """
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.engine.crash_child", str(crm_path), url],
+        [sys.executable, "-m", "tests.engine.crash_child", str(crm_path), url, str(phase)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -68,7 +98,29 @@ def run_child(crm_path: Path, url: str, kill_at: tuple[int, float] | None) -> tu
 
 def crm_state(path: Path) -> dict[str, Any]:
     crm = MemoryCRM.load(path)
-    return {pid: {k: v for k, v in f.items() if k != "scored_at"} for pid, f in crm.fields.items()}
+    return {
+        "fields": {
+            pid: {k: v for k, v in f.items() if k != "scored_at"} for pid, f in crm.fields.items()
+        },
+        "owners": crm.owners,
+        "statuses": crm.statuses,
+        "tasks": crm.tasks,
+        "members": crm.members,
+    }
+
+
+def owner_history(path: Path) -> dict[str, list[tuple[str | None, str | None]]]:
+    """Each record's owner/status changes in order, a re-sent identical change counted once.
+
+    Equal to a clean run's history means every owner decision reached the CRM exactly once
+    (a crash may re-send the same change, never decide a different one).
+    """
+    history: dict[str, list[tuple[str | None, str | None]]] = {}
+    for pid, owner, status in MemoryCRM.load(path).owner_log:
+        changes = history.setdefault(pid, [])
+        if not changes or changes[-1] != (owner, status):
+            changes.append((owner, status))
+    return history
 
 
 def store_state(url: str) -> dict[str, Any]:
@@ -95,7 +147,23 @@ def store_state(url: str) -> dict[str, Any]:
                 t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
                 for t in (people, crm_records, activities, pending_writes)
             }
-        return {"scores": by_email, "ledger": written, "counts": counts}
+            acted = sorted(
+                (row.record_uid, row.seq, row.state, row.owner_id, row.closed_by)
+                for row in conn.execute(sa.select(handoffs))
+            )
+            recycled = sorted(
+                (row.record_uid, row.seq, row.state, row.trigger)
+                for row in conn.execute(sa.select(recycles))
+            )
+            owed = sorted((row.key, row.state) for row in conn.execute(sa.select(actions)))
+        return {
+            "scores": by_email,
+            "ledger": written,
+            "counts": counts,
+            "handoffs": acted,
+            "recycles": recycled,
+            "actions": owed,
+        }
     finally:
         store.close()
 
@@ -105,9 +173,18 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("reference")
     make_crm(folder / "crm.json")
     url = f"sqlite:///{folder / 'ref.db'}"
-    status, ticks = run_child(folder / "crm.json", url, None)
+    status, ticks = run_child(folder / "crm.json", url, None, phase=1)
     assert status == "ok"
-    return {"crm": crm_state(folder / "crm.json"), "store": store_state(url), "ticks": ticks}
+    between_phases(folder / "crm.json")
+    status, ticks_2 = run_child(folder / "crm.json", url, None, phase=2)
+    assert status == "ok"
+    crm = crm_state(folder / "crm.json")
+    crm["owner_history"] = owner_history(folder / "crm.json")
+    # the scenario exercises what it should: hand-offs, recycles, an escalation, a digest
+    assert len(crm["tasks"]) >= 15 and any(k.endswith("-sla") for k in crm["tasks"])
+    assert any(k.startswith("ls-digest-") for k in crm["tasks"])
+    assert crm["members"]["701-nurture"]
+    return {"crm": crm, "store": store_state(url), "ticks": (ticks, ticks_2)}
 
 
 #: Every seed on SQLite; every fifth on PostgreSQL too (a PostgreSQL round costs more).
@@ -126,12 +203,19 @@ def test_killed_cycle_then_rerun_equals_clean_run(
         rng = random.Random(seed)
         crm_path = tmp_path / "crm.json"
         make_crm(crm_path)
-        # Kill somewhere inside the cycle: after a random step, a random moment later.
-        kill_at = (rng.randrange(reference["ticks"]), rng.uniform(0.0, 0.01))
-        status, _ = run_child(crm_path, url, kill_at)
-        interrupted.append(status != "ok")
-        assert run_child(crm_path, url, None)[0] == "ok"
-        assert crm_state(crm_path) == reference["crm"]
+        # Kill somewhere inside one of the two cycles: after a random step, a moment later.
+        killed_phase = rng.choice((1, 2))
+        kill_at = (rng.randrange(reference["ticks"][killed_phase - 1]), rng.uniform(0.0, 0.01))
+        for phase in (1, 2):
+            if phase == 2:
+                between_phases(crm_path)
+            if phase == killed_phase:
+                status, _ = run_child(crm_path, url, kill_at, phase)
+                interrupted.append(status != "ok")
+            assert run_child(crm_path, url, None, phase)[0] == "ok"
+        state_in_crm = crm_state(crm_path)
+        state_in_crm["owner_history"] = owner_history(crm_path)
+        assert state_in_crm == reference["crm"]
         state = store_state(url)
         assert state == reference["store"]
         assert state["counts"]["pending_writes"] == 0
