@@ -76,9 +76,12 @@ def run_demo(
         store = stack.enter_context(_closing(open_store(settings)))
         connectors = build_connectors(settings)
         engine = build_engine(settings, store, connectors, progress=progress)
-        say("First sync: pull everything, score, write Fit/Score/Readiness/Team/Reason back...")
+        say(
+            "First sync (a backfill, so --no-actions: existing leads keep their owners): pull "
+            "everything, score, write Fit/Score/Readiness/Team/Reason back..."
+        )
         sf_before, hs_before = sf.stats(), hs.stats()
-        first = engine.cycle()
+        first = engine.cycle(no_actions=True)
         sf_first, hs_first = sf.stats(), hs.stats()
         targets = _hand_raisers_to_be(sf, hs, shared, count=5)
         say(f"Live: {len(targets)} Salesforce leads submit HubSpot's 'Contact Us' form...")
@@ -154,18 +157,35 @@ def _contact_us_form(hs: HubSpotSandbox) -> str:
 
 
 def _moved_leads(sf: SalesforceSandbox, emails: list[str]) -> list[dict[str, Any]]:
+    """Each lead as Salesforce now has it: LeadSync's fields, its owner and its hand-off task."""
     by_email = {r["Email"]: r for r in sf.org.records("Lead") if r.get("Email")}
-    return [
-        {
-            "email": email,
-            "lead": by_email[email]["Id"],
-            "readiness": by_email[email].get("LeadSync_Readiness__c"),
-            "team": by_email[email].get("LeadSync_Team__c"),
-            "score": by_email[email].get("LeadSync_Score__c"),
-        }
-        for email in emails
-        if email in by_email
-    ]
+    names = {u["Id"]: u.get("Name") for u in sf.org.records("User")}
+    names.update({g["Id"]: g.get("Name") for g in sf.org.records("Group")})
+    tasks: dict[str, list[dict[str, Any]]] = {}
+    for task in sf.org.records("Task"):
+        if task.get("LeadSync_Key__c"):
+            tasks.setdefault(task.get("WhoId") or "", []).append(task)
+    moved = []
+    for email in emails:
+        lead = by_email.get(email)
+        if lead is None:
+            continue
+        found = tasks.get(lead["Id"])
+        task: dict[str, Any] | None = found[0] if found else None
+        moved.append(
+            {
+                "email": email,
+                "lead": lead["Id"],
+                "readiness": lead.get("LeadSync_Readiness__c"),
+                "team": lead.get("LeadSync_Team__c"),
+                "score": lead.get("LeadSync_Score__c"),
+                "owner": names.get(lead.get("OwnerId"), lead.get("OwnerId")),
+                "status": lead.get("Status"),
+                "task": task.get("Subject") if task else None,
+                "task_priority": task.get("Priority") if task else None,
+            }
+        )
+    return moved
 
 
 def _calls(

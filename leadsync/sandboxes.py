@@ -48,7 +48,29 @@ class Sandboxes:
                 "client_secret": hs.client_secret,
             },
         }
-        return data
+        org = sf.org
+        reps = sorted(
+            u["Id"]
+            for u in org.records("User")
+            if u.get("IsActive") and u.get("Title") == "Account Executive"
+        )
+        # Owners and tasks live in Salesforce; HubSpot engagement moves its leads there.
+        data["identity"] = {**data.get("identity", {}), "sales_crm": "salesforce"}
+        data["handoff"] = {
+            "enabled": True,
+            "owner_status": "Working",
+            "pools": [{"name": "Account Executives", "members": reps}],
+            "fallback_owner": org.assignment_queue_id,
+        }
+        data["recycle"] = {
+            "enabled": True,
+            "statuses": ["Recycled", "Unqualified"],
+            "nurture_owner": org.nurture_queue_id,
+            "nurture_status": "Nurture",
+            "nurture_campaign": org.nurture_campaign_id,
+            "nurture_list": hs.portal.nurture_list_id,
+        }
+        return {k: v for k, v in data.items() if v is not None}
 
 
 @contextmanager

@@ -64,12 +64,19 @@ def demo(
                 "they are kept with the CRM's message and retried: see `leadsync status`."
             )
     if report.moved:
-        moved = Table(title="HubSpot form submissions moved these Salesforce leads")
-        for column in ("email", "lead", "readiness", "team", "score"):
-            moved.add_column(column)
+        columns = ("email", "readiness", "team", "score", "owner", "status", "task_priority")
+        moved = Table(title="HubSpot form submissions moved these Salesforce leads to sales")
+        for column in columns:
+            moved.add_column("task" if column == "task_priority" else column)
         for item in report.moved:
-            moved.add_row(*(str(item[c]) for c in ("email", "lead", "readiness", "team", "score")))
+            moved.add_row(*(str(item[c]) for c in columns))
         console.print(moved)
+    acted = report.second.actions
+    console.print(
+        f"Live cycle: {acted.get('handed_off', 0)} hand-offs (owner, status Working and a "
+        f"task each), {acted.get('recycled', 0)} recycles, {acted.get('breaches', 0)} SLA "
+        f"breaches; {acted.get('actions_done', 0)} CRM actions confirmed."
+    )
     console.print(f"Done in {report.seconds:.1f} s.")
 
 
