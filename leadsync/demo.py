@@ -162,9 +162,9 @@ def _moved_leads(sf: SalesforceSandbox, emails: list[str]) -> list[dict[str, Any
     names = {u["Id"]: u.get("Name") for u in sf.org.records("User")}
     names.update({g["Id"]: g.get("Name") for g in sf.org.records("Group")})
     tasks: dict[str, list[dict[str, Any]]] = {}
-    for task in sf.org.records("Task"):
-        if task.get("LeadSync_Key__c"):
-            tasks.setdefault(task.get("WhoId") or "", []).append(task)
+    for row in sf.org.records("Task"):
+        if row.get("LeadSync_Key__c"):
+            tasks.setdefault(row.get("WhoId") or "", []).append(row)
     moved = []
     for email in emails:
         lead = by_email.get(email)
