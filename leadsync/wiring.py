@@ -86,7 +86,10 @@ def build_engine(
 ) -> SyncEngine:
     scorer = ModelScorer(settings.model_spec(), settings.identity.fit_source, settings.accounts.key)
     rollup = AccountRollup(scorer) if settings.accounts.enabled else None
-    actor = Actor(act_settings(settings), connectors, clock)
+    acting = act_settings(settings)
+    actor = None
+    if acting.handoff.enabled or acting.recycle.enabled:
+        actor = Actor(acting, connectors, clock)
     return SyncEngine(
         store,
         connectors,
@@ -100,10 +103,19 @@ def build_engine(
 
 
 def act_settings(settings: Settings) -> ActSettings:
+    """Hand-off and recycle act only when the file has their section: a fit-only roll-out
+    (no [handoff], no [recycle]) writes fields and never touches an owner or a status."""
     aliases = {attr: {k: list(v) for k, v in t.items()} for attr, t in settings.aliases.items()}
+    given = settings.model_fields_set
+    handoff = settings.handoff
+    if "handoff" not in given:
+        handoff = handoff.model_copy(update={"enabled": False})
+    recycle = settings.recycle
+    if "recycle" not in given:
+        recycle = recycle.model_copy(update={"enabled": False})
     return ActSettings(
-        handoff=settings.handoff,
-        recycle=settings.recycle,
+        handoff=handoff,
+        recycle=recycle,
         sales_crm=settings.identity.sales_crm,
         handoffs_per_cycle=settings.sync.handoffs_per_cycle,
         aliases=alias_tables(aliases),

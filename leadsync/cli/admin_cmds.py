@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from leadsync.cli.app import app
 from leadsync.cli.output import console, emit_json
 from leadsync.config import load_settings
+from leadsync.handoff.owners import check_owners
 from leadsync.store import db
 from leadsync.wiring import build_connectors
 
@@ -30,6 +32,15 @@ def check(
     settings = load_settings(ctx.obj.config)
     connectors = build_connectors(settings, connector)
     problems = {name: [str(p) for p in c.check()] for name, c in connectors.items()}
+    # Owners named in [handoff] and [recycle] must exist where hand-offs happen.
+    sales: str | None = settings.identity.sales_crm
+    if sales is None and len(connectors) == 1:
+        sales = next(iter(connectors))
+    if sales is not None and sales in connectors:
+        owners = check_owners(settings.handoff, settings.recycle, connectors[sales].users())
+        problems[sales].extend(
+            f"{settings.source}: {p.field}: {p.problem}; fix: {p.fix}" for p in owners
+        )
     for c in connectors.values():
         c.close()
     if as_json:
@@ -39,7 +50,8 @@ def check(
             if not found:
                 console.print(f"[green]{name}: mapping and settings match the org[/green]")
             for problem in found:
-                console.print(f"[red]{name}:[/red] {problem}", markup=True, highlight=False)
+                # Problems quote config keys such as [handoff]: never read them as markup.
+                console.print(f"[red]{name}:[/red] {escape(problem)}", highlight=False)
     if any(problems.values()):
         raise typer.Exit(1)
 

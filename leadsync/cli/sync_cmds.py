@@ -15,7 +15,10 @@ from leadsync.cli.output import RichProgress, console, emit_json
 from leadsync.config import load_settings
 from leadsync.engine.cycle import CycleReport, LogProgress, Progress
 from leadsync.errors import LeadSyncError
+from leadsync.handoff import explain_routing
 from leadsync.model import Result
+from leadsync.store.actions import action_counts, stuck_actions
+from leadsync.store.handoffs import handoff_summary, person_handoffs
 from leadsync.store.lookup import find_person, matrix_counts, person_detail
 from leadsync.store.runs import recent_runs
 from leadsync.store.writes import pending_counts, rejected_writes
@@ -25,6 +28,13 @@ ConnectorOpt = Annotated[
     list[str] | None, typer.Option("--connector", help="Only this connector (repeatable).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+NoActionsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-actions",
+        help="Score and write fields, but hand nobody off and recycle nobody (backfills).",
+    ),
+]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Pull and score, print what would change, change nothing.")
 ]
@@ -58,12 +68,16 @@ def sync(
     connector: ConnectorOpt = None,
     dry_run: DryRunOpt = False,
     retry_failed: Annotated[
-        bool, typer.Option("--retry-failed", help="Replay rejected and parked writes now.")
+        bool,
+        typer.Option("--retry-failed", help="Replay rejected and parked writes and actions now."),
     ] = False,
+    no_actions: NoActionsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run one incremental cycle now."""
-    _run_cycle(ctx, connector, as_json, dry_run=dry_run, retry_failed=retry_failed)
+    _run_cycle(
+        ctx, connector, as_json, dry_run=dry_run, retry_failed=retry_failed, no_actions=no_actions
+    )
 
 
 @app.command()
@@ -77,11 +91,20 @@ def backfill(
         ),
     ] = None,
     dry_run: DryRunOpt = False,
+    no_actions: NoActionsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-pull everything (or everything since a date) and re-score with the current model."""
     since_utc = since.replace(tzinfo=UTC) if since is not None else None
-    _run_cycle(ctx, connector, as_json, dry_run=dry_run, full=True, since=since_utc)
+    _run_cycle(
+        ctx,
+        connector,
+        as_json,
+        dry_run=dry_run,
+        full=True,
+        since=since_utc,
+        no_actions=no_actions,
+    )
 
 
 def _print_report(report: CycleReport) -> None:
@@ -94,12 +117,26 @@ def _print_report(report: CycleReport) -> None:
     if report.dry_run:
         per_field = report.would_write.get("per_field", {})
         table.add_row("would write", ", ".join(f"{k} {v}" for k, v in per_field.items()) or "none")
+        table.add_row(
+            "would act",
+            f"{report.would_write.get('handoffs', 0)} hand-offs, "
+            f"{report.would_write.get('recycles', 0)} recycles",
+        )
     else:
         table.add_row("written", _per(report.written) or "nothing to write")
         if report.rejected:
             table.add_row(
                 "rejected", _per(report.rejected) + f" (parked {_per(report.parked) or 0})"
             )
+    acted = report.actions
+    if acted and not report.dry_run:
+        table.add_row(
+            "acted",
+            f"{acted['handed_off']} handed off ({acted['waiting']} waiting for the cap, "
+            f"{acted['unrouted']} unrouted), {acted['recycled']} recycled, "
+            f"{acted['breaches']} SLA breaches; actions: {acted['actions_done']} done, "
+            f"{acted['actions_rejected']} rejected, {acted['actions_parked']} parked",
+        )
     table.add_row("API calls", _per(report.api_calls) or "0")
     console.print(table)
     if report.dry_run:
@@ -124,6 +161,9 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             "matrix": matrix_counts(conn),
             "pending_writes": pending_counts(conn),
             "rejected": rejected_writes(conn, 20),
+            "pending_actions": action_counts(conn),
+            "rejected_actions": stuck_actions(conn, 20),
+            **handoff_summary(conn),
         }
     store.close()
     if as_json:
@@ -153,8 +193,23 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     for item in document["rejected"]:
         console.print(
             f"  {item['state']} {item['uid']} attempt {item['attempts']}: "
-            f"{item['error_code']}: {item['error_message']} {item['error_fields'] or ''}"
+            f"{item['error_code']}: {item['error_message']} {item['error_fields'] or ''}",
+            markup=False,
         )
+    console.print(
+        f"Hand-offs: {_per(document['handoffs']) or 'none'}; recycles: "
+        f"{_per(document['recycles']) or 'none'}; SLA breaches: {document['sla_breaches']}"
+    )
+    for source, counts in document["pending_actions"].items():
+        console.print(f"Actions owed to {source}: {_per(counts)}")
+    for item in document["rejected_actions"]:
+        console.print(
+            f"  {item['state']} {item['kind']} {item['record']} ({item['key']}) attempt "
+            f"{item['attempts']}: {item['error_code']}: {item['error_message']}",
+            markup=False,
+        )
+    for item in document["unrouted"]:
+        console.print(f"  unrouted {item['record']}: {item['why']}", markup=False)
 
 
 @app.command()
@@ -172,6 +227,7 @@ def explain(
             store.close()
             raise LeadSyncError(f"no person with email or CRM id {person!r} in the store")
         detail = person_detail(conn, person_id)
+        detail["handoffs"] = person_handoffs(conn, person_id)
     store.close()
     if as_json:
         emit_json(detail)
@@ -192,5 +248,35 @@ def explain(
         console.print(
             f"  {change['at']:%Y-%m-%d %H:%M}: {change['old_score']} -> {change['new_score']} "
             f"({change['old_cell']} -> {change['new_cell']}) {change['cause']}",
+            markup=False,
+        )
+    for item in detail["handoffs"]:
+        _print_act(item)
+
+
+def _print_act(item: dict[str, Any]) -> None:
+    if item["kind"] == "recycle":
+        back = item["requalified_at"]
+        console.print(
+            f"Recycle {item['seq']} on {item['recycled_at']:%Y-%m-%d %H:%M} ({item['state']}): "
+            f"{item['reason']}" + (f"; re-qualified {back:%Y-%m-%d}" if back else ""),
+            markup=False,
+        )
+        return
+    when = item["handed_off_at"] or item["queued_at"]
+    console.print(
+        f"Hand-off {item['seq']} on {when:%Y-%m-%d %H:%M} ({item['state']}): {item['reason']}",
+        markup=False,
+    )
+    if item["decision"]:
+        console.print(explain_routing(item["decision"]), markup=False)
+    elif item["note"]:
+        console.print(f"  waiting: {item['note']}", markup=False)
+    if item["due_at"]:
+        touched = item["touched_at"]
+        console.print(
+            f"  first touch due {item['due_at']:%Y-%m-%d %H:%M} UTC; "
+            + (f"touched {touched:%Y-%m-%d %H:%M}" if touched else "not touched yet")
+            + (f"; SLA breached: {item['escalation']['why']}" if item["breached_at"] else ""),
             markup=False,
         )

@@ -363,3 +363,37 @@ def person_handoffs(conn: sa.Connection, person_id: int) -> list[dict[str, Any]]
     ):
         rows.append({"kind": "recycle", **dict(row._mapping)})
     return rows
+
+
+def handoff_summary(conn: sa.Connection, limit: int = 20) -> dict[str, Any]:
+    """Hand-offs and recycles by state, and the hand-offs waiting with a reason, for status."""
+    by_state = {
+        state: n
+        for state, n in conn.execute(
+            sa.select(handoffs.c.state, sa.func.count()).group_by(handoffs.c.state)
+        )
+    }
+    recycled = {
+        state: n
+        for state, n in conn.execute(
+            sa.select(recycles.c.state, sa.func.count()).group_by(recycles.c.state)
+        )
+    }
+    breached = conn.execute(
+        sa.select(sa.func.count()).where(handoffs.c.breached_at.is_not(None))
+    ).scalar_one()
+    waiting = [
+        {"record": row.record_uid, "queued_at": row.queued_at, "why": row.note}
+        for row in conn.execute(
+            sa.select(handoffs.c.record_uid, handoffs.c.queued_at, handoffs.c.note)
+            .where(handoffs.c.state == QUEUED, handoffs.c.note.is_not(None))
+            .order_by(handoffs.c.id)
+            .limit(limit)
+        )
+    ]
+    return {
+        "handoffs": by_state,
+        "recycles": recycled,
+        "sla_breaches": breached,
+        "unrouted": waiting,
+    }

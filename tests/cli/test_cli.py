@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,55 @@ def test_explain_unknown_person_says_so(
     result = leadsync("--config", str(config), "explain", "nobody@nowhere.example", cwd=tmp_path)
     assert result.returncode == 1
     assert "no person" in result.stderr and "nobody@nowhere.example" in result.stderr
+
+
+def test_check_names_a_missing_owner_and_status_explain_show_hand_offs(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: SalesforceSandbox
+) -> None:
+    monkeypatch.setenv("SF_SECRET", sandbox.client_secret)
+    reps = [
+        u["Id"]
+        for u in sandbox.org.records("User")
+        if u.get("IsActive") and u.get("Title") == "Account Executive"
+    ]
+    base = config.read_text()
+    config.write_text(
+        base + '\n[handoff]\nenabled = true\nfallback_owner = "00G000000000000XYZ"\n'
+        f'[[handoff.pools]]\nname = "All"\nmembers = {json.dumps(reps)}\n'
+    )
+    checked = leadsync("--config", str(config), "check", cwd=tmp_path)
+    assert checked.returncode == 1
+    assert "[handoff] fallback_owner: no user or queue with id '00G000000000000XYZ'" in (
+        checked.stdout.replace("\n", " ")
+    )
+
+    config.write_text(
+        base
+        + f'\n[handoff]\nenabled = true\nfallback_owner = "{sandbox.org.assignment_queue_id}"\n'
+        f'[[handoff.pools]]\nname = "All"\nmembers = {json.dumps(reps)}\n'
+    )
+    assert leadsync("--config", str(config), "check", cwd=tmp_path).returncode == 0
+    # a backfill acts on nobody; then a lead raises its hand and the next sync hands it off
+    backfill = leadsync("--config", str(config), "backfill", "--no-actions", "--json", cwd=tmp_path)
+    assert json.loads(backfill.stdout)["actions"]["handed_off"] == 0, backfill.stderr
+    lead = next(
+        r
+        for r in sandbox.org.records("Lead")
+        if r.get("Email") and not r.get("IsConverted") and r.get("LeadSync_Team__c") != "Sales"
+    )
+    form = sandbox.org.insert(
+        "Form_Submission__c",
+        {
+            "Lead__c": lead["Id"],
+            "Form_Name__c": "Contact Us",
+            "Email__c": lead["Email"],
+            "Submitted_At__c": datetime.now(UTC),
+        },
+    )
+    assert form
+    synced = json.loads(leadsync("--config", str(config), "sync", "--json", cwd=tmp_path).stdout)
+    assert synced["actions"]["handed_off"] >= 1, synced
+    status = json.loads(leadsync("--config", str(config), "status", "--json", cwd=tmp_path).stdout)
+    assert status["handoffs"].get("done", 0) >= 1
+    explained = leadsync("--config", str(config), "explain", lead["Id"], cwd=tmp_path).stdout
+    assert "Hand-off 1 on" in explained and "Owner:" in explained and "first touch due" in explained
