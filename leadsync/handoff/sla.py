@@ -21,8 +21,9 @@ from leadsync.records import ActivityRecord
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-#: Activity kinds that are a sales touch when the owner logged them.
-SALES_TOUCH_KINDS = frozenset({"task", "call", "meeting", "email_sent"})
+#: Activity kinds logged by a rep that count as touching a lead. "email" is what the
+#: Salesforce mapping calls a logged Email task; "email_sent" a sales email elsewhere.
+SALES_TOUCH_KINDS = frozenset({"task", "call", "meeting", "email", "email_sent"})
 
 
 def _aware(at: datetime, name: str) -> datetime:

@@ -353,3 +353,15 @@ def test_dry_run_counts_hand_offs_without_acting(store: Store, crm: MemoryCRM) -
 def person_key(store: Store) -> int:
     [handoff] = [h for h in rows(store, handoffs) if h.seq == 1][:1]
     return int(handoff.person_id)
+
+
+def test_a_logged_email_by_the_owner_counts_as_a_touch(store: Store, crm: MemoryCRM) -> None:
+    # Salesforce's mapping names a logged Email task "email": it must stop the SLA clock.
+    clock = Clock()
+    hand_raise(crm, "M1")
+    engine = make_engine(store, crm, clock)
+    engine.cycle()
+    crm.add_activity("mail-M1", "M1", "email", "Re: your request", actor="rep-a")
+    crm.activities["mail-M1"]["at"] = (MONDAY_10 + timedelta(minutes=2)).isoformat()
+    clock.now += timedelta(minutes=30)
+    assert engine.cycle().actions["breaches"] == 0

@@ -1,0 +1,184 @@
+"""Hand-off, SLA watch and recycle against the Salesforce sandbox, through simple-salesforce.
+
+One org, one story: a backfill that acts on nobody, a web form that hands a lead to a rep
+(owner, status, one High task keyed for upsert), a rep who calls one lead in time and one who
+does not (the manager is tasked), a rep who recycles a lead (nurture queue, status, campaign
+member, recycle fields) and the lead coming back with fresh engagement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
+from leadsync.config import settings_from_dict
+from leadsync.engine.cycle import SyncEngine
+from leadsync.store import Store
+from leadsync.wiring import build_connectors, build_engine
+
+
+class ShiftedClock:
+    """Real time plus an offset the test moves forward (the sandbox stamps real time)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SalesforceSandbox]:
+    with SalesforceSandbox(generate_org(leads=300, seed=21), port=0) as sb:
+        yield sb
+
+
+def make_engine(
+    sandbox: SalesforceSandbox, tmp_path: Path, clock: ShiftedClock
+) -> tuple[SyncEngine, Store]:
+    org = sandbox.org
+    reps = sorted(
+        u["Id"]
+        for u in org.records("User")
+        if u.get("IsActive") and u.get("Title") == "Account Executive"
+    )
+    data: dict[str, Any] = {
+        "store": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "connectors": {
+            "salesforce": {
+                "instance_url": sandbox.url,
+                "login_url": sandbox.url,
+                "auth": "client_credentials",
+                "client_id": sandbox.client_id,
+                "client_secret": sandbox.client_secret,
+                "ca_bundle": str(sandbox.ca_file),
+            }
+        },
+        "identity": {"sales_crm": "salesforce"},
+        "handoff": {
+            "enabled": True,
+            "keep_active_owner": False,
+            "match_accounts": False,
+            "pools": [{"name": "AEs", "members": reps}],
+            "fallback_owner": org.assignment_queue_id,
+        },
+        "recycle": {
+            "statuses": ["Recycled"],
+            "nurture_owner": org.nurture_queue_id,
+            "nurture_status": "Nurture",
+            "nurture_campaign": org.nurture_campaign_id,
+        },
+    }
+    settings = settings_from_dict(data, "test")
+    store = Store(settings.store.url)
+    engine = build_engine(settings, store, build_connectors(settings), clock=clock)
+    return engine, store
+
+
+def submit_contact_us(
+    sandbox: SalesforceSandbox, lead: dict[str, Any], at: datetime | None = None
+) -> None:
+    sandbox.org.insert(
+        "Form_Submission__c",
+        {
+            "Lead__c": lead["Id"],
+            "Email__c": lead["Email"],
+            "Form_Name__c": "Contact Us",
+            "Submitted_At__c": at or datetime.now(UTC),
+        },
+    )
+
+
+def keyed_tasks(sandbox: SalesforceSandbox, lead_id: str) -> list[dict[str, Any]]:
+    return [
+        t
+        for t in sandbox.org.records("Task")
+        if t.get("WhoId") == lead_id and t.get("LeadSync_Key__c")
+    ]
+
+
+def test_hand_off_sla_and_recycle_in_salesforce(sandbox: SalesforceSandbox, tmp_path: Path) -> None:
+    org = sandbox.org
+    clock = ShiftedClock()
+    engine, store = make_engine(sandbox, tmp_path, clock)
+    backfill = engine.cycle(full=True, no_actions=True)
+    assert backfill.status == "ok", backfill.errors
+    assert backfill.actions["handed_off"] == 0
+
+    candidates = [
+        r
+        for r in org.records("Lead")
+        if r.get("Email")
+        and not r.get("IsConverted")
+        and r.get("LeadSync_Team__c") == "Marketing"
+        and r.get("Status") != "Recycled"
+    ]
+    called, ignored = candidates[0], candidates[1]
+    for lead in (called, ignored):
+        submit_contact_us(sandbox, lead)
+    report = engine.cycle()
+    assert report.status == "ok", report.errors
+    assert report.actions["handed_off"] == 2
+    users = {u["Id"]: u for u in org.records("User")}
+    for lead in (called, ignored):
+        row = org.get("Lead", lead["Id"])
+        assert row is not None and row["Status"] == "Working"
+        assert users[row["OwnerId"]]["Title"] == "Account Executive"
+        [task] = keyed_tasks(sandbox, lead["Id"])
+        assert task["OwnerId"] == row["OwnerId"] and task["Priority"] == "High"
+        assert task["Subject"].startswith("LeadSync: hand-raiser")
+
+    # the rep logs a call on one lead right away; the other lead waits
+    rep = org.get("Lead", called["Id"])["OwnerId"]  # type: ignore[index]
+    org.insert(
+        "Task",
+        {
+            "WhoId": called["Id"],
+            "OwnerId": rep,
+            "Subject": "Intro call",
+            "TaskSubtype": "Call",
+            "Status": "Completed",
+            "CompletedDateTime": datetime.now(UTC),
+        },
+    )
+    assert engine.cycle().actions["handed_off"] == 0  # idempotent: nothing new
+    assert len(keyed_tasks(sandbox, called["Id"])) == 1
+
+    clock.offset = timedelta(days=4)  # past any 5-business-minute SLA, weekends included
+    late = engine.cycle()
+    assert late.actions["breaches"] == 1, late.actions
+    [escalation] = [
+        t for t in keyed_tasks(sandbox, ignored["Id"]) if t["LeadSync_Key__c"].endswith("-sla")
+    ]
+    ignored_owner = org.get("Lead", ignored["Id"])["OwnerId"]  # type: ignore[index]
+    assert escalation["OwnerId"] == users[ignored_owner]["ManagerId"]
+
+    # sales sends the called lead back: nurture queue, nurture status, campaign, fields
+    org.update("Lead", called["Id"], {"Status": "Recycled"})
+    recycled = engine.cycle()
+    assert recycled.actions["recycled"] == 1, recycled.actions
+    row = org.get("Lead", called["Id"])
+    assert row is not None
+    assert (row["OwnerId"], row["Status"]) == (org.nurture_queue_id, "Nurture")
+    assert org.campaign_member(str(org.nurture_campaign_id), called["Id"])
+    assert row["LeadSync_Recycle_Count__c"] == 1
+    assert "sales set status 'Recycled'" in row["LeadSync_Recycle_Reason__c"]
+    assert row["LeadSync_Team__c"] == "Marketing"  # the old form no longer counts
+
+    # fresh engagement after the recycle: handed off again, out of the nurture campaign
+    clock.offset = timedelta(days=4, minutes=1)
+    submit_contact_us(sandbox, called, at=clock())
+    back = engine.cycle()
+    assert back.actions["handed_off"] == 1, back.actions
+    row = org.get("Lead", called["Id"])
+    assert row is not None and row["Status"] == "Working" and row["OwnerId"] != org.nurture_queue_id
+    assert not org.campaign_member(str(org.nurture_campaign_id), called["Id"])
+    assert sorted(
+        t["LeadSync_Key__c"].rsplit("-", 1)[1] for t in keyed_tasks(sandbox, called["Id"])
+    ) == ["1", "2"]
+    store.close()
