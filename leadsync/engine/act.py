@@ -141,6 +141,8 @@ class Actor:
         acted = ledger.acted_state(conn, ids)
         history = ledger.histories(conn, ids, acted)
         moved: list[tuple[int, str, str]] = []
+        queued: list[dict[str, Any]] = []
+        requalified: list[int] = []
         order = list(self.connectors)
         for person, row in zip(inputs, rows, strict=True):
             head = acted.get(person.person_id)
@@ -168,48 +170,21 @@ class Actor:
                 if (head.team, head.cell) != (row.team, row.cell):
                     moved.append((person.person_id, row.team, row.cell))
             elif decided.kind == "handoff":
-                self._queue_handoff(conn, person.person_id, target, row, decided, "queued", now)
-                ledger.mark_requalified(conn, person.person_id, now)
+                queued.append(_handoff_row(person.person_id, target, row, decided, "queued", now))
+                requalified.append(person.person_id)
                 moved.append((person.person_id, "sales", row.cell))
                 self.report.handoffs_queued += 1
             elif decided.kind == "held":
-                self._queue_handoff(conn, person.person_id, target, row, decided, "held", now)
+                queued.append(_handoff_row(person.person_id, target, row, decided, "held", now))
                 self.report.handoffs_held += 1
             else:
                 past = history.get(person.person_id) or HandoffHistory()
                 self._recycle(conn, person.person_id, target, decided, past, now)
                 moved.append((person.person_id, "marketing", row.cell))
+        # In bulk: a first sync or a model change can move a large share of people at once.
+        ledger.queue_handoffs(conn, queued)
+        ledger.mark_requalified(conn, requalified, now)
         ledger.set_acted(conn, moved)
-
-    def _queue_handoff(
-        self,
-        conn: sa.Connection,
-        person_id: int,
-        target: StoredRecord,
-        row: ScoreRow,
-        decided: Transition,
-        state: str,
-        now: datetime,
-    ) -> None:
-        ledger.queue_handoff(
-            conn,
-            {
-                "person_id": person_id,
-                "seq": decided.seq,
-                "record_uid": target.uid,
-                "source": target.source,
-                "state": state,
-                "trigger": decided.trigger,
-                "from_cell": decided.from_cell,
-                "to_cell": decided.to_cell,
-                "readiness": row.readiness,
-                "score": row.score,
-                "reason": decided.reason,
-                "queued_at": now,
-                "hold_until": decided.until,
-                "previous_owner_id": target.owner_id,
-            },
-        )
 
     def _recycle(
         self,
@@ -624,6 +599,32 @@ class Actor:
         )  # fmt: skip
         self._queue_plan(conn, new_id, item.person_id, plan, person, now)
         ledger.save_routing_state(conn, name, answer.reroute.state_updates, now)
+
+
+def _handoff_row(
+    person_id: int,
+    target: StoredRecord,
+    row: ScoreRow,
+    decided: Transition,
+    state: str,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "seq": decided.seq,
+        "record_uid": target.uid,
+        "source": target.source,
+        "state": state,
+        "trigger": decided.trigger,
+        "from_cell": decided.from_cell,
+        "to_cell": decided.to_cell,
+        "readiness": row.readiness,
+        "score": row.score,
+        "reason": decided.reason,
+        "queued_at": now,
+        "hold_until": decided.until,
+        "previous_owner_id": target.owner_id,
+    }
 
 
 class _LazyUsers:

@@ -118,32 +118,26 @@ def histories(
     return out
 
 
-def held_seq(conn: sa.Connection, person_id: int) -> int | None:
-    query = sa.select(handoffs.c.seq).where(
-        handoffs.c.person_id == person_id, handoffs.c.state == HELD
-    )
-    return conn.execute(query).scalar()
-
-
-def queue_handoff(conn: sa.Connection, values: Mapping[str, Any]) -> None:
-    """A decided hand-off (``state`` queued or held); a held one of the same seq is replaced."""
-    conn.execute(
-        sa.delete(handoffs).where(
-            handoffs.c.person_id == values["person_id"],
-            handoffs.c.seq == values["seq"],
-            handoffs.c.state == HELD,
+def queue_handoffs(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Decided hand-offs (``state`` queued or held); a person's held one is replaced."""
+    if not rows:
+        return
+    for part in chunks([r["person_id"] for r in rows]):
+        conn.execute(
+            sa.delete(handoffs).where(handoffs.c.person_id.in_(part), handoffs.c.state == HELD)
         )
-    )
-    conn.execute(sa.insert(handoffs).values(**values))
+    for part in chunks([dict(r) for r in rows], 1_000):
+        conn.execute(sa.insert(handoffs), part)
 
 
-def mark_requalified(conn: sa.Connection, person_id: int, now: datetime) -> None:
-    """The person's latest recycle came back to sales."""
-    conn.execute(
-        sa.update(recycles)
-        .where(recycles.c.person_id == person_id, recycles.c.requalified_at.is_(None))
-        .values(requalified_at=now)
-    )
+def mark_requalified(conn: sa.Connection, person_ids: Sequence[int], now: datetime) -> None:
+    """These people's latest recycle came back to sales."""
+    for part in chunks(list(person_ids)):
+        conn.execute(
+            sa.update(recycles)
+            .where(recycles.c.person_id.in_(part), recycles.c.requalified_at.is_(None))
+            .values(requalified_at=now)
+        )
 
 
 def queued_handoffs(conn: sa.Connection, source: str) -> list[QueuedHandoff]:
