@@ -9,8 +9,8 @@ Every call goes through :meth:`HubSpotClient.call`, which
   included. urllib3's own ``Retry`` is switched off (``total=0``) on purpose: by default it
   does not retry POST (search, batch update, upsert are all POSTs), it would retry without the
   pacer seeing the attempt, and it ends in ``MaxRetryError`` with the answer's body lost. Every
-  POST LeadSync sends is idempotent (batch update sets values, task upsert is keyed, search
-  reads), so retrying them is safe;
+  POST LeadSync sends is idempotent (batch update sets values, search reads, and a task create
+  repeated is refused 409 because its key property is unique), so retrying them is safe;
 * waits out 429s per policy, and raises ``BudgetExhausted`` for the daily one;
 * converts every package's own ``ApiException``, urllib3 errors and the client's "``None`` for
   an undocumented status" into ``leadsync.errors`` (:func:`translate_error`);

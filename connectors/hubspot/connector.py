@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.hubspot import activities, enrol, properties, pull, write
+from connectors.hubspot import tasks as tasks_api
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import HubSpotMapping, load_mapping
 from connectors.hubspot.pacing import Clock, Sleep
@@ -80,8 +81,9 @@ class HubSpotConnector:
         return enrol.enrol(self.client, enrolments)
 
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
-        """Tasks upserted by their unique key and associated to their contact."""
-        return write.create_tasks(self.client, self.mapping, tasks)
+        """Tasks created with their contact association; a retry finds its task by the unique
+        key and leaves it as the rep left it."""
+        return tasks_api.create_tasks(self.client, self.mapping, tasks)
 
     def users(self) -> list[CrmUser]:
         """Owners from the owners API; archived owners are returned inactive."""

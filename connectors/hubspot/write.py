@@ -1,4 +1,4 @@
-"""Writing back: output values and owners by batch update, hand-off tasks by keyed upsert.
+"""Writing back: output values and owners by batch update (hand-off tasks: ``tasks.py``).
 
 Every function answers one ``WriteOutcome`` per input, in input order, and never raises for a
 record: HubSpot's multi-status (207) errors are mapped back to inputs through the ids in each
@@ -6,11 +6,6 @@ error's ``context``; a batch HubSpot refuses whole (400, one bad property value)
 the bad inputs stand alone, so only they fail, with HubSpot's message and property name; a
 batch that outlasts the retries fails each of its records. Only errors that no record can get
 past (a refused token, a missing scope) are raised.
-
-Tasks are idempotent by construction: they are upserted with ``idProperty`` = the unique task
-property ``leadsync_key`` (batch upsert accepts no associations, so the task is associated to
-its contact in a second call, through the v4 associations API, which is itself idempotent).
-A retry with the same key updates the one task and re-asserts the same association.
 """
 
 from __future__ import annotations
@@ -21,20 +16,13 @@ from typing import Any, TypeVar
 import structlog
 
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
-from connectors.hubspot.mapping import (
-    TASK_PRIORITY,
-    HubSpotMapping,
-    UnmappedOutput,
-    format_value,
-    output_properties,
-)
+from connectors.hubspot.mapping import HubSpotMapping, UnmappedOutput, output_properties
 from leadsync.errors import AuthError, BudgetExhausted, RetriableSyncError
 from leadsync.records import (
     OwnerChange,
     RecordError,
     RecordRef,
     RecordUpdate,
-    TaskRequest,
     WriteOutcome,
 )
 
@@ -106,7 +94,7 @@ def batch_update_contacts(
         if isinstance(props, RecordError):
             outcomes[i] = WriteOutcome(ref=ref, ok=False, error=props)
     sender = _BatchUpdate(client, endpoint, outcomes)
-    for chunk in _chunks_without_repeats(sendable, key=lambda item: item[1].external_id):
+    for chunk in chunks_without_repeats(sendable, key=lambda item: item[1].external_id):
         sender.send(chunk)
     return [o for o in outcomes if o is not None]
 
@@ -213,113 +201,6 @@ class _BatchUpdate:
         )
 
 
-def create_tasks(
-    client: HubSpotClient, mapping: HubSpotMapping, tasks: Sequence[TaskRequest]
-) -> list[WriteOutcome]:
-    """Upsert hand-off tasks by their key, then associate each to its contact."""
-    key_prop = mapping.tasks.key_property
-    outcomes: list[WriteOutcome] = []
-    for chunk in _chunks_without_repeats(list(tasks), key=lambda t: t.key):
-        outcomes.extend(_upsert_and_associate(client, mapping, key_prop, chunk))
-    return outcomes
-
-
-def _upsert_and_associate(
-    client: HubSpotClient, mapping: HubSpotMapping, key_prop: str, chunk: Sequence[TaskRequest]
-) -> list[WriteOutcome]:
-    body = {
-        "inputs": [
-            {
-                "idProperty": key_prop,
-                "id": task.key,
-                "objectWriteTraceId": task.key,
-                "properties": task_properties(task),
-            }
-            for task in chunk
-        ]
-    }
-    try:
-        answer = client.call("tasks.batch_upsert", "crm.objects.tasks.batch_api", "upsert", body)
-    except (HubSpotRejected, RetriableSyncError) as exc:
-        error = batch_error(exc)
-        return [WriteOutcome(ref=_task_ref(client, t), ok=False, error=error) for t in chunk]
-    task_ids: dict[str, str] = {}
-    for row in answer.get("results") or []:
-        key = row.get("objectWriteTraceId") or (row.get("properties") or {}).get(key_prop)
-        if key:
-            task_ids[str(key)] = str(row["id"])
-    failed_keys = errors_by_id(answer)
-    links = [t for t in chunk if t.key in task_ids]
-    link_errors: dict[str, RecordError] = {}
-    if links:
-        link_errors = _associate(client, mapping, [(task_ids[t.key], t) for t in links])
-    outcomes: list[WriteOutcome] = []
-    for task in chunk:
-        ref = _task_ref(client, task)
-        task_id = task_ids.get(task.key)
-        if task_id is None:
-            error = failed_keys.get(task.key) or RecordError(
-                code="NO_RESULT",
-                message="the upsert answer did not return this task",
-                retriable=True,
-            )
-            outcomes.append(WriteOutcome(ref=ref, ok=False, error=error))
-        elif task_id in link_errors:
-            outcomes.append(
-                WriteOutcome(ref=ref, ok=False, error=link_errors[task_id], created_id=task_id)
-            )
-        else:
-            outcomes.append(WriteOutcome(ref=ref, ok=True, created_id=task_id))
-    return outcomes
-
-
-def _associate(
-    client: HubSpotClient, mapping: HubSpotMapping, pairs: Sequence[tuple[str, TaskRequest]]
-) -> dict[str, RecordError]:
-    """Associate tasks to contacts; failures keyed by task id."""
-    spec = {
-        "associationCategory": "HUBSPOT_DEFINED",
-        "associationTypeId": mapping.tasks.contact_association_type_id,
-    }
-    body = {
-        "inputs": [
-            {"from": {"id": task_id}, "to": {"id": task.person.external_id}, "types": [spec]}
-            for task_id, task in pairs
-        ]
-    }
-    try:
-        answer = client.call(
-            "associations.tasks.create",
-            "crm.associations.v4.batch_api",
-            "create",
-            "tasks",
-            "contacts",
-            body,
-            expect_body=False,
-        )
-    except (HubSpotRejected, RetriableSyncError) as exc:
-        error = batch_error(exc)
-        return {task_id: error for task_id, _ in pairs}
-    if not answer:
-        return {}
-    failed = errors_by_id(answer)
-    contact_to_task = {task.person.external_id: task_id for task_id, task in pairs}
-    return {contact_to_task.get(k, k): v for k, v in failed.items()}
-
-
-def task_properties(task: TaskRequest) -> dict[str, str]:
-    """A ``TaskRequest`` as HubSpot task properties."""
-    return {
-        "hs_task_subject": task.subject,
-        "hs_task_body": task.body,
-        "hs_timestamp": format_value(task.due_at),
-        "hubspot_owner_id": task.owner_id,
-        "hs_task_status": "NOT_STARTED",
-        "hs_task_type": "TODO",
-        "hs_task_priority": TASK_PRIORITY.get(task.priority, "MEDIUM"),
-    }
-
-
 def errors_by_id(answer: dict[str, Any]) -> dict[str, RecordError]:
     """A multi-status answer's errors, keyed by every id their ``context`` names."""
     out: dict[str, RecordError] = {}
@@ -362,11 +243,7 @@ def _ok(outcome: WriteOutcome | None) -> bool:
     return outcome is not None and outcome.ok
 
 
-def _task_ref(client: HubSpotClient, task: TaskRequest) -> RecordRef:
-    return RecordRef(client.name, "task", task.key)
-
-
-def _chunks_without_repeats(items: Sequence[T], *, key: Callable[[T], str]) -> Iterator[list[T]]:
+def chunks_without_repeats(items: Sequence[T], *, key: Callable[[T], str]) -> Iterator[list[T]]:
     """Chunks of at most ``BATCH_LIMIT``; a key seen twice starts a new chunk.
 
     HubSpot refuses a whole batch that names one id twice, so a second update of the same

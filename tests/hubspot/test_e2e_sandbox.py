@@ -118,6 +118,107 @@ def test_tasks_are_not_duplicated_on_retry(sandbox: Any, connector: HubSpotConne
     assert first[0].created_id == second[0].created_id
 
 
+def test_retried_task_leaves_the_reps_changes_alone(
+    sandbox: Any, connector: HubSpotConnector
+) -> None:
+    """A rep completes the hand-off task and edits it; the retried TaskRequest changes nothing."""
+    connector.create_fields()
+    (oid,) = _contact_ids(sandbox, 1)
+    owners = connector.users()
+    task = TaskRequest(
+        key="handoff-e2e-completed",
+        person=RecordRef("hubspot", "contact", oid),
+        owner_id=owners[0].id,
+        subject="New hand-raiser",
+        body="Requested a demo",
+        due_at=datetime.now(UTC) + timedelta(hours=4),
+    )
+    (first,) = connector.create_tasks([task])
+    assert first.ok and first.created_id, first
+    rep_edit = {
+        "hs_task_status": "COMPLETED",
+        "hs_task_subject": "Called, demo booked",
+        "hubspot_owner_id": owners[1].id,
+    }
+    sandbox.portal.update("tasks", int(first.created_id), rep_edit)
+    before = dict(connector.usage().calls_by_endpoint)
+
+    (retry,) = connector.create_tasks([task])
+
+    assert retry.ok and retry.created_id == first.created_id, retry
+    keyed = [
+        t
+        for t in sandbox.portal.live("tasks")
+        if t.properties.get("leadsync_key") == "handoff-e2e-completed"
+    ]
+    assert len(keyed) == 1
+    assert {k: keyed[0].properties[k] for k in rep_edit} == rep_edit
+    assert int(oid) in sandbox.portal.associated("tasks", keyed[0].id, "contacts")
+    after = connector.usage().calls_by_endpoint
+    retry_calls = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    # The create is refused 409 (the key is taken), one read finds the task by its key, and
+    # the association is re-asserted; nothing is written to the task itself.
+    assert retry_calls == {
+        "tasks.batch_create": 1,
+        "tasks.batch_read": 1,
+        "associations.tasks.create": 1,
+    }
+
+
+def test_new_tasks_cost_one_call_and_a_gone_contact_fails_alone(
+    sandbox: Any, connector: HubSpotConnector
+) -> None:
+    connector.create_fields()
+    ids = _contact_ids(sandbox, 3)
+    owner = connector.users()[0]
+    due = datetime.now(UTC) + timedelta(hours=4)
+    tasks = [
+        TaskRequest(
+            key=f"handoff-e2e-batch-{i}",
+            person=RecordRef("hubspot", "contact", oid),
+            owner_id=owner.id,
+            subject="New hand-raiser",
+            body="Requested a demo",
+            due_at=due,
+        )
+        for i, oid in enumerate(ids)
+    ]
+    before = dict(connector.usage().calls_by_endpoint)
+    outcomes = connector.create_tasks(tasks[:2])
+    assert all(o.ok and o.created_id for o in outcomes), outcomes
+    after = connector.usage().calls_by_endpoint
+    assert {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)} == {
+        "tasks.batch_create": 1
+    }
+    for outcome, oid in zip(outcomes, ids[:2], strict=True):
+        assert outcome.created_id is not None
+        assert int(oid) in sandbox.portal.associated("tasks", int(outcome.created_id), "contacts")
+
+    sandbox.portal.archive("contacts", int(ids[2]))
+    gone = TaskRequest(
+        key="handoff-e2e-batch-gone",
+        person=RecordRef("hubspot", "contact", ids[2]),
+        owner_id=owner.id,
+        subject="New hand-raiser",
+        body="Requested a demo",
+        due_at=due,
+    )
+    fresh = TaskRequest(
+        key="handoff-e2e-batch-fresh",
+        person=RecordRef("hubspot", "contact", ids[0]),
+        owner_id=owner.id,
+        subject="New hand-raiser",
+        body="Requested a demo",
+        due_at=due,
+    )
+    mixed = connector.create_tasks([tasks[0], gone, fresh])
+    assert [o.ref.external_id for o in mixed] == [t.key for t in (tasks[0], gone, fresh)]
+    assert mixed[0].ok and mixed[0].created_id == outcomes[0].created_id
+    assert not mixed[1].ok and mixed[1].error is not None
+    assert "does not exist" in mixed[1].error.message
+    assert mixed[2].ok and mixed[2].created_id
+
+
 def test_429_storm_is_paced(sandbox: Any, connector: HubSpotConnector) -> None:
     sandbox.inject({"kind": "rate_limit", "policy": "TEN_SECONDLY_ROLLING", "count": 4})
     people = list(connector.pull_people(datetime.now(UTC) - timedelta(days=3650)))

@@ -24,6 +24,7 @@ from connectors.hubspot.mapping import (
 )
 from connectors.hubspot.pacing import RatePacer, Throttle
 from connectors.hubspot.properties import check_against, output_definition
+from connectors.hubspot.tasks import task_properties
 from connectors.hubspot.webhooks import (
     ReplayGuard,
     WebhookRejected,
@@ -31,7 +32,7 @@ from connectors.hubspot.webhooks import (
     signature_v3,
     verify_v3,
 )
-from connectors.hubspot.write import _chunks_without_repeats, errors_by_id, task_properties
+from connectors.hubspot.write import chunks_without_repeats, errors_by_id
 from leadsync.errors import AuthError, BudgetExhausted, ConfigError, RetriableSyncError
 from leadsync.records import RecordRef, TaskRequest
 from mappings import default_mapping_path
@@ -297,7 +298,7 @@ def test_multi_status_errors_are_keyed_by_context_ids() -> None:
 
 
 def test_chunks_hold_at_most_100_and_never_repeat_an_id() -> None:
-    chunks = list(_chunks_without_repeats(["a"] * 2 + [str(i) for i in range(150)], key=str))
+    chunks = list(chunks_without_repeats(["a"] * 2 + [str(i) for i in range(150)], key=str))
     assert [len(c) for c in chunks] == [1, 100, 51]
 
 
@@ -311,11 +312,12 @@ def test_task_properties() -> None:
         due_at=datetime(2024, 5, 2, tzinfo=UTC),
         priority="High",
     )
-    props = task_properties(task)
+    props = task_properties(task, "leadsync_key")
     assert (
         props["hs_task_priority"] == "HIGH" and props["hs_timestamp"] == "2024-05-02T00:00:00.000Z"
     )
     assert props["hubspot_owner_id"] == "7" and props["hs_task_status"] == "NOT_STARTED"
+    assert props["leadsync_key"] == "h-1"
 
 
 def test_check_reports_missing_mistyped_and_optionless() -> None:

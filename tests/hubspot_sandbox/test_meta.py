@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from hubspot import HubSpot
 from hubspot.crm.lists import ApiException as ListsApiException
 from hubspot.crm.objects.tasks import (
+    ApiException as TasksApiException,
+)
+from hubspot.crm.objects.tasks import (
+    BatchInputSimplePublicObjectBatchInputForCreate,
     BatchInputSimplePublicObjectBatchInputUpsert,
     SimplePublicObjectInputForCreate,
 )
@@ -101,6 +108,35 @@ def test_upsert_by_leadsync_key_does_not_duplicate(client: HubSpot, sb: HubSpotS
     assert first.results[0].id == second.results[0].id
     keyed = [t for t in sb.portal.live("tasks") if t.properties.get("leadsync_key") == "handoff-42"]
     assert len(keyed) == 1
+
+
+def test_create_with_a_taken_key_is_refused_409_and_creates_nothing(
+    client: HubSpot, sb: HubSpotSandbox
+) -> None:
+    """Like HubSpot: a batch create naming a unique value already held fails whole with 409
+    CONFLICT, its message naming the first holder only; no input of the batch is created."""
+    contact_id = sb.portal.contacts()[8]["id"]
+    owner_id = next(o.id for o in sb.portal.owners.values() if not o.archived)
+    held = client.crm.objects.tasks.basic_api.create(
+        SimplePublicObjectInputForCreate(**_task(contact_id, owner_id, "taken-1"))
+    )
+    tasks_before = len(sb.portal.live("tasks"))
+    body = BatchInputSimplePublicObjectBatchInputForCreate(
+        inputs=[_task(contact_id, owner_id, "free-1"), _task(contact_id, owner_id, "taken-1")]
+    )
+    with pytest.raises(TasksApiException) as caught:
+        client.crm.objects.tasks.batch_api.create(body)
+    assert caught.value.status == 409
+    error = json.loads(caught.value.body)
+    assert error["category"] == "CONFLICT"
+    assert error["message"] == f"Task already exists. Existing ID: {held.id}"
+    assert len(sb.portal.live("tasks")) == tasks_before
+    assert sb.portal.find_unique("tasks", "leadsync_key", "free-1") is None
+    with pytest.raises(TasksApiException) as single:
+        client.crm.objects.tasks.basic_api.create(
+            SimplePublicObjectInputForCreate(**_task(contact_id, owner_id, "taken-1"))
+        )
+    assert single.value.status == 409
 
 
 def test_archived_owner_is_not_a_valid_task_owner(client: HubSpot, sb: HubSpotSandbox) -> None:
