@@ -88,7 +88,7 @@ def build_engine(
     rollup = AccountRollup(scorer) if settings.accounts.enabled else None
     acting = act_settings(settings)
     actor = None
-    if acting.handoff.enabled or acting.recycle.enabled:
+    if acting.handoff.enabled or acting.recycle.enabled or acting.nurture.enrol:
         actor = Actor(acting, connectors, clock)
     return SyncEngine(
         store,
@@ -116,6 +116,7 @@ def act_settings(settings: Settings) -> ActSettings:
     return ActSettings(
         handoff=handoff,
         recycle=recycle,
+        nurture=settings.nurture,
         sales_crm=settings.identity.sales_crm,
         handoffs_per_cycle=settings.sync.handoffs_per_cycle,
         aliases=alias_tables(aliases),

@@ -244,6 +244,44 @@ class RecycleSettings(Section):
     cool_down_days: int = Field(default=90, ge=0)
 
 
+_CELLS = frozenset(
+    f"{fit}/{readiness}"
+    for fit in ("good", "poor")
+    for readiness in ("hand_raiser", "sales_ready", "unready", "do_not_contact")
+)
+
+
+class NurtureEnrolment(Section):
+    """People in ``cell`` (marketing's) join a campaign (Salesforce) and/or a list (HubSpot)."""
+
+    cell: str
+    #: Salesforce campaign id; Salesforce records join it as CampaignMembers.
+    campaign: str | None = None
+    #: CampaignMember status (None: the campaign's default).
+    status: str | None = None
+    #: HubSpot list id; HubSpot contacts join it.
+    list: str | None = None
+
+    @field_validator("cell")
+    @classmethod
+    def _known_cell(cls, value: str) -> str:
+        if value not in _CELLS:
+            raise ValueError(f"not a matrix cell; one of {', '.join(sorted(_CELLS))}")
+        return value
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> NurtureEnrolment:
+        if not self.campaign and not self.list:
+            raise ValueError("give campaign (Salesforce) and/or list (HubSpot)")
+        return self
+
+
+class NurtureSettings(Section):
+    """``[[nurture.enrol]]``: per-cell nurture programmes; people leave them on hand-off."""
+
+    enrol: tuple[NurtureEnrolment, ...] = ()
+
+
 class ServiceSettings(Section):
     """``[service]``: the HTTP side of ``leadsync run`` (dashboard, webhooks, metrics)."""
 

@@ -32,6 +32,7 @@ from leadsync.config.model_settings import (
 from leadsync.config.operations import (
     HandoffSettings,
     IdentitySettings,
+    NurtureSettings,
     RecycleSettings,
     ServiceSettings,
     StoreSettings,
@@ -82,6 +83,7 @@ class Settings(Section):
     accounts: AccountsSettings = AccountsSettings()
     handoff: HandoffSettings = HandoffSettings()
     recycle: RecycleSettings = RecycleSettings()
+    nurture: NurtureSettings = NurtureSettings()
     service: ServiceSettings = ServiceSettings()
 
     _source: str = PrivateAttr(default="<memory>")

@@ -26,7 +26,12 @@ import sqlalchemy as sa
 import structlog
 
 from connectors.base import Connector
-from leadsync.config.operations import HandoffSettings, RecycleSettings
+from leadsync.config.operations import (
+    HandoffSettings,
+    NurtureEnrolment,
+    NurtureSettings,
+    RecycleSettings,
+)
 from leadsync.engine.scoring import FREE_MAIL_DOMAINS, merged_attributes
 from leadsync.handoff import (
     Breach,
@@ -66,6 +71,7 @@ Clock = Callable[[], datetime]
 class ActSettings:
     handoff: HandoffSettings = field(default_factory=HandoffSettings)
     recycle: RecycleSettings = field(default_factory=RecycleSettings)
+    nurture: NurtureSettings = field(default_factory=NurtureSettings)
     #: The CRM where owners and tasks live; ``None``: the first CRM that knows the person.
     sales_crm: str | None = None
     handoffs_per_cycle: int = 500
@@ -83,6 +89,8 @@ class ActReport:
     unrouted: int = 0
     waiting: int = 0
     recycled: int = 0
+    enrolled: int = 0
+    unenrolled: int = 0
     breaches: int = 0
     actions_done: int = 0
     actions_rejected: int = 0
@@ -166,6 +174,8 @@ class Actor:
                 recycle=self.settings.recycle,
                 now=now,
             )
+            if head.cell != row.cell and self.settings.nurture.enrol:
+                self._nurture(conn, person, head.cell, row, now)
             if decided is None:
                 if (head.team, head.cell) != (row.team, row.cell):
                     moved.append((person.person_id, row.team, row.cell))
@@ -185,6 +195,43 @@ class Actor:
         ledger.queue_handoffs(conn, queued)
         ledger.mark_requalified(conn, requalified, now)
         ledger.set_acted(conn, moved)
+
+    def _nurture(
+        self,
+        conn: sa.Connection,
+        person: PersonInputs,
+        old_cell: str | None,
+        row: ScoreRow,
+        now: datetime,
+    ) -> None:
+        """Join the programmes of the new cell (marketing's), leave those of the old one.
+
+        One action key per record and programme: joining again re-opens the same key, so a
+        person moving in and out many times owes at most one pending call per programme.
+        """
+        joining = _programmes(self.settings.nurture, row.cell if row.team == "marketing" else None)
+        leaving = _programmes(self.settings.nurture, old_cell) - joining
+        for record in person.records:
+            if record.converted_at is not None:
+                continue
+            for target, status, remove in [(t, s, False) for t, s in joining] + [
+                (t, s, True) for t, s in leaving
+            ]:
+                if _crm_of(target) != record.source:
+                    continue
+                outbox.queue_action(
+                    conn,
+                    key=f"ls-{person.person_id}-nurture-{target}-{record.id}",
+                    kind="enrol",
+                    ref=outbox.ref_of(record.uid),
+                    payload={"target_id": target.split(":", 1)[1], "status": status,
+                             "remove": remove},
+                    now=now,
+                )  # fmt: skip
+                if remove:
+                    self.report.unenrolled += 1
+                else:
+                    self.report.enrolled += 1
 
     def _recycle(
         self,
@@ -599,6 +646,24 @@ class Actor:
         )  # fmt: skip
         self._queue_plan(conn, new_id, item.person_id, plan, person, now)
         ledger.save_routing_state(conn, name, answer.reroute.state_updates, now)
+
+
+def _programmes(nurture: NurtureSettings, cell: str | None) -> set[tuple[str, str | None]]:
+    """``("salesforce:<campaign>" | "hubspot:<list>", status)`` for a cell's enrolments."""
+    found: set[tuple[str, str | None]] = set()
+    entry: NurtureEnrolment
+    for entry in nurture.enrol:
+        if entry.cell != cell:
+            continue
+        if entry.campaign:
+            found.add((f"salesforce:{entry.campaign}", entry.status))
+        if entry.list:
+            found.add((f"hubspot:{entry.list}", None))
+    return found
+
+
+def _crm_of(target: str) -> str:
+    return target.split(":", 1)[0]
 
 
 def _handoff_row(

@@ -365,3 +365,35 @@ def test_a_logged_email_by_the_owner_counts_as_a_touch(store: Store, crm: Memory
     crm.activities["mail-M1"]["at"] = (MONDAY_10 + timedelta(minutes=2)).isoformat()
     clock.now += timedelta(minutes=30)
     assert engine.cycle().actions["breaches"] == 0
+
+
+def test_marketing_cells_join_their_nurture_programme_and_leave_it_on_hand_off(
+    store: Store, crm: MemoryCRM
+) -> None:
+    data = config()
+    data["nurture"] = {
+        "enrol": [
+            {"cell": "good/unready", "campaign": "701-good", "status": "Sent"},
+            {"cell": "poor/unready", "campaign": "701-poor"},
+        ]
+    }
+    clock = Clock()
+    engine = build_engine(
+        settings_from_dict(data, "test"),
+        store,
+        {"salesforce": MemoryConnector(crm, "salesforce")},
+        clock=clock,
+    )
+    crm.add_person("N1", "n1@n1corp.com", country="United Kingdom")
+    first = engine.cycle()
+    assert first.actions["enrolled"] == 1
+    [(campaign, members)] = [(k, v) for k, v in crm.members.items() if v]
+    assert members == ["N1"] and campaign in {"701-good", "701-poor"}
+
+    assert engine.cycle().actions["enrolled"] == 0  # same cell: nothing owed
+
+    clock.now += timedelta(minutes=5)
+    crm.add_activity("form-N1", "N1", "form_submission", "Contact Us")
+    moved = engine.cycle()
+    assert moved.actions["handed_off"] == 1 and moved.actions["unenrolled"] == 1
+    assert crm.members[campaign] == []
