@@ -10,6 +10,7 @@ from rich.markup import escape
 from leadsync.cli.app import app
 from leadsync.cli.output import console, emit_json
 from leadsync.config import load_settings
+from leadsync.errors import LeadSyncError
 from leadsync.handoff.owners import check_owners
 from leadsync.store import db
 from leadsync.wiring import build_connectors
@@ -84,3 +85,36 @@ def db_upgrade(ctx: typer.Context) -> None:
         console.print(f"store already at revision {after}")
     else:
         console.print(f"store migrated from {before or 'empty'} to {after}")
+
+
+@app.command()
+def forget(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The person's email address.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Remove a person and everything about them from the store; the CRMs are not touched.
+
+    Erase or anonymise the person in the CRM first: a record still there is read again by the
+    next backfill.
+    """
+    from leadsync.store.privacy import forget as forget_person
+    from leadsync.wiring import open_store
+
+    settings = load_settings(ctx.obj.config)
+    store = open_store(settings)
+    try:
+        with store.transaction() as conn:
+            done = forget_person(conn, email)
+    except ValueError as exc:
+        raise LeadSyncError(str(exc)) from None
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"people": done.people, "rows": done.rows})
+        return
+    if not done.people:
+        console.print("No one with that address in the store; nothing removed.")
+        return
+    rows = ", ".join(f"{table} {n}" for table, n in done.rows.items() if n)
+    console.print(f"Forgot {done.people} person(s): {rows}. The CRMs were not changed.")

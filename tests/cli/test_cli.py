@@ -164,3 +164,19 @@ def test_check_names_a_missing_owner_and_status_explain_show_hand_offs(
     assert status["handoffs"].get("done", 0) >= 1
     explained = leadsync("--config", str(config), "explain", lead["Id"], cwd=tmp_path).stdout
     assert "Hand-off 1 on" in explained and "Owner:" in explained and "first touch due" in explained
+
+
+def test_forget_removes_a_person_from_the_store_only(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: SalesforceSandbox
+) -> None:
+    monkeypatch.setenv("SF_SECRET", sandbox.client_secret)
+    assert leadsync("--config", str(config), "sync", cwd=tmp_path).returncode == 0
+    lead = next(r for r in sandbox.org.records("Lead") if r.get("Email"))
+    gone = leadsync("--config", str(config), "forget", lead["Email"], "--json", cwd=tmp_path)
+    assert gone.returncode == 0, gone.stderr
+    assert json.loads(gone.stdout)["people"] == 1
+    explained = leadsync("--config", str(config), "explain", lead["Email"], cwd=tmp_path)
+    assert explained.returncode == 1 and "no person" in explained.stderr
+    assert sandbox.org.get("Lead", lead["Id"]) is not None  # the CRM keeps its record
+    bad = leadsync("--config", str(config), "forget", "not-an-address", cwd=tmp_path)
+    assert bad.returncode == 1 and "not an email address" in bad.stderr

@@ -1,0 +1,78 @@
+"""``leadsync forget``: nothing about the person is left in any table; nobody else is touched."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from leadsync.config import settings_from_dict
+from leadsync.store import Store
+from leadsync.store.privacy import forget
+from leadsync.store.schema import metadata
+from leadsync.wiring import build_engine
+from tests.engine.memory_crm import MemoryConnector, MemoryCRM
+from tests.engine.test_act import Clock, config
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
+    yield s
+    s.close()
+
+
+def dump(store: Store) -> str:
+    """Every row of every table, as text."""
+    with store.reading() as conn:
+        return json.dumps(
+            {
+                table.name: [dict(r._mapping) for r in conn.execute(sa.select(table))]
+                for table in metadata.sorted_tables
+            },
+            default=str,
+        )
+
+
+def test_forget_removes_every_trace_and_only_that_person(store: Store) -> None:
+    crm = MemoryCRM()
+    crm.add_user("rep-a", "Ann")
+    crm.add_user("rep-b", "Bob")
+    crm.add_user("00G-sales", "Sales", queue=True)
+    crm.add_user("rep-c", "Cleo")
+    # G1 and F1 share rep-c's daily digest (a task hung on G1's record that names F1)
+    for pid, country in (("G1", "France"), ("F1", "France"), ("K1", "United Kingdom")):
+        crm.add_person(pid, f"{pid.lower()}@acme-{pid.lower()}.com", country=country)
+        crm.add_activity(f"form-{pid}", pid, "form_submission", "Contact Us")
+    data = config(notify={"good_hand_raiser": "daily_digest", "poor_hand_raiser": "daily_digest"})
+    data["handoff"]["sla"] = {"hand_raiser": 480, "sales_ready": 480}
+    engine = build_engine(
+        settings_from_dict(data, "test"),
+        store,
+        {"salesforce": MemoryConnector(crm, "salesforce")},
+        clock=Clock(),
+    )
+    assert engine.cycle().actions["handed_off"] == 3
+    before = dump(store)
+    assert "f1@acme-f1.com" in before and "salesforce:Lead:F1" in before
+    [digest] = [t for k, t in crm.tasks.items() if k.startswith("ls-digest-rep-c")]
+    assert digest["record"] == "G1" and "f1@acme-f1.com" in digest["body"]
+
+    with store.transaction() as conn:
+        done = forget(conn, " F1@Acme-F1.com ")
+    assert done.people == 1
+    assert done.rows["handoffs"] == 1 and done.rows["actions"] >= 2 and done.rows["scores"] == 1
+
+    after = dump(store)
+    for trace in ("f1@acme-f1.com", "salesforce:Lead:F1", "form-F1"):
+        assert trace not in after
+    assert "k1@acme-k1.com" in after and "salesforce:Lead:K1" in after
+    with store.transaction() as conn:
+        assert forget(conn, "f1@acme-f1.com").people == 0
+
+
+def test_forget_refuses_something_that_is_not_an_address(store: Store) -> None:
+    with store.transaction() as conn, pytest.raises(ValueError, match="not an email address"):
+        forget(conn, "DROP TABLE people")
