@@ -103,3 +103,31 @@ def test_sign_v3_matches_the_client_helper() -> None:
 def test_unknown_subscription_is_refused() -> None:
     with HubSpotSandbox(generate_portal(5, seed=2, now=NOW)) as sb, pytest.raises(ValueError):
         sb.subscribe_webhooks("http://127.0.0.1:9/none", events=("deal.creation",))
+
+
+def test_repeat_form_submission_fires_a_conversion_property_change() -> None:
+    """Resubmitting a form with unchanged values still changes the contact, as in HubSpot: its
+    recent conversion date and count move, so a subscription to them hears of every hand-raise."""
+    receiver = Receiver()
+    receiver.thread.start()
+    try:
+        with HubSpotSandbox(generate_portal(20, seed=2, now=NOW)) as sb:
+            sb.subscribe_webhooks(
+                receiver.url, events=("contact.propertyChange:recent_conversion_date",)
+            )
+            contact = sb.portal.live("contacts")[0]
+            email = contact.properties["email"]
+            guid = next(g for g, f in sb.portal.forms.items() if f.name == "Contact Us")
+            count = int(contact.properties.get("num_conversion_events") or 0)
+            sb.portal.add_form_submission(guid, {"email": email})
+            receiver.wait(1)
+            again = sb.portal.find_unique("contacts", "email", email)
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    assert again is not None and again.id == contact.id
+    assert again.properties["recent_conversion_event_name"] == "Contact Us"
+    assert again.properties["num_conversion_events"] == str(count + 1)
+    (event,) = json.loads(receiver.calls[0][1])
+    assert (event["objectId"], event["propertyName"]) == (contact.id, "recent_conversion_date")
+    assert event["changeSource"] == "FORM"

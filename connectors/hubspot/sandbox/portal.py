@@ -26,9 +26,18 @@ from connectors.hubspot.sandbox.schema import (
     iso_instant,
     leadsync_output_properties,
     modified_prop,
+    parse_instant,
 )
 
 OBJECT_TYPES = ("contacts", "tasks", "meetings", "calls")
+#: Contact properties HubSpot calculates from form submissions; a form cannot set them.
+CONVERSION_PROPERTIES = (
+    "first_conversion_date",
+    "first_conversion_event_name",
+    "recent_conversion_date",
+    "recent_conversion_event_name",
+    "num_conversion_events",
+)
 
 
 @dataclass(slots=True)
@@ -434,7 +443,13 @@ class PortalState:
         at: datetime | None = None,
         page_url: str = "",
     ) -> dict[str, Any]:
-        """Record a submission; like HubSpot, it creates or updates the contact by email."""
+        """Record a submission; like HubSpot, it creates or updates the contact by email.
+
+        As HubSpot does, the submission also sets the contact's calculated conversion
+        properties (recent and first conversion date and name, number of submissions), so a
+        repeat submission changes the contact even when every submitted value is the same,
+        and ``contact.propertyChange`` webhooks fire for it.
+        """
         with self.lock:
             moment = at or self.now()
             form = self.forms[form_guid]
@@ -449,7 +464,12 @@ class PortalState:
             email = values.get("email")
             if email:
                 existing = self.find_unique("contacts", "email", email)
-                known = {k: v for k, v in values.items() if self.property("contacts", k)}
+                known = {
+                    k: v
+                    for k, v in values.items()
+                    if self.property("contacts", k) and k not in CONVERSION_PROPERTIES
+                }
+                known.update(_conversion(existing, form.name, moment))
                 if existing is None:
                     self.insert("contacts", known, at=moment, source="FORM")
                 else:
@@ -518,6 +538,25 @@ class PortalState:
     def add_list(self, object_list: ObjectList) -> None:
         with self.lock:
             self.lists[object_list.list_id] = object_list
+
+
+def _conversion(contact: CrmObject | None, form_name: str, moment: datetime) -> dict[str, str]:
+    """The conversion properties after one more submission of ``form_name`` at ``moment``.
+
+    Submissions may be recorded out of order (generated history), so "recent" and "first"
+    move only when ``moment`` is later (earlier) than what the contact has.
+    """
+    have = contact.properties if contact is not None else {}
+    stamp = iso_instant(moment)
+    count = int(have.get("num_conversion_events") or 0) + 1
+    out = {"num_conversion_events": str(count)}
+    recent = have.get("recent_conversion_date")
+    if not recent or parse_instant(recent) <= moment:
+        out.update(recent_conversion_date=stamp, recent_conversion_event_name=form_name)
+    first = have.get("first_conversion_date")
+    if not first or parse_instant(first) > moment:
+        out.update(first_conversion_date=stamp, first_conversion_event_name=form_name)
+    return out
 
 
 def _group(name: str, label: str, order: int) -> dict[str, Any]:

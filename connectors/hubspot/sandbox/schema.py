@@ -253,6 +253,7 @@ GROUPS: dict[str, list[tuple[str, str]]] = {
         ("contactinformation", "Contact information"),
         ("emailinformation", "Email information"),
         ("analyticsinformation", "Web analytics history"),
+        ("conversioninformation", "Conversion information"),
         ("sales_properties", "Sales properties"),
     ],
     "tasks": [("task", "Task information")],
@@ -334,6 +335,18 @@ def contact_properties() -> list[dict[str, Any]]:
             options=_opts(*ANALYTICS_SOURCES),
             read_only=True,
         ),
+    ]
+    # Calculated by HubSpot on every form submission (see ``PortalState.add_form_submission``).
+    conversion = "conversioninformation"
+    props += [
+        prop(name, label, kind, field, conversion, read_only=True)
+        for name, label, kind, field in (
+            ("first_conversion_date", "First Conversion Date", "datetime", "date"),
+            ("first_conversion_event_name", "First Conversion", "string", "text"),
+            ("recent_conversion_date", "Recent Conversion Date", "datetime", "date"),
+            ("recent_conversion_event_name", "Recent Conversion", "string", "text"),
+            ("num_conversion_events", "Number of Form Submissions", "number", "number"),
+        )
     ]
     return props
 
