@@ -275,6 +275,8 @@ class SyncEngine:
                 "updated": counts.updated,
                 "unchanged": counts.unchanged,
             }
+            if counts.skipped:
+                pulled["skipped"] = counts.skipped
             report.pulled[f"{name}.{stream}"] = pulled
             log.info("sync.pulled", connector=name, stream=stream, since=since, **pulled)
             if newest is not None and not dry_run:

@@ -30,7 +30,9 @@ def normalize_email(email: object) -> str | None:
         return None
     value = email.strip().lower()
     local, at, domain = value.partition("@")
-    if not at or not local or "." not in domain or " " in value or len(value) > 320:
+    if not at or not local or "." not in domain or len(value) > 320:
+        return None
+    if any(c.isspace() or not c.isprintable() for c in value):
         return None
     return value
 

@@ -6,14 +6,16 @@ fingerprint matches); a changed one is updated and its person queued for scoring
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 
-from leadsync.records import ActivityRecord, PersonRecord
+from leadsync.records import ActivityRecord, PersonRecord, RecordRef
 from leadsync.store.identity import (
     chunks,
     drop_pending_for,
@@ -27,21 +29,43 @@ from leadsync.store.identity import (
 )
 from leadsync.store.schema import activities, crm_records, people
 
+log = structlog.get_logger(__name__)
+
 
 @dataclass(slots=True)
 class IngestCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    #: Records whose identity cannot be stored (an id too long or with a NUL byte).
+    skipped: int = 0
 
     def add(self, other: IngestCounts) -> None:
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
+        self.skipped += other.skipped
+
+
+#: Column sizes of the identity parts; a longer id is refused, never clipped (two ids
+#: clipped to the same prefix would merge two records).
+_ID_LIMITS = {"source": 64, "object_type": 64, "external_id": 128}
+
+
+def _storable(ref: RecordRef, kind: str) -> bool:
+    for part, limit in _ID_LIMITS.items():
+        text = getattr(ref, part)
+        if not isinstance(text, str) or not text or len(text) > limit or "\x00" in text:
+            log.warning(
+                "ingest.skipped", kind=kind, record=repr(str(ref))[:200],
+                reason=f"{part} is empty, longer than {limit} characters or has a NUL byte",
+            )  # fmt: skip
+            return False
+    return True
 
 
 def _record_row(rec: PersonRecord, now: datetime) -> dict[str, Any]:
-    attributes = {k: _jsonable(v) for k, v in rec.attributes.items()}
+    attributes = {_jsonable(str(k)): _jsonable(v) for k, v in rec.attributes.items()}
     row = {
         "uid": str(rec.ref),
         "source": rec.ref.source,
@@ -50,20 +74,21 @@ def _record_row(rec: PersonRecord, now: datetime) -> dict[str, Any]:
         "email_norm": normalize_email(rec.email),
         "email_domain": None,
         "attributes": attributes,
-        "owner_id": rec.owner_id,
-        "status": rec.status,
+        "owner_id": _clip(rec.owner_id, 128),
+        "status": _clip(rec.status, 255),
         "opted_out": bool(rec.opted_out),
-        "account_id": rec.account_id,
+        "account_id": _clip(rec.account_id, 128),
         "converted_at": rec.converted_at,
         "deleted": bool(rec.deleted),
-        "merged_into": str(rec.merged_into) if rec.merged_into else None,
+        "merged_into": _clip(rec.merged_into, 300) if rec.merged_into else None,
         "modified_at": rec.modified_at,
         "updated_at": now,
     }
     # Content only: our own write-back bumps the CRM's modstamp without changing any input.
     row["fingerprint"] = fingerprint({k: v for k, v in row.items() if k not in _NOT_FINGERPRINTED})
     email = normalize_email(rec.email)
-    row["email_domain"] = email.rsplit("@", 1)[1] if email and "@" in email else None
+    domain = email.rsplit("@", 1)[1] if email and "@" in email else None
+    row["email_domain"] = domain if domain and len(domain) <= 255 else None
     return row
 
 
@@ -72,15 +97,19 @@ _NOT_FINGERPRINTED = frozenset({"updated_at", "modified_at", "email_domain"})
 
 
 def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity (PostgreSQL's JSONB refuses them)
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
+        return {_jsonable(str(k)): _jsonable(v) for k, v in value.items()}
+    return _jsonable(str(value))
 
 
 def upsert_people(
@@ -88,11 +117,12 @@ def upsert_people(
 ) -> IngestCounts:
     """Store one batch of pulled people records; link them to people by record id, then email."""
     latest: dict[str, PersonRecord] = {}
-    for rec in records:
+    storable = [rec for rec in records if _storable(rec.ref, "person")]
+    for rec in storable:
         uid = str(rec.ref)
         if uid not in latest or latest[uid].modified_at <= rec.modified_at:
             latest[uid] = rec
-    counts = IngestCounts()
+    counts = IngestCounts(skipped=len(records) - len(storable))
     rows = {uid: _record_row(rec, now) for uid, rec in latest.items()}
     existing = _existing_records(conn, list(rows))
     dirty: set[int] = set()
@@ -348,22 +378,26 @@ def _activity_row(rec: ActivityRecord) -> dict[str, Any]:
         "uid": str(rec.ref),
         "record_uid": str(rec.person) if rec.person else None,
         "email_norm": normalize_email(rec.email),
-        "kind": rec.kind,
+        "kind": _clip(rec.kind, 64) or "unknown",
         "occurred_at": rec.occurred_at,
         "modified_at": rec.modified_at,
         "name": _clip(rec.name, 255),
         "campaign_type": _clip(rec.campaign_type, 128),
         "member_status": _clip(rec.member_status, 128),
-        "url": rec.url,
-        "actor_id": rec.actor_id,
+        "url": _clip(rec.url, 8_000),
+        "actor_id": _clip(rec.actor_id, 128),
         "deleted": bool(rec.deleted),
     }
     row["fingerprint"] = fingerprint({k: v for k, v in row.items() if k != "modified_at"})
     return row
 
 
-def _clip(value: str | None, size: int) -> str | None:
-    return value[:size] if isinstance(value, str) else value
+def _clip(value: object, size: int) -> str | None:
+    """Text as a column can hold it: no NUL byte (PostgreSQL refuses them), at most ``size``."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text.replace("\x00", "")[:size]
 
 
 def upsert_activities(
@@ -371,11 +405,16 @@ def upsert_activities(
 ) -> IngestCounts:
     """Store one batch of activities; an activity seen again with the same content is a no-op."""
     rows: dict[str, dict[str, Any]] = {}
-    for rec in records:
+    storable = [
+        rec
+        for rec in records
+        if _storable(rec.ref, "activity") and (rec.person is None or _storable(rec.person, "link"))
+    ]
+    for rec in storable:
         uid = str(rec.ref)
         if uid not in rows or rows[uid]["modified_at"] <= rec.modified_at:
             rows[uid] = _activity_row(rec)
-    counts = IngestCounts()
+    counts = IngestCounts(skipped=len(records) - len(storable))
     existing: dict[str, Any] = {}
     for part in chunks(list(rows)):
         query = sa.select(
