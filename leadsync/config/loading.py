@@ -101,7 +101,7 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
 
 
 def _describe(model: type[BaseModel], err: Any, file: str) -> str:
-    loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+    loc = tuple(p for p in err["loc"] if not _is_union_tag(p)) or tuple(err["loc"])
     where = format_loc(loc)
     kind = err["type"]
     value = err.get("input")
@@ -127,9 +127,13 @@ def _describe(model: type[BaseModel], err: Any, file: str) -> str:
 def _is_union_tag(part: int | str) -> bool:
     # pydantic puts the tried union member's name in the location ("function-after[...]",
     # "int", "str"); it means nothing to an admin.
-    return isinstance(part, str) and ("[" in part or part in _UNION_MEMBER_TAGS)
+    return isinstance(part, str) and (
+        _VALIDATOR_TAG.fullmatch(part) is not None or part in _UNION_MEMBER_TAGS
+    )
 
 
+#: pydantic's name for a validator-wrapped union member: ``function-after[_check(), str]``.
+_VALIDATOR_TAG = re.compile(r"[a-z-]+\[.*\]", re.DOTALL)
 _UNION_MEMBER_TAGS = {"int", "float", "str", "bool", "list[str]", "list[float]", "list[int]"}
 
 
