@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,8 +21,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from jobs.lease import LEADER
+from jobs.runner import CycleOutcome
 from leadsync.service.metrics import CONTENT_TYPE, ServiceMetrics
-from leadsync.service.state import CycleLog, readiness
+from leadsync.service.state import CycleLog, Leadership, outcomes_from_store, readiness
 from leadsync.service.webhook import HubSpotWebhook
 from leadsync.store import Store
 
@@ -46,6 +48,8 @@ class ServiceParts:
     webhook_path: str = "/webhooks"
     access_token: str | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: Leader or standby (several replicas on PostgreSQL); ``None``: always the leader.
+    leadership: Leadership | None = None
 
 
 class BearerAuth:
@@ -79,25 +83,38 @@ class BearerAuth:
         await response(scope, receive, send)
 
 
-def _probe_store(store: Store) -> str | None:
+def _probe_store(
+    store: Store, standby_for: Sequence[str] | None
+) -> tuple[str | None, dict[str, CycleOutcome] | None]:
+    """The store's problem, if any; on a standby, also the leader's last cycles from it."""
     try:
         with store.reading() as conn:
             conn.execute(sa.text("SELECT 1")).scalar_one()
+            if standby_for is not None:
+                return None, outcomes_from_store(conn, standby_for)
     except Exception as exc:  # any driver error means "not reachable" to a probe
-        return f"store unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-    return None
+        return f"store unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", None
+    return None, None
+
+
+def _role(parts: ServiceParts) -> str:
+    return parts.leadership.role if parts.leadership is not None else LEADER
 
 
 def build_app(parts: ServiceParts) -> ASGIApp:
     """The ASGI app over ``parts``; wrap it in uvicorn (``leadsync run`` does)."""
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "role": _role(parts)})
 
     async def readyz(request: Request) -> Response:
+        role = _role(parts)
+        standby = role != LEADER
+        last: Mapping[str, CycleOutcome] | None = None
         try:
-            problem = await asyncio.wait_for(
-                asyncio.to_thread(_probe_store, parts.store), STORE_PROBE_SECONDS
+            problem, last = await asyncio.wait_for(
+                asyncio.to_thread(_probe_store, parts.store, parts.connectors if standby else None),
+                STORE_PROBE_SECONDS,
             )
         except TimeoutError:
             problem = f"store did not answer within {STORE_PROBE_SECONDS:.0f} s"
@@ -106,15 +123,18 @@ def build_app(parts: ServiceParts) -> ASGIApp:
             parts.cycles.started_at,
             parts.interval,
             parts.connectors,
-            parts.cycles.last(),
+            last if standby and last is not None else parts.cycles.last(),
             problem,
         )
         ready = all(c.ok for c in checks)
         if not ready:
             log.warning("service.unready", failing=[c.name for c in checks if not c.ok])
+        since = parts.leadership.since if parts.leadership is not None else parts.cycles.started_at
         return JSONResponse(
             {
                 "status": "ready" if ready else "unready",
+                "role": role,
+                "role_since": since.isoformat(),
                 "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
             },
             status_code=200 if ready else 503,

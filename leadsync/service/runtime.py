@@ -1,22 +1,28 @@
 """Assembling and running the service: store, engine, scheduler and HTTP app in one process.
 
 Threads: uvicorn serves HTTP on the main thread's event loop; every cycle runs on the
-scheduler's single worker thread. On SIGTERM or SIGINT the HTTP server stops accepting,
-the running cycle ends its pull at the next batch boundary and finishes scoring and writing
-(bounded by ``grace``), the scheduler starts nothing new, and ``serve`` returns.
+scheduler's single worker thread; on PostgreSQL a lease thread decides whether this replica
+leads (runs the scheduler) or stands by (serves HTTP only). On SIGTERM or SIGINT the HTTP
+server stops accepting, the running cycle ends its pull at the next batch boundary and
+finishes scoring and writing (bounded by ``grace``), the scheduler starts nothing new, the
+lease is given up, and ``serve`` returns.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
+import sqlalchemy as sa
 import structlog
 import uvicorn
 
+from jobs.leading import LeaderScheduler
+from jobs.lease import AdvisoryLease, Lease, SoleLease
 from jobs.runner import CycleRunner, StopAwareProgress
 from jobs.scheduler import SyncScheduler
 from leadsync.config import Settings
@@ -31,27 +37,44 @@ log = structlog.get_logger(__name__)
 
 #: How long open HTTP connections get to finish once the server stops accepting.
 HTTP_DRAIN_SECONDS = 5
+#: Default bound on how long a standby replica takes to take over from a dead leader.
+DEFAULT_LEASE = timedelta(seconds=10)
 
 
 class _Server(uvicorn.Server):
     """uvicorn's server, also telling the service to stop when a signal arrives."""
 
-    def __init__(self, config: uvicorn.Config, stopping: threading.Event) -> None:
+    def __init__(self, config: uvicorn.Config, stop: Callable[[], None]) -> None:
         super().__init__(config)
-        self._stopping = stopping
+        self._stop = stop
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self._stopping.set()
+        self._stop()
         super().handle_exit(sig, frame)
 
 
-def serve(settings: Settings, *, grace: float = 60.0) -> bool:
+def make_lease(store_url: str, lease: timedelta) -> Lease:
+    """An advisory-lock lease on PostgreSQL; on SQLite the process lock already decided."""
+    if sa.engine.make_url(store_url).get_backend_name() == "postgresql":
+        return AdvisoryLease(store_url, lease)
+    return SoleLease()
+
+
+def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT_LEASE) -> bool:
     """Run until SIGTERM/SIGINT; ``True`` when the running cycle finished within ``grace`` s.
 
     ``False`` means a cycle was still running at the deadline: everything it committed is
-    kept, and the next run redoes the rest.
+    kept, and the next run redoes the rest. ``lease`` bounds how long a standby replica
+    takes to notice a dead leader (PostgreSQL only).
     """
     stopping = threading.Event()
+    # Set on shutdown and while a deposed leader winds down: cycles stop at a safe point.
+    halt = threading.Event()
+
+    def stop() -> None:
+        stopping.set()
+        halt.set()
+
     service = settings.service
     token = service.access_token.get_secret_value() if service.access_token else None
     register_secrets([token])
@@ -59,12 +82,19 @@ def serve(settings: Settings, *, grace: float = 60.0) -> bool:
         store = open_store(settings)
         stack.callback(store.close)
         connectors = build_connectors(settings)
-        engine = build_engine(settings, store, connectors, progress=StopAwareProgress(stopping))
+        engine = build_engine(settings, store, connectors, progress=StopAwareProgress(halt))
         metrics = ServiceMetrics(connectors)
         cycles = CycleLog(started_at=datetime.now(UTC))
-        runner = CycleRunner(engine, stopping, [cycles.record, metrics.observe])
+        runner = CycleRunner(engine, halt, [cycles.record, metrics.observe])
         interval = timedelta(seconds=settings.sync.interval_seconds)
-        scheduler = SyncScheduler(runner.run, list(connectors), interval)
+        names = list(connectors)
+        scheduler = LeaderScheduler(
+            make_lease(settings.store.url, lease),
+            lambda: SyncScheduler(runner.run, names, interval),
+            halt=halt,
+            stopping=stopping,
+            grace=grace,
+        )
         webhook = _webhook(settings, scheduler, metrics)
         app = build_app(
             ServiceParts(
@@ -76,6 +106,7 @@ def serve(settings: Settings, *, grace: float = 60.0) -> bool:
                 webhook=webhook,
                 webhook_path=service.webhook_path,
                 access_token=token,
+                leadership=scheduler,
             )
         )
         config = uvicorn.Config(
@@ -91,7 +122,7 @@ def serve(settings: Settings, *, grace: float = 60.0) -> bool:
         # has stopped; with the default handler that re-raise would kill us before the
         # cycle could finish, so the handlers it finds only set ``stopping``.
         for sig in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.signal(sig, lambda *_: stopping.set())
+            previous = signal.signal(sig, lambda *_: stop())
             stack.callback(signal.signal, sig, previous)
         scheduler.start()
         log.info(
@@ -102,9 +133,9 @@ def serve(settings: Settings, *, grace: float = 60.0) -> bool:
             webhook=service.webhook_path if webhook else None,
         )
         try:
-            _Server(config, stopping).run()
+            _Server(config, stop).run()
         finally:
-            stopping.set()
+            stop()
             finished = scheduler.shutdown(grace)
         if finished:
             for connector in connectors.values():
@@ -114,10 +145,10 @@ def serve(settings: Settings, *, grace: float = 60.0) -> bool:
 
 
 def _webhook(
-    settings: Settings, scheduler: SyncScheduler, metrics: ServiceMetrics
+    settings: Settings, scheduler: LeaderScheduler, metrics: ServiceMetrics
 ) -> HubSpotWebhook | None:
     hubspot = settings.connectors.hubspot
-    if hubspot is None or "hubspot" not in scheduler.connectors:
+    if hubspot is None:
         return None
     if hubspot.client_secret is None:
         log.warning(

@@ -10,8 +10,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
+
+import sqlalchemy as sa
 
 from jobs.runner import CycleOutcome
+from leadsync.engine.cycle import CycleReport
+from leadsync.store.schema import runs
 
 #: A connector's last cycle older than this many intervals makes the service unready.
 STALE_INTERVALS = 3
@@ -32,6 +37,47 @@ class CycleLog:
     def last(self) -> dict[str, CycleOutcome]:
         with self._lock:
             return dict(self._last)
+
+
+class Leadership(Protocol):
+    """Whether this replica runs the scheduler (``leader``) or stands by, and since when."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def since(self) -> datetime: ...
+
+
+def outcomes_from_store(conn: sa.Connection, connectors: Sequence[str]) -> dict[str, CycleOutcome]:
+    """Each connector's last finished scheduled cycle as the runs table has it.
+
+    A standby replica runs no cycles of its own; its readiness follows the leader's, which
+    every replica can read from the shared store.
+    """
+    out: dict[str, CycleOutcome] = {}
+    for name in connectors:
+        row = conn.execute(
+            sa.select(runs)
+            .where(runs.c.connector == name, runs.c.finished_at.is_not(None))
+            .order_by(runs.c.id.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            continue
+        counts = row.counts or {}
+        out[name] = CycleOutcome(
+            connector=name,
+            status=row.status,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            duration_seconds=(row.finished_at - row.started_at).total_seconds(),
+            errors=tuple(counts.get("errors") or ([row.error] if row.error else [])),
+            report=CycleReport(
+                run_id=row.id, status=row.status, auth_failed=list(counts.get("auth_failed", []))
+            ),
+        )
+    return out
 
 
 @dataclass(frozen=True, slots=True)

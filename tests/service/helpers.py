@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,9 +44,15 @@ class Harness:
         default_factory=lambda: {"salesforce": FakeUsage(), "hubspot": FakeUsage()}
     )
 
+    role: str = "leader"
+
     def __post_init__(self) -> None:
         self.cycles = CycleLog(started_at=START)
         self.metrics = ServiceMetrics(self.usage)
+
+    @property
+    def since(self) -> datetime:
+        return START
 
     def clock(self) -> datetime:
         return self.now[0]
@@ -66,6 +76,7 @@ class Harness:
                 webhook_path="/hooks/hubspot",
                 access_token=token,
                 clock=self.clock,
+                leadership=self,
             )
         )
 
@@ -102,3 +113,28 @@ def contact_event(event_id: int, object_id: int = 101) -> dict[str, Any]:
         "propertyValue": "lead",
         "changeSource": "FORM",
     }
+
+
+#: ``leadsync run`` in a child process, from this checkout (``-c`` so no install is needed).
+RUN = (
+    "import sys\nfrom leadsync.cli import service_cmds\nfrom leadsync.cli.app import main\n"
+    "sys.argv = ['leadsync', *sys.argv[1:]]\nmain()\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_service(config: Path, cwd: Path, *extra: str) -> subprocess.Popen[str]:
+    """``leadsync --config CONFIG run --grace 20 EXTRA...`` with its output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN, "--config", str(config), "run", "--grace", "20", *extra],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

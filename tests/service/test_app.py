@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from jobs.runner import CycleOutcome
 from leadsync.engine.cycle import CycleReport
 from leadsync.store import Store
+from leadsync.store.runs import finish_run, start_run
 from tests.service.helpers import START, Harness, open_test_store
 
 TOKEN = "service-token-0123456789"
@@ -48,7 +49,51 @@ def _outcome(
 
 def test_healthz_is_always_ok(harness: Harness) -> None:
     with TestClient(harness.app()) as client:
-        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/healthz").json() == {"status": "ok", "role": "leader"}
+
+
+def test_a_standby_says_so_and_is_ready_while_the_leaders_cycles_are_fresh(
+    harness: Harness,
+) -> None:
+    harness.role = "standby"
+    with harness.store.transaction() as conn:
+        for connector, minutes in (("salesforce", 2), ("hubspot", 9)):
+            run_id = start_run(conn, connector, "sync", START + timedelta(minutes=minutes))
+            counts = {"errors": [], "auth_failed": []}
+            finish_run(
+                conn,
+                run_id,
+                START + timedelta(minutes=minutes, seconds=5),
+                status="ok",
+                counts=counts,
+                api_calls=3,
+            )
+    harness.now[0] = START + timedelta(minutes=12)
+    with TestClient(harness.app()) as client:
+        assert client.get("/healthz").json()["role"] == "standby"
+        answer = client.get("/readyz")
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["role"] == "standby"
+        assert "last cycle 595 s ago" in body["checks"]["salesforce.freshness"]["detail"]
+        # The leader stopped cycling: a standby reading the store turns unready too.
+        harness.now[0] = START + timedelta(minutes=20)
+        stale = client.get("/readyz")
+    assert stale.status_code == 503
+    assert not stale.json()["checks"]["salesforce.freshness"]["ok"]
+    assert stale.json()["checks"]["hubspot.freshness"]["ok"]
+
+
+def test_a_standby_blames_refused_credentials_seen_by_the_leader(harness: Harness) -> None:
+    harness.role = "standby"
+    with harness.store.transaction() as conn:
+        run_id = start_run(conn, "hubspot", "sync", START)
+        counts = {"errors": ["hubspot: 401 token refused"], "auth_failed": ["hubspot"]}
+        finish_run(conn, run_id, START, status="failed", counts=counts, api_calls=1)
+    with TestClient(harness.app()) as client:
+        answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert "401 token refused" in answer.json()["checks"]["hubspot.credentials"]["detail"]
 
 
 def test_ready_when_store_answers_and_cycles_are_fresh(harness: Harness) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,18 +16,7 @@ import tomli_w
 from prometheus_client.parser import text_string_to_metric_families
 
 from leadsync.sandboxes import running_sandboxes
-from tests.service.helpers import contact_event, hubspot_delivery
-
-RUN = (
-    "import sys\nfrom leadsync.cli import service_cmds\nfrom leadsync.cli.app import main\n"
-    "sys.argv = ['leadsync', *sys.argv[1:]]\nmain()\n"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.service.helpers import contact_event, free_port, hubspot_delivery, start_service
 
 
 def _cycles(base: str) -> dict[tuple[str, str], float]:
@@ -59,7 +46,7 @@ def _wait_for(predicate: Callable[[], bool], timeout: float, proc: subprocess.Po
 def config(tmp_path: Path) -> Iterator[tuple[Path, str, str]]:
     with running_sandboxes(leads=60, seed=7) as world:
         data = world.config_data(f"sqlite:///{tmp_path / 'leadsync.db'}")
-        port = _free_port()
+        port = free_port()
         data["sync"] = {"interval_seconds": 3600, "overlap_seconds": 60}
         data["service"] = {"host": "127.0.0.1", "port": port, "webhook_path": "/hooks/hubspot"}
         path = tmp_path / "leadsync.toml"
@@ -69,14 +56,7 @@ def config(tmp_path: Path) -> Iterator[tuple[Path, str, str]]:
 
 
 def _start(config: Path, tmp_path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", RUN, "--config", str(config), "run", "--grace", "20"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_service(config, tmp_path)
 
 
 @pytest.mark.slow
