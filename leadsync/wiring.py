@@ -69,6 +69,7 @@ def engine_settings(settings: Settings) -> EngineSettings:
         overlap=timedelta(seconds=sync.overlap_seconds),
         max_write_attempts=sync.max_write_attempts,
         retry_backoff=timedelta(seconds=sync.retry_backoff_seconds),
+        score_change_threshold=sync.score_change_threshold,
     )
 
 

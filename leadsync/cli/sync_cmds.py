@@ -72,11 +72,25 @@ def sync(
         typer.Option("--retry-failed", help="Replay rejected and parked writes and actions now."),
     ] = False,
     no_actions: NoActionsOpt = False,
+    decay: Annotated[
+        bool,
+        typer.Option(
+            "--decay",
+            help="Also re-score everyone for the time that passed; write only those whose "
+            "score moved by [sync] score_change_threshold or whose cell changed.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run one incremental cycle now."""
     _run_cycle(
-        ctx, connector, as_json, dry_run=dry_run, retry_failed=retry_failed, no_actions=no_actions
+        ctx,
+        connector,
+        as_json,
+        dry_run=dry_run,
+        retry_failed=retry_failed,
+        no_actions=no_actions,
+        decay=decay,
     )
 
 

@@ -33,6 +33,7 @@ from leadsync.store.scoring import (
     load_inputs,
     mark_all_dirty,
     save_scores,
+    scored_people,
 )
 from leadsync.store.writes import SCORED_AT, DueWrite, due_writes, record_outcomes, replay_failed
 
@@ -53,6 +54,9 @@ class EngineSettings:
     write_chunk: int = 50_000
     max_write_attempts: int = 5
     retry_backoff: timedelta = timedelta(minutes=1)
+    #: The decay pass writes a person only when their score moved at least this much (or
+    #: their cell changed): the Reason's ages change daily, and that alone is not news.
+    score_change_threshold: int = 5
 
 
 class AccountSettler(Protocol):
@@ -160,13 +164,15 @@ class SyncEngine:
         full: bool = False,
         since: datetime | None = None,
         no_actions: bool = False,
+        decay: bool = False,
     ) -> CycleReport:
         """Pull from ``only`` (default: every connector), then score, act and write to all.
 
         ``full`` is a backfill: ignore the cursors, pull everything (or everything modified
         since ``since``) and re-score every active person with the current model.
         ``no_actions`` records team changes without handing anyone off or recycling them (a
-        backfill or a model change must not flood reps).
+        backfill or a model change must not flood reps). ``decay`` also re-scores everyone
+        already scored, for the time that passed (the daily decay pass).
         """
         names = list(only) if only else list(self.connectors)
         unknown = [n for n in names if n not in self.connectors]
@@ -176,7 +182,7 @@ class SyncEngine:
             )
         started = self.clock()
         calls_before = {n: c.usage().calls for n, c in self.connectors.items()}
-        kind = "dry-run" if dry_run else ("backfill" if full else "sync")
+        kind = "dry-run" if dry_run else ("backfill" if full else ("decay" if decay else "sync"))
         with self.store.transaction() as conn:
             run_id = start_run(conn, "+".join(names), kind, started)
             if retry_failed and not dry_run:
@@ -201,6 +207,8 @@ class SyncEngine:
                     for name in self.connectors:
                         self._guarded(report, name, self.actor.sweep, self.store, name)
                 self._score(report)
+                if decay:
+                    self._decay(report)
                 if self.actor is not None and not no_actions:
                     # Before the field writes: speed-to-lead is the point of a hand-off.
                     for name in self.connectors:
@@ -308,6 +316,43 @@ class SyncEngine:
             with self.store.reading() as conn:
                 if not dirty_people(conn, 0, 1):
                     return
+
+    def _decay(self, report: CycleReport) -> None:
+        """Re-score everyone for the time that passed; keep only real moves.
+
+        A person is saved (and written, and acted on) when the score moved by at least
+        ``score_change_threshold`` or the cell changed; otherwise the stored result stays.
+        """
+        self.progress.phase("decay")
+        threshold = self.settings.score_change_threshold
+        after = 0
+        while True:
+            now = self.clock()
+            with self.store.transaction() as conn:
+                ids = scored_people(conn, after, self.settings.score_batch)
+                if not ids:
+                    return
+                inputs = load_inputs(conn, ids)
+                kept_inputs, kept_rows = [], []
+                for item in inputs:
+                    row = self.score(item, now)
+                    before = item.previous
+                    if (
+                        before is None
+                        or abs(row.score - int(before["score"])) >= threshold
+                        or row.cell != before["cell"]
+                    ):
+                        kept_inputs.append(item)
+                        kept_rows.append(row)
+                saved = save_scores(conn, kept_rows, [], now)
+                if self.actor is not None and kept_rows:
+                    quiet = self._no_actions
+                    self.actor.decide(conn, kept_inputs, kept_rows, now, no_actions=quiet)
+            after = ids[-1]
+            report.scored += len(inputs)
+            report.changed += saved.changed
+            report.queued += saved.writes_queued
+            self.progress.advance(len(ids))
 
     def _score_batch(self, conn: Any, ids: list[int], now: datetime) -> Any:
         inputs = load_inputs(conn, ids)

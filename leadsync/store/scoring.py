@@ -90,6 +90,18 @@ def dirty_people(conn: sa.Connection, after_id: int, limit: int) -> list[int]:
     return list(conn.execute(query).scalars())
 
 
+def scored_people(conn: sa.Connection, after_id: int, limit: int) -> list[int]:
+    """Active people with a score, in id order (the daily decay pass walks them all)."""
+    query = (
+        sa.select(scores.c.person_id)
+        .join(people, people.c.id == scores.c.person_id)
+        .where(people.c.active.is_(True), scores.c.person_id > after_id)
+        .order_by(scores.c.person_id)
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())
+
+
 def mark_all_dirty(conn: sa.Connection, now: datetime) -> int:
     """Queue everyone for re-scoring (a backfill after a model change)."""
     result = conn.execute(

@@ -397,3 +397,30 @@ def test_marketing_cells_join_their_nurture_programme_and_leave_it_on_hand_off(
     moved = engine.cycle()
     assert moved.actions["handed_off"] == 1 and moved.actions["unenrolled"] == 1
     assert crm.members[campaign] == []
+
+
+def test_decay_pass_writes_only_people_whose_score_or_cell_really_moved(
+    store: Store, crm: MemoryCRM
+) -> None:
+    clock = Clock()
+    hand_raise(crm, "O1")  # the form is two months old at the first cycle
+    crm.add_person("Q1", "q1@q1corp.com", country="France")  # nothing to decay
+    data = config(sla={"on_breach": "none"})
+    data["recycle"]["inactivity_days"] = 120  # not what this test is about
+    engine = build_engine(settings_from_dict(data, "test"), store,
+                          {"salesforce": MemoryConnector(crm, "salesforce")}, clock=clock)  # fmt: skip
+    engine.cycle()
+    engine.cycle()  # reads back the owner and status the hand-off set
+    assert crm.fields["O1"]["team"] == "sales"
+    writes = len(crm.write_log)
+
+    clock.now += timedelta(days=40)  # the form leaves the 90-day window
+    assert engine.cycle().written == {}  # a plain sync does not re-score the idle
+    report = engine.cycle(decay=True)
+    assert report.scored == 2 and report.written == {"salesforce": 1}
+    assert crm.fields["O1"]["team"] == "marketing" and crm.fields["O1"]["score"] == 0
+    assert len(crm.write_log) == writes + 1
+    with store.reading() as conn:
+        acted = conn.execute(sa.text("SELECT acted_team FROM people ORDER BY id")).scalars()
+        assert list(acted)[0] == "marketing"
+    assert engine.cycle(decay=True).written == {}  # nothing moved since
