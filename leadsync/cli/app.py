@@ -57,6 +57,7 @@ def root(
 
 def main() -> None:
     # Importing the command modules registers them on ``app``.
+    import leadsync.cli.report_cmds  # noqa: F401
     from leadsync.cli import admin_cmds, demo_cmds, service_cmds, sync_cmds  # noqa: F401
 
     try:

@@ -1,0 +1,251 @@
+"""``report`` and ``tune``: is the model working, and what would work better."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from leadsync.cli.app import app
+from leadsync.cli.output import console, emit_json
+from leadsync.config import Settings, load_settings
+from leadsync.errors import ConfigError, LeadSyncError
+from leadsync.report import (
+    CONVERSION_CSV,
+    Dataset,
+    leads_from_csv,
+    leads_from_store,
+    load_csv_mapping,
+    report_document,
+)
+from leadsync.report.render import print_quality, print_report, write_csvs
+from leadsync.tune import (
+    Suggestion,
+    review_file,
+    snippet,
+    suggest,
+    suggested_text,
+    unified_diff,
+)
+from leadsync.wiring import open_store
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+CycleOpt = Annotated[
+    float,
+    typer.Option(
+        "--sales-cycle-days",
+        min=1,
+        help="A lead counts as converted if it converts within this many days of entering.",
+    ),
+]
+StageOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--converted-stage",
+        help="Also count a record whose lifecycle_stage attribute is this stage as converted "
+        "(needs lifecycle_stage mapped under [attributes] in mappings/hubspot.toml; "
+        "repeatable).",
+    ),
+]
+MappingOpt = Annotated[
+    Path | None,
+    typer.Option("--mapping", help="Mapping of the export's columns (see docs in `report`)."),
+]
+
+_CONVERSION_HELP = (
+    "Converted means: a Salesforce lead converted (ConvertedDate), or a HubSpot contact whose "
+    "lifecycle stage reached one of converted_stages in mappings/hubspot.toml (customer by "
+    "default; add e.g. 'opportunity' there to count earlier stages). The store holds no "
+    "opportunity data, so 'opportunity won' cannot be told apart from 'lead converted'."
+)
+
+
+def _dataset(
+    settings: Settings,
+    export: Path | None,
+    mapping: Path | None,
+    cycle_days: float,
+    stages: list[str],
+    now: datetime,
+) -> tuple[Dataset, str]:
+    spec = settings.model_spec()
+    if export is not None:
+        if mapping is None:
+            raise ConfigError("--mapping MAP.toml is required with a CSV export")
+        converted = load_csv_mapping(mapping).converted
+        ds = leads_from_csv(export, mapping, spec, now)
+        return ds, CONVERSION_CSV.format(column=converted)
+    if mapping is not None:
+        raise ConfigError("--mapping is only read together with a CSV export")
+    store = open_store(settings)
+    try:
+        with store.reading() as conn:
+            ds = leads_from_store(
+                conn,
+                spec,
+                fit_source=settings.identity.fit_source,
+                cycle_days=cycle_days,
+                now=now,
+                stages=stages,
+            )
+    finally:
+        store.close()
+    return ds, ""
+
+
+@app.command(
+    help="Does the model work? Leads entering each matrix cell per month and how they convert "
+    "(95% Wilson intervals, counts shown so small samples read as such); per ICP criterion and "
+    "engagement rule, how often it fires and the conversion lift when it does, flagged "
+    "'revisit your ICP' where the lift's interval includes 1; poor-fit leads by source and "
+    "campaign; hand-raisers against other sales-ready leads (conversion, hours to first sales "
+    "touch); the recycle flow. " + _CONVERSION_HELP + " With --export and --mapping it reads a "
+    "CRM report export instead of the store (one row per lead; the mapping names the converted "
+    "column, optional created/source/campaign columns, and the attributes, activity_counts "
+    "and last_activity tables); the months, hand-off and recycle sections then need the store."
+)
+def report(
+    ctx: typer.Context,
+    months: Annotated[int, typer.Option("--months", min=1, help="Months to cover.")] = 12,
+    sales_cycle_days: CycleOpt = 90.0,
+    as_json: JsonOpt = False,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", help="Also write one CSV per table into this folder.")
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option("--export", help="Read this CRM report export (CSV) instead of the store."),
+    ] = None,
+    mapping: MappingOpt = None,
+    converted_stage: StageOpt = None,
+) -> None:
+    settings = load_settings(ctx.obj.config)
+    now = datetime.now(UTC)
+    stages = converted_stage or []
+    ds, conversion = _dataset(settings, export, mapping, sales_cycle_days, stages, now)
+    if export is None:
+        store = open_store(settings)
+        try:
+            with store.reading() as conn:
+                document = report_document(
+                    ds, now=now, months=months, conn=conn, stages=stages, conversion=conversion
+                )
+        finally:
+            store.close()
+    else:
+        document = report_document(ds, now=now, months=months, conversion=conversion)
+    if csv_dir is not None:
+        document["csv_files"] = [str(p) for p in write_csvs(document, csv_dir)]
+    if as_json:
+        emit_json(document)
+        return
+    print_report(document, console)
+    for path in document.get("csv_files", []):
+        console.print(f"wrote {path}", markup=False)
+
+
+@app.command(
+    help="Suggest points for each engagement rule and a good-fit cut-off from history: an "
+    "L2-regularised logistic regression over the ICP boxes and each rule's (decayed) activity "
+    "count, mapped back to integer points, trained on earlier leads and checked on the last "
+    "--holdout-months of leads (AUC of the current config against the suggestion). Prints the "
+    "suggestion as a TOML snippet and a unified diff against the config file; --out writes "
+    "them to a file for review. Never changes the config. " + _CONVERSION_HELP
+)
+def tune(
+    ctx: typer.Context,
+    holdout_months: Annotated[
+        int, typer.Option("--holdout-months", min=1, help="Months of the latest leads held out.")
+    ] = 3,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the snippet and the diff (as comments) to this file."),
+    ] = None,
+    sales_cycle_days: CycleOpt = 90.0,
+    export: Annotated[
+        Path | None,
+        typer.Option("--csv", "--export", help="Tune from this CRM report export (CSV)."),
+    ] = None,
+    mapping: MappingOpt = None,
+    converted_stage: StageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    settings = load_settings(ctx.obj.config)
+    config_path = Path(settings.source)
+    if out is not None and out.resolve() == config_path.resolve():
+        raise LeadSyncError(
+            f"--out {out} is the live config; tune never edits it: write elsewhere and review"
+        )
+    now = datetime.now(UTC)
+    ds, _ = _dataset(settings, export, mapping, sales_cycle_days, converted_stage or [], now)
+    found = suggest(ds, holdout_months)
+    spec = settings.model_spec()
+    current_text = config_path.read_text(encoding="utf-8")
+    header = [
+        f" Suggested by `leadsync tune` on {now:%Y-%m-%d} from {ds.origin}.",
+        f" Hold-out AUC: current {_auc(found.current.auc)}, suggested "
+        f"{_auc(found.suggested.auc)} ({found.suggested.leads} leads).",
+        " Review, then copy into the config; nothing was changed.",
+        *(
+            f" criterion {name!r}: {coef:+.2f} log-odds when checked"
+            for name, coef in zip(ds.criteria, found.fit.box_coef, strict=True)
+        ),
+    ]
+    snippet_text = snippet(spec, found.points, found.good_fit_min, header)
+    diff_text = unified_diff(
+        current_text,
+        suggested_text(current_text, spec, found.points, found.good_fit_min),
+        str(config_path),
+    )
+    document = found.to_dict(ds)
+    document.update({"snippet": snippet_text, "diff": diff_text})
+    if ds.quality is not None:
+        document["data_quality"] = ds.quality.to_dict()
+    if out is not None:
+        out.write_text(review_file(snippet_text, diff_text, now), encoding="utf-8")
+        document["written"] = str(out)
+    if as_json:
+        emit_json(document)
+        return
+    _print_tune(found, ds, diff_text, out)
+
+
+def _auc(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | None) -> None:
+    split = found.split
+    train_pos = sum(bool(lead.converted) for lead in split.train)
+    test_pos = sum(bool(lead.converted) for lead in split.test)
+    console.print(
+        f"Trained on {len(split.train)} leads ({train_pos} converted); held out "
+        f"{len(split.test)} ({test_pos} converted)"
+        + (f" entering from {split.cutoff:%Y-%m-%d}" if split.cutoff else " (the last rows)")
+        + f"; L2 strength C = {found.fit.c:.3g}",
+        markup=False,
+    )
+    table = Table(title="Hold-out ranking quality (AUC; 0.5 = chance)")
+    for column in ("config", "fit then score", "score only", "fit only"):
+        table.add_column(column)
+    for name, row in (("current", found.current), ("suggested", found.suggested)):
+        table.add_row(name, _auc(row.auc), _auc(row.score_auc), _auc(row.fit_auc))
+    table.add_row("logistic regression (unrounded)", _auc(found.logistic_auc), "", "")
+    console.print(table)
+    rules = Table(title="Engagement points")
+    for column in ("rule", "current", "suggested", "log-odds per activity"):
+        rules.add_column(column)
+    for i, name in enumerate(ds.rules):
+        rules.add_row(
+            name, f"{ds.points[i]:g}", str(found.points[i]), f"{found.fit.rule_coef[i]:+.3f}"
+        )
+    console.print(rules)
+    console.print(f"good_fit_min: current {ds.good_fit_min}, suggested {found.good_fit_min}")
+    console.print(diff_text or "No change to the config file.", markup=False, highlight=False)
+    if ds.quality is not None:
+        print_quality(ds.quality.to_dict(), console)
+    if written is not None:
+        console.print(f"wrote {written}", markup=False)

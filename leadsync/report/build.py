@@ -1,0 +1,60 @@
+"""The whole report as one JSON-able document, from the store or from a CSV export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadsync.report.dataset import Dataset
+from leadsync.report.sections import dataset_sections, period_start, store_sections
+
+CONVERSION_STORE = (
+    "converted = a Salesforce lead converted (ConvertedDate) or a HubSpot contact whose "
+    "lifecycle stage reached one of the mapping's converted_stages (customer by default){stages}; "
+    "the store holds no opportunities, so 'opportunity won' is not seen"
+)
+CONVERSION_CSV = "converted = the export's converted flag ({column})"
+
+
+def report_document(
+    ds: Dataset,
+    *,
+    now: datetime,
+    months: int,
+    conn: sa.Connection | None = None,
+    stages: Iterable[str] = (),
+    conversion: str = "",
+) -> dict[str, Any]:
+    """Every section the data can answer. Store sections need ``conn``; the dataset
+    sections cover leads that entered within the period (all rows of an undated export)."""
+    start = period_start(now, months)
+    leads = [
+        lead for lead in ds.leads if lead.entered_at is None or start <= lead.entered_at <= now
+    ]
+    stage_list = [s for s in stages if s.strip()]
+    document: dict[str, Any] = {
+        "generated_at": now,
+        "origin": ds.origin,
+        "period": {"months": months, "from": start, "to": now},
+        "sales_cycle_days": ds.cycle_days if conn is not None else None,
+        "conversion": conversion
+        or CONVERSION_STORE.format(
+            stages=f", or a lifecycle_stage attribute of {', '.join(stage_list)}"
+            if stage_list
+            else ""
+        ),
+        **dataset_sections(ds, leads),
+    }
+    if conn is not None:
+        document.update(store_sections(conn, start, now, ds.cycle_days, stage_list))
+    else:
+        document["not_available"] = (
+            "matrix per month, hand-raisers against sales-ready and the recycle flow need the "
+            "store's score history and hand-offs; a CSV export has neither"
+        )
+    if ds.quality is not None:
+        document["data_quality"] = ds.quality.to_dict()
+    return document

@@ -1,0 +1,350 @@
+"""Historical leads from a CRM report export (one row per lead), for ``report`` and ``tune``
+before LeadSync is connected.
+
+A small mapping file names the columns::
+
+    converted = "Converted"                # required: the converted flag
+    created = "Create Date"                # optional: enables months and a time-based hold-out
+    source = "Lead Source"                 # optional: poor-fit leads by source
+    campaign = "Primary Campaign"          # optional: poor-fit leads by campaign
+    converted_values = ["closed won"]      # optional: more words that mean converted
+
+    [attributes]                           # ICP attribute = column
+    industry = "Industry"
+    employees = "No. of Employees"
+
+    [activity_counts]                      # engagement rule (as named in the config) = column
+    "Demo request" = "Demo Requests"
+
+    [last_activity]                        # or a column naming the lead's last activity
+    column = "Last Activity"
+    labels = { "Requested a demo" = "Demo request" }   # default: labels equal to rule names
+
+Exports are messy. Blank cells, "Select"/"--None--"-style placeholders, mixed case, numbers
+written as text ("1,200", " 3 ", "2.0") and unreadable values are read as well as they can be
+and counted per column in a data-quality summary; no cell makes the run fail. A mapping that
+names a column the file lacks, or a rule the config lacks, is a ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadsync.config.loading import read_toml, validate
+from leadsync.errors import ConfigError
+from leadsync.model import ModelSpec, Person, score
+from leadsync.report.dataset import DataQuality, Dataset, Lead
+
+#: Cell values that mean "nobody filled this in".
+PLACEHOLDERS = frozenset(
+    {
+        "select", "--select--", "- select -", "-- select --", "please select", "select one",
+        "--none--", "-- none --", "none", "n/a", "na", "#n/a", "null", "nil", "-", "--", "?",
+        "unknown", "not specified", "tbd",
+    }
+)  # fmt: skip
+TRUE_WORDS = frozenset(
+    {"true", "yes", "y", "1", "x", "t", "converted", "won", "closed won", "customer"}
+)
+FALSE_WORDS = frozenset({"false", "no", "n", "0", "f", "open", "lost", "closed lost"})
+_DATE_FORMATS_DAY_FIRST = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y")
+_DATE_FORMATS_MONTH_FIRST = ("%m/%d/%Y", "%m-%d-%Y")
+_TIME_SUFFIXES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
+_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+
+
+class LastActivity(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str = Field(min_length=1)
+    #: label (any case) -> rule name; labels equal to a rule's name match it without an entry.
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class CsvMapping(BaseModel):
+    """The mapping file for a CRM report export."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    converted: str = Field(min_length=1)
+    converted_values: tuple[str, ...] = ()
+    created: str | None = None
+    id: str | None = None
+    source: str | None = None
+    campaign: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+    activity_counts: dict[str, str] = Field(default_factory=dict)
+    last_activity: LastActivity | None = None
+
+
+def load_csv_mapping(path: Path) -> CsvMapping:
+    """Read and validate a CSV mapping file; problems name the file and key."""
+    return validate(CsvMapping, read_toml(path), str(path))
+
+
+class _Quality:
+    """Counts problems per column while cells are read."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, Counter[str]] = defaultdict(Counter)
+        self.examples: dict[tuple[str, str], list[str]] = defaultdict(list)
+
+    def note(self, column: str, problem: str, raw: str | None = None) -> None:
+        self.columns[column][problem] += 1
+        examples = self.examples[(column, problem)]
+        if raw is not None and len(examples) < 3 and raw not in examples:
+            examples.append(raw)
+
+    def cell(self, column: str, raw: str | None) -> str | None:
+        """A cell's text, or ``None`` for a blank or placeholder (counted)."""
+        text = (raw or "").strip()
+        if not text:
+            self.note(column, "blank")
+            return None
+        if text.casefold() in PLACEHOLDERS:
+            self.note(column, "placeholder", text)
+            return None
+        return text
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]], list[str]]:
+    notes: list[str] = []
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+        notes.append("file is not UTF-8; read as Windows-1252")
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
+            text[:8192], delimiters=",;\t|"
+        )
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    rows = [row for row in reader]
+    if not rows:
+        raise ConfigError(f"{path}: the file is empty; export the report with a header row")
+    header = [h.strip() for h in rows[0]]
+    body = [dict(zip(header, row, strict=False)) for row in rows[1:]]
+    return header, body, notes
+
+
+def _check_columns(mapping: CsvMapping, header: Sequence[str], where: str, path: Path) -> None:
+    wanted: list[tuple[str, str]] = [("converted", mapping.converted)]
+    wanted += [(k, v) for k, v in (("created", mapping.created), ("id", mapping.id)) if v]
+    wanted += [(k, v) for k, v in (("source", mapping.source), ("campaign", mapping.campaign)) if v]
+    wanted += [(f"attributes.{k}", v) for k, v in mapping.attributes.items()]
+    wanted += [(f"activity_counts.{k!r}", v) for k, v in mapping.activity_counts.items()]
+    if mapping.last_activity is not None:
+        wanted.append(("last_activity.column", mapping.last_activity.column))
+    present = {h.casefold() for h in header}
+    problems = [
+        f"{where}: {key}: column {column!r} is not in {path.name}; columns: {', '.join(header)}"
+        for key, column in wanted
+        if column.strip().casefold() not in present
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _column_lookup(header: Sequence[str]) -> dict[str, str]:
+    """Mapping column name (any case and spacing) -> the header as written."""
+    return {h.strip().casefold(): h for h in header}
+
+
+def _count(quality: _Quality, column: str, raw: str | None) -> int:
+    text = quality.cell(column, raw)
+    if text is None:
+        return 0
+    cleaned = text.replace(",", "").replace("\u00a0", "").replace(" ", "").replace("'", "")
+    if not _NUMBER.match(cleaned):
+        quality.note(column, "unreadable (read as 0)", text)
+        return 0
+    value = float(cleaned)
+    if value < 0 or not value.is_integer():
+        quality.note(column, "not a whole count (read as 0)", text)
+        return 0
+    if cleaned != text or cleaned != str(int(value)):
+        quality.note(column, "number as text, cleaned", text)
+    return int(value)
+
+
+def _parse_dates(
+    quality: _Quality, column: str, raws: Sequence[str | None]
+) -> list[datetime | None]:
+    texts = [quality.cell(column, raw) for raw in raws]
+
+    def parse(text: str, formats: Sequence[str]) -> datetime | None:
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+        for base in formats:
+            for suffix in _TIME_SUFFIXES:
+                try:
+                    return datetime.strptime(text, base + suffix).replace(tzinfo=UTC)
+                except ValueError:
+                    continue
+        return None
+
+    orders = (
+        _DATE_FORMATS_DAY_FIRST + _DATE_FORMATS_MONTH_FIRST,
+        _DATE_FORMATS_MONTH_FIRST + _DATE_FORMATS_DAY_FIRST,
+    )
+    # Day-first or month-first: whichever reads more of this column's cells.
+    best = max(
+        ([parse(t, order) if t else None for t in texts] for order in orders),
+        key=lambda parsed: sum(p is not None for p in parsed),
+    )
+    for text, parsed in zip(texts, best, strict=True):
+        if text is not None and parsed is None:
+            quality.note(column, "unreadable date (row kept, undated)", text)
+    return best
+
+
+def _case_variants(quality: _Quality, column: str, values: Sequence[str | None]) -> None:
+    """Count cells spelled with other capitals than their value's most common spelling."""
+    spellings: dict[str, Counter[str]] = defaultdict(Counter)
+    for value in values:
+        if value is not None:
+            spellings[value.casefold()][value] += 1
+    for counter in spellings.values():
+        if len(counter) > 1:
+            common = counter.most_common(1)[0][0]
+            for spelling, n in counter.items():
+                if spelling != common:
+                    quality.columns[column]["mixed case, read alike"] += n
+                    examples = quality.examples[(column, "mixed case, read alike")]
+                    if len(examples) < 3:
+                        examples.append(f"{spelling} = {common}")
+
+
+def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetime) -> Dataset:
+    """Read an export with its mapping into a ``Dataset`` (exposure = plain counts)."""
+    mapping = load_csv_mapping(mapping_path)
+    rule_names = [r.name for r in spec.rules]
+    where = str(mapping_path)
+    unknown = [
+        f"{where}: activity_counts.{name!r}: no engagement rule of that name in the config; "
+        f"rules: {', '.join(rule_names)}"
+        for name in mapping.activity_counts
+        if name not in rule_names
+    ]
+    if mapping.last_activity is not None:
+        unknown += [
+            f"{where}: last_activity.labels.{label!r}: {rule!r} is not an engagement rule in "
+            f"the config; rules: {', '.join(rule_names)}"
+            for label, rule in mapping.last_activity.labels.items()
+            if rule not in rule_names
+        ]
+    if unknown:
+        raise ConfigError(unknown)
+    header, rows, notes = _read_rows(path)
+    _check_columns(mapping, header, where, path)
+    col = _column_lookup(header)
+
+    def column(name: str) -> str:
+        return col[name.strip().casefold()]
+
+    quality = _Quality()
+    kept = [row for row in rows if any((v or "").strip() for v in row.values())]
+    skipped = len(rows) - len(kept)
+    created: list[datetime | None] = [None] * len(kept)
+    if mapping.created:
+        created = _parse_dates(
+            quality, column(mapping.created), [r.get(column(mapping.created)) for r in kept]
+        )
+    attribute_cells: dict[str, list[str | None]] = {}
+    for attribute, name in mapping.attributes.items():
+        header_name = column(name)
+        cells = [quality.cell(header_name, row.get(header_name)) for row in kept]
+        _case_variants(quality, header_name, cells)
+        attribute_cells[attribute] = cells
+    text_cells: dict[str, list[str | None]] = {}
+    for key, named in (("source", mapping.source), ("campaign", mapping.campaign)):
+        if named:
+            header_name = column(named)
+            cells = [quality.cell(header_name, row.get(header_name)) for row in kept]
+            _case_variants(quality, header_name, cells)
+            text_cells[key] = cells
+    labels: dict[str, str] = {}
+    if mapping.last_activity is not None:
+        labels = {r.casefold(): r for r in rule_names}
+        labels.update({k.strip().casefold(): v for k, v in mapping.last_activity.labels.items()})
+    yes = TRUE_WORDS | {v.strip().casefold() for v in mapping.converted_values}
+    converted_column = column(mapping.converted)
+    index = {name: i for i, name in enumerate(rule_names)}
+    leads: list[Lead] = []
+    for n, row in enumerate(kept):
+        flag = quality.cell(converted_column, row.get(converted_column))
+        converted = False
+        if flag is not None:
+            word = flag.casefold()
+            if word in yes:
+                converted = True
+            elif word not in FALSE_WORDS:
+                quality.note(converted_column, "unrecognised (read as not converted)", flag)
+        counts = [0] * len(rule_names)
+        for rule, name in mapping.activity_counts.items():
+            header_name = column(name)
+            counts[index[rule]] += _count(quality, header_name, row.get(header_name))
+        if mapping.last_activity is not None:
+            header_name = column(mapping.last_activity.column)
+            label = quality.cell(header_name, row.get(header_name))
+            if label is not None:
+                matched = labels.get(label.casefold())
+                if matched is None:
+                    quality.note(header_name, "label matches no rule (ignored)", label)
+                elif counts[index[matched]] == 0:
+                    counts[index[matched]] = 1
+        attributes = {
+            attribute: cells[n] for attribute, cells in attribute_cells.items() if cells[n]
+        }
+        result = score(Person(key=str(n), attributes=attributes), (), spec, now)
+        key = (row.get(column(mapping.id)) or "").strip() if mapping.id else ""
+        leads.append(
+            Lead(
+                key=key or f"row {n + 2}",
+                entered_at=created[n],
+                converted=converted,
+                converted_at=None,
+                source=text_cells.get("source", [None] * len(kept))[n],
+                campaign=text_cells.get("campaign", [None] * len(kept))[n],
+                boxes=tuple(c.status == "checked" for c in result.criteria),
+                exposure=tuple(float(c) for c in counts),
+                fired=tuple(counts),
+            )
+        )
+    columns = {name: dict(counter) for name, counter in sorted(quality.columns.items())}
+    examples = [
+        f"{name}: {problem}: e.g. {', '.join(repr(e) for e in found)}"
+        for (name, problem), found in sorted(quality.examples.items())
+        if found
+    ]
+    if not mapping.created:
+        notes.append("no created column mapped: rows are taken in file order as time order")
+    return Dataset(
+        origin=f"csv:{path}",
+        criteria=tuple(c.name for c in spec.criteria),
+        required=tuple(c.definition.required for c in spec.criteria),
+        good_fit_min=spec.good_fit_min,
+        rules=tuple(rule_names),
+        points=tuple(r.points for r in spec.rules),
+        leads=tuple(leads),
+        decayed=False,
+        cycle_days=0.0,
+        quality=DataQuality(len(rows), skipped, columns, tuple(notes + examples)),
+    )

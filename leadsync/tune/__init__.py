@@ -1,0 +1,37 @@
+"""``leadsync tune``: points per engagement rule and a good-fit cut-off suggested from history
+(an L2 logistic regression mapped back to integer points), checked on a time-based hold-out
+against the current config, and written as a config diff for review; never applied.
+"""
+
+from leadsync.tune.diff import review_file, snippet, suggested_text, unified_diff
+from leadsync.tune.fitting import (
+    Evaluation,
+    LogisticFit,
+    Split,
+    Suggestion,
+    evaluate,
+    features,
+    fit_logistic,
+    labels,
+    suggest,
+    time_split,
+    to_points,
+)
+
+__all__ = [
+    "Evaluation",
+    "LogisticFit",
+    "Split",
+    "Suggestion",
+    "evaluate",
+    "features",
+    "fit_logistic",
+    "labels",
+    "review_file",
+    "snippet",
+    "suggest",
+    "suggested_text",
+    "time_split",
+    "to_points",
+    "unified_diff",
+]

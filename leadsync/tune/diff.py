@@ -1,0 +1,124 @@
+"""The suggestion as something an admin reviews: a TOML snippet and a unified diff against the
+config file. The config file is read, never written: tomlkit edits a copy in memory, keeping
+the file's comments and layout, so the diff shows only the changed values.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import tomlkit
+from tomlkit.items import AoT, Table
+
+from leadsync.model import ModelSpec
+from leadsync.model.engagement import Rule
+
+_DAY = 86_400.0
+
+
+def rule_table(rule: Rule, points: int, window_days: float) -> dict[str, Any]:
+    """A rule as its ``[[engagement.rules]]`` entry, with ``points`` in place of its own."""
+    entry: dict[str, Any] = {
+        "name": rule.name,
+        "kind": rule.kinds[0] if len(rule.kinds) == 1 else list(rule.kinds),
+    }
+    for key, regex in (
+        ("name_pattern", rule.name_re),
+        ("campaign_type_pattern", rule.campaign_type_re),
+        ("member_status_pattern", rule.member_status_re),
+        ("url_pattern", rule.url_re),
+    ):
+        if regex is not None:
+            entry[key] = regex.pattern
+    entry["points"] = points
+    entry["interest"] = rule.interest
+    if rule.cap is not None:
+        entry["cap"] = rule.cap
+    days = rule.window_seconds / _DAY
+    if abs(days - window_days) > 1e-9:
+        entry["window_days"] = int(days) if float(days).is_integer() else days
+    return entry
+
+
+def _rules_aot(spec: ModelSpec, points: Sequence[int]) -> AoT:
+    tables = []
+    for rule, value in zip(spec.rules, points, strict=True):
+        table = tomlkit.table()
+        for key, item in rule_table(rule, value, spec.window_days).items():
+            table.add(key, item)
+        tables.append(table)
+    return tomlkit.aot() if not tables else AoT(tables)
+
+
+def snippet(
+    spec: ModelSpec,
+    points: Sequence[int],
+    good_fit_min: int,
+    header: Sequence[str],
+) -> str:
+    """A TOML snippet holding the suggested ``[icp] good_fit_min`` and the whole rule list
+    (a TOML array replaces as a whole, so every rule is listed with its points)."""
+    doc = tomlkit.document()
+    for line in header:
+        doc.add(tomlkit.comment(line))
+    if spec.criteria:
+        icp = tomlkit.table()
+        icp.add("good_fit_min", good_fit_min)
+        doc.add("icp", icp)
+    engagement = tomlkit.table()
+    engagement.add("rules", _rules_aot(spec, points))
+    doc.add("engagement", engagement)
+    return tomlkit.dumps(doc)
+
+
+def suggested_text(text: str, spec: ModelSpec, points: Sequence[int], good_fit_min: int) -> str:
+    """The config file's text with the suggested points and cut-off edited in."""
+    doc = tomlkit.parse(text)
+    if spec.criteria:
+        icp = doc.get("icp")
+        if isinstance(icp, Table):
+            icp["good_fit_min"] = good_fit_min
+        else:
+            table = tomlkit.table()
+            table.add("good_fit_min", good_fit_min)
+            doc.add("icp", table)
+    engagement = doc.get("engagement")
+    if not isinstance(engagement, Table):
+        engagement = tomlkit.table()
+        doc.add("engagement", engagement)
+    rules = engagement.get("rules")
+    if isinstance(rules, AoT | list) and len(rules) > 0:
+        by_name = dict(zip((r.name for r in spec.rules), points, strict=True))
+        for entry in rules:
+            name = entry.get("name")
+            if name in by_name:
+                entry["points"] = by_name[name]
+    else:
+        # The file relies on the built-in rules: spell them out with the new points.
+        engagement["rules"] = _rules_aot(spec, points)
+    return tomlkit.dumps(doc)
+
+
+def unified_diff(before: str, after: str, path: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=path,
+            tofile=f"{path} (suggested)",
+        )
+    )
+
+
+def review_file(snippet_text: str, diff_text: str, now: datetime) -> str:
+    """What ``--out`` writes: the snippet, then the diff as TOML comments (still valid TOML)."""
+    commented = "".join(
+        f"# {line}" if line.strip() else "#\n" for line in diff_text.splitlines(True)
+    )
+    return (
+        f"{snippet_text.rstrip()}\n\n# Unified diff against the config file "
+        f"({now:%Y-%m-%d %H:%M} UTC):\n{commented}"
+    )
