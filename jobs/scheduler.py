@@ -7,12 +7,16 @@ process was busy or asleep collapse into one). ``trigger`` asks for a cycle now,
 webhook: it adds a one-off job that shares the single worker, so it never overlaps the
 scheduled one, and at most one such request waits per connector however many webhooks
 arrive (a request made while that connector's cycle runs queues exactly one more).
+
+``periodic`` jobs (the backfill queue) share that one worker too, so they never overlap a
+cycle; ``trigger`` asks for one of them now the same way.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +28,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 log = structlog.get_logger(__name__)
 
 RunFn = Callable[[str], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    """A job other than a connector's cycle, run every ``every`` on the same worker."""
+
+    name: str
+    run: Callable[[], Any]
+    every: timedelta
 
 
 def interval_job_id(connector: str) -> str:
@@ -52,11 +65,16 @@ class SyncScheduler:
         *,
         first_run_delay: timedelta = timedelta(0),
         misfire_grace: timedelta | None = None,
+        periodic: Sequence[Periodic] = (),
     ) -> None:
         if not connectors:
             raise ValueError("a scheduler needs at least one connector")
         self._run = run
         self.connectors = tuple(connectors)
+        self._periodic = {job.name: job for job in periodic}
+        clash = set(self._periodic) & set(self.connectors)
+        if clash:
+            raise ValueError(f"periodic job named like a connector: {', '.join(sorted(clash))}")
         self.interval = interval
         self._first_run_delay = first_run_delay
         self._misfire_grace = misfire_grace or max(interval, timedelta(seconds=1))
@@ -79,7 +97,7 @@ class SyncScheduler:
 
     @property
     def running(self) -> str | None:
-        """The connector whose cycle is running now, if any."""
+        """The connector whose cycle (or the periodic job) is running now, if any."""
         return self._running
 
     def start(self) -> None:
@@ -95,6 +113,16 @@ class SyncScheduler:
                 next_run_time=first,
                 replace_existing=True,
             )
+        for job in self._periodic.values():
+            self._scheduler.add_job(
+                self._job,
+                IntervalTrigger(seconds=job.every.total_seconds(), timezone=UTC),
+                args=[job.name],
+                id=f"job:{job.name}",
+                name=job.name,
+                next_run_time=first,
+                replace_existing=True,
+            )
         self._scheduler.start()
         log.info(
             "scheduler.started",
@@ -103,12 +131,12 @@ class SyncScheduler:
         )
 
     def trigger(self, connector: str) -> bool:
-        """Ask for a cycle of ``connector`` as soon as the worker is free.
+        """Ask for a cycle of ``connector`` (or a periodic job) as soon as the worker is free.
 
         Returns ``False`` when one is already waiting (this request joins it).
         """
-        if connector not in self.connectors:
-            raise ValueError(f"no scheduled connector {connector!r}")
+        if connector not in self.connectors and connector not in self._periodic:
+            raise ValueError(f"no scheduled connector or job {connector!r}")
         with self._lock:
             if connector in self._requested:
                 log.debug("scheduler.trigger_coalesced", connector=connector)
@@ -155,7 +183,11 @@ class SyncScheduler:
             self._running = connector
             self._idle.clear()
         try:
-            self._run(connector)
+            periodic = self._periodic.get(connector)
+            if periodic is not None:
+                periodic.run()
+            else:
+                self._run(connector)
         finally:
             with self._lock:
                 self._running = None

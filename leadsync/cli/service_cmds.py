@@ -1,19 +1,25 @@
-"""``run``: the long-running service (scheduled syncs, webhooks, health and metrics)."""
+"""``run``: the long-running service (scheduled syncs, webhooks, health and metrics), and the
+backfill queue it serves (``queue-backfill``, ``backfills``)."""
 
 from __future__ import annotations
 
 import os
 import sys
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from jobs.lock import ProcessLock, lock_path_for
 from leadsync.cli.app import Context, app
+from leadsync.cli.output import console, emit_json
 from leadsync.config import load_settings
+from leadsync.errors import ConfigError
 from leadsync.service.runtime import DEFAULT_LEASE, serve
+from leadsync.store.queue import enqueue_backfill, recent_requests
+from leadsync.wiring import open_store
 
 
 @app.command()
@@ -54,3 +60,97 @@ def run(
         # durable and the next start redoes the rest, so leave now as promised.
         sys.stderr.flush()
         os._exit(0)
+
+
+@app.command("queue-backfill")
+def queue_backfill(
+    ctx: typer.Context,
+    connector: Annotated[
+        list[str] | None, typer.Option("--connector", help="Only this connector (repeatable).")
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Only records modified since this date (YYYY-MM-DD).", formats=["%Y-%m-%d"]
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Pull and score, report what would change.")
+    ] = False,
+    no_actions: Annotated[
+        bool,
+        typer.Option("--no-actions", help="Write fields, but hand nobody off or recycle nobody."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Queue a backfill for the running service (`leadsync run` runs it between cycles)."""
+    settings = load_settings(ctx.obj.config)
+    configured = settings.require_connectors()
+    unknown = [name for name in connector or [] if name not in configured]
+    if unknown:
+        raise ConfigError(
+            f"{settings.source}: connectors: no connector named {', '.join(unknown)}; "
+            f"configured: {', '.join(configured)}"
+        )
+    store = open_store(settings)
+    try:
+        with store.transaction() as conn:
+            request_id, new = enqueue_backfill(
+                conn,
+                connectors=connector or [],
+                since=since.replace(tzinfo=UTC) if since is not None else None,
+                dry_run=dry_run,
+                no_actions=no_actions,
+                requested_by="cli",
+                now=datetime.now(UTC),
+            )
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"id": request_id, "queued": new})
+    elif new:
+        console.print(
+            f"Queued backfill request {request_id}; the leading `leadsync run` starts it "
+            "after the cycle in hand. `leadsync backfills` shows how it went."
+        )
+    else:
+        console.print(f"The same backfill is already queued as request {request_id}.")
+
+
+@app.command("backfills")
+def backfills(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Queued, running and finished backfill requests, newest first."""
+    settings = load_settings(ctx.obj.config)
+    store = open_store(settings)
+    try:
+        with store.reading() as conn:
+            requests = recent_requests(conn, 20)
+    finally:
+        store.close()
+    if as_json:
+        emit_json(requests)
+        return
+    table = Table(title="Backfill requests")
+    for column in ("id", "state", "what", "requested", "by", "finished", "status", "error"):
+        table.add_column(column)
+    for item in requests:
+        what = ", ".join(item["connectors"]) or "all"
+        if item["since"]:
+            what += f" since {item['since']:%Y-%m-%d}"
+        flags = [
+            f for f, on in (("dry-run", item["dry_run"]), ("no actions", item["no_actions"])) if on
+        ]
+        table.add_row(
+            str(item["id"]),
+            item["state"],
+            what + (f" ({', '.join(flags)})" if flags else ""),
+            f"{item['requested_at']:%Y-%m-%d %H:%M:%S}",
+            item["requested_by"],
+            f"{item['finished_at']:%Y-%m-%d %H:%M:%S}" if item["finished_at"] else "",
+            item["status"] or "",
+            (item["error"] or "")[:80],
+        )
+    console.print(table)

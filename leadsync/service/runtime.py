@@ -21,10 +21,12 @@ import sqlalchemy as sa
 import structlog
 import uvicorn
 
+from jobs.backfills import JOB_NAME as BACKFILLS
+from jobs.backfills import BackfillJob
 from jobs.leading import LeaderScheduler
 from jobs.lease import AdvisoryLease, Lease, SoleLease
 from jobs.runner import CycleRunner, StopAwareProgress
-from jobs.scheduler import SyncScheduler
+from jobs.scheduler import Periodic, SyncScheduler
 from leadsync.config import Settings
 from leadsync.logs import register_secrets
 from leadsync.service.app import ServiceParts, build_app
@@ -39,6 +41,8 @@ log = structlog.get_logger(__name__)
 HTTP_DRAIN_SECONDS = 5
 #: Default bound on how long a standby replica takes to take over from a dead leader.
 DEFAULT_LEASE = timedelta(seconds=10)
+#: How often the leader looks for queued backfills (the dashboard also asks at once).
+QUEUE_POLL = timedelta(seconds=5)
 
 
 class _Server(uvicorn.Server):
@@ -88,9 +92,18 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
         runner = CycleRunner(engine, halt, [cycles.record, metrics.observe])
         interval = timedelta(seconds=settings.sync.interval_seconds)
         names = list(connectors)
+        backfills = BackfillJob(
+            store,
+            engine,
+            halt,
+            names,
+            observers=[metrics.observe],
+            per_connector=[cycles.record],
+        )
+        queue = Periodic(BACKFILLS, backfills.run_next, QUEUE_POLL)
         scheduler = LeaderScheduler(
             make_lease(settings.store.url, lease),
-            lambda: SyncScheduler(runner.run, names, interval),
+            lambda: SyncScheduler(runner.run, names, interval, periodic=[queue]),
             halt=halt,
             stopping=stopping,
             grace=grace,

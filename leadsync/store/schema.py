@@ -295,3 +295,29 @@ routing_state = sa.Table(
     sa.Column("state", JSONType, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Backfills asked for from the CLI (``leadsync queue-backfill``) or the dashboard. The leading
+# ``leadsync run`` takes them one at a time between cycles (queued -> running -> done/failed);
+# a request a dead leader left running is run again by the next (a backfill is idempotent).
+backfill_requests = sa.Table(
+    "backfill_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # Connector names; empty means every configured connector.
+    sa.Column("connectors", JSONType, nullable=False),
+    sa.Column("since", UTCDateTime),
+    sa.Column("dry_run", sa.Boolean, nullable=False, default=False),
+    sa.Column("no_actions", sa.Boolean, nullable=False, default=False),
+    sa.Column("requested_by", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    # The cycle's own status (ok, partial, failed, error) and report, once it ran.
+    sa.Column("status", sa.String(16)),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("report", JSONType),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_backfill_requests_state", "state", "id"),
+)

@@ -4,9 +4,11 @@ ever ran at once (read back from the runs table)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -19,11 +21,18 @@ import sqlalchemy as sa
 import tomli_w
 
 from leadsync.sandboxes import running_sandboxes
-from leadsync.store.schema import runs
+from leadsync.store.schema import backfill_requests, runs
 from tests.conftest import fresh_store_url
-from tests.service.helpers import contact_event, free_port, hubspot_delivery, start_service
+from tests.service.helpers import (
+    RUN,
+    contact_event,
+    free_port,
+    hubspot_delivery,
+    start_service,
+)
 
 LEASE_SECONDS = 2.0
+QUEUE_ARGS = ("--no-actions", "--json")
 
 
 def _role(base: str) -> str | None:
@@ -135,8 +144,12 @@ def test_the_standby_takes_over_within_the_lease_and_cycles_never_overlap(
         outputs = [proc.communicate(timeout=60)[0] for proc in procs]
     assert b.returncode == 0, outputs[1][-3000:]
 
-    # No two cycles ever ran at once. A cycle the leader was in when killed ends, at the
-    # latest, at the kill; the next leader marks it interrupted when it starts that connector.
+    _assert_no_overlap(url, killed_at, at_least=6)
+
+
+def _assert_no_overlap(url: str, killed_at: datetime, at_least: int) -> None:
+    """No two cycles ever ran at once. A cycle the leader was in when killed ends, at the
+    latest, at the kill; the next leader marks it interrupted when it starts that connector."""
     intervals = []
     for row in _runs(url):
         end = row.finished_at
@@ -147,6 +160,65 @@ def test_the_standby_takes_over_within_the_lease_and_cycles_never_overlap(
     intervals.sort()
     for before, after in pairwise(intervals):
         assert before[1] <= after[0], f"runs overlap: {before} and {after}"
-    assert len(intervals) >= 6
+    assert len(intervals) >= at_least
     statuses = sorted(r[4] for r in intervals)
     print(f"runs by status: { {s: statuses.count(s) for s in set(statuses)} }")
+    for row in _runs(url):
+        if row.error:
+            print(f"run {row.id} {row.connector} {row.kind} {row.status}: {row.error}")
+
+
+def _request(url: str, request_id: int) -> sa.Row[tuple[object, ...]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = sa.select(backfill_requests).where(backfill_requests.c.id == request_id)
+            return conn.execute(query).one()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_backfill_the_leader_died_in_is_run_again_by_the_next_leader(
+    replicas: tuple[str, Path, Path, str, str, str], tmp_path: Path
+) -> None:
+    url, config_a, config_b, base_a, base_b, _ = replicas
+    lease = ("--lease", str(LEASE_SECONDS))
+    a = start_service(config_a, tmp_path, *lease)
+    procs = [a]
+    try:
+        _wait_for(lambda: _role(base_a) == "leader", 60, a)
+        b = start_service(config_b, tmp_path, *lease)
+        procs.append(b)
+        _wait_for(lambda: _role(base_b) == "standby", 60, a, b)
+        queued = subprocess.run(
+            [sys.executable, "-c", RUN, "--config", str(config_a), "queue-backfill", *QUEUE_ARGS],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert queued.returncode == 0, queued.stderr
+        request_id = json.loads(queued.stdout)["id"]
+        _wait_for(lambda: _request(url, request_id).state == "running", 60, a, b)
+        killed_at = datetime.now(UTC)
+        a.send_signal(signal.SIGKILL)
+        a.wait(timeout=10)
+        _wait_for(lambda: _request(url, request_id).state == "done", 90, b)
+        row = _request(url, request_id)
+        print(
+            f"backfill {request_id}: {row.attempts} attempts, status {row.status}, "
+            f"re-run in {(row.finished_at - row.started_at).total_seconds():.2f} s"
+        )
+        assert (row.attempts, row.status, row.requested_by) == (2, "ok", "cli")
+        assert row.started_at > killed_at and row.report["pulled"]
+        assert _role(base_b) == "leader"
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        outputs = [proc.communicate(timeout=60)[0] for proc in procs]
+    assert b.returncode == 0, outputs[1][-3000:]
+    _assert_no_overlap(url, killed_at, at_least=4)
