@@ -1,16 +1,17 @@
-"""The service's ASGI application: /healthz, /readyz, /metrics and the HubSpot webhook.
+"""The service's ASGI application: /healthz, /readyz, /metrics, the HubSpot webhook and the
+dashboard.
 
-With an access token configured every path needs ``Authorization: Bearer <token>`` except
-the probes (orchestrators call them without credentials, and they reveal nothing) and the
-webhook (HubSpot authenticates with its signature instead).
+With an access token configured every path needs ``Authorization: Bearer <token>`` (or the
+dashboard's session cookie, see ``auth``) except the probes (orchestrators call them without
+credentials, and they reveal nothing) and the webhook (HubSpot authenticates with its
+signature instead). The dashboard's actions need the token always.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -18,13 +19,17 @@ import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from jobs.lease import LEADER
 from jobs.runner import CycleOutcome
+from leadsync.service import dashboard
+from leadsync.service.auth import AccessGuard
+from leadsync.service.dashboard import DashboardParts
 from leadsync.service.metrics import CONTENT_TYPE, ServiceMetrics
 from leadsync.service.state import CycleLog, Leadership, outcomes_from_store, readiness
+from leadsync.service.views import HasUsage
 from leadsync.service.webhook import HubSpotWebhook
 from leadsync.store import Store
 
@@ -50,37 +55,12 @@ class ServiceParts:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     #: Leader or standby (several replicas on PostgreSQL); ``None``: always the leader.
     leadership: Leadership | None = None
-
-
-class BearerAuth:
-    """Refuses (401) any request outside ``public`` without the right bearer token."""
-
-    def __init__(self, app: ASGIApp, token: str, public: frozenset[str]) -> None:
-        self._app = app
-        self._expected = f"Bearer {token}".encode()
-        self._public = public
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/") in self._public:
-            await self._app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(b"authorization", b"")
-        if hmac.compare_digest(given, self._expected):
-            await self._app(scope, receive, send)
-            return
-        client = scope.get("client")
-        log.warning(
-            "service.unauthorized",
-            path=scope["path"],
-            client=client[0] if client else None,
-            reason="missing bearer token" if not given else "wrong bearer token",
-        )
-        response = JSONResponse(
-            {"error": "send Authorization: Bearer <service.access_token>"},
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-        await response(scope, receive, send)
+    #: The connectors' API usage, for the dashboard's budget (``/metrics`` has its own).
+    usage: Mapping[str, HasUsage] = field(default_factory=dict)
+    #: Ask the scheduler for a connector's cycle or a job now (``False``: standing by).
+    trigger: Callable[[str], bool] = lambda name: False
+    #: Which team holds each matrix cell (``good/hand_raiser`` -> ``sales``).
+    matrix_teams: Mapping[str, str] = field(default_factory=dict)
 
 
 def _probe_store(
@@ -144,7 +124,7 @@ def build_app(parts: ServiceParts) -> ASGIApp:
         body = await asyncio.to_thread(parts.metrics.render)
         return PlainTextResponse(body, media_type=CONTENT_TYPE)
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -153,7 +133,21 @@ def build_app(parts: ServiceParts) -> ASGIApp:
     if parts.webhook is not None:
         routes.append(Route(parts.webhook_path, parts.webhook.handle, methods=["POST"]))
         public.add(parts.webhook_path.rstrip("/"))
+    routes.extend(
+        dashboard.routes(
+            DashboardParts(
+                store=parts.store,
+                connectors=parts.connectors,
+                access_token=parts.access_token,
+                usage=parts.usage,
+                trigger=parts.trigger,
+                role=lambda: _role(parts),
+                matrix_teams=parts.matrix_teams,
+                clock=parts.clock,
+            )
+        )
+    )
     app: ASGIApp = Starlette(routes=routes)
     if parts.access_token:
-        app = BearerAuth(app, parts.access_token, frozenset(public))
+        app = AccessGuard(app, parts.access_token, frozenset(public))
     return app

@@ -120,6 +120,12 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
                 webhook_path=service.webhook_path,
                 access_token=token,
                 leadership=scheduler,
+                usage=connectors,
+                trigger=scheduler.trigger,
+                matrix_teams={
+                    f"{fit}/{ready}": team
+                    for (fit, ready), team in settings.model_spec().matrix.items()
+                },
             )
         )
         config = uvicorn.Config(

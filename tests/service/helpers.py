@@ -45,6 +45,8 @@ class Harness:
     )
 
     role: str = "leader"
+    #: What the dashboard asked the scheduler to run now (connectors and jobs).
+    triggered_jobs: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.cycles = CycleLog(started_at=START)
@@ -53,6 +55,10 @@ class Harness:
     @property
     def since(self) -> datetime:
         return START
+
+    def trigger(self, name: str) -> bool:
+        self.triggered_jobs.append(name)
+        return True
 
     def clock(self) -> datetime:
         return self.now[0]
@@ -77,6 +83,8 @@ class Harness:
                 access_token=token,
                 clock=self.clock,
                 leadership=self,
+                usage=self.usage,
+                trigger=self.trigger,
             )
         )
 

@@ -1,0 +1,291 @@
+"""The dashboard: server-rendered pages (Jinja2) over the store, and two actions.
+
+Pages: the matrix and API budget (``/``), recent cycles (``/cycles``), rejected records with a
+retry button (``/rejected``), hand-offs, SLA breaches and recycles (``/handoffs``), and the
+backfill queue with its form (``/backfills``). Actions are POSTs that redirect back
+(post/redirect/get) with what happened in the query string; who may make them, and how
+forged requests are kept out, is ``leadsync.service.auth``'s docstring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import jinja2
+import structlog
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from leadsync.service import views
+from leadsync.service.auth import (
+    COOKIE,
+    SESSION_SECONDS,
+    action_refusal,
+    csrf_token,
+    identify,
+    new_session,
+    safe_next,
+)
+from leadsync.service.webhook import BodyTooLarge, read_limited
+from leadsync.store import Store
+from leadsync.store.actions import replay_parked
+from leadsync.store.queue import enqueue_backfill
+from leadsync.store.writes import replay_failed
+
+log = structlog.get_logger(__name__)
+
+#: The scheduler's name for the backfill queue job (``jobs.backfills.JOB_NAME``).
+BACKFILL_JOB = "backfills"
+MAX_FORM_BYTES = 16 * 1024
+#: Sent with every page: no framing (the retry button cannot be clickjacked), no outside
+#: scripts or styles, forms post only here.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("leadsync.service", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+_env.filters["when"] = lambda v: f"{v:%Y-%m-%d %H:%M:%S}" if v else ""
+_env.filters["day"] = lambda v: f"{v:%Y-%m-%d}" if v else ""
+
+
+@dataclass(frozen=True)
+class DashboardParts:
+    """What the pages read and what the actions may poke."""
+
+    store: Store
+    connectors: Sequence[str]
+    access_token: str | None
+    usage: Mapping[str, views.HasUsage] = field(default_factory=dict)
+    #: ``trigger(name)``: ask the scheduler for a connector's cycle or a job now.
+    trigger: Callable[[str], bool] = lambda name: False
+    role: Callable[[], str] = lambda: "leader"
+    matrix_teams: Mapping[str, str] = field(default_factory=dict)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def routes(parts: DashboardParts) -> list[BaseRoute]:
+    """The dashboard's routes, to be mounted in the service app."""
+    pages = _Pages(parts)
+    return [
+        Route("/", pages.overview, methods=["GET"]),
+        Route("/cycles", pages.cycles, methods=["GET"]),
+        Route("/rejected", pages.rejected, methods=["GET"]),
+        Route("/rejected/retry", pages.retry, methods=["POST"]),
+        Route("/handoffs", pages.handoffs, methods=["GET"]),
+        Route("/backfills", pages.backfills, methods=["GET"]),
+        Route("/backfills", pages.queue_backfill, methods=["POST"]),
+        Route("/login", pages.login_form, methods=["GET"]),
+        Route("/login", pages.login, methods=["POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Mount("/static", StaticFiles(packages=[("leadsync.service", "static")]), name="static"),
+    ]
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    body = await read_limited(request, MAX_FORM_BYTES)
+    out: dict[str, list[str]] = {}
+    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _first(form: Mapping[str, list[str]]) -> dict[str, str]:
+    return {k: v[0] for k, v in form.items()}
+
+
+class _Pages:
+    def __init__(self, parts: DashboardParts) -> None:
+        self.parts = parts
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def _render(
+        self, request: Request, template: str, status: int = 200, **context: Any
+    ) -> Response:
+        token = self.parts.access_token
+        caller = identify(request, token) if token else None
+        html = _env.get_template(template).render(
+            path=request.url.path,
+            role=self.parts.role(),
+            connectors=list(self.parts.connectors),
+            actions_enabled=token is not None,
+            signed_in=caller is not None and caller.how == "session",
+            csrf=csrf_token(token, caller.nonce) if token and caller and caller.nonce else "",
+            flash=request.query_params.get("flash", ""),
+            **context,
+        )
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        def run() -> Any:
+            with self.parts.store.reading() as conn:
+                return fn(conn, *args)
+
+        return await asyncio.to_thread(run)
+
+    # -- pages ------------------------------------------------------------------------------
+
+    async def overview(self, request: Request) -> Response:
+        now = self.parts.clock()
+        matrix = await self._read(views.matrix, self.parts.matrix_teams)
+        budget = await self._read(views.budget, self.parts.connectors, self.parts.usage, now)
+        recent = await self._read(views.cycles, 5)
+        return self._render(request, "overview.html", matrix=matrix, budget=budget, recent=recent)
+
+    async def cycles(self, request: Request) -> Response:
+        return self._render(request, "cycles.html", cycles=await self._read(views.cycles, 50))
+
+    async def rejected(self, request: Request) -> Response:
+        return self._render(request, "rejected.html", data=await self._read(views.rejected))
+
+    async def handoffs(self, request: Request) -> Response:
+        return self._render(request, "handoffs.html", data=await self._read(views.handoff_page))
+
+    async def backfills(self, request: Request, error: str = "", status: int = 200) -> Response:
+        requests = await self._read(views.backfills)
+        return self._render(
+            request, "backfills.html", status=status, requests=requests, error=error
+        )
+
+    # -- actions ----------------------------------------------------------------------------
+
+    async def retry(self, request: Request) -> Response:
+        try:
+            form = _first(await _form(request))
+        except BodyTooLarge:
+            return Response("form too large", status_code=413)
+        refused = action_refusal(request, self.parts.access_token, form)
+        if refused is not None:
+            return refused
+        connector = form.get("connector", "")
+        if connector not in self.parts.connectors:
+            return Response(f"no connector named {connector!r}", status_code=400)
+        now = self.parts.clock()
+
+        def replay() -> tuple[int, int]:
+            with self.parts.store.transaction() as conn:
+                return replay_failed(conn, connector, now), replay_parked(conn, connector, now)
+
+        writes, actions = await asyncio.to_thread(replay)
+        cycle = self.parts.trigger(connector)
+        log.info(
+            "dashboard.retry", connector=connector, writes=writes, actions=actions, cycle=cycle
+        )
+        flash = f"{connector}: {writes} write(s) and {actions} action(s) back in line; " + (
+            "a cycle is queued" if cycle else "the next cycle sends them"
+        )
+        return RedirectResponse("/rejected?" + urlencode({"flash": flash}), status_code=303)
+
+    async def queue_backfill(self, request: Request) -> Response:
+        try:
+            raw = await _form(request)
+        except BodyTooLarge:
+            return Response("form too large", status_code=413)
+        form = _first(raw)
+        refused = action_refusal(request, self.parts.access_token, form)
+        if refused is not None:
+            return refused
+        chosen = raw.get("connector", [])
+        unknown = [c for c in chosen if c not in self.parts.connectors]
+        since: datetime | None = None
+        error = ""
+        if unknown:
+            error = f"no connector named {', '.join(unknown)}"
+        elif form.get("since"):
+            try:
+                since = datetime.strptime(form["since"], "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError:
+                error = f"since must be a date like 2026-01-31, not {form['since']!r}"
+        if error:
+            return await self.backfills(request, error=error, status=400)
+        every = set(chosen) == set(self.parts.connectors)
+        now = self.parts.clock()
+
+        def enqueue() -> tuple[int, bool]:
+            with self.parts.store.transaction() as conn:
+                return enqueue_backfill(
+                    conn,
+                    connectors=[] if every else chosen,
+                    since=since,
+                    dry_run=form.get("dry_run") == "on",
+                    no_actions=form.get("no_actions") == "on",
+                    requested_by="dashboard",
+                    now=now,
+                )
+
+        request_id, new = await asyncio.to_thread(enqueue)
+        self.parts.trigger(BACKFILL_JOB)
+        log.info("dashboard.backfill_queued", request=request_id, new=new)
+        flash = (
+            f"Queued backfill request {request_id}."
+            if new
+            else f"The same backfill is already queued as request {request_id}."
+        )
+        return RedirectResponse("/backfills?" + urlencode({"flash": flash}), status_code=303)
+
+    # -- signing in -------------------------------------------------------------------------
+
+    async def login_form(self, request: Request) -> Response:
+        return self._render(
+            request, "login.html", next=safe_next(request.query_params.get("next")), error=""
+        )
+
+    async def login(self, request: Request) -> Response:
+        token = self.parts.access_token
+        try:
+            form = _first(await _form(request))
+        except BodyTooLarge:
+            return Response("form too large", status_code=413)
+        target = safe_next(form.get("next"))
+        if token is None:
+            return RedirectResponse(target, status_code=303)
+        if not hmac.compare_digest(form.get("token", "").encode(), token.encode()):
+            log.warning(
+                "dashboard.login_refused",
+                client=request.client.host if request.client else None,
+            )
+            return self._render(
+                request, "login.html", status=401, next=target, error="That is not the token."
+            )
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            COOKIE,
+            new_session(token),
+            max_age=SESSION_SECONDS,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        log.info("dashboard.signed_in", client=request.client.host if request.client else None)
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        try:
+            form = _first(await _form(request))
+        except BodyTooLarge:
+            return Response("form too large", status_code=413)
+        refused = action_refusal(request, self.parts.access_token, form)
+        if refused is not None:
+            return refused
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return response

@@ -1,0 +1,153 @@
+"""What the dashboard's pages show, read from the store as plain values.
+
+Each function takes a connection and returns dicts and lists ready for a template; the
+pages add nothing but layout. Reads that ``leadsync status`` already has (runs, matrix,
+rejected writes and actions) are reused from the store's modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from leadsync.model.values import FITS, READINESS_LEVELS
+from leadsync.records import ApiUsage
+from leadsync.store.actions import stuck_actions
+from leadsync.store.lookup import matrix_counts
+from leadsync.store.queue import recent_requests
+from leadsync.store.runs import recent_runs
+from leadsync.store.schema import handoffs, people, recycles, runs
+from leadsync.store.writes import pending_counts, rejected_writes
+
+
+class HasUsage(Protocol):
+    def usage(self) -> ApiUsage: ...
+
+
+def matrix(conn: sa.Connection, teams: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Rows (fit) x columns (readiness) of active people, with totals."""
+    counts = matrix_counts(conn)
+    columns: list[str] = [r for r in READINESS_LEVELS if r != "do_not_contact"]
+    if any(cell.endswith("/do_not_contact") for cell in counts):
+        columns.append("do_not_contact")
+    rows = [
+        {
+            "fit": fit,
+            "cells": [
+                {
+                    "cell": f"{fit}/{ready}",
+                    "count": counts.get(f"{fit}/{ready}", 0),
+                    "team": (teams or {}).get(f"{fit}/{ready}"),
+                }
+                for ready in columns
+            ],
+        }
+        for fit in FITS
+    ]
+    return {"columns": columns, "rows": rows, "total": sum(counts.values())}
+
+
+def cycles(conn: sa.Connection, limit: int = 30) -> list[dict[str, Any]]:
+    """Recent runs with the counts a reader scans for: pulled, scored, written, rejected."""
+    out = []
+    for run in recent_runs(conn, limit):
+        counts = run["counts"] or {}
+        finished = run["finished_at"]
+        out.append(
+            {
+                **run,
+                "seconds": (finished - run["started_at"]).total_seconds() if finished else None,
+                "pulled": sum(
+                    sum(v for k, v in c.items() if k != "unchanged")
+                    for c in (counts.get("pulled") or {}).values()
+                ),
+                "scored": counts.get("scored", 0),
+                "written": sum((counts.get("written") or {}).values()),
+                "rejected": sum((counts.get("rejected") or {}).values()),
+                "errors": counts.get("errors") or ([run["error"]] if run["error"] else []),
+            }
+        )
+    return out
+
+
+def rejected(conn: sa.Connection, limit: int = 100) -> dict[str, Any]:
+    """Rejected writes and actions with the CRM's own words, and the connectors they are on."""
+    writes = rejected_writes(conn, limit)
+    actions = stuck_actions(conn, limit)
+    uids = [w["uid"] for w in writes] + [a["record"] for a in actions]
+    sources = sorted({uid.split(":", 1)[0] for uid in uids})
+    return {"writes": writes, "actions": actions, "sources": sources, "owed": pending_counts(conn)}
+
+
+def handoff_page(conn: sa.Connection, limit: int = 50) -> dict[str, Any]:
+    """Recent hand-offs, SLA breaches, and recycled people with whether they came back."""
+    recent = [
+        dict(row._mapping)
+        for row in conn.execute(sa.select(handoffs).order_by(handoffs.c.id.desc()).limit(limit))
+    ]
+    breaches = [
+        dict(row._mapping)
+        for row in conn.execute(
+            sa.select(handoffs)
+            .where(handoffs.c.breached_at.is_not(None))
+            .order_by(handoffs.c.breached_at.desc())
+            .limit(limit)
+        )
+    ]
+    recycled = [
+        dict(row._mapping)
+        for row in conn.execute(
+            sa.select(recycles, people.c.email_norm)
+            .join(people, people.c.id == recycles.c.person_id)
+            .order_by(recycles.c.id.desc())
+            .limit(limit)
+        )
+    ]
+    returned = sum(1 for r in recycled if r["requalified_at"] is not None)
+    return {"recent": recent, "breaches": breaches, "recycled": recycled, "returned": returned}
+
+
+def budget(
+    conn: sa.Connection,
+    connectors: Sequence[str],
+    usage: Mapping[str, HasUsage],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Per connector: calls in the last 24 h (runs table), and what the CRM last said.
+
+    The runs table knows the calls of every replica's cycles; ``usage()`` knows this
+    process's calls since start and the remaining allowance the CRM reported, if any.
+    """
+    since = now - timedelta(hours=24)
+    day: dict[str, int] = {}
+    query = sa.select(runs.c.connector, runs.c.counts, runs.c.api_calls).where(
+        runs.c.started_at >= since
+    )
+    for connector, counts, total in conn.execute(query):
+        per = (counts or {}).get("api_calls") or {}
+        if per:
+            for name, n in per.items():
+                day[name] = day.get(name, 0) + int(n)
+        elif connector in connectors:
+            day[connector] = day.get(connector, 0) + int(total or 0)
+    out = []
+    for name in connectors:
+        known = usage.get(name)
+        now_usage = known.usage() if known is not None else None
+        out.append(
+            {
+                "connector": name,
+                "calls_24h": day.get(name, 0),
+                "calls_since_start": now_usage.calls if now_usage else None,
+                "remaining": now_usage.remaining if now_usage else None,
+                "limit": now_usage.limit if now_usage else None,
+            }
+        )
+    return out
+
+
+def backfills(conn: sa.Connection, limit: int = 20) -> list[dict[str, Any]]:
+    return recent_requests(conn, limit)
