@@ -407,8 +407,8 @@ def test_decay_pass_writes_only_people_whose_score_or_cell_really_moved(
     crm.add_person("Q1", "q1@q1corp.com", country="France")  # nothing to decay
     data = config(sla={"on_breach": "none"})
     data["recycle"]["inactivity_days"] = 120  # not what this test is about
-    engine = build_engine(settings_from_dict(data, "test"), store,
-                          {"salesforce": MemoryConnector(crm, "salesforce")}, clock=clock)  # fmt: skip
+    connectors = {"salesforce": MemoryConnector(crm, "salesforce")}
+    engine = build_engine(settings_from_dict(data, "test"), store, connectors, clock=clock)
     engine.cycle()
     engine.cycle()  # reads back the owner and status the hand-off set
     assert crm.fields["O1"]["team"] == "sales"
@@ -422,5 +422,5 @@ def test_decay_pass_writes_only_people_whose_score_or_cell_really_moved(
     assert len(crm.write_log) == writes + 1
     with store.reading() as conn:
         acted = conn.execute(sa.text("SELECT acted_team FROM people ORDER BY id")).scalars()
-        assert list(acted)[0] == "marketing"
+        assert next(iter(acted)) == "marketing"
     assert engine.cycle(decay=True).written == {}  # nothing moved since
