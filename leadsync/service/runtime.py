@@ -23,6 +23,9 @@ import uvicorn
 
 from jobs.backfills import JOB_NAME as BACKFILLS
 from jobs.backfills import BackfillJob
+from jobs.decay import CHECK_EVERY as DECAY_CHECK
+from jobs.decay import JOB_NAME as DECAY
+from jobs.decay import DecayJob
 from jobs.leading import LeaderScheduler
 from jobs.lease import AdvisoryLease, Lease, SoleLease
 from jobs.runner import CycleRunner, StopAwareProgress
@@ -101,9 +104,10 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
             per_connector=[cycles.record],
         )
         queue = Periodic(BACKFILLS, backfills.run_next, QUEUE_POLL)
+        decay = Periodic(DECAY, DecayJob(store, engine, halt).run, DECAY_CHECK)
         scheduler = LeaderScheduler(
             make_lease(settings.store.url, lease),
-            lambda: SyncScheduler(runner.run, names, interval, periodic=[queue]),
+            lambda: SyncScheduler(runner.run, names, interval, periodic=[queue, decay]),
             halt=halt,
             stopping=stopping,
             grace=grace,

@@ -79,3 +79,19 @@ def finish_run(
 def recent_runs(conn: sa.Connection, limit: int = 20) -> list[dict[str, Any]]:
     query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def last_finished(conn: sa.Connection, kind: str) -> datetime | None:
+    """When the latest run of ``kind`` that did not fail outright finished."""
+    query = sa.select(sa.func.max(runs.c.finished_at)).where(
+        runs.c.kind == kind, runs.c.status.in_(("ok", "partial"))
+    )
+    value: datetime | None = conn.execute(query).scalar()
+    return value
+
+
+def first_finished(conn: sa.Connection) -> datetime | None:
+    """When the first run of any kind that did not fail outright finished."""
+    query = sa.select(sa.func.min(runs.c.finished_at)).where(runs.c.status.in_(("ok", "partial")))
+    value: datetime | None = conn.execute(query).scalar()
+    return value
