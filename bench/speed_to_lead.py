@@ -6,7 +6,9 @@ people) is served over HTTP(S) from this process, a throwaway SQLite store is ba
 runs as a real subprocess against it. While it polls, this process submits "Contact Us" forms
 for leads that are not hand-raisers yet, at random moments spread over several poll
 intervals, and watches the Salesforce org in-process every 50 ms for the hand-off task
-(``LeadSync_Key__c`` set, ``WhoId`` = the lead). Latency = task first seen - submission.
+(``LeadSync_Key__c`` set, ``WhoId`` = the lead, or another Salesforce record of the same
+person: a Contact with the lead's email keeps its owner and gets the task). Latency = task
+first seen - submission.
 
 Two kinds of submission, interleaved:
 
@@ -38,6 +40,7 @@ import math
 import os
 import random
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,6 +61,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from leadsync.logs import configure as configure_logs  # noqa: E402
 from leadsync.sandboxes import Sandboxes, running_sandboxes  # noqa: E402
 
 WEBHOOK_PATH = "/webhooks/hubspot"
@@ -100,6 +104,9 @@ class Sample:
     source: str
     email: str
     lead_id: str
+    #: Every Salesforce record of the person (the lead, and a contact or lead with the same
+    #: email): routing may hand the person off on another of them (a contact keeps its owner).
+    who_ids: frozenset[str] = frozenset()
     submitted_wall: float = 0.0
     submitted_mono: float = 0.0
     task_mono: float | None = None
@@ -158,6 +165,7 @@ class ModeResult:
             "samples": [
                 {
                     "source": s.source,
+                    "lead": s.lead_id,
                     "latency_s": _r(s.latency_s),
                     "wait_s": _r(s.wait_s),
                     "work_s": _r(s.work_s),
@@ -210,6 +218,9 @@ def _stats(samples: Sequence[Sample], mode: Mode) -> dict[str, Any]:
 def pick_targets(world: Sandboxes, count: dict[str, int], rng: random.Random) -> list[Sample]:
     """Leads that can become hand-raisers now: scored, team not sales, not converted/opted out.
 
+    Leads under legal hold are left out: the org's validation rule refuses their owner change,
+    so their hand-off never gets as far as a task (a refusal, not a latency).
+
     ``hubspot`` targets share their email with a HubSpot contact; ``salesforce`` ones do not
     need to. No person is used twice (a second hand-raise would not be a new hand-off).
     """
@@ -220,12 +231,18 @@ def pick_targets(world: Sandboxes, count: dict[str, int], rng: random.Random) ->
         if r.get("Email")
         and not r.get("IsConverted")
         and not r.get("HasOptedOutOfEmail")
+        and not r.get("Legal_Hold__c")
         and r.get("LeadSync_Readiness__c") not in (None, "Hand-raiser")
         and str(r.get("LeadSync_Team__c") or "").lower() != "sales"
     ]
     rng.shuffle(leads)
     hubspot = [r for r in leads if r["Email"] in shared]
     others = [r for r in leads if r["Email"] not in shared]
+    records: dict[str, set[str]] = {}
+    for sobject in ("Lead", "Contact"):
+        for row in world.salesforce.org.records(sobject):
+            if row.get("Email"):
+                records.setdefault(str(row["Email"]).lower(), set()).add(row["Id"])
     picked: list[Sample] = []
     for source, pool in (("hubspot", hubspot), ("salesforce", others + hubspot)):
         want = count.get(source, 0)
@@ -233,7 +250,10 @@ def pick_targets(world: Sandboxes, count: dict[str, int], rng: random.Random) ->
         chosen = [r for r in pool if r["Id"] not in used][:want]
         if len(chosen) < want:
             raise SystemExit(f"only {len(chosen)} {source} candidates for {want} samples")
-        picked += [Sample(source, r["Email"], r["Id"]) for r in chosen]
+        picked += [
+            Sample(source, r["Email"], r["Id"], frozenset(records[r["Email"].lower()]))
+            for r in chosen
+        ]
     return picked
 
 
@@ -269,7 +289,7 @@ class TaskWatcher:
 
     def __init__(self, world: Sandboxes, samples: Sequence[Sample]) -> None:
         self.org = world.salesforce.org
-        self.by_lead = {s.lead_id: s for s in samples}
+        self.by_who = {who: s for s in samples for who in s.who_ids | {s.lead_id}}
         self.seen = len(self.org.rows("Task"))
         self.pending = len(samples)
         self.stop = threading.Event()
@@ -280,7 +300,7 @@ class TaskWatcher:
             rows = self.org.rows("Task")
             now_mono, now_wall = time.monotonic(), time.time()
             for row in rows[self.seen :]:
-                sample = self.by_lead.get(str(row.get("WhoId") or ""))
+                sample = self.by_who.get(str(row.get("WhoId") or ""))
                 if sample is None or not row.get("LeadSync_Key__c") or sample.task_mono:
                     continue
                 if not sample.submitted_mono:
@@ -405,6 +425,8 @@ def run_mode(
     leads: int,
     seed: int,
     say: Any,
+    keep_logs: Path | None = None,
+    settle_s: float = 0.0,
 ) -> ModeResult:
     rng = random.Random(f"{seed}:{mode.name}")
     began = time.monotonic()
@@ -430,7 +452,8 @@ def run_mode(
         if done.returncode != 0:
             tail = backfill_log.read_text(errors="replace").splitlines()[-15:]
             raise SystemExit(f"backfill failed ({done.returncode}):\n" + "\n".join(tail))
-        backfill_s = time.monotonic() - backfill_started
+        backfill_done = time.monotonic()
+        backfill_s = backfill_done - backfill_started
         samples = pick_targets(world, {s: per_source for s in mode.sources}, rng)
         guid = contact_us_guid(world)
         log_path = folder / "run.log"
@@ -449,6 +472,9 @@ def run_mode(
                 "the first cycle of each connector",
                 proc,
             )
+            if settle_s > 0:
+                say(f"[{mode.name}] settling {settle_s:.0f} s after the backfill ...")
+                time.sleep(max(0.0, backfill_done + settle_s - time.monotonic()))
             if mode.webhook:
                 world.hubspot.subscribe_webhooks(base + WEBHOOK_PATH, events=WEBHOOK_EVENTS)
             setup_s = time.monotonic() - began
@@ -485,6 +511,10 @@ def run_mode(
                 proc.kill()
                 proc.wait()
         load_after = os.getloadavg()
+        if keep_logs is not None:
+            keep_logs.mkdir(parents=True, exist_ok=True)
+            for name in ("backfill.log", "run.log"):
+                shutil.copyfile(folder / name, keep_logs / f"{mode.name}.{name}")
         cycles = cycles_from_log(log_path)
         attribute(samples, cycles)
         return ModeResult(
@@ -565,6 +595,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--leads", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--logs", type=Path, help="keep each mode's leadsync logs in this folder")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="seconds after the backfill before the first submission (past [sync] "
+        "overlap_seconds, 120, the cycles stop re-reading the contacts the backfill wrote)",
+    )
     args = parser.parse_args(argv)
     per_source = args.samples or (6 if args.quick else 20)
     spread = args.spread or (1 if args.quick else 3)
@@ -576,6 +614,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
+    # The in-process sandboxes log every start and token; keep stdout for the results.
+    configure_logs(json_lines=False, level="warning")
+
     began = time.monotonic()
     load_start = os.getloadavg()
     results = [
@@ -585,6 +626,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             spread=spread,
             webhook_window=30.0 if args.quick else 60.0,
             leads=args.leads,
+            keep_logs=args.logs,
+            settle_s=args.settle,
             seed=args.seed,
             say=say,
         ).summary()
@@ -601,6 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "per_source": per_source,
         "spread": spread,
         "webhook_window_seconds": 30.0 if args.quick else 60.0,
+        "settle_seconds": args.settle,
     }
     if args.json:
         print(json.dumps({"meta": meta, "modes": results}, indent=2))
