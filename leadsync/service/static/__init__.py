@@ -1,1 +1,2 @@
-"""The dashboard's stylesheet (a package so the wheel ships it as package data)."""
+"""The dashboard's stylesheet and scripts, with vendored Chart.js and its license (a package
+so the wheel ships them as package data)."""
