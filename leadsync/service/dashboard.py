@@ -1,8 +1,10 @@
 """The dashboard: server-rendered pages (Jinja2) over the store, and two actions.
 
 Pages: the matrix and API budget (``/``), recent cycles (``/cycles``), rejected records with a
-retry button (``/rejected``), hand-offs, SLA breaches and recycles (``/handoffs``), and the
-backfill queue with its form (``/backfills``). Actions are POSTs that redirect back
+retry button (``/rejected``), hand-offs, SLA breaches and recycles (``/handoffs``), the
+backfill queue with its form (``/backfills``), and ``leadsync report``'s document with charts
+(``/report``: Chart.js, vendored under ``static/``, drawn by ``static/report.js`` from a JSON
+block in the page, so the page runs no inline script). Actions are POSTs that redirect back
 (post/redirect/get) with what happened in the query string; who may make them, and how
 forged requests are kept out, is ``leadsync.service.auth``'s docstring.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +27,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from leadsync.report.render import lift_text, share_text
 from leadsync.service import views
 from leadsync.service.auth import (
     COOKIE,
@@ -45,12 +49,17 @@ log = structlog.get_logger(__name__)
 #: The scheduler's name for the backfill queue job (``jobs.backfills.JOB_NAME``).
 BACKFILL_JOB = "backfills"
 MAX_FORM_BYTES = 16 * 1024
-#: Sent with every page: no framing (the retry button cannot be clickjacked), no outside
-#: scripts or styles, forms post only here.
+#: Months the report page covers unless ``?months=`` says otherwise, and the most it allows.
+REPORT_MONTHS = 12
+REPORT_MAX_MONTHS = 36
+#: The report reads every person's history; one computed document serves this long.
+REPORT_CACHE_SECONDS = 300.0
+#: Sent with every page: no framing (the retry button cannot be clickjacked), no outside or
+#: inline scripts or styles (scripts are this site's static files only), forms post only here.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -64,6 +73,9 @@ _env = jinja2.Environment(
 )
 _env.filters["when"] = lambda v: f"{v:%Y-%m-%d %H:%M:%S}" if v else ""
 _env.filters["day"] = lambda v: f"{v:%Y-%m-%d}" if v else ""
+_env.filters["share"] = share_text
+_env.filters["lift"] = lift_text
+_env.filters["hours"] = lambda v: "-" if v is None else f"{v:.1f} h"
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,8 @@ class DashboardParts:
     role: Callable[[], str] = lambda: "leader"
     matrix_teams: Mapping[str, str] = field(default_factory=dict)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: The config the report page reads (model, fit source, sales cycle); ``None``: no report.
+    report: views.ReportInputs | None = None
 
 
 def routes(parts: DashboardParts) -> list[BaseRoute]:
@@ -92,6 +106,7 @@ def routes(parts: DashboardParts) -> list[BaseRoute]:
         Route("/handoffs", pages.handoffs, methods=["GET"]),
         Route("/backfills", pages.backfills, methods=["GET"]),
         Route("/backfills", pages.queue_backfill, methods=["POST"]),
+        Route("/report", pages.report, methods=["GET"]),
         Route("/login", pages.login_form, methods=["GET"]),
         Route("/login", pages.login, methods=["POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
@@ -114,6 +129,8 @@ def _first(form: Mapping[str, list[str]]) -> dict[str, str]:
 class _Pages:
     def __init__(self, parts: DashboardParts) -> None:
         self.parts = parts
+        #: months -> (monotonic time computed, the report page's data)
+        self._reports: dict[int, tuple[float, dict[str, Any]]] = {}
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -164,6 +181,30 @@ class _Pages:
         return self._render(
             request, "backfills.html", status=status, requests=requests, error=error
         )
+
+    async def report(self, request: Request) -> Response:
+        asked = request.query_params.get("months", "")
+        months = REPORT_MONTHS
+        if asked:
+            if not asked.isdigit() or not 1 <= int(asked) <= REPORT_MAX_MONTHS:
+                error = (
+                    f"months must be a whole number from 1 to {REPORT_MAX_MONTHS}, not {asked!r}"
+                )
+                return self._render(
+                    request, "report.html", status=400, months=months, data=None, error=error
+                )
+            months = int(asked)
+        inputs = self.parts.report
+        if inputs is None:
+            error = "This service was started without the model config, so it has no report."
+            return self._render(request, "report.html", months=months, data=None, error=error)
+        cached = self._reports.get(months)
+        if cached is not None and time.monotonic() - cached[0] < REPORT_CACHE_SECONDS:
+            data = cached[1]
+        else:
+            data = await self._read(views.report, inputs, self.parts.clock(), months)
+            self._reports[months] = (time.monotonic(), data)
+        return self._render(request, "report.html", months=months, data=data, error="")
 
     # -- actions ----------------------------------------------------------------------------
 

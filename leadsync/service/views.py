@@ -2,19 +2,23 @@
 
 Each function takes a connection and returns dicts and lists ready for a template; the
 pages add nothing but layout. Reads that ``leadsync status`` already has (runs, matrix,
-rejected writes and actions) are reused from the store's modules.
+rejected writes and actions) are reused from the store's modules, and the report page shows
+``leadsync report``'s own document (``leadsync.report``) with what its charts plot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from leadsync.model import ModelSpec
 from leadsync.model.values import FITS, READINESS_LEVELS
 from leadsync.records import ApiUsage
+from leadsync.report import leads_from_store, report_document, share
 from leadsync.store.actions import stuck_actions
 from leadsync.store.lookup import matrix_counts
 from leadsync.store.queue import recent_requests
@@ -151,3 +155,110 @@ def budget(
 
 def backfills(conn: sa.Connection, limit: int = 20) -> list[dict[str, Any]]:
     return recent_requests(conn, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportInputs:
+    """What the report page reads from the config, as ``leadsync report`` does: the model (ICP
+    criteria and engagement rules), where fit is read, and the sales cycle."""
+
+    spec: ModelSpec
+    fit_source: str | None
+    #: A lead counts as converted if it converts within this many days of entering.
+    cycle_days: float = 90.0
+    #: Extra lifecycle stages counted as converted (``--converted-stage``).
+    stages: tuple[str, ...] = ()
+
+
+def report(conn: sa.Connection, inputs: ReportInputs, now: datetime, months: int) -> dict[str, Any]:
+    """``leadsync report``'s document over the store, and what the page's charts plot."""
+    ds = leads_from_store(
+        conn,
+        inputs.spec,
+        fit_source=inputs.fit_source,
+        cycle_days=inputs.cycle_days,
+        now=now,
+        stages=inputs.stages,
+    )
+    document = report_document(ds, now=now, months=months, conn=conn, stages=inputs.stages)
+    return {"document": document, "charts": report_charts(document)}
+
+
+def _months(start: datetime, end: datetime) -> list[str]:
+    out = []
+    year, month = start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def _lift_row(
+    label: str, kind: str, row: Mapping[str, Any], with_key: str = "with", without: str = "without"
+) -> dict[str, Any]:
+    lift = row["lift"]
+    return {
+        "label": label,
+        "kind": kind,
+        "ratio": lift["ratio"],
+        "low": lift["low"],
+        "high": lift["high"],
+        "flag": row["flag"],
+        "with_n": row[with_key]["n"],
+        "without_n": row[without]["n"],
+    }
+
+
+def report_charts(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The plain numbers the page's charts draw (``report.js``), from the report document.
+
+    ``months``: every month of the period, people entering each matrix cell per month, and
+    the month's conversion share over all cells with its Wilson interval. ``lift``: per ICP
+    criterion (led by good fit against poor) and per rule, the lift with its 95% interval and
+    the report's flag. ``recycle``: handed off, recycled by reason, re-qualified, converted.
+    """
+    period = document["period"]
+    labels = _months(period["from"], period["to"])
+    by_cell: dict[str, dict[str, int]] = {}
+    totals = {month: [0, 0] for month in labels}
+    for row in document.get("matrix_by_month", []):
+        by_cell.setdefault(row["cell"], {})[row["month"]] = row["entered"]
+        if row["month"] in totals:
+            totals[row["month"]][0] += row["converted"]["k"]
+            totals[row["month"]][1] += row["entered"]
+    order = [f"{fit}/{ready}" for fit in FITS for ready in READINESS_LEVELS]
+    cells = sorted(by_cell, key=lambda c: (order.index(c) if c in order else len(order), c))
+    conversion = []
+    for month in labels:
+        k, n = totals[month]
+        conversion.append({"month": month, **share(k, n).to_dict()})
+    fit = document["fit"]
+    criteria = [_lift_row("good fit against poor fit", "fit", fit, "good", "poor")] + [
+        _lift_row(row["name"], "criterion", row) for row in document["criteria"]
+    ]
+    charts: dict[str, Any] = {
+        "months": {
+            "labels": labels,
+            "cells": [
+                {"cell": cell, "entered": [by_cell[cell].get(m, 0) for m in labels]}
+                for cell in cells
+            ],
+            "conversion": conversion,
+        },
+        "lift": {
+            "criteria": criteria,
+            "rules": [_lift_row(row["name"], "rule", row) for row in document["rules"]],
+        },
+    }
+    flow = document.get("recycle_flow")
+    if flow is not None:
+        charts["recycle"] = {
+            "handed_off": flow["handed_off"],
+            "recycled": flow["recycled"],
+            "by_reason": [
+                {"reason": row["reason"], "recycled": row["recycled"]} for row in flow["by_reason"]
+            ],
+            "requalified": flow["requalified"],
+            "converted": flow["converted_after_recycle"],
+        }
+    return charts
