@@ -29,7 +29,7 @@ from leadsync.service.auth import AccessGuard
 from leadsync.service.dashboard import DashboardParts
 from leadsync.service.metrics import CONTENT_TYPE, ServiceMetrics
 from leadsync.service.state import CycleLog, Leadership, outcomes_from_store, readiness
-from leadsync.service.views import HasUsage
+from leadsync.service.views import HasUsage, ReportInputs
 from leadsync.service.webhook import HubSpotWebhook
 from leadsync.store import Store
 
@@ -61,6 +61,8 @@ class ServiceParts:
     trigger: Callable[[str], bool] = lambda name: False
     #: Which team holds each matrix cell (``good/hand_raiser`` -> ``sales``).
     matrix_teams: Mapping[str, str] = field(default_factory=dict)
+    #: What the dashboard's report page reads from the config; ``None``: no report page data.
+    report: ReportInputs | None = None
 
 
 def _probe_store(
@@ -144,6 +146,7 @@ def build_app(parts: ServiceParts) -> ASGIApp:
                 role=lambda: _role(parts),
                 matrix_teams=parts.matrix_teams,
                 clock=parts.clock,
+                report=parts.report,
             )
         )
     )

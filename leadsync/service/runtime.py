@@ -35,6 +35,7 @@ from leadsync.logs import register_secrets
 from leadsync.service.app import ServiceParts, build_app
 from leadsync.service.metrics import ServiceMetrics
 from leadsync.service.state import CycleLog
+from leadsync.service.views import ReportInputs
 from leadsync.service.webhook import HubSpotWebhook
 from leadsync.wiring import build_connectors, build_engine, open_store
 
@@ -130,6 +131,7 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
                     f"{fit}/{ready}": team
                     for (fit, ready), team in settings.model_spec().matrix.items()
                 },
+                report=ReportInputs(settings.model_spec(), settings.identity.fit_source),
             )
         )
         config = uvicorn.Config(
