@@ -28,10 +28,10 @@ import structlog
 from connectors.base import Connector
 from leadsync.config.operations import (
     HandoffSettings,
-    NurtureEnrolment,
     NurtureSettings,
     RecycleSettings,
 )
+from leadsync.engine import payloads
 from leadsync.engine.scoring import FREE_MAIL_DOMAINS, merged_attributes
 from leadsync.handoff import (
     Breach,
@@ -54,10 +54,9 @@ from leadsync.handoff import (
     sla_breached,
     transition,
 )
-from leadsync.records import CrmUser, Enrolment, OwnerChange, TaskRequest, WriteOutcome
+from leadsync.records import CrmUser, WriteOutcome
 from leadsync.store import actions as outbox
 from leadsync.store import handoffs as ledger
-from leadsync.store.schema import crm_records, people, scores
 from leadsync.store.schema import handoffs as handoffs_table
 from leadsync.store.schema import recycles as recycles_table
 from leadsync.store.scoring import PersonInputs, ScoreRow, StoredRecord, load_inputs
@@ -180,12 +179,16 @@ class Actor:
                 if (head.team, head.cell) != (row.team, row.cell):
                     moved.append((person.person_id, row.team, row.cell))
             elif decided.kind == "handoff":
-                queued.append(_handoff_row(person.person_id, target, row, decided, "queued", now))
+                queued.append(
+                    payloads.handoff_row(person.person_id, target, row, decided, "queued", now)
+                )
                 requalified.append(person.person_id)
                 moved.append((person.person_id, "sales", row.cell))
                 self.report.handoffs_queued += 1
             elif decided.kind == "held":
-                queued.append(_handoff_row(person.person_id, target, row, decided, "held", now))
+                queued.append(
+                    payloads.handoff_row(person.person_id, target, row, decided, "held", now)
+                )
                 self.report.handoffs_held += 1
             else:
                 past = history.get(person.person_id) or HandoffHistory()
@@ -209,15 +212,17 @@ class Actor:
         One action key per record and programme: joining again re-opens the same key, so a
         person moving in and out many times owes at most one pending call per programme.
         """
-        joining = _programmes(self.settings.nurture, row.cell if row.team == "marketing" else None)
-        leaving = _programmes(self.settings.nurture, old_cell) - joining
+        joining = payloads.programmes(
+            self.settings.nurture, row.cell if row.team == "marketing" else None
+        )
+        leaving = payloads.programmes(self.settings.nurture, old_cell) - joining
         for record in person.records:
             if record.converted_at is not None:
                 continue
             for target, status, remove in [(t, s, False) for t, s in joining] + [
                 (t, s, True) for t, s in leaving
             ]:
-                if _crm_of(target) != record.source:
+                if payloads.crm_of(target) != record.source:
                     continue
                 outbox.queue_action(
                     conn,
@@ -321,13 +326,13 @@ class Actor:
             people = {
                 i.person_id: i for i in load_inputs(conn, sorted({q.person_id for q in picked}))
             }
-            domains = [_domain(i.email) for i in people.values()]
+            domains = [payloads.domain(i.email) for i in people.values()]
             candidates = Candidates.of(
                 users.get(),
                 ledger.account_owners(conn, name, [d for d in domains if d]),
                 ignored_domains=FREE_MAIL_DOMAINS,
             )
-            results = _results(conn, list(people))
+            results = ledger.results_of(conn, list(people))
             for item in picked:
                 inputs = people.get(item.person_id)
                 result = results.get(item.person_id)
@@ -364,7 +369,7 @@ class Actor:
             self.report.unrouted += 1
             log.warning("handoff.unrouted", person=item.person_id, why=decision.why)
             return state
-        person = _handoff_person(item.person_id, record, attributes, inputs.email)
+        person = payloads.handoff_person(item.person_id, record, attributes, inputs.email)
         trigger: Any = item.trigger
         decided = Transition(
             "handoff", trigger, item.seq, item.from_cell, item.to_cell, item.reason
@@ -406,7 +411,7 @@ class Actor:
                 handoff_id=handoff_id,
             )
         nurture = self._nurture_target(person.ref.source)
-        if nurture and _was_recycled(conn, person_id):
+        if nurture and ledger.was_recycled(conn, person_id):
             outbox.queue_action(
                 conn,
                 key=f"{prefix}-unenrol",
@@ -422,7 +427,7 @@ class Actor:
                 key=plan.task.key,
                 kind="task",
                 ref=person.ref,
-                payload=_task_payload(plan.task),
+                payload=payloads.task_payload(plan.task),
                 now=now,
                 after=owner_key,
                 handoff_id=handoff_id,
@@ -431,7 +436,7 @@ class Actor:
             lead: DigestLead = plan.digest_lead
             day = business_day(now, self.settings.handoff)
             key = digest_key(str(decision.owner_id), day)
-            stored["digest"] = {"key": key, **_digest_dict(lead)}
+            stored["digest"] = {"key": key, **payloads.digest_dict(lead)}
         ledger.update_handoff(
             conn,
             handoff_id,
@@ -455,11 +460,16 @@ class Actor:
         )
 
     def _queue_digest(self, conn: sa.Connection, owner_id: str, key: str, now: datetime) -> None:
-        leads = [_digest_lead(d) for d in ledger.digest_leads(conn, owner_id, key)]
+        leads = [payloads.digest_lead(d) for d in ledger.digest_leads(conn, owner_id, key)]
         day = business_day(now, self.settings.handoff)
         task = render_digest(owner_id, leads, self.settings.handoff, day)
         outbox.queue_action(
-            conn, key=key, kind="task", ref=task.person, payload=_task_payload(task), now=now
+            conn,
+            key=key,
+            kind="task",
+            ref=task.person,
+            payload=payloads.task_payload(task),
+            now=now,
         )
 
     def _nurture_target(self, source: str) -> str | None:
@@ -473,9 +483,9 @@ class Actor:
     def _send(self, store: Any, name: str) -> None:
         connector = self.connectors[name]
         senders: dict[str, Callable[[list[outbox.DueAction]], list[WriteOutcome]]] = {
-            "owner": lambda due: connector.reassign([_owner_change(a) for a in due]),
-            "enrol": lambda due: connector.enrol([_enrolment(a) for a in due]),
-            "task": lambda due: connector.create_tasks([_task(a) for a in due]),
+            "owner": lambda due: connector.reassign([payloads.owner_change(a) for a in due]),
+            "enrol": lambda due: connector.enrol([payloads.enrolment(a) for a in due]),
+            "task": lambda due: connector.create_tasks([payloads.task(a) for a in due]),
         }
         for kind in outbox.KINDS:
             while True:
@@ -532,7 +542,7 @@ class Actor:
                 touches = ledger.sales_touch_times(
                     conn, item.person_id, item.owner_id, item.handed_off_at
                 )
-                status_touch = _status_touch(conn, item, self.settings.handoff.owner_status)
+                status_touch = ledger.status_touch(conn, item, self.settings.handoff.owner_status)
                 if status_touch is not None:
                     touches = sorted([*touches, status_touch])
                 first = next((t for t in touches if t <= item.due_at), None)
@@ -575,7 +585,7 @@ class Actor:
             return
         inputs = found[0]
         attributes = merged_attributes(inputs.records, record.source)
-        person = _handoff_person(item.person_id, record, attributes, inputs.email)
+        person = payloads.handoff_person(item.person_id, record, attributes, inputs.email)
         facts = person_facts(
             attributes, email=inputs.email, owner_id=record.owner_id, aliases=self.settings.aliases
         )
@@ -609,12 +619,12 @@ class Actor:
                 key=answer.manager_task.key,
                 kind="task",
                 ref=person.ref,
-                payload=_task_payload(answer.manager_task),
+                payload=payloads.task_payload(answer.manager_task),
                 now=now,
             )
         if answer.reroute is None:
             return
-        result = _results(conn, [item.person_id]).get(item.person_id)
+        result = ledger.results_of(conn, [item.person_id]).get(item.person_id)
         if result is None:
             return
         ledger.update_handoff(conn, item.id, closed_at=now, closed_by="sla_reroute")
@@ -648,50 +658,6 @@ class Actor:
         ledger.save_routing_state(conn, name, answer.reroute.state_updates, now)
 
 
-def _programmes(nurture: NurtureSettings, cell: str | None) -> set[tuple[str, str | None]]:
-    """``("salesforce:<campaign>" | "hubspot:<list>", status)`` for a cell's enrolments."""
-    found: set[tuple[str, str | None]] = set()
-    entry: NurtureEnrolment
-    for entry in nurture.enrol:
-        if entry.cell != cell:
-            continue
-        if entry.campaign:
-            found.add((f"salesforce:{entry.campaign}", entry.status))
-        if entry.list:
-            found.add((f"hubspot:{entry.list}", None))
-    return found
-
-
-def _crm_of(target: str) -> str:
-    return target.split(":", 1)[0]
-
-
-def _handoff_row(
-    person_id: int,
-    target: StoredRecord,
-    row: ScoreRow,
-    decided: Transition,
-    state: str,
-    now: datetime,
-) -> dict[str, Any]:
-    return {
-        "person_id": person_id,
-        "seq": decided.seq,
-        "record_uid": target.uid,
-        "source": target.source,
-        "state": state,
-        "trigger": decided.trigger,
-        "from_cell": decided.from_cell,
-        "to_cell": decided.to_cell,
-        "readiness": row.readiness,
-        "score": row.score,
-        "reason": decided.reason,
-        "queued_at": now,
-        "hold_until": decided.until,
-        "previous_owner_id": target.owner_id,
-    }
-
-
 class _LazyUsers:
     """The CRM's users, fetched at most once per cycle and only when a decision needs them."""
 
@@ -716,133 +682,4 @@ def _route(
         now,
         nurture_owner=settings.recycle.nurture_owner,
         aliases=settings.aliases,
-    )
-
-
-def _results(conn: sa.Connection, person_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
-    out: dict[int, Mapping[str, Any]] = {}
-    if person_ids:
-        query = sa.select(scores.c.person_id, scores.c.result).where(
-            scores.c.person_id.in_(list(person_ids))
-        )
-        out.update({pid: result for pid, result in conn.execute(query)})
-    return out
-
-
-def _was_recycled(conn: sa.Connection, person_id: int) -> bool:
-    count = conn.execute(sa.select(people.c.recycle_count).where(people.c.id == person_id)).scalar()
-    return bool(count)
-
-
-def _status_touch(
-    conn: sa.Connection, item: ledger.OpenHandoff, set_status: str | None
-) -> datetime | None:
-    """A status sales changed after the hand-off counts as a touch, at the record's modstamp."""
-    row = conn.execute(
-        sa.select(crm_records.c.status, crm_records.c.modified_at).where(
-            crm_records.c.uid == item.record_uid
-        )
-    ).first()
-    if row is None or row.modified_at < item.handed_off_at:
-        return None
-    if set_status is None or (row.status or "").casefold() == set_status.casefold():
-        return None
-    return row.modified_at
-
-
-def _domain(email: str | None) -> str | None:
-    if not email or "@" not in email:
-        return None
-    return email.rsplit("@", 1)[1].lower()
-
-
-def _handoff_person(
-    person_id: int, record: StoredRecord, attributes: Mapping[str, Any], email: str | None
-) -> HandoffPerson:
-    first = str(attributes.get("first_name") or "").strip()
-    last = str(attributes.get("last_name") or "").strip()
-    name = " ".join(p for p in (first, last) if p) or attributes.get("name")
-    return HandoffPerson(
-        key=str(person_id),
-        ref=outbox.ref_of(record.uid),
-        name=str(name) if name else None,
-        email=email,
-        company=_text(attributes.get("company")),
-        title=_text(attributes.get("title")),
-    )
-
-
-def _text(value: Any) -> str | None:
-    return str(value).strip() or None if value is not None else None
-
-
-def _task_payload(task: TaskRequest) -> dict[str, Any]:
-    return {
-        "owner_id": task.owner_id,
-        "subject": task.subject,
-        "body": task.body,
-        "due_at": task.due_at.isoformat(),
-        "priority": task.priority,
-    }
-
-
-def _digest_dict(lead: DigestLead) -> dict[str, Any]:
-    person = lead.person
-    return {
-        "person_key": person.key,
-        "record": str(person.ref),
-        "name": person.name,
-        "email": person.email,
-        "company": person.company,
-        "title": person.title,
-        "readiness": lead.readiness,
-        "score": lead.score,
-        "cell": lead.cell,
-        "reason": lead.reason,
-        "due_at": lead.due_at.isoformat(),
-        "link": lead.link,
-    }
-
-
-def _digest_lead(data: Mapping[str, Any]) -> DigestLead:
-    person = HandoffPerson(
-        key=data["person_key"],
-        ref=outbox.ref_of(data["record"]),
-        name=data.get("name"),
-        email=data.get("email"),
-        company=data.get("company"),
-        title=data.get("title"),
-    )
-    return DigestLead(
-        person=person,
-        readiness=data["readiness"],
-        score=float(data["score"]),
-        cell=data["cell"],
-        reason=data["reason"],
-        due_at=datetime.fromisoformat(data["due_at"]),
-        link=data.get("link"),
-    )
-
-
-def _owner_change(action: outbox.DueAction) -> OwnerChange:
-    return OwnerChange(action.ref, action.payload.get("owner_id"), action.payload.get("status"))
-
-
-def _enrolment(action: outbox.DueAction) -> Enrolment:
-    payload = action.payload
-    return Enrolment(
-        action.ref, payload["target_id"], payload.get("status"), bool(payload.get("remove"))
-    )
-
-
-def _task(action: outbox.DueAction) -> TaskRequest:
-    payload = action.payload
-    return TaskRequest(
-        key=action.key,
-        person=action.ref,
-        owner_id=payload["owner_id"],
-        subject=payload["subject"],
-        body=payload["body"],
-        due_at=datetime.fromisoformat(payload["due_at"]),
-        priority=payload.get("priority", "Normal"),
     )

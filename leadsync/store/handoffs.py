@@ -17,7 +17,15 @@ import sqlalchemy as sa
 from leadsync.handoff import HandoffHistory, RoutingState
 from leadsync.handoff.sla import SALES_TOUCH_KINDS
 from leadsync.store.identity import chunks
-from leadsync.store.schema import activities, crm_records, handoffs, people, recycles, routing_state
+from leadsync.store.schema import (
+    activities,
+    crm_records,
+    handoffs,
+    people,
+    recycles,
+    routing_state,
+    scores,
+)
 
 QUEUED, HELD, ACTING, DONE = "queued", "held", "acting", "done"
 #: Hand-off states that count as decided (they hold their ``seq``).
@@ -391,3 +399,34 @@ def handoff_summary(conn: sa.Connection, limit: int = 20) -> dict[str, Any]:
         "sla_breaches": breached,
         "unrouted": waiting,
     }
+
+
+def results_of(conn: sa.Connection, person_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+    """The stored ``Result.to_dict()`` of each person that has one."""
+    out: dict[int, Mapping[str, Any]] = {}
+    if person_ids:
+        query = sa.select(scores.c.person_id, scores.c.result).where(
+            scores.c.person_id.in_(list(person_ids))
+        )
+        out.update({pid: result for pid, result in conn.execute(query)})
+    return out
+
+
+def was_recycled(conn: sa.Connection, person_id: int) -> bool:
+    """Whether the person was ever sent back to nurture."""
+    count = conn.execute(sa.select(people.c.recycle_count).where(people.c.id == person_id)).scalar()
+    return bool(count)
+
+
+def status_touch(conn: sa.Connection, item: OpenHandoff, set_status: str | None) -> datetime | None:
+    """A status sales changed after the hand-off counts as a touch, at the record's modstamp."""
+    row = conn.execute(
+        sa.select(crm_records.c.status, crm_records.c.modified_at).where(
+            crm_records.c.uid == item.record_uid
+        )
+    ).first()
+    if row is None or row.modified_at < item.handed_off_at:
+        return None
+    if set_status is None or (row.status or "").casefold() == set_status.casefold():
+        return None
+    return row.modified_at
