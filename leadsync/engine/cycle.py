@@ -25,7 +25,14 @@ from leadsync.records import RecordUpdate
 from leadsync.store import Store
 from leadsync.store.actions import replay_parked
 from leadsync.store.ingest import IngestCounts, upsert_activities, upsert_people
-from leadsync.store.runs import finish_run, get_cursor, set_cursor, start_run
+from leadsync.store.runs import (
+    Cursor,
+    finish_run,
+    read_cursor,
+    set_cursor,
+    settle_cursor,
+    start_run,
+)
 from leadsync.store.scoring import (
     PersonInputs,
     ScoreRow,
@@ -263,12 +270,13 @@ class SyncEngine:
             ("activities", connector.pull_activities, upsert_activities),
         ]
         for stream, pull, upsert in streams:
+            cursor: Cursor | None = None
             if full:
                 since = full_since
             else:
                 with self.store.reading() as conn:
-                    cursor = get_cursor(conn, name, stream)
-                since = cursor - self.settings.overlap if cursor is not None else None
+                    cursor = read_cursor(conn, name, stream)
+                since = self._since(cursor)
             self.progress.phase(f"pull {name} {stream}")
             counts = IngestCounts()
             newest: datetime | None = None
@@ -287,11 +295,32 @@ class SyncEngine:
                 pulled["skipped"] = counts.skipped
             report.pulled[f"{name}.{stream}"] = pulled
             log.info("sync.pulled", connector=name, stream=stream, since=since, **pulled)
-            if newest is not None and not dry_run:
+            if dry_run:
+                continue
+            position = None if newest is None else min(newest, started)
+            if position is not None and (cursor is None or position > cursor.position):
                 # Never past the cycle's start: a record modified while we paged may carry
                 # an earlier stamp than one already seen (Singer's bookmark rule).
                 with self.store.transaction() as conn:
-                    set_cursor(conn, name, stream, min(newest, started), self.clock())
+                    set_cursor(conn, name, stream, position, self.clock())
+            elif (
+                cursor is not None
+                and not cursor.settled
+                and started - cursor.moved_at >= self.settings.overlap
+            ):
+                # This pull began an overlap after the cursor last moved and re-read the
+                # overlap behind it: any late-committed record there is seen by now.
+                with self.store.transaction() as conn:
+                    settle_cursor(conn, name, stream, cursor.position)
+
+    def _since(self, cursor: Cursor | None) -> datetime | None:
+        """Where an incremental pull starts: an overlap behind the cursor, so a record that
+        was committed late (stamped before the newest one seen) is not missed; at the cursor
+        once that overlap has been re-read by a pull that began an overlap later. Without the
+        second rule a quiet CRM would re-read the last overlap of records every cycle."""
+        if cursor is None:
+            return None
+        return cursor.position if cursor.settled else cursor.position - self.settings.overlap
 
     # -- score ----------------------------------------------------------------------------
 

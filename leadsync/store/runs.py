@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,36 @@ def get_cursor(conn: sa.Connection, connector: str, stream: str) -> datetime | N
         cursors.c.connector == connector, cursors.c.stream == stream
     )
     return conn.execute(query).scalar_one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    position: datetime
+    #: Our clock when ``position`` was last moved.
+    moved_at: datetime
+    settled: bool
+
+
+def read_cursor(conn: sa.Connection, connector: str, stream: str) -> Cursor | None:
+    row = conn.execute(
+        sa.select(cursors.c.position, cursors.c.updated_at, cursors.c.settled).where(
+            cursors.c.connector == connector, cursors.c.stream == stream
+        )
+    ).first()
+    return None if row is None else Cursor(row.position, row.updated_at, bool(row.settled))
+
+
+def settle_cursor(conn: sa.Connection, connector: str, stream: str, position: datetime) -> None:
+    """Everything stamped up to ``position`` is known seen (unless the cursor moved since)."""
+    conn.execute(
+        sa.update(cursors)
+        .where(
+            cursors.c.connector == connector,
+            cursors.c.stream == stream,
+            cursors.c.position == position,
+        )
+        .values(settled=True)
+    )
 
 
 def set_cursor(
@@ -33,7 +64,7 @@ def set_cursor(
         conn.execute(
             sa.update(cursors)
             .where(cursors.c.connector == connector, cursors.c.stream == stream)
-            .values(position=position, updated_at=now)
+            .values(position=position, updated_at=now, settled=False)
         )
 
 

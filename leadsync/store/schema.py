@@ -187,6 +187,9 @@ cursors = sa.Table(
     sa.Column("stream", sa.String(64), primary_key=True),
     sa.Column("position", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # True once a pull that started an overlap after ``position`` was recorded has re-read the
+    # overlap: everything stamped up to ``position`` is then known seen, and pulls start there.
+    sa.Column("settled", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
 )
 
 runs = sa.Table(

@@ -1,0 +1,63 @@
+"""Incremental pulls: the overlap catches late-committed records, and a quiet CRM stops being
+re-read once that overlap has been covered an overlap later."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from leadsync.store import Store
+from tests.engine.memory_crm import MemoryConnector, MemoryCRM
+from tests.engine.test_cycle import Clock, engine
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
+    yield s
+    s.close()
+
+
+def pulled(report: object, stream: str = "people") -> dict[str, int]:
+    return report.pulled[f"mem.{stream}"]  # type: ignore[attr-defined,no-any-return]
+
+
+def test_a_quiet_crm_is_not_re_read_forever_after_a_burst(store: Store) -> None:
+    crm = MemoryCRM()
+    for i in range(300):  # a burst: every stamp within seconds of the newest
+        crm.add_person(f"L{i}", f"p{i}@acme.com", industry="Retail")
+    clock = Clock()
+    sync = engine(store, MemoryConnector(crm), clock=clock)
+    assert pulled(sync.cycle())["inserted"] == 300
+
+    # the memory CRM stamps a second apart: the last 2 minutes hold 121 of the 300
+    clock.now += timedelta(minutes=1)  # within the overlap: its tail is read again
+    assert pulled(sync.cycle())["unchanged"] == 121
+    clock.now += timedelta(minutes=2)  # an overlap later: one last re-read settles it
+    assert pulled(sync.cycle())["unchanged"] == 121
+    clock.now += timedelta(minutes=1)
+    quiet = pulled(sync.cycle())
+    assert quiet["unchanged"] <= 1 and quiet["inserted"] == quiet["updated"] == 0
+
+    crm.add_person("NEW", "new@acme.com", industry="Retail")  # a change starts it over
+    assert pulled(sync.cycle())["inserted"] == 1
+
+
+def test_a_record_committed_late_inside_the_overlap_is_still_pulled(store: Store) -> None:
+    crm = MemoryCRM()
+    for i in range(5):
+        crm.add_person(f"L{i}", f"p{i}@acme.com", industry="Retail")
+    clock = Clock()
+    sync = engine(store, MemoryConnector(crm), clock=clock)
+    sync.cycle()
+    newest = max(datetime.fromisoformat(p["modified"]) for p in crm.people.values())
+    # stamped before the newest record the first pull saw, visible only now
+    crm.people["LATE"] = {
+        "email": "late@acme.com",
+        "attrs": {"industry": "Retail"},
+        "modified": (newest - timedelta(seconds=30)).isoformat(),
+    }
+    clock.now += timedelta(seconds=30)
+    assert pulled(sync.cycle())["inserted"] == 1
