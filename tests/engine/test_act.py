@@ -424,3 +424,33 @@ def test_decay_pass_writes_only_people_whose_score_or_cell_really_moved(
         acted = conn.execute(sa.text("SELECT acted_team FROM people ORDER BY id")).scalars()
         assert next(iter(acted)) == "marketing"
     assert engine.cycle(decay=True).written == {}  # nothing moved since
+
+
+def test_after_k_recycles_the_next_hand_off_waits_out_the_cool_down(
+    store: Store, crm: MemoryCRM
+) -> None:
+    data = config()
+    data["recycle"].update({"cool_down_after": 1, "cool_down_days": 10})
+    clock = Clock()
+    connectors = {"salesforce": MemoryConnector(crm, "salesforce")}
+    engine = build_engine(settings_from_dict(data, "test"), store, connectors, clock=clock)
+    hand_raise(crm, "C1")
+    engine.cycle()
+    clock.now += timedelta(hours=1)
+    crm.set_status("C1", "Recycled")
+    assert engine.cycle().actions["recycled"] == 1
+
+    # a fresh hand-raise two days later: held, not handed off (1 recycle = cool-down)
+    clock.now += timedelta(days=2)
+    crm.add_activity("form-C1-b", "C1", "form_submission", "Contact Us")
+    crm.activities["form-C1-b"]["at"] = clock.now.isoformat()
+    held = engine.cycle()
+    assert held.actions["handoffs_held"] == 1 and held.actions["handed_off"] == 0
+    [_first, waiting] = rows(store, handoffs)
+    assert waiting.state == "held" and waiting.hold_until == MONDAY_10 + timedelta(hours=1, days=10)
+    # once the cool-down is over the sweep looks again and the hand-off goes ahead
+    clock.now = MONDAY_10 + timedelta(days=10, hours=2)  # nothing new in the CRM
+    after = engine.cycle()
+    assert after.actions["handed_off"] == 1, after.actions
+    assert sorted(h.state for h in rows(store, handoffs)) == ["done", "done"]
+    assert crm.owners["C1"] != NURTURE_QUEUE and crm.statuses["C1"] == "Working"
