@@ -52,6 +52,13 @@ class Connector(Protocol):
         """Validate the mapping (and the configured owners, queues, statuses) against the org."""
         ...
 
+    def check_targets(
+        self, statuses: Sequence[str], campaigns: Sequence[str], lists: Sequence[str]
+    ) -> list[CheckProblem]:
+        """Statuses LeadSync sets and nurture campaigns (Salesforce) / lists (HubSpot) it
+        enrols into, against the org; a connector checks the kinds its CRM has."""
+        ...
+
     def create_fields(self) -> list[str]:
         """Create the mapped output fields that are missing; return what was created."""
         ...

@@ -58,7 +58,7 @@ class Sandboxes:
         data["identity"] = {**data.get("identity", {}), "sales_crm": "salesforce"}
         data["handoff"] = {
             "enabled": True,
-            "owner_status": "Working",
+            "owner_status": "Working - Contacted",
             "pools": [{"name": "Account Executives", "members": reps}],
             "fallback_owner": org.assignment_queue_id,
         }

@@ -33,7 +33,8 @@ def test_demo_syncs_both_crms_and_hubspot_forms_move_salesforce_leads() -> None:
         assert (lead["readiness"], lead["team"]) == ("Hand-raiser", "Sales")
         assert lead["score"] >= 100
         # handed to sales in Salesforce: a rep owns it, it is being worked, its rep has a task
-        assert lead["status"] == "Working" and lead["owner"] and "Queue" not in lead["owner"]
+        assert lead["status"] == "Working - Contacted"
+        assert lead["owner"] and "Queue" not in lead["owner"]
         assert lead["task"].startswith("LeadSync: hand-raiser") and lead["task_priority"] == "High"
     # the backfill acted on nobody; the live cycle handed off exactly those five
     assert report.first.actions["handed_off"] == 0

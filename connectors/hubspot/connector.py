@@ -63,6 +63,12 @@ class HubSpotConnector:
         """Mapped properties that are missing, mistyped, read-only or lack options."""
         return properties.check(self.client, self.mapping)
 
+    def check_targets(
+        self, statuses: Sequence[str], campaigns: Sequence[str], lists: Sequence[str]
+    ) -> list[CheckProblem]:
+        """Lead statuses must be options of the mapped status property; lists must exist."""
+        return properties.check_targets(self.client, self.mapping, statuses, lists)
+
     def create_fields(self) -> list[str]:
         """Create the ``leadsync`` group and the missing mapped properties."""
         return properties.create_fields(self.client, self.mapping)

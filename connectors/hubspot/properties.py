@@ -8,12 +8,14 @@ creates the ``leadsync`` property group and the missing properties with the mapp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
 from connectors.hubspot.mapping import HubSpotMapping, OutputProperty
+from leadsync.errors import FatalSyncError
 from leadsync.records import CheckProblem, FieldInfo
 
 log = structlog.get_logger(__name__)
@@ -232,3 +234,39 @@ def _create(client: HubSpotClient, object_type: str, definition: dict[str, Any])
             return False
         raise
     return True
+
+
+def check_targets(
+    client: HubSpotClient, mapping: HubSpotMapping, statuses: Sequence[str], lists: Sequence[str]
+) -> list[CheckProblem]:
+    """Statuses LeadSync sets are options of the status property; nurture lists exist."""
+    problems: list[CheckProblem] = []
+    status_property = mapping.contact.status
+    wanted = sorted({s for s in statuses if s})
+    if status_property and wanted:
+        props = {str(p["name"]): p for p in read_properties(client, CONTACTS)}
+        options = [str(o.get("value")) for o in props.get(status_property, {}).get("options", [])]
+        for status in wanted:
+            if status not in options:
+                problems.append(
+                    CheckProblem(
+                        "contact", status_property,
+                        f"LeadSync sets status {status!r}, not an option of this property",
+                        f"use one of {', '.join(options)} in [handoff] owner_status / "
+                        "[recycle] nurture_status (internal values, e.g. IN_PROGRESS)",
+                    )
+                )  # fmt: skip
+    for list_id in sorted({x for x in lists if x}):
+        try:
+            client.call("lists.read", "crm.lists.lists_api", "get_by_id", list_id)
+        except FatalSyncError as exc:
+            if exc.status not in (400, 404):
+                raise
+            problems.append(
+                CheckProblem(
+                    "list", list_id, "no list with this id in the portal",
+                    "copy the list's id (Contacts > Lists) into [recycle] nurture_list / "
+                    "[[nurture.enrol]] list",
+                )
+            )  # fmt: skip
+    return problems

@@ -198,6 +198,56 @@ class SalesforceConnector:
         log.info("salesforce.check", problems=len(problems))
         return problems
 
+    def check_targets(
+        self, statuses: Sequence[str], campaigns: Sequence[str], lists: Sequence[str]
+    ) -> list[CheckProblem]:
+        """Lead statuses LeadSync sets must be active picklist values; campaigns must exist."""
+        problems: list[CheckProblem] = []
+        lead = self.mapping.objects.get("Lead")
+        status_field = lead.status if lead is not None else None
+        wanted = sorted({s for s in statuses if s})
+        if status_field and wanted:
+            fields = {f["name"]: f for f in self._describe_raw("Lead").get("fields", [])}
+            values = [
+                str(v["value"])
+                for v in fields.get(status_field, {}).get("picklistValues", [])
+                if v.get("active", True)
+            ]
+            for status in wanted:
+                if status not in values:
+                    problems.append(
+                        CheckProblem(
+                            "Lead", status_field,
+                            f"LeadSync sets status {status!r}, not an active value here",
+                            f"use one of {', '.join(values)} in [handoff] owner_status / "
+                            "[recycle] nurture_status, or add the value in Setup",
+                        )
+                    )  # fmt: skip
+        ids = sorted({c for c in campaigns if c})
+        if ids:
+            found: dict[str, bool] = {}
+            query = soql.select(["Id", "IsActive"], "Campaign", [soql.is_in("Id", ids)])
+            for _, records in self.client.query_pages(query):
+                found.update({str(r["Id"])[:15]: bool(r.get("IsActive")) for r in records})
+            for campaign in ids:
+                active = found.get(campaign[:15])
+                if active is None:
+                    problems.append(
+                        CheckProblem(
+                            "Campaign", campaign, "no campaign with this id",
+                            "copy the 18-character id from the campaign's page into "
+                            "[recycle] nurture_campaign / [[nurture.enrol]] campaign",
+                        )
+                    )  # fmt: skip
+                elif not active:
+                    problems.append(
+                        CheckProblem(
+                            "Campaign", campaign, "the campaign is inactive",
+                            "activate it (Active checkbox) or name another campaign",
+                        )
+                    )  # fmt: skip
+        return problems
+
     def create_fields(self) -> list[str]:
         """Create missing output fields (and the Task key) with the Tooling API.
 

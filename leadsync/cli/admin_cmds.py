@@ -42,6 +42,23 @@ def check(
         problems[sales].extend(
             f"{settings.source}: {p.field}: {p.problem}; fix: {p.fix}" for p in owners
         )
+        statuses = [
+            s
+            for s, on in (
+                (settings.handoff.owner_status, settings.handoff.enabled),
+                (settings.recycle.nurture_status, settings.recycle.enabled),
+            )
+            if on and s
+        ]
+        problems[sales].extend(str(p) for p in connectors[sales].check_targets(statuses, [], []))
+    # Nurture programmes live in each CRM: campaigns in Salesforce, lists in HubSpot.
+    campaigns = [settings.recycle.nurture_campaign, *(e.campaign for e in settings.nurture.enrol)]
+    lists = [settings.recycle.nurture_list, *(e.list for e in settings.nurture.enrol)]
+    for name, c in connectors.items():
+        problems[name].extend(
+            str(p)
+            for p in c.check_targets([], [x for x in campaigns if x], [x for x in lists if x])
+        )
     for c in connectors.values():
         c.close()
     if as_json:

@@ -73,7 +73,7 @@ def demo(
         console.print(moved)
     acted = report.second.actions
     console.print(
-        f"Live cycle: {acted.get('handed_off', 0)} hand-offs (owner, status Working and a "
+        f"Live cycle: {acted.get('handed_off', 0)} hand-offs (owner, hand-off status and a "
         f"task each), {acted.get('recycled', 0)} recycles, {acted.get('breaches', 0)} SLA "
         f"breaches; {acted.get('actions_done', 0)} CRM actions confirmed."
     )

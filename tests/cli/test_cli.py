@@ -134,12 +134,22 @@ def test_check_names_a_missing_owner_and_status_explain_show_hand_offs(
         checked.stdout.replace("\n", " ")
     )
 
-    config.write_text(
-        base
-        + f'\n[handoff]\nenabled = true\nfallback_owner = "{sandbox.org.assignment_queue_id}"\n'
+    good = (
+        f'\n[handoff]\nenabled = true\nfallback_owner = "{sandbox.org.assignment_queue_id}"\n'
+        'owner_status = "Working - Contacted"\n'
         f'[[handoff.pools]]\nname = "All"\nmembers = {json.dumps(reps)}\n'
     )
-    assert leadsync("--config", str(config), "check", cwd=tmp_path).returncode == 0
+    # a status the org does not have, and a campaign that does not exist, are caught too
+    bad_recycle = '[recycle]\nnurture_status = "Parked"\nnurture_campaign = "701000000000999AAA"\n'
+    config.write_text(base + good + bad_recycle)
+    checked = leadsync("--config", str(config), "check", cwd=tmp_path)
+    found = checked.stdout.replace("\n", " ")
+    assert checked.returncode == 1
+    assert "Lead.Status: LeadSync sets status 'Parked', not an active value" in found
+    assert "Campaign.701000000000999AAA: no campaign with this id" in found
+    config.write_text(base + good)
+    ok = leadsync("--config", str(config), "check", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout
     # a backfill acts on nobody; then a lead raises its hand and the next sync hands it off
     backfill = leadsync("--config", str(config), "backfill", "--no-actions", "--json", cwd=tmp_path)
     assert json.loads(backfill.stdout)["actions"]["handed_off"] == 0, backfill.stderr

@@ -96,3 +96,23 @@ def test_hand_off_and_recycle_in_hubspot(sandbox: HubSpotSandbox, tmp_path: Path
     assert target.id in portal.lists[str(portal.nurture_list_id)].members
     assert props["leadsync_recycle_count"] in ("1", 1)
     store.close()
+
+
+def test_check_targets_names_unknown_statuses_and_lists(sandbox: HubSpotSandbox) -> None:
+    settings = settings_from_dict(
+        {
+            "connectors": {
+                "hubspot": {"base_url": sandbox.url, "access_token": sandbox.access_token}
+            }
+        },
+        "test",
+    )
+    connector = build_connectors(settings)["hubspot"]
+    nurture = str(sandbox.portal.nurture_list_id)
+    problems = [
+        str(p) for p in connector.check_targets(["IN_PROGRESS", "Parked"], [], [nurture, "987654"])
+    ]
+    connector.close()
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("contact.hs_lead_status: LeadSync sets status 'Parked'")
+    assert problems[1].startswith("list.987654: no list with this id")

@@ -62,6 +62,7 @@ def make_engine(
         "identity": {"sales_crm": "salesforce"},
         "handoff": {
             "enabled": True,
+            "owner_status": "Working - Contacted",
             "keep_active_owner": False,
             "match_accounts": False,
             "pools": [{"name": "AEs", "members": reps}],
@@ -127,7 +128,7 @@ def test_hand_off_sla_and_recycle_in_salesforce(sandbox: SalesforceSandbox, tmp_
     users = {u["Id"]: u for u in org.records("User")}
     for lead in (called, ignored):
         row = org.get("Lead", lead["Id"])
-        assert row is not None and row["Status"] == "Working"
+        assert row is not None and row["Status"] == "Working - Contacted"
         assert users[row["OwnerId"]]["Title"] == "Account Executive"
         [task] = keyed_tasks(sandbox, lead["Id"])
         assert task["OwnerId"] == row["OwnerId"] and task["Priority"] == "High"
@@ -176,7 +177,11 @@ def test_hand_off_sla_and_recycle_in_salesforce(sandbox: SalesforceSandbox, tmp_
     back = engine.cycle()
     assert back.actions["handed_off"] == 1, back.actions
     row = org.get("Lead", called["Id"])
-    assert row is not None and row["Status"] == "Working" and row["OwnerId"] != org.nurture_queue_id
+    assert (
+        row is not None
+        and row["Status"] == "Working - Contacted"
+        and row["OwnerId"] != org.nurture_queue_id
+    )
     assert not org.campaign_member(str(org.nurture_campaign_id), called["Id"])
     assert sorted(
         t["LeadSync_Key__c"].rsplit("-", 1)[1] for t in keyed_tasks(sandbox, called["Id"])
