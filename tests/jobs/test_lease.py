@@ -91,7 +91,8 @@ def test_a_leader_whose_session_the_server_ends_steps_down(pg_url: str) -> None:
             ended = conn.execute(
                 sa.text(
                     "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                    "WHERE locktype = 'advisory' AND classid = :cls"
+                    "WHERE locktype = 'advisory' AND classid = :cls AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
                 ),
                 {"cls": LOCK_CLASS},
             ).scalars()
