@@ -8,7 +8,14 @@ from datetime import date, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from leadsync.logs import redact_text
 
@@ -27,7 +34,10 @@ def emit_json(document: Any) -> None:
 
 
 class RichProgress:
-    """The engine's ``Progress`` as a rich progress bar with rate, for terminals."""
+    """The engine's ``Progress`` as a rich progress bar with rate and ETA, for terminals.
+
+    Phases whose size is known up front (scoring) get an ETA; pulls do not (a CRM does not
+    say how many records changed before it pages them)."""
 
     def __init__(self) -> None:
         self._bar = Progress(
@@ -36,6 +46,7 @@ class RichProgress:
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=False,
         )

@@ -36,6 +36,7 @@ from leadsync.store.runs import (
 from leadsync.store.scoring import (
     PersonInputs,
     ScoreRow,
+    dirty_count,
     dirty_people,
     load_inputs,
     mark_all_dirty,
@@ -325,7 +326,8 @@ class SyncEngine:
     # -- score ----------------------------------------------------------------------------
 
     def _score(self, report: CycleReport) -> None:
-        self.progress.phase("score")
+        with self.store.reading() as conn:
+            self.progress.phase("score", total=dirty_count(conn))
         # A recycle decided while scoring re-queues the person (new engagement baseline and
         # recycle count): a second pass scores them in this cycle.
         for _ in range(2):

@@ -90,6 +90,12 @@ def dirty_people(conn: sa.Connection, after_id: int, limit: int) -> list[int]:
     return list(conn.execute(query).scalars())
 
 
+def dirty_count(conn: sa.Connection) -> int:
+    """How many people wait to be scored (the score phase's size, for its progress bar)."""
+    query = sa.select(sa.func.count()).select_from(people).where(people.c.dirty.is_(True))
+    return int(conn.execute(query).scalar_one())
+
+
 def scored_people(conn: sa.Connection, after_id: int, limit: int) -> list[int]:
     """Active people with a score, in id order (the daily decay pass walks them all)."""
     query = (
