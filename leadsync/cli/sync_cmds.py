@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -28,6 +29,13 @@ ConnectorOpt = Annotated[
     list[str] | None, typer.Option("--connector", help="Only this connector (repeatable).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+DiffCsvOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--diff-csv",
+        help="With --dry-run: write every field that would change (record, field, old, new).",
+    ),
+]
 NoActionsOpt = Annotated[
     bool,
     typer.Option(
@@ -41,6 +49,8 @@ DryRunOpt = Annotated[
 
 
 def _run_cycle(ctx: typer.Context, connector: list[str] | None, as_json: bool, **kw: Any) -> None:
+    if kw.get("diff_csv") is not None and not kw.get("dry_run"):
+        raise typer.BadParameter("--diff-csv needs --dry-run", param_hint="--diff-csv")
     obj: Context = ctx.obj
     settings = load_settings(obj.config)
     store = open_store(settings)
@@ -80,6 +90,7 @@ def sync(
             "score moved by [sync] score_change_threshold or whose cell changed.",
         ),
     ] = False,
+    diff_csv: DiffCsvOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run one incremental cycle now."""
@@ -91,6 +102,7 @@ def sync(
         retry_failed=retry_failed,
         no_actions=no_actions,
         decay=decay,
+        diff_csv=diff_csv,
     )
 
 
@@ -106,6 +118,7 @@ def backfill(
     ] = None,
     dry_run: DryRunOpt = False,
     no_actions: NoActionsOpt = False,
+    diff_csv: DiffCsvOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-pull everything (or everything since a date) and re-score with the current model."""
@@ -118,6 +131,7 @@ def backfill(
         full=True,
         since=since_utc,
         no_actions=no_actions,
+        diff_csv=diff_csv,
     )
 
 
@@ -131,6 +145,8 @@ def _print_report(report: CycleReport) -> None:
     if report.dry_run:
         per_field = report.would_write.get("per_field", {})
         table.add_row("would write", ", ".join(f"{k} {v}" for k, v in per_field.items()) or "none")
+        moves = report.would_write.get("cell_moves", {})
+        table.add_row("cells", ", ".join(f"{k}: {v}" for k, v in moves.items()) or "no moves")
         table.add_row(
             "would act",
             f"{report.would_write.get('handoffs', 0)} hand-offs, "

@@ -9,11 +9,14 @@ any point therefore re-does, on the next run, exactly what was not yet durable.
 
 from __future__ import annotations
 
+import csv
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import structlog
@@ -36,14 +39,23 @@ from leadsync.store.runs import (
 from leadsync.store.scoring import (
     PersonInputs,
     ScoreRow,
+    cell_moves,
     dirty_count,
     dirty_people,
+    history_mark,
     load_inputs,
     mark_all_dirty,
     save_scores,
     scored_people,
 )
-from leadsync.store.writes import SCORED_AT, DueWrite, due_writes, record_outcomes, replay_failed
+from leadsync.store.writes import (
+    SCORED_AT,
+    DueWrite,
+    due_writes,
+    record_outcomes,
+    replay_failed,
+    written_values,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -173,6 +185,7 @@ class SyncEngine:
         since: datetime | None = None,
         no_actions: bool = False,
         decay: bool = False,
+        diff_csv: Path | None = None,
     ) -> CycleReport:
         """Pull from ``only`` (default: every connector), then score, act and write to all.
 
@@ -180,7 +193,8 @@ class SyncEngine:
         since ``since``) and re-score every active person with the current model.
         ``no_actions`` records team changes without handing anyone off or recycling them (a
         backfill or a model change must not flood reps). ``decay`` also re-scores everyone
-        already scored, for the time that passed (the daily decay pass).
+        already scored, for the time that passed (the daily decay pass). ``diff_csv`` (dry run
+        only) receives one row per field that would change: record, field, old, new.
         """
         names = list(only) if only else list(self.connectors)
         unknown = [n for n in names if n not in self.connectors]
@@ -208,7 +222,7 @@ class SyncEngine:
             for name in names:
                 self._guarded(report, name, self._pull, name, started, report, dry_run, full, since)
             if dry_run:
-                self._dry_score(report, rescore_all=full)
+                self._dry_score(report, rescore_all=full, diff_csv=diff_csv)
             else:
                 if self.actor is not None and not no_actions:
                     # Inactivity and cool-downs re-queue people, so they are scored now.
@@ -397,7 +411,9 @@ class SyncEngine:
             saved.changed += self.accounts.settle(conn, ids, now)
         return saved
 
-    def _dry_score(self, report: CycleReport, *, rescore_all: bool) -> None:
+    def _dry_score(
+        self, report: CycleReport, *, rescore_all: bool, diff_csv: Path | None = None
+    ) -> None:
         """Score and queue inside a transaction that is rolled back: report, change nothing."""
         self.progress.phase("score (dry run)")
         now = self.clock()
@@ -408,6 +424,7 @@ class SyncEngine:
             try:
                 if rescore_all:
                     mark_all_dirty(conn, now)
+                mark = history_mark(conn)
                 after = 0
                 while ids := dirty_people(conn, after, self.settings.score_batch):
                     saved = self._score_batch(conn, ids, now)
@@ -416,16 +433,31 @@ class SyncEngine:
                     report.queued += saved.writes_queued
                     after = ids[-1]
                     self.progress.advance(len(ids))
-                for name in self.connectors:
-                    for item in due_writes(conn, name, now, 10**9):
-                        for key in item.values:
-                            if key != SCORED_AT:
+                moves = cell_moves(conn, mark)
+                with ExitStack() as files:
+                    writer = None
+                    if diff_csv is not None:
+                        handle = files.enter_context(diff_csv.open("w", newline=""))
+                        writer = csv.writer(handle)
+                        writer.writerow(["record", "field", "old", "new"])
+                    for name in self.connectors:
+                        due = due_writes(conn, name, now, 10**9)
+                        before = written_values(conn, [item.record_id for item in due])
+                        for item in due:
+                            old = before.get(item.record_id, {})
+                            for key, value in item.values.items():
+                                if key == SCORED_AT:
+                                    continue
                                 per_field[key] = per_field.get(key, 0) + 1
-                        if len(sample) < 10:
-                            sample.append({"record": str(item.ref), "values": dict(item.values)})
+                                if writer is not None:
+                                    writer.writerow([str(item.ref), key, old.get(key, ""), value])
+                            if len(sample) < 10:
+                                sample.append(
+                                    {"record": str(item.ref), "values": dict(item.values)}
+                                )
             finally:
                 trans.rollback()
-        report.would_write = {"per_field": per_field, "sample": sample}
+        report.would_write = {"per_field": per_field, "sample": sample, "cell_moves": moves}
         if self.actor is not None:
             decided = self.actor.report
             report.would_write["handoffs"] = decided.handoffs_queued

@@ -90,6 +90,24 @@ def dirty_people(conn: sa.Connection, after_id: int, limit: int) -> list[int]:
     return list(conn.execute(query).scalars())
 
 
+def history_mark(conn: sa.Connection) -> int:
+    """The newest score-history id, so later changes can be told apart (see ``cell_moves``)."""
+    return int(
+        conn.execute(sa.select(sa.func.coalesce(sa.func.max(score_history.c.id), 0))).scalar_one()
+    )
+
+
+def cell_moves(conn: sa.Connection, after_id: int) -> dict[str, int]:
+    """``{"old -> new": people}`` for cell changes recorded after ``after_id`` (new: "new")."""
+    query = (
+        sa.select(score_history.c.old_cell, score_history.c.new_cell, sa.func.count())
+        .where(score_history.c.id > after_id, score_history.c.old_cell.is_distinct_from(
+            score_history.c.new_cell))
+        .group_by(score_history.c.old_cell, score_history.c.new_cell)
+    )  # fmt: skip
+    return {f"{old or 'new'} -> {new}": n for old, new, n in conn.execute(query)}
+
+
 def dirty_count(conn: sa.Connection) -> int:
     """How many people wait to be scored (the score phase's size, for its progress bar)."""
     query = sa.select(sa.func.count()).select_from(people).where(people.c.dirty.is_(True))

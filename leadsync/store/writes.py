@@ -286,3 +286,14 @@ def pending_counts(conn: sa.Connection) -> dict[str, dict[str, int]]:
         bucket = out.setdefault(source, {"pending": 0, "retrying": 0, "parked": 0})
         bucket[key] += n
     return out
+
+
+def written_values(conn: sa.Connection, record_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The values last written to each record (the ledger), for a dry run's old -> new diff."""
+    out: dict[int, dict[str, Any]] = {}
+    for part in chunks(list(record_ids)):
+        query = sa.select(ledger.c.record_id, ledger.c["values"]).where(
+            ledger.c.record_id.in_(part)
+        )
+        out.update({rid: dict(values) for rid, values in conn.execute(query)})
+    return out

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -167,3 +169,20 @@ def test_one_crm_failing_does_not_stop_the_other(store: Store, crm: MemoryCRM) -
     report = engine(store, MemoryConnector(crm), broken).cycle()
     assert report.status == "partial"
     assert report.written == {"mem": 450}
+
+
+def test_dry_run_reports_cell_moves_and_writes_a_csv_of_every_change(
+    store: Store, crm: MemoryCRM, tmp_path: Path
+) -> None:
+    sync = engine(store, MemoryConnector(crm))
+    sync.cycle()
+    crm.add_activity("A-new", "L1", "form_submission", "Contact Us")  # L1: unready -> ready
+    diff = tmp_path / "diff.csv"
+    report = sync.cycle(dry_run=True, diff_csv=diff)
+    assert report.would_write["cell_moves"] == {"good/unready -> good/sales_ready": 1}
+    rows = list(csv.DictReader(diff.open()))
+    changed = {(r["record"], r["field"]): (r["old"], r["new"]) for r in rows}
+    assert changed[("mem:Lead:L1", "readiness")] == ("unready", "sales_ready")
+    assert changed[("mem:Lead:L1", "score")] == ("0", "50")
+    assert all(r["record"] == "mem:Lead:L1" for r in rows)
+    assert "L1" not in {i for ids in crm.write_log[1:] for i in ids}  # nothing was written
