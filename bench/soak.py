@@ -1,0 +1,935 @@
+"""Soak with chaos: two ``leadsync run`` replicas on PostgreSQL under live traffic and faults.
+
+A fresh PostgreSQL database is created (dropped afterwards), both CRM sandboxes are generated
+and served from this process, the store is backfilled with ``leadsync backfill --no-actions``
+(existing leads keep their owners), then two ``leadsync run`` replicas (a leader and a standby,
+short interval, short lease) run for ``--minutes`` while:
+
+* traffic runs in both sandboxes: Salesforce new leads, campaign responses with web-form
+  submissions, rep tasks and conversions (``TrafficGenerator.tick``); HubSpot new contacts, form
+  submissions, email events, webinars and meetings (its ``TrafficGenerator`` thread); sales
+  setting handed-off leads to the config's recycle statuses ("Recycled", "Unqualified"), each
+  lead at most once, so every recycle must produce exactly one return to nurture; "Contact Us"
+  submissions on leads that are not hand-raisers yet, for speed-to-lead under chaos;
+* a fault schedule hits both CRMs: expired session / invalid token, rate limits
+  (429 / REQUEST_LIMIT_EXCEEDED), 5xx bursts, UNABLE_TO_LOCK_ROW, record-level rejections, slow
+  responses and responses slower than the connectors' timeout; every backend of the store's
+  database is terminated (``pg_terminate_backend``; a real server restart is not possible on
+  this machine, the server is shared); and the leader is killed with SIGKILL, the standby takes
+  over and the killed replica is started again as the new standby.
+
+Then faults are cleared and traffic stops; the run converges (two ok cycles of each connector
+after the quiet point, nothing owed in the store) and a checker reads the SANDBOXES' state
+(never LeadSync's store) and counts discrepancies (must be zero):
+
+1. ``model``: every live person's LeadSync fields in each CRM agree across the person's records
+   (Fit, Score, Readiness, Team), and Team is the matrix's team for the written Fit and
+   Readiness (from the same config's spec);
+2. ``handoffs``: no two LeadSync tasks share a key; every lead that moved into sales during the
+   soak has a hand-off task, and its owner is that task's owner (owner set by the hand-off);
+   ``recycles``: every lead sales recycled was recycled exactly once (recycle count 1) and is
+   in nurture (status, owner) or was handed off again later (owner of the newer task), and
+   nothing else was recycled;
+3. ``writes``: every live lead, contact and HubSpot contact has its LeadSync fields.
+
+It also samples the leader's RSS (slope per leader tenure) and reports the speed-to-lead p95
+of the "Contact Us" submissions. What it does not check (the full model recompute from the
+activity history) is listed in ``bench/soak.md``.
+
+Run: ``python bench/soak.py [--minutes 10] [--leads 600] [--interval 10] [--json]``.
+PostgreSQL from ``--pg-url`` or ``LEADSYNC_TEST_PG_URL``
+(default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``). Exit 1 on any discrepancy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import sqlalchemy as sa
+import tomli_w
+
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from bench.speed_to_lead import (  # noqa: E402
+    TaskWatcher,
+    child_env,
+    contact_us_guid,
+    free_port,
+    leadsync_cmd,
+    percentile,
+    pick_targets,
+    submit,
+)
+from connectors.hubspot.sandbox.traffic import TrafficGenerator as HubSpotTraffic  # noqa: E402
+from connectors.salesforce.sandbox.traffic import TrafficGenerator as SalesforceTraffic  # noqa: E402
+from connectors.salesforce.sandbox.traffic import TrafficRates  # noqa: E402
+from leadsync.config import settings_from_dict  # noqa: E402
+from leadsync.config.loading import read_toml  # noqa: E402
+from leadsync.logs import configure as configure_logs  # noqa: E402
+from leadsync.sandboxes import Sandboxes, running_sandboxes  # noqa: E402
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+RECYCLE_STATUSES = ("Recycled", "Unqualified")
+CONNECTOR_TIMEOUT_S = 5.0
+FIELDS_SF = {
+    "fit": "LeadSync_Fit__c",
+    "score": "LeadSync_Score__c",
+    "readiness": "LeadSync_Readiness__c",
+    "team": "LeadSync_Team__c",
+    "scored_at": "LeadSync_Scored_At__c",
+}
+FIELDS_HS = {
+    "fit": "leadsync_fit",
+    "score": "leadsync_score",
+    "readiness": "leadsync_readiness",
+    "team": "leadsync_team",
+    "scored_at": "leadsync_scored_at",
+}
+HANDOFF_KEY = re.compile(r"^ls-(\d+)-(\d+)$")
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# -- the store ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_pg_database(base: str) -> Iterator[str]:
+    """A new, empty database on the server of ``base``, dropped (with force) afterwards."""
+    name = f"leadsync_soak_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+        try:
+            yield url
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def kill_pg_connections(url: str) -> int:
+    """Terminate every backend connected to the store's database; how many were terminated."""
+    name = sa.engine.make_url(url).database
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            killed = conn.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = :db AND pid <> pg_backend_pid()"
+                ),
+                {"db": name},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return int(killed)
+
+
+def store_state(url: str) -> dict[str, Any]:
+    """What the store still owes and the runs it recorded (only to know when it converged and
+    to report; the checker never reads the store)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+
+            def grouped(table: str, column: str) -> dict[str, int]:
+                rows = conn.execute(sa.text(f"SELECT {column}, count(*) FROM {table} GROUP BY 1"))
+                return {str(k): int(v) for k, v in rows}
+
+            # What the org keeps refusing waits out its back-off until parked; it is not owed:
+            # a lead under legal hold cannot be edited, and a lead converted by sales after a
+            # hand-off was decided cannot take its owner change (nor the task ordered after it).
+            refused_sql = (
+                "state = 'pending' AND (error_message LIKE '%legal hold%' "
+                "OR error_code = 'CANNOT_UPDATE_CONVERTED_LEAD')"
+            )
+            refused = conn.execute(
+                sa.text(f"SELECT count(*) FROM pending_writes WHERE {refused_sql}")
+            ).scalar_one()
+            refused_actions = conn.execute(
+                sa.text(
+                    f"SELECT count(*) FROM actions WHERE {refused_sql} OR (state = 'pending' "
+                    f"AND after IN (SELECT key FROM actions WHERE {refused_sql}))"
+                )
+            ).scalar_one()
+            refused_handoffs = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM handoffs WHERE state IN ('queued', 'acting') AND id IN "
+                    f"(SELECT handoff_id FROM actions WHERE {refused_sql})"
+                )
+            ).scalar_one()
+            runs = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    sa.text("SELECT connector, status, started_at FROM runs ORDER BY started_at")
+                )
+            ]
+            return {
+                "writes": grouped("pending_writes", "state"),
+                "writes_refused_by_org": int(refused),
+                "actions_refused_by_org": int(refused_actions),
+                "handoffs_refused_by_org": int(refused_handoffs),
+                "actions": grouped("actions", "state"),
+                "handoffs": grouped("handoffs", "state"),
+                "runs": runs,
+            }
+    finally:
+        engine.dispose()
+
+
+# -- the replicas ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Replica:
+    name: str
+    config: Path
+    base: str
+    log: Path
+    lease_s: float
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    *leadsync_cmd(),
+                    "--config",
+                    str(self.config),
+                    "run",
+                    "--grace",
+                    "20",
+                    "--lease",
+                    str(self.lease_s),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=out,
+                env=child_env(),
+            )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def role(self) -> str | None:
+        try:
+            return str(requests.get(self.base + "/healthz", timeout=2).json().get("role"))
+        except (requests.RequestException, ValueError):
+            return None
+
+    def rss_mib(self) -> float | None:
+        if not self.alive() or self.proc is None:
+            return None
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def write_config(
+    world: Sandboxes, url: str, folder: Path, name: str, port: int, interval: int
+) -> Path:
+    data = world.config_data(url)
+    data["sync"] = {
+        **data.get("sync", {}),
+        "interval_seconds": interval,
+        "overlap_seconds": 5,
+        "retry_backoff_seconds": 2.0,
+        "max_write_attempts": 10,
+    }
+    for section in data["connectors"].values():
+        section["timeout_seconds"] = CONNECTOR_TIMEOUT_S
+        section["max_retries"] = 3
+    data["service"] = {"host": "127.0.0.1", "port": port}
+    path = folder / f"{name}.toml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        tomli_w.dump(data, out)
+    return path
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if predicate():
+            return time.monotonic() - began
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# -- traffic --------------------------------------------------------------------------------------
+
+
+class Traffic:
+    """Both sandboxes' traffic generators, sales recycling handed-off leads, and hand-raisers."""
+
+    def __init__(self, world: Sandboxes, seed: int, tick_s: float) -> None:
+        self.world = world
+        self.org = world.salesforce.org
+        self.rng = random.Random(f"soak:{seed}")
+        self.tick_s = tick_s
+        rates = TrafficRates(
+            new_leads=2, campaign_responses=3, rep_tasks=2, recycles=0, conversions=1
+        )
+        self.salesforce = SalesforceTraffic(self.org, seed=seed, rates=rates)
+        self.hubspot = HubSpotTraffic(world.hubspot.portal, seed=seed, interval_s=tick_s / 5)
+        self.counts: Counter[str] = Counter()
+        #: Lead id -> the recycle status sales set (each lead at most once).
+        self.recycled: dict[str, str] = {}
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="soak-traffic", daemon=True)
+
+    def start(self) -> None:
+        self.hubspot.start()
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=30)
+        self.hubspot.stop()
+
+    def held(self) -> dict[str, int]:
+        out = {f"salesforce.{k}": v for k, v in sorted(self.counts.items())}
+        out.update({f"hubspot.{k}": v for k, v in sorted(self.hubspot.counts.items())})
+        return out
+
+    def _run(self) -> None:
+        ticks = 0
+        while not self.stop_event.wait(self.tick_s):
+            ticks += 1
+            self.counts.update(self.salesforce.tick())
+            if ticks % 2 == 0:
+                self._recycle_one()
+
+    def _recycle_one(self) -> None:
+        """Sales sets a lead LeadSync handed off to a recycle status (never the same lead
+        twice, so each recycle must end in exactly one return to nurture)."""
+        handed = {
+            str(t.get("WhoId"))
+            for t in self.org.rows("Task")
+            if t.get("LeadSync_Key__c") and HANDOFF_KEY.match(str(t["LeadSync_Key__c"]))
+        }
+        candidates = []
+        for lead_id in sorted(handed - set(self.recycled)):
+            row = self.org.raw("Lead", lead_id)
+            if (
+                row
+                and not row.get("IsConverted")
+                and not row.get("IsDeleted")
+                and str(row.get("LeadSync_Team__c") or "").lower() == "sales"
+                and row.get("Status") not in (*RECYCLE_STATUSES, "Nurture")
+            ):
+                candidates.append(lead_id)
+        if not candidates:
+            return
+        lead_id = self.rng.choice(candidates)
+        status = RECYCLE_STATUSES[len(self.recycled) % len(RECYCLE_STATUSES)]
+        self.org.update("Lead", lead_id, {"Status": status})
+        self.recycled[lead_id] = status
+        self.counts[f"recycles_{status.lower()}"] += 1
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Chaos:
+    world: Sandboxes
+    store_url: str
+    replicas: list[Replica]
+    lease_s: float
+    rng: random.Random
+    injected: Counter[str] = field(default_factory=Counter)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def schedule(self) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+        sf, hs = self.world.salesforce, self.world.hubspot
+        timeout = CONNECTOR_TIMEOUT_S + 3
+
+        def inject(target: Any, spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+            return lambda: {"armed": spec, "answer": _short(target.inject(spec))}
+
+        def hs_reject() -> dict[str, Any]:
+            live = [c.id for c in hs.portal.live("contacts")]
+            ids = sorted(self.rng.sample(live, min(40, len(live))))
+            spec = {"kind": "reject", "ids": ids, "count": 5}
+            hs.inject(spec)
+            return {"armed": {**spec, "ids": len(ids)}}
+
+        return [
+            ("salesforce.expired_session", inject(sf, {"kind": "expire_sessions"})),
+            ("hubspot.rate_limit_429", inject(hs, {"kind": "rate_limit", "count": 3})),
+            ("salesforce.http_5xx", inject(sf, {"kind": "http_error", "status": 503, "count": 6})),
+            ("salesforce.unable_to_lock_row", inject(sf, {"kind": "lock_rows", "count": 3})),
+            ("hubspot.http_5xx", inject(hs, {"kind": "http_error", "status": 502, "count": 6})),
+            (
+                "salesforce.record_rejection",
+                inject(sf, {"kind": "reject", "object": "Lead", "count": 5}),
+            ),
+            ("postgresql.connections_killed", self.kill_pg),
+            ("salesforce.slow_response", inject(sf, {"kind": "delay", "seconds": 2, "count": 3})),
+            ("leader.sigkill", self.kill_leader),
+            ("hubspot.invalid_token", inject(hs, {"kind": "expire_token", "count": 2})),
+            ("salesforce.rate_limit", inject(sf, {"kind": "rate_limit", "count": 3})),
+            ("hubspot.record_rejection", hs_reject),
+            ("hubspot.timeout", inject(hs, {"kind": "delay", "seconds": timeout, "count": 1})),
+            ("salesforce.timeout", inject(sf, {"kind": "delay", "seconds": timeout, "count": 1})),
+            ("hubspot.slow_response", inject(hs, {"kind": "delay", "seconds": 2, "count": 3})),
+        ]
+
+    def fire(self, name: str, action: Callable[[], dict[str, Any]], at_s: float) -> None:
+        detail = action()
+        self.injected[name] += 1
+        self.events.append({"at_s": round(at_s, 1), "fault": name, **detail})
+        say(f"  {at_s:6.1f} s  fault {name}: {json.dumps(detail, default=str)[:160]}")
+
+    def kill_pg(self) -> dict[str, Any]:
+        return {"terminated_backends": kill_pg_connections(self.store_url)}
+
+    def kill_leader(self) -> dict[str, Any]:
+        leaders = [r for r in self.replicas if r.alive() and r.role() == "leader"]
+        if not leaders:
+            raise RuntimeError("no leader to kill")
+        leader = leaders[0]
+        standby = next(r for r in self.replicas if r is not leader)
+        assert leader.proc is not None
+        leader.proc.send_signal(signal.SIGKILL)
+        leader.proc.wait(timeout=10)
+        began = time.monotonic()
+        wait_until(lambda: standby.role() == "leader", self.lease_s + 30, "the standby to lead")
+        takeover = time.monotonic() - began
+        leader.start()
+        wait_until(lambda: leader.role() == "standby", 60, "the restarted replica to stand by")
+        return {"killed": leader.name, "new_leader": standby.name, "takeover_s": round(takeover, 2)}
+
+    def clear(self) -> None:
+        self.world.salesforce.inject({"kind": "clear"})
+        self.world.hubspot.inject({"kind": "clear"})
+
+
+def _short(answer: Any) -> Any:
+    if isinstance(answer, dict) and "active" in answer:
+        return {"active": len(answer["active"])}
+    if isinstance(answer, dict):
+        return {k: v for k, v in answer.items() if k in ("kind", "remaining", "status")}
+    return None
+
+
+# -- RSS ------------------------------------------------------------------------------------------
+
+
+class RssSampler:
+    """Every ``every_s``: the leader's RSS (MiB), tagged with the replica and its start."""
+
+    def __init__(self, replicas: Sequence[Replica], every_s: float) -> None:
+        self.replicas = replicas
+        self.every_s = every_s
+        self.samples: list[tuple[str, float, float]] = []
+        self.began = time.monotonic()
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="soak-rss", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop_event.wait(self.every_s):
+            for replica in self.replicas:
+                if replica.alive() and replica.role() == "leader":
+                    rss = replica.rss_mib()
+                    if rss is not None:
+                        tenure = f"{replica.name}#{replica.starts}"
+                        self.samples.append((tenure, time.monotonic() - self.began, rss))
+                    break
+
+    def summary(self) -> dict[str, Any]:
+        tenures: dict[str, list[tuple[float, float]]] = {}
+        for tenure, at, rss in self.samples:
+            tenures.setdefault(tenure, []).append((at, rss))
+        out = {}
+        for tenure, points in tenures.items():
+            # Skip the first fifth of a tenure: imports, caches and the first full pull.
+            steady = points[len(points) // 5 :]
+            out[tenure] = {
+                "samples": len(points),
+                "minutes": round((points[-1][0] - points[0][0]) / 60, 2),
+                "first_mib": round(points[0][1], 1),
+                "last_mib": round(points[-1][1], 1),
+                "max_mib": round(max(p[1] for p in points), 1),
+                "slope_mib_per_min": _slope(steady),
+            }
+        return out
+
+
+def _slope(points: Sequence[tuple[float, float]]) -> float | None:
+    """Least-squares slope of RSS over time, MiB per minute."""
+    if len(points) < 3:
+        return None
+    xs = [p[0] / 60 for p in points]
+    ys = [p[1] for p in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    if den == 0:
+        return None
+    return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den, 3)
+
+
+# -- the checker ----------------------------------------------------------------------------------
+
+
+def _norm(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text.lower()
+    return str(int(number)) if number.is_integer() else text
+
+
+def _written(
+    record: dict[str, Any], names: dict[str, str], labels: dict[str, dict[str, str]]
+) -> dict[str, str]:
+    """The written LeadSync values as canonical strings (picklist labels mapped back)."""
+    out = {}
+    for key, name in names.items():
+        value = _norm(record.get(name))
+        out[key] = labels.get(key, {}).get(value, value)
+    return out
+
+
+def check(
+    world: Sandboxes,
+    traffic: Traffic,
+    initial_teams: dict[str, str],
+    initial_statuses: dict[str, Any],
+    teams: dict[tuple[str, str], str],
+) -> dict[str, list[str]]:
+    """Every discrepancy found in the sandboxes' state, by check."""
+    org, portal = world.salesforce.org, world.hubspot.portal
+    sf_labels = salesforce_values()
+    problems: dict[str, list[str]] = {"model": [], "handoffs": [], "recycles": [], "writes": []}
+    leads = [r for r in org.records("Lead") if not r.get("IsConverted")]
+    contacts = org.records("Contact")
+    people: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for sobject, rows in (("Lead", leads), ("Contact", contacts)):
+        for row in rows:
+            if row.get("Legal_Hold__c"):
+                continue  # the org's validation rule refuses every edit of such a lead
+            values = _written(row, FIELDS_SF, sf_labels)
+            ref = f"salesforce {sobject} {row['Id']}"
+            _writes_present(ref, values, problems["writes"])
+            if row.get("Email"):
+                people.setdefault(str(row["Email"]).lower(), []).append((ref, values))
+    for contact in portal.live("contacts"):
+        values = _written(contact.properties, FIELDS_HS, {})
+        ref = f"hubspot contact {contact.id}"
+        _writes_present(ref, values, problems["writes"])
+        email = contact.properties.get("email")
+        if email:
+            people.setdefault(str(email).lower(), []).append((ref, values))
+
+    # 1. model: one person, one result in every record; Team is the matrix's for Fit/Readiness.
+    for email, records in people.items():
+        seen = {tuple(v[k] for k in ("fit", "score", "readiness", "team")) for _, v in records}
+        if len(seen) > 1:
+            problems["model"].append(
+                f"{email}: records disagree: "
+                + "; ".join(
+                    f"{ref} {v['fit']}/{v['score']}/{v['readiness']}/{v['team']}"
+                    for ref, v in records
+                )
+            )
+        for ref, values in records:
+            if not values["fit"] or not values["readiness"]:
+                continue
+            expected = teams.get((values["fit"], values["readiness"]))
+            if expected is not None and values["team"] != expected:
+                problems["model"].append(
+                    f"{ref}: team {values['team']!r} but the matrix puts "
+                    f"{values['fit']}/{values['readiness']} in {expected!r}"
+                )
+
+    # 2. hand-offs: unique task keys; every lead that moved into sales has a task and its owner.
+    tasks = [t for t in org.records("Task") if t.get("LeadSync_Key__c")]
+    keys = Counter(str(t["LeadSync_Key__c"]) for t in tasks)
+    problems["handoffs"] += [f"task key {k} used by {n} tasks" for k, n in keys.items() if n > 1]
+    by_who: dict[str, list[dict[str, Any]]] = {}
+    for task in tasks:
+        if HANDOFF_KEY.match(str(task["LeadSync_Key__c"])):
+            by_who.setdefault(str(task.get("WhoId")), []).append(task)
+    ids_by_email: dict[str, set[str]] = {}
+    for row in [*org.records("Lead"), *contacts]:
+        if row.get("Email"):
+            ids_by_email.setdefault(str(row["Email"]).lower(), set()).add(row["Id"])
+    for lead in leads:
+        lead_id = lead["Id"]
+        if lead_id in traffic.recycled or lead.get("Legal_Hold__c"):
+            continue
+        if initial_statuses.get(lead_id) in RECYCLE_STATUSES:
+            continue  # a recycle status already set: handed off, then straight back to nurture
+        if _norm(lead.get("LeadSync_Team__c")) != "sales":
+            continue
+        if initial_teams.get(lead_id) == "sales":
+            continue  # in sales before the soak: the backfill (--no-actions) kept its owner
+        whos = ids_by_email.get(str(lead.get("Email") or "").lower(), set()) | {lead_id}
+        own = sorted(by_who.get(lead_id, []), key=lambda t: str(t.get("CreatedDate")))
+        if not any(by_who.get(w) for w in whos):
+            problems["handoffs"].append(f"lead {lead_id} moved into sales but has no hand-off task")
+        elif own and lead.get("OwnerId") != own[-1].get("OwnerId"):
+            problems["handoffs"].append(
+                f"lead {lead_id} owner {lead.get('OwnerId')} is not its hand-off task's owner "
+                f"{own[-1].get('OwnerId')}"
+            )
+
+    # 2b. recycles: each lead sales recycled went back to nurture exactly once (one recycle
+    # recorded) and is still in nurture, or was handed off again later (a newer hand-off task,
+    # whose owner it has); nothing sales did not recycle was recycled.
+    nurture_owner = org.nurture_queue_id
+    for lead in leads:
+        lead_id = lead["Id"]
+        count = _norm(lead.get("LeadSync_Recycle_Count__c"))
+        if lead_id not in traffic.recycled:
+            if count in ("", "0"):
+                continue
+            if initial_statuses.get(lead_id) not in RECYCLE_STATUSES:
+                problems["recycles"].append(
+                    f"lead {lead_id} recycled ({count}) but sales never set a recycle status"
+                )
+                continue
+            # Sales had set a recycle status before the soak; LeadSync recycled it once the
+            # lead was re-scored: the same exactly-once rules apply.
+        own = sorted(by_who.get(lead_id, []), key=lambda t: str(t.get("CreatedDate")))
+        in_nurture = (lead.get("Status"), lead.get("OwnerId")) == ("Nurture", nurture_owner)
+        handed_again = len(own) >= 2 and lead.get("OwnerId") == own[-1].get("OwnerId")
+        if count != "1" or not (in_nurture or handed_again):
+            set_to = traffic.recycled.get(lead_id) or initial_statuses.get(lead_id)
+            problems["recycles"].append(
+                f"lead {lead_id} set to {set_to!r} by sales: status {lead.get('Status')!r}, "
+                f"owner {lead.get('OwnerId')}, recycle count {count!r}, {len(own)} hand-off "
+                f"tasks (want count 1 and Nurture/{nurture_owner}, or a later hand-off's owner)"
+            )
+    return problems
+
+
+def _writes_present(ref: str, values: dict[str, str], out: list[str]) -> None:
+    missing = [k for k, v in values.items() if not v]
+    if missing:
+        out.append(f"{ref}: no {', '.join(missing)}")
+
+
+def salesforce_values() -> dict[str, dict[str, str]]:
+    """Salesforce picklist label -> canonical value, per output (``mappings/salesforce.toml``)."""
+    data = read_toml(_ROOT / "mappings" / "salesforce.toml")
+    return {
+        output: {_norm(label): _norm(canonical) for canonical, label in labels.items()}
+        for output, labels in data.get("values", {}).items()
+    }
+
+
+def matrix_teams(world: Sandboxes) -> dict[tuple[str, str], str]:
+    """(fit, readiness) -> team, from the spec of the very config the replicas run."""
+    settings = settings_from_dict(world.config_data("sqlite:///unused.db"), "soak")
+    spec = settings.model_spec()
+    return {
+        (fit, readiness): spec.team(fit, readiness)
+        for fit in ("good", "poor")
+        for readiness in ("hand_raiser", "sales_ready", "unready", "do_not_contact")
+    }
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SoakOptions:
+    minutes: float = 10.0
+    leads: int = 600
+    seed: int = 7
+    interval: int = 10
+    lease_s: float = 3.0
+    traffic_tick_s: float = 5.0
+    hand_raisers: int = 10
+    converge_timeout_s: float = 240.0
+    logs: Path | None = None
+
+
+def run_soak(store_url: str, options: SoakOptions) -> dict[str, Any]:
+    """The whole soak against the (fresh, empty) PostgreSQL database at ``store_url``."""
+    rng = random.Random(f"soak:{options.seed}")
+    began = time.monotonic()
+    with (
+        tempfile.TemporaryDirectory(prefix="leadsync-soak-") as tmp,
+        running_sandboxes(options.leads, options.seed) as world,
+    ):
+        folder = Path(tmp)
+        replicas = []
+        for name in ("a", "b"):
+            port = free_port()
+            config = write_config(world, store_url, folder, name, port, options.interval)
+            base = f"http://127.0.0.1:{port}"
+            replicas.append(Replica(name, config, base, folder / f"{name}.log", options.lease_s))
+        say(f"backfill (--no-actions) of {options.leads} leads into PostgreSQL ...")
+        backfill = subprocess.run(
+            [*leadsync_cmd(), "--config", str(replicas[0].config), "backfill", "--no-actions"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=child_env(),
+        )
+        if backfill.returncode != 0:
+            tail = backfill.stderr.decode(errors="replace").splitlines()[-15:]
+            raise RuntimeError(f"backfill failed ({backfill.returncode}):\n" + "\n".join(tail))
+        initial_teams = {
+            r["Id"]: _norm(r.get("LeadSync_Team__c")) for r in world.salesforce.org.records("Lead")
+        }
+        initial_statuses = {r["Id"]: r.get("Status") for r in world.salesforce.org.records("Lead")}
+        samples = pick_targets(
+            world, {"hubspot": options.hand_raisers, "salesforce": options.hand_raisers}, rng
+        )
+        guid = contact_us_guid(world)
+        traffic = Traffic(world, options.seed, options.traffic_tick_s)
+        chaos = Chaos(world, store_url, replicas, options.lease_s, rng)
+        sampler = RssSampler(replicas, every_s=2.0)
+        watcher = TaskWatcher(world, samples)
+        converged_s: float | None = None
+        exit_codes: list[int | None] = []
+        try:
+            replicas[0].start()
+            wait_until(lambda: replicas[0].role() == "leader", 60, "replica a to lead")
+            replicas[1].start()
+            wait_until(lambda: replicas[1].role() == "standby", 60, "replica b to stand by")
+            sampler.thread.start()
+            watcher.thread.start()
+            traffic.start()
+            window_s = options.minutes * 60
+            chaos_s = window_s * 0.85
+            plan = chaos.schedule()
+            fault_at = [chaos_s * (i + 0.5) / len(plan) for i in range(len(plan))]
+            submit_at = sorted(rng.uniform(0, chaos_s) for _ in samples)
+            rng.shuffle(samples)
+            say(
+                f"soak: {options.minutes:g} min, interval {options.interval} s, lease "
+                f"{options.lease_s} s, {len(plan)} faults, {len(samples)} hand-raisers"
+            )
+            start = time.monotonic()
+            events: list[tuple[float, int, Any]] = [
+                (t, 0, f) for t, f in zip(fault_at, plan, strict=True)
+            ]
+            events += [(t, 1, s) for t, s in zip(submit_at, samples, strict=True)]
+            for at, kind, item in sorted(events, key=lambda e: (e[0], e[1])):
+                delay = start + at - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                if kind == 0:
+                    name, action = item
+                    chaos.fire(name, action, time.monotonic() - start)
+                else:
+                    submit(world, item, guid)
+                for replica in replicas:
+                    if not replica.alive():
+                        raise RuntimeError(f"replica {replica.name} exited: {replica.proc}")
+            time.sleep(max(0.0, start + window_s - time.monotonic()))
+            armed_at_end = {
+                "salesforce": world.salesforce.api.faults.armed(),
+                "hubspot": world.hubspot.faults.describe()["active"],
+            }
+            chaos.clear()
+            traffic.stop()
+            quiet_at = time.monotonic()
+            quiet_wall = time.time()
+            say("faults cleared, traffic stopped; waiting for convergence ...")
+
+            def converged() -> bool:
+                for replica in replicas:
+                    if not replica.alive():
+                        raise RuntimeError(f"replica {replica.name} exited during convergence")
+                state = store_state(store_url)
+                for connector in ("salesforce", "hubspot"):
+                    after = [
+                        r
+                        for r in state["runs"]
+                        if r["connector"] == connector and r["started_at"].timestamp() > quiet_wall
+                    ]
+                    if len(after) < 2 or any(r["status"] != "ok" for r in after[-2:]):
+                        return False
+                owed = (
+                    state["writes"].get("pending", 0)
+                    - state["writes_refused_by_org"]
+                    + state["actions"].get("pending", 0)
+                    - state["actions_refused_by_org"]
+                    + state["handoffs"].get("queued", 0)
+                    + state["handoffs"].get("acting", 0)
+                    - state["handoffs_refused_by_org"]
+                )
+                return owed == 0
+
+            wait_until(converged, options.converge_timeout_s, "convergence")
+            converged_s = time.monotonic() - quiet_at
+            time.sleep(1.0)
+            watcher.stop.set()
+            sampler.stop_event.set()
+            problems = check(world, traffic, initial_teams, initial_statuses, matrix_teams(world))
+            state = store_state(store_url)
+            roles = {r.name: r.role() for r in replicas}
+        finally:
+            watcher.stop.set()
+            sampler.stop_event.set()
+            traffic.stop()
+            for replica in replicas:
+                exit_codes.append(replica.stop())
+            if options.logs is not None:
+                options.logs.mkdir(parents=True, exist_ok=True)
+                for replica in replicas:
+                    if replica.log.exists():
+                        (options.logs / replica.log.name).write_bytes(replica.log.read_bytes())
+        latencies = [s.latency_s for s in samples if s.latency_s is not None]
+        runs = Counter(f"{r['connector']}:{r['status']}" for r in state["runs"])
+        return {
+            "minutes": options.minutes,
+            "leads": options.leads,
+            "interval_seconds": options.interval,
+            "lease_seconds": options.lease_s,
+            "traffic_held": traffic.held(),
+            "faults_injected": dict(chaos.injected),
+            "fault_events": chaos.events,
+            "faults_still_armed_at_clear": armed_at_end,
+            "runs_by_status": dict(sorted(runs.items())),
+            "store_at_end": {
+                k: state[k]
+                for k in (
+                    "writes",
+                    "writes_refused_by_org",
+                    "actions",
+                    "actions_refused_by_org",
+                    "handoffs",
+                    "handoffs_refused_by_org",
+                )
+            },
+            "converged_seconds": round(converged_s, 1) if converged_s is not None else None,
+            "roles_at_end": roles,
+            "exit_codes": exit_codes,
+            "records": {
+                "salesforce_leads": len(world.salesforce.org.records("Lead")),
+                "salesforce_contacts": len(world.salesforce.org.records("Contact")),
+                "hubspot_contacts": len(world.hubspot.portal.live("contacts")),
+                "leadsync_tasks": sum(
+                    1 for t in world.salesforce.org.records("Task") if t.get("LeadSync_Key__c")
+                ),
+                "recycled_by_sales": len(traffic.recycled),
+            },
+            "speed_to_lead": {
+                "submitted": len(samples),
+                "tasks_seen": len(latencies),
+                "p50_s": round(percentile(latencies, 50), 2) if latencies else None,
+                "p95_s": round(percentile(latencies, 95), 2) if latencies else None,
+                "max_s": round(max(latencies), 2) if latencies else None,
+            },
+            "rss": sampler.summary(),
+            "discrepancies": {k: len(v) for k, v in problems.items()},
+            "discrepancy_samples": {k: v[:10] for k, v in problems.items() if v},
+            "total_seconds": round(time.monotonic() - began, 1),
+        }
+
+
+def render(result: dict[str, Any], command: str) -> str:
+    out = [f"soak: {command}", f"total {result['total_seconds']} s"]
+    out.append("traffic held: " + ", ".join(f"{k} {v}" for k, v in result["traffic_held"].items()))
+    out.append(
+        "faults injected: " + ", ".join(f"{k} {v}" for k, v in result["faults_injected"].items())
+    )
+    out.append(f"fault events: {json.dumps(result['fault_events'], default=str)}")
+    out.append(
+        f"faults still armed when cleared: {json.dumps(result['faults_still_armed_at_clear'])}"
+    )
+    out.append(f"runs by status: {result['runs_by_status']}")
+    out.append(f"store at end: {result['store_at_end']}")
+    out.append(
+        f"converged {result['converged_seconds']} s after the quiet point; "
+        f"roles {result['roles_at_end']}; exit codes {result['exit_codes']}"
+    )
+    out.append(f"records: {result['records']}")
+    out.append(
+        f"speed-to-lead (Contact Us -> hand-off task, under chaos): {result['speed_to_lead']}"
+    )
+    for tenure, rss in result["rss"].items():
+        out.append(f"leader RSS {tenure}: {rss}")
+    total = sum(result["discrepancies"].values())
+    out.append(f"discrepancies: {total} {result['discrepancies']}")
+    for check_name, lines in result["discrepancy_samples"].items():
+        for line in lines:
+            out.append(f"  {check_name}: {line}")
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--leads", type=int, default=600)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--interval", type=int, default=10, help="[sync] interval_seconds")
+    parser.add_argument("--lease", type=float, default=3.0, help="leader lease, seconds")
+    parser.add_argument("--pg-url", default=os.environ.get("LEADSYNC_TEST_PG_URL") or DEFAULT_PG)
+    parser.add_argument("--logs", type=Path, help="keep both replicas' logs in this folder")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args(argv)
+    configure_logs(json_lines=False, level="warning")
+    options = SoakOptions(
+        minutes=args.minutes,
+        leads=args.leads,
+        seed=args.seed,
+        interval=args.interval,
+        lease_s=args.lease,
+        logs=args.logs,
+    )
+    with fresh_pg_database(args.pg_url) as url:
+        result = run_soak(url, options)
+    command = "python bench/soak.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(json.dumps(result, indent=2, default=str) if args.json else render(result, command))
+    return 0 if sum(result["discrepancies"].values()) == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
