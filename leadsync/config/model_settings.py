@@ -34,23 +34,8 @@ from leadsync.model.definitions import (
     DEFAULT_WINDOW_DAYS,
     NUMERIC_OPERATORS,
 )
+from leadsync.model.values import ActivityKind
 
-ActivityKind = Literal[
-    "form_submission",
-    "campaign_response",
-    "campaign_member",
-    "email_open",
-    "email_click",
-    "email_sent",
-    "unsubscribe",
-    "page_view",
-    "webinar_registered",
-    "webinar_attended",
-    "meeting",
-    "call",
-    "task",
-    "ebook_download",
-]
 InterestLevel = Literal["hand_raiser", "active", "passive", "not_interested"]
 TeamName = Literal["sales", "marketing"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 Fit = Literal["good", "poor"]
 Readiness = Literal["hand_raiser", "sales_ready", "unready", "do_not_contact"]
@@ -27,7 +27,7 @@ READINESS_LEVELS: tuple[Readiness, ...] = (
 INTERESTS: tuple[Interest, ...] = ("hand_raiser", "active", "passive", "not_interested")
 
 #: Activity kinds the connectors emit. Rules may match only these.
-ACTIVITY_KINDS: tuple[str, ...] = (
+ActivityKind = Literal[
     "form_submission",
     "campaign_response",
     "campaign_member",
@@ -42,7 +42,8 @@ ACTIVITY_KINDS: tuple[str, ...] = (
     "call",
     "task",
     "ebook_download",
-)
+]
+ACTIVITY_KINDS: tuple[str, ...] = get_args(ActivityKind)
 
 #: Attribute names the model fills in itself when the CRM does not provide them.
 DERIVED_ATTRIBUTES: tuple[str, ...] = ("seniority", "department", "email_domain")
