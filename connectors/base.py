@@ -7,7 +7,7 @@ client library's exceptions into ``leadsync.errors`` at its boundary.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -20,10 +20,14 @@ from leadsync.records import (
     FieldInfo,
     OwnerChange,
     PersonRecord,
+    RecordRef,
     RecordUpdate,
     TaskRequest,
     WriteOutcome,
 )
+
+#: Called by a resumable pull with the token to resume from; see ``Connector.pull_people``.
+Checkpoint = Callable[[str], None]
 
 
 @runtime_checkable
@@ -33,15 +37,37 @@ class Connector(Protocol):
     #: The connection's name in the config (``salesforce``, ``hubspot``); stored with every record.
     name: str
 
-    def pull_people(self, since: datetime | None) -> Iterator[PersonRecord]:
+    def pull_people(
+        self,
+        since: datetime | None,
+        *,
+        resume: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Iterator[PersonRecord]:
         """People modified at or after ``since`` (all of them when ``None``), deletions included.
 
         ``since=None`` is a full pull (a backfill): a connector may use its bulk API for it.
+        A connector that can resume calls ``checkpoint(token)`` between pages, once every
+        record before that point has been yielded, and continues from ``resume`` (a token it
+        gave earlier for the same ``since``) without re-reading those pages. One that cannot
+        never calls it and starts over.
         """
         ...
 
-    def pull_activities(self, since: datetime | None) -> Iterator[ActivityRecord]:
-        """Activities modified at or after ``since`` (all when ``None``), deletions included."""
+    def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:
+        """The people ``refs`` name, read by id (a webhook's records), in as few calls as the
+        CRM allows. A ref the CRM no longer has is left out: the next poll reads deletions."""
+        ...
+
+    def pull_activities(
+        self,
+        since: datetime | None,
+        *,
+        resume: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Iterator[ActivityRecord]:
+        """Activities modified at or after ``since`` (all when ``None``), deletions included;
+        ``resume`` and ``checkpoint`` as for ``pull_people``."""
         ...
 
     def describe(self) -> dict[str, dict[str, FieldInfo]]:

@@ -5,7 +5,8 @@ never overlaps a connector's cycle: it claims the next request (one a dead leade
 running first), runs ``engine.cycle(full=True, ...)`` with the request's options, and records
 start, finish, status and the cycle's report on the request. A backfill the service stops
 (SIGTERM, or this replica losing the lease) ends its pull at a batch boundary like any cycle
-and goes back in the queue for whoever leads next.
+and goes back in the queue for whoever leads next, who carries on from its last committed page
+(the engine's checkpoints, keyed by the request).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class BackfillEngine(Protocol):
         full: bool = False,
         since: datetime | None = None,
         no_actions: bool = False,
+        resume_key: str | None = None,
     ) -> CycleReport: ...
 
 
@@ -103,6 +105,8 @@ class BackfillJob:
                 full=True,
                 since=request.since,
                 no_actions=request.no_actions,
+                # A request the service died in (or stopped) carries on from its last page.
+                resume_key=f"queue:{request.id}",
             )
             status = report.status
             error = "; ".join(report.errors) or None

@@ -11,13 +11,14 @@ up, so a standby cannot start a cycle while ours still runs.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import structlog
 
 from jobs.lease import Lease
 from jobs.scheduler import SyncScheduler
+from leadsync.records import RecordRef
 
 log = structlog.get_logger(__name__)
 
@@ -63,13 +64,13 @@ class LeaderScheduler:
     def start(self) -> None:
         self._lease.start(self._elected, self._deposed)
 
-    def trigger(self, connector: str) -> bool:
+    def trigger(self, connector: str, refs: Sequence[RecordRef] = ()) -> bool:
         """Ask the leader's scheduler for a cycle now; ``False`` when standing by (or joined)."""
         scheduler = self._scheduler
         if scheduler is None:
             log.info("scheduler.trigger_on_standby", connector=connector)
             return False
-        return scheduler.trigger(connector)
+        return scheduler.trigger(connector, refs)
 
     def shutdown(self, timeout: float) -> bool:
         """Stop the scheduler (waiting up to ``timeout`` s for its cycle), then the lease."""

@@ -21,6 +21,7 @@ import structlog
 
 from leadsync.engine.cycle import CycleReport, LogProgress, Progress
 from leadsync.errors import FatalSyncError, LeadSyncError, RetriableSyncError
+from leadsync.records import RecordRef
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +78,9 @@ class StopAwareProgress:
 class CycleEngine(Protocol):
     """What the runner needs of ``SyncEngine``."""
 
-    def cycle(self, only: Sequence[str] | None = None) -> CycleReport: ...
+    def cycle(
+        self, only: Sequence[str] | None = None, *, notified: Sequence[RecordRef] = ()
+    ) -> CycleReport: ...
 
 
 Observer = Callable[[CycleOutcome], None]
@@ -104,16 +107,17 @@ class CycleRunner:
     def add_observer(self, observer: Observer) -> None:
         self._observers.append(observer)
 
-    def run(self, connector: str) -> CycleOutcome | None:
-        """One cycle for ``connector``; ``None`` when skipped because the service is stopping."""
+    def run(self, connector: str, notified: Sequence[RecordRef] = ()) -> CycleOutcome | None:
+        """One cycle for ``connector`` (reading the ``notified`` people by id instead of
+        polling people); ``None`` when skipped because the service is stopping."""
         if self._stopping.is_set():
             log.info("service.cycle_skipped", connector=connector, reason="stopping")
             return None
         started_at, began = self._clock(), time.monotonic()
-        log.info("service.cycle_started", connector=connector)
+        log.info("service.cycle_started", connector=connector, notified=len(notified))
         report: CycleReport | None = None
         try:
-            report = self._engine.cycle(only=[connector])
+            report = self._engine.cycle(only=[connector], notified=notified)
             status, errors = report.status, tuple(report.errors)
         except FatalSyncError as exc:
             status, errors = "failed", (str(exc),)

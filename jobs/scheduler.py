@@ -6,7 +6,9 @@ is due is not stacked: APScheduler skips it) and ``coalesce=True`` (runs missed 
 process was busy or asleep collapse into one). ``trigger`` asks for a cycle now, for a
 webhook: it adds a one-off job that shares the single worker, so it never overlaps the
 scheduled one, and at most one such request waits per connector however many webhooks
-arrive (a request made while that connector's cycle runs queues exactly one more).
+arrive (a request made while that connector's cycle runs queues exactly one more). The
+records the webhooks named accumulate with the waiting request, and its cycle reads just
+those people (``run(connector, notified=refs)``) instead of polling.
 
 ``periodic`` jobs (the backfill queue) share that one worker too, so they never overlap a
 cycle; ``trigger`` asks for one of them now the same way.
@@ -25,9 +27,12 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from leadsync.records import RecordRef
+
 log = structlog.get_logger(__name__)
 
-RunFn = Callable[[str], Any]
+#: ``run(connector)`` polls; ``run(connector, notified=refs)`` reads the named people.
+RunFn = Callable[..., Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,7 @@ class SyncScheduler:
         self._misfire_grace = misfire_grace or max(interval, timedelta(seconds=1))
         self._lock = threading.Lock()
         self._requested: set[str] = set()
+        self._notified: dict[str, dict[RecordRef, None]] = {}
         self._triggers = 0
         self._running: str | None = None
         self._stopped = False
@@ -130,14 +136,17 @@ class SyncScheduler:
             interval_seconds=self.interval.total_seconds(),
         )
 
-    def trigger(self, connector: str) -> bool:
+    def trigger(self, connector: str, refs: Sequence[RecordRef] = ()) -> bool:
         """Ask for a cycle of ``connector`` (or a periodic job) as soon as the worker is free.
 
-        Returns ``False`` when one is already waiting (this request joins it).
+        ``refs`` are records a webhook named: the requested cycle reads them by id. Returns
+        ``False`` when a request is already waiting (this one joins it, refs included).
         """
         if connector not in self.connectors and connector not in self._periodic:
             raise ValueError(f"no scheduled connector or job {connector!r}")
         with self._lock:
+            if refs:
+                self._notified.setdefault(connector, {}).update(dict.fromkeys(refs))
             if connector in self._requested:
                 log.debug("scheduler.trigger_coalesced", connector=connector)
                 return False
@@ -146,7 +155,7 @@ class SyncScheduler:
             job_id = triggered_job_id(connector, self._triggers)
         self._scheduler.add_job(
             self._job,
-            args=[connector],
+            args=[connector, True],
             id=job_id,
             name=f"sync {connector} (requested)",
             misfire_grace_time=None,
@@ -173,19 +182,24 @@ class SyncScheduler:
             )
         return finished
 
-    def _job(self, connector: str) -> None:
+    def _job(self, connector: str, requested: bool = False) -> None:
         with self._lock:
             if self._stopped:
                 # Already handed to the worker before shutdown; the pool would still run it.
                 return
             # Cleared as the cycle starts, so a webhook arriving during it queues one more.
             self._requested.discard(connector)
+            # Only a requested cycle takes the named records: the interval poll leaves them
+            # to the request already waiting behind it.
+            notified = list(self._notified.pop(connector, {})) if requested else []
             self._running = connector
             self._idle.clear()
         try:
             periodic = self._periodic.get(connector)
             if periodic is not None:
                 periodic.run()
+            elif notified:
+                self._run(connector, notified=notified)
             else:
                 self._run(connector)
         finally:

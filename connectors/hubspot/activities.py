@@ -20,7 +20,8 @@ meetings, calls        CRM search / list + v4            ``{engagementId}:{conta
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,20 +44,38 @@ _ATTENDANCE_KIND = {"REGISTERED": "webinar_registered", "ATTENDED": "webinar_att
 
 
 def pull_activities(
-    client: HubSpotClient, mapping: HubSpotMapping, since: datetime | None
+    client: HubSpotClient,
+    mapping: HubSpotMapping,
+    since: datetime | None,
+    resume: str | None = None,
+    checkpoint: Callable[[str], None] | None = None,
 ) -> Iterator[ActivityRecord]:
-    """Every enabled activity source, each modified at or after ``since`` (all when ``None``)."""
+    """Every enabled activity source, each modified at or after ``since`` (all when ``None``).
+
+    Resumable between sources (``{"source": name}``: the sources before it are done); each
+    source's own paging is not checkpointed (they are small beside contacts, and the email
+    events and form APIs page newest first, so a resumed page would shift).
+    """
     sources = mapping.activities
+    enabled: list[tuple[str, Callable[[], Iterator[ActivityRecord]]]] = []
     if sources.forms:
-        yield from form_submissions(client, since)
+        enabled.append(("forms", lambda: form_submissions(client, since)))
     if sources.email_events:
-        yield from email_events(client, since, sources.email_event_types)
+        types = sources.email_event_types
+        enabled.append(("email_events", lambda: email_events(client, since, types)))
     if sources.marketing_events:
-        yield from event_participations(client, since)
+        enabled.append(("marketing_events", lambda: event_participations(client, since)))
     if sources.meetings:
-        yield from engagements(client, since, kind="meeting")
+        enabled.append(("meetings", lambda: engagements(client, since, kind="meeting")))
     if sources.calls:
-        yield from engagements(client, since, kind="call")
+        enabled.append(("calls", lambda: engagements(client, since, kind="call")))
+    names = [name for name, _ in enabled]
+    start = json.loads(resume).get("source") if resume else None
+    first = names.index(start) if start in names else 0
+    for i in range(first, len(enabled)):
+        yield from enabled[i][1]()
+        if checkpoint is not None and i + 1 < len(enabled):
+            checkpoint(json.dumps({"source": names[i + 1]}))
 
 
 # -- forms --------------------------------------------------------------------------------------

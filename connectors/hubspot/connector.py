@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.base import Checkpoint
 from connectors.hubspot import activities, enrol, properties, pull, write
 from connectors.hubspot import tasks as tasks_api
 from connectors.hubspot.client import HubSpotClient
@@ -23,6 +24,7 @@ from leadsync.records import (
     FieldInfo,
     OwnerChange,
     PersonRecord,
+    RecordRef,
     RecordUpdate,
     TaskRequest,
     WriteOutcome,
@@ -47,13 +49,31 @@ class HubSpotConnector:
         self.mapping = mapping
         self.client = HubSpotClient(name, settings, clock=clock, sleep=sleep)
 
-    def pull_people(self, since: datetime | None) -> Iterator[PersonRecord]:
-        """Contacts modified at or after ``since`` (search), or all (list paging), plus archived."""
-        return pull.pull_contacts(self.client, self.mapping, since)
+    def pull_people(
+        self,
+        since: datetime | None,
+        *,
+        resume: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Iterator[PersonRecord]:
+        """Contacts modified at or after ``since`` (search), or all (list paging), plus archived;
+        a full pull resumes at list pages."""
+        return pull.pull_contacts(self.client, self.mapping, since, resume, checkpoint)
 
-    def pull_activities(self, since: datetime | None) -> Iterator[ActivityRecord]:
-        """Form submissions, email events, webinar participation, meetings and calls."""
-        return activities.pull_activities(self.client, self.mapping, since)
+    def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:
+        """Contacts by batch read, 100 a call (no search-rate pacing): a webhook's contacts."""
+        return pull.read_contacts(self.client, self.mapping, refs)
+
+    def pull_activities(
+        self,
+        since: datetime | None,
+        *,
+        resume: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Iterator[ActivityRecord]:
+        """Form submissions, email events, webinar participation, meetings and calls; resumes
+        between sources."""
+        return activities.pull_activities(self.client, self.mapping, since, resume, checkpoint)
 
     def describe(self) -> dict[str, dict[str, FieldInfo]]:
         """Properties of contacts and tasks."""

@@ -9,7 +9,8 @@ records share a single timestamp, that timestamp is read on its own, keyed by ob
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ import structlog
 
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import HubSpotMapping, parse_time, person_from_contact, to_millis
-from leadsync.records import PersonRecord
+from leadsync.records import PersonRecord, RecordRef
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +28,8 @@ SEARCH_RESULT_CAP = 10_000
 SEARCH_PAGE = 200
 #: Largest page the list (GET objects) API serves.
 LIST_PAGE = 100
+#: Most ids one batch read takes.
+BATCH_READ = 100
 
 
 def search_modified_since(
@@ -153,9 +156,15 @@ def list_all(
     properties: Sequence[str] = (),
     archived: bool = False,
     associations: Sequence[str] = (),
+    start_after: str | None = None,
+    on_page: Callable[[str], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Every object of a type through GET list paging (no result cap)."""
-    after: str | None = None
+    """Every object of a type through GET list paging (no result cap).
+
+    ``on_page(after)`` hears, once a page's objects have all been taken, the cursor of the
+    next page; ``start_after`` starts at such a cursor.
+    """
+    after: str | None = start_after
     while True:
         kwargs: dict[str, Any] = {"limit": LIST_PAGE, "archived": archived}
         if properties:
@@ -169,17 +178,53 @@ def list_all(
         after = ((page.get("paging") or {}).get("next") or {}).get("after")
         if not after:
             return
+        if on_page is not None:
+            on_page(after)
 
 
 def pull_contacts(
-    client: HubSpotClient, mapping: HubSpotMapping, since: datetime | None
+    client: HubSpotClient,
+    mapping: HubSpotMapping,
+    since: datetime | None,
+    resume: str | None = None,
+    checkpoint: Callable[[str], None] | None = None,
 ) -> Iterator[PersonRecord]:
-    """Contacts modified since ``since`` (all when ``None``), then archived ones as deletions."""
+    """Contacts modified since ``since`` (all when ``None``), then archived ones as deletions.
+
+    Resumable (tokens are JSON): a full pull at each list page (``{"after": cursor}``), and at
+    the archived contacts (``{"stage": "archived"}``). A windowed search is not checkpointed
+    inside: its window moves with what it finds, so it is simply run again.
+    """
+    start = json.loads(resume) if resume else {}
+    if start.get("stage") != "archived":
+        yield from _live_contacts(client, mapping, since, start.get("after"), checkpoint)
+        if checkpoint is not None:
+            checkpoint(json.dumps({"stage": "archived"}))
+    yield from _archived_contacts(client, mapping, since)
+
+
+def _live_contacts(
+    client: HubSpotClient,
+    mapping: HubSpotMapping,
+    since: datetime | None,
+    start_after: str | None,
+    checkpoint: Callable[[str], None] | None,
+) -> Iterator[PersonRecord]:
     props = mapping.read_properties()
     api = "crm.contacts.search_api"
     if since is None:
+
+        def on_page(after: str) -> None:
+            if checkpoint is not None:
+                checkpoint(json.dumps({"after": after}))
+
         objects: Iterator[dict[str, Any]] = list_all(
-            client, api_path="crm.contacts.basic_api", endpoint="contacts.list", properties=props
+            client,
+            api_path="crm.contacts.basic_api",
+            endpoint="contacts.list",
+            properties=props,
+            start_after=start_after,
+            on_page=on_page,
         )
     else:
         objects = search_modified_since(
@@ -194,6 +239,12 @@ def pull_contacts(
     for obj in objects:
         count += 1
         yield person_from_contact(client.name, obj, mapping)
+    log.info("hubspot.contacts", connector=client.name, count=count)
+
+
+def _archived_contacts(
+    client: HubSpotClient, mapping: HubSpotMapping, since: datetime | None
+) -> Iterator[PersonRecord]:
     deleted = 0
     for obj in list_all(
         client,
@@ -207,7 +258,33 @@ def pull_contacts(
         if since is None or person.modified_at >= since:
             deleted += 1
             yield person
-    log.info("hubspot.contacts", connector=client.name, count=count, deleted=deleted)
+    log.info("hubspot.contacts_archived", connector=client.name, deleted=deleted)
+
+
+def read_contacts(
+    client: HubSpotClient, mapping: HubSpotMapping, refs: Sequence[RecordRef]
+) -> list[PersonRecord]:
+    """The contacts ``refs`` name, by batch read (100 ids a call, outside the search limit).
+
+    Ids HubSpot no longer has come back in the 207 answer's OBJECT_NOT_FOUND error and are
+    left out: a deleted or merged contact reaches the store through the next poll.
+    """
+    ids = list(dict.fromkeys(r.external_id for r in refs if r.object_type == "contact"))
+    props = mapping.read_properties()
+    people: list[PersonRecord] = []
+    for start in range(0, len(ids), BATCH_READ):
+        chunk = ids[start : start + BATCH_READ]
+        body = {"inputs": [{"id": i} for i in chunk], "properties": props}
+        answer = client.call("contacts.batch_read", "crm.contacts.batch_api", "read", body)
+        people += [person_from_contact(client.name, obj, mapping) for obj in answer["results"]]
+        missing = [
+            i
+            for error in answer.get("errors") or []
+            for i in (error.get("context") or {}).get("ids") or []
+        ]
+        if missing:
+            log.info("hubspot.contacts.not_found", connector=client.name, ids=missing)
+    return people
 
 
 def _modified_millis(obj: dict[str, Any], modified_property: str) -> int | None:

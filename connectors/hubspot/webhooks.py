@@ -15,10 +15,10 @@ import hashlib
 import hmac
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from connectors.hubspot.mapping import parse_time
 from leadsync.errors import LeadSyncError
@@ -50,21 +50,28 @@ class WebhookRejected(LeadSyncError):
 
 
 class ReplayGuard:
-    """Remembers accepted event ids for the tolerance window, bounded in size."""
+    """Remembers accepted event ids for the tolerance window, bounded in size (one process).
+
+    The service uses a store-backed guard with the same ``claim`` so every replica sees the
+    ids any of them accepted.
+    """
 
     def __init__(self, max_ids: int = 100_000) -> None:
         self._seen: OrderedDict[str, datetime] = OrderedDict()
         self._max = max_ids
 
-    def seen(self, event_id: str, now: datetime) -> bool:
+    def claim(self, event_ids: Sequence[str], now: datetime) -> list[str]:
+        """Remember ``event_ids`` unless some were seen: then return those and remember none."""
         self._expire(now)
-        return event_id in self._seen
-
-    def remember(self, event_id: str, now: datetime) -> None:
-        self._seen[event_id] = now
-        self._seen.move_to_end(event_id)
+        replayed = [i for i in event_ids if i in self._seen]
+        if replayed:
+            return replayed
+        for event_id in event_ids:
+            self._seen[event_id] = now
+            self._seen.move_to_end(event_id)
         while len(self._seen) > self._max:
             self._seen.popitem(last=False)
+        return []
 
     def _expire(self, now: datetime) -> None:
         horizon = now - TOLERANCE * 2
@@ -73,6 +80,10 @@ class ReplayGuard:
             if at >= horizon:
                 return
             del self._seen[oldest_id]
+
+
+class ClaimsEventIds(Protocol):
+    def claim(self, event_ids: Sequence[str], now: datetime) -> list[str]: ...
 
 
 def signature_v3(secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
@@ -97,7 +108,7 @@ def verify_v3(
     headers: Mapping[str, str],
     secret: str,
     now: datetime,
-    replay_guard: ReplayGuard | None = None,
+    replay_guard: ClaimsEventIds | None = None,
 ) -> None:
     """Accept a delivery or raise ``WebhookRejected`` saying why.
 
@@ -127,11 +138,9 @@ def verify_v3(
     if replay_guard is None:
         return
     ids = [event.event_id for event in parse_events("", body)]
-    replayed = [i for i in ids if replay_guard.seen(i, current)]
+    replayed = replay_guard.claim(ids, current)
     if replayed:
         raise WebhookRejected(f"replayed event ids {', '.join(replayed[:5])}")
-    for event_id in ids:
-        replay_guard.remember(event_id, current)
 
 
 @dataclass(frozen=True, slots=True)

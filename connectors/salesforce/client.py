@@ -28,8 +28,6 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-#: Rows per Bulk 2.0 result page; the API allows far more, but pages bound our memory.
-BULK_PAGE_SIZE = 50_000
 _BULK_DONE = {"JobComplete", "Failed", "Aborted"}
 #: Starting guess of Bulk ingest speed (records/s) until the org's own jobs teach us better.
 _INITIAL_BULK_RATE = 5_000.0
@@ -150,10 +148,49 @@ class SalesforceClient:
         return _Bulk2Client(sobject, self.sf.bulk2_url, headers, self.session)
 
     def bulk_query(
-        self, sobject: str, soql: str, *, include_deleted: bool
+        self,
+        sobject: str,
+        soql: str,
+        *,
+        include_deleted: bool,
+        resume: BulkPosition | None = None,
+        on_page: Callable[[BulkPosition], None] | None = None,
     ) -> Iterator[dict[str, str]]:
-        """Rows of a Bulk 2.0 query (or queryAll) job as CSV dicts, one result page at a time."""
+        """Rows of a Bulk 2.0 query (or queryAll) job as CSV dicts, one result page at a time.
+
+        ``on_page`` hears, once every row of a page has been taken, where the next page
+        starts; ``resume`` starts there (no new job: Salesforce keeps a query job's results
+        for days and its locators can be read again). A job that is gone starts over.
+        """
         bulk = self._bulk(sobject)
+        if resume is None:
+            job_id, locator = self._start_query(bulk, sobject, soql, include_deleted), ""
+        else:
+            job_id, locator = resume.job_id, resume.locator
+            log.info("salesforce.bulk.resume", object=sobject, job=job_id)
+        while True:
+            try:
+                page = self._with_retry(
+                    partial(bulk.get_query_results, job_id, locator, self.settings.bulk_page_size)
+                )
+            except FatalSyncError as exc:
+                if resume is None or exc.status != 404 or locator != resume.locator:
+                    raise
+                log.warning("salesforce.bulk.resume_lost", object=sobject, job=job_id)
+                yield from self.bulk_query(
+                    sobject, soql, include_deleted=include_deleted, on_page=on_page
+                )
+                return
+            yield from csv.DictReader(io.StringIO(page["records"]))
+            locator = page["locator"]
+            if not locator:
+                return
+            if on_page is not None:
+                on_page(BulkPosition(job_id, locator))
+
+    def _start_query(
+        self, bulk: _Bulk2Client, sobject: str, soql: str, include_deleted: bool
+    ) -> str:
         operation = Operation.query_all if include_deleted else Operation.query
         job = self._with_retry(
             lambda: bulk.create_job(
@@ -166,15 +203,7 @@ class SalesforceClient:
         job_id = str(job["id"])
         log.info("salesforce.bulk.query", object=sobject, job=job_id)
         self._await_job(bulk, job_id, is_query=True)
-        locator = ""
-        while True:
-            page = self._with_retry(
-                partial(bulk.get_query_results, job_id, locator, BULK_PAGE_SIZE)
-            )
-            yield from csv.DictReader(io.StringIO(page["records"]))
-            locator = page["locator"]
-            if not locator:
-                return
+        return job_id
 
     def bulk_update(
         self,
@@ -284,6 +313,14 @@ class SalesforceClient:
         for row in rows:
             writer.writerow([_cell(row, c) for c in columns])
         return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPosition:
+    """Where a Bulk 2.0 query's next result page starts: its job and the page's locator."""
+
+    job_id: str
+    locator: str
 
 
 def _cell(row: Mapping[str, Any], column: str) -> Any:

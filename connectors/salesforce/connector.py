@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -10,9 +11,10 @@ from typing import Any
 
 import structlog
 
+from connectors.base import Checkpoint
 from connectors.salesforce import fields as sf_fields
 from connectors.salesforce import soql
-from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.client import BulkPosition, SalesforceClient
 from connectors.salesforce.enrol import Enroller
 from connectors.salesforce.mapping import SalesforceMapping, load_mapping
 from connectors.salesforce.pull import (
@@ -36,6 +38,7 @@ from leadsync.records import (
     FieldInfo,
     OwnerChange,
     PersonRecord,
+    RecordRef,
     RecordUpdate,
     TaskRequest,
     WriteOutcome,
@@ -44,6 +47,8 @@ from leadsync.records import (
 log = structlog.get_logger(__name__)
 
 PEOPLE_OBJECTS = ("Lead", "Contact")
+#: Ids in one ``Id IN (...)`` query: 200 ids keep the SOQL far below its 100,000-character cap.
+_IDS_PER_QUERY = 200
 
 
 def _utcnow() -> datetime:
@@ -73,43 +78,104 @@ class SalesforceConnector:
 
     # -- pull ---------------------------------------------------------------------------------
 
-    def pull_people(self, since: datetime | None) -> Iterator[PersonRecord]:
-        """Leads then Contacts with SystemModstamp >= ``since`` (queryAll: deletions included)."""
+    def pull_people(
+        self,
+        since: datetime | None,
+        *,
+        resume: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Iterator[PersonRecord]:
+        """Leads then Contacts with SystemModstamp >= ``since`` (queryAll: deletions included);
+        resumable at Bulk result pages and between objects."""
         self._warn_if_ahead(since)
+        plans = [person_plan(sobject, self.mapping.objects[sobject]) for sobject in PEOPLE_OBJECTS]
+        for plan, row in self._resumable(plans, since, resume, checkpoint):
+            yield to_person(self.name, plan.sobject, row, self.mapping.objects[plan.sobject])
+
+    def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:
+        """Leads and Contacts by Id (``queryAll``, so a deletion reads as one), 200 ids a
+        query; refs of other objects and ids the org no longer has are left out."""
+        people: list[PersonRecord] = []
         for sobject in PEOPLE_OBJECTS:
+            ids = list(dict.fromkeys(r.external_id for r in refs if r.object_type == sobject))
             obj = self.mapping.objects[sobject]
-            for row in self._rows(person_plan(sobject, obj), since):
-                yield to_person(self.name, sobject, row, obj)
+            plan = person_plan(sobject, obj)
+            for start in range(0, len(ids), _IDS_PER_QUERY):
+                query = plan.by_id_soql(ids[start : start + _IDS_PER_QUERY])
+                for _, records in self.client.query_pages(query, include_deleted=True):
+                    people += [to_person(self.name, sobject, flatten(r), obj) for r in records]
+        return people
 
-    def pull_activities(self, since: datetime | None) -> Iterator[ActivityRecord]:
-        """Campaign members, tasks, events and form submissions modified at or after ``since``."""
+    def pull_activities(
+        self,
+        since: datetime | None,
+        *,
+        resume: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Iterator[ActivityRecord]:
+        """Campaign members, tasks, events and form submissions modified at or after ``since``;
+        resumable at Bulk result pages and between objects."""
         self._warn_if_ahead(since)
-        for plan in activity_plans(self.mapping):
-            for row in self._rows(plan, since):
-                activity = to_activity(self.name, plan.sobject, row, self.mapping)
-                if activity is not None:
-                    yield activity
+        for plan, row in self._resumable(activity_plans(self.mapping), since, resume, checkpoint):
+            activity = to_activity(self.name, plan.sobject, row, self.mapping)
+            if activity is not None:
+                yield activity
 
-    def _rows(self, plan: PullPlan, since: datetime | None) -> Iterator[dict[str, Any]]:
+    def _resumable(
+        self,
+        plans: Sequence[PullPlan],
+        since: datetime | None,
+        resume: str | None,
+        checkpoint: Checkpoint | None,
+    ) -> Iterator[tuple[PullPlan, dict[str, Any]]]:
+        """Rows of each plan in turn, starting where ``resume`` says.
+
+        Tokens are JSON: ``{"object": X}`` (objects before X are done) or ``{"object": X,
+        "job": id, "locator": L}`` (X's Bulk job, next result page). A REST read is not
+        checkpointed inside an object: it only serves pulls below ``bulk_query_threshold``,
+        and a REST query locator expires after 15 idle minutes anyway.
+        """
+        start = json.loads(resume) if resume else {}
+        names = [plan.sobject for plan in plans]
+        first = names.index(start["object"]) if start.get("object") in names else 0
+        for i in range(first, len(plans)):
+            plan = plans[i]
+            at = None
+            if i == first and "job" in start:
+                at = BulkPosition(str(start["job"]), str(start["locator"]))
+
+            def on_page(position: BulkPosition, sobject: str = plan.sobject) -> None:
+                if checkpoint is not None:
+                    token = {"object": sobject, "job": position.job_id}
+                    checkpoint(json.dumps({**token, "locator": position.locator}))
+
+            for row in self._rows(plan, since, at, on_page):
+                yield plan, row
+            if checkpoint is not None and i + 1 < len(plans):
+                checkpoint(json.dumps({"object": names[i + 1]}))
+
+    def _rows(
+        self,
+        plan: PullPlan,
+        since: datetime | None,
+        resume: BulkPosition | None = None,
+        on_page: Callable[[BulkPosition], None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Flat rows of one object: REST pages, or a Bulk 2.0 job when the pull is large.
 
         The first REST page costs one call and reports ``totalSize``; only when that exceeds
         ``bulk_query_threshold`` is the REST cursor dropped for a Bulk job. So an idle cycle
         costs exactly one call per object, and a large pull never pays REST's 2,000-row pages.
         """
+        if resume is not None:
+            yield from self._bulk_rows(plan, since, resume, on_page)
+            return
         pages = self.client.query_pages(plan.rest_soql(since), include_deleted=True)
         total, first = next(pages)
         if total > self.settings.bulk_query_threshold and len(first) < total:
             pages.close()
             log.info("salesforce.pull.bulk", object=plan.sobject, rows=total)
-            types = self._field_types(plan)
-            count = 0
-            for raw in self.client.bulk_query(
-                plan.sobject, plan.bulk_soql(since), include_deleted=True
-            ):
-                count += 1
-                yield {k: coerce(v, types.get(k)) for k, v in flatten(raw).items()}
-            log.info("salesforce.pull.done", object=plan.sobject, count=count, api="bulk")
+            yield from self._bulk_rows(plan, since, None, on_page)
             return
         count = len(first)
         yield from (flatten(record) for record in first)
@@ -118,6 +184,26 @@ class SalesforceConnector:
             log.debug("salesforce.page", object=plan.sobject, count=len(records))
             yield from (flatten(record) for record in records)
         log.info("salesforce.pull.done", object=plan.sobject, count=count, api="rest")
+
+    def _bulk_rows(
+        self,
+        plan: PullPlan,
+        since: datetime | None,
+        resume: BulkPosition | None,
+        on_page: Callable[[BulkPosition], None] | None,
+    ) -> Iterator[dict[str, Any]]:
+        types = self._field_types(plan)
+        count = 0
+        for raw in self.client.bulk_query(
+            plan.sobject,
+            plan.bulk_soql(since),
+            include_deleted=True,
+            resume=resume,
+            on_page=on_page,
+        ):
+            count += 1
+            yield {k: coerce(v, types.get(k)) for k, v in flatten(raw).items()}
+        log.info("salesforce.pull.done", object=plan.sobject, count=count, api="bulk")
 
     def _field_types(self, plan: PullPlan) -> dict[str, str]:
         """Describe types of a plan's fields, so Bulk CSV strings read like REST JSON."""

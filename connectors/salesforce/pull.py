@@ -7,7 +7,7 @@ keys with ``None`` for empty, so one converter serves both paths.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -39,6 +39,9 @@ class PullPlan:
     def rest_soql(self, since: datetime | None) -> str:
         where = [soql.ge("SystemModstamp", since)] if since else []
         return soql.select(self.fields, self.sobject, where, order_by=["SystemModstamp", "Id"])
+
+    def by_id_soql(self, ids: Sequence[str]) -> str:
+        return soql.select(self.fields, self.sobject, [soql.is_in("Id", ids)])
 
     def bulk_soql(self, since: datetime | None) -> str:
         # Bulk API 2.0 documents ORDER BY as unsupported (it disables PK chunking).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.settings_base import ConnectorSettingsBase
 
@@ -46,6 +46,9 @@ class SalesforceSettings(ConnectorSettingsBase):
     #: A pull whose first REST page reports more rows than this switches to a Bulk API 2.0
     #: query job (REST pages hold 2,000 rows; a Bulk job costs a handful of calls).
     bulk_query_threshold: int = 10_000
+    #: Rows per Bulk API 2.0 query result page (``maxRecords``). Pages bound our memory, and
+    #: a backfill killed midway resumes from the last page the store committed.
+    bulk_page_size: int = Field(default=50_000, ge=1, le=1_000_000)
 
     @field_validator("bulk_write_threshold", "bulk_query_threshold", "api_reserve")
     @classmethod

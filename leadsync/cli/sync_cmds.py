@@ -18,6 +18,7 @@ from leadsync.engine.cycle import CycleReport, LogProgress, Progress
 from leadsync.errors import LeadSyncError
 from leadsync.handoff import explain_routing
 from leadsync.model import Result
+from leadsync.store import checkpoints
 from leadsync.store.actions import action_counts, stuck_actions
 from leadsync.store.handoffs import handoff_summary, person_handoffs
 from leadsync.store.lookup import find_person, matrix_counts, person_detail
@@ -55,6 +56,12 @@ def _run_cycle(ctx: typer.Context, connector: list[str] | None, as_json: bool, *
     settings = load_settings(obj.config)
     store = open_store(settings)
     connectors = build_connectors(settings, connector)
+    restart = kw.pop("restart", False)
+    if kw.pop("resumable", False):
+        kw["resume_key"] = backfill_key(list(connectors), kw.get("since"))
+        if restart:
+            with store.transaction() as conn:
+                checkpoints.clear(conn, kw["resume_key"])
     with ExitStack() as stack:
         progress: Progress = LogProgress()
         if sys.stderr.isatty() and not as_json:
@@ -119,9 +126,19 @@ def backfill(
     dry_run: DryRunOpt = False,
     no_actions: NoActionsOpt = False,
     diff_csv: DiffCsvOpt = None,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart",
+            help="Start over instead of resuming this backfill where a crash or Ctrl-C left it.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-pull everything (or everything since a date) and re-score with the current model."""
+    """Re-pull everything (or everything since a date) and re-score with the current model.
+
+    Killed or interrupted, the same command carries on from the last committed page.
+    """
     since_utc = since.replace(tzinfo=UTC) if since is not None else None
     _run_cycle(
         ctx,
@@ -132,7 +149,14 @@ def backfill(
         since=since_utc,
         no_actions=no_actions,
         diff_csv=diff_csv,
+        resumable=not dry_run,
+        restart=restart,
     )
+
+
+def backfill_key(connectors: list[str], since: datetime | None) -> str:
+    """What makes two ``leadsync backfill`` runs the same backfill: connectors and ``since``."""
+    return f"cli:{'+'.join(sorted(connectors))}:{since.isoformat() if since else 'all'}"
 
 
 def _print_report(report: CycleReport) -> None:

@@ -487,6 +487,9 @@ class Actor:
             "enrol": lambda due: connector.enrol([payloads.enrolment(a) for a in due]),
             "task": lambda due: connector.create_tasks([payloads.task(a) for a in due]),
         }
+        with store.transaction() as conn:
+            for key, uid in outbox.retarget_to_successors(conn, name, self.clock()):
+                log.info("handoff.action_retargeted", connector=name, action=key, record=uid)
         for kind in outbox.KINDS:
             while True:
                 now = self.clock()

@@ -15,17 +15,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import islice
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import structlog
 
 from connectors.base import Connector
 from leadsync.engine.act import Actor
+from leadsync.engine.pages import PageMarks
 from leadsync.errors import AuthError, FatalSyncError, SyncError
-from leadsync.records import RecordUpdate
-from leadsync.store import Store
+from leadsync.records import RecordRef, RecordUpdate
+from leadsync.store import Store, checkpoints
 from leadsync.store.actions import replay_parked
 from leadsync.store.ingest import IngestCounts, upsert_activities, upsert_people
 from leadsync.store.runs import (
@@ -58,8 +58,6 @@ from leadsync.store.writes import (
 )
 
 log = structlog.get_logger(__name__)
-
-T = TypeVar("T")
 
 ScoreFn = Callable[[PersonInputs, datetime], ScoreRow]
 Clock = Callable[[], datetime]
@@ -168,6 +166,7 @@ class SyncEngine:
         self.accounts = accounts
         self.actor = actor
         self._no_actions = False
+        self._resume_key: str | None = None
         self.store = store
         self.connectors = dict(connectors)
         self.score = score
@@ -186,6 +185,8 @@ class SyncEngine:
         no_actions: bool = False,
         decay: bool = False,
         diff_csv: Path | None = None,
+        notified: Sequence[RecordRef] = (),
+        resume_key: str | None = None,
     ) -> CycleReport:
         """Pull from ``only`` (default: every connector), then score, act and write to all.
 
@@ -195,6 +196,12 @@ class SyncEngine:
         backfill or a model change must not flood reps). ``decay`` also re-scores everyone
         already scored, for the time that passed (the daily decay pass). ``diff_csv`` (dry run
         only) receives one row per field that would change: record, field, old, new.
+        ``notified`` (a webhook's records) reads those people by id instead of polling people
+        from the cursor, which stays where it is; activities are pulled as usual. Speed-to-lead
+        then does not wait for a rate-limited search over everything modified lately.
+        ``resume_key`` (a backfill) names the full pull for checkpoints: each committed page
+        is recorded, and a cycle with the same key after a crash or stop carries on from the
+        last one instead of starting over; the checkpoints go once the cycle ends ``ok``.
         """
         names = list(only) if only else list(self.connectors)
         unknown = [n for n in names if n not in self.connectors]
@@ -211,7 +218,14 @@ class SyncEngine:
                 for name in names:
                     replay_failed(conn, name, started)
                     replay_parked(conn, name, started)
-            if full and not dry_run:
+            self._resume_key = resume_key if full and not dry_run else None
+            began = None
+            if self._resume_key is not None:
+                began = checkpoints.begin(conn, self._resume_key, started)
+            if began is not None:
+                # Marked when it began; whoever was scored since is done, the rest still dirty.
+                log.info("backfill.resuming", key=self._resume_key, began=began.isoformat())
+            elif full and not dry_run:
                 mark_all_dirty(conn, started)
         report = CycleReport(run_id=run_id, dry_run=dry_run)
         if self.actor is not None:
@@ -220,7 +234,9 @@ class SyncEngine:
         try:
             # One CRM failing must not stop the others: each step is guarded per connector.
             for name in names:
-                self._guarded(report, name, self._pull, name, started, report, dry_run, full, since)
+                self._guarded(
+                    report, name, self._pull, name, started, report, dry_run, full, since, notified
+                )
             if dry_run:
                 self._dry_score(report, rescore_all=full, diff_csv=diff_csv)
             else:
@@ -237,6 +253,9 @@ class SyncEngine:
                         self._guarded(report, name, self.actor.act, self.store, name)
                 for name in self.connectors:
                     self._guarded(report, name, self._flush, name, report)
+            if self._resume_key is not None and report.status == "ok":
+                with self.store.transaction() as conn:
+                    checkpoints.clear(conn, self._resume_key)
         finally:
             if self.actor is not None:
                 report.actions = self.actor.report.to_dict()
@@ -278,15 +297,21 @@ class SyncEngine:
         dry_run: bool,
         full: bool,
         full_since: datetime | None,
+        notified: Sequence[RecordRef] = (),
     ) -> None:
         connector = self.connectors[name]
-        streams: list[tuple[str, Callable[[datetime | None], Iterator[Any]], Any]] = [
+        named = [ref for ref in notified if ref.source == name]
+        streams: list[tuple[str, Callable[..., Iterator[Any]], Any]] = [
             ("people", connector.pull_people, upsert_people),
             ("activities", connector.pull_activities, upsert_activities),
         ]
+        if named and not full:
+            streams[0] = ("people", lambda _: iter(connector.read_people(named)), upsert_people)
+        key = self._resume_key
         for stream, pull, upsert in streams:
+            by_id = stream == "people" and named and not full
             cursor: Cursor | None = None
-            if full:
+            if full or by_id:
                 since = full_since
             else:
                 with self.store.reading() as conn:
@@ -295,12 +320,53 @@ class SyncEngine:
             self.progress.phase(f"pull {name} {stream}")
             counts = IngestCounts()
             newest: datetime | None = None
-            for batch in _batched(pull(since), self.settings.pull_batch):
+            marks = PageMarks()
+            if key is None:
+                items = pull(since)
+                before = 0
+            else:
+                with self.store.reading() as conn:
+                    point = checkpoints.read(conn, key, name, stream)
+                if point is not None and point.done:
+                    report.pulled[f"{name}.{stream}"] = {"resumed_done": point.records}
+                    continue
+                before = point.records if point is not None else 0
+                resume = point.token if point is not None else None
+                if resume is not None:
+                    log.info("sync.pull_resumed", connector=name, stream=stream, records=before)
+                items = pull(since, resume=resume, checkpoint=marks.mark)
+            committed = 0
+            for batch in marks.batches(items, self.settings.pull_batch):
                 with self.store.transaction() as conn:
                     counts.add(upsert(conn, batch, self.clock()))
+                    committed += len(batch)
+                    token = marks.released(committed)
+                    if key is not None and token is not None:
+                        # Same transaction as the page's last records: never ahead of them.
+                        checkpoints.save(
+                            conn,
+                            key,
+                            name,
+                            stream,
+                            token=token,
+                            records=before + committed,
+                            now=self.clock(),
+                        )
                 latest = max(item.modified_at for item in batch)
                 newest = latest if newest is None else max(newest, latest)
                 self.progress.advance(len(batch))
+            if key is not None:
+                with self.store.transaction() as conn:
+                    checkpoints.save(
+                        conn,
+                        key,
+                        name,
+                        stream,
+                        token=None,
+                        records=before + committed,
+                        now=self.clock(),
+                        done=True,
+                    )
             pulled = {
                 "inserted": counts.inserted,
                 "updated": counts.updated,
@@ -310,7 +376,8 @@ class SyncEngine:
                 pulled["skipped"] = counts.skipped
             report.pulled[f"{name}.{stream}"] = pulled
             log.info("sync.pulled", connector=name, stream=stream, since=since, **pulled)
-            if dry_run:
+            if dry_run or by_id:
+                # A read by id says nothing about what else changed: the cursor stays put.
                 continue
             position = None if newest is None else min(newest, started)
             if position is not None and (cursor is None or position > cursor.position):
@@ -521,9 +588,3 @@ def _log_rejections(name: str, due: Sequence[DueWrite], outcomes: Sequence[Any])
                 fields=list(outcome.error.fields),
                 attempt=item.attempts + 1,
             )
-
-
-def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch

@@ -21,11 +21,15 @@ import sqlalchemy as sa
 import structlog
 import uvicorn
 
+from connectors.hubspot.webhooks import WebhookEvent
 from jobs.backfills import JOB_NAME as BACKFILLS
 from jobs.backfills import BackfillJob
 from jobs.decay import CHECK_EVERY as DECAY_CHECK
 from jobs.decay import JOB_NAME as DECAY
 from jobs.decay import DecayJob
+from jobs.handover import EVERY as HANDOVER_EVERY
+from jobs.handover import JOB_NAME as HANDOVER
+from jobs.handover import HandoverJob
 from jobs.leading import LeaderScheduler
 from jobs.lease import AdvisoryLease, Lease, SoleLease
 from jobs.runner import CycleRunner, StopAwareProgress
@@ -36,7 +40,9 @@ from leadsync.service.app import ServiceParts, build_app
 from leadsync.service.metrics import ServiceMetrics
 from leadsync.service.state import CycleLog
 from leadsync.service.views import ReportInputs
-from leadsync.service.webhook import HubSpotWebhook
+from leadsync.service.webhook import HubSpotWebhook, people_named
+from leadsync.store import Store
+from leadsync.store.webhooks import StoredEventIds, hand_over
 from leadsync.wiring import build_connectors, build_engine, open_store
 
 log = structlog.get_logger(__name__)
@@ -105,15 +111,18 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
             per_connector=[cycles.record],
         )
         queue = Periodic(BACKFILLS, backfills.run_next, QUEUE_POLL)
+        # ``scheduler`` is bound below, before any periodic job can run.
+        handover = HandoverJob(store, lambda c, refs: scheduler.trigger(c, refs), names)
+        pickup = Periodic(HANDOVER, handover.run, HANDOVER_EVERY)
         decay = Periodic(DECAY, DecayJob(store, engine, halt).run, DECAY_CHECK)
         scheduler = LeaderScheduler(
             make_lease(settings.store.url, lease),
-            lambda: SyncScheduler(runner.run, names, interval, periodic=[queue, decay]),
+            lambda: SyncScheduler(runner.run, names, interval, periodic=[queue, decay, pickup]),
             halt=halt,
             stopping=stopping,
             grace=grace,
         )
-        webhook = _webhook(settings, scheduler, metrics)
+        webhook = _webhook(settings, store, scheduler, metrics)
         app = build_app(
             ServiceParts(
                 store=store,
@@ -170,7 +179,7 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
 
 
 def _webhook(
-    settings: Settings, scheduler: LeaderScheduler, metrics: ServiceMetrics
+    settings: Settings, store: Store, scheduler: LeaderScheduler, metrics: ServiceMetrics
 ) -> HubSpotWebhook | None:
     hubspot = settings.connectors.hubspot
     if hubspot is None:
@@ -181,8 +190,21 @@ def _webhook(
             reason="connectors.hubspot.client_secret is not set; HubSpot signs with it",
         )
         return None
+
+    def on_delivery(events: list[WebhookEvent]) -> bool:
+        refs = people_named(events)
+        if scheduler.scheduler is not None:
+            return scheduler.trigger("hubspot", refs)
+        # A standby (or a leader between terms) runs no cycle: the leader picks these up
+        # within seconds (jobs.handover).
+        with store.transaction() as conn:
+            hand_over(conn, refs, datetime.now(UTC))
+        log.info("webhook.handed_over", records=len(refs))
+        return False
+
     return HubSpotWebhook(
         hubspot.client_secret.get_secret_value(),
-        lambda events: scheduler.trigger("hubspot"),
+        on_delivery,
         metrics,
+        replays=StoredEventIds(store),
     )

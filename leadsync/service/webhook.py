@@ -1,14 +1,15 @@
 """The HubSpot webhook endpoint: size-limited, signature-checked, replay-proof, then a cycle.
 
 HubSpot wants an answer within five seconds and retries failures, so a valid delivery only
-asks the scheduler for an immediate HubSpot cycle (which re-pulls from its cursor rather
-than trusting partial payloads) and answers at once. A refused delivery is logged with the
+asks the scheduler for an immediate HubSpot cycle and answers at once. That cycle re-reads the
+named contacts by id rather than trusting partial payloads, and pulls activities from their
+cursor. A refused delivery is logged with the
 reason and the caller's address, never its body.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -16,12 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from connectors.hubspot.webhooks import (
+    ClaimsEventIds,
     ReplayGuard,
     WebhookEvent,
     WebhookRejected,
     parse_events,
     verify_v3,
 )
+from leadsync.records import RecordRef
 from leadsync.service.metrics import ServiceMetrics
 
 log = structlog.get_logger(__name__)
@@ -66,13 +69,15 @@ class HubSpotWebhook:
         *,
         max_body: int = MAX_BODY_BYTES,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        replays: ClaimsEventIds | None = None,
     ) -> None:
         self._secret = client_secret
         self._on_delivery = on_delivery
         self._metrics = metrics
         self._max_body = max_body
         self._clock = clock
-        self._replays = ReplayGuard()
+        # The service passes a store-backed guard so a replay is refused by every replica.
+        self._replays: ClaimsEventIds = replays or ReplayGuard()
 
     async def handle(self, request: Request) -> Response:
         """Answer one delivery: 413 too large, 401 refused, 200 accepted (cycle queued)."""
@@ -105,3 +110,15 @@ class HubSpotWebhook:
         self._metrics.webhooks.labels("accepted").inc()
         log.info("webhook.accepted", events=len(events), cycle_queued=queued)
         return JSONResponse({"accepted": len(events), "cycle": "queued" if queued else "pending"})
+
+
+def people_named(events: Sequence[WebhookEvent]) -> list[RecordRef]:
+    """The records a delivery's cycle reads by id: created, changed or restored contacts, and
+    the survivors of merges. Deletions are left to the next poll (there is nothing to read)."""
+    refs: list[RecordRef] = []
+    for event in events:
+        if event.kind == "merged" and event.merged_into is not None:
+            refs.append(event.merged_into)
+        elif event.kind in ("created", "changed", "restored", "associated"):
+            refs.append(event.ref)
+    return list(dict.fromkeys(ref for ref in refs if ref.object_type == "contact"))

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from leadsync.records import RecordRef, WriteOutcome
 from leadsync.store.identity import chunks
-from leadsync.store.schema import actions
+from leadsync.store.schema import actions, crm_records
 
 PENDING, DONE, PARKED = "pending", "done", "parked"
 #: Action kinds, in the order a cycle sends them.
@@ -183,6 +183,48 @@ def record_action_outcomes(
         counts.parked += parked
         counts.rejected += not parked
     return counts
+
+
+def retarget_to_successors(
+    conn: sa.Connection, source: str, now: datetime
+) -> list[tuple[str, str]]:
+    """Point owed actions on a converted or merged record at the record that absorbed it.
+
+    A lead sales converts while its hand-off is owed cannot take the owner change or the task
+    any more (Salesforce: CANNOT_UPDATE_CONVERTED_LEAD); the person lives on as the Contact.
+    Once a pull has seen the conversion, the action moves there, owed afresh (a park for that
+    reason is undone). Returns ``(key, new record uid)`` per action moved.
+    """
+    moved: list[tuple[str, str]] = []
+    # A successor may itself have been merged since: follow the chain a few links.
+    for _ in range(3):
+        rows = conn.execute(
+            sa.select(actions.c.id, actions.c.key, crm_records.c.merged_into)
+            .join(crm_records, crm_records.c.uid == actions.c.record_uid)
+            .where(
+                actions.c.source == source,
+                actions.c.state.in_([PENDING, PARKED]),
+                crm_records.c.merged_into.is_not(None),
+                crm_records.c.merged_into.like(f"{source}:%"),
+            )
+        ).all()
+        if not rows:
+            break
+        for row in rows:
+            conn.execute(
+                sa.update(actions)
+                .where(actions.c.id == row.id)
+                .values(
+                    record_uid=row.merged_into,
+                    state=PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    error_code=None,
+                    error_message=None,
+                )
+            )
+            moved.append((row.key, row.merged_into))
+    return moved
 
 
 def defer_actions(conn: sa.Connection, due: Sequence[DueAction], until: datetime) -> None:

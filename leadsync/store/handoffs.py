@@ -18,6 +18,7 @@ from leadsync.handoff import HandoffHistory, RoutingState
 from leadsync.handoff.sla import SALES_TOUCH_KINDS
 from leadsync.store.identity import chunks
 from leadsync.store.schema import (
+    actions,
     activities,
     crm_records,
     handoffs,
@@ -240,7 +241,21 @@ def record_recycle_on_person(
 
 
 def open_handoffs(conn: sa.Connection, source: str) -> list[OpenHandoff]:
-    """Hand-offs sales holds: acted on or done, not yet closed by a recycle or a re-route."""
+    """Hand-offs sales holds: acted on or done, not yet closed by a recycle or a re-route.
+
+    A hand-off whose owner change the CRM has not taken (refused, e.g. by a validation rule,
+    or still owed) is not held by anyone yet: its SLA does not run, so no manager is tasked
+    about a lead the rep never received. ``leadsync status`` lists the refused action.
+    """
+    owner_owed = (
+        sa.select(actions.c.id)
+        .where(
+            actions.c.handoff_id == handoffs.c.id,
+            actions.c.kind == "owner",
+            actions.c.state != "done",
+        )
+        .exists()
+    )
     query = (
         sa.select(handoffs)
         .where(
@@ -248,6 +263,7 @@ def open_handoffs(conn: sa.Connection, source: str) -> list[OpenHandoff]:
             handoffs.c.state.in_((ACTING, DONE)),
             handoffs.c.closed_at.is_(None),
             handoffs.c.owner_id.is_not(None),
+            ~owner_owed,
         )
         .order_by(handoffs.c.id)
     )

@@ -324,3 +324,39 @@ backfill_requests = sa.Table(
     sa.Column("error", sa.Text),
     sa.Index("ix_backfill_requests_state", "state", "id"),
 )
+
+# A full pull in progress, so a backfill killed midway resumes without redoing finished pages.
+# One row per backfill (``stream`` "*": dirty marks done at ``started_at``) and one per
+# connector stream: the connector's opaque ``token`` for where the next page starts, or
+# ``done``. Rows go when the backfill finishes.
+backfill_checkpoints = sa.Table(
+    "backfill_checkpoints",
+    metadata,
+    sa.Column("backfill", sa.String(200), primary_key=True),
+    sa.Column("connector", sa.String(64), primary_key=True),
+    sa.Column("stream", sa.String(64), primary_key=True),
+    sa.Column("token", sa.Text),
+    sa.Column("done", sa.Boolean, nullable=False, default=False),
+    sa.Column("records", sa.BigInteger, nullable=False, default=0),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# HubSpot webhook event ids accepted by any replica in the last ten minutes: a delivery whose
+# ids are here is a replay, whichever replica it reaches.
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("event_id", sa.String(200), primary_key=True),
+    sa.Column("received_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Records a webhook named that reached a standby replica: the leader reads them by id in its
+# next requested cycle (and deletes them), so a load balancer may send deliveries anywhere.
+webhook_records = sa.Table(
+    "webhook_records",
+    metadata,
+    sa.Column("uid", sa.String(300), primary_key=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)

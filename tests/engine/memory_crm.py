@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,24 +135,69 @@ class MemoryConnector:
         self.name = name
         self.calls = 0
         self.fail_writes = fail_writes
+        self.page_size = 50
+        self.pages_read = 0
+        #: The refs of every ``read_people`` call, in order.
+        self.read_by_id: list[list[RecordRef]] = []
 
-    def pull_people(self, since: datetime | None) -> Iterator[PersonRecord]:
+    def pull_people(
+        self,
+        since: datetime | None,
+        *,
+        resume: str | None = None,
+        checkpoint: Callable[[str], None] | None = None,
+    ) -> Iterator[PersonRecord]:
         self.calls += 1
-        for pid, p in sorted(self.crm.people.items(), key=lambda kv: kv[1]["modified"]):
+        rows = sorted(self.crm.people.items(), key=lambda kv: kv[1]["modified"])
+        for pid, p in self._paged(rows, resume, checkpoint):
             modified = datetime.fromisoformat(p["modified"])
             if since is None or modified >= since:
-                yield PersonRecord(
-                    RecordRef(self.name, p.get("object", "Lead"), pid),
-                    p["email"],
-                    modified,
-                    p["attrs"],
-                    owner_id=self.crm.owners.get(pid),
-                    status=self.crm.statuses.get(pid, "Open"),
-                )
+                yield self._person(pid, p, modified)
 
-    def pull_activities(self, since: datetime | None) -> Iterator[ActivityRecord]:
+    def _paged(
+        self,
+        rows: list[tuple[str, dict[str, Any]]],
+        resume: str | None,
+        checkpoint: Callable[[str], None] | None,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Rows in pages of ``page_size``: a checkpoint (the next offset) after each page,
+        and ``resume`` starting at such an offset; ``pages_read`` counts the pages served."""
+        for start in range(int(resume or 0), len(rows), self.page_size):
+            self.pages_read += 1
+            yield from rows[start : start + self.page_size]
+            if checkpoint is not None and start + self.page_size < len(rows):
+                checkpoint(str(start + self.page_size))
+
+    def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:
         self.calls += 1
-        for aid, a in sorted(self.crm.activities.items(), key=lambda kv: kv[1]["modified"]):
+        self.read_by_id.append(list(refs))
+        people = self.crm.people
+        return [
+            self._person(r.external_id, people[r.external_id], None)
+            for r in dict.fromkeys(refs)
+            if r.source == self.name and r.external_id in people
+        ]
+
+    def _person(self, pid: str, p: dict[str, Any], modified: datetime | None) -> PersonRecord:
+        return PersonRecord(
+            RecordRef(self.name, p.get("object", "Lead"), pid),
+            p["email"],
+            modified or datetime.fromisoformat(p["modified"]),
+            p["attrs"],
+            owner_id=self.crm.owners.get(pid),
+            status=self.crm.statuses.get(pid, "Open"),
+        )
+
+    def pull_activities(
+        self,
+        since: datetime | None,
+        *,
+        resume: str | None = None,
+        checkpoint: Callable[[str], None] | None = None,
+    ) -> Iterator[ActivityRecord]:
+        self.calls += 1
+        rows = sorted(self.crm.activities.items(), key=lambda kv: kv[1]["modified"])
+        for aid, a in self._paged(rows, resume, checkpoint):
             modified = datetime.fromisoformat(a["modified"])
             if since is None or modified >= since:
                 yield ActivityRecord(

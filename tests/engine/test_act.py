@@ -454,3 +454,18 @@ def test_after_k_recycles_the_next_hand_off_waits_out_the_cool_down(
     assert after.actions["handed_off"] == 1, after.actions
     assert sorted(h.state for h in rows(store, handoffs)) == ["done", "done"]
     assert crm.owners["C1"] != NURTURE_QUEUE and crm.statuses["C1"] == "Working"
+
+
+def test_an_owner_change_the_crm_refuses_starts_no_sla_clock(store: Store, crm: MemoryCRM) -> None:
+    clock = Clock()
+    hand_raise(crm, "H1")
+    crm.reject["H1"] = "FIELD_CUSTOM_VALIDATION_EXCEPTION"  # e.g. a legal-hold rule
+    engine = make_engine(store, crm, clock)
+    breaches = 0
+    for _ in range(12):  # two hours: far past the 5-minute SLA, and past parking
+        breaches += engine.cycle().actions["breaches"]
+        clock.now += timedelta(minutes=10)
+    assert breaches == 0 and crm.tasks == {}
+    [owner_action, task_action] = rows(store, actions)
+    assert owner_action.state == "parked" and task_action.state == "pending"
+    assert rows(store, handoffs)[0].breached_at is None

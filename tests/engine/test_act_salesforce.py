@@ -187,3 +187,55 @@ def test_hand_off_sla_and_recycle_in_salesforce(sandbox: SalesforceSandbox, tmp_
         t["LeadSync_Key__c"].rsplit("-", 1)[1] for t in keyed_tasks(sandbox, called["Id"])
     ) == ["1", "2"]
     store.close()
+
+
+def test_a_lead_converted_while_its_hand_off_is_owed_is_handed_off_as_its_contact(
+    sandbox: SalesforceSandbox, tmp_path: Path
+) -> None:
+    org = sandbox.org
+    clock = ShiftedClock()
+    engine, store = make_engine(sandbox, tmp_path, clock)
+    assert engine.cycle(full=True, no_actions=True).status == "ok"
+    lead = next(
+        r
+        for r in org.records("Lead")
+        if r.get("Email")
+        and not r.get("IsConverted")
+        and not r.get("Legal_Hold__c")
+        and r.get("LeadSync_Team__c") == "Marketing"
+        and r.get("Status") not in ("Recycled", "Nurture")
+        and not keyed_tasks(sandbox, r["Id"])
+    )
+    connector: Any = engine.connectors["salesforce"]
+    reassign = connector.reassign
+    converted: list[str] = []
+
+    def converted_meanwhile(changes: Any) -> Any:
+        # The rep converts the lead between LeadSync's decision and its owner change; the
+        # conversion creates the Contact, as Salesforce's does.
+        if not converted:
+            account = org.insert("Account", {"Name": "Converted Co"})
+            contact = org.insert(
+                "Contact", {"LastName": "Converted", "Email": lead["Email"], "AccountId": account}
+            )
+            org.convert_lead(lead["Id"], contact, account)
+            converted.append(contact)
+        return reassign(changes)
+
+    connector.reassign = converted_meanwhile
+    submit_contact_us(sandbox, lead)
+    first = engine.cycle()
+    assert first.actions["handed_off"] == 1 and first.actions["actions_rejected"] >= 1
+    assert keyed_tasks(sandbox, lead["Id"]) == []
+
+    second = engine.cycle()  # pulls the conversion; the owed actions move to the contact
+    [contact] = converted
+    assert second.status == "ok", second.errors
+    owner = org.get("Contact", contact)["OwnerId"]  # type: ignore[index]
+    users = {u["Id"]: u for u in org.records("User")}
+    assert users[owner]["Title"] == "Account Executive"
+    [task] = keyed_tasks(sandbox, contact)
+    assert task["OwnerId"] == owner and task["Subject"].startswith("LeadSync: hand-raiser")
+    assert engine.cycle().actions.get("handed_off", 0) == 0
+    assert len(keyed_tasks(sandbox, contact)) == 1
+    store.close()

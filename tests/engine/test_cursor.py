@@ -61,3 +61,34 @@ def test_a_record_committed_late_inside_the_overlap_is_still_pulled(store: Store
     }
     clock.now += timedelta(seconds=30)
     assert pulled(sync.cycle())["inserted"] == 1
+
+
+def test_a_notified_cycle_reads_the_named_people_and_leaves_their_cursor(store: Store) -> None:
+    from leadsync.records import RecordRef
+    from leadsync.store.runs import read_cursor
+
+    crm = MemoryCRM()
+    for i in range(50):
+        crm.add_person(f"L{i}", f"p{i}@acme.com", industry="Retail")
+    clock = Clock()
+    connector = MemoryConnector(crm)
+    sync = engine(store, connector, clock=clock)
+    sync.cycle()
+    with store.reading() as conn:
+        people_before = read_cursor(conn, "mem", "people")
+    clock.now += timedelta(minutes=10)
+    crm.add_person("HOT", "hot@acme.com", industry="Retail")
+    crm.add_person("COLD", "cold@acme.com", industry="Retail")  # changed, but not notified
+    crm.add_activity("A1", "HOT", "form_submission", "Contact Us")
+
+    named = RecordRef("mem", "Lead", "HOT")
+    report = sync.cycle(notified=[named, RecordRef("other", "contact", "1")])
+
+    assert connector.read_by_id == [[named]]
+    assert pulled(report) == {"inserted": 1, "updated": 0, "unchanged": 0}
+    assert pulled(report, "activities")["inserted"] == 1
+    with store.reading() as conn:
+        assert read_cursor(conn, "mem", "people") == people_before
+        assert read_cursor(conn, "mem", "activities") is not None
+    # The next poll still finds the record nobody named.
+    assert pulled(sync.cycle())["inserted"] == 1

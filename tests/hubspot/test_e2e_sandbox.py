@@ -85,6 +85,22 @@ def test_full_and_incremental_pull(connector: HubSpotConnector) -> None:
     assert connector.usage().calls_by_endpoint.get("contacts.search", 0) >= 1
 
 
+def test_read_people_by_id_batches_100_and_leaves_out_gone_contacts(
+    sandbox: Any, connector: HubSpotConnector
+) -> None:
+    ids = _contact_ids(sandbox, 150)
+    refs = [RecordRef("hubspot", "contact", oid) for oid in ids]
+    gone = RecordRef("hubspot", "contact", "999999999")
+    people = connector.read_people([*refs, gone, refs[0]])
+    assert sorted(p.ref for p in people) == sorted(refs)
+    by_ref = {p.ref: p for p in list(connector.pull_people(None))}
+    assert all(p.email == by_ref[p.ref].email for p in people)
+    # 151 distinct ids: two batch reads (the second answering 207 for the gone one), no search.
+    calls = connector.usage().calls_by_endpoint
+    assert calls["contacts.batch_read"] == 2
+    assert connector.read_people([RecordRef("hubspot", "meeting", "1")]) == []
+
+
 def test_write_keeps_per_record_rejections(sandbox: Any, connector: HubSpotConnector) -> None:
     connector.create_fields()
     ids = _contact_ids(sandbox, 150)

@@ -62,6 +62,7 @@ class FakeEngine:
     def __init__(self, result: CycleReport | Exception | None = None) -> None:
         self.result = result
         self.calls: list[dict[str, object]] = []
+        self.resume_keys: list[str | None] = []
         self.during: Callable[[], None] = lambda: None
 
     def cycle(
@@ -72,10 +73,12 @@ class FakeEngine:
         full: bool = False,
         since: datetime | None = None,
         no_actions: bool = False,
+        resume_key: str | None = None,
     ) -> CycleReport:
         self.calls.append(
             {"only": only, "dry_run": dry_run, "full": full, "since": since, "no": no_actions}
         )
+        self.resume_keys.append(resume_key)
         self.during()
         if isinstance(self.result, Exception):
             raise self.result
@@ -194,6 +197,8 @@ def test_a_backfill_the_service_stops_goes_back_in_the_queue(store: Store) -> No
     halt.clear()
     engine.result, engine.during = None, lambda: None
     assert job.run_next() is True and _row(store, request_id).state == "done"
+    # Both runs are the same backfill to the engine: the second resumes the first's pages.
+    assert engine.resume_keys == [f"queue:{request_id}"] * 2
 
 
 def test_the_queue_shares_the_worker_with_cycles_and_never_overlaps_them() -> None:

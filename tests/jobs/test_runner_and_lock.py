@@ -14,15 +14,20 @@ from jobs.lock import ProcessLock, lock_path_for
 from jobs.runner import CycleOutcome, CycleRunner, ShuttingDown, StopAwareProgress
 from leadsync.engine.cycle import CycleReport
 from leadsync.errors import AuthError, StoreError
+from leadsync.records import RecordRef
 
 
 class FakeEngine:
     def __init__(self, result: CycleReport | Exception) -> None:
         self.result = result
         self.only: list[Sequence[str] | None] = []
+        self.notified: list[Sequence[RecordRef]] = []
 
-    def cycle(self, only: Sequence[str] | None = None) -> CycleReport:
+    def cycle(
+        self, only: Sequence[str] | None = None, *, notified: Sequence[RecordRef] = ()
+    ) -> CycleReport:
         self.only.append(only)
+        self.notified.append(notified)
         if isinstance(self.result, Exception):
             raise self.result
         return self.result
@@ -42,6 +47,15 @@ def test_runner_reports_each_cycle_to_observers() -> None:
         report,
     )
     assert not outcome.fatal
+
+
+def test_runner_passes_a_webhooks_records_to_the_cycle() -> None:
+    engine = FakeEngine(CycleReport(run_id=1))
+    named = [RecordRef("hubspot", "contact", "51")]
+    runner = CycleRunner(engine, threading.Event())
+    runner.run("hubspot", named)
+    runner.run("hubspot")
+    assert engine.notified == [named, ()]
 
 
 def test_runner_turns_a_raised_auth_error_into_a_fatal_outcome() -> None:

@@ -90,3 +90,55 @@ def test_nothing_starts_after_shutdown() -> None:
     assert scheduler.shutdown(timeout=2)
     time.sleep(0.2)
     assert engine.calls == ["hubspot"]
+
+
+def test_a_requested_cycle_reads_every_record_its_webhooks_named() -> None:
+    from leadsync.records import RecordRef
+
+    seen: list[tuple[str, list[RecordRef]]] = []
+    started = threading.Event()
+    release = threading.Event()
+
+    def run(connector: str, notified: list[RecordRef] | None = None) -> None:
+        seen.append((connector, list(notified or [])))
+        started.set()
+        release.wait(5)
+
+    def ref(n: int) -> RecordRef:
+        return RecordRef("hubspot", "contact", str(n))
+
+    scheduler = SyncScheduler(
+        run, ["hubspot"], timedelta(hours=1), first_run_delay=timedelta(hours=1)
+    )
+    scheduler.start()
+    assert scheduler.trigger("hubspot", [ref(1), ref(2)]) is True
+    started.wait(5)
+    # While that cycle runs, three deliveries queue one more cycle that reads all of theirs.
+    assert scheduler.trigger("hubspot", [ref(3)]) is True
+    assert scheduler.trigger("hubspot", [ref(4), ref(3)]) is False
+    assert scheduler.trigger("hubspot") is False
+    release.set()
+    _wait_for(lambda: len(seen) == 2 and scheduler.running is None)
+    assert scheduler.shutdown(timeout=2)
+    assert seen == [("hubspot", [ref(1), ref(2)]), ("hubspot", [ref(3), ref(4)])]
+
+
+def test_the_interval_poll_leaves_named_records_to_the_waiting_request() -> None:
+    from leadsync.records import RecordRef
+
+    seen: list[list[RecordRef]] = []
+    gate = threading.Event()
+
+    def run(connector: str, notified: list[RecordRef] | None = None) -> None:
+        seen.append(list(notified or []))
+        gate.wait(5)
+
+    scheduler = SyncScheduler(run, ["hubspot"], timedelta(hours=1))
+    scheduler.start()  # the interval poll starts at once and holds the worker
+    _wait_for(lambda: len(seen) == 1)
+    named = RecordRef("hubspot", "contact", "7")
+    assert scheduler.trigger("hubspot", [named]) is True
+    gate.set()
+    _wait_for(lambda: len(seen) == 2 and scheduler.running is None)
+    assert scheduler.shutdown(timeout=2)
+    assert seen == [[], [named]]

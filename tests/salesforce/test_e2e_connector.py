@@ -70,6 +70,23 @@ def test_activities_pull(sb: SalesforceSandbox) -> None:
     conn.close()
 
 
+def test_read_people_by_id_matches_the_pull(sb: SalesforceSandbox) -> None:
+    conn = connector_for(sb)
+    pulled = {p.ref: p for p in conn.pull_people(None)}
+    leads = sorted(r for r in pulled if r.object_type == "Lead")[:450]
+    contacts = sorted(r for r in pulled if r.object_type == "Contact")[:3]
+    deleted = [r for r, p in pulled.items() if p.deleted][:1]
+    gone = RecordRef(conn.name, "Lead", "00Q000000000000")
+    other = RecordRef(conn.name, "Task", "00T000000000001")
+    conn.users()
+    before = conn.usage().calls
+    read = conn.read_people([*leads, *contacts, *deleted, gone, other, leads[0]])
+    assert {p.ref: p for p in read} == {r: pulled[r] for r in {*leads, *contacts, *deleted}}
+    # 450 leads in three 200-id queries, the contacts in one; nothing else is asked.
+    assert conn.usage().calls - before == 4
+    conn.close()
+
+
 def test_idle_people_cycle_costs_one_call_per_object_type(sb: SalesforceSandbox) -> None:
     conn = connector_for(sb)
     conn.users()

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 import tomli_w
 
 from leadsync.sandboxes import running_sandboxes
-from leadsync.store.schema import backfill_requests, runs
+from leadsync.store.schema import backfill_requests, runs, webhook_records
 from tests.conftest import fresh_store_url
 from tests.service.helpers import (
     RUN,
@@ -115,6 +115,11 @@ def test_the_standby_takes_over_within_the_lease_and_cycles_never_overlap(
         body, headers = hubspot_delivery(f"{base_b}/hooks", [contact_event(5)], secret=secret)
         answer = httpx.post(f"{base_b}/hooks", content=body, headers=headers, timeout=5)
         assert answer.status_code == 200 and answer.json()["cycle"] == "pending"
+        # The same delivery replayed at the leader is refused: the ids are in the shared store.
+        replay = httpx.post(f"{base_a}/hooks", content=body, headers=headers, timeout=5)
+        assert replay.status_code == 401
+        # The standby left the contact for the leader, which takes it within seconds.
+        _wait_for(lambda: _count(url, webhook_records) == 0, 15, a, b)
 
         # Ask the leader for a cycle and kill it while that cycle is (most likely) running.
         body, headers = hubspot_delivery(f"{base_a}/hooks", [contact_event(6)], secret=secret)
@@ -143,8 +148,18 @@ def test_the_standby_takes_over_within_the_lease_and_cycles_never_overlap(
                 proc.send_signal(signal.SIGTERM)
         outputs = [proc.communicate(timeout=60)[0] for proc in procs]
     assert b.returncode == 0, outputs[1][-3000:]
+    assert '"webhook.handover_taken"' in outputs[0], outputs[0][-3000:]
 
     _assert_no_overlap(url, killed_at, at_least=6)
+
+
+def _count(url: str, table: sa.Table) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def _assert_no_overlap(url: str, killed_at: datetime, at_least: int) -> None:

@@ -107,3 +107,25 @@ def test_the_default_limit_is_one_mebibyte(harness: Harness) -> None:
 def test_only_post_is_routed(harness: Harness) -> None:
     with TestClient(harness.app()) as client:
         assert client.get("/hooks/hubspot").status_code == 405
+
+
+def test_the_cycle_reads_changed_contacts_and_merge_survivors_not_deletions() -> None:
+    from datetime import UTC, datetime
+
+    from connectors.hubspot.webhooks import WebhookEvent
+    from leadsync.records import RecordRef
+    from leadsync.service.webhook import people_named
+
+    def contact(n: int) -> RecordRef:
+        return RecordRef("hubspot", "contact", str(n))
+
+    at = datetime.now(UTC)
+    events = [
+        WebhookEvent("1", "changed", contact(1), at, "recent_conversion_date", "1"),
+        WebhookEvent("2", "created", contact(2), at),
+        WebhookEvent("3", "deleted", contact(3), at),
+        WebhookEvent("4", "merged", contact(4), at, merged_into=contact(5)),
+        WebhookEvent("5", "changed", contact(1), at, "email", "a@b.c"),
+        WebhookEvent("6", "changed", RecordRef("hubspot", "deal", "9"), at, "amount", "1"),
+    ]
+    assert people_named(events) == [contact(1), contact(2), contact(5)]

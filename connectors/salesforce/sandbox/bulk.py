@@ -14,6 +14,7 @@ import io
 import queue
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ import structlog
 
 from connectors.salesforce.sandbox.protocol import Request, Response
 from connectors.salesforce.sandbox.schema import FieldDef, ObjectDef
-from connectors.salesforce.sandbox.soql_eval import CompiledQuery, compile_query
+from connectors.salesforce.sandbox.soql_eval import CompiledQuery, ResolvedPath, compile_query
 from connectors.salesforce.sandbox.writes import (
     ApiError,
     RecordFailure,
@@ -37,6 +38,7 @@ from connectors.salesforce.sandbox.writes import (
 
 if TYPE_CHECKING:
     from connectors.salesforce.sandbox.app import SandboxApi
+    from connectors.salesforce.sandbox.org import OrgState
 
 log = structlog.get_logger(__name__)
 _DELIMITERS = {
@@ -69,7 +71,9 @@ class Job:
     compiled: CompiledQuery | None = None
     uploads: list[str] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
-    results: list[list[str]] = field(default_factory=list)
+    #: A query job's matching rows, rendered to CSV a page at a time when fetched. Rows are
+    #: never mutated (a write replaces them), so these references are the job's snapshot.
+    results: list[Mapping[str, Any]] = field(default_factory=list)
     successes: list[list[str]] = field(default_factory=list)
     failures: list[list[str]] = field(default_factory=list)
     unprocessed: list[list[str]] = field(default_factory=list)
@@ -306,7 +310,14 @@ class BulkJobs:
             except ValueError:
                 raise ApiError(400, "INVALIDLOCATOR", f"Invalid locator: {locator}") from None
         end = start + int(max_records)
-        page = job.results[start:end]
+        compiled = job.compiled
+        assert compiled is not None
+        org = self._api.org
+        chosen = job.results[start:end]
+        # Column by column: one formatter per field instead of a type dispatch per cell, as a
+        # page of a big job renders half a million cells.
+        columns = [_render(org, path, chosen) for path in compiled.select]
+        page = [list(cells) for cells in zip(*columns, strict=True)]
         next_locator = (
             base64.b64encode(str(end).encode()).decode().rstrip("=")
             if end < len(job.results)
@@ -364,9 +375,7 @@ class BulkJobs:
         org = self._api.org
         rows = compiled.run(org, include_deleted=job.operation == "queryAll")
         job.header = [".".join([*(h[1] for h in p.hops), p.field.name]) for p in compiled.select]
-        job.results = [
-            [_csv_value(p.field, p.read(org, row)) for p in compiled.select] for row in rows
-        ]
+        job.results = rows
         job.processed = len(job.results)
         job.state = "JobComplete"
 
@@ -460,16 +469,32 @@ def _columns(definition: ObjectDef, header: list[str]) -> list[FieldDef] | str:
     return specs
 
 
+def _render(org: OrgState, path: ResolvedPath, rows: list[Mapping[str, Any]]) -> list[str]:
+    """One selected field of ``rows`` as CSV cells."""
+    if path.hops:
+        values = [path.read(org, row) for row in rows]
+    else:
+        name = path.field.name
+        values = [row.get(name) for row in rows]
+    spec = path.field
+    if spec.type in ("double", "currency"):
+        return ["" if v is None else repr(float(v)) for v in values]
+    if spec.type == "datetime":
+        return [_csv_value(spec, v) for v in values]
+    if spec.type == "boolean":
+        return ["" if v is None else "true" if v else "false" for v in values]
+    return [v if isinstance(v, str) else _csv_value(spec, v) for v in values]
+
+
 def _csv_value(spec: FieldDef, value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return (
-            value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-            + f"{value.microsecond // 1000:03d}Z"
-        )
+        # isoformat is several times faster than strftime, and a big job renders millions.
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+        return utc.isoformat(timespec="milliseconds")[:23] + "Z"
     if spec.type in ("double", "currency"):
         return repr(float(value))
     return str(value)

@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from connectors.salesforce.sandbox import generator_bulk as bulk
 from connectors.salesforce.sandbox.generator_data import (
     CAMPAIGNS,
     COMPANY_SUFFIXES,
@@ -48,13 +49,20 @@ class _People:
 
 
 def generate_org(
-    leads: int = 5000, seed: int = 7, with_output_fields: bool = True, now: datetime | None = None
+    leads: int = 5000,
+    seed: int = 7,
+    with_output_fields: bool = True,
+    now: datetime | None = None,
+    activities: int | None = None,
 ) -> OrgState:
     """A seeded org with ``leads`` leads, ~``leads/3`` contacts and their history.
 
     ``with_output_fields=False`` leaves out LeadSync's custom fields (and the Task key field)
     so ``leadsync fields create`` has something to create. ``now`` anchors the history
-    (default: the current time).
+    (default: the current time). ``activities`` asks for exactly that many CampaignMember,
+    Task, Event and Form_Submission__c records (shares in ``generator_bulk.MIX``), held as
+    compact columnar tables so millions fit; by default each person gets a drawn history
+    (about 2.7 activities a lead) stored as plain records.
     """
     rng = random.Random(seed)
     moment = (now or datetime.now(UTC)).astimezone(UTC)
@@ -65,8 +73,41 @@ def generate_org(
     accounts = _accounts(org, rng, max(5, leads // 10), moment)
     contacts = _contacts(org, rng, people, accounts, max(3, leads // 3), moment)
     lead_ids = _leads(org, rng, people, accounts, contacts, leads, moment)
-    _history(org, rng, people, lead_ids, contacts, moment, with_output_fields)
+    if activities is None:
+        _history(org, rng, people, lead_ids, contacts, moment, with_output_fields)
+    else:
+        _bulk_history(org, rng, people, lead_ids, contacts, moment, activities)
     return org
+
+
+def _bulk_history(
+    org: OrgState,
+    rng: random.Random,
+    people: _People,
+    lead_ids: list[str],
+    contacts: list[tuple[str, str | None]],
+    now: datetime,
+    activities: int,
+) -> None:
+    """Conversions as :func:`_history` makes them, then ``activities`` columnar activities."""
+    live = [i for i in lead_ids if not (org.raw("Lead", i) or {}).get("IsDeleted")]
+    working = [i for i in live if (org.raw("Lead", i) or {}).get("Status") == "Working - Contacted"]
+    _convert(org, rng, working, now)
+    emails: list[str | None] = []
+    for lead in live:
+        email = (org.raw("Lead", lead) or {}).get("Email")
+        emails.append(str(email) if email else None)
+    who = bulk.People(
+        ids=live + [c for c, _ in contacts],
+        emails=emails + [e for _, e in contacts],
+        leads=len(live),
+        reps=list(people.reps),
+    )
+    campaigns = [
+        bulk.Campaign(cid, name, statuses, frozenset(responded), page)
+        for cid, statuses, responded, page, name, _ in people.campaigns
+    ]
+    bulk.add_activities(org, rng, who, campaigns, activities, now)
 
 
 def _pick(rng: random.Random, weighted: tuple[tuple[object, int], ...]) -> object:
@@ -405,7 +446,11 @@ def _history(
                 },
                 created=start,
             )
-    # A share of worked leads converted into a new contact on a fresh account.
+    _convert(org, rng, working, now)
+
+
+def _convert(org: OrgState, rng: random.Random, working: list[str], now: datetime) -> None:
+    """A share of worked leads converted into a new contact on a fresh account."""
     for lead in rng.sample(working, k=len(working) // 4):
         row = org.raw("Lead", lead) or {}
         when = days_ago(now, rng.uniform(0, HISTORY_DAYS))

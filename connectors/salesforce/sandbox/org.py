@@ -7,15 +7,18 @@ write, so a query cursor that holds references to them keeps a consistent snapsh
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from connectors.salesforce.sandbox.columns import ColumnTable
 from connectors.salesforce.sandbox.ids import IdFactory, to18
 from connectors.salesforce.sandbox.objects import build_schema
 from connectors.salesforce.sandbox.schema import FieldDef, ObjectDef
 
+#: A stored record: a sparse dict, or a read-only view of a columnar row (never mutated).
+Row = Mapping[str, Any]
 _RESPONDED = frozenset(
     {"Responded", "Registered", "Attended", "Downloaded", "Submitted", "Clicked", "Opened"}
 )
@@ -67,7 +70,7 @@ class OrgState:
         self.org_id = org_id or self.ids.new("00D")
         self.schema: dict[str, ObjectDef] = build_schema(with_output_fields)
         self._index = {name.lower(): name for name in self.schema}
-        self._rows: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in self.schema}
+        self._rows: dict[str, MutableMapping[str, Row]] = {name: {} for name in self.schema}
         self._by_prefix = {d.prefix: d.name for d in self.schema.values()}
         self._unique: dict[tuple[str, str], dict[str, str]] = {}
         self.lock = threading.RLock()
@@ -97,6 +100,18 @@ class OrgState:
         with self.lock:
             self.schema[object_type].add(definition)
 
+    def attach(self, table: ColumnTable) -> None:
+        """Hold an object's records as a built :class:`ColumnTable` (the object must be empty)."""
+        name = table.definition.name
+        with self.lock:
+            if self._rows[name]:
+                raise ValueError(f"{name} already has records")
+            self._rows[name] = table
+            keyed = [f for f in table.definition.fields.values() if (f.external_id or f.unique)]
+            if any(table.stores(f.name) for f in keyed):
+                for row in table.values():
+                    self._reindex(table.definition, None, row)
+
     # --- clock ------------------------------------------------------------------------------
     def stamp(self) -> datetime:
         """Now, at millisecond precision, never earlier than the previous stamp."""
@@ -107,17 +122,17 @@ class OrgState:
             return self._last_stamp
 
     # --- reads ------------------------------------------------------------------------------
-    def rows(self, object_type: str) -> list[dict[str, Any]]:
+    def rows(self, object_type: str) -> list[Row]:
         """The live (immutable by convention) sparse rows of an object, deleted ones included."""
         with self.lock:
             return list(self._rows[object_type].values())
 
-    def raw(self, object_type: str, record_id: str) -> dict[str, Any] | None:
+    def raw(self, object_type: str, record_id: str) -> Row | None:
         """The live sparse row, or ``None``."""
         with self.lock:
             return self._rows[object_type].get(record_id)
 
-    def lookup(self, record_id: str) -> dict[str, Any] | None:
+    def lookup(self, record_id: str) -> Row | None:
         """The live sparse row of any object by id (15 or 18 characters)."""
         full = to18(record_id) if record_id else None
         object_type = self.type_of_id(full) if full else None
@@ -240,7 +255,7 @@ class OrgState:
             self._rows[object_type][full] = _sparse(row)
             self._reindex(definition, old, row)
 
-    def restore(self, object_type: str, record_id: str, row: dict[str, Any] | None) -> None:
+    def restore(self, object_type: str, record_id: str, row: Row | None) -> None:
         """Put back a row as it was before a write (``None``: the write created it).
 
         Used to roll back an all-or-none request; the caller holds :attr:`lock` throughout.

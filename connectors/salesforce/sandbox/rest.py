@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ class Cursor:
     """A server-side query cursor: the snapshot of matching rows and where the next page starts."""
 
     compiled: CompiledQuery
-    rows: list[dict[str, Any]]
+    rows: list[Mapping[str, Any]]
     batch: int
     endpoint: str
     touched: float
@@ -325,7 +326,7 @@ def collection_write(
             )
         parsed.append((definition, parse_body(definition, record)))
     results: list[dict[str, Any]] = []
-    undo: list[tuple[str, str, dict[str, Any] | None]] = []
+    undo: list[tuple[str, str, Mapping[str, Any] | None]] = []
     failed = False
     with api.org.lock:
         for definition, values in parsed:
@@ -353,7 +354,7 @@ def _write_record(
     definition: ObjectDef,
     values: dict[str, Any],
     key_field: FieldDef | None,
-    undo: list[tuple[str, str, dict[str, Any] | None]],
+    undo: list[tuple[str, str, Mapping[str, Any] | None]],
 ) -> dict[str, Any]:
     if operation == "create":
         if values.get("Id"):
@@ -405,7 +406,7 @@ def collection_delete(api: SandboxApi, request: Request) -> Response:
     all_or_none = request.params.get("allOrNone", "false").lower() == "true"
     ctx = write_context(api, request)
     results: list[dict[str, Any]] = []
-    undo: list[tuple[str, str, dict[str, Any] | None]] = []
+    undo: list[tuple[str, str, Mapping[str, Any] | None]] = []
     with api.org.lock:
         for raw_id in ids:
             full = to18(raw_id)

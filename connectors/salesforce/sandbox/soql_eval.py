@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,7 +22,7 @@ from connectors.salesforce.sandbox.soql_parse import (
     parse,
 )
 
-Row = dict[str, Any]
+Row = Mapping[str, Any]
 _NO_COLUMN = (
     "No such column '{name}' on entity '{entity}'. If you are attempting to use a custom field, "
     "be sure to append the '__c' after the custom field name. Please reference your WSDL or the "
