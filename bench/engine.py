@@ -205,7 +205,8 @@ class GeneratedConnector:
         self.calls = 0
         self.written = 0
 
-    def pull_people(self, since: datetime | None) -> Iterator[PersonRecord]:
+    def pull_people(self, since: datetime | None, **_: Any) -> Iterator[PersonRecord]:
+        # Not resumable (no checkpoints): a resumed backfill here starts over.
         org = self.org
         self.calls += 1
         start = _first_index(since, org.origin, org.person_step, org.people)
@@ -217,7 +218,12 @@ class GeneratedConnector:
             if since is None or org.edits[i][1] >= since:
                 yield org.person(i)
 
-    def pull_activities(self, since: datetime | None) -> Iterator[ActivityRecord]:
+    def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:
+        self.calls += 1
+        wanted = {r.external_id for r in refs if r.source == self.name}
+        return [p for p in self.pull_people(None) if p.ref.external_id in wanted]
+
+    def pull_activities(self, since: datetime | None, **_: Any) -> Iterator[ActivityRecord]:
         org = self.org
         self.calls += 1
         total = org.people * org.per_person

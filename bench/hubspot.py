@@ -9,8 +9,13 @@ Two measurements (results and how to read them: ``bench/hubspot.md``):
 2. Backfill at the rate limit: a full ``pull_people(None)`` of M contacts with the sandbox
    enforcing its burst limit (default 190 per 10 s); wall time is compared with the physical
    bound that limit implies, calls / limit * 10 s.
+3. Webhook to task: ``leadsync run`` as a subprocess with both sandboxes; HubSpot delivers
+   v3-signed events for hand-raising form submissions and the time from submission to the
+   hand-off task existing in Salesforce is measured (``bench/speed_to_lead.py``'s webhook
+   mode, right after the backfill). Target: p95 under 2 s.
 
-Run: ``python -m bench.hubspot [--write-n 100000] [--backfill-n 20000] [--rate 190]``.
+Run: ``python -m bench.hubspot [--write-n 100000] [--backfill-n 20000] [--rate 190]
+[--webhook-samples 20]``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ if not __package__:
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.mapping import load_mapping
 from connectors.hubspot.settings import HubSpotSettings
+from leadsync.logs import configure as configure_logs
 from leadsync.records import RecordRef, RecordUpdate
 from mappings import default_mapping_path
 
@@ -109,6 +115,22 @@ def bench_backfill(n: int, rate: int, seed: int) -> dict[str, Any]:
     }
 
 
+def bench_webhook(samples: int, seed: int) -> dict[str, Any]:
+    from bench.speed_to_lead import MODES, run_mode
+
+    outcome = run_mode(
+        MODES["webhook"],
+        per_source=samples,
+        spread=1,
+        webhook_window=60.0,
+        leads=2_000,
+        seed=seed,
+        say=lambda text: print(text, file=sys.stderr, flush=True),
+    )
+    summary: dict[str, Any] = outcome.summary()
+    return summary
+
+
 def _count_429(stats: Any) -> int | None:
     if isinstance(stats, dict):
         by_status = stats.get("by_status") or stats.get("status") or {}
@@ -123,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backfill-n", type=int, default=20_000)
     parser.add_argument("--rate", type=int, default=190)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--webhook-samples", type=int, default=20, help="0 skips part 3")
     args = parser.parse_args(argv)
+    # The in-process sandbox logs every call; keep stdout for the JSON result.
+    configure_logs(json_lines=False, level="warning")
     try:
         import connectors.hubspot.sandbox  # noqa: F401
     except ImportError as exc:
@@ -133,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         "writes": bench_writes(args.write_n, args.seed),
         "backfill": bench_backfill(args.backfill_n, args.rate, args.seed),
     }
+    if args.webhook_samples:
+        result["webhook_to_task"] = bench_webhook(args.webhook_samples, args.seed)
     print(json.dumps(result, indent=2))
     return 0
 

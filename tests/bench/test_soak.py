@@ -1,6 +1,11 @@
 """The soak with chaos, short: about a minute of two ``leadsync run`` replicas on PostgreSQL under
-traffic and every fault kind (leader SIGKILL included), then zero discrepancies in the
-sandboxes' state. The full run is ``python bench/soak.py`` (``bench/soak.md``)."""
+traffic and every fault kind (leader SIGKILL included) but the server restart, then zero
+discrepancies in the sandboxes' state, the model recomputed from their full activity history
+included. The full run is ``python bench/soak.py`` (``bench/soak.md``).
+
+The PostgreSQL server restart stays in the bench (``--pg-restart``): it passed here, but the
+full suite was not verified after it, and a restart cuts every session on the server, so a
+test run would break any benchmark running on the same server at the time (see soak.md)."""
 
 from __future__ import annotations
 
@@ -41,9 +46,23 @@ def test_a_minute_of_chaos_loses_nothing(tmp_path: Path) -> None:
     for url in fresh_store_url("postgresql", tmp_path):
         result = run_soak(url, SoakOptions(minutes=1.0, leads=300, hand_raisers=4))
     print(result)
-    assert result["discrepancies"] == {"model": 0, "handoffs": 0, "recycles": 0, "writes": 0}, (
-        result["discrepancy_samples"]
-    )
+    assert result["discrepancies"] == {
+        "model": 0,
+        "handoffs": 0,
+        "recycles": 0,
+        "writes": 0,
+        "recompute": 0,
+        "activities": 0,
+    }, result["discrepancy_samples"]
+    recomputed = result["model_recompute"]
+    # The model was recomputed for nearly everyone, and every exclusion is explained.
+    assert recomputed["people_checked"] >= 0.9 * recomputed["people"], recomputed
+    assert sum(recomputed["exclusions"].values()) == len(recomputed["excluded"])
+    assert set(recomputed["exclusions"]) <= {
+        "lead under legal hold: the org's validation rule refuses every edit"
+    }, recomputed["excluded"]
+    store = recomputed["store"]
+    assert store["crm_activities"] > 0 and store["lost"] == store["doubled"] == 0, store
     assert set(result["faults_injected"]) == FAULT_KINDS
     (kill,) = [e for e in result["fault_events"] if e["fault"] == "leader.sigkill"]
     assert kill["killed"] != kill["new_leader"]
@@ -53,5 +72,8 @@ def test_a_minute_of_chaos_loses_nothing(tmp_path: Path) -> None:
     assert held["salesforce.new_leads"] > 0 and held["hubspot.form_submission"] > 0
     assert result["records"]["leadsync_tasks"] > 0
     # A hand-raiser sales converts before the hand-off lands gets no task (the owner change
-    # is refused: CANNOT_UPDATE_CONVERTED_LEAD), so not every submission has to be seen.
-    assert result["speed_to_lead"]["tasks_seen"] > 0
+    # is refused: CANNOT_UPDATE_CONVERTED_LEAD, bench/soak.md), so not every submission has
+    # to be seen; each one that is not is explained from the org and the store.
+    speed = result["speed_to_lead"]
+    assert speed["tasks_seen"] > 0
+    assert len(speed["no_task"]) == speed["submitted"] - speed["tasks_seen"]
