@@ -99,6 +99,7 @@ def activity_plans(mapping: SalesforceMapping) -> list[PullPlan]:
                     "TaskSubtype",
                     "Type",
                     "ActivityDate",
+                    "IsClosed",
                     "CompletedDateTime",
                 ),
             )
@@ -322,6 +323,9 @@ def to_activity(
             deleted=deleted,
         )
     if sobject == "Task":
+        # An open Task is a plan (LeadSync's own hand-off task is one), not a touch: its
+        # ActivityDate is a due date, maybe tomorrow's. It counts once completed; a task
+        # reopened stops counting, as a deleted one does.
         return ActivityRecord(
             ref=ref,
             kind=task_kind(row.get("TaskSubtype"), row.get("Type"), sources.tasks),
@@ -330,7 +334,7 @@ def to_activity(
             person=_who(source, row.get("WhoId")),
             name=row.get("Subject"),
             actor_id=row.get("OwnerId"),
-            deleted=deleted,
+            deleted=deleted or not as_bool(row.get("IsClosed")),
         )
     if sobject == "Event":
         return ActivityRecord(

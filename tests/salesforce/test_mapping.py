@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from connectors.salesforce.fields import OUTPUT_TYPES
 from connectors.salesforce.mapping import OUTPUT_NAMES, load_mapping
-from connectors.salesforce.pull import campaign_member_kind, task_kind
+from connectors.salesforce.pull import campaign_member_kind, task_kind, to_activity
 from leadsync.errors import ConfigError
 
 DEFAULT_OUTPUTS = {
@@ -137,3 +138,32 @@ def test_task_kinds() -> None:
     assert task_kind("Call", None, tasks) == "call"
     assert task_kind(None, "Email", tasks) == "email"
     assert task_kind("Task", "Other", tasks) == "task"
+
+
+def test_an_open_task_is_not_a_touch_until_completed() -> None:
+    """LeadSync's own hand-off task, due tomorrow, once counted as the rep's touch at
+    midnight (an SLA never breached for hand-offs after business hours)."""
+    mapping = load_mapping()
+    row = {
+        "Id": "00T8c000000001pEAA",
+        "SystemModstamp": "2026-11-23T17:17:54.000+0000",
+        "IsDeleted": False,
+        "CreatedDate": "2026-11-23T17:17:54.000+0000",
+        "WhoId": "00Q8c0000000003EAA",
+        "OwnerId": "0058c0000000005AAA",
+        "Subject": "LeadSync: hand-raiser",
+        "TaskSubtype": "Task",
+        "ActivityDate": "2026-11-24",
+        "IsClosed": False,
+        "CompletedDateTime": None,
+    }
+    planned = to_activity("salesforce", "Task", row, mapping)
+    assert planned is not None and planned.deleted
+    done = to_activity(
+        "salesforce",
+        "Task",
+        {**row, "IsClosed": True, "CompletedDateTime": "2026-11-24T08:30:00.000+0000"},
+        mapping,
+    )
+    assert done is not None and not done.deleted
+    assert done.occurred_at == datetime(2026, 11, 24, 8, 30, tzinfo=UTC)
