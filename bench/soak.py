@@ -298,13 +298,58 @@ def write_config(
     return path
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
+def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    explain: Callable[[], str] | None = None,
+) -> float:
     began = time.monotonic()
     while time.monotonic() - began < timeout:
         if predicate():
             return time.monotonic() - began
         time.sleep(0.2)
-    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+    why = f"\n{explain()}" if explain is not None else ""
+    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}{why}")
+
+
+def why_not_converged(url: str, since: float, logs: Sequence[Path]) -> str:
+    """What a soak that did not converge still owes, for the failure message: the runs since
+    the traffic stopped, the owed rows with the CRM's answer, and each replica's last log lines."""
+    engine = sa.create_engine(url)
+    lines: list[str] = []
+    try:
+        with engine.connect() as conn:
+            for row in conn.execute(
+                sa.text(
+                    "SELECT connector, kind, status, started_at, error FROM runs "
+                    "WHERE started_at > :since ORDER BY started_at"
+                ),
+                {"since": datetime.fromtimestamp(since, UTC)},
+            ):
+                lines.append(
+                    f"run {row.connector} {row.kind} {row.status} {row.started_at}"
+                    f" {(row.error or '')[:300]}"
+                )
+            for table in ("pending_writes", "actions"):
+                for row in conn.execute(
+                    sa.text(f"SELECT * FROM {table} WHERE state = 'pending' ORDER BY id LIMIT 10")
+                ):
+                    lines.append(f"{table}: {dict(row._mapping)}")
+            for row in conn.execute(
+                sa.text(
+                    "SELECT id, person_id, record_uid, state, owner_id, queued_at FROM handoffs"
+                    " WHERE state IN ('queued', 'acting') ORDER BY id LIMIT 10"
+                )
+            ):
+                lines.append(f"handoff: {dict(row._mapping)}")
+    finally:
+        engine.dispose()
+    for log in logs:
+        tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
+        lines.append(f"--- last lines of {log.name}:")
+        lines.extend(tail)
+    return "\n".join(lines)
 
 
 # -- traffic --------------------------------------------------------------------------------------
@@ -714,7 +759,12 @@ def run_soak(store_url: str, options: SoakOptions) -> dict[str, Any]:
                 )
                 return owed == 0
 
-            wait_until(converged, options.converge_timeout_s, "convergence")
+            wait_until(
+                converged,
+                options.converge_timeout_s,
+                "convergence",
+                lambda: why_not_converged(store_url, quiet_wall, [r.log for r in replicas]),
+            )
             converged_s = time.monotonic() - quiet_at
             time.sleep(1.0)
             watcher.stop.set()
