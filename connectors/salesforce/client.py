@@ -43,6 +43,9 @@ class BulkIngestResult:
     successful: list[dict[str, str]]
     failed: list[dict[str, str]]
     unprocessed: list[dict[str, str]]
+    #: The job processed every record, so each one not in ``failed`` succeeded (and
+    #: ``successful`` was not downloaded).
+    others_succeeded: bool = False
 
 
 class SalesforceClient:
@@ -216,7 +219,8 @@ class SalesforceClient:
         """Run one Bulk 2.0 ingest ``update`` job of ``records`` rows.
 
         The minimum is four calls: create, upload, close, one status poll. Result files are
-        fetched only when the status counters do not already prove every record succeeded.
+        fetched only when the status counters do not already prove every record succeeded, and
+        of a job that processed every record only ``failedResults``: the rest succeeded.
         """
         bulk = self._bulk(sobject, extra_headers)
         job = self._with_retry(
@@ -232,12 +236,12 @@ class SalesforceClient:
         self._with_retry(lambda: bulk.close_job(job_id))
         info = self._await_job(bulk, job_id, is_query=False, records=records)
         state = str(info.get("state"))
-        if (
-            state == "JobComplete"
-            and _count(info, "numberRecordsFailed") == 0
-            and _count(info, "numberRecordsProcessed") == records
-        ):
+        processed_all = state == "JobComplete" and _count(info, "numberRecordsProcessed") == records
+        if processed_all and _count(info, "numberRecordsFailed") == 0:
             return BulkIngestResult(job_id, True, [], [], [])
+        if processed_all:
+            failed = self._ingest_rows(bulk, job_id, "failedResults")
+            return BulkIngestResult(job_id, False, [], failed, [], others_succeeded=True)
         successful = self._ingest_rows(bulk, job_id, "successfulResults")
         failed = self._ingest_rows(bulk, job_id, "failedResults")
         unprocessed = (

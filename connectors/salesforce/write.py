@@ -426,7 +426,11 @@ class Writer:
                         "UNPROCESSED", f"Bulk job {job_id} did not process it", (), retriable=True
                     )
                     _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
+            implied = len(by_id) if result.others_succeeded else 0
             for item in by_id.values():
+                if result.others_succeeded:
+                    _set(outcomes, item, WriteOutcome(item.ref, ok=True))
+                    continue
                 error = RecordError(
                     "LEADSYNC_NO_RESULT", f"Bulk job {job_id} reported nothing for it", (), True
                 )
@@ -435,7 +439,7 @@ class Writer:
                 "salesforce.bulk.ingest.done",
                 object=sobject,
                 job=job_id,
-                ok=len(successful),
+                ok=len(successful) + implied,
                 failed=len(failed),
                 unprocessed=len(unprocessed),
             )

@@ -203,6 +203,38 @@ def test_bulk_ingest_above_threshold(
     assert outcomes[0].error.retriable
 
 
+def test_bulk_ingest_that_processed_everything_reads_only_the_failures(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    """The counters say every record was processed: the failures file names the refused
+    ones, the rest succeeded, and ``successfulResults`` (not registered here) is not read."""
+    updates = [RecordUpdate(_lead(i), {"score": i}) for i in range(501)]
+    rsps.add(responses.POST, f"{API}/jobs/ingest", json={"id": "750I", "state": "Open"})
+    rsps.add(responses.PUT, f"{API}/jobs/ingest/750I/batches", status=201)
+    rsps.add(responses.PATCH, f"{API}/jobs/ingest/750I", json={"state": "UploadComplete"})
+    rsps.add(
+        responses.GET,
+        f"{API}/jobs/ingest/750I",
+        json={"state": "JobComplete", "numberRecordsProcessed": 501, "numberRecordsFailed": 1},
+    )
+    failed = updates[7].ref.external_id
+    rsps.add(
+        responses.GET,
+        f"{API}/jobs/ingest/750I/failedResults",
+        body=(
+            '"sf__Id","sf__Error","Id","LeadSync_Score__c"\n'
+            f'"{failed}","FIELD_CUSTOM_VALIDATION_EXCEPTION:legal hold:--","{failed}","7"\n'
+        ),
+    )
+
+    outcomes = connector.write(updates)
+
+    assert not any("successfulResults" in c.request.url for c in rsps.calls)
+    assert [o.ok for o in outcomes].count(False) == 1
+    assert outcomes[7].error is not None
+    assert outcomes[7].error.code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+
+
 def test_reassign_sets_owner_and_status(
     rsps: responses.RequestsMock, connector: SalesforceConnector
 ) -> None:
