@@ -31,6 +31,8 @@ T = TypeVar("T")
 _BULK_DONE = {"JobComplete", "Failed", "Aborted"}
 #: Starting guess of Bulk ingest speed (records/s) until the org's own jobs teach us better.
 _INITIAL_BULK_RATE = 5_000.0
+#: The same for query jobs (rows/s), whose first poll waits for the REST probe's row count.
+_INITIAL_QUERY_RATE = 50_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,8 @@ class SalesforceClient:
             renew=self._renew if auth.can_renew(settings) else None,
         )
         self._sf: Salesforce | None = None
-        self._bulk_rate = _INITIAL_BULK_RATE
+        #: Records a second the org's Bulk jobs run at, learned per kind (ingest, query).
+        self._bulk_rates = {False: _INITIAL_BULK_RATE, True: _INITIAL_QUERY_RATE}
 
     # -- connection -------------------------------------------------------------------------
 
@@ -158,8 +161,11 @@ class SalesforceClient:
         include_deleted: bool,
         resume: BulkPosition | None = None,
         on_page: Callable[[BulkPosition], None] | None = None,
+        expected_rows: int | None = None,
     ) -> Iterator[dict[str, str]]:
         """Rows of a Bulk 2.0 query (or queryAll) job as CSV dicts, one result page at a time.
+
+        ``expected_rows`` (a REST probe's ``totalSize``) times the job's first status poll.
 
         ``on_page`` hears, once every row of a page has been taken, where the next page
         starts; ``resume`` starts there (no new job: Salesforce keeps a query job's results
@@ -167,7 +173,8 @@ class SalesforceClient:
         """
         bulk = self._bulk(sobject)
         if resume is None:
-            job_id, locator = self._start_query(bulk, sobject, soql, include_deleted), ""
+            job_id = self._start_query(bulk, sobject, soql, include_deleted, expected_rows)
+            locator = ""
         else:
             job_id, locator = resume.job_id, resume.locator
             log.info("salesforce.bulk.resume", object=sobject, job=job_id)
@@ -192,7 +199,12 @@ class SalesforceClient:
                 on_page(BulkPosition(job_id, locator))
 
     def _start_query(
-        self, bulk: _Bulk2Client, sobject: str, soql: str, include_deleted: bool
+        self,
+        bulk: _Bulk2Client,
+        sobject: str,
+        soql: str,
+        include_deleted: bool,
+        expected_rows: int | None = None,
     ) -> str:
         operation = Operation.query_all if include_deleted else Operation.query
         job = self._with_retry(
@@ -205,7 +217,7 @@ class SalesforceClient:
         )
         job_id = str(job["id"])
         log.info("salesforce.bulk.query", object=sobject, job=job_id)
-        self._await_job(bulk, job_id, is_query=True)
+        self._await_job(bulk, job_id, is_query=True, records=expected_rows)
         return job_id
 
     def bulk_update(
@@ -258,13 +270,14 @@ class SalesforceClient:
     ) -> dict[str, Any]:
         """Poll a job until it finishes; a failed query job is fatal, an ingest job reports.
 
-        Every poll is an API call, so an ingest job's first poll waits for the time the org's
-        past jobs suggest it needs (learned from their ``totalProcessingTime``).
+        Every poll is an API call, so when the job's size is known its first poll waits for the
+        time the org's past jobs of that kind suggest it needs (learned from their
+        ``totalProcessingTime``).
         """
         deadline = time.monotonic() + max(600.0, self.settings.timeout_seconds * 20)
         # Real time, not the injectable backoff sleep: the job runs on the server's clock.
         if records is not None:
-            time.sleep(min(max(records / self._bulk_rate, 0.25), 60.0))
+            time.sleep(min(max(records / self._bulk_rates[is_query], 0.25), 60.0))
         wait = 0.25
         while True:
             info: dict[str, Any] = self._with_retry(lambda: bulk.get_job(job_id, is_query))
@@ -276,7 +289,7 @@ class SalesforceClient:
                         f"{info.get('errorMessage') or 'no message'}",
                         connector=self.name,
                     )
-                self._learn_rate(info)
+                self._learn_rate(info, is_query)
                 return info
             if time.monotonic() > deadline:
                 raise RetriableSyncError(
@@ -286,13 +299,14 @@ class SalesforceClient:
             time.sleep(wait)
             wait = min(wait * 2, 10.0)
 
-    def _learn_rate(self, info: Mapping[str, Any]) -> None:
+    def _learn_rate(self, info: Mapping[str, Any], is_query: bool) -> None:
         took_ms = _count(info, "totalProcessingTime")
         processed = _count(info, "numberRecordsProcessed")
         if took_ms and processed:
             observed = processed / (took_ms / 1000.0)
             # A little pessimism: waiting slightly long costs time, polling early costs calls.
-            self._bulk_rate = 0.5 * self._bulk_rate + 0.5 * observed * 0.8
+            rate = self._bulk_rates[is_query]
+            self._bulk_rates[is_query] = 0.5 * rate + 0.5 * observed * 0.8
 
     # -- Tooling ------------------------------------------------------------------------------
 

@@ -175,7 +175,7 @@ class SalesforceConnector:
         if total > self.settings.bulk_query_threshold and len(first) < total:
             pages.close()
             log.info("salesforce.pull.bulk", object=plan.sobject, rows=total)
-            yield from self._bulk_rows(plan, since, None, on_page)
+            yield from self._bulk_rows(plan, since, None, on_page, expected_rows=total)
             return
         count = len(first)
         yield from (flatten(record) for record in first)
@@ -191,6 +191,7 @@ class SalesforceConnector:
         since: datetime | None,
         resume: BulkPosition | None,
         on_page: Callable[[BulkPosition], None] | None,
+        expected_rows: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         types = self._field_types(plan)
         count = 0
@@ -200,6 +201,7 @@ class SalesforceConnector:
             include_deleted=True,
             resume=resume,
             on_page=on_page,
+            expected_rows=expected_rows,
         ):
             count += 1
             yield {k: coerce(v, types.get(k)) for k, v in flatten(raw).items()}

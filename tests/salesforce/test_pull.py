@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import responses
 from responses import matchers
 
@@ -226,6 +227,49 @@ def test_large_pull_switches_to_bulk_query(
     assert people[0].attributes["state"] is None
     assert people[0].opted_out is True and people[0].deleted is False
     assert people[0].modified_at == datetime(2024, 3, 1, 12, tzinfo=UTC)
+
+
+def test_bulk_query_first_poll_waits_for_the_probed_row_count(
+    rsps: responses.RequestsMock, connector: SalesforceConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The REST probe said 100,000 rows: the job's first status poll waits for them at the
+    starting query rate (50,000 rows/s) instead of polling every 0.25 s, doubling."""
+    slept: list[float] = []
+    monkeypatch.setattr("connectors.salesforce.client.time.sleep", slept.append)
+    full_soql = LEAD_SOQL.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", "")
+    _query(
+        rsps,
+        full_soql,
+        {"totalSize": 100_000, "done": False, "nextRecordsUrl": "/x", "records": [_lead("00Q1")]},
+    )
+    rsps.add(responses.GET, f"{API}/sobjects/Lead/describe", json={"name": "Lead", "fields": []})
+    rsps.add(responses.POST, f"{API}/jobs/query", json={"id": "750Q", "state": "UploadComplete"})
+    rsps.add(
+        responses.GET,
+        f"{API}/jobs/query/750Q",
+        json={
+            "id": "750Q",
+            "state": "JobComplete",
+            "numberRecordsProcessed": 100_000,
+            "totalProcessingTime": 1_000,
+        },
+    )
+    rsps.add(
+        responses.GET,
+        f"{API}/jobs/query/750Q/results",
+        body="Id,SystemModstamp,IsDeleted\n00Q1,2024-03-01T12:00:00.000Z,false\n",
+        headers={"Sforce-Locator": "null", "Sforce-NumberOfRecords": "1"},
+    )
+    _query(
+        rsps,
+        CONTACT_SOQL.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", ""),
+        {"totalSize": 0, "done": True, "records": []},
+    )
+
+    assert [p.ref.external_id for p in connector.pull_people(None)] == ["00Q1"]
+    assert slept == [2.0]
+    polls = [c for c in rsps.calls if c.request.url.endswith("/jobs/query/750Q")]
+    assert len(polls) == 1
 
 
 def test_activities_from_every_source(
