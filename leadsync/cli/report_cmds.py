@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,24 +13,13 @@ from leadsync.cli.app import app
 from leadsync.cli.output import console, emit_json
 from leadsync.config import Settings, load_settings
 from leadsync.errors import ConfigError, LeadSyncError
-from leadsync.report import (
-    CONVERSION_CSV,
-    Dataset,
-    leads_from_csv,
-    leads_from_store,
-    load_csv_mapping,
-    report_document,
-)
-from leadsync.report.render import print_quality, print_report, write_csvs
-from leadsync.tune import (
-    Suggestion,
-    review_file,
-    snippet,
-    suggest,
-    suggested_text,
-    unified_diff,
-)
 from leadsync.wiring import open_store
+
+# The report and the tuner stand on SciPy and scikit-learn (~2.5 s to import): they load when
+# one of these commands runs, not with every ``leadsync`` command.
+if TYPE_CHECKING:
+    from leadsync.report import Dataset
+    from leadsync.tune import Suggestion
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 CycleOpt = Annotated[
@@ -71,6 +60,8 @@ def _dataset(
     stages: list[str],
     now: datetime,
 ) -> tuple[Dataset, str]:
+    from leadsync.report import CONVERSION_CSV, leads_from_csv, leads_from_store, load_csv_mapping
+
     spec = settings.model_spec()
     if export is not None:
         if mapping is None:
@@ -122,6 +113,9 @@ def report(
     mapping: MappingOpt = None,
     converted_stage: StageOpt = None,
 ) -> None:
+    from leadsync.report import report_document
+    from leadsync.report.render import print_report, write_csvs
+
     settings = load_settings(ctx.obj.config)
     now = datetime.now(UTC)
     stages = converted_stage or []
@@ -173,6 +167,8 @@ def tune(
     converted_stage: StageOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
+    from leadsync.tune import review_file, snippet, suggest, suggested_text, unified_diff
+
     settings = load_settings(ctx.obj.config)
     config_path = Path(settings.source)
     if out is not None and out.resolve() == config_path.resolve():
@@ -246,6 +242,8 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
     console.print(f"good_fit_min: current {ds.good_fit_min}, suggested {found.good_fit_min}")
     console.print(diff_text or "No change to the config file.", markup=False, highlight=False)
     if ds.quality is not None:
+        from leadsync.report.render import print_quality
+
         print_quality(ds.quality.to_dict(), console)
     if written is not None:
         console.print(f"wrote {written}", markup=False)

@@ -3,6 +3,8 @@
 Both come from SciPy (``binomtest(...).proportion_ci(method="wilson")`` and
 ``contingency.relative_risk``); only a two-by-two table with an empty cell, which SciPy leaves
 without a finite interval, gets the usual Haldane correction (half a lead added to each cell).
+SciPy is imported when a rate is first computed: importing ``scipy.stats`` takes ~2 s, which
+every ``leadsync`` command paid at start-up while the CLI imported the report commands.
 """
 
 from __future__ import annotations
@@ -10,9 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
-
-from scipy.stats import binomtest, norm
-from scipy.stats.contingency import relative_risk
 
 CONFIDENCE = 0.95
 
@@ -65,6 +64,8 @@ def share(k: int, n: int) -> Share:
     """``k`` successes of ``n`` with the Wilson score interval."""
     if n <= 0:
         return Share(0, 0, None, None)
+    from scipy.stats import binomtest
+
     ci = binomtest(k, n).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
     return Share(k, n, float(ci.low), float(ci.high))
 
@@ -74,6 +75,8 @@ def lift(k_with: int, n_with: int, k_without: int, n_without: int) -> Lift:
     if n_with <= 0 or n_without <= 0:
         return Lift(None, None, None)
     if 0 < k_with < n_with and 0 < k_without < n_without:
+        from scipy.stats.contingency import relative_risk
+
         result = relative_risk(k_with, n_with, k_without, n_without)
         ci = result.confidence_interval(confidence_level=CONFIDENCE)
         return Lift(float(result.relative_risk), float(ci.low), float(ci.high))
@@ -83,5 +86,7 @@ def lift(k_with: int, n_with: int, k_without: int, n_without: int) -> Lift:
     a, b = k_with + 0.5, n_with + 1.0
     c, d = k_without + 0.5, n_without + 1.0
     ratio = (a / b) / (c / d)
+    from scipy.stats import norm
+
     spread = float(norm.ppf(0.5 + CONFIDENCE / 2)) * math.sqrt(1 / a - 1 / b + 1 / c - 1 / d)
     return Lift(ratio, ratio * math.exp(-spread), ratio * math.exp(spread))
