@@ -16,6 +16,7 @@ import sqlalchemy as sa
 import structlog
 
 from leadsync.records import ActivityRecord, PersonRecord, RecordRef
+from leadsync.store.bulk_insert import insert_rows
 from leadsync.store.identity import (
     chunks,
     drop_pending_for,
@@ -211,8 +212,7 @@ def _insert_new_records(conn: sa.Connection, rows: list[dict[str, Any]], now: da
     created = _create_people(conn, slots, now)
     for index, slot in slot_of.items():
         rows[index]["person_id"] = created[slot]
-    for part in chunks(rows, 1_000):
-        conn.execute(sa.insert(crm_records), part)
+    insert_rows(conn, crm_records, rows)
     _link_orphans(conn, rows)
     return {row["person_id"] for row in rows}
 
@@ -436,8 +436,7 @@ def upsert_activities(
             counts.updated += 1
             conn.execute(sa.update(activities).where(activities.c.id == old.id).values(**row))
             dirty.update((old.person_id, row["person_id"]))
-    for part in chunks(inserts, 1000):
-        conn.execute(sa.insert(activities), part)
+    insert_rows(conn, activities, inserts)
     counts.inserted = len(inserts)
     mark_dirty(conn, dirty, now)
     refresh_planner_stats(conn, (activities,))
