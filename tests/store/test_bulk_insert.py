@@ -59,10 +59,11 @@ def test_left_out_columns_take_their_defaults_and_json_round_trips(store: Store)
     now = T0
     with store.transaction() as conn:
         # people.dirty / active / recycle_count have Python-side defaults
+        emails = [f"p{i}@x.io" for i in range(150)]
         insert_rows(
             conn,
             people,
-            [{"email_norm": f"p{i}@x.io", "created_at": now, "updated_at": now} for i in range(150)],
+            [{"email_norm": e, "created_at": now, "updated_at": now} for e in emails],
         )
         insert_rows(
             conn,
