@@ -14,7 +14,7 @@ from leadsync.store.bulk_insert import COPY_MIN_ROWS, insert_rows
 from leadsync.store.schema import activities, people, runs
 
 T0 = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
-HOSTILE = ['tab\there', "new\nline", "back\\slash", 'quote " and \'', "\\N", "Zoë 東京", ""]
+HOSTILE = ["tab\there", "new\nline", "back\\slash", "quote \" and '", "\\N", "Zoë 東京", ""]
 
 
 @pytest.fixture
