@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from connectors.salesforce.soql import IDENTIFIER
 from leadsync.config import loading
+from leadsync.model.values import ActivityKind
 from mappings import default_mapping_path
 
 #: Canonical output names the engine may send in ``RecordUpdate.values``.
@@ -33,46 +34,8 @@ OUTPUT_NAMES = (
 
 MAPPABLE_OBJECTS = ("Lead", "Contact", "Account")
 
-#: Canonical activity kinds a campaign-member or task rule may produce.
-ACTIVITY_KINDS = (
-    "form_submission",
-    "campaign_response",
-    "campaign_member",
-    "webinar_registered",
-    "webinar_attended",
-    "ebook_download",
-    "demo_request",
-    "price_sheet_download",
-    "contact_us",
-    "page_view",
-    "email_open",
-    "email_click",
-    "unsubscribe",
-    "meeting",
-    "call",
-    "email",
-    "task",
-)
-
-ActivityKind = Literal[
-    "form_submission",
-    "campaign_response",
-    "campaign_member",
-    "webinar_registered",
-    "webinar_attended",
-    "ebook_download",
-    "demo_request",
-    "price_sheet_download",
-    "contact_us",
-    "page_view",
-    "email_open",
-    "email_click",
-    "unsubscribe",
-    "meeting",
-    "call",
-    "email",
-    "task",
-]
+# Campaign-member and task rules produce ``ActivityKind``s: the model's own list, so every
+# kind a mapping can produce is one an engagement rule can give points to.
 
 
 def _api_name(value: str) -> str:

@@ -41,7 +41,11 @@ ActivityKind = Literal[
     "meeting",
     "call",
     "task",
+    "email",
     "ebook_download",
+    "demo_request",
+    "price_sheet_download",
+    "contact_us",
 ]
 ACTIVITY_KINDS: tuple[str, ...] = get_args(ActivityKind)
 

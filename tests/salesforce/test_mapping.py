@@ -10,6 +10,7 @@ import pytest
 from connectors.salesforce.fields import OUTPUT_TYPES
 from connectors.salesforce.mapping import OUTPUT_NAMES, load_mapping
 from connectors.salesforce.pull import campaign_member_kind, task_kind, to_activity
+from leadsync.config import settings_from_dict
 from leadsync.errors import ConfigError
 
 DEFAULT_OUTPUTS = {
@@ -167,3 +168,23 @@ def test_an_open_task_is_not_a_touch_until_completed() -> None:
     )
     assert done is not None and not done.deleted
     assert done.occurred_at == datetime(2026, 11, 24, 8, 30, tzinfo=UTC)
+
+
+def test_every_kind_a_mapping_produces_can_earn_points(tmp_path: Path) -> None:
+    """The mapping once had its own kind list: a campaign mapped to ``demo_request`` (or a
+    sales email, ``email``) loaded fine but no engagement rule could name that kind."""
+    path = _write(
+        tmp_path,
+        "[objects.Lead]\n[objects.Contact]\n"
+        "[[activities.campaign_members.rules]]\n"
+        'campaign_type = "Demo"\nresponded = true\nkind = "demo_request"\n',
+    )
+    mapping = load_mapping(path)
+    produced = {rule.kind for rule in mapping.activities.campaign_members.rules}
+    produced |= set(mapping.activities.tasks.kinds.values())
+    assert {"demo_request", "email"} <= produced
+    rules = [
+        {"name": kind, "kind": kind, "points": 5, "interest": "active"} for kind in sorted(produced)
+    ]
+    settings = settings_from_dict({"engagement": {"rules": rules}}, "test")
+    assert {r.kind[0] for r in settings.engagement.rules} == produced
