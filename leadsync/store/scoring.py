@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from leadsync.store.bulk_insert import insert_rows
 from leadsync.store.identity import chunks, refresh_planner_stats
 from leadsync.store.schema import activities, crm_records, people, score_history, scores
 from leadsync.store.writes import queue_writes
@@ -286,12 +287,10 @@ def save_scores(
                 }
             )
     _save_account_keys(conn, rows)
-    for part in chunks(inserts, 1_000):
-        conn.execute(sa.insert(scores), part)
+    insert_rows(conn, scores, inserts)
     for part in chunks(updates):
         conn.execute(_UPDATE_SCORE, part)
-    for part in chunks(history):
-        conn.execute(sa.insert(score_history), part)
+    insert_rows(conn, score_history, history)
     counts.writes_queued = queue_writes(conn, {r.person_id: r.outputs for r in rows}, now)
     for part in chunks(list(done_ids)):
         conn.execute(sa.update(people).where(people.c.id.in_(part)).values(dirty=False))

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadsync.records import RecordRef, WriteOutcome
+from leadsync.store.bulk_insert import insert_rows
 from leadsync.store.identity import chunks, refresh_planner_stats
 from leadsync.store.schema import crm_records, ledger, pending_writes
 
@@ -78,8 +79,7 @@ def queue_writes(
                     "updated_at": now,
                 }
             )
-    for part in chunks(inserts, 1_000):
-        conn.execute(sa.insert(pending_writes), part)
+    insert_rows(conn, pending_writes, inserts)
     for part in chunks(merges):
         conn.execute(_MERGE_PENDING, part)
     return len(inserts) + len(merges)
