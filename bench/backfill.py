@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +53,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from bench.speed_to_lead import log_events  # noqa: E402
 from connectors.salesforce.settings import SalesforceSettings  # noqa: E402
 from leadsync.config.loading import read_toml  # noqa: E402
 from leadsync.sandboxes import DEMO_CONFIG  # noqa: E402
@@ -399,17 +400,6 @@ def store_mib(url: str) -> float:
     finally:
         engine.dispose()
     return int(size or 0) / 2**20
-
-
-def log_events(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                yield event
 
 
 def _at(event: Mapping[str, Any]) -> float | None:
