@@ -204,7 +204,9 @@ class SalesforceConnector:
             expected_rows=expected_rows,
         ):
             count += 1
-            yield {k: coerce(v, types.get(k)) for k, v in flatten(raw).items()}
+            # A CSV cell is a string and never nested: ``flatten`` has nothing to do but
+            # turn "" into None, done here without its per-value type checks.
+            yield {k: None if v == "" else coerce(v, types.get(k)) for k, v in raw.items()}
         log.info("salesforce.pull.done", object=plan.sobject, count=count, api="bulk")
 
     def _field_types(self, plan: PullPlan) -> dict[str, str]:

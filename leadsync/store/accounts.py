@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadsync.store.identity import chunks
+from leadsync.store.members import among
 from leadsync.store.schema import people, scores
 
 
@@ -16,7 +17,7 @@ def account_keys_of(conn: sa.Connection, person_ids: Iterable[int]) -> set[str]:
     keys: set[str] = set()
     for part in chunks(sorted(set(person_ids))):
         query = sa.select(people.c.account_key).where(
-            people.c.id.in_(part), people.c.account_key.is_not(None)
+            among(conn, people.c.id, part), people.c.account_key.is_not(None)
         )
         keys.update(conn.execute(query).scalars())
     return keys
@@ -29,7 +30,7 @@ def account_members(conn: sa.Connection, keys: Iterable[str]) -> dict[str, list[
         query = (
             sa.select(people.c.account_key, people.c.id, scores.c.score, scores.c.result)
             .join(scores, scores.c.person_id == people.c.id)
-            .where(people.c.account_key.in_(part), people.c.active.is_(True))
+            .where(among(conn, people.c.account_key, part), people.c.active.is_(True))
             .order_by(people.c.id)
         )
         for key, person_id, score, result in conn.execute(query):

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from leadsync.records import RecordRef, WriteOutcome
 from leadsync.store.identity import chunks
+from leadsync.store.members import among
 from leadsync.store.schema import actions, crm_records
 
 PENDING, DONE, PARKED = "pending", "done", "parked"
@@ -159,7 +160,7 @@ def record_action_outcomes(
     for part in chunks(done_ids):
         conn.execute(
             sa.update(actions)
-            .where(actions.c.id.in_(part))
+            .where(among(conn, actions.c.id, part))
             .values(state=DONE, done_at=now, error_code=None, error_message=None)
         )
     counts.done = len(done_ids)
@@ -230,7 +231,9 @@ def retarget_to_successors(
 def defer_actions(conn: sa.Connection, due: Sequence[DueAction], until: datetime) -> None:
     """Push actions to ``until`` without counting an attempt (the CRM was unreachable)."""
     for part in chunks([item.id for item in due]):
-        conn.execute(sa.update(actions).where(actions.c.id.in_(part)).values(next_attempt_at=until))
+        conn.execute(
+            sa.update(actions).where(among(conn, actions.c.id, part)).values(next_attempt_at=until)
+        )
 
 
 def unfinished(
@@ -243,7 +246,11 @@ def unfinished(
         (actions.c.recycle_id, "recycle", recycle_ids),
     ):
         for part in chunks(list(ids)):
-            query = sa.select(column).where(column.in_(part), actions.c.state != DONE).distinct()
+            query = (
+                sa.select(column)
+                .where(among(conn, column, part), actions.c.state != DONE)
+                .distinct()
+            )
             owing.update((name, value) for value in conn.execute(query).scalars())
     return owing
 

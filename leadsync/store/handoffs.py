@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from leadsync.handoff import HandoffHistory, RoutingState
 from leadsync.handoff.sla import SALES_TOUCH_KINDS
 from leadsync.store.identity import chunks
+from leadsync.store.members import among
 from leadsync.store.schema import (
     actions,
     activities,
@@ -81,7 +82,7 @@ def acted_state(conn: sa.Connection, person_ids: Sequence[int]) -> dict[int, Act
             people.c.acted_cell,
             people.c.recycled_at,
             people.c.recycle_count,
-        ).where(people.c.id.in_(part))
+        ).where(among(conn, people.c.id, part))
         for row in conn.execute(query):
             out[row.id] = Acted(row.acted_team, row.acted_cell, row.recycled_at, row.recycle_count)
     return out
@@ -105,7 +106,7 @@ def histories(
     for part in chunks(list(person_ids)):
         query = (
             sa.select(handoffs)
-            .where(handoffs.c.person_id.in_(part), handoffs.c.state.in_(DECIDED))
+            .where(among(conn, handoffs.c.person_id, part), handoffs.c.state.in_(DECIDED))
             .order_by(handoffs.c.seq)
         )
         for found in conn.execute(query):
@@ -133,7 +134,9 @@ def queue_handoffs(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> No
         return
     for part in chunks([r["person_id"] for r in rows]):
         conn.execute(
-            sa.delete(handoffs).where(handoffs.c.person_id.in_(part), handoffs.c.state == HELD)
+            sa.delete(handoffs).where(
+                among(conn, handoffs.c.person_id, part), handoffs.c.state == HELD
+            )
         )
     for part in chunks([dict(r) for r in rows], 1_000):
         conn.execute(sa.insert(handoffs), part)
@@ -144,7 +147,7 @@ def mark_requalified(conn: sa.Connection, person_ids: Sequence[int], now: dateti
     for part in chunks(list(person_ids)):
         conn.execute(
             sa.update(recycles)
-            .where(recycles.c.person_id.in_(part), recycles.c.requalified_at.is_(None))
+            .where(among(conn, recycles.c.person_id, part), recycles.c.requalified_at.is_(None))
             .values(requalified_at=now)
         )
 
@@ -189,7 +192,7 @@ def finish(conn: sa.Connection, table: sa.Table, ids: Iterable[int], now: dateti
     for part in chunks(ids):
         conn.execute(
             sa.update(table)
-            .where(table.c.id.in_(part), table.c.state == ACTING)
+            .where(among(conn, table.c.id, part), table.c.state == ACTING)
             .values(state=DONE, done_at=now)
         )
     return len(ids)
@@ -313,7 +316,9 @@ def held_due(conn: sa.Connection, now: datetime) -> list[int]:
 def mark_dirty(conn: sa.Connection, person_ids: Iterable[int], now: datetime) -> None:
     for part in chunks(list(person_ids)):
         conn.execute(
-            sa.update(people).where(people.c.id.in_(part)).values(dirty=True, updated_at=now)
+            sa.update(people)
+            .where(among(conn, people.c.id, part))
+            .values(dirty=True, updated_at=now)
         )
 
 
@@ -325,7 +330,7 @@ def account_owners(conn: sa.Connection, source: str, domains: Iterable[str]) -> 
         query = (
             sa.select(crm_records.c.email_domain, crm_records.c.owner_id)
             .where(
-                crm_records.c.email_domain.in_(part),
+                among(conn, crm_records.c.email_domain, part),
                 crm_records.c.source == source,
                 crm_records.c.object_type == "Contact",
                 crm_records.c.owner_id.is_not(None),
@@ -422,7 +427,7 @@ def results_of(conn: sa.Connection, person_ids: Sequence[int]) -> dict[int, Mapp
     out: dict[int, Mapping[str, Any]] = {}
     if person_ids:
         query = sa.select(scores.c.person_id, scores.c.result).where(
-            scores.c.person_id.in_(list(person_ids))
+            among(conn, scores.c.person_id, list(person_ids))
         )
         out.update({pid: result for pid, result in conn.execute(query)})
     return out

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
+from leadsync.store.members import among
 from leadsync.store.schema import (
     activities,
     crm_records,
@@ -39,13 +40,15 @@ def normalize_email(email: object) -> str | None:
 
 def fingerprint(values: Any) -> str:
     """Stable hash of JSON-able values: equal inputs, equal hash, on every run and machine."""
-    blob = json.dumps(values, sort_keys=True, default=_json_default, separators=(",", ":"))
-    return hashlib.sha1(blob.encode("utf-8"), usedforsecurity=False).hexdigest()
+    blob = orjson.dumps(values, default=_json_default, option=_FINGERPRINT_JSON)
+    return hashlib.sha1(blob, usedforsecurity=False).hexdigest()
+
+
+#: orjson writes datetimes itself (ISO 8601); anything else JSON has no type for is its repr.
+_FINGERPRINT_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def _json_default(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
     return repr(value)
 
 
@@ -59,7 +62,7 @@ def mark_dirty(conn: sa.Connection, person_ids: Iterable[int | None], now: datet
     for part in chunks(ids):
         conn.execute(
             sa.update(people)
-            .where(people.c.id.in_(part), people.c.dirty.is_(False))
+            .where(among(conn, people.c.id, part), people.c.dirty.is_(False))
             .values(dirty=True, updated_at=now)
         )
 
@@ -70,7 +73,7 @@ def person_by_email(conn: sa.Connection, emails: Iterable[str]) -> dict[str, int
     for part in chunks(sorted(set(emails))):
         rows = conn.execute(
             sa.select(crm_records.c.email_norm, crm_records.c.person_id)
-            .where(crm_records.c.email_norm.in_(part), crm_records.c.deleted.is_(False))
+            .where(among(conn, crm_records.c.email_norm, part), crm_records.c.deleted.is_(False))
             .order_by(crm_records.c.id)
         )
         for email, person_id in rows:
@@ -123,7 +126,7 @@ def move_record(conn: sa.Connection, record_id: int, uid: str, to_person: int) -
 def drop_pending_for(conn: sa.Connection, record_ids: list[int]) -> None:
     """A deleted or merged-away record takes no more writes."""
     for part in chunks(record_ids):
-        conn.execute(sa.delete(pending_writes).where(pending_writes.c.record_id.in_(part)))
+        conn.execute(sa.delete(pending_writes).where(among(conn, pending_writes.c.record_id, part)))
 
 
 def refresh_planner_stats(conn: sa.Connection, tables: Iterable[sa.Table]) -> None:

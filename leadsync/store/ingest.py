@@ -28,6 +28,7 @@ from leadsync.store.identity import (
     person_by_email,
     refresh_planner_stats,
 )
+from leadsync.store.members import among
 from leadsync.store.schema import activities, crm_records, people
 
 log = structlog.get_logger(__name__)
@@ -177,7 +178,7 @@ def _existing_records(conn: sa.Connection, uids: list[str]) -> dict[str, Any]:
             crm_records.c.person_id,
             crm_records.c.email_norm,
             crm_records.c.fingerprint,
-        ).where(crm_records.c.uid.in_(part))
+        ).where(among(conn, crm_records.c.uid, part))
         for row in conn.execute(query):
             found[row.uid] = row
     return found
@@ -253,7 +254,7 @@ def _people_merging_into(conn: sa.Connection, uids: list[str]) -> dict[str, int]
     for part in chunks(uids):
         query = (
             sa.select(crm_records.c.merged_into, crm_records.c.person_id)
-            .where(crm_records.c.merged_into.in_(part))
+            .where(among(conn, crm_records.c.merged_into, part))
             .order_by(crm_records.c.id)
         )
         for survivor, person_id in conn.execute(query):
@@ -277,14 +278,14 @@ def _link_orphans(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     links: list[dict[str, int]] = []
     for part in chunks(list(by_uid)):
         query = sa.select(activities.c.id, activities.c.record_uid).where(
-            activities.c.person_id.is_(None), activities.c.record_uid.in_(part)
+            activities.c.person_id.is_(None), among(conn, activities.c.record_uid, part)
         )
         links.extend({"_id": aid, "_person": by_uid[uid]} for aid, uid in conn.execute(query))
     for part in chunks(sorted(by_email)):
         query = sa.select(activities.c.id, activities.c.email_norm).where(
             activities.c.person_id.is_(None),
             activities.c.record_uid.is_(None),
-            activities.c.email_norm.in_(part),
+            among(conn, activities.c.email_norm, part),
         )
         links.extend({"_id": aid, "_person": by_email[email]} for aid, email in conn.execute(query))
     for part in chunks(links):
@@ -368,7 +369,7 @@ def _refresh_active(conn: sa.Connection, person_ids: set[int], now: datetime) ->
         )
         conn.execute(
             sa.update(people)
-            .where(people.c.id.in_(part))
+            .where(among(conn, people.c.id, part))
             .values(active=sa.exists(live), updated_at=now)
         )
 
@@ -419,7 +420,7 @@ def upsert_activities(
     for part in chunks(list(rows)):
         query = sa.select(
             activities.c.id, activities.c.uid, activities.c.fingerprint, activities.c.person_id
-        ).where(activities.c.uid.in_(part))
+        ).where(among(conn, activities.c.uid, part))
         existing.update({row.uid: row for row in conn.execute(query)})
     owners = _resolve_people(conn, list(rows.values()))
     dirty: set[int | None] = set()
@@ -449,7 +450,7 @@ def _resolve_people(conn: sa.Connection, rows: list[dict[str, Any]]) -> dict[str
     by_record: dict[str, int] = {}
     for part in chunks(record_uids):
         query = sa.select(crm_records.c.uid, crm_records.c.person_id).where(
-            crm_records.c.uid.in_(part)
+            among(conn, crm_records.c.uid, part)
         )
         by_record.update({uid: pid for uid, pid in conn.execute(query)})
     by_email = person_by_email(

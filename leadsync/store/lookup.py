@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadsync.store.identity import normalize_email
+from leadsync.store.members import among
 from leadsync.store.schema import crm_records, ledger, people, score_history, scores
 
 
@@ -37,7 +38,9 @@ def person_detail(conn: sa.Connection, person_id: int) -> dict[str, Any]:
     record_ids = [r["id"] for r in records]
     written = {
         row.record_id: dict(row.values)
-        for row in conn.execute(sa.select(ledger).where(ledger.c.record_id.in_(record_ids)))
+        for row in conn.execute(
+            sa.select(ledger).where(among(conn, ledger.c.record_id, record_ids))
+        )
     }
     score = conn.execute(sa.select(scores).where(scores.c.person_id == person_id)).first()
     history = [

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from leadsync.store.bulk_insert import insert_rows
 from leadsync.store.identity import chunks, refresh_planner_stats
+from leadsync.store.members import among
 from leadsync.store.schema import activities, crm_records, people, score_history, scores
 from leadsync.store.writes import queue_writes
 
@@ -144,13 +145,13 @@ def load_inputs(conn: sa.Connection, person_ids: Sequence[int]) -> list[PersonIn
     heads: dict[int, Any] = {}
     for part in chunks(ids):
         for row in conn.execute(
-            sa.select(people).where(people.c.id.in_(part), people.c.active.is_(True))
+            sa.select(people).where(among(conn, people.c.id, part), people.c.active.is_(True))
         ):
             heads[row.id] = row
         for row in conn.execute(
             sa.select(crm_records)
             .where(
-                crm_records.c.person_id.in_(part),
+                among(conn, crm_records.c.person_id, part),
                 crm_records.c.deleted.is_(False),
                 crm_records.c.merged_into.is_(None),
             )
@@ -185,7 +186,7 @@ def load_inputs(conn: sa.Connection, person_ids: Sequence[int]) -> list[PersonIn
                 activities.c.url,
                 activities.c.actor_id,
             )
-            .where(activities.c.person_id.in_(part), activities.c.deleted.is_(False))
+            .where(among(conn, activities.c.person_id, part), activities.c.deleted.is_(False))
             .order_by(activities.c.occurred_at, activities.c.id)
         ):
             acts[row.person_id].append(
@@ -200,7 +201,7 @@ def load_inputs(conn: sa.Connection, person_ids: Sequence[int]) -> list[PersonIn
                     actor_id=row.actor_id,
                 )
             )
-        for row in conn.execute(sa.select(scores).where(scores.c.person_id.in_(part))):
+        for row in conn.execute(sa.select(scores).where(among(conn, scores.c.person_id, part))):
             previous[row.person_id] = dict(row._mapping)
     return [
         PersonInputs(
@@ -223,7 +224,7 @@ def _save_account_keys(conn: sa.Connection, rows: Sequence[ScoreRow]) -> None:
     ids = [r.person_id for r in rows]
     known: dict[int, str | None] = {}
     for part in chunks(ids):
-        query = sa.select(people.c.id, people.c.account_key).where(people.c.id.in_(part))
+        query = sa.select(people.c.id, people.c.account_key).where(among(conn, people.c.id, part))
         known.update({pid: key for pid, key in conn.execute(query)})
     moved = [
         {"_id": row.person_id, "account_key": row.account_key}
@@ -250,7 +251,7 @@ def save_scores(
     ids = [r.person_id for r in rows]
     old: dict[int, Any] = {}
     for part in chunks(ids):
-        for stored in conn.execute(sa.select(scores).where(scores.c.person_id.in_(part))):
+        for stored in conn.execute(sa.select(scores).where(among(conn, scores.c.person_id, part))):
             old[stored.person_id] = stored
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -293,6 +294,6 @@ def save_scores(
     insert_rows(conn, score_history, history)
     counts.writes_queued = queue_writes(conn, {r.person_id: r.outputs for r in rows}, now)
     for part in chunks(list(done_ids)):
-        conn.execute(sa.update(people).where(people.c.id.in_(part)).values(dirty=False))
+        conn.execute(sa.update(people).where(among(conn, people.c.id, part)).values(dirty=False))
     refresh_planner_stats(conn, (scores, score_history, people))
     return counts

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from leadsync.records import RecordRef, WriteOutcome
 from leadsync.store.bulk_insert import insert_rows
 from leadsync.store.identity import chunks, refresh_planner_stats
+from leadsync.store.members import among
 from leadsync.store.schema import crm_records, ledger, pending_writes
 
 #: Written with every change so sales sees when the values were decided; never a reason to write.
@@ -44,7 +45,7 @@ def queue_writes(
         targets.extend(
             conn.execute(
                 sa.select(crm_records.c.id, crm_records.c.person_id, crm_records.c.source).where(
-                    crm_records.c.person_id.in_(part),
+                    among(conn, crm_records.c.person_id, part),
                     crm_records.c.deleted.is_(False),
                     crm_records.c.merged_into.is_(None),
                 )
@@ -97,7 +98,9 @@ def _values_by_record(
 ) -> dict[int, dict[str, Any]]:
     found: dict[int, dict[str, Any]] = {}
     for part in chunks(record_ids):
-        query = sa.select(table.c.record_id, table.c["values"]).where(table.c.record_id.in_(part))
+        query = sa.select(table.c.record_id, table.c["values"]).where(
+            among(conn, table.c.record_id, part)
+        )
         for record_id, values in conn.execute(query):
             found[record_id] = dict(values)
     return found
@@ -213,7 +216,7 @@ def _settle(conn: sa.Connection, confirmed: Sequence[DueWrite]) -> None:
     current: dict[int, dict[str, Any]] = {}
     for part in chunks([item.id for item in confirmed]):
         query = sa.select(pending_writes.c.id, pending_writes.c["values"]).where(
-            pending_writes.c.id.in_(part)
+            among(conn, pending_writes.c.id, part)
         )
         current.update({row_id: dict(values) for row_id, values in conn.execute(query)})
     done: list[int] = []
@@ -235,7 +238,7 @@ def _settle(conn: sa.Connection, confirmed: Sequence[DueWrite]) -> None:
         else:
             done.append(item.id)
     for part in chunks(done):
-        conn.execute(sa.delete(pending_writes).where(pending_writes.c.id.in_(part)))
+        conn.execute(sa.delete(pending_writes).where(among(conn, pending_writes.c.id, part)))
     for part in chunks(newer):
         conn.execute(_UPDATE_PENDING, part)
 
@@ -293,7 +296,7 @@ def written_values(conn: sa.Connection, record_ids: Sequence[int]) -> dict[int, 
     out: dict[int, dict[str, Any]] = {}
     for part in chunks(list(record_ids)):
         query = sa.select(ledger.c.record_id, ledger.c["values"]).where(
-            ledger.c.record_id.in_(part)
+            among(conn, ledger.c.record_id, part)
         )
         out.update({rid: dict(values) for rid, values in conn.execute(query)})
     return out
