@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,10 @@ def create_engine(url: str) -> sa.Engine:
 def _dump_json(value: Any) -> bytes:
     """JSONB payloads (record attributes, outputs, causes) through orjson: a backfill stores
     millions of them, and the standard library's encoder was 5 % of its client time."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: JSONB takes it, orjson not
+        return json.dumps(value).encode()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

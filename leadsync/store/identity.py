@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -40,7 +41,16 @@ def normalize_email(email: object) -> str | None:
 
 def fingerprint(values: Any) -> str:
     """Stable hash of JSON-able values: equal inputs, equal hash, on every run and machine."""
-    blob = orjson.dumps(values, default=_json_default, option=_FINGERPRINT_JSON)
+    blob: bytes | None
+    try:
+        blob = orjson.dumps(values, default=_json_default, option=_FINGERPRINT_JSON)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, which json writes as is
+        blob = None
+    if blob is None or not blob.isascii():
+        # Fingerprints stored before orjson came from json.dumps, which escapes non-ASCII;
+        # encoding those the same way keeps an upgrade from re-scoring everyone with an accent.
+        text = json.dumps(values, sort_keys=True, default=_json_default, separators=(",", ":"))
+        blob = text.encode("ascii")
     return hashlib.sha1(blob, usedforsecurity=False).hexdigest()
 
 
@@ -49,6 +59,8 @@ _FINGERPRINT_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()  # json.dumps' path; orjson writes datetimes the same way
     return repr(value)
 
 

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 import structlog
 
 from leadsync.records import ActivityRecord, PersonRecord, RecordRef
-from leadsync.store.bulk_insert import insert_rows
+from leadsync.store.activity_stage import upsert_staged
+from leadsync.store.bulk_insert import COPY_MIN_ROWS, insert_rows
 from leadsync.store.identity import (
     chunks,
     drop_pending_for,
@@ -244,8 +245,15 @@ def _create_people(conn: sa.Connection, emails: list[str | None], now: datetime)
         for part in chunks(values, 1_000):
             conn.execute(sa.insert(people), part)
         return ids
-    returning = sa.insert(people).returning(people.c.id, sort_by_parameter_order=True)
-    return [int(person_id) for person_id in conn.execute(returning, values).scalars()]
+    # Ids drawn from the table's own sequence in one round trip, then one COPY: an INSERT ..
+    # RETURNING of thousands of rows was most of the time a backfill spent creating people.
+    sequence = sa.func.pg_get_serial_sequence(people.name, people.c.id.name)
+    draw = sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, len(values)))
+    ids = sorted(int(person_id) for person_id in conn.execute(draw).scalars())
+    for person_id, row in zip(ids, values, strict=True):
+        row["id"] = person_id
+    insert_rows(conn, people, values)
+    return ids
 
 
 def _people_merging_into(conn: sa.Connection, uids: list[str]) -> dict[str, int]:
@@ -303,20 +311,33 @@ def _apply_merges(
     conn: sa.Connection, rows: dict[str, dict[str, Any]], now: datetime, dirty: set[int]
 ) -> None:
     """A converted or merged record's person joins the survivor's person, history and all."""
-    for row in rows.values():
-        survivor_uid = row["merged_into"]
-        if not survivor_uid:
-            continue
-        loser = conn.execute(
-            sa.select(crm_records.c.person_id).where(crm_records.c.uid == row["uid"])
-        ).scalar_one()
-        survivor = conn.execute(
-            sa.select(crm_records.c.person_id).where(crm_records.c.uid == survivor_uid)
-        ).scalar_one_or_none()
+    merging = [row for row in rows.values() if row["merged_into"]]
+    if not merging:
+        return
+    # One lookup for the whole batch: a backfill brings thousands of converted leads, mostly
+    # with survivors not pulled yet, and asked two queries for each.
+    persons = _person_of_uids(
+        conn, sorted({row["uid"] for row in merging} | {row["merged_into"] for row in merging})
+    )
+    for row in merging:
+        loser = persons[row["uid"]]
+        survivor = persons.get(row["merged_into"])
         if survivor is not None and survivor != loser:
             merge_people(conn, loser, survivor, now)
             dirty.discard(loser)
             dirty.add(survivor)
+            # merge_people moved every record of the loser to the survivor.
+            persons = {uid: survivor if p == loser else p for uid, p in persons.items()}
+
+
+def _person_of_uids(conn: sa.Connection, uids: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for part in chunks(uids):
+        query = sa.select(crm_records.c.uid, crm_records.c.person_id).where(
+            among(conn, crm_records.c.uid, part)
+        )
+        found.update({uid: person_id for uid, person_id in conn.execute(query)})
+    return found
 
 
 def _follow_email_change(
@@ -416,6 +437,13 @@ def upsert_activities(
         if uid not in rows or rows[uid]["modified_at"] <= rec.modified_at:
             rows[uid] = _activity_row(rec)
     counts = IngestCounts(skipped=len(records) - len(storable))
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+        inserted, updated, touched = upsert_staged(conn, list(rows.values()))
+        counts.inserted, counts.updated = inserted, updated
+        counts.unchanged = len(rows) - inserted - updated
+        mark_dirty(conn, touched, now)
+        refresh_planner_stats(conn, (activities,))
+        return counts
     existing: dict[str, Any] = {}
     for part in chunks(list(rows)):
         query = sa.select(
