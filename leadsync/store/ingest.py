@@ -16,8 +16,7 @@ import sqlalchemy as sa
 import structlog
 
 from leadsync.records import ActivityRecord, PersonRecord, RecordRef
-from leadsync.store.activity_stage import upsert_staged
-from leadsync.store.bulk_insert import COPY_MIN_ROWS, insert_rows
+from leadsync.store.bulk_insert import insert_rows
 from leadsync.store.identity import (
     chunks,
     drop_pending_for,
@@ -437,13 +436,6 @@ def upsert_activities(
         if uid not in rows or rows[uid]["modified_at"] <= rec.modified_at:
             rows[uid] = _activity_row(rec)
     counts = IngestCounts(skipped=len(records) - len(storable))
-    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
-        inserted, updated, touched = upsert_staged(conn, list(rows.values()))
-        counts.inserted, counts.updated = inserted, updated
-        counts.unchanged = len(rows) - inserted - updated
-        mark_dirty(conn, touched, now)
-        refresh_planner_stats(conn, (activities,))
-        return counts
     existing: dict[str, Any] = {}
     for part in chunks(list(rows)):
         query = sa.select(

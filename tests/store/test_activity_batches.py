@@ -1,6 +1,9 @@
-"""PostgreSQL stores large activity batches through a staging table (one COPY, set-based
-statements); the result must be exactly what the portable row-by-row path stores on SQLite:
-the same owners, the same inserted / updated / unchanged counts, the same people queued."""
+"""A large activity batch on PostgreSQL (COPY, array lookups) stores exactly what the same
+batch stores on SQLite (executemany, IN lists): the same owners, the same inserted / updated /
+unchanged counts, the same people queued.
+
+(A staging table resolving owners and changes in SQL was tried and measured: 10.7 s against
+9.6 s for 200,000 activities, so the one path stayed.)"""
 
 from __future__ import annotations
 
@@ -121,9 +124,9 @@ def two_stores(tmp_path: Path) -> Iterator[tuple[str, str]]:
         gen.close()
 
 
-def test_staged_batches_store_what_the_portable_path_stores(two_stores: tuple[str, str]) -> None:
-    portable, staged = (_run(url) for url in two_stores)
-    assert staged == portable
+def test_large_batches_store_the_same_on_both_databases(two_stores: tuple[str, str]) -> None:
+    portable, postgres = (_run(url) for url in two_stores)
+    assert postgres == portable
     first, first_queued, second, second_queued = portable["counts"]
     assert first == (COPY_MIN_ROWS + 80, 0, 0, 0)
     assert second == (30, 30, COPY_MIN_ROWS + 50, 0)
