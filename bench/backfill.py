@@ -634,6 +634,9 @@ def phase_at(phases: Mapping[str, Any], started: float, moment: float) -> str:
         end += phase["seconds"]
         if moment <= end:
             return str(phase["phase"])
+    if phases["phases"] and moment <= end + SAMPLE_EVERY_S:
+        # Sampled as the process wound down: what it held was the last phase's memory.
+        return str(phases["phases"][-1]["phase"])
     return "after the last phase"
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bench.backfill import main, minimum_calls, phases_from_log
+from bench.backfill import SAMPLE_EVERY_S, main, minimum_calls, phase_at, phases_from_log
 from connectors.salesforce.settings import SalesforceSettings
 from tests.conftest import PG_URL_ENV, skip_or_fail_without_pg
 
@@ -33,6 +33,15 @@ def _settings(**overrides: Any) -> SalesforceSettings:
         client_secret="secret",
         **overrides,
     )
+
+
+def test_a_peak_sampled_as_the_process_winds_down_belongs_to_the_last_phase() -> None:
+    phases = {"phases": [{"phase": "pull", "seconds": 2.0}, {"phase": "write", "seconds": 1.0}]}
+    assert phase_at(phases, 100.0, 101.5) == "pull"
+    assert phase_at(phases, 100.0, 102.5) == "write"
+    # The sampler wakes every SAMPLE_EVERY_S; the last phase's memory is still held then.
+    assert phase_at(phases, 100.0, 103.0 + SAMPLE_EVERY_S / 2) == "write"
+    assert phase_at(phases, 100.0, 103.0 + SAMPLE_EVERY_S * 3) == "after the last phase"
 
 
 def test_the_minimum_counts_bulk_pages_and_shares_collections_calls() -> None:
