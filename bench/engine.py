@@ -26,7 +26,7 @@ import tempfile
 import time
 import tomllib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +38,7 @@ if str(ROOT) not in sys.path:
 
 import sqlalchemy as sa  # noqa: E402
 
+from connectors.base import write_each  # noqa: E402
 from leadsync.config import settings_from_dict  # noqa: E402
 from leadsync.engine.cycle import CycleReport, SyncEngine  # noqa: E402
 from leadsync.records import (  # noqa: E402
@@ -237,6 +238,9 @@ class GeneratedConnector:
         self.calls += 1
         self.written += len(updates)
         return [WriteOutcome(ref=u.ref, ok=True) for u in updates]
+
+    def write_pages(self, pages: Iterable[Sequence[RecordUpdate]]) -> Iterator[list[WriteOutcome]]:
+        return write_each(self, pages)
 
     def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
         self.calls += 1

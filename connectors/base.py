@@ -7,7 +7,7 @@ client library's exceptions into ``leadsync.errors`` at its boundary.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -93,6 +93,16 @@ class Connector(Protocol):
         """Write output values in as few calls as the CRM allows; one outcome per update."""
         ...
 
+    def write_pages(self, pages: Iterable[Sequence[RecordUpdate]]) -> Iterator[list[WriteOutcome]]:
+        """``write`` for a stream of pages: one outcome list per page, pages in order.
+
+        A connector whose CRM writes better in large jobs may hold pages back and send them
+        together; it yields a page's outcomes once all are known and reads the next page only
+        when it needs it. One that cannot gain by it writes each page as it comes
+        (``write_each``). If it raises, pages already answered stay answered.
+        """
+        ...
+
     def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
         """Set owners (and statuses) without letting CRM assignment rules override them."""
         ...
@@ -116,3 +126,11 @@ class Connector(Protocol):
     def close(self) -> None:
         """Release sessions and pools."""
         ...
+
+
+def write_each(
+    connector: Connector, pages: Iterable[Sequence[RecordUpdate]]
+) -> Iterator[list[WriteOutcome]]:
+    """``write_pages`` for a connector that gains nothing from holding pages: each in turn."""
+    for page in pages:
+        yield connector.write(page)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Checkpoint
+from connectors.base import Checkpoint, write_each
 from connectors.hubspot import activities, enrol, properties, pull, write
 from connectors.hubspot import tasks as tasks_api
 from connectors.hubspot.client import HubSpotClient
@@ -96,6 +96,10 @@ class HubSpotConnector:
     def write(self, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
         """Output values by batch update (100 a call); one outcome per update, in order."""
         return write.write_updates(self.client, self.mapping, updates)
+
+    def write_pages(self, pages: Iterable[Sequence[RecordUpdate]]) -> Iterator[list[WriteOutcome]]:
+        """Each page in turn: HubSpot's batch update has no larger job to gather pages into."""
+        return write_each(self, pages)
 
     def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
         """Owners and/or statuses by batch update (HubSpot has no assignment rules to bypass);

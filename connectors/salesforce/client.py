@@ -350,7 +350,7 @@ class SalesforceClient:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([_cell(row, c) for c in columns])
+            writer.writerow([csv_cell(row, c) for c in columns])
         return out.getvalue()
 
 
@@ -362,7 +362,7 @@ class BulkPosition:
     locator: str
 
 
-def _cell(row: Mapping[str, Any], column: str) -> Any:
+def csv_cell(row: Mapping[str, Any], column: str) -> Any:
     if column not in row:
         return ""
     value = row[column]

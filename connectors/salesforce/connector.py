@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -227,6 +227,10 @@ class SalesforceConnector:
     def write(self, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
         """Output values via Collections (200 a call) or Bulk 2.0 ingest above the threshold."""
         return self._writer.write(updates)
+
+    def write_pages(self, pages: Iterable[Sequence[RecordUpdate]]) -> Iterator[list[WriteOutcome]]:
+        """``write`` over many pages, one Bulk job per object for all of them (up to 100 MB)."""
+        return self._writer.write_pages(pages)
 
     def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
         """OwnerId and/or status through Collections with ``Sforce-Auto-Assign: FALSE``.

@@ -11,7 +11,8 @@ silently replace the owner LeadSync (or sales) chose.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from connectors.salesforce.bulk_batch import BulkBatch, Slot
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.http import TRANSIENT_CODES
 from connectors.salesforce.mapping import SalesforceMapping
@@ -36,8 +38,6 @@ log = structlog.get_logger(__name__)
 COLLECTION_LIMIT = 200
 NO_AUTO_ASSIGN = {"Sforce-Auto-Assign": "FALSE"}
 REASON_LENGTH = 255
-#: Bulk 2.0 accepts up to 100 MB of CSV per job upload (base64 grows it; stay well under).
-BULK_UPLOAD_BYTES = 90 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,8 @@ class Pending:
     ref: RecordRef
     sobject: str
     fields: Mapping[str, Any]
+    #: The outcome list of the page this record came in, when not the call's own list.
+    sink: list[WriteOutcome | None] | None = None
 
 
 def sf_value(value: Any) -> Any:
@@ -186,7 +188,52 @@ class Writer:
     # -- public operations ---------------------------------------------------------------------
 
     def write(self, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
-        outcomes: list[WriteOutcome | None] = [None] * len(updates)
+        (outcomes,) = self.write_pages([updates])
+        return outcomes
+
+    def write_pages(self, pages: Iterable[Sequence[RecordUpdate]]) -> Iterator[list[WriteOutcome]]:
+        """Output values of a stream of pages, with one Bulk job per object across pages.
+
+        An object's records wait while they number ``bulk_write_threshold`` or fewer (few
+        enough for Collections, 200 a call); past that they go into the object's open Bulk job,
+        which is sent when its CSV nears the upload limit or the pages end. A page's outcomes
+        are yielded, pages in order, once every one is known, so a page whose records sit in an
+        unsent job waits for that job; the next page is read only when this one is placed.
+        """
+        held: deque[tuple[list[RecordRef], list[WriteOutcome | None]]] = deque()
+        waiting: dict[str, list[Pending]] = {}
+        jobs: dict[str, BulkBatch] = {}
+        for page in pages:
+            outcomes: list[WriteOutcome | None] = [None] * len(page)
+            held.append(([update.ref for update in page], outcomes))
+            for sobject, items in self._by_object(page, outcomes).items():
+                if sobject not in jobs:
+                    queue = waiting.setdefault(sobject, [])
+                    queue.extend(items)
+                    if len(queue) <= self.settings.bulk_write_threshold:
+                        continue
+                    items = waiting.pop(sobject)
+                    jobs[sobject] = BulkBatch(sobject)
+                for item in items:
+                    if not jobs[sobject].takes(item.ref, item.fields):
+                        self._bulk_send(jobs[sobject])
+                        jobs[sobject] = BulkBatch(sobject)
+                    jobs[sobject].add(_slot(item), item.fields)
+            while held and None not in held[0][1]:
+                refs, done = held.popleft()
+                yield _complete(done, refs)
+        for items in waiting.values():
+            self._collections(items, "composite/sobjects", [], key_field=None)
+        for job in jobs.values():
+            self._bulk_send(job)
+        while held:
+            refs, outcomes = held.popleft()
+            yield _complete(outcomes, refs)
+
+    def _by_object(
+        self, updates: Sequence[RecordUpdate], outcomes: list[WriteOutcome | None]
+    ) -> dict[str, list[Pending]]:
+        """One Pending per record (a record named twice merges its values), by object."""
         merged: dict[RecordRef, tuple[list[int], dict[str, Any]]] = {}
         for index, update in enumerate(updates):
             fields = update_fields(update, self.mapping)
@@ -203,14 +250,9 @@ class Writer:
                     outcomes[index] = WriteOutcome(ref, ok=True)
                 continue
             by_object.setdefault(ref.object_type, []).append(
-                Pending(tuple(indexes), ref, ref.object_type, values)
+                Pending(tuple(indexes), ref, ref.object_type, values, outcomes)
             )
-        for sobject, items in by_object.items():
-            if len(items) > self.settings.bulk_write_threshold:
-                self._bulk_update(sobject, items, outcomes)
-            else:
-                self._collections(items, "composite/sobjects", outcomes, key_field=None)
-        return _complete(outcomes, updates)
+        return by_object
 
     def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
         outcomes: list[WriteOutcome | None] = [None] * len(changes)
@@ -393,56 +435,54 @@ class Writer:
 
     # -- Bulk API 2.0 -------------------------------------------------------------------------
 
-    def _bulk_update(
-        self, sobject: str, items: Sequence[Pending], outcomes: list[WriteOutcome | None]
-    ) -> None:
-        for job_items in _upload_sized(items):
-            self.client.check_budget(self.settings.api_reserve)
-            columns = ["Id", *dict.fromkeys(f for item in job_items for f in item.fields)]
-            rows = [{"Id": item.ref.external_id, **item.fields} for item in job_items]
-            data = self.client.csv_rows(rows, columns)
-            result = self.client.bulk_update(sobject, data, len(rows), extra_headers=NO_AUTO_ASSIGN)
-            job_id, successful = result.job_id, result.successful
-            failed, unprocessed = result.failed, result.unprocessed
-            if result.all_succeeded:
-                for written in job_items:
-                    _set(outcomes, written, WriteOutcome(written.ref, ok=True))
-                log.info("salesforce.bulk.ingest.done", object=sobject, job=job_id, ok=len(rows))
-                continue
-            by_id = {item.ref.external_id: item for item in job_items}
-            for row in successful:
-                item = by_id.pop(row.get("sf__Id", ""), None)
-                if item:
-                    _set(outcomes, item, WriteOutcome(item.ref, ok=True))
-            for row in failed:
-                item = by_id.pop(row.get("sf__Id", "") or row.get("Id", ""), None)
-                if item:
-                    error = parse_bulk_error(row.get("sf__Error", ""))
-                    _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
-            for row in unprocessed:
-                item = by_id.pop(row.get("Id", ""), None)
-                if item:
-                    error = RecordError(
-                        "UNPROCESSED", f"Bulk job {job_id} did not process it", (), retriable=True
-                    )
-                    _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
-            implied = len(by_id) if result.others_succeeded else 0
-            for item in by_id.values():
-                if result.others_succeeded:
-                    _set(outcomes, item, WriteOutcome(item.ref, ok=True))
-                    continue
+    def _bulk_send(self, job: BulkBatch) -> None:
+        """Run one Bulk update job; every record in it gets its outcome."""
+        self.client.check_budget(self.settings.api_reserve)
+        sobject, rows = job.sobject, len(job)
+        data = job.csv()
+        result = self.client.bulk_update(sobject, data, rows, extra_headers=NO_AUTO_ASSIGN)
+        del data
+        job_id, successful = result.job_id, result.successful
+        failed, unprocessed = result.failed, result.unprocessed
+        if result.all_succeeded:
+            for each in job.slots.values():
+                each.set(WriteOutcome(each.ref, ok=True))
+            log.info("salesforce.bulk.ingest.done", object=sobject, job=job_id, ok=rows)
+            return
+        by_id = dict(job.slots)
+        for row in successful:
+            slot = by_id.pop(row.get("sf__Id", ""), None)
+            if slot:
+                slot.set(WriteOutcome(slot.ref, ok=True))
+        for row in failed:
+            slot = by_id.pop(row.get("sf__Id", "") or row.get("Id", ""), None)
+            if slot:
+                error = parse_bulk_error(row.get("sf__Error", ""))
+                slot.set(WriteOutcome(slot.ref, ok=False, error=error))
+        for row in unprocessed:
+            slot = by_id.pop(row.get("Id", ""), None)
+            if slot:
                 error = RecordError(
-                    "LEADSYNC_NO_RESULT", f"Bulk job {job_id} reported nothing for it", (), True
+                    "UNPROCESSED", f"Bulk job {job_id} did not process it", (), retriable=True
                 )
-                _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
-            log.info(
-                "salesforce.bulk.ingest.done",
-                object=sobject,
-                job=job_id,
-                ok=len(successful) + implied,
-                failed=len(failed),
-                unprocessed=len(unprocessed),
+                slot.set(WriteOutcome(slot.ref, ok=False, error=error))
+        implied = len(by_id) if result.others_succeeded else 0
+        for slot in by_id.values():
+            if result.others_succeeded:
+                slot.set(WriteOutcome(slot.ref, ok=True))
+                continue
+            error = RecordError(
+                "LEADSYNC_NO_RESULT", f"Bulk job {job_id} reported nothing for it", (), True
             )
+            slot.set(WriteOutcome(slot.ref, ok=False, error=error))
+        log.info(
+            "salesforce.bulk.ingest.done",
+            object=sobject,
+            job=job_id,
+            ok=len(successful) + implied,
+            failed=len(failed),
+            unprocessed=len(unprocessed),
+        )
 
 
 def _record(item: Pending, with_id: bool) -> dict[str, Any]:
@@ -454,15 +494,27 @@ def _record(item: Pending, with_id: bool) -> dict[str, Any]:
 
 
 def _set(outcomes: list[WriteOutcome | None], item: Pending, outcome: WriteOutcome) -> None:
-    for index in item.indexes:
-        outcomes[index] = outcome
+    _slot(item, outcomes).set(outcome)
+
+
+def _slot(item: Pending, outcomes: list[WriteOutcome | None] | None = None) -> Slot:
+    sink = item.sink if item.sink is not None else outcomes
+    assert sink is not None  # a Pending without a page's list is always given the call's
+    return Slot(item.ref, sink, item.indexes)
 
 
 def _complete(outcomes: list[WriteOutcome | None], requests: Sequence[Any]) -> list[WriteOutcome]:
+    """Every request's outcome; one never sent (a bug, or a call cut short) says so.
+
+    ``requests`` are the calls' items (anything with ``ref`` or ``person``) or their refs."""
     done = []
     for outcome, request in zip(outcomes, requests, strict=True):
         if outcome is None:
-            ref = getattr(request, "ref", None) or request.person
+            ref = (
+                request
+                if isinstance(request, RecordRef)
+                else (getattr(request, "ref", None) or request.person)
+            )
             outcome = WriteOutcome(
                 ref,
                 ok=False,
@@ -470,17 +522,3 @@ def _complete(outcomes: list[WriteOutcome | None], requests: Sequence[Any]) -> l
             )
         done.append(outcome)
     return done
-
-
-def _upload_sized(items: Sequence[Pending]) -> list[list[Pending]]:
-    """Split items so each Bulk job's CSV stays under the upload size limit."""
-    jobs: list[list[Pending]] = [[]]
-    size = 0
-    for item in items:
-        row = len(item.ref.external_id) + sum(len(str(v)) + 3 for v in item.fields.values()) + 1
-        if jobs[-1] and size + row > BULK_UPLOAD_BYTES:
-            jobs.append([])
-            size = 0
-        jobs[-1].append(item)
-        size += row
-    return jobs

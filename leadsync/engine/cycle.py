@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ from leadsync.store.writes import (
     due_writes,
     record_outcomes,
     replay_failed,
+    values_digest,
+    writes_by_id,
     written_values,
 )
 
@@ -533,23 +536,50 @@ class SyncEngine:
     # -- write back -----------------------------------------------------------------------
 
     def _flush(self, name: str, report: CycleReport) -> None:
+        """Hand every due write to the connector, page by page, and record each page's
+        outcomes when the connector gives them (it may hold pages to send them in one job).
+
+        A page is remembered by its writes' ids and a digest of the values sent, not the
+        values: a backfill hands over a million writes. When a page is answered its writes
+        are read again; one whose values were merged into since it was sent is left owed, to
+        go again with the newer values. If the connector raises (budget spent, CRM down),
+        pages already answered stay recorded and the rest stay owed for the next cycle;
+        re-sending values already applied is harmless.
+        """
         connector = self.connectors[name]
         self.progress.phase(f"write {name}")
-        while True:
-            now = self.clock()
-            with self.store.reading() as conn:
-                due = due_writes(conn, name, now, self.settings.write_chunk)
-            if not due:
-                return
-            updates = [RecordUpdate(item.ref, _for_connector(item.values)) for item in due]
-            # If this raises (budget spent, CRM down), nothing is recorded: the whole chunk
-            # stays owed for the next cycle; re-sending values already applied is harmless.
-            outcomes = connector.write(updates)
+        now = self.clock()
+        handed: deque[list[tuple[int, bytes]]] = deque()
+
+        def pages() -> Iterator[list[RecordUpdate]]:
+            after = 0
+            while True:
+                with self.store.reading() as conn:
+                    due = due_writes(conn, name, now, self.settings.write_chunk, after=after)
+                if not due:
+                    return
+                after = due[-1].id
+                handed.append([(item.id, values_digest(item.values)) for item in due])
+                yield [RecordUpdate(item.ref, _for_connector(item.values)) for item in due]
+                if len(due) < self.settings.write_chunk:
+                    return
+
+        for outcomes in connector.write_pages(pages()):
+            sent = handed.popleft()
+            if len(outcomes) != len(sent):
+                raise ValueError(f"{name} answered {len(outcomes)} outcomes for {len(sent)} writes")
             with self.store.transaction() as conn:
+                current = writes_by_id(conn, [write_id for write_id, _ in sent])
+                due, answered = [], []
+                for (write_id, digest), outcome in zip(sent, outcomes, strict=True):
+                    item = current.get(write_id)
+                    if item is not None and values_digest(item.values) == digest:
+                        due.append(item)
+                        answered.append(outcome)
                 counts = record_outcomes(
                     conn,
                     due,
-                    outcomes,
+                    answered,
                     self.clock(),
                     max_attempts=self.settings.max_write_attempts,
                     backoff=self.settings.retry_backoff,
@@ -557,10 +587,8 @@ class SyncEngine:
             _bump(report.written, name, counts.written)
             _bump(report.rejected, name, counts.rejected)
             _bump(report.parked, name, counts.parked)
-            self.progress.advance(len(due))
-            _log_rejections(name, due, outcomes)
-            if len(due) < self.settings.write_chunk:
-                return
+            self.progress.advance(len(sent))
+            _log_rejections(name, due, answered)
 
 
 def _for_connector(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,11 +8,13 @@ write is lost, and re-sending the same values is harmless.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from leadsync.records import RecordRef, WriteOutcome
@@ -106,27 +108,48 @@ def _values_by_record(
     return found
 
 
-def due_writes(conn: sa.Connection, source: str, now: datetime, limit: int) -> list[DueWrite]:
-    """Pending writes for one connector whose backoff has passed, oldest first."""
-    query = (
-        sa.select(
-            pending_writes.c.id,
-            pending_writes.c.record_id,
-            pending_writes.c["values"],
-            pending_writes.c.attempts,
-            crm_records.c.source,
-            crm_records.c.object_type,
-            crm_records.c.external_id,
-        )
-        .join(crm_records, crm_records.c.id == pending_writes.c.record_id)
-        .where(
-            pending_writes.c.source == source,
-            pending_writes.c.state == "pending",
-            pending_writes.c.next_attempt_at <= now,
-        )
-        .order_by(pending_writes.c.id)
-        .limit(limit)
+def due_writes(
+    conn: sa.Connection, source: str, now: datetime, limit: int, *, after: int = 0
+) -> list[DueWrite]:
+    """Pending writes for one connector whose backoff has passed, oldest first (ids > after)."""
+    query = _DUE.where(
+        pending_writes.c.source == source,
+        pending_writes.c.state == "pending",
+        pending_writes.c.next_attempt_at <= now,
+        pending_writes.c.id > after,
     )
+    return _due(conn, query.order_by(pending_writes.c.id).limit(limit))
+
+
+def writes_by_id(conn: sa.Connection, ids: Sequence[int]) -> dict[int, DueWrite]:
+    """The pending writes among ``ids`` as they are now (a write settled or erased is absent)."""
+    found: dict[int, DueWrite] = {}
+    for part in chunks(list(ids)):
+        query = _DUE.where(
+            among(conn, pending_writes.c.id, part), pending_writes.c.state == "pending"
+        )
+        found.update((item.id, item) for item in _due(conn, query))
+    return found
+
+
+def values_digest(values: Mapping[str, Any]) -> bytes:
+    """A short digest of a write's values: tells whether they changed since it was sent."""
+    blob = orjson.dumps(values, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.blake2b(blob, digest_size=16).digest()
+
+
+_DUE = sa.select(
+    pending_writes.c.id,
+    pending_writes.c.record_id,
+    pending_writes.c["values"],
+    pending_writes.c.attempts,
+    crm_records.c.source,
+    crm_records.c.object_type,
+    crm_records.c.external_id,
+).join(crm_records, crm_records.c.id == pending_writes.c.record_id)
+
+
+def _due(conn: sa.Connection, query: sa.Select[Any]) -> list[DueWrite]:
     return [
         DueWrite(
             id=row.id,

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.base import write_each
 from leadsync.errors import RetriableSyncError
 from leadsync.records import (
     ActivityRecord,
@@ -238,6 +239,9 @@ class MemoryConnector:
                 outcomes.append(WriteOutcome(update.ref, True))
         self.crm.save()
         return outcomes
+
+    def write_pages(self, pages: Iterable[Sequence[RecordUpdate]]) -> Iterator[list[WriteOutcome]]:
+        return write_each(self, pages)
 
     def describe(self) -> dict[str, dict[str, FieldInfo]]:
         return {}

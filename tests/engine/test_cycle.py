@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,8 +12,9 @@ import sqlalchemy as sa
 
 from connectors.base import Connector
 from leadsync.engine.cycle import EngineSettings, SyncEngine
+from leadsync.records import RecordUpdate, WriteOutcome
 from leadsync.store import Store
-from leadsync.store.schema import ledger, pending_writes, score_history
+from leadsync.store.schema import crm_records, ledger, pending_writes, score_history
 from leadsync.store.scoring import PersonInputs, ScoreRow
 from tests.engine.memory_crm import MemoryConnector, MemoryCRM
 
@@ -63,7 +64,8 @@ def store(store_url: str) -> Iterator[Store]:
 def engine(
     store: Store, *connectors: Connector, clock: Clock | None = None, **kw: object
 ) -> SyncEngine:
-    settings = EngineSettings(pull_batch=100, score_batch=64, write_chunk=1000, **kw)  # type: ignore[arg-type]
+    values: dict[str, object] = {"pull_batch": 100, "score_batch": 64, "write_chunk": 1000, **kw}
+    settings = EngineSettings(**values)  # type: ignore[arg-type]
     return SyncEngine(
         store, {c.name: c for c in connectors}, points_scorer, settings, clock or Clock()
     )
@@ -186,3 +188,54 @@ def test_dry_run_reports_cell_moves_and_writes_a_csv_of_every_change(
     assert changed[("mem:Lead:L1", "score")] == ("0", "50")
     assert all(r["record"] == "mem:Lead:L1" for r in rows)
     assert "L1" not in {i for ids in crm.write_log[1:] for i in ids}  # nothing was written
+
+
+class HoldingConnector(MemoryConnector):
+    """Holds every page until the stream ends, as a connector gathering one bulk job does;
+    ``meanwhile`` runs after the last page was read and before any is answered."""
+
+    def __init__(self, crm: MemoryCRM, meanwhile: Callable[[], None] | None = None) -> None:
+        super().__init__(crm)
+        self.meanwhile = meanwhile
+        self.write_pages_read = 0
+
+    def write_pages(self, pages: Iterable[Sequence[RecordUpdate]]) -> Iterator[list[WriteOutcome]]:
+        held = []
+        for page in pages:
+            self.write_pages_read += 1
+            held.append(list(page))
+        if self.meanwhile is not None:
+            self.meanwhile()
+        for page in held:
+            yield self.write(page)
+
+
+def test_held_pages_are_recorded_and_a_write_merged_into_meanwhile_stays_owed(
+    store: Store, crm: MemoryCRM
+) -> None:
+    """Pages answered late are recorded page by page; a write whose values were merged into
+    after it was sent is not settled by the older answer: it goes again, newer values and all."""
+    sent_at = Clock()
+
+    def merge_a_newer_decision() -> None:
+        with store.transaction() as conn:
+            record_id = conn.execute(
+                sa.select(crm_records.c.id).where(crm_records.c.external_id == "L1")
+            ).scalar_one()
+            conn.execute(
+                sa.update(pending_writes)
+                .where(pending_writes.c.record_id == record_id)
+                .values(values={"score": 99, "scored_at": sent_at.now.isoformat()})
+            )
+
+    connector = HoldingConnector(crm, meanwhile=merge_a_newer_decision)
+    report = engine(store, connector, write_chunk=100).cycle()
+    assert connector.write_pages_read == 5  # 450 writes, 100 a page, all read before any answer
+    assert report.written == {"mem": 449}
+    with store.reading() as conn:
+        owed = conn.execute(sa.select(pending_writes)).one()
+    assert owed.values["score"] == 99 and owed.attempts == 0
+    assert table_count(store, ledger) == 449
+    again = engine(store, MemoryConnector(crm)).cycle()
+    assert again.written == {"mem": 1} and crm.fields["L1"]["score"] == 99
+    assert table_count(store, pending_writes) == 0

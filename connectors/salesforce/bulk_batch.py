@@ -1,0 +1,91 @@
+"""The records of one Bulk API 2.0 update job, gathered across the engine's write pages.
+
+A job takes one CSV upload of up to 100 MB, and a backfill writes a million records in pages of
+fifty thousand; one job per page was twenty jobs where one or two do. A batch therefore renders
+each record's CSV row as it arrives and keeps only where its outcome goes (the field values
+are dropped), so a full job costs its CSV text plus a small entry per record.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.salesforce.client import csv_cell
+from leadsync.records import RecordRef, WriteOutcome
+
+#: Bulk 2.0 accepts up to 100 MB of CSV per job upload (base64 grows it; stay well under).
+BULK_UPLOAD_BYTES = 90 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where one record's outcome goes: the list of the call (or page) it came in, at indexes."""
+
+    ref: RecordRef
+    sink: list[WriteOutcome | None]
+    indexes: tuple[int, ...]
+
+    def set(self, outcome: WriteOutcome) -> None:
+        for index in self.indexes:
+            self.sink[index] = outcome
+
+
+class BulkBatch:
+    """One job's rows: ``Id`` then every field any row has, in first-seen order.
+
+    A row renders the columns known when it arrives; a later field is a new last column, and
+    earlier rows get empty cells for it (Bulk leaves a field with an empty cell unchanged).
+    Row order does not matter: results come back keyed by ``Id``.
+    """
+
+    def __init__(self, sobject: str) -> None:
+        self.sobject = sobject
+        self.columns: list[str] = ["Id"]
+        self.slots: dict[str, Slot] = {}
+        self.size = 0
+        self._lines: dict[int, list[str]] = {}  # rows by how many columns they were given
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def takes(self, ref: RecordRef, fields: Mapping[str, Any]) -> bool:
+        """Whether this job can take the record: not there yet, and room left for its row."""
+        if ref.external_id in self.slots:
+            return False  # one record, one row: a second change goes in another job
+        estimate = len(ref.external_id) + sum(len(str(v)) + 3 for v in fields.values()) + 1
+        return not self.slots or self.size + estimate <= BULK_UPLOAD_BYTES
+
+    def add(self, slot: Slot, fields: Mapping[str, Any]) -> None:
+        for name in fields:
+            if name not in self.columns:
+                self.columns.append(name)
+        self._writer.writerow(
+            [slot.ref.external_id, *(csv_cell(fields, name) for name in self.columns[1:])]
+        )
+        line = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._lines.setdefault(len(self.columns), []).append(line)
+        self.slots[slot.ref.external_id] = slot
+        self.size += len(line)
+
+    def csv(self) -> str:
+        """The upload: the header, then every row padded to the final columns."""
+        self._writer.writerow(self.columns)
+        parts = [self._buffer.getvalue()]
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        width = len(self.columns)
+        for given, lines in self._lines.items():
+            if given == width:
+                parts.extend(lines)
+            else:
+                pad = "," * (width - given)
+                parts.extend(line[:-1] + pad + "\n" for line in lines)
+        return "".join(parts)

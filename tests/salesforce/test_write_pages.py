@@ -1,0 +1,131 @@
+"""Writing many pages: one Bulk job per object across pages, outcomes per page in order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pytest
+import responses
+
+from connectors.salesforce import bulk_batch
+from connectors.salesforce.connector import SalesforceConnector
+from leadsync.records import RecordRef, RecordUpdate, WriteOutcome
+
+from .conftest import API
+
+
+def _ref(sobject: str, n: int) -> RecordRef:
+    prefix = "00Q" if sobject == "Lead" else "003"
+    return RecordRef("salesforce", sobject, f"{prefix}{n:015d}")
+
+
+def _ingest_job(
+    rsps: responses.RequestsMock, job: str, rows: int, failed: Sequence[RecordRef] = ()
+) -> None:
+    """One ingest job that processes all its ``rows``; ``failed`` are refused (row locks)."""
+    rsps.add(responses.POST, f"{API}/jobs/ingest", json={"id": job, "state": "Open"})
+    rsps.add(responses.PUT, f"{API}/jobs/ingest/{job}/batches", status=201)
+    rsps.add(responses.PATCH, f"{API}/jobs/ingest/{job}", json={"state": "UploadComplete"})
+    status = {
+        "state": "JobComplete",
+        "numberRecordsProcessed": rows,
+        "numberRecordsFailed": len(failed),
+    }
+    rsps.add(responses.GET, f"{API}/jobs/ingest/{job}", json=status)
+    if failed:
+        refused = "".join(
+            f'"{r.external_id}","UNABLE_TO_LOCK_ROW:unable to obtain exclusive access:--",'
+            f'"{r.external_id}"\n'
+            for r in failed
+        )
+        rsps.add(
+            responses.GET,
+            f"{API}/jobs/ingest/{job}/failedResults",
+            body='"sf__Id","sf__Error","Id"\n' + refused,
+        )
+
+
+def _uploads(rsps: responses.RequestsMock) -> list[list[str]]:
+    return [
+        (call.request.body or b"").decode().splitlines()  # type: ignore[union-attr]
+        for call in rsps.calls
+        if call.request.method == "PUT"
+    ]
+
+
+def test_pages_share_one_bulk_job_and_answer_in_page_order(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    """Two pages of 300 leads (600 > the 500 threshold) go in one job; a later field is a new
+    column with empty cells for the rows before it; a failure lands on its own page; the
+    5 contacts, under the threshold, go by Collections once the pages end."""
+    first = [RecordUpdate(_ref("Lead", i), {"score": i}) for i in range(300)]
+    second = [RecordUpdate(_ref("Lead", i), {"score": i, "team": "sales"}) for i in range(300, 600)]
+    contacts = [RecordUpdate(_ref("Contact", i), {"score": 1}) for i in range(5)]
+    refused = second[7].ref
+    _ingest_job(rsps, "750A", 600, failed=[refused])
+    rsps.add(
+        responses.PATCH,
+        f"{API}/composite/sobjects",
+        json=[{"id": u.ref.external_id, "success": True, "errors": []} for u in contacts],
+    )
+    read: list[int] = []
+
+    def pages() -> Iterator[list[RecordUpdate]]:
+        for number, page in enumerate((first, second + contacts[:2], contacts[2:])):
+            read.append(number)
+            yield page
+
+    answers = connector.write_pages(pages())
+    page_one = next(answers)
+    assert read == [0, 1, 2]  # held until the job (all leads) and the contacts were sent
+    page_two, page_three = list(answers)
+
+    (upload,) = _uploads(rsps)
+    assert upload[0] == "Id,LeadSync_Score__c,LeadSync_Team__c"
+    assert len(upload) == 601
+    assert f"{first[0].ref.external_id},0," in upload
+    assert f"{second[0].ref.external_id},300,Sales" in upload
+    assert [len(page_one), len(page_two), len(page_three)] == [300, 302, 3]
+    assert all(o.ok for o in page_one) and all(o.ok for o in page_three)
+    failures = [o for o in page_two if not o.ok]
+    assert [o.ref for o in failures] == [refused]
+    assert failures[0].error is not None and failures[0].error.code == "UNABLE_TO_LOCK_ROW"
+    assert [o.ref for o in page_two] == [u.ref for u in second + contacts[:2]]
+    collections = [
+        c for c in rsps.calls if c.request.method == "PATCH" and "composite" in c.request.url
+    ]
+    assert len(collections) == 1
+
+
+def test_a_job_that_would_pass_the_upload_limit_is_sent_and_a_new_one_started(
+    rsps: responses.RequestsMock, connector: SalesforceConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    updates = [RecordUpdate(_ref("Lead", i), {"score": 100 + i}) for i in range(600)]
+    # Each row is 23 bytes ("00Q...18 chars,100\n"); a job takes a row while its size plus
+    # the row's estimate (25 bytes) fits, so this limit holds exactly 400 rows.
+    assert len(f"{updates[0].ref.external_id},100\n") == 23
+    monkeypatch.setattr(bulk_batch, "BULK_UPLOAD_BYTES", 23 * 399 + 25)
+    _ingest_job(rsps, "750A", 400)
+    _ingest_job(rsps, "750B", 200)
+
+    outcomes: list[WriteOutcome] = []
+    for page in connector.write_pages([updates[:250], updates[250:]]):
+        outcomes += page
+
+    assert [len(lines) - 1 for lines in _uploads(rsps)] == [400, 200]
+    assert len(outcomes) == 600 and all(o.ok for o in outcomes)
+    assert [o.ref for o in outcomes] == [u.ref for u in updates]
+
+
+def test_one_page_writes_as_write_does(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    updates = [RecordUpdate(_ref("Lead", i), {"score": i}) for i in range(3)]
+    rsps.add(
+        responses.PATCH,
+        f"{API}/composite/sobjects",
+        json=[{"id": u.ref.external_id, "success": True, "errors": []} for u in updates],
+    )
+    (outcomes,) = list(connector.write_pages([updates]))
+    assert [o.ok for o in outcomes] == [True, True, True]
