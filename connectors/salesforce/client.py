@@ -33,6 +33,9 @@ from leadsync.errors import AuthError, BudgetExhausted, FatalSyncError, Retriabl
 
 log = structlog.get_logger(__name__)
 
+#: Subrequests a Composite call takes (of which at most 5 may be queries or Collections).
+COMPOSITE_LIMIT = 25
+
 T = TypeVar("T")
 
 _BULK_DONE = {"JobComplete", "Failed", "Aborted"}
@@ -339,6 +342,53 @@ class SalesforceClient:
         """The raw sObject describe (``GET sobjects/{name}/describe``)."""
         result = self.rest("GET", f"sobjects/{sobject}/describe")
         return dict(result or {})
+
+    def record_counts(self, sobjects: Sequence[str]) -> dict[str, int]:
+        """Approximate live record counts (``GET limits/recordCount``), one call for all;
+        an object the org does not count is absent."""
+        answer = self.rest("GET", "limits/recordCount", params={"sObjects": ",".join(sobjects)})
+        return {
+            str(entry["name"]): int(entry["count"])
+            for entry in (answer or {}).get("sObjects", [])
+            if "name" in entry and "count" in entry
+        }
+
+    def describe_many(self, sobjects: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Several describes in one Composite call each 25 (the whole call counts as one
+        against the API allowance). An object the org does not have or show is ``{}``."""
+        found: dict[str, dict[str, Any]] = {}
+        base = f"/services/data/v{self.settings.api_version}"
+        names = list(dict.fromkeys(sobjects))
+        for start in range(0, len(names), COMPOSITE_LIMIT):
+            part = names[start : start + COMPOSITE_LIMIT]
+            body = {
+                "allOrNone": False,
+                "compositeRequest": [
+                    {
+                        "method": "GET",
+                        "url": f"{base}/sobjects/{name}/describe",
+                        "referenceId": f"d{i}",
+                    }
+                    for i, name in enumerate(part)
+                ],
+            }
+            answer = self.rest("POST", "composite", json=body) or {}
+            by_ref = {r.get("referenceId"): r for r in answer.get("compositeResponse", [])}
+            for i, name in enumerate(part):
+                result = by_ref.get(f"d{i}") or {}
+                status = int(result.get("httpStatusCode") or 0)
+                if status == 200:
+                    found[name] = dict(result.get("body") or {})
+                elif status == 404:
+                    found[name] = {}
+                else:
+                    raise FatalSyncError(
+                        f"describe {name} in a composite call answered {status}: "
+                        f"{result.get('body')!r}",
+                        connector=self.name,
+                        status=status or None,
+                    )
+        return found
 
     def csv_rows(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
         """Render rows as Bulk 2.0 CSV with LF line endings.

@@ -75,6 +75,9 @@ class SalesforceConnector:
         self._writer = Writer(self.client, mapping, sleep=sleep)
         self._enroller = Enroller(self._writer)
         self._describes: dict[str, dict[str, Any]] = {}
+        #: Record counts of the objects a full pull has still to read (see _count_the_rest);
+        #: each is taken once.
+        self._full_pull_sizes: dict[str, int] = {}
 
     # -- pull ---------------------------------------------------------------------------------
 
@@ -88,8 +91,7 @@ class SalesforceConnector:
         """Leads then Contacts with SystemModstamp >= ``since`` (queryAll: deletions included);
         resumable at Bulk result pages and between objects."""
         self._warn_if_ahead(since)
-        plans = [person_plan(sobject, self.mapping.objects[sobject]) for sobject in PEOPLE_OBJECTS]
-        for plan, row in self._resumable(plans, since, resume, checkpoint):
+        for plan, row in self._resumable(self._people_plans(), since, resume, checkpoint):
             yield to_person(self.name, plan.sobject, row, self.mapping.objects[plan.sobject])
 
     def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:
@@ -170,10 +172,19 @@ class SalesforceConnector:
         if resume is not None:
             yield from self._bulk_rows(plan, since, resume, on_page)
             return
+        size = self._full_pull_sizes.pop(plan.sobject, None) if since is None else None
+        if size is not None and size > self.settings.bulk_query_threshold:
+            # Counted large: straight to Bulk. The REST probe would cost a call for nothing,
+            # and an ordered queryAll over millions of rows can outlast the read timeout.
+            log.info("salesforce.pull.bulk", object=plan.sobject, rows=size, counted=True)
+            yield from self._bulk_rows(plan, since, None, on_page, expected_rows=size)
+            return
         pages = self.client.query_pages(plan.rest_soql(since), include_deleted=True)
         total, first = next(pages)
         if total > self.settings.bulk_query_threshold and len(first) < total:
             pages.close()
+            if since is None and size is None:
+                self._count_the_rest(plan.sobject)
             log.info("salesforce.pull.bulk", object=plan.sobject, rows=total)
             yield from self._bulk_rows(plan, since, None, on_page, expected_rows=total)
             return
@@ -184,6 +195,15 @@ class SalesforceConnector:
             log.debug("salesforce.page", object=plan.sobject, count=len(records))
             yield from (flatten(record) for record in records)
         log.info("salesforce.pull.done", object=plan.sobject, count=count, api="rest")
+
+    def _count_the_rest(self, sobject: str) -> None:
+        """A full pull found ``sobject`` large, so the org is: count every other object it pulls
+        in one call (``limits/recordCount``), so the large ones skip their REST probe. A small
+        org never pays this call: its probes are its first (and often only) pages."""
+        names = [p.sobject for p in (*self._people_plans(), *activity_plans(self.mapping))]
+        others = [name for name in names if name != sobject]
+        counted = self.client.record_counts(others)
+        self._full_pull_sizes = {name: counted[name] for name in others if name in counted}
 
     def _bulk_rows(
         self,
@@ -211,6 +231,7 @@ class SalesforceConnector:
 
     def _field_types(self, plan: PullPlan) -> dict[str, str]:
         """Describe types of a plan's fields, so Bulk CSV strings read like REST JSON."""
+        self._prefetch_describes()
         types = {}
         for path in plan.fields:
             raw = sf_fields.resolve(self._describe_raw, plan.sobject, path)
@@ -248,6 +269,34 @@ class SalesforceConnector:
         return self._enroller.enrol(enrolments)
 
     # -- describe / check / create ------------------------------------------------------------
+
+    def _prefetch_describes(self) -> None:
+        """Every describe a Bulk pull of any object needs, in one Composite call per level of
+        relationships (objects, then the objects their dotted fields reach): eight describes
+        were eight calls. Done at the first Bulk pull, so a REST-only cycle asks for none."""
+        paths = [
+            (plan.sobject, path)
+            for plan in [*self._people_plans(), *activity_plans(self.mapping)]
+            for path in plan.fields
+        ]
+        while paths:
+            missing = sorted({sobject for sobject, _ in paths} - set(self._describes))
+            if missing:
+                self._describes.update(self.client.describe_many(missing))
+            deeper = []
+            for sobject, path in paths:
+                head, _, rest = path.partition(".")
+                if not rest:
+                    continue
+                fields = self._describes[sobject].get("fields") or []
+                lookup = next((f for f in fields if f.get("relationshipName") == head), None)
+                targets = (lookup or {}).get("referenceTo") or []
+                if targets:
+                    deeper.append((str(targets[0]), rest))
+            paths = deeper
+
+    def _people_plans(self) -> list[PullPlan]:
+        return [person_plan(sobject, self.mapping.objects[sobject]) for sobject in PEOPLE_OBJECTS]
 
     def _describe_raw(self, sobject: str) -> Mapping[str, Any]:
         """Cached describe; ``{}`` when the object does not exist or is not visible."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import responses
@@ -155,6 +157,33 @@ def test_idle_cycle_costs_one_call_per_object(
     assert connector.usage().calls_by_endpoint == {"POST oauth2/token": 1, "GET queryAll": 6}
 
 
+def _describes(rsps: responses.RequestsMock, known: dict[str, Any]) -> None:
+    """One Composite call answering the describes it asks for: ``known`` ones, else 404."""
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        results = []
+        for sub in json.loads(request.body)["compositeRequest"]:
+            name = sub["url"].split("/sobjects/")[1].split("/")[0]
+            found = name in known
+            results.append(
+                {
+                    "body": known[name] if found else [{"errorCode": "NOT_FOUND"}],
+                    "httpHeaders": {},
+                    "httpStatusCode": 200 if found else 404,
+                    "referenceId": sub["referenceId"],
+                }
+            )
+        return 200, {}, json.dumps({"compositeResponse": results})
+
+    rsps.add_callback(responses.POST, f"{API}/composite", callback=answer)
+
+
+def _counts(rsps: responses.RequestsMock, counts: dict[str, int]) -> None:
+    """``limits/recordCount``, asked once the Lead probe finds a large org."""
+    body = {"sObjects": [{"count": n, "name": name} for name, n in counts.items()]}
+    rsps.add(responses.GET, f"{API}/limits/recordCount", json=body)
+
+
 def test_large_pull_switches_to_bulk_query(
     rsps: responses.RequestsMock, connector: SalesforceConnector
 ) -> None:
@@ -174,7 +203,8 @@ def test_large_pull_switches_to_bulk_query(
             {"name": "HasOptedOutOfEmail", "type": "boolean"},
         ],
     }
-    rsps.add(responses.GET, f"{API}/sobjects/Lead/describe", json=describe)
+    _describes(rsps, {"Lead": describe})
+    _counts(rsps, {"Contact": 0, "CampaignMember": 2})
     bulk_soql = full_soql.replace(" ORDER BY SystemModstamp, Id", "")
     rsps.add(
         responses.POST,
@@ -242,7 +272,8 @@ def test_bulk_query_first_poll_waits_for_the_probed_row_count(
         full_soql,
         {"totalSize": 100_000, "done": False, "nextRecordsUrl": "/x", "records": [_lead("00Q1")]},
     )
-    rsps.add(responses.GET, f"{API}/sobjects/Lead/describe", json={"name": "Lead", "fields": []})
+    _describes(rsps, {"Lead": {"name": "Lead", "fields": []}})
+    _counts(rsps, {"Contact": 0})
     rsps.add(responses.POST, f"{API}/jobs/query", json={"id": "750Q", "state": "UploadComplete"})
     rsps.add(
         responses.GET,

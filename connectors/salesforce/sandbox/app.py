@@ -23,6 +23,7 @@ from connectors.salesforce.sandbox.auth import (
     token_endpoint,
 )
 from connectors.salesforce.sandbox.bulk import BulkJobs
+from connectors.salesforce.sandbox.composite import composite
 from connectors.salesforce.sandbox.faults import FaultBoard, FaultError
 from connectors.salesforce.sandbox.org import OrgState
 from connectors.salesforce.sandbox.protocol import Request, Response
@@ -218,6 +219,8 @@ class SandboxApi:
             )
         if head == "limits" and n == 1 and method == "GET":
             return rest.limits(self)
+        if parts == ["limits", "recordCount"] and method == "GET":
+            return rest.record_count(self, request)
         if head in ("query", "queryAll") and method == "GET":
             if n == 1:
                 return rest.query(self, request, version, include_deleted=head == "queryAll")
@@ -225,6 +228,8 @@ class SandboxApi:
                 return rest.query_more(self, parts[1], version)
         if head == "sobjects":
             return self._sobjects(request, version, parts[1:])
+        if parts == ["composite"] and method == "POST":
+            return composite(request, version, self._route)
         if parts[:2] == ["composite", "sobjects"]:
             if n == 2 and method == "POST":
                 return rest.collection_write(self, request, "create")

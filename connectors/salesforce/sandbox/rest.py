@@ -431,6 +431,15 @@ def collection_delete(api: SandboxApi, request: Request) -> Response:
 
 
 # --- limits -----------------------------------------------------------------------------------
+def record_count(api: SandboxApi, request: Request) -> Response:
+    """``GET /limits/recordCount?sObjects=A,B``: live records per object (all objects without
+    the parameter); a name the org does not have is left out, as Salesforce does."""
+    wanted = [n.strip() for n in request.params.get("sObjects", "").split(",") if n.strip()]
+    found = [api.org.object_def(name) for name in wanted or sorted(api.org.schema)]
+    counts = [{"count": api.org.count(d.name), "name": d.name} for d in found if d is not None]
+    return Response.json(200, {"sObjects": counts})
+
+
 def limits(api: SandboxApi) -> Response:
     """``GET /limits``."""
     used = api.usage()
