@@ -390,19 +390,6 @@ class SalesforceClient:
                     )
         return found
 
-    def csv_rows(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-        """Render rows as Bulk 2.0 CSV with LF line endings.
-
-        A column a row lacks is an empty cell (Bulk leaves the field unchanged); an explicit
-        None is ``#N/A``, Bulk's way of setting a field to null.
-        """
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([csv_cell(row, c) for c in columns])
-        return out.getvalue()
-
 
 @dataclass(frozen=True, slots=True)
 class BulkPosition:

@@ -200,7 +200,7 @@ class SalesforceConnector:
         """A full pull found ``sobject`` large, so the org is: count every other object it pulls
         in one call (``limits/recordCount``), so the large ones skip their REST probe. A small
         org never pays this call: its probes are its first (and often only) pages."""
-        names = [p.sobject for p in (*self._people_plans(), *activity_plans(self.mapping))]
+        names = [plan.sobject for plan in self._all_plans()]
         others = [name for name in names if name != sobject]
         counted = self.client.record_counts(others)
         self._full_pull_sizes = {name: counted[name] for name in others if name in counted}
@@ -274,11 +274,7 @@ class SalesforceConnector:
         """Every describe a Bulk pull of any object needs, in one Composite call per level of
         relationships (objects, then the objects their dotted fields reach): eight describes
         were eight calls. Done at the first Bulk pull, so a REST-only cycle asks for none."""
-        paths = [
-            (plan.sobject, path)
-            for plan in [*self._people_plans(), *activity_plans(self.mapping)]
-            for path in plan.fields
-        ]
+        paths = [(plan.sobject, path) for plan in self._all_plans() for path in plan.fields]
         while paths:
             missing = sorted({sobject for sobject, _ in paths} - set(self._describes))
             if missing:
@@ -297,6 +293,10 @@ class SalesforceConnector:
 
     def _people_plans(self) -> list[PullPlan]:
         return [person_plan(sobject, self.mapping.objects[sobject]) for sobject in PEOPLE_OBJECTS]
+
+    def _all_plans(self) -> list[PullPlan]:
+        """Every object a full pull reads: people, then activity sources."""
+        return [*self._people_plans(), *activity_plans(self.mapping)]
 
     def _describe_raw(self, sobject: str) -> Mapping[str, Any]:
         """Cached describe; ``{}`` when the object does not exist or is not visible."""
