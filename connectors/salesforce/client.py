@@ -267,7 +267,13 @@ class SalesforceClient:
             )
         )
         job_id = str(job["id"])
-        log.info("salesforce.bulk.ingest", object=sobject, job=job_id, records=records)
+        log.info(
+            "salesforce.bulk.ingest",
+            object=sobject,
+            job=job_id,
+            records=records,
+            bytes=len(csv_data),
+        )
         self._with_retry(lambda: bulk.upload_job_data(job_id, csv_data))
         self._with_retry(lambda: bulk.close_job(job_id))
         info = self._await_job(bulk, job_id, is_query=False, records=records)
