@@ -272,7 +272,7 @@ class SalesforceClient:
             object=sobject,
             job=job_id,
             records=records,
-            bytes=len(csv_data),
+            bytes=_utf8_size(csv_data),
         )
         self._with_retry(lambda: bulk.upload_job_data(job_id, csv_data))
         self._with_retry(lambda: bulk.close_job(job_id))
@@ -414,6 +414,11 @@ def csv_cell(row: Mapping[str, Any], column: str) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
+
+
+def _utf8_size(text: str) -> int:
+    """Bytes ``text`` takes on the wire; an ASCII upload (most are) is not copied to count."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def _count(info: Mapping[str, Any], key: str) -> int:
