@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.salesforce.client import csv_cell
+from connectors.salesforce.client import csv_cell, utf8_size
 from leadsync.records import RecordRef, WriteOutcome
 
-#: Bulk 2.0 accepts up to 100 MB of CSV per job upload (base64 grows it; stay well under).
-BULK_UPLOAD_BYTES = 90 * 1024 * 1024
+#: Upload Job Data: at most 150 MB base64-encoded a job, "to account for the base64 conversion
+#: increase, upload data that does not exceed 100 MB". Counted in UTF-8 bytes, as sent.
+BULK_UPLOAD_BYTES = 100_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,9 @@ class BulkBatch:
         self.sobject = sobject
         self.columns: list[str] = ["Id"]
         self.slots: dict[str, Slot] = {}
-        self.size = 0
+        self._row_bytes = 0
+        self._padding = 0  # one comma a row for each column added after it
+        self._header_bytes = len("Id\n")
         self._lines: dict[int, list[str]] = {}  # rows by how many columns they were given
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator="\n")
@@ -54,17 +57,34 @@ class BulkBatch:
     def __len__(self) -> int:
         return len(self.slots)
 
+    @property
+    def size(self) -> int:
+        """The upload's size in UTF-8 bytes, as :meth:`csv` will render it."""
+        return self._header_bytes + self._row_bytes + self._padding
+
     def takes(self, ref: RecordRef, fields: Mapping[str, Any]) -> bool:
-        """Whether this job can take the record: not there yet, and room left for its row."""
+        """Whether this job can take the record: not there yet, and room left for its row.
+
+        The row's cost is bounded from above (every value quoted with each character doubled,
+        plus the header and padding its new columns add), so a full job never passes the
+        upload limit."""
         if ref.external_id in self.slots:
             return False  # one record, one row: a second change goes in another job
-        estimate = len(ref.external_id) + sum(len(str(v)) + 3 for v in fields.values()) + 1
-        return not self.slots or self.size + estimate <= BULK_UPLOAD_BYTES
+        if not self.slots:
+            return True
+        bound = len(ref.external_id) + 1
+        for name, value in fields.items():
+            bound += 2 * utf8_size(str(value)) + 3
+            if name not in self.columns:
+                bound += len(name) + 1 + len(self.slots)
+        return self.size + bound <= BULK_UPLOAD_BYTES
 
     def add(self, slot: Slot, fields: Mapping[str, Any]) -> None:
         for name in fields:
             if name not in self.columns:
                 self.columns.append(name)
+                self._header_bytes += utf8_size(name) + 1
+                self._padding += len(self.slots)
         self._writer.writerow(
             [slot.ref.external_id, *(csv_cell(fields, name) for name in self.columns[1:])]
         )
@@ -73,7 +93,7 @@ class BulkBatch:
         self._buffer.truncate()
         self._lines.setdefault(len(self.columns), []).append(line)
         self.slots[slot.ref.external_id] = slot
-        self.size += len(line)
+        self._row_bytes += utf8_size(line)
 
     def csv(self) -> str:
         """The upload: the header, then every row padded to the final columns."""

@@ -272,7 +272,7 @@ class SalesforceClient:
             object=sobject,
             job=job_id,
             records=records,
-            bytes=_utf8_size(csv_data),
+            bytes=utf8_size(csv_data),
         )
         self._with_retry(lambda: bulk.upload_job_data(job_id, csv_data))
         self._with_retry(lambda: bulk.close_job(job_id))
@@ -416,7 +416,7 @@ def csv_cell(row: Mapping[str, Any], column: str) -> Any:
     return value
 
 
-def _utf8_size(text: str) -> int:
+def utf8_size(text: str) -> int:
     """Bytes ``text`` takes on the wire; an ASCII upload (most are) is not copied to count."""
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 

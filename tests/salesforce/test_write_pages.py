@@ -102,10 +102,12 @@ def test_a_job_that_would_pass_the_upload_limit_is_sent_and_a_new_one_started(
     rsps: responses.RequestsMock, connector: SalesforceConnector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     updates = [RecordUpdate(_ref("Lead", i), {"score": 100 + i}) for i in range(600)]
-    # Each row is 23 bytes ("00Q...18 chars,100\n"); a job takes a row while its size plus
-    # the row's estimate (25 bytes) fits, so this limit holds exactly 400 rows.
+    # Each row is 23 bytes ("00Q...18 chars,100\n"); a job takes a row while its size (the
+    # header, then the rows) plus the row's upper bound (18 + 2 * 3 + 3 + 1 = 28 bytes) fits,
+    # so this limit holds exactly 400 rows.
     assert len(f"{updates[0].ref.external_id},100\n") == 23
-    monkeypatch.setattr(bulk_batch, "BULK_UPLOAD_BYTES", 23 * 399 + 25)
+    header = len("Id,LeadSync_Score__c\n")
+    monkeypatch.setattr(bulk_batch, "BULK_UPLOAD_BYTES", header + 23 * 399 + 28)
     _ingest_job(rsps, "750A", 400)
     _ingest_job(rsps, "750B", 200)
 
@@ -114,6 +116,7 @@ def test_a_job_that_would_pass_the_upload_limit_is_sent_and_a_new_one_started(
         outcomes += page
 
     assert [len(lines) - 1 for lines in _uploads(rsps)] == [400, 200]
+    assert _uploads(rsps)[0][0] == "Id,LeadSync_Score__c"
     assert len(outcomes) == 600 and all(o.ok for o in outcomes)
     assert [o.ref for o in outcomes] == [u.ref for u in updates]
 

@@ -206,3 +206,33 @@ def test_completed_tasks_carry_completed_datetime(sandbox: SalesforceSandbox) ->
     assert org.get("Task", task_id)["CompletedDateTime"] == closed["CompletedDateTime"]
     member = next(m for m in org.records("CampaignMember") if m.get("LeadId"))
     assert member["Email"] == org.get("Lead", member["LeadId"])["Email"]
+
+
+def test_bulk_ingest_takes_one_upload_per_job(raw: Raw, sandbox: SalesforceSandbox) -> None:
+    lead = next(r for r in sandbox.org.records("Lead") if not r["IsDeleted"])
+    before = sandbox.stats()["bulk_upload_bytes"].get("Lead", 0)
+    job = raw.call("POST", "/jobs/ingest", json={"object": "Lead", "operation": "update"}).json()
+    data = f"Id,Title\n{lead['Id']},VP Ops\n".encode()
+    url, csv_header = f"/jobs/ingest/{job['id']}/batches", {"Content-Type": "text/csv"}
+    assert raw.call("PUT", url, data=data, headers=csv_header).status_code == 201
+    again = raw.call("PUT", url, data=data, headers=csv_header)
+    assert again.status_code == 409
+    error = again.json()[0]
+    assert error["errorCode"] == "INVALIDJOBSTATE"
+    assert error["message"].startswith(f"Found multiple contents for job: <{job['id']}>")
+    assert sandbox.stats()["bulk_upload_bytes"]["Lead"] == before + len(data)
+
+
+def test_bulk_ingest_refuses_an_upload_over_150_mb_base64(raw: Raw) -> None:
+    job = raw.call("POST", "/jobs/ingest", json={"object": "Lead", "operation": "update"}).json()
+    url, csv_header = f"/jobs/ingest/{job['id']}/batches", {"Content-Type": "text/csv"}
+    row = b"00Q000000000001AAA,x\n"
+    # 112.5 MB raw is 150 MB base64: the first byte over it is refused, the limit itself taken.
+    too_big = b"Id,Title\n" + row * (112_500_000 // len(row) + 1)
+    refused = raw.call("PUT", url, data=too_big, headers=csv_header)
+    assert refused.status_code == 413
+    assert refused.json()[0]["errorCode"] == "INVALIDBATCH"
+    assert "150,000,000 bytes base64-encoded" in refused.json()[0]["message"]
+    at_limit = b"Id,Title\n" + row * ((112_500_000 - 9) // len(row))
+    assert -(-len(at_limit) // 3) * 4 <= 150_000_000
+    assert raw.call("PUT", url, data=at_limit, headers=csv_header).status_code == 201

@@ -83,18 +83,22 @@ class SandboxApi:
             return self._usage
 
     def stats(self) -> dict[str, Any]:
-        """Calls by normalised endpoint (ids stripped), as ``GET /_sandbox/stats`` answers."""
+        """Calls by normalised endpoint (ids stripped), as ``GET /_sandbox/stats`` answers, and
+        the bytes of Bulk ingest data uploaded per object."""
+        uploaded = self.bulk.upload_bytes()
         with self._lock:
             return {
                 "total": sum(self._stats.values()),
                 "by_endpoint": dict(self._stats),
                 "by_object": dict(self._by_object),
+                "bulk_upload_bytes": uploaded,
                 "api_usage": self._usage,
                 "api_daily_limit": self.api_daily_limit,
             }
 
     def reset_stats(self) -> None:
         """Zero the call statistics (not the API usage, which is the org's)."""
+        self.bulk.reset_upload_bytes()
         with self._lock:
             self._stats.clear()
             self._by_object.clear()

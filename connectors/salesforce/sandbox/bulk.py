@@ -51,6 +51,9 @@ _DELIMITERS = {
 }
 _ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 _INGEST_OPS = ("insert", "update", "upsert", "delete")
+#: "A request can provide CSV data that does not in total exceed 150 MB of base64 encoded
+#: content" (Upload Job Data); counted in decimal megabytes, the stricter reading.
+MAX_UPLOAD_BASE64_BYTES = 150_000_000
 
 
 @dataclass(slots=True)
@@ -69,7 +72,7 @@ class Job:
     external_id: str | None = None
     assignment_rule_id: str | None = None
     compiled: CompiledQuery | None = None
-    uploads: list[str] = field(default_factory=list)
+    upload: str | None = None  # one per job
     header: list[str] = field(default_factory=list)
     #: A query job's matching rows, rendered to CSV a page at a time when fetched. Rows are
     #: never mutated (a write replaces them), so these references are the job's snapshot.
@@ -141,6 +144,7 @@ class BulkJobs:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._batches = 0
+        self._upload_bytes: dict[str, int] = {}
 
     def start(self) -> None:
         """Start the worker thread (idempotent)."""
@@ -162,6 +166,15 @@ class BulkJobs:
     def ingest_batches(self) -> int:
         with self._lock:
             return self._batches
+
+    def upload_bytes(self) -> dict[str, int]:
+        """Bytes of ingest job data accepted so far, by object."""
+        with self._lock:
+            return dict(self._upload_bytes)
+
+    def reset_upload_bytes(self) -> None:
+        with self._lock:
+            self._upload_bytes.clear()
 
     # --- endpoints ----------------------------------------------------------------------------
     def create(self, request: Request, kind: str, version: str) -> Response:
@@ -287,9 +300,30 @@ class BulkJobs:
             raise ApiError(409, "INVALIDJOBSTATE", f"Job {job.id} is not Open")
         if not request.headers.get("content-type", "").startswith("text/csv"):
             raise ApiError(400, "INVALIDJOB", "Content-Type must be text/csv")
-        job.uploads.append(request.body.decode("utf-8"))
+        if job.upload is not None:
+            # Bulk 2.0 takes one upload per job; more data is another job.
+            raise ApiError(
+                409,
+                "INVALIDJOBSTATE",
+                f"Found multiple contents for job: <{job.id}>, please 'Close' / 'Abort' / "
+                "'Delete' the current Job then create a new Job and make sure the content is "
+                "only put once for a job.",
+            )
+        encoded = -(-len(request.body) // 3) * 4
+        if encoded > MAX_UPLOAD_BASE64_BYTES:
+            raise ApiError(
+                413,
+                "INVALIDBATCH",
+                f"The upload is {len(request.body):,} bytes ({encoded:,} base64-encoded); a job "
+                f"takes at most {MAX_UPLOAD_BASE64_BYTES:,} bytes base64-encoded. Split the "
+                "data across several jobs.",
+            )
+        job.upload = request.body.decode("utf-8")
         with self._lock:
             self._batches += 1
+            self._upload_bytes[job.object] = self._upload_bytes.get(job.object, 0) + len(
+                request.body
+            )
         return Response.empty(201)
 
     def results(self, request: Request, job_id: str) -> Response:
@@ -382,17 +416,11 @@ class BulkJobs:
     def _run_ingest(self, job: Job) -> None:
         org = self._api.org
         definition = org.schema[job.object]
-        rows: list[list[str]] = []
-        for upload in job.uploads:
-            reader = csv.reader(
-                io.StringIO(upload, newline=""), delimiter=_DELIMITERS[job.delimiter]
-            )
-            header = next(reader, [])
-            if job.header and header != job.header:
-                job.state, job.error_message = "Failed", "InvalidBatch : headers differ"
-                return
-            job.header = header
-            rows.extend(r for r in reader if r)
+        reader = csv.reader(
+            io.StringIO(job.upload or "", newline=""), delimiter=_DELIMITERS[job.delimiter]
+        )
+        job.header = next(reader, [])
+        rows = [r for r in reader if r]
         specs = _columns(definition, job.header)
         if isinstance(specs, str):
             job.state, job.error_message = "Failed", specs
