@@ -43,6 +43,21 @@ _BULK_DONE = {"JobComplete", "Failed", "Aborted"}
 _INITIAL_BULK_RATE = 5_000.0
 #: The same for query jobs (rows/s), whose first poll waits for the REST probe's row count.
 _INITIAL_QUERY_RATE = 50_000.0
+#: Bounds of the wait between status polls of a running Bulk job (seconds).
+_MIN_POLL_WAIT = 0.25
+_MAX_POLL_WAIT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class StartedQuery:
+    """A Bulk query job created ahead of reading it: it runs on the org meanwhile."""
+
+    sobject: str
+    soql: str
+    include_deleted: bool
+    job_id: str
+    expected_rows: int | None
+    started: float  # time.monotonic() at creation
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +187,12 @@ class SalesforceClient:
         resume: BulkPosition | None = None,
         on_page: Callable[[BulkPosition], None] | None = None,
         expected_rows: int | None = None,
+        started: StartedQuery | None = None,
     ) -> Iterator[dict[str, str]]:
         """Rows of a Bulk 2.0 query (or queryAll) job as CSV dicts, one result page at a time.
 
         ``expected_rows`` (a REST probe's ``totalSize``) times the job's first status poll.
+        ``started`` (from :meth:`start_query`, same SOQL) reads that job instead of a new one.
 
         ``on_page`` hears, once every row of a page has been taken, where the next page
         starts; ``resume`` starts there (no new job: Salesforce keeps a query job's results
@@ -183,8 +200,16 @@ class SalesforceClient:
         """
         bulk = self._bulk(sobject)
         if resume is None:
-            job_id = self._start_query(bulk, sobject, soql, include_deleted, expected_rows)
-            locator = ""
+            if started is None:
+                started = self.start_query(sobject, soql, include_deleted, expected_rows)
+            self._await_job(
+                bulk,
+                started.job_id,
+                is_query=True,
+                records=started.expected_rows,
+                since=started.started,
+            )
+            job_id, locator = started.job_id, ""
         else:
             job_id, locator = resume.job_id, resume.locator
             log.info("salesforce.bulk.resume", object=sobject, job=job_id)
@@ -222,14 +247,15 @@ class SalesforceClient:
                 if on_page is not None:
                     on_page(BulkPosition(job_id, locator))
 
-    def _start_query(
+    def start_query(
         self,
-        bulk: _Bulk2Client,
         sobject: str,
         soql: str,
         include_deleted: bool,
         expected_rows: int | None = None,
-    ) -> str:
+    ) -> StartedQuery:
+        """Create a Bulk query job without waiting for it (read it with :meth:`bulk_query`)."""
+        bulk = self._bulk(sobject)
         operation = Operation.query_all if include_deleted else Operation.query
         job = self._with_retry(
             lambda: bulk.create_job(
@@ -240,9 +266,8 @@ class SalesforceClient:
             )
         )
         job_id = str(job["id"])
-        log.info("salesforce.bulk.query", object=sobject, job=job_id)
-        self._await_job(bulk, job_id, is_query=True, records=expected_rows)
-        return job_id
+        log.info("salesforce.bulk.query", object=sobject, job=job_id, expected_rows=expected_rows)
+        return StartedQuery(sobject, soql, include_deleted, job_id, expected_rows, time.monotonic())
 
     def bulk_update(
         self,
@@ -276,7 +301,9 @@ class SalesforceClient:
         )
         self._with_retry(lambda: bulk.upload_job_data(job_id, csv_data))
         self._with_retry(lambda: bulk.close_job(job_id))
-        info = self._await_job(bulk, job_id, is_query=False, records=records)
+        info = self._await_job(
+            bulk, job_id, is_query=False, records=records, since=time.monotonic()
+        )
         state = str(info.get("state"))
         processed_all = state == "JobComplete" and _count(info, "numberRecordsProcessed") == records
         if processed_all and _count(info, "numberRecordsFailed") == 0:
@@ -296,19 +323,29 @@ class SalesforceClient:
         return list(csv.DictReader(io.StringIO(text)))
 
     def _await_job(
-        self, bulk: _Bulk2Client, job_id: str, *, is_query: bool, records: int | None = None
+        self,
+        bulk: _Bulk2Client,
+        job_id: str,
+        *,
+        is_query: bool,
+        records: int | None = None,
+        since: float | None = None,
     ) -> dict[str, Any]:
         """Poll a job until it finishes; a failed query job is fatal, an ingest job reports.
 
-        Every poll is an API call, so when the job's size is known its first poll waits for the
+        Every poll is an API call. When the job's size is known, its first poll waits for the
         time the org's past jobs of that kind suggest it needs (learned from their
-        ``totalProcessingTime``).
+        ``totalProcessingTime``), less the time since it was started (``since``, monotonic);
+        later polls wait a quarter of the time the job has taken so far, so a job that runs
+        longer than expected costs a few polls, not one every ten seconds.
         """
-        deadline = time.monotonic() + max(600.0, self.settings.timeout_seconds * 20)
+        started = time.monotonic() if since is None else since
+        expected = records / self._bulk_rates[is_query] if records is not None else 0.0
+        deadline = started + max(600.0, self.settings.timeout_seconds * 20, 4 * expected)
         # Real time, not the injectable backoff sleep: the job runs on the server's clock.
-        if records is not None:
-            time.sleep(min(max(records / self._bulk_rates[is_query], 0.25), 60.0))
-        wait = 0.25
+        first_wait = expected - (time.monotonic() - started)
+        if records is not None and first_wait > 0:
+            time.sleep(max(first_wait, _MIN_POLL_WAIT))
         while True:
             info: dict[str, Any] = self._with_retry(lambda: bulk.get_job(job_id, is_query))
             state = str(info.get("state"))
@@ -321,13 +358,13 @@ class SalesforceClient:
                     )
                 self._learn_rate(info, is_query)
                 return info
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise RetriableSyncError(
                     f"Bulk API job {job_id} still {state} after polling; the next cycle retries",
                     connector=self.name,
                 )
-            time.sleep(wait)
-            wait = min(wait * 2, 10.0)
+            time.sleep(min(max((now - started) / 4, _MIN_POLL_WAIT), _MAX_POLL_WAIT))
 
     def _learn_rate(self, info: Mapping[str, Any], is_query: bool) -> None:
         took_ms = _count(info, "totalProcessingTime")

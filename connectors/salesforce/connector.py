@@ -14,7 +14,7 @@ import structlog
 from connectors.base import Checkpoint
 from connectors.salesforce import fields as sf_fields
 from connectors.salesforce import soql
-from connectors.salesforce.client import BulkPosition, SalesforceClient
+from connectors.salesforce.client import BulkPosition, SalesforceClient, StartedQuery
 from connectors.salesforce.enrol import Enroller
 from connectors.salesforce.mapping import SalesforceMapping, load_mapping
 from connectors.salesforce.pull import (
@@ -75,9 +75,10 @@ class SalesforceConnector:
         self._writer = Writer(self.client, mapping, sleep=sleep)
         self._enroller = Enroller(self._writer)
         self._describes: dict[str, dict[str, Any]] = {}
-        #: Record counts of the objects a full pull has still to read (see _count_the_rest);
-        #: each is taken once.
+        #: Record counts of the objects a full pull has still to read (see _count_the_rest),
+        #: and the Bulk jobs started for the large ones; each is taken once.
         self._full_pull_sizes: dict[str, int] = {}
+        self._started: dict[str, StartedQuery] = {}
 
     # -- pull ---------------------------------------------------------------------------------
 
@@ -91,6 +92,8 @@ class SalesforceConnector:
         """Leads then Contacts with SystemModstamp >= ``since`` (queryAll: deletions included);
         resumable at Bulk result pages and between objects."""
         self._warn_if_ahead(since)
+        # Jobs started ahead belong to the pull that started them: a later cycle starts afresh.
+        self._full_pull_sizes, self._started = {}, {}
         for plan, row in self._resumable(self._people_plans(), since, resume, checkpoint):
             yield to_person(self.name, plan.sobject, row, self.mapping.objects[plan.sobject])
 
@@ -173,20 +176,25 @@ class SalesforceConnector:
             yield from self._bulk_rows(plan, since, resume, on_page)
             return
         size = self._full_pull_sizes.pop(plan.sobject, None) if since is None else None
+        started = self._started.pop(plan.sobject, None) if since is None else None
+        if started is not None and started.soql != plan.bulk_soql(since):
+            started = None  # the mapping changed under it: read a job of the current query
         if size is not None and size > self.settings.bulk_query_threshold:
             # Counted large: straight to Bulk. The REST probe would cost a call for nothing,
             # and an ordered queryAll over millions of rows can outlast the read timeout.
             log.info("salesforce.pull.bulk", object=plan.sobject, rows=size, counted=True)
-            yield from self._bulk_rows(plan, since, None, on_page, expected_rows=size)
+            yield from self._bulk_rows(plan, since, None, on_page, size, started)
             return
         pages = self.client.query_pages(plan.rest_soql(since), include_deleted=True)
         total, first = next(pages)
         if total > self.settings.bulk_query_threshold and len(first) < total:
             pages.close()
+            log.info("salesforce.pull.bulk", object=plan.sobject, rows=total)
+            # This object's job first: the org runs a user's Bulk jobs roughly in order.
+            own = self.client.start_query(plan.sobject, plan.bulk_soql(since), True, total)
             if since is None and size is None:
                 self._count_the_rest(plan.sobject)
-            log.info("salesforce.pull.bulk", object=plan.sobject, rows=total)
-            yield from self._bulk_rows(plan, since, None, on_page, expected_rows=total)
+            yield from self._bulk_rows(plan, since, None, on_page, total, own)
             return
         count = len(first)
         yield from (flatten(record) for record in first)
@@ -200,10 +208,20 @@ class SalesforceConnector:
         """A full pull found ``sobject`` large, so the org is: count every other object it pulls
         in one call (``limits/recordCount``), so the large ones skip their REST probe. A small
         org never pays this call: its probes are its first (and often only) pages."""
-        names = [plan.sobject for plan in self._all_plans()]
-        others = [name for name in names if name != sobject]
-        counted = self.client.record_counts(others)
-        self._full_pull_sizes = {name: counted[name] for name in others if name in counted}
+        others = [plan for plan in self._all_plans() if plan.sobject != sobject]
+        counted = self.client.record_counts([plan.sobject for plan in others])
+        self._full_pull_sizes = {
+            p.sobject: counted[p.sobject] for p in others if p.sobject in counted
+        }
+        # The large ones' Bulk jobs start now and run on the org while the earlier objects are
+        # read and stored, so each is finished when its turn comes: one status poll, no wait.
+        for plan in others:
+            rows = self._full_pull_sizes.get(plan.sobject, 0)
+            if rows > self.settings.bulk_query_threshold:
+                soql = plan.bulk_soql(None)
+                self._started[plan.sobject] = self.client.start_query(
+                    plan.sobject, soql, True, rows
+                )
 
     def _bulk_rows(
         self,
@@ -212,6 +230,7 @@ class SalesforceConnector:
         resume: BulkPosition | None,
         on_page: Callable[[BulkPosition], None] | None,
         expected_rows: int | None = None,
+        started: StartedQuery | None = None,
     ) -> Iterator[dict[str, Any]]:
         types = self._field_types(plan)
         count = 0
@@ -222,6 +241,7 @@ class SalesforceConnector:
             resume=resume,
             on_page=on_page,
             expected_rows=expected_rows,
+            started=started,
         ):
             count += 1
             # A CSV cell is a string and never nested: ``flatten`` has nothing to do but

@@ -298,9 +298,118 @@ def test_bulk_query_first_poll_waits_for_the_probed_row_count(
     )
 
     assert [p.ref.external_id for p in connector.pull_people(None)] == ["00Q1"]
-    assert slept == [2.0]
+    assert len(slept) == 1 and slept[0] == pytest.approx(2.0, abs=0.5)
     polls = [c for c in rsps.calls if c.request.url.endswith("/jobs/query/750Q")]
     assert len(polls) == 1
+
+
+class FakeTime:
+    """The client's clock: sleeping moves it on, and nothing else does."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _query_job(rsps: responses.RequestsMock, job: str, soql: str, states: list[str]) -> None:
+    bulk_soql = soql.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", "").replace(
+        " ORDER BY SystemModstamp, Id", ""
+    )
+    rsps.add(
+        responses.POST,
+        f"{API}/jobs/query",
+        match=[matchers.json_params_matcher({"query": bulk_soql}, strict_match=False)],
+        json={"id": job, "state": "UploadComplete"},
+    )
+    for state in states:
+        rsps.add(responses.GET, f"{API}/jobs/query/{job}", json={"id": job, "state": state})
+    rsps.add(
+        responses.GET,
+        f"{API}/jobs/query/{job}/results",
+        body="Id,SystemModstamp,IsDeleted\n",
+        headers={"Sforce-Locator": "null", "Sforce-NumberOfRecords": "0"},
+    )
+
+
+def test_counted_large_objects_start_their_bulk_jobs_ahead(
+    rsps: responses.RequestsMock, connector: SalesforceConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Lead probe finds 1,000,000 rows: Lead's job is created first, then the record count,
+    then Contact's job (150,000 counted). Lead's first poll waits 20 s at the starting query
+    rate; by then Contact's job has run for 20 s, longer than its 3 s, so it is polled at once,
+    once."""
+    clock = FakeTime()
+    monkeypatch.setattr("connectors.salesforce.client.time", clock)
+    full_soql = LEAD_SOQL.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", "")
+    _query(
+        rsps,
+        full_soql,
+        {"totalSize": 1_000_000, "done": False, "nextRecordsUrl": "/x", "records": []},
+    )
+    _describes(rsps, {"Lead": {"name": "Lead", "fields": []}, "Contact": {"fields": []}})
+    _counts(rsps, {"Contact": 150_000})
+    _query_job(rsps, "750L", LEAD_SOQL, ["JobComplete"])
+    _query_job(rsps, "750C", CONTACT_SOQL, ["JobComplete"])
+
+    assert list(connector.pull_people(None)) == []
+
+    made = [
+        c.request.url.split("?")[0]
+        for c in rsps.calls
+        if c.request.method == "POST" or "limits" in c.request.url
+    ]
+    assert [
+        url.rsplit("/", 2)[-2:]
+        for url in made
+        if "/services/data/" in url and "composite" not in url
+    ] == [
+        ["jobs", "query"],
+        ["limits", "recordCount"],
+        ["jobs", "query"],
+    ]
+    assert clock.slept == [pytest.approx(20.0)]
+    for job in ("750L", "750C"):
+        assert sum(c.request.url.endswith(f"/jobs/query/{job}") for c in rsps.calls) == 1
+
+
+def test_a_job_running_long_is_polled_at_a_quarter_of_its_age(
+    rsps: responses.RequestsMock, connector: SalesforceConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100,000 rows expected (2 s at the starting rate) but the job runs for about 8 s: the waits
+    after the first are a quarter of the job's age, not 0.25 s doubling from scratch."""
+    clock = FakeTime()
+    monkeypatch.setattr("connectors.salesforce.client.time", clock)
+    full_soql = LEAD_SOQL.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", "")
+    _query(
+        rsps,
+        full_soql,
+        {"totalSize": 100_000, "done": False, "nextRecordsUrl": "/x", "records": []},
+    )
+    _describes(rsps, {"Lead": {"name": "Lead", "fields": []}})
+    _counts(rsps, {"Contact": 0})
+    states = ["InProgress"] * 6 + ["JobComplete"]
+    _query_job(rsps, "750L", LEAD_SOQL, states)
+    _query(
+        rsps,
+        CONTACT_SOQL.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", ""),
+        {"totalSize": 0, "done": True, "records": []},
+    )
+
+    assert list(connector.pull_people(None)) == []
+
+    assert clock.slept[0] == pytest.approx(2.0)
+    for i in range(1, len(clock.slept)):
+        age = sum(clock.slept[:i])  # the job's age at that poll (calls take no time here)
+        assert clock.slept[i] == pytest.approx(max(0.25, age / 4))
+    assert len(clock.slept) == 7  # the first wait, then one after each of 6 InProgress polls
+    assert clock.slept[1:3] == [pytest.approx(0.5), pytest.approx(0.625)]
 
 
 def test_activities_from_every_source(
