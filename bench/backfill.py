@@ -269,6 +269,7 @@ def minimum_calls(
     written: Mapping[str, int],
     settings: SalesforceSettings,
     rejected: Mapping[str, int] | None = None,
+    uploaded: Mapping[str, int] | None = None,
 ) -> Minimum:
     """The calls no client could do this backfill with fewer of, knowing the row counts.
 
@@ -279,10 +280,13 @@ def minimum_calls(
       can know the job finished without asking once), and ``ceil(n / maxRecords)`` results
       calls at the client's page size (``bulk_page_size``).
     * write-back of ``written[object]`` records per object: above ``bulk_write_threshold``
-      one Bulk 2.0 ingest job per 100 MB of CSV (rows taken at ``WRITE_ROW_BYTES``), four
-      calls each (create, upload, close, one status poll), and one ``failedResults`` call
-      when ``rejected[object]`` records failed (which ones is only in that file); the objects
-      at or under it share ``ceil(sum / 200)`` Collections calls (a call may mix objects).
+      one Bulk 2.0 ingest job per 100 MB of CSV (``uploaded[object]``, the bytes the sandbox
+      received for the object; without it rows are taken at ``WRITE_ROW_BYTES``), four calls
+      each (create, upload, close, one status poll), and a ``failedResults`` call for each
+      job holding one of the ``rejected[object]`` records (which records the org refuses is
+      only known from that file, so refusals spread over every job once there are at least
+      as many as jobs); the objects at or under it share ``ceil(sum / 200)`` Collections
+      calls (a call may mix objects).
 
     Not in the minimum, so counted as overhead: the REST first page that tells the connector a
     pull is big enough for Bulk, status polls beyond the first, describes and the user and
@@ -304,12 +308,13 @@ def minimum_calls(
     collections: dict[str, int] = {}
     for name, n in written.items():
         if n > settings.bulk_write_threshold:
-            jobs = max(1, math.ceil(n * WRITE_ROW_BYTES / INGEST_MAX_BYTES))
-            failed = 1 if (rejected or {}).get(name) else 0
+            size = (uploaded or {}).get(name) or n * WRITE_ROW_BYTES
+            jobs = max(1, math.ceil(size / INGEST_MAX_BYTES))
+            failed = min(jobs, (rejected or {}).get(name, 0))
             parts[f"write {name}"] = INGEST_MIN_CALLS * jobs + failed
             rules[f"write {name}"] = (
-                f"Bulk ingest: {jobs} job(s) × (create, upload, close, 1 poll)"
-                + (" + failedResults" if failed else "")
+                f"Bulk ingest of {size / 1e6:,.1f} MB: {jobs} job(s) × (create, upload, close,"
+                " 1 poll)" + (f" + {failed} failedResults" if failed else "")
             )
         elif n:
             collections[name] = n
@@ -430,10 +435,15 @@ class Sandbox:
         answer: dict[str, Any] = json.loads(self.proc.stdout.readline())
         return answer
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Calls by endpoint, and Bulk ingest bytes uploaded by object, so far."""
         response = requests.get(f"{self.ready['url']}/_sandbox/stats", verify=self.ready["ca_file"])
         response.raise_for_status()
-        return {str(k): int(v) for k, v in response.json()["by_endpoint"].items()}
+        body = response.json()
+        return {
+            part: {str(k): int(v) for k, v in body.get(part, {}).items()}
+            for part in ("by_endpoint", "bulk_upload_bytes")
+        }
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -524,7 +534,14 @@ def _measure(
             tail = log_path.read_text(errors="replace").splitlines()[-15:]
             raise SystemExit(f"backfill failed ({returncode}):\n" + "\n".join(tail))
         after = sandbox.stats()
-        calls = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+        calls, uploaded = (
+            {
+                k: v - before[part].get(k, 0)
+                for k, v in after[part].items()
+                if v - before[part].get(k, 0)
+            }
+            for part in ("by_endpoint", "bulk_upload_bytes")
+        )
         outcome = sandbox.ask("verify")
         sandbox_rss = sandbox.ask("rss")
         cpu["sandbox"] = sandbox_rss["cpu_seconds"] - sandbox_cpu
@@ -551,7 +568,7 @@ def _measure(
     written = {"Lead": max(0, sent - contacts), "Contact": contacts}
     # Only leads refuse edits here (legal hold), so every rejection is a Lead's.
     refused = {"Lead": int(sum((result.get("rejected") or {}).values()))}
-    minimum = minimum_calls(ready["rows"], written, settings, refused)
+    minimum = minimum_calls(ready["rows"], written, settings, refused, uploaded)
     total = sum(calls.values())
     return {
         "leads": args.leads,

@@ -57,11 +57,17 @@ def test_the_minimum_counts_bulk_pages_and_shares_collections_calls() -> None:
         "pull Lead": 2 + math.ceil(1_000_000 / page),
         "pull Contact": math.ceil(9_000 / 2000),
         "pull Task": 2 + math.ceil(3_500_000 / page),
-        # 990,000 rows of at most 160 bytes: two 100 MB uploads, and the failures file.
-        "write Lead": 2 * 4 + 1,
+        # 990,000 rows of at most 160 bytes: two 100 MB uploads, and each one's failures file.
+        "write Lead": 2 * 4 + 2,
         "write Contact": 40,
     }
     assert minimum.total == sum(minimum.parts.values())
+    # Measured upload bytes decide the jobs: 267 MB is three uploads; 2 refusals, 2 files.
+    measured = minimum_calls(
+        {"Lead": 0}, {"Lead": 945_000}, _settings(), {"Lead": 2}, {"Lead": 267_000_000}
+    )
+    assert measured.parts["write Lead"] == 3 * 4 + 2
+    assert "267.0 MB: 3 job(s)" in measured.rules["write Lead"]
     small = minimum_calls({"Lead": 0}, {"Lead": 150, "Contact": 60}, _settings())
     assert small.parts == {"auth": 1, "pull Lead": 1, "write Lead + Contact": 2}
 
