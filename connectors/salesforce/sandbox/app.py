@@ -26,7 +26,7 @@ from connectors.salesforce.sandbox.bulk import BulkJobs
 from connectors.salesforce.sandbox.composite import composite
 from connectors.salesforce.sandbox.faults import FaultBoard, FaultError
 from connectors.salesforce.sandbox.org import OrgState
-from connectors.salesforce.sandbox.protocol import Request, Response
+from connectors.salesforce.sandbox.protocol import VERSIONED_PATH, Request, Response
 from connectors.salesforce.sandbox.soql_parse import SoqlError
 from connectors.salesforce.sandbox.writes import ApiError
 
@@ -41,7 +41,6 @@ _RELEASES = {
     60: "Spring '24",
     59: "Winter '24",
 }
-_VERSIONED = re.compile(r"^/services/data/v(\d+\.\d)(/.*)?$")
 _ID_LIKE = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
 _HTTP_ERROR_CODES = {
     500: "UNKNOWN_EXCEPTION",
@@ -142,7 +141,7 @@ class SandboxApi:
                         for v in VERSIONS
                     ],
                 )
-            match = _VERSIONED.match(path)
+            match = VERSIONED_PATH.match(path)
             if match is None or match.group(1) not in VERSIONS:
                 return Response.json(
                     404,
@@ -349,7 +348,7 @@ def _not_found() -> Response:
 
 def _endpoint(method: str, path: str) -> tuple[str, str | None]:
     """``POST /services/data/v62.0/sobjects/Lead/00Q..`` -> ``POST /sobjects/Lead/{id}``."""
-    match = _VERSIONED.match(path)
+    match = VERSIONED_PATH.match(path)
     if match is None:
         return f"{method} {path}", None
     parts = [p for p in (match.group(2) or "").split("/") if p]

@@ -16,13 +16,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from connectors.salesforce.sandbox.protocol import Request, Response
+from connectors.salesforce.sandbox.protocol import VERSIONED_PATH, Request, Response
 from connectors.salesforce.sandbox.soql_parse import SoqlError
 from connectors.salesforce.sandbox.writes import ApiError
 
 MAX_SUBREQUESTS = 25
 MAX_QUERIES_OR_COLLECTIONS = 5
-_VERSIONED = re.compile(r"^/services/data/v(\d+\.\d)(/.*)?$")
 _REFERENCE_ID = re.compile(r"^[A-Za-z0-9_]+$")
 
 Route = Callable[[Request, str, str], Response]
@@ -81,7 +80,7 @@ def _check(subrequests: list[Any], all_or_none: bool) -> Response | None:
                 "INVALID_INPUT", "This sandbox cannot roll back writes: allOrNone needs GETs."
             )
         path = urlsplit(str(sub["url"])).path
-        match = _VERSIONED.match(path)
+        match = VERSIONED_PATH.match(path)
         rest = (match.group(2) or "") if match else ""
         if rest.startswith(("/query", "/queryAll", "/composite/sobjects")):
             heavy += 1
@@ -96,7 +95,7 @@ def _check(subrequests: list[Any], all_or_none: bool) -> Response | None:
 
 def _run(sub: dict[str, Any], request: Request, version: str, route: Route) -> Response:
     parts = urlsplit(str(sub["url"]))
-    match = _VERSIONED.match(parts.path.rstrip("/"))
+    match = VERSIONED_PATH.match(parts.path.rstrip("/"))
     if match is None or match.group(1) != version:
         return Response.json(
             404,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+#: ``/services/data/vXX.X/...``: the API version and the path under it.
+VERSIONED_PATH = re.compile(r"^/services/data/v(\d+\.\d)(/.*)?$")
 
 
 @dataclass(frozen=True, slots=True)
