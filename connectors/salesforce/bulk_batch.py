@@ -72,11 +72,14 @@ class BulkBatch:
             return False  # one record, one row: a second change goes in another job
         if not self.slots:
             return True
-        bound = len(ref.external_id) + 1
+        # The id, a comma per column the job already has (a row fills every column), the
+        # newline; each value quoted with every character doubled; a new column's comma,
+        # header name and the padding comma it adds to every earlier row.
+        bound = len(ref.external_id) + len(self.columns) + 1
         for name, value in fields.items():
-            bound += 2 * utf8_size(str(value)) + 3
+            bound += 2 * utf8_size(str(value)) + 2
             if name not in self.columns:
-                bound += len(name) + 1 + len(self.slots)
+                bound += 1 + len(name) + 1 + len(self.slots)
         return self.size + bound <= BULK_UPLOAD_BYTES
 
     def add(self, slot: Slot, fields: Mapping[str, Any]) -> None:

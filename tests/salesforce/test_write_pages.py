@@ -103,11 +103,12 @@ def test_a_job_that_would_pass_the_upload_limit_is_sent_and_a_new_one_started(
 ) -> None:
     updates = [RecordUpdate(_ref("Lead", i), {"score": 100 + i}) for i in range(600)]
     # Each row is 23 bytes ("00Q...18 chars,100\n"); a job takes a row while its size (the
-    # header, then the rows) plus the row's upper bound (18 + 2 * 3 + 3 + 1 = 28 bytes) fits,
+    # header, then the rows) plus the row's upper bound (the 18-char id, 2 commas for the
+    # columns, the newline, 2 * 3 + 2 for the quoted value: 29 bytes) fits,
     # so this limit holds exactly 400 rows.
     assert len(f"{updates[0].ref.external_id},100\n") == 23
     header = len("Id,LeadSync_Score__c\n")
-    monkeypatch.setattr(bulk_batch, "BULK_UPLOAD_BYTES", header + 23 * 399 + 28)
+    monkeypatch.setattr(bulk_batch, "BULK_UPLOAD_BYTES", header + 23 * 399 + 29)
     _ingest_job(rsps, "750A", 400)
     _ingest_job(rsps, "750B", 200)
 
