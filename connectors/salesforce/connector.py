@@ -205,10 +205,15 @@ class SalesforceConnector:
         log.info("salesforce.pull.done", object=plan.sobject, count=count, api="rest")
 
     def _count_the_rest(self, sobject: str) -> None:
-        """A full pull found ``sobject`` large, so the org is: count every other object it pulls
-        in one call (``limits/recordCount``), so the large ones skip their REST probe. A small
-        org never pays this call: its probes are its first (and often only) pages."""
-        others = [plan for plan in self._all_plans() if plan.sobject != sobject]
+        """A full pull found ``sobject`` large, so the org is: count the objects it pulls after
+        it in one call (``limits/recordCount``), so the large ones skip their REST probe. A
+        small org never pays this call: its probes are its first (and often only) pages. Only
+        later objects: a pull resumed past the first ones must not start jobs for them."""
+        plans = self._all_plans()
+        names = [plan.sobject for plan in plans]
+        others = plans[names.index(sobject) + 1 :] if sobject in names else []
+        if not others:
+            return
         counted = self.client.record_counts([plan.sobject for plan in others])
         self._full_pull_sizes = {
             p.sobject: counted[p.sobject] for p in others if p.sobject in counted
