@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,7 +24,8 @@ import structlog
 
 from connectors.base import Connector
 from leadsync.engine.act import Actor
-from leadsync.engine.pages import PageMarks
+from leadsync.engine.pages import PageMarks, Resumption
+from leadsync.engine.pipeline import CommitPipeline
 from leadsync.errors import AuthError, FatalSyncError, SyncError
 from leadsync.records import RecordRef, RecordUpdate
 from leadsync.store import Store, checkpoints
@@ -321,8 +323,6 @@ class SyncEngine:
                     cursor = read_cursor(conn, name, stream)
                 since = self._since(cursor)
             self.progress.phase(f"pull {name} {stream}")
-            counts = IngestCounts()
-            newest: datetime | None = None
             marks = PageMarks()
             if key is None:
                 items = pull(since)
@@ -338,26 +338,9 @@ class SyncEngine:
                 if resume is not None:
                     log.info("sync.pull_resumed", connector=name, stream=stream, records=before)
                 items = pull(since, resume=resume, checkpoint=marks.mark)
-            committed = 0
-            for batch in marks.batches(items, self.settings.pull_batch):
-                with self.store.transaction() as conn:
-                    counts.add(upsert(conn, batch, self.clock()))
-                    committed += len(batch)
-                    token = marks.released(committed)
-                    if key is not None and token is not None:
-                        # Same transaction as the page's last records: never ahead of them.
-                        checkpoints.save(
-                            conn,
-                            key,
-                            name,
-                            stream,
-                            token=token,
-                            records=before + committed,
-                            now=self.clock(),
-                        )
-                latest = max(item.modified_at for item in batch)
-                newest = latest if newest is None else max(newest, latest)
-                self.progress.advance(len(batch))
+            counts, newest, committed = self._store_pages(
+                items, marks, upsert, Resumption(key, name, stream, before)
+            )
             if key is not None:
                 with self.store.transaction() as conn:
                     checkpoints.save(
@@ -397,6 +380,46 @@ class SyncEngine:
                 # overlap behind it: any late-committed record there is seen by now.
                 with self.store.transaction() as conn:
                     settle_cursor(conn, name, stream, cursor.position)
+
+    def _store_pages(
+        self,
+        items: Iterator[Any],
+        marks: PageMarks,
+        upsert: Callable[[Any, list[Any], datetime], IngestCounts],
+        resumption: Resumption,
+    ) -> tuple[IngestCounts, datetime | None, int]:
+        """Store pulled ``items`` a batch a transaction, each with the newest checkpoint its
+        records complete; on PostgreSQL a batch commits while the next is read (see
+        :mod:`leadsync.engine.pipeline`). Returns the counts, the newest modification stamp
+        and how many records were stored."""
+        counts = IngestCounts()
+        newest: datetime | None = None
+        committed = 0
+
+        def commit(batch: list[Any], token: str | None, records: int) -> IngestCounts:
+            with self.store.transaction() as conn:
+                stored = upsert(conn, batch, self.clock())
+                if resumption.key is not None and token is not None:
+                    # Same transaction as the page's last records: never ahead of them.
+                    resumption.save(conn, token, records, self.clock())
+            return stored
+
+        def account(batch: list[Any], stored: IngestCounts) -> None:
+            nonlocal newest
+            counts.add(stored)
+            latest = max(item.modified_at for item in batch)
+            newest = latest if newest is None else max(newest, latest)
+            self.progress.advance(len(batch))
+
+        with CommitPipeline[IngestCounts](self.store.concurrent_writers) as commits:
+            for batch in marks.batches(items, self.settings.pull_batch):
+                committed += len(batch)
+                token = marks.released(committed)
+                commits.submit(
+                    partial(commit, batch, token, resumption.before + committed),
+                    partial(account, batch),
+                )
+        return counts, newest, committed
 
     def _since(self, cursor: Cursor | None) -> datetime | None:
         """Where an incremental pull starts: an overlap behind the cursor, so a record that

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
+
+import sqlalchemy as sa
+
+from leadsync.store import checkpoints
 
 T = TypeVar("T")
 
@@ -50,3 +56,19 @@ class PageMarks:
         while self._marks and self._marks[0][0] <= committed:
             latest = self._marks.popleft()[1]
         return latest
+
+
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    """Where one stream's checkpoints go during a pull; ``key`` None: not resumable."""
+
+    key: str | None
+    connector: str
+    stream: str
+    before: int  # records an earlier, interrupted run of this pull already stored
+
+    def save(self, conn: sa.Connection, token: str, records: int, now: datetime) -> None:
+        assert self.key is not None
+        checkpoints.save(
+            conn, self.key, self.connector, self.stream, token=token, records=records, now=now
+        )

@@ -28,6 +28,12 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def concurrent_writers(self) -> bool:
+        """Whether transactions on several connections at once work: PostgreSQL, not SQLite
+        (one writer at a time, and an in-memory database is private to its connection)."""
+        return self.dialect == "postgresql"
+
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
         """One atomic unit: committed on success, rolled back on any exception."""
