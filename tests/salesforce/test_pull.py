@@ -318,6 +318,18 @@ class FakeTime:
         self.now += seconds
 
 
+def _large_lead_probe(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, total: int
+) -> FakeTime:
+    """The client on a fake clock, and a full Lead probe reporting ``total`` rows."""
+    clock = FakeTime()
+    monkeypatch.setattr("connectors.salesforce.client.time", clock)
+    full_soql = LEAD_SOQL.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", "")
+    page = {"totalSize": total, "done": False, "nextRecordsUrl": "/x", "records": []}
+    _query(rsps, full_soql, page)
+    return clock
+
+
 def _query_job(rsps: responses.RequestsMock, job: str, soql: str, states: list[str]) -> None:
     bulk_soql = soql.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", "").replace(
         " ORDER BY SystemModstamp, Id", ""
@@ -345,14 +357,7 @@ def test_counted_large_objects_start_their_bulk_jobs_ahead(
     then Contact's job (150,000 counted). Lead's first poll waits 20 s at the starting query
     rate; by then Contact's job has run for 20 s, longer than its 3 s, so it is polled at once,
     once."""
-    clock = FakeTime()
-    monkeypatch.setattr("connectors.salesforce.client.time", clock)
-    full_soql = LEAD_SOQL.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", "")
-    _query(
-        rsps,
-        full_soql,
-        {"totalSize": 1_000_000, "done": False, "nextRecordsUrl": "/x", "records": []},
-    )
+    clock = _large_lead_probe(rsps, monkeypatch, 1_000_000)
     _describes(rsps, {"Lead": {"name": "Lead", "fields": []}, "Contact": {"fields": []}})
     _counts(rsps, {"Contact": 150_000})
     _query_job(rsps, "750L", LEAD_SOQL, ["JobComplete"])
@@ -384,14 +389,7 @@ def test_a_job_running_long_is_polled_at_a_quarter_of_its_age(
 ) -> None:
     """100,000 rows expected (2 s at the starting rate) but the job runs for about 8 s: the waits
     after the first are a quarter of the job's age, not 0.25 s doubling from scratch."""
-    clock = FakeTime()
-    monkeypatch.setattr("connectors.salesforce.client.time", clock)
-    full_soql = LEAD_SOQL.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", "")
-    _query(
-        rsps,
-        full_soql,
-        {"totalSize": 100_000, "done": False, "nextRecordsUrl": "/x", "records": []},
-    )
+    clock = _large_lead_probe(rsps, monkeypatch, 100_000)
     _describes(rsps, {"Lead": {"name": "Lead", "fields": []}})
     _counts(rsps, {"Contact": 0})
     states = ["InProgress"] * 6 + ["JobComplete"]
