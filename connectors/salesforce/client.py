@@ -52,9 +52,7 @@ _MAX_POLL_WAIT = 30.0
 class StartedQuery:
     """A Bulk query job created ahead of reading it: it runs on the org meanwhile."""
 
-    sobject: str
     soql: str
-    include_deleted: bool
     job_id: str
     expected_rows: int | None
     started: float  # time.monotonic() at creation
@@ -267,7 +265,7 @@ class SalesforceClient:
         )
         job_id = str(job["id"])
         log.info("salesforce.bulk.query", object=sobject, job=job_id, expected_rows=expected_rows)
-        return StartedQuery(sobject, soql, include_deleted, job_id, expected_rows, time.monotonic())
+        return StartedQuery(soql, job_id, expected_rows, time.monotonic())
 
     def bulk_update(
         self,
@@ -344,7 +342,7 @@ class SalesforceClient:
         deadline = started + max(600.0, self.settings.timeout_seconds * 20, 4 * expected)
         # Real time, not the injectable backoff sleep: the job runs on the server's clock.
         first_wait = expected - (time.monotonic() - started)
-        if records is not None and first_wait > 0:
+        if first_wait > 0:
             time.sleep(max(first_wait, _MIN_POLL_WAIT))
         while True:
             info: dict[str, Any] = self._with_retry(lambda: bulk.get_job(job_id, is_query))

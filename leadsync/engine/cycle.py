@@ -399,9 +399,8 @@ class SyncEngine:
         def commit(batch: list[Any], token: str | None, records: int) -> IngestCounts:
             with self.store.transaction() as conn:
                 stored = upsert(conn, batch, self.clock())
-                if resumption.key is not None and token is not None:
-                    # Same transaction as the page's last records: never ahead of them.
-                    resumption.save(conn, token, records, self.clock())
+                # Same transaction as the page's last records: never ahead of them.
+                resumption.save(conn, token, records, self.clock())
             return stored
 
         def account(batch: list[Any], stored: IngestCounts) -> None:

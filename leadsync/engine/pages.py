@@ -67,8 +67,11 @@ class Resumption:
     stream: str
     before: int  # records an earlier, interrupted run of this pull already stored
 
-    def save(self, conn: sa.Connection, token: str, records: int, now: datetime) -> None:
-        assert self.key is not None
+    def save(self, conn: sa.Connection, token: str | None, records: int, now: datetime) -> None:
+        """Save ``token`` with the records stored so far; nothing when not resumable or when
+        no page was completed (``token`` None)."""
+        if self.key is None or token is None:
+            return
         checkpoints.save(
             conn, self.key, self.connector, self.stream, token=token, records=records, now=now
         )

@@ -310,6 +310,7 @@ class BulkJobs:
                 "only put once for a job.",
             )
         encoded = -(-len(request.body) // 3) * 4
+        # The limit is documented, the refusal's body is not: a 413 with the Bulk error shape.
         if encoded > MAX_UPLOAD_BASE64_BYTES:
             raise ApiError(
                 413,
