@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import httpx
 import typer
 from rich.table import Table
 
@@ -60,6 +61,40 @@ def run(
         # durable and the next start redoes the rest, so leave now as promised.
         sys.stderr.flush()
         os._exit(0)
+
+
+@app.command()
+def healthcheck(
+    ctx: typer.Context,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the answer.")
+    ] = 4.0,
+) -> None:
+    """Exit 0 when this machine's `leadsync run` answers /healthz (the image's HEALTHCHECK).
+
+    It asks the host and port of [service] in the config, so a changed port stays checked.
+    """
+    obj: Context = ctx.obj
+    service = load_settings(obj.config).service
+    url = healthz_url(service.host, service.port)
+    try:
+        status = httpx.get(url, timeout=timeout).status_code
+    except httpx.HTTPError as exc:
+        typer.echo(f"{url}: {exc.__class__.__name__}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if status != 200:
+        typer.echo(f"{url}: HTTP {status}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{url}: ok")
+
+
+def healthz_url(host: str, port: int) -> str:
+    """Where a process on this machine reaches a service bound to ``host``:``port``."""
+    unspecified = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
+    local = unspecified.get(host, host)
+    if ":" in local:
+        local = f"[{local}]"
+    return f"http://{local}:{port}/healthz"
 
 
 @app.command("queue-backfill")
