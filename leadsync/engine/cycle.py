@@ -64,6 +64,10 @@ from leadsync.store.writes import (
 
 log = structlog.get_logger(__name__)
 
+#: Scoring batches running at once where they are independent (see ``_score_in_flight``): one
+#: runs the model while the other waits on the store.
+SCORE_BATCHES_IN_FLIGHT = 2
+
 ScoreFn = Callable[[PersonInputs, datetime], ScoreRow]
 Clock = Callable[[], datetime]
 
@@ -410,7 +414,8 @@ class SyncEngine:
             newest = latest if newest is None else max(newest, latest)
             self.progress.advance(len(batch))
 
-        with CommitPipeline[IngestCounts](self.store.concurrent_writers) as commits:
+        in_flight = 1 if self.store.concurrent_writers else 0
+        with CommitPipeline[IngestCounts](in_flight) as commits:
             for batch in marks.batches(items, self.settings.pull_batch):
                 committed += len(batch)
                 token = marks.released(committed)
@@ -434,25 +439,44 @@ class SyncEngine:
     def _score(self, report: CycleReport) -> None:
         with self.store.reading() as conn:
             self.progress.phase("score", total=dirty_count(conn))
+
+        def account(size: int, saved: Any) -> None:
+            report.scored += saved.scored
+            report.changed += saved.changed
+            report.queued += saved.writes_queued
+            self.progress.advance(size)
+
         # A recycle decided while scoring re-queues the person (new engagement baseline and
         # recycle count): a second pass scores them in this cycle.
         for _ in range(2):
             after = 0
-            while True:
-                now = self.clock()
-                with self.store.transaction() as conn:
-                    ids = dirty_people(conn, after, self.settings.score_batch)
+            with CommitPipeline[Any](self._score_in_flight(), name="leadsync-score") as batches:
+                while True:
+                    with self.store.reading() as conn:
+                        ids = dirty_people(conn, after, self.settings.score_batch)
                     if not ids:
                         break
-                    saved = self._score_batch(conn, ids, now)
-                after = ids[-1]
-                report.scored += saved.scored
-                report.changed += saved.changed
-                report.queued += saved.writes_queued
-                self.progress.advance(len(ids))
+                    work = partial(self._score_committed, ids, self.clock())
+                    batches.submit(work, partial(account, len(ids)))
+                    after = ids[-1]
             with self.store.reading() as conn:
                 if not dirty_people(conn, 0, 1):
                     return
+
+    def _score_in_flight(self) -> int:
+        """How many scoring batches may run at once: two on a store that takes concurrent
+        writers, when batches share nothing they write. Account roll-ups and hand-off routing
+        (round-robin turns, owner capacity) read and update rows that people in different
+        batches share, so with either of those the batches run one at a time."""
+        if not self.store.concurrent_writers or self.accounts is not None:
+            return 0
+        if self.actor is not None and not self._no_actions:
+            return 0
+        return SCORE_BATCHES_IN_FLIGHT
+
+    def _score_committed(self, ids: list[int], now: datetime) -> Any:
+        with self.store.transaction() as conn:
+            return self._score_batch(conn, ids, now)
 
     def _decay(self, report: CycleReport) -> None:
         """Re-score everyone for the time that passed; keep only real moves.

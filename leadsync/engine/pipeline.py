@@ -3,8 +3,13 @@
 A pull alternates two kinds of work: reading and converting the CRM's next rows (this
 process's CPU) and storing the previous ones (mostly the database server's CPU). Taking turns
 leaves one of them idle; with a second connection the store's commit of batch N can run while
-batch N+1 is read. Commits still run one at a time and in order, so a later change to a record
-lands after an earlier one and a checkpoint never passes a batch that is not committed.
+batch N+1 is read. A pull keeps one commit in flight, so commits run one at a time and in
+order: a later change to a record lands after an earlier one and a checkpoint never passes a
+batch that is not committed.
+
+Scoring batches are independent of each other (disjoint people, each batch clears its own dirty
+flags), so scoring keeps two in flight: while one batch waits on the store, the other runs the
+model, and both cores work.
 
 Only a store that takes writes from several connections at once (PostgreSQL) overlaps; on
 SQLite (one writer, and an in-memory database is private to its connection) every commit runs
@@ -13,6 +18,7 @@ in the caller's thread, as before.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
@@ -22,30 +28,35 @@ R = TypeVar("R")
 
 
 class CommitPipeline(Generic[R]):
-    """At most one commit in flight; its result goes to ``then`` in the caller's thread.
+    """At most ``in_flight`` commits running at once (0: each runs in the caller's thread);
+    their results go to their ``then`` in the caller's thread, in the order submitted.
 
-    Use as a context manager: leaving it waits for the commit in flight (its error, if any,
-    is raised then, unless the block is already raising one).
+    Use as a context manager: leaving it waits for the commits in flight (the first error, if
+    any, is raised then, unless the block is already raising one).
     """
 
-    def __init__(self, overlap: bool, *, name: str = "leadsync-commit") -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name) if overlap else None
-        self._pending: tuple[Future[R], Callable[[R], None]] | None = None
+    def __init__(self, in_flight: int, *, name: str = "leadsync-commit") -> None:
+        self._in_flight = in_flight
+        self._pool = ThreadPoolExecutor(in_flight, thread_name_prefix=name) if in_flight else None
+        self._pending: deque[tuple[Future[R], Callable[[R], None]]] = deque()
 
     def submit(self, commit: Callable[[], R], then: Callable[[R], None]) -> None:
-        """Run ``commit`` once the one before it has finished; ``then`` gets its result."""
-        self.drain()
+        """Run ``commit`` once fewer than ``in_flight`` are running; ``then`` gets its result
+        after the results of every commit submitted before it."""
         if self._pool is None:
             then(commit())
             return
-        self._pending = (self._pool.submit(commit), then)
+        while len(self._pending) >= self._in_flight:
+            self._hand_on_oldest()
+        self._pending.append((self._pool.submit(commit), then))
 
     def drain(self) -> None:
-        """Wait for the commit in flight and hand its result on (or raise its error)."""
-        if self._pending is None:
-            return
-        future, then = self._pending
-        self._pending = None
+        """Wait for the commits in flight and hand their results on (or raise an error)."""
+        while self._pending:
+            self._hand_on_oldest()
+
+    def _hand_on_oldest(self) -> None:
+        future, then = self._pending.popleft()
         then(future.result())
 
     def __enter__(self) -> CommitPipeline[R]:
@@ -60,14 +71,14 @@ class CommitPipeline(Generic[R]):
         try:
             if exc is None:
                 self.drain()
-            elif self._pending is not None:
-                # The block failed (a CRM error mid-pull, say): the batch already handed over
-                # still commits, as it would have without the overlap, and is accounted for;
+            else:
+                # The block failed (a CRM error mid-pull, say): batches already handed over
+                # still commit, as they would have without the overlap, and are accounted for;
                 # the block's error is the one raised.
-                future, then = self._pending
-                self._pending = None
-                if future.exception() is None:
-                    then(future.result())
+                while self._pending:
+                    future, then = self._pending.popleft()
+                    if future.exception() is None:
+                        then(future.result())
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -239,3 +241,49 @@ def test_held_pages_are_recorded_and_a_write_merged_into_meanwhile_stays_owed(
     again = engine(store, MemoryConnector(crm)).cycle()
     assert again.written == {"mem": 1} and crm.fields["L1"]["score"] == 99
     assert table_count(store, pending_writes) == 0
+
+
+def test_scoring_batches_overlap_on_a_store_with_concurrent_writers_only(
+    store: Store, crm: MemoryCRM
+) -> None:
+    eng = engine(store, MemoryConnector(crm))
+    caller = threading.get_ident()
+    threads: set[int] = set()
+    active = peak = 0
+    lock = threading.Lock()
+    score_batch = eng._score_batch
+
+    def tracked(conn: sa.Connection, ids: list[int], now: datetime) -> object:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+            threads.add(threading.get_ident())
+        try:
+            time.sleep(0.05)  # long enough for the next batch to start, where it may
+            return score_batch(conn, ids, now)
+        finally:
+            with lock:
+                active -= 1
+
+    eng._score_batch = tracked  # type: ignore[method-assign]
+    report = eng.cycle()
+    assert report.scored == 450 and report.written == {"mem": 450}
+    assert crm.fields["L5"]["score"] == 50 and crm.fields["L3"]["fit"] == "poor"
+    if store.concurrent_writers:
+        assert peak == 2 and caller not in threads
+    else:
+        assert peak == 1 and threads == {caller}
+    with store.reading() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(score_history)).scalar() == 450
+
+
+def test_batches_that_share_rows_score_one_at_a_time(store: Store, crm: MemoryCRM) -> None:
+    eng = engine(store, MemoryConnector(crm))
+    eng.accounts = object()  # type: ignore[assignment]
+    assert eng._score_in_flight() == 0  # account roll-ups update shared rows
+    eng.accounts = None
+    eng.actor = object()  # type: ignore[assignment]
+    assert eng._score_in_flight() == 0  # hand-off routing takes turns across people
+    eng._no_actions = True
+    assert eng._score_in_flight() == (2 if store.concurrent_writers else 0)
