@@ -95,6 +95,13 @@ crm_records = sa.Table(
     # Hash of everything the model or the hand-off reads; unchanged hash = nothing to re-score.
     sa.Column("fingerprint", sa.String(40), nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Few records are merged; ingest asks which were merged into each survivor it stores.
+    sa.Index(
+        "ix_crm_records_merged_into",
+        "merged_into",
+        sqlite_where=sa.text("merged_into IS NOT NULL"),
+        postgresql_where=sa.text("merged_into IS NOT NULL"),
+    ),
 )
 
 activities = sa.Table(
