@@ -22,7 +22,7 @@ import structlog
 
 from jobs.runner import CycleOutcome, Observer
 from leadsync.engine.cycle import CycleReport
-from leadsync.errors import FatalSyncError, LeadSyncError
+from leadsync.errors import CycleBusy, FatalSyncError, LeadSyncError
 from leadsync.store import Store
 from leadsync.store.queue import BackfillRequest, claim_next, finish_request, requeue
 
@@ -110,6 +110,12 @@ class BackfillJob:
             )
             status = report.status
             error = "; ".join(report.errors) or None
+        except CycleBusy as exc:
+            # Another cycle holds the store (a manual backfill, say): back in line, untouched.
+            log.warning("backfill.busy", request=request.id, reason=str(exc))
+            with self._store.transaction() as conn:
+                requeue(conn, request.id)
+            return
         except FatalSyncError as exc:
             status, error = "failed", str(exc)
         except LeadSyncError as exc:

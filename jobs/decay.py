@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from leadsync.errors import CycleBusy
 from leadsync.store import Store
 from leadsync.store.runs import first_finished, last_finished
 
@@ -56,6 +57,9 @@ class DecayJob:
         log.info("decay.started")
         try:
             report = self._engine.cycle(decay=True)
+        except CycleBusy as exc:
+            log.warning("decay.skipped", reason=str(exc))  # still due: the next tick runs it
+            return None
         except Exception:
             log.exception("decay.crashed")
             return None

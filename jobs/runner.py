@@ -20,7 +20,7 @@ from typing import Protocol
 import structlog
 
 from leadsync.engine.cycle import CycleReport, LogProgress, Progress
-from leadsync.errors import FatalSyncError, LeadSyncError, RetriableSyncError
+from leadsync.errors import CycleBusy, FatalSyncError, LeadSyncError, RetriableSyncError
 from leadsync.records import RecordRef
 
 log = structlog.get_logger(__name__)
@@ -119,6 +119,11 @@ class CycleRunner:
         try:
             report = self._engine.cycle(only=[connector], notified=notified)
             status, errors = report.status, tuple(report.errors)
+        except CycleBusy as exc:
+            # A manual sync or backfill holds the store: this run is skipped, not failed;
+            # the next interval (or webhook) runs it.
+            log.warning("service.cycle_skipped", connector=connector, reason=str(exc))
+            return None
         except FatalSyncError as exc:
             status, errors = "failed", (str(exc),)
         except LeadSyncError as exc:

@@ -43,6 +43,11 @@ class StoreError(LeadSyncError):
     """The state store cannot be used (unreachable, or migrated by a newer LeadSync)."""
 
 
+class CycleBusy(LeadSyncError):
+    """Another cycle (a scheduled one, a backfill, a manual ``leadsync sync``) is running on
+    this store. Nothing was done; run again once it has finished."""
+
+
 class SyncError(LeadSyncError):
     """A CRM call failed. ``connector`` names the CRM connection it came from."""
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from leadsync import __version__
-from leadsync.errors import ConfigError, LeadSyncError, StoreError
+from leadsync.errors import ConfigError, CycleBusy, LeadSyncError, StoreError
 from leadsync.logs import configure, redact_text
 
 app = typer.Typer(
@@ -69,6 +69,9 @@ def main() -> None:
     except StoreError as exc:
         typer.echo(f"leadsync: store: {redact_text(str(exc))}", err=True)
         sys.exit(3)
+    except CycleBusy as exc:
+        typer.echo(f"leadsync: {redact_text(str(exc))}", err=True)
+        sys.exit(4)
     except LeadSyncError as exc:
         typer.echo(f"leadsync: {redact_text(str(exc))}", err=True)
         sys.exit(1)

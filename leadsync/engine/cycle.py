@@ -218,6 +218,35 @@ class SyncEngine:
             raise FatalSyncError(
                 f"no connector named {', '.join(unknown)}; configured: {', '.join(self.connectors)}"
             )
+        # One cycle at a time per store, from any process (see leadsync.store.cycle_lock).
+        with self.store.one_cycle():
+            return self._locked_cycle(
+                names,
+                dry_run=dry_run,
+                retry_failed=retry_failed,
+                full=full,
+                since=since,
+                no_actions=no_actions,
+                decay=decay,
+                diff_csv=diff_csv,
+                notified=notified,
+                resume_key=resume_key,
+            )
+
+    def _locked_cycle(
+        self,
+        names: list[str],
+        *,
+        dry_run: bool,
+        retry_failed: bool,
+        full: bool,
+        since: datetime | None,
+        no_actions: bool,
+        decay: bool,
+        diff_csv: Path | None,
+        notified: Sequence[RecordRef],
+        resume_key: str | None,
+    ) -> CycleReport:
         started = self.clock()
         calls_before = {n: c.usage().calls for n, c in self.connectors.items()}
         kind = "dry-run" if dry_run else ("backfill" if full else ("decay" if decay else "sync"))

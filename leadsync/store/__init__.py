@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from leadsync.store import db
+from leadsync.store.cycle_lock import cycle_lock
 
 
 class Store:
@@ -33,6 +34,12 @@ class Store:
         """Whether transactions on several connections at once work: PostgreSQL, not SQLite
         (one writer at a time, and an in-memory database is private to its connection)."""
         return self.dialect == "postgresql"
+
+    @contextmanager
+    def one_cycle(self) -> Iterator[None]:
+        """The right to run a cycle: ``CycleBusy`` at once if another holds it anywhere."""
+        with cycle_lock(self.engine):
+            yield
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,8 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
+from leadsync.store import Store
+from leadsync.store.schema import runs
 
 
 def leadsync(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -190,3 +194,22 @@ def test_forget_removes_a_person_from_the_store_only(
     assert sandbox.org.get("Lead", lead["Id"]) is not None  # the CRM keeps its record
     bad = leadsync("--config", str(config), "forget", "not-an-address", cwd=tmp_path)
     assert bad.returncode == 1 and "not an email address" in bad.stderr
+
+
+def test_sync_and_backfill_are_refused_while_another_process_runs_a_cycle(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: SalesforceSandbox
+) -> None:
+    monkeypatch.setenv("SF_SECRET", sandbox.client_secret)
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        with store.one_cycle():  # this test process plays `leadsync run` mid-cycle
+            for command in (["sync"], ["backfill", "--no-actions"]):
+                result = leadsync("--config", str(config), *command, cwd=tmp_path)
+                assert result.returncode == 4, result.stderr
+                assert "another cycle is running on this store" in result.stderr
+                assert f"process {os.getpid()}" in result.stderr
+        with store.reading() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(runs)).scalar() == 0
+        assert leadsync("--config", str(config), "sync", cwd=tmp_path).returncode == 0
+    finally:
+        store.close()

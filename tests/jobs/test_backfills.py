@@ -14,7 +14,7 @@ from jobs.backfills import JOB_NAME, BackfillJob
 from jobs.runner import CycleOutcome
 from jobs.scheduler import Periodic, SyncScheduler
 from leadsync.engine.cycle import CycleReport
-from leadsync.errors import AuthError
+from leadsync.errors import AuthError, CycleBusy
 from leadsync.store import Store
 from leadsync.store.queue import (
     claim_next,
@@ -181,6 +181,19 @@ def test_job_records_a_raised_error_as_failed(store: Store) -> None:
     job.run_next()
     row = _row(store, request_id)
     assert (row.state, row.status) == ("failed", "failed") and "token refused" in row.error
+
+
+def test_a_backfill_that_finds_another_cycle_running_waits_in_line_without_an_attempt(
+    store: Store,
+) -> None:
+    request_id, _ = _queue(store)
+    engine = FakeEngine(CycleBusy("another cycle is running on this store"))
+    job = BackfillJob(store, engine, threading.Event(), ["salesforce"])
+    assert job.run_next() is True
+    row = _row(store, request_id)
+    assert (row.state, row.attempts, row.error) == ("queued", 0, None)
+    engine.result = None
+    assert job.run_next() is True and _row(store, request_id).state == "done"
 
 
 def test_a_backfill_the_service_stops_goes_back_in_the_queue(store: Store) -> None:

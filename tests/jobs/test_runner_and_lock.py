@@ -13,7 +13,7 @@ import pytest
 from jobs.lock import ProcessLock, lock_path_for
 from jobs.runner import CycleOutcome, CycleRunner, ShuttingDown, StopAwareProgress
 from leadsync.engine.cycle import CycleReport
-from leadsync.errors import AuthError, StoreError
+from leadsync.errors import AuthError, CycleBusy, StoreError
 from leadsync.records import RecordRef
 
 
@@ -69,6 +69,13 @@ def test_runner_turns_a_raised_auth_error_into_a_fatal_outcome() -> None:
 def test_runner_survives_a_bug_in_a_cycle() -> None:
     outcome = CycleRunner(FakeEngine(KeyError("x")), threading.Event()).run("salesforce")
     assert outcome is not None and outcome.status == "error" and outcome.report is None
+
+
+def test_runner_skips_a_cycle_while_another_holds_the_store_and_tells_no_observer() -> None:
+    seen: list[CycleOutcome] = []
+    engine = FakeEngine(CycleBusy("another cycle is running on this store"))
+    assert CycleRunner(engine, threading.Event(), [seen.append]).run("salesforce") is None
+    assert engine.only == [["salesforce"]] and seen == []
 
 
 def test_runner_skips_cycles_once_stopping() -> None:
