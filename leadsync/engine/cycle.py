@@ -339,14 +339,16 @@ class SyncEngine:
     ) -> None:
         connector = self.connectors[name]
         named = [ref for ref in notified if ref.source == name]
-        streams: list[tuple[str, Callable[..., Iterator[Any]], Any]] = [
-            ("people", connector.pull_people, upsert_people),
-            ("activities", connector.pull_activities, upsert_activities),
+        # People batches create and merge people by email, so they commit one at a time, in
+        # order; activity batches only link to people, so two may commit at once.
+        streams: list[tuple[str, Callable[..., Iterator[Any]], Any, int]] = [
+            ("people", connector.pull_people, upsert_people, 1),
+            ("activities", connector.pull_activities, upsert_activities, 2),
         ]
         if named and not full:
-            streams[0] = ("people", lambda _: iter(connector.read_people(named)), upsert_people)
+            streams[0] = ("people", lambda _: iter(connector.read_people(named)), upsert_people, 1)
         key = self._resume_key
-        for stream, pull, upsert in streams:
+        for stream, pull, upsert, in_flight in streams:
             by_id = stream == "people" and named and not full
             cursor: Cursor | None = None
             if full or by_id:
@@ -372,7 +374,7 @@ class SyncEngine:
                     log.info("sync.pull_resumed", connector=name, stream=stream, records=before)
                 items = pull(since, resume=resume, checkpoint=marks.mark)
             counts, newest, committed = self._store_pages(
-                items, marks, upsert, Resumption(key, name, stream, before)
+                items, marks, upsert, Resumption(key, name, stream, before), in_flight
             )
             if key is not None:
                 with self.store.transaction() as conn:
@@ -420,37 +422,60 @@ class SyncEngine:
         marks: PageMarks,
         upsert: Callable[[Any, list[Any], datetime], IngestCounts],
         resumption: Resumption,
+        in_flight: int = 1,
     ) -> tuple[IngestCounts, datetime | None, int]:
-        """Store pulled ``items`` a batch a transaction, each with the newest checkpoint its
-        records complete; on PostgreSQL a batch commits while the next is read (see
-        :mod:`leadsync.engine.pipeline`). Returns the counts, the newest modification stamp
-        and how many records were stored."""
+        """Store pulled ``items`` a batch a transaction, with the newest checkpoint their
+        records complete. On PostgreSQL batches commit while the next is read, up to
+        ``in_flight`` at once (see :mod:`leadsync.engine.pipeline`). Returns the counts, the
+        newest modification stamp and how many records were stored.
+
+        With one commit in flight a checkpoint is saved in its batch's transaction. With more,
+        a later batch may commit first, so a checkpoint is saved once every batch before it has
+        committed, in a transaction of its own: a crash between the two re-reads that batch,
+        which stores nothing twice (an unchanged record is a no-op). A batch holding a record
+        that a batch in flight also holds waits for it, so that record lands in pull order."""
         counts = IngestCounts()
         newest: datetime | None = None
         committed = 0
+        in_flight = in_flight if self.store.concurrent_writers else 0
+        ordered_saves = in_flight > 1
+        pending_refs: deque[set[Any]] = deque()
 
         def commit(batch: list[Any], token: str | None, records: int) -> IngestCounts:
             with self.store.transaction() as conn:
                 stored = upsert(conn, batch, self.clock())
-                # Same transaction as the page's last records: never ahead of them.
-                resumption.save(conn, token, records, self.clock())
+                if not ordered_saves:
+                    # Same transaction as the page's last records: never ahead of them.
+                    resumption.save(conn, token, records, self.clock())
             return stored
 
-        def account(batch: list[Any], stored: IngestCounts) -> None:
+        def account(
+            batch: list[Any], token: str | None, records: int, stored: IngestCounts
+        ) -> None:
             nonlocal newest
+            if ordered_saves:
+                pending_refs.popleft()
+                if resumption.saves(token):
+                    with self.store.transaction() as conn:
+                        resumption.save(conn, token, records, self.clock())
             counts.add(stored)
             latest = max(item.modified_at for item in batch)
             newest = latest if newest is None else max(newest, latest)
             self.progress.advance(len(batch))
 
-        in_flight = 1 if self.store.concurrent_writers else 0
         with CommitPipeline[IngestCounts](in_flight) as commits:
             for batch in marks.batches(items, self.settings.pull_batch):
                 committed += len(batch)
                 token = marks.released(committed)
+                records = resumption.before + committed
+                if ordered_saves:
+                    refs = {item.ref for item in batch}
+                    if any(not refs.isdisjoint(other) for other in pending_refs):
+                        commits.drain()
+                    pending_refs.append(refs)
                 commits.submit(
-                    partial(commit, batch, token, resumption.before + committed),
-                    partial(account, batch),
+                    partial(commit, batch, token, records),
+                    partial(account, batch, token, records),
                 )
         return counts, newest, committed
 

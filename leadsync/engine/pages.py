@@ -67,6 +67,10 @@ class Resumption:
     stream: str
     before: int  # records an earlier, interrupted run of this pull already stored
 
+    def saves(self, token: str | None) -> bool:
+        """Whether ``save`` would write anything: a resumable pull that completed a page."""
+        return self.key is not None and token is not None
+
     def save(self, conn: sa.Connection, token: str | None, records: int, now: datetime) -> None:
         """Save ``token`` with the records stored so far; nothing when not resumable or when
         no page was completed (``token`` None)."""
