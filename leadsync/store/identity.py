@@ -46,9 +46,10 @@ def fingerprint(values: Any) -> str:
         blob = orjson.dumps(values, default=_json_default, option=_FINGERPRINT_JSON)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, which json writes as is
         blob = None
-    if blob is None or not blob.isascii():
-        # Fingerprints stored before orjson came from json.dumps, which escapes non-ASCII;
-        # encoding those the same way keeps an upgrade from re-scoring everyone with an accent.
+    if blob is None or not blob.isascii() or b"\x7f" in blob:
+        # Fingerprints stored before orjson came from json.dumps, which escapes non-ASCII and
+        # DEL (orjson writes both as they are); encoding those the same way keeps an upgrade
+        # from re-scoring everyone with an accent.
         text = json.dumps(values, sort_keys=True, default=_json_default, separators=(",", ":"))
         blob = text.encode("ascii")
     return hashlib.sha1(blob, usedforsecurity=False).hexdigest()

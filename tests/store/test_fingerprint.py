@@ -46,6 +46,12 @@ def test_fingerprint_matches_the_stored_encoding(values: dict[str, object]) -> N
     assert fingerprint(values) == _stored_before(values)
 
 
+def test_a_delete_character_keeps_its_fingerprint() -> None:
+    # json.dumps writes DEL (0x7f) as \u007f, orjson as is: found by the test above.
+    for values in ({"\x7f": None}, {"name": "a\x7fb"}, ["\x7f"]):
+        assert fingerprint(values) == _stored_before(values)
+
+
 def test_accented_names_and_datetimes_keep_their_fingerprint() -> None:
     row = {
         "name": "Zoë Müller",
