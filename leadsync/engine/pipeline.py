@@ -76,10 +76,13 @@ class CommitPipeline(Generic[R]):
                 # The block failed (a CRM error mid-pull, say): batches already handed over
                 # still commit, as they would have without the overlap, and are accounted for;
                 # the block's error is the one raised.
+                # Results are handed on in order up to the first failed commit: one after it
+                # may carry a checkpoint that must not pass the batch that failed.
                 while self._pending:
                     future, then = self._pending.popleft()
-                    if future.exception() is None:
-                        then(future.result())
+                    if future.exception() is not None:
+                        break
+                    then(future.result())
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)

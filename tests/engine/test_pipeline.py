@@ -139,3 +139,19 @@ def test_with_two_in_flight_a_failure_still_hands_on_the_others_when_the_block_f
         commits.submit(boom, seen.append)
         raise ConnectionError("CRM gone")
     assert seen == [1]
+
+
+def test_when_the_block_fails_nothing_after_a_failed_commit_is_handed_on() -> None:
+    seen: list[int] = []
+    release = threading.Event()
+
+    def boom() -> int:
+        assert release.wait(5)
+        raise RuntimeError("store down")
+
+    with pytest.raises(ConnectionError, match="CRM gone"), CommitPipeline[int](2) as commits:
+        commits.submit(boom, seen.append)
+        commits.submit(lambda: 2, seen.append)  # commits, but its checkpoint would pass boom's
+        release.set()
+        raise ConnectionError("CRM gone")
+    assert seen == []
