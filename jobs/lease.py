@@ -36,11 +36,12 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.pool import NullPool
 
+from leadsync.store.cycle_lock import LOCK_CLASS
+
 log = structlog.get_logger(__name__)
 
 #: ``pg_try_advisory_lock(LOCK_CLASS, SCHEDULER_LOCK)``: "LS" and the scheduler's number.
 #: Advisory locks are per database, so two deployments on one server never collide.
-LOCK_CLASS = 0x4C53
 SCHEDULER_LOCK = 1
 
 LEADER, STANDBY = "leader", "standby"

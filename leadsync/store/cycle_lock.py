@@ -8,15 +8,13 @@ and only on the leader; this lock covers what starts cycles outside it.
 - PostgreSQL: a session advisory lock (class "LS", object 2; the scheduler's lease is object
   1, see ``jobs.lease``), taken without waiting on a connection held for the cycle. The server
   drops it when that session ends, so a killed process never leaves it behind.
-- SQLite: ``flock`` on ``<db>.cycle.lock``. A lock per open file, so it also keeps two threads
-  of one process apart, and the kernel drops it when the process dies.
+- SQLite: a lock file, ``<db>.cycle.lock`` (``leadsync.store.lock_file``), which also keeps
+  two threads of one process apart.
 - An in-memory SQLite database is private to its connection: nothing to keep apart.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +22,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from leadsync.errors import CycleBusy
+from leadsync.store.lock_file import LockFile, LockHeld, beside_sqlite
 
+#: Advisory lock class of every lock LeadSync takes ("LS"); objects: 1 the scheduler's lease
+#: (``jobs.lease``), 2 the cycle lock. Advisory locks are per database.
 LOCK_CLASS = 0x4C53
 CYCLE_LOCK = 2
 
@@ -38,7 +39,7 @@ def cycle_lock(engine: sa.Engine) -> Iterator[None]:
         with _advisory(engine):
             yield
         return
-    path = _lock_file(engine.url)
+    path = beside_sqlite(engine.url, ".cycle.lock")
     if path is None:
         yield
         return
@@ -67,7 +68,7 @@ def _advisory(engine: sa.Engine) -> Iterator[None]:
 def _holder(conn: sa.Connection) -> str:
     row = conn.execute(
         sa.text(
-            "SELECT a.pid, a.application_name, a.client_addr, a.backend_start "
+            "SELECT a.pid, a.client_addr, a.backend_start "
             "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.classid = :cls AND l.objid = :obj "
             "AND l.granted AND l.database = (SELECT oid FROM pg_database "
@@ -81,29 +82,16 @@ def _holder(conn: sa.Connection) -> str:
     return f"server pid {row.pid}{where}, connected since {row.backend_start:%Y-%m-%d %H:%M:%S %Z}"
 
 
-def _lock_file(url: sa.URL) -> Path | None:
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    database = Path(url.database)
-    return database.with_name(database.name + ".cycle.lock")
-
-
 @contextmanager
 def _flock(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    lock = LockFile(path)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
-            raise CycleBusy(
-                f"another cycle is running on this store (process {holder}, lock {path}); {_BUSY}"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        lock.acquire()
+    except LockHeld as held:
+        raise CycleBusy(
+            f"another cycle is running on this store (process {held.holder}, lock {path}); {_BUSY}"
+        ) from None
+    try:
+        yield
     finally:
-        os.close(fd)
+        lock.release()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -137,7 +136,7 @@ def mark_all_dirty(conn: sa.Connection, now: datetime) -> int:
     return result.rowcount or 0
 
 
-_ACTIVITY_COLUMNS = [activities.c[f.name] for f in dataclasses.fields(StoredActivity)]
+_ACTIVITY_COLUMNS = [activities.c[f.name] for f in fields(StoredActivity)]
 
 
 def load_inputs(conn: sa.Connection, person_ids: Sequence[int]) -> list[PersonInputs]:
@@ -185,8 +184,8 @@ def load_inputs(conn: sa.Connection, person_ids: Sequence[int]) -> list[PersonIn
             .where(among(conn, activities.c.person_id, part), activities.c.deleted.is_(False))
             .order_by(activities.c.occurred_at, activities.c.id)
         )
-        for person_id, *fields in found:
-            acts[person_id].append(StoredActivity(*fields))
+        for person_id, *values in found:
+            acts[person_id].append(StoredActivity(*values))
         for row in conn.execute(sa.select(scores).where(among(conn, scores.c.person_id, part))):
             previous[row.person_id] = dict(row._mapping)
     return [
