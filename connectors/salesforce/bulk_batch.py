@@ -99,7 +99,10 @@ class BulkBatch:
         self._row_bytes += utf8_size(line)
 
     def csv(self) -> str:
-        """The upload: the header, then every row padded to the final columns."""
+        """The upload: the header, then every row padded to the final columns.
+
+        Rendered once: the rows are let go, since a sent job stays in memory (for where its
+        outcomes go) while it runs on the org and the next job fills."""
         self._writer.writerow(self.columns)
         parts = [self._buffer.getvalue()]
         self._buffer.seek(0)
@@ -111,4 +114,5 @@ class BulkBatch:
             else:
                 pad = "," * (width - given)
                 parts.extend(line[:-1] + pad + "\n" for line in lines)
+        self._lines = {}
         return "".join(parts)

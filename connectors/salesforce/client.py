@@ -73,6 +73,30 @@ class BulkIngestResult:
     others_succeeded: bool = False
 
 
+@dataclass(slots=True)
+class JobWatch:
+    """A running Bulk job's poll schedule (``time.monotonic()`` seconds)."""
+
+    job_id: str
+    is_query: bool
+    started: float
+    due: float  # the next status poll
+    deadline: float  # past this a still-running job is given up on, for the next cycle
+
+    def wait(self) -> float:
+        """Seconds until the next poll is due."""
+        return max(0.0, self.due - time.monotonic())
+
+
+@dataclass(frozen=True, slots=True)
+class RunningIngest:
+    """An ingest job uploaded and closed, running on the org (see ``start_update``)."""
+
+    bulk: _Bulk2Client
+    records: int
+    watch: JobWatch
+
+
 class SalesforceClient:
     """One authenticated connection to one org."""
 
@@ -275,12 +299,25 @@ class SalesforceClient:
         *,
         extra_headers: Mapping[str, str] | None = None,
     ) -> BulkIngestResult:
-        """Run one Bulk 2.0 ingest ``update`` job of ``records`` rows.
+        """Run one Bulk 2.0 ingest ``update`` job of ``records`` rows and wait for it.
 
         The minimum is four calls: create, upload, close, one status poll. Result files are
         fetched only when the status counters do not already prove every record succeeded, and
         of a job that processed every record only ``failedResults``: the rest succeeded.
         """
+        job = self.start_update(sobject, csv_data, records, extra_headers=extra_headers)
+        return self.finish_update(job)
+
+    def start_update(
+        self,
+        sobject: str,
+        csv_data: str,
+        records: int,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> RunningIngest:
+        """Create, upload and close an ingest ``update`` job; it then runs on the org while
+        the caller goes on (see :meth:`poll_update`)."""
         bulk = self._bulk(sobject, extra_headers)
         job = self._with_retry(
             lambda: bulk.create_job(
@@ -299,9 +336,30 @@ class SalesforceClient:
         )
         self._with_retry(lambda: bulk.upload_job_data(job_id, csv_data))
         self._with_retry(lambda: bulk.close_job(job_id))
-        info = self._await_job(
-            bulk, job_id, is_query=False, records=records, since=time.monotonic()
-        )
+        return RunningIngest(bulk, records, self._watch(job_id, False, records, time.monotonic()))
+
+    def poll_update(self, job: RunningIngest) -> BulkIngestResult | None:
+        """The job's result if it has finished; None, without a call, before its next poll
+        is due, or when the poll finds it still running."""
+        if job.watch.wait() > 0:
+            return None
+        return self._ingest_result(job, self._poll(job.bulk, job.watch))
+
+    def finish_update(self, job: RunningIngest) -> BulkIngestResult:
+        """Wait for the job (polling as :meth:`poll_update` does) and return its result."""
+        while True:
+            _sleep_until(job.watch)
+            result = self._ingest_result(job, self._poll(job.bulk, job.watch))
+            if result is not None:
+                return result
+
+    def _ingest_result(
+        self, job: RunningIngest, info: dict[str, Any] | None
+    ) -> BulkIngestResult | None:
+        """A finished ingest job's result (fetching the result files its counters call for)."""
+        if info is None:
+            return None
+        bulk, job_id, records = job.bulk, job.watch.job_id, job.records
         state = str(info.get("state"))
         processed_all = state == "JobComplete" and _count(info, "numberRecordsProcessed") == records
         if processed_all and _count(info, "numberRecordsFailed") == 0:
@@ -329,40 +387,53 @@ class SalesforceClient:
         records: int | None = None,
         since: float | None = None,
     ) -> dict[str, Any]:
-        """Poll a job until it finishes; a failed query job is fatal, an ingest job reports.
+        """Poll a job until it finishes; a failed query job is fatal, an ingest job reports."""
+        watch = self._watch(job_id, is_query, records, time.monotonic() if since is None else since)
+        while True:
+            _sleep_until(watch)
+            info = self._poll(bulk, watch)
+            if info is not None:
+                return info
+
+    def _watch(self, job_id: str, is_query: bool, records: int | None, started: float) -> JobWatch:
+        """When to poll a job started at ``started`` (monotonic) first, and when to give up.
 
         Every poll is an API call. When the job's size is known, its first poll waits for the
         time the org's past jobs of that kind suggest it needs (learned from their
-        ``totalProcessingTime``), less the time since it was started (``since``, monotonic);
-        later polls wait a quarter of the time the job has taken so far, so a job that runs
-        longer than expected costs a few polls, not one every ten seconds.
+        ``totalProcessingTime``), less the time since it was started; later polls wait a
+        quarter of the time the job has taken so far, so a job that runs longer than expected
+        costs a few polls, not one every ten seconds.
         """
-        started = time.monotonic() if since is None else since
         expected = records / self._bulk_rates[is_query] if records is not None else 0.0
         deadline = started + max(600.0, self.settings.timeout_seconds * 20, 4 * expected)
-        # Real time, not the injectable backoff sleep: the job runs on the server's clock.
-        first_wait = expected - (time.monotonic() - started)
-        if first_wait > 0:
-            time.sleep(max(first_wait, _MIN_POLL_WAIT))
-        while True:
-            info: dict[str, Any] = self._with_retry(lambda: bulk.get_job(job_id, is_query))
-            state = str(info.get("state"))
-            if state in _BULK_DONE:
-                if is_query and state != "JobComplete":
-                    raise FatalSyncError(
-                        f"Bulk API query job {job_id} ended {state}: "
-                        f"{info.get('errorMessage') or 'no message'}",
-                        connector=self.name,
-                    )
-                self._learn_rate(info, is_query)
-                return info
-            now = time.monotonic()
-            if now > deadline:
-                raise RetriableSyncError(
-                    f"Bulk API job {job_id} still {state} after polling; the next cycle retries",
+        now = time.monotonic()
+        first_wait = expected - (now - started)
+        due = now + max(first_wait, _MIN_POLL_WAIT) if first_wait > 0 else now
+        return JobWatch(job_id, is_query, started, due, deadline)
+
+    def _poll(self, bulk: _Bulk2Client, watch: JobWatch) -> dict[str, Any] | None:
+        """One status poll: the job's info when it has finished, else None (and the next
+        poll's time is set)."""
+        job_id, is_query = watch.job_id, watch.is_query
+        info: dict[str, Any] = self._with_retry(lambda: bulk.get_job(job_id, is_query))
+        state = str(info.get("state"))
+        if state in _BULK_DONE:
+            if is_query and state != "JobComplete":
+                raise FatalSyncError(
+                    f"Bulk API query job {job_id} ended {state}: "
+                    f"{info.get('errorMessage') or 'no message'}",
                     connector=self.name,
                 )
-            time.sleep(min(max((now - started) / 4, _MIN_POLL_WAIT), _MAX_POLL_WAIT))
+            self._learn_rate(info, is_query)
+            return info
+        now = time.monotonic()
+        if now > watch.deadline:
+            raise RetriableSyncError(
+                f"Bulk API job {job_id} still {state} after polling; the next cycle retries",
+                connector=self.name,
+            )
+        watch.due = now + min(max((now - watch.started) / 4, _MIN_POLL_WAIT), _MAX_POLL_WAIT)
+        return None
 
     def _learn_rate(self, info: Mapping[str, Any], is_query: bool) -> None:
         took_ms = _count(info, "totalProcessingTime")
@@ -454,6 +525,13 @@ def csv_cell(row: Mapping[str, Any], column: str) -> Any:
 def utf8_size(text: str) -> int:
     """Bytes ``text`` takes on the wire; an ASCII upload (most are) is not copied to count."""
     return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def _sleep_until(watch: JobWatch) -> None:
+    # Real time, not the injectable backoff sleep: the job runs on the server's clock.
+    wait = watch.wait()
+    if wait > 0:
+        time.sleep(wait)
 
 
 def _count(info: Mapping[str, Any], key: str) -> int:

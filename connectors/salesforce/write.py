@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from connectors.salesforce.bulk_batch import BulkBatch, Slot
-from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.client import BulkIngestResult, RunningIngest, SalesforceClient
 from connectors.salesforce.http import TRANSIENT_CODES
 from connectors.salesforce.mapping import SalesforceMapping
 from leadsync.records import (
@@ -196,13 +196,16 @@ class Writer:
 
         An object's records wait while they number ``bulk_write_threshold`` or fewer (few
         enough for Collections, 200 a call); past that they go into the object's open Bulk job,
-        which is sent when its CSV nears the upload limit or the pages end. A page's outcomes
-        are yielded, pages in order, once every one is known, so a page whose records sit in an
-        unsent job waits for that job; the next page is read only when this one is placed.
+        which is sent when its CSV nears the upload limit or the pages end. A sent job runs on
+        the org while later pages fill the next one; it is polled between pages when its poll
+        is due. A page's outcomes are yielded, pages in order, once every one is known, so a
+        page whose records sit in an unfinished job waits for that job; the next page is read
+        only when this one is placed.
         """
         held: deque[tuple[list[RecordRef], list[WriteOutcome | None]]] = deque()
         waiting: dict[str, list[Pending]] = {}
         jobs: dict[str, BulkBatch] = {}
+        running: list[tuple[RunningIngest, BulkBatch]] = []
         for page in pages:
             outcomes: list[WriteOutcome | None] = [None] * len(page)
             held.append(([update.ref for update in page], outcomes))
@@ -216,16 +219,18 @@ class Writer:
                     jobs[sobject] = BulkBatch(sobject)
                 for item in items:
                     if not jobs[sobject].takes(item.ref, item.fields):
-                        self._bulk_send(jobs[sobject])
+                        running.append(self._bulk_start(jobs[sobject]))
                         jobs[sobject] = BulkBatch(sobject)
                     jobs[sobject].add(_slot(item), item.fields)
+            running = [job for job in running if not self._bulk_done(*job, wait=False)]
             while held and None not in held[0][1]:
                 refs, done = held.popleft()
                 yield _complete(done, refs)
         for items in waiting.values():
             self._collections(items, "composite/sobjects", [], key_field=None)
-        for job in jobs.values():
-            self._bulk_send(job)
+        running.extend(self._bulk_start(job) for job in jobs.values())
+        for job in running:
+            self._bulk_done(*job, wait=True)
         while held:
             refs, outcomes = held.popleft()
             yield _complete(outcomes, refs)
@@ -435,13 +440,30 @@ class Writer:
 
     # -- Bulk API 2.0 -------------------------------------------------------------------------
 
-    def _bulk_send(self, job: BulkBatch) -> None:
-        """Run one Bulk update job; every record in it gets its outcome."""
+    def _bulk_start(self, job: BulkBatch) -> tuple[RunningIngest, BulkBatch]:
+        """Send one Bulk update job; it runs on the org until :meth:`_bulk_done` finds it done."""
         self.client.check_budget(self.settings.api_reserve)
-        sobject, rows = job.sobject, len(job)
         data = job.csv()
-        result = self.client.bulk_update(sobject, data, rows, extra_headers=NO_AUTO_ASSIGN)
-        del data
+        running = self.client.start_update(
+            job.sobject, data, len(job), extra_headers=NO_AUTO_ASSIGN
+        )
+        return running, job
+
+    def _bulk_done(self, running: RunningIngest, job: BulkBatch, *, wait: bool) -> bool:
+        """Whether the job has finished (waiting for it if ``wait``); every record in a
+        finished job gets its outcome."""
+        if wait:
+            result = self.client.finish_update(running)
+        else:
+            maybe = self.client.poll_update(running)
+            if maybe is None:
+                return False
+            result = maybe
+        self._settle_job(job, result)
+        return True
+
+    def _settle_job(self, job: BulkBatch, result: BulkIngestResult) -> None:
+        sobject, rows = job.sobject, len(job)
         job_id, successful = result.job_id, result.successful
         failed, unprocessed = result.failed, result.unprocessed
         if result.all_succeeded:

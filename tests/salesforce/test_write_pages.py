@@ -133,3 +133,48 @@ def test_one_page_writes_as_write_does(
     )
     (outcomes,) = list(connector.write_pages([updates]))
     assert [o.ok for o in outcomes] == [True, True, True]
+
+
+def test_a_sent_job_runs_while_the_next_pages_fill_the_next_job(
+    rsps: responses.RequestsMock, connector: SalesforceConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first job is polled between pages, not waited for: the later pages are read and
+    the second job is sent while the first is still running; each job is polled until done,
+    and the outcomes still come out page by page, in order."""
+    updates = [RecordUpdate(_ref("Lead", i), {"score": 100 + i}) for i in range(600)]
+    header = len("Id,LeadSync_Score__c\n")
+    monkeypatch.setattr(bulk_batch, "BULK_UPLOAD_BYTES", header + 23 * 399 + 29)  # 400 rows
+    # A learned rate so high that a job's first poll is due at once.
+    monkeypatch.setitem(connector.client._bulk_rates, False, 1e12)
+    for job in ("750A", "750B"):
+        rsps.add(responses.POST, f"{API}/jobs/ingest", json={"id": job, "state": "Open"})
+        rsps.add(responses.PUT, f"{API}/jobs/ingest/{job}/batches", status=201)
+        rsps.add(responses.PATCH, f"{API}/jobs/ingest/{job}", json={"state": "UploadComplete"})
+    running = {"state": "InProgress", "numberRecordsProcessed": 0, "numberRecordsFailed": 0}
+    rsps.add(responses.GET, f"{API}/jobs/ingest/750A", json=running)
+    for job, rows in (("750A", 400), ("750B", 200)):
+        done = {"state": "JobComplete", "numberRecordsProcessed": rows, "numberRecordsFailed": 0}
+        rsps.add(responses.GET, f"{API}/jobs/ingest/{job}", json=done)
+    read: list[int] = []
+
+    def pages() -> Iterator[list[RecordUpdate]]:
+        for number, start in enumerate(range(0, 600, 150)):
+            read.append(number)
+            yield updates[start : start + 150]
+
+    outcomes: list[list[WriteOutcome]] = []
+    for page in connector.write_pages(pages()):
+        outcomes.append(page)
+
+    calls = [f"{c.request.method} {c.request.url.rsplit('/', 1)[-1]}" for c in rsps.calls]
+    calls = [c for c in calls if "token" not in c]
+    first_poll = calls.index("GET 750A")
+    assert calls[:first_poll] == ["POST ingest", "PUT batches", "PATCH 750A"]
+    # Still running at its first poll: the fourth page is read and job B sent before A is done.
+    assert calls[first_poll + 1 :] == [
+        "POST ingest", "PUT batches", "PATCH 750B", "GET 750A", "GET 750B",
+    ]  # fmt: skip
+    assert read == [0, 1, 2, 3]
+    assert [len(page) for page in outcomes] == [150, 150, 150, 150]
+    assert all(o.ok for page in outcomes for o in page)
+    assert [o.ref for page in outcomes for o in page] == [u.ref for u in updates]
