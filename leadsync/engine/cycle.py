@@ -664,10 +664,7 @@ class SyncEngine:
                 if len(due) < self.settings.write_chunk:
                     return
 
-        for outcomes in connector.write_pages(pages()):
-            sent = handed.popleft()
-            if len(outcomes) != len(sent):
-                raise ValueError(f"{name} answered {len(outcomes)} outcomes for {len(sent)} writes")
+        def record(sent: list[tuple[int, bytes]], outcomes: list[Any]) -> Any:
             with self.store.transaction() as conn:
                 current = writes_by_id(conn, [write_id for write_id, _ in sent])
                 due, answered = [], []
@@ -684,11 +681,26 @@ class SyncEngine:
                     max_attempts=self.settings.max_write_attempts,
                     backoff=self.settings.retry_backoff,
                 )
+            return len(sent), due, answered, counts
+
+        def account(recorded: Any) -> None:
+            sent, due, answered, counts = recorded
             _bump(report.written, name, counts.written)
             _bump(report.rejected, name, counts.rejected)
             _bump(report.parked, name, counts.parked)
-            self.progress.advance(len(sent))
+            self.progress.advance(sent)
             _log_rejections(name, due, answered)
+
+        # On PostgreSQL a page's outcomes are recorded while the connector places the next.
+        in_flight = 1 if self.store.concurrent_writers else 0
+        with CommitPipeline[Any](in_flight, name="leadsync-write") as recorder:
+            for outcomes in connector.write_pages(pages()):
+                sent = handed.popleft()
+                if len(outcomes) != len(sent):
+                    raise ValueError(
+                        f"{name} answered {len(outcomes)} outcomes for {len(sent)} writes"
+                    )
+                recorder.submit(partial(record, sent, outcomes), account)
 
 
 def _for_connector(values: Mapping[str, Any]) -> dict[str, Any]:

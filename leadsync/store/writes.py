@@ -219,8 +219,7 @@ def record_outcomes(
                 "updated_at": now,
             }
         )
-    for part in chunks(ledger_inserts, 1_000):
-        conn.execute(sa.insert(ledger), part)
+    insert_rows(conn, ledger, ledger_inserts)
     for part in chunks(ledger_updates):
         conn.execute(_UPDATE_LEDGER, part)
     _settle(conn, settled)
