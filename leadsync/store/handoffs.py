@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from leadsync.handoff import HandoffHistory, RoutingState
 from leadsync.handoff.sla import SALES_TOUCH_KINDS
+from leadsync.store.bulk_update import update_rows
 from leadsync.store.identity import chunks
 from leadsync.store.members import among
 from leadsync.store.schema import (
@@ -90,11 +91,12 @@ def acted_state(conn: sa.Connection, person_ids: Sequence[int]) -> dict[int, Act
 
 def set_acted(conn: sa.Connection, changes: Sequence[tuple[int, str, str]]) -> None:
     """``(person_id, team, cell)``: the team and cell LeadSync has now acted on."""
-    if changes:
-        conn.execute(
-            sa.update(people).where(people.c.id == sa.bindparam("_id")),
-            [{"_id": pid, "acted_team": team, "acted_cell": cell} for pid, team, cell in changes],
-        )
+    update_rows(
+        conn,
+        people,
+        "id",
+        [{"id": pid, "acted_team": team, "acted_cell": cell} for pid, team, cell in changes],
+    )
 
 
 def histories(

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadsync.store.bulk_insert import insert_rows
+from leadsync.store.bulk_update import update_rows
 from leadsync.store.identity import chunks, refresh_planner_stats
 from leadsync.store.members import among
 from leadsync.store.schema import activities, crm_records, people, score_history, scores
@@ -212,15 +213,13 @@ def _save_account_keys(conn: sa.Connection, rows: Sequence[ScoreRow]) -> None:
         query = sa.select(people.c.id, people.c.account_key).where(among(conn, people.c.id, part))
         known.update({pid: key for pid, key in conn.execute(query)})
     moved = [
-        {"_id": row.person_id, "account_key": row.account_key}
+        {"id": row.person_id, "account_key": row.account_key}
         for row in rows
         if row.person_id in known and known[row.person_id] != row.account_key
     ]
-    for part in chunks(moved):
-        conn.execute(_UPDATE_PERSON, part)
+    update_rows(conn, people, "id", moved)
 
 
-_UPDATE_PERSON = sa.update(people).where(people.c.id == sa.bindparam("_id"))
 _UPDATE_SCORE = sa.update(scores).where(scores.c.person_id == sa.bindparam("_person"))
 
 
