@@ -387,9 +387,11 @@ def _refresh_active(conn: sa.Connection, person_ids: set[int], now: datetime) ->
             crm_records.c.deleted.is_(False),
             crm_records.c.merged_into.is_(None),
         )
+        # Only where it changes: a new person is created active, and an update per person
+        # (a new row version, its index entries) was much of a backfill's people pull.
         conn.execute(
             sa.update(people)
-            .where(among(conn, people.c.id, part))
+            .where(among(conn, people.c.id, part), people.c.active != sa.exists(live))
             .values(active=sa.exists(live), updated_at=now)
         )
 
