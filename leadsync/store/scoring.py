@@ -205,19 +205,25 @@ def load_inputs(conn: sa.Connection, person_ids: Sequence[int]) -> list[PersonIn
     ]
 
 
-def _save_account_keys(conn: sa.Connection, rows: Sequence[ScoreRow]) -> None:
-    """Remember each person's account so the roll-up can find an account's members."""
-    ids = [r.person_id for r in rows]
-    known: dict[int, str | None] = {}
-    for part in chunks(ids):
-        query = sa.select(people.c.id, people.c.account_key).where(among(conn, people.c.id, part))
-        known.update({pid: key for pid, key in conn.execute(query)})
-    moved = [
-        {"id": row.person_id, "account_key": row.account_key}
-        for row in rows
-        if row.person_id in known and known[row.person_id] != row.account_key
-    ]
-    update_rows(conn, people, "id", moved)
+def _update_people(conn: sa.Connection, rows: Sequence[ScoreRow], done_ids: Sequence[int]) -> None:
+    """Take ``done_ids`` off the queue and remember each scored person's account (so the
+    roll-up can find an account's members), in one update of each person's row."""
+    done = set(done_ids)
+    cleared = [row for row in rows if row.person_id in done]
+    update_rows(
+        conn,
+        people,
+        "id",
+        [{"id": row.person_id, "dirty": False, "account_key": row.account_key} for row in cleared],
+    )
+    others = [row for row in rows if row.person_id not in done]
+    update_rows(
+        conn, people, "id", [{"id": r.person_id, "account_key": r.account_key} for r in others]
+    )
+    scored = {row.person_id for row in rows}
+    unscored = [pid for pid in done_ids if pid not in scored]
+    for part in chunks(unscored):
+        conn.execute(sa.update(people).where(among(conn, people.c.id, part)).values(dirty=False))
 
 
 _UPDATE_SCORE = sa.update(scores).where(scores.c.person_id == sa.bindparam("_person"))
@@ -271,13 +277,11 @@ def save_scores(
                     "cause": dict(row.cause),
                 }
             )
-    _save_account_keys(conn, rows)
     insert_rows(conn, scores, inserts)
     for part in chunks(updates):
         conn.execute(_UPDATE_SCORE, part)
     insert_rows(conn, score_history, history)
     counts.writes_queued = queue_writes(conn, {r.person_id: r.outputs for r in rows}, now)
-    for part in chunks(list(done_ids)):
-        conn.execute(sa.update(people).where(among(conn, people.c.id, part)).values(dirty=False))
+    _update_people(conn, rows, done_ids)
     refresh_planner_stats(conn, (scores, score_history, people))
     return counts
