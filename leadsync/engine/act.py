@@ -32,6 +32,7 @@ from leadsync.config.operations import (
     RecycleSettings,
 )
 from leadsync.engine import payloads
+from leadsync.engine.moves import QuietMoves, target_record
 from leadsync.engine.scoring import FREE_MAIL_DOMAINS, merged_attributes
 from leadsync.handoff import (
     Breach,
@@ -99,23 +100,6 @@ class ActReport:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def target_record(
-    records: Sequence[StoredRecord], sales_crm: str | None, order: Sequence[str]
-) -> StoredRecord | None:
-    """The record a hand-off acts on: in the sales CRM, unconverted first, newest first."""
-    live = [r for r in records if r.converted_at is None] or list(records)
-    if sales_crm is not None:
-        live = [r for r in live if r.source == sales_crm]
-    else:
-        live = [r for r in live if r.source in order]
-        if live:
-            first = min(order.index(r.source) for r in live)
-            live = [r for r in live if r.source == order[first]]
-    if not live:
-        return None
-    return max(live, key=lambda r: (r.modified_at, r.id))
-
-
 class Actor:
     """Decides transitions while scoring and carries them out against each CRM."""
 
@@ -135,6 +119,10 @@ class Actor:
 
     # -- decide (inside the scoring transaction) --------------------------------------------
 
+    def quiet_moves(self) -> QuietMoves:
+        """What ``decide(no_actions=True)`` does, without this actor's connectors."""
+        return QuietMoves(self.settings.sales_crm, tuple(self.connectors))
+
     def decide(
         self,
         conn: sa.Connection,
@@ -144,6 +132,9 @@ class Actor:
         *,
         no_actions: bool = False,
     ) -> None:
+        if no_actions:
+            self.quiet_moves().record(conn, inputs, rows)
+            return
         ids = [i.person_id for i in inputs]
         acted = ledger.acted_state(conn, ids)
         history = ledger.histories(conn, ids, acted)
@@ -158,10 +149,6 @@ class Actor:
             target = target_record(person.records, self.settings.sales_crm, order)
             if target is None:
                 continue  # no record in the CRM sales works in: nothing to act on yet
-            if no_actions:
-                if (head.team, head.cell) != (row.team, row.cell):
-                    moved.append((person.person_id, row.team, row.cell))
-                continue
             decided = transition(
                 head.team,
                 row.team,
