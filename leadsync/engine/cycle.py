@@ -26,6 +26,7 @@ from connectors.base import Connector
 from leadsync.engine.act import Actor
 from leadsync.engine.pages import PageMarks, Resumption
 from leadsync.engine.pipeline import CommitPipeline
+from leadsync.engine.score_workers import ScoreWork, ScoreWorkers
 from leadsync.errors import AuthError, FatalSyncError, SyncError
 from leadsync.records import RecordRef, RecordUpdate
 from leadsync.store import Store, checkpoints
@@ -84,6 +85,10 @@ class EngineSettings:
     #: The decay pass writes a person only when their score moved at least this much (or
     #: their cell changed): the Reason's ages change daily, and that alone is not news.
     score_change_threshold: int = 5
+    #: Worker processes that score batches in a score phase of at least
+    #: ``score_workers_from`` people (a backfill), where batches are independent; 0: none.
+    score_workers: int = 2
+    score_workers_from: int = 20_000
 
 
 class AccountSettler(Protocol):
@@ -492,7 +497,8 @@ class SyncEngine:
 
     def _score(self, report: CycleReport) -> None:
         with self.store.reading() as conn:
-            self.progress.phase("score", total=dirty_count(conn))
+            total = dirty_count(conn)
+        self.progress.phase("score", total=total)
 
         def account(size: int, saved: Any) -> None:
             report.scored += saved.scored
@@ -500,22 +506,43 @@ class SyncEngine:
             report.queued += saved.writes_queued
             self.progress.advance(size)
 
-        # A recycle decided while scoring re-queues the person (new engagement baseline and
-        # recycle count): a second pass scores them in this cycle.
-        for _ in range(2):
-            after = 0
-            with CommitPipeline[Any](self._score_in_flight(), name="leadsync-score") as batches:
-                while True:
-                    with self.store.reading() as conn:
-                        ids = dirty_people(conn, after, self.settings.score_batch)
-                    if not ids:
-                        break
-                    work = partial(self._score_committed, ids, self.clock())
-                    batches.submit(work, partial(account, len(ids)))
-                    after = ids[-1]
-            with self.store.reading() as conn:
-                if not dirty_people(conn, 0, 1):
-                    return
+        with ExitStack() as stack:
+            in_flight, run = self._score_runner(total, stack)
+            # A recycle decided while scoring re-queues the person (new engagement baseline
+            # and recycle count): a second pass scores them in this cycle.
+            for _ in range(2):
+                after = 0
+                with CommitPipeline[Any](in_flight, name="leadsync-score") as batches:
+                    while True:
+                        with self.store.reading() as conn:
+                            ids = dirty_people(conn, after, self.settings.score_batch)
+                        if not ids:
+                            break
+                        batches.submit(partial(run, ids, self.clock()), partial(account, len(ids)))
+                        after = ids[-1]
+                with self.store.reading() as conn:
+                    if not dirty_people(conn, 0, 1):
+                        return
+
+    def _score_runner(
+        self, people: int, stack: ExitStack
+    ) -> tuple[int, Callable[[list[int], datetime], Any]]:
+        """How many batches run at once, and what runs one: in worker processes when batches
+        are independent and the phase scores at least ``score_workers_from`` people (see
+        :mod:`leadsync.engine.score_workers`), else in this process."""
+        in_flight = self._score_in_flight()
+        workers = self.settings.score_workers
+        if in_flight < 2 or workers < 1 or people < self.settings.score_workers_from:
+            return in_flight, self._score_committed
+        moves = self.actor.quiet_moves() if self.actor is not None else None
+        work = ScoreWork(self.store.url, self.score, moves)
+        if not work.picklable():
+            log.info("sync.score.in_process", reason="the score function cannot be pickled")
+            return in_flight, self._score_committed
+        log.info("sync.score.workers", workers=workers, people=people)
+        pool = stack.enter_context(ScoreWorkers(work, workers))
+        # One batch more than workers: the next is queued while the others run.
+        return workers + 1, pool.score
 
     def _score_in_flight(self) -> int:
         """How many scoring batches may run at once: two on a store that takes concurrent
