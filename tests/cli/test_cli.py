@@ -213,3 +213,21 @@ def test_sync_and_backfill_are_refused_while_another_process_runs_a_cycle(
         assert leadsync("--config", str(config), "sync", cwd=tmp_path).returncode == 0
     finally:
         store.close()
+
+
+def test_the_command_shortens_the_thread_switch_interval(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Database threads get the interpreter back promptly after each round trip."""
+    from leadsync.cli.app import SWITCH_INTERVAL_S, main
+
+    before = sys.getswitchinterval()
+    monkeypatch.setattr(sys, "argv", ["leadsync", "--help"])
+    try:
+        with pytest.raises(SystemExit):
+            main()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
+        assert SWITCH_INTERVAL_S < 0.005  # Python's default
+    finally:
+        sys.setswitchinterval(before)
+    assert "backfill" in capsys.readouterr().out
