@@ -67,6 +67,7 @@ def engine_settings(settings: Settings) -> EngineSettings:
     sync = settings.sync
     return EngineSettings(
         overlap=timedelta(seconds=sync.overlap_seconds),
+        pull_batch=sync.pull_batch,
         max_write_attempts=sync.max_write_attempts,
         retry_backoff=timedelta(seconds=sync.retry_backoff_seconds),
         score_change_threshold=sync.score_change_threshold,

@@ -50,6 +50,8 @@ class SyncSettings(Section):
     #: Re-read this much before the last cursor, so a record committed late is not skipped.
     overlap_seconds: int = Field(default=120, ge=0)
     write_batch: int = Field(default=200, ge=1, le=10_000)
+    #: Pulled records stored per transaction (a resumed backfill redoes at most one batch).
+    pull_batch: int = Field(default=5_000, ge=1, le=50_000)
     max_write_attempts: int = Field(default=5, ge=1, le=50)
     #: Base of the exponential back-off between write attempts (60, 120, 240 ...).
     retry_backoff_seconds: float = Field(default=60.0, gt=0)

@@ -76,7 +76,7 @@ Clock = Callable[[], datetime]
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     overlap: timedelta = timedelta(minutes=2)
-    pull_batch: int = 1_000
+    pull_batch: int = 5_000
     score_batch: int = 1_000
     #: How many due writes are handed to a connector at once (it batches inside).
     write_chunk: int = 50_000
@@ -719,6 +719,8 @@ class SyncEngine:
             _log_rejections(name, due, answered)
 
         # On PostgreSQL a page's outcomes are recorded while the connector places the next.
+        # (Two pages at a time was measured: 0.5 s less at 100k leads and 142 MiB more peak
+        # memory, which at 1M leads would pass the 1.5 GiB target.)
         in_flight = 1 if self.store.concurrent_writers else 0
         with CommitPipeline[Any](in_flight, name="leadsync-write") as recorder:
             for outcomes in connector.write_pages(pages()):

@@ -35,6 +35,7 @@ def _config(world: Sandboxes, folder: Path) -> Path:
     data = world.config_data(f"sqlite:///{folder / 'leadsync.db'}")
     # Bulk from the first 100 rows on, in pages of 200: many pages to be killed between.
     data["connectors"]["salesforce"].update(bulk_query_threshold=100, bulk_page_size=PAGE)
+    data.setdefault("sync", {})["pull_batch"] = 100  # a checkpoint every 100 stored records
     path = folder / "leadsync.toml"
     path.write_text(tomli_w.dumps(data))
     path.chmod(0o600)
