@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.util
 import pickle
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -74,6 +75,11 @@ _store: Store | None = None
 
 def _start(work: ScoreWork) -> None:
     global _work, _store
+    # Ctrl-C reaches the whole process group and a service manager may signal every process
+    # of the service: the engine's process decides when to stop, and stopping the pool lets
+    # the batch in hand commit (one batch, about a second) before a worker exits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _work = work
     _store = Store(work.store_url, migrate=False)
     # Close the connections when the pool stops the worker (multiprocessing runs its
@@ -103,6 +109,10 @@ class ScoreWorkers:
         """Score one batch in a worker and wait for its counts (call from several threads to
         keep several workers busy)."""
         return self._pool.submit(_run, list(ids), now).result()
+
+    def pids(self) -> list[int]:
+        """The worker processes' ids (for ops tooling and tests)."""
+        return sorted(self._pool._processes or {})
 
     def __enter__(self) -> ScoreWorkers:
         return self

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from leadsync.engine.cycle import EngineSettings, SyncEngine
+from leadsync.engine.score_workers import ScoreWork, ScoreWorkers
 from leadsync.store import Store
 from leadsync.store.schema import scores
 from leadsync.store.scoring import PersonInputs, ScoreRow
@@ -83,3 +85,20 @@ def test_a_score_function_that_cannot_be_pickled_scores_in_process(store: Store)
 
     results = _run(store, _crm(), local, score_workers=2, score_workers_from=1)
     assert {result["pid"] for result in results.values()} == {os.getpid()}
+
+
+def test_workers_leave_stopping_to_the_engine(store: Store) -> None:
+    """Ctrl-C (the whole process group) or a service manager's SIGTERM does not kill a worker
+    mid-batch: the engine's process decides, and the pool finishes the batch in hand."""
+    _run(store, _crm(), points_scorer)  # a migrated store with people to score
+    work = ScoreWork(store.url, points_scorer)
+    with ScoreWorkers(work, 1) as workers:
+        workers.score([], datetime.now(UTC))  # the worker is up
+        (pid,) = workers.pids()
+        os.kill(pid, signal.SIGINT)
+        os.kill(pid, signal.SIGTERM)
+        with store.reading() as conn:
+            ids = list(conn.execute(sa.select(scores.c.person_id).limit(10)).scalars())
+        saved = workers.score(ids, datetime.now(UTC))
+        assert saved.scored == 10
+        assert workers.pids() == [pid]
