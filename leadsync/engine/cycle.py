@@ -348,7 +348,7 @@ class SyncEngine:
         # order; activity batches only link to people, so two may commit at once.
         streams: list[tuple[str, Callable[..., Iterator[Any]], Any, int]] = [
             ("people", connector.pull_people, upsert_people, 1),
-            ("activities", connector.pull_activities, upsert_activities, 3),
+            ("activities", connector.pull_activities, upsert_activities, 2),
         ]
         if named and not full:
             streams[0] = ("people", lambda _: iter(connector.read_people(named)), upsert_people, 1)

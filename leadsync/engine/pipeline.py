@@ -4,10 +4,10 @@ A pull alternates two kinds of work: reading and converting the CRM's next rows 
 process's CPU) and storing the previous ones (mostly the database server's CPU). Taking turns
 leaves one of them idle; with a second connection the store's commit of batch N can run while
 batch N+1 is read. A people pull keeps one commit in flight, so its commits run one at a time
-and in order (they create and merge people by email). An activity pull keeps three: activity
-batches only link to people (marking them dirty in id order, so concurrent batches never wait
-on each other in a cycle), a batch holding a record also in a batch in flight waits for it,
-and checkpoints are saved as results are handed on, in order (``SyncEngine._store_pages``).
+and in order (they create and merge people by email). An activity pull keeps two (three was
+measured slower at 1M activities): activity batches only link to people, a batch holding a
+record also in the batch in flight waits for it, and checkpoints are saved as results are
+handed on, in order (``SyncEngine._store_pages``).
 
 Scoring batches are independent of each other (disjoint people, each batch clears its own dirty
 flags), so scoring keeps two in flight: while one batch waits on the store, the other runs the
