@@ -291,23 +291,6 @@ class SalesforceClient:
         log.info("salesforce.bulk.query", object=sobject, job=job_id, expected_rows=expected_rows)
         return StartedQuery(soql, job_id, expected_rows, time.monotonic())
 
-    def bulk_update(
-        self,
-        sobject: str,
-        csv_data: str,
-        records: int,
-        *,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> BulkIngestResult:
-        """Run one Bulk 2.0 ingest ``update`` job of ``records`` rows and wait for it.
-
-        The minimum is four calls: create, upload, close, one status poll. Result files are
-        fetched only when the status counters do not already prove every record succeeded, and
-        of a job that processed every record only ``failedResults``: the rest succeeded.
-        """
-        job = self.start_update(sobject, csv_data, records, extra_headers=extra_headers)
-        return self.finish_update(job)
-
     def start_update(
         self,
         sobject: str,
@@ -316,8 +299,13 @@ class SalesforceClient:
         *,
         extra_headers: Mapping[str, str] | None = None,
     ) -> RunningIngest:
-        """Create, upload and close an ingest ``update`` job; it then runs on the org while
-        the caller goes on (see :meth:`poll_update`)."""
+        """Create, upload and close a Bulk 2.0 ingest ``update`` job of ``records`` rows; it
+        then runs on the org while the caller goes on (see :meth:`poll_update`).
+
+        The minimum is four calls: create, upload, close, one status poll. Result files are
+        fetched only when the status counters do not already prove every record succeeded, and
+        of a job that processed every record only ``failedResults``: the rest succeeded.
+        """
         bulk = self._bulk(sobject, extra_headers)
         job = self._with_retry(
             lambda: bulk.create_job(
@@ -345,13 +333,13 @@ class SalesforceClient:
             return None
         return self._ingest_result(job, self._poll(job.bulk, job.watch))
 
-    def finish_update(self, job: RunningIngest) -> BulkIngestResult:
-        """Wait for the job (polling as :meth:`poll_update` does) and return its result."""
-        while True:
-            _sleep_until(job.watch)
-            result = self._ingest_result(job, self._poll(job.bulk, job.watch))
-            if result is not None:
-                return result
+    @staticmethod
+    def await_poll(jobs: Sequence[RunningIngest]) -> None:
+        """Sleep until the first of ``jobs`` is due for its next status poll."""
+        # Real time, not the injectable backoff sleep: the jobs run on the server's clock.
+        wait = min(job.watch.wait() for job in jobs)
+        if wait > 0:
+            time.sleep(wait)
 
     def _ingest_result(
         self, job: RunningIngest, info: dict[str, Any] | None

@@ -222,15 +222,20 @@ class Writer:
                         running.append(self._bulk_start(jobs[sobject]))
                         jobs[sobject] = BulkBatch(sobject)
                     jobs[sobject].add(_slot(item), item.fields)
-            running = [job for job in running if not self._bulk_done(*job, wait=False)]
+            running = [job for job in running if not self._bulk_done(*job)]
             while held and None not in held[0][1]:
                 refs, done = held.popleft()
                 yield _complete(done, refs)
         for items in waiting.values():
             self._collections(items, "composite/sobjects", [], key_field=None)
         running.extend(self._bulk_start(job) for job in jobs.values())
-        for job in running:
-            self._bulk_done(*job, wait=True)
+        while running:
+            # Each job is polled when due, and a page is answered as soon as its jobs are.
+            self.client.await_poll([job for job, _ in running])
+            running = [job for job in running if not self._bulk_done(*job)]
+            while held and None not in held[0][1]:
+                refs, done = held.popleft()
+                yield _complete(done, refs)
         while held:
             refs, outcomes = held.popleft()
             yield _complete(outcomes, refs)
@@ -449,16 +454,12 @@ class Writer:
         )
         return running, job
 
-    def _bulk_done(self, running: RunningIngest, job: BulkBatch, *, wait: bool) -> bool:
-        """Whether the job has finished (waiting for it if ``wait``); every record in a
+    def _bulk_done(self, running: RunningIngest, job: BulkBatch) -> bool:
+        """Whether the job has finished (polled if its poll is due); every record in a
         finished job gets its outcome."""
-        if wait:
-            result = self.client.finish_update(running)
-        else:
-            maybe = self.client.poll_update(running)
-            if maybe is None:
-                return False
-            result = maybe
+        result = self.client.poll_update(running)
+        if result is None:
+            return False
         self._settle_job(job, result)
         return True
 

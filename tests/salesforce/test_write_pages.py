@@ -170,10 +170,10 @@ def test_a_sent_job_runs_while_the_next_pages_fill_the_next_job(
     calls = [c for c in calls if "token" not in c]
     first_poll = calls.index("GET 750A")
     assert calls[:first_poll] == ["POST ingest", "PUT batches", "PATCH 750A"]
-    # Still running at its first poll: the fourth page is read and job B sent before A is done.
-    assert calls[first_poll + 1 :] == [
-        "POST ingest", "PUT batches", "PATCH 750B", "GET 750A", "GET 750B",
-    ]  # fmt: skip
+    # Still running at its first poll: the fourth page is read and job B sent before A is done;
+    # then each is polled once when due (which first depends on how fast this machine is).
+    assert calls[first_poll + 1 : first_poll + 4] == ["POST ingest", "PUT batches", "PATCH 750B"]
+    assert sorted(calls[first_poll + 4 :]) == ["GET 750A", "GET 750B"]
     assert read == [0, 1, 2, 3]
     assert [len(page) for page in outcomes] == [150, 150, 150, 150]
     assert all(o.ok for page in outcomes for o in page)
