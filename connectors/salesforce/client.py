@@ -43,6 +43,10 @@ _BULK_DONE = {"JobComplete", "Failed", "Aborted"}
 _INITIAL_BULK_RATE = 5_000.0
 #: The same for query jobs (rows/s), whose first poll waits for the REST probe's row count.
 _INITIAL_QUERY_RATE = 50_000.0
+#: Until a job of its kind has finished, an ingest job's size says little about its time (orgs
+#: run from ~2,000 to ~40,000 records/s, by their triggers and flows): its first poll comes at
+#: this fraction of the time the starting guess gives it, its second at the whole of it.
+_UNLEARNED_FIRST_POLL = 0.25
 #: Bounds of the wait between status polls of a running Bulk job (seconds).
 _MIN_POLL_WAIT = 0.25
 _MAX_POLL_WAIT = 30.0
@@ -82,6 +86,10 @@ class JobWatch:
     started: float
     due: float  # the next status poll
     deadline: float  # past this a still-running job is given up on, for the next cycle
+    records: int | None = None
+    #: The client's rate version this schedule was planned with (see ``SalesforceClient``).
+    planned_with: int = 0
+    polls: int = 0
 
     def wait(self) -> float:
         """Seconds until the next poll is due."""
@@ -121,6 +129,9 @@ class SalesforceClient:
         self._sf: Salesforce | None = None
         #: Records a second the org's Bulk jobs run at, learned per kind (ingest, query).
         self._bulk_rates = {False: _INITIAL_BULK_RATE, True: _INITIAL_QUERY_RATE}
+        #: Bumped each time a finished job teaches a rate, so schedules planned before re-plan.
+        self._rates_version = 0
+        self._learned = {False: False, True: False}
 
     # -- connection -------------------------------------------------------------------------
 
@@ -329,13 +340,15 @@ class SalesforceClient:
     def poll_update(self, job: RunningIngest) -> BulkIngestResult | None:
         """The job's result if it has finished; None, without a call, before its next poll
         is due, or when the poll finds it still running."""
+        self._replan(job.watch)
         if job.watch.wait() > 0:
             return None
         return self._ingest_result(job, self._poll(job.bulk, job.watch))
 
-    @staticmethod
-    def await_poll(jobs: Sequence[RunningIngest]) -> None:
+    def await_poll(self, jobs: Sequence[RunningIngest]) -> None:
         """Sleep until the first of ``jobs`` is due for its next status poll."""
+        for job in jobs:
+            self._replan(job.watch)
         # Real time, not the injectable backoff sleep: the jobs run on the server's clock.
         wait = min(job.watch.wait() for job in jobs)
         if wait > 0:
@@ -390,20 +403,39 @@ class SalesforceClient:
         time the org's past jobs of that kind suggest it needs (learned from their
         ``totalProcessingTime``), less the time since it was started; later polls wait a
         quarter of the time the job has taken so far, so a job that runs longer than expected
-        costs a few polls, not one every ten seconds.
+        costs a few polls, not one every ten seconds. An ingest job sent before any has
+        finished is polled first at a quarter of the starting guess (see
+        ``_UNLEARNED_FIRST_POLL``), and again at the whole of it.
         """
         expected = records / self._bulk_rates[is_query] if records is not None else 0.0
         deadline = started + max(600.0, self.settings.timeout_seconds * 20, 4 * expected)
+        watch = JobWatch(job_id, is_query, started, started, deadline, records)
+        self._plan_first_poll(watch)
+        return watch
+
+    def _plan_first_poll(self, watch: JobWatch) -> None:
+        expected = (
+            watch.records / self._bulk_rates[watch.is_query] if watch.records is not None else 0.0
+        )
+        if not watch.is_query and not self._learned[False]:
+            expected *= _UNLEARNED_FIRST_POLL
         now = time.monotonic()
-        first_wait = expected - (now - started)
-        due = now + max(first_wait, _MIN_POLL_WAIT) if first_wait > 0 else now
-        return JobWatch(job_id, is_query, started, due, deadline)
+        first_wait = expected - (now - watch.started)
+        watch.due = now + max(first_wait, _MIN_POLL_WAIT) if first_wait > 0 else now
+        watch.planned_with = self._rates_version
+
+    def _replan(self, watch: JobWatch) -> None:
+        """A job not yet polled whose kind's rate was learned since: poll it when that rate
+        says it is done (sooner or later than planned), not on the old guess."""
+        if watch.polls == 0 and watch.planned_with != self._rates_version:
+            self._plan_first_poll(watch)
 
     def _poll(self, bulk: _Bulk2Client, watch: JobWatch) -> dict[str, Any] | None:
         """One status poll: the job's info when it has finished, else None (and the next
         poll's time is set)."""
         job_id, is_query = watch.job_id, watch.is_query
         info: dict[str, Any] = self._with_retry(lambda: bulk.get_job(job_id, is_query))
+        watch.polls += 1
         state = str(info.get("state"))
         if state in _BULK_DONE:
             if is_query and state != "JobComplete":
@@ -420,8 +452,19 @@ class SalesforceClient:
                 f"Bulk API job {job_id} still {state} after polling; the next cycle retries",
                 connector=self.name,
             )
-        watch.due = now + min(max((now - watch.started) / 4, _MIN_POLL_WAIT), _MAX_POLL_WAIT)
+        guessed_end = self._guessed_end(watch)
+        if watch.polls == 1 and guessed_end is not None and guessed_end > now:
+            watch.due = max(guessed_end, now + _MIN_POLL_WAIT)  # polled early on a guess
+        else:
+            elapsed = now - watch.started
+            watch.due = now + min(max(elapsed / 4, _MIN_POLL_WAIT), _MAX_POLL_WAIT)
         return None
+
+    def _guessed_end(self, watch: JobWatch) -> float | None:
+        """When the current rate (learned, or still the starting guess) has an ingest job end."""
+        if watch.is_query or watch.records is None:
+            return None
+        return watch.started + watch.records / self._bulk_rates[False]
 
     def _learn_rate(self, info: Mapping[str, Any], is_query: bool) -> None:
         took_ms = _count(info, "totalProcessingTime")
@@ -431,6 +474,8 @@ class SalesforceClient:
             # A little pessimism: waiting slightly long costs time, polling early costs calls.
             rate = self._bulk_rates[is_query]
             self._bulk_rates[is_query] = 0.5 * rate + 0.5 * observed * 0.8
+            self._learned[is_query] = True
+            self._rates_version += 1
 
     # -- Tooling ------------------------------------------------------------------------------
 
