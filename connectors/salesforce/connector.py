@@ -18,6 +18,7 @@ from connectors.salesforce.client import BulkPosition, SalesforceClient, Started
 from connectors.salesforce.enrol import Enroller
 from connectors.salesforce.mapping import SalesforceMapping, load_mapping
 from connectors.salesforce.pull import (
+    COERCED_TYPES,
     PullPlan,
     activity_plans,
     coerce,
@@ -238,6 +239,8 @@ class SalesforceConnector:
         started: StartedQuery | None = None,
     ) -> Iterator[dict[str, Any]]:
         types = self._field_types(plan)
+        # Only booleans and numbers change from their CSV text; the rest stay strings.
+        typed = {name: kind for name, kind in types.items() if kind in COERCED_TYPES}
         count = 0
         for raw in self.client.bulk_query(
             plan.sobject,
@@ -251,7 +254,12 @@ class SalesforceConnector:
             count += 1
             # A CSV cell is a string and never nested: ``flatten`` has nothing to do but
             # turn "" into None, done here without its per-value type checks.
-            yield {k: None if v == "" else coerce(v, types.get(k)) for k, v in raw.items()}
+            row = {k: v or None for k, v in raw.items()}
+            for name, kind in typed.items():
+                value = row.get(name)
+                if value is not None:
+                    row[name] = coerce(value, kind)
+            yield row
         log.info("salesforce.pull.done", object=plan.sobject, count=count, api="bulk")
 
     def _field_types(self, plan: PullPlan) -> dict[str, str]:

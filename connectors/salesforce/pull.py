@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.salesforce import soql
@@ -160,6 +160,10 @@ def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+#: Describe types whose Bulk CSV text :func:`coerce` turns into another type.
+COERCED_TYPES = frozenset({"boolean", "int", "double", "currency", "percent"})
+
+
 def coerce(value: Any, sf_type: str | None) -> Any:
     """A Bulk CSV string as the type REST would have returned (by the describe type)."""
     if not isinstance(value, str) or sf_type is None:
@@ -188,14 +192,10 @@ def parse_datetime(value: Any) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value)
-    if len(text) == 10:
-        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    elif len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = text[:-2] + ":" + text[-2:]
-    parsed = datetime.fromisoformat(text)
+    # Python 3.11+ reads all of Salesforce's shapes itself (``Z``, ``+0000``, a bare date).
+    parsed = datetime.fromisoformat(str(value))
+    if parsed.tzinfo is UTC:
+        return parsed
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -11,6 +11,7 @@ import responses
 from responses import matchers
 
 from connectors.salesforce.connector import SalesforceConnector
+from connectors.salesforce.pull import parse_datetime
 from leadsync.records import RecordRef
 
 from .conftest import API, INSTANCE, LIMIT_HEADERS
@@ -515,3 +516,18 @@ def test_activities_from_every_source(
     assert submission.kind == "form_submission" and submission.person is None
     assert submission.email == "new@x.com" and submission.name == "Contact Us"
     assert submission.url == "https://acme.example/contact"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-03-05T10:11:12.000+0000", datetime(2024, 3, 5, 10, 11, 12, tzinfo=UTC)),
+        ("2024-03-05T10:11:12.000Z", datetime(2024, 3, 5, 10, 11, 12, tzinfo=UTC)),
+        ("2024-03-05T10:11:12.250-0700", datetime(2024, 3, 5, 17, 11, 12, 250_000, tzinfo=UTC)),
+        ("2024-03-05T10:11:12+02:00", datetime(2024, 3, 5, 8, 11, 12, tzinfo=UTC)),
+        ("2024-03-05", datetime(2024, 3, 5, tzinfo=UTC)),
+    ],
+)
+def test_salesforce_datetimes_and_dates_read_as_aware_utc(text: str, expected: datetime) -> None:
+    parsed = parse_datetime(text)
+    assert parsed == expected and parsed is not None and parsed.tzinfo is UTC
