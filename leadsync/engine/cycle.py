@@ -685,7 +685,7 @@ class SyncEngine:
                     due = due_writes(conn, name, now, self.settings.write_chunk, after=after)
                 if not due:
                     return
-                after = due[-1].id
+                after = due[-1].record_id
                 handed.append([(item.id, values_digest(item.values)) for item in due])
                 yield [RecordUpdate(item.ref, _for_connector(item.values)) for item in due]
                 if len(due) < self.settings.write_chunk:

@@ -111,14 +111,21 @@ def _values_by_record(
 def due_writes(
     conn: sa.Connection, source: str, now: datetime, limit: int, *, after: int = 0
 ) -> list[DueWrite]:
-    """Pending writes for one connector whose backoff has passed, oldest first (ids > after)."""
+    """Pending writes for one connector whose backoff has passed, in record order (record ids
+    > ``after``).
+
+    Record order, not queue order: records of one CRM object are stored together, so a page
+    of writes mostly holds one object's records. A connector that sends an object's records in
+    one job can then answer a page once that object's job is done; in queue order (people
+    order) each page mixed every object, and no page could be answered before the last job.
+    """
     query = _DUE.where(
         pending_writes.c.source == source,
         pending_writes.c.state == "pending",
         pending_writes.c.next_attempt_at <= now,
-        pending_writes.c.id > after,
+        pending_writes.c.record_id > after,
     )
-    return _due(conn, query.order_by(pending_writes.c.id).limit(limit))
+    return _due(conn, query.order_by(pending_writes.c.record_id).limit(limit))
 
 
 def writes_by_id(conn: sa.Connection, ids: Sequence[int]) -> dict[int, DueWrite]:

@@ -172,6 +172,21 @@ def test_only_changed_values_are_queued_and_ledger_follows_outcomes(store: Store
         assert set(due.values) == {"score", "scored_at"}
 
 
+def test_due_writes_come_in_record_order_and_page_by_record(store: Store) -> None:
+    """Queued for lead 3, then 1, then 2 (people scored in that order): handed out 1, 2, 3, so
+    the records of one object, stored together, come out together; ``after`` is a record id."""
+    with store.transaction() as conn:
+        upsert_people(conn, [lead("1", "a@x.com"), lead("2", "b@x.com"), lead("3", "c@x.com")], T0)
+        pids = [find_person(conn, e) for e in ("c@x.com", "a@x.com", "b@x.com")]
+        for pid in pids:
+            assert pid is not None
+            save_scores(conn, [_row(pid, 40)], [pid], T0)
+        first = due_writes(conn, "sf", T0, 2)
+        rest = due_writes(conn, "sf", T0, 2, after=first[-1].record_id)
+    assert [d.ref.external_id for d in first + rest] == ["1", "2", "3"]
+    assert first[0].id > rest[0].id  # lead 3's write was queued first
+
+
 def test_rejections_back_off_then_park_then_replay(store: Store) -> None:
     error = RecordError("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Company is required", ("Company",))
     with store.transaction() as conn:
