@@ -57,8 +57,9 @@ def sf_value(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        utc = value.astimezone(UTC)
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+        # isoformat is several times faster than strftime; a backfill writes a million stamps.
+        return utc.isoformat(timespec="milliseconds")[:23] + "Z"
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ import responses
 from responses import matchers
 
 from connectors.salesforce.connector import SalesforceConnector
+from connectors.salesforce.write import sf_value
 from leadsync.errors import BudgetExhausted
 from leadsync.records import OwnerChange, RecordRef, RecordUpdate, TaskRequest
 
@@ -336,3 +337,18 @@ def test_budget_reserve_stops_writes_before_any_call(
     with pytest.raises(BudgetExhausted):
         connector.write([RecordUpdate(_lead(2), {"score": 1})])
     assert len(rsps.calls) == before
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (datetime(2026, 3, 5, 9, 4, 7, 987_654, tzinfo=UTC), "2026-03-05T09:04:07.987Z"),
+        (datetime(2026, 3, 5, 9, 4, 7), "2026-03-05T09:04:07.000Z"),  # naive is UTC
+        (
+            datetime(2026, 3, 5, 1, 0, 0, 500, tzinfo=timezone(timedelta(hours=-8))),
+            "2026-03-05T09:00:00.000Z",
+        ),
+    ],
+)
+def test_datetimes_go_to_salesforce_in_utc_to_the_ms(value: datetime, expected: str) -> None:
+    assert sf_value(value) == expected
