@@ -126,13 +126,24 @@ def merge_people(conn: sa.Connection, from_id: int, into_id: int, now: datetime)
     mark_dirty(conn, [into_id], now)
 
 
-def move_record(conn: sa.Connection, record_id: int, uid: str, to_person: int) -> None:
-    """Move one record and the activities it owns to another person."""
+def move_record(
+    conn: sa.Connection, record_id: int, uid: str, from_person: int, to_person: int
+) -> None:
+    """Move one record and the activities it owns to another person.
+
+    A record's activities are its person's (linking, moves and merges keep them together) or
+    still waiting for it: both are found through an index, not by the uid of every activity.
+    """
     conn.execute(
         sa.update(crm_records).where(crm_records.c.id == record_id).values(person_id=to_person)
     )
     conn.execute(
-        sa.update(activities).where(activities.c.record_uid == uid).values(person_id=to_person)
+        sa.update(activities)
+        .where(
+            activities.c.record_uid == uid,
+            sa.or_(activities.c.person_id == from_person, activities.c.person_id.is_(None)),
+        )
+        .values(person_id=to_person)
     )
 
 

@@ -372,7 +372,7 @@ def _follow_email_change(
         )
     ).scalar_one()
     if others:
-        move_record(conn, record_id, uid, match)
+        move_record(conn, record_id, uid, person_id, match)
     else:
         merge_people(conn, person_id, match, now)
         dirty.discard(person_id)

@@ -110,7 +110,7 @@ activities = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("uid", sa.String(300), nullable=False, unique=True),
     sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), index=True),
-    sa.Column("record_uid", sa.String(300), index=True),
+    sa.Column("record_uid", sa.String(300)),
     sa.Column("email_norm", sa.String(320)),
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("occurred_at", UTCDateTime, nullable=False),
@@ -123,6 +123,12 @@ activities = sa.Table(
     sa.Column("deleted", sa.Boolean, nullable=False, default=False),
     sa.Column("fingerprint", sa.String(40), nullable=False),
     # Unlinked activities wait here until a record with their uid or email arrives.
+    sa.Index(
+        "ix_activities_orphan_record",
+        "record_uid",
+        sqlite_where=sa.text("person_id IS NULL"),
+        postgresql_where=sa.text("person_id IS NULL"),
+    ),
     sa.Index(
         "ix_activities_orphan_email",
         "email_norm",

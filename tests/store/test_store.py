@@ -96,6 +96,29 @@ def test_email_change_relinks_without_duplicating(store: Store) -> None:
     assert count(store, people) == 1
 
 
+def test_email_change_moves_the_record_with_its_own_activities_only(store: Store) -> None:
+    """Lead 1 shares a person with HubSpot contact 7 until its email changes to contact 9's:
+    it moves to 9's person with its own activity; 7's activity stays where it was."""
+    lead_ref, seven = RecordRef("sf", "Lead", "1"), RecordRef("hs", "contact", "7")
+    with store.transaction() as conn:
+        upsert_people(
+            conn,
+            [
+                lead("1", "old@x.com"),
+                PersonRecord(seven, "old@x.com", T0),
+                PersonRecord(RecordRef("hs", "contact", "9"), "new@x.com", T0),
+            ],
+            T0,
+        )
+        upsert_activities(conn, [act("m1", lead_ref), act("m7", seven)], T0)
+    with store.transaction() as conn:
+        upsert_people(conn, [lead("1", "new@x.com", minute=5)], T0)
+        old, new = find_person(conn, "7"), find_person(conn, "9")
+        assert find_person(conn, "1") == new != old
+        owners = dict(conn.execute(sa.select(activities.c.uid, activities.c.person_id)).all())
+    assert owners == {"sf:CampaignMember:m1": new, "sf:CampaignMember:m7": old}
+
+
 def test_conversion_moves_history_to_the_surviving_contact(store: Store) -> None:
     contact_ref = RecordRef("sf", "Contact", "c1")
     with store.transaction() as conn:
