@@ -31,7 +31,7 @@ from leadsync.errors import AuthError, FatalSyncError, SyncError
 from leadsync.records import RecordRef, RecordUpdate
 from leadsync.store import Store, checkpoints
 from leadsync.store.actions import replay_parked
-from leadsync.store.ingest import IngestCounts, upsert_activities, upsert_people
+from leadsync.store.ingest import IngestCounts, people_rows, store_people, upsert_activities
 from leadsync.store.runs import (
     Cursor,
     finish_run,
@@ -163,6 +163,16 @@ class CycleReport:
             "api_calls": self.api_calls,
             "actions": self.actions,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """How a pulled stream is stored: ``store(conn, prepared, now)`` in a batch's transaction,
+    after ``prepare(batch, now)`` (pure, run while the batch before commits; None: the batch
+    itself is stored)."""
+
+    store: Callable[[Any, Any, datetime], IngestCounts]
+    prepare: Callable[[list[Any], datetime], Any] | None = None
 
 
 class SyncEngine:
@@ -345,13 +355,18 @@ class SyncEngine:
         connector = self.connectors[name]
         named = [ref for ref in notified if ref.source == name]
         # People batches create and merge people by email, so they commit one at a time, in
-        # order; activity batches only link to people, so two may commit at once.
-        streams: list[tuple[str, Callable[..., Iterator[Any]], Any, int]] = [
-            ("people", connector.pull_people, upsert_people, 1),
-            ("activities", connector.pull_activities, upsert_activities, 2),
+        # order (each batch's rows are prepared while the batch before commits); activity
+        # batches only link to people, so two may commit at once.
+        streams: list[tuple[str, Callable[..., Iterator[Any]], Stored, int]] = [
+            ("people", connector.pull_people, Stored(store_people, people_rows), 1),
+            ("activities", connector.pull_activities, Stored(upsert_activities), 2),
         ]
         if named and not full:
-            streams[0] = ("people", lambda _: iter(connector.read_people(named)), upsert_people, 1)
+
+            def read_named(_since: datetime | None) -> Iterator[Any]:
+                return iter(connector.read_people(named))
+
+            streams[0] = ("people", read_named, streams[0][2], 1)
         key = self._resume_key
         for stream, pull, upsert, in_flight in streams:
             by_id = stream == "people" and named and not full
@@ -425,7 +440,7 @@ class SyncEngine:
         self,
         items: Iterator[Any],
         marks: PageMarks,
-        upsert: Callable[[Any, list[Any], datetime], IngestCounts],
+        upsert: Stored,
         resumption: Resumption,
         in_flight: int = 1,
     ) -> tuple[IngestCounts, datetime | None, int]:
@@ -446,9 +461,9 @@ class SyncEngine:
         ordered_saves = in_flight > 1
         pending_refs: deque[set[Any]] = deque()
 
-        def commit(batch: list[Any], token: str | None, records: int) -> IngestCounts:
+        def commit(prepared: Any, token: str | None, records: int) -> IngestCounts:
             with self.store.transaction() as conn:
-                stored = upsert(conn, batch, self.clock())
+                stored = upsert.store(conn, prepared, self.clock())
                 if not ordered_saves:
                     # Same transaction as the page's last records: never ahead of them.
                     resumption.save(conn, token, records, self.clock())
@@ -478,8 +493,9 @@ class SyncEngine:
                     if any(not refs.isdisjoint(other) for other in pending_refs):
                         commits.drain()
                     pending_refs.append(refs)
+                prepared = batch if upsert.prepare is None else upsert.prepare(batch, self.clock())
                 commits.submit(
-                    partial(commit, batch, token, records),
+                    partial(commit, prepared, token, records),
                     partial(account, batch, token, records),
                 )
         return counts, newest, committed

@@ -55,6 +55,14 @@ _ID_LIMITS = {"source": 64, "object_type": 64, "external_id": 128}
 
 
 def _storable(ref: RecordRef, kind: str) -> bool:
+    source, object_type, external_id = ref.source, ref.object_type, ref.external_id
+    # The usual case in one expression: a backfill checks twenty million refs.
+    if (
+        type(source) is str and type(object_type) is str and type(external_id) is str
+        and 0 < len(source) <= 64 and 0 < len(object_type) <= 64 and 0 < len(external_id) <= 128
+        and "\x00" not in source and "\x00" not in object_type and "\x00" not in external_id
+    ):  # fmt: skip
+        return True
     for part, limit in _ID_LIMITS.items():
         text = getattr(ref, part)
         if not isinstance(text, str) or not text or len(text) > limit or "\x00" in text:
@@ -114,18 +122,38 @@ def _jsonable(value: Any) -> Any:
     return _jsonable(str(value))
 
 
-def upsert_people(
-    conn: sa.Connection, records: Sequence[PersonRecord], now: datetime
-) -> IngestCounts:
-    """Store one batch of pulled people records; link them to people by record id, then email."""
+@dataclass(slots=True)
+class PeopleRows:
+    """A batch of people records as the rows to store (the newest of each), before any read."""
+
+    rows: dict[str, dict[str, Any]]
+    skipped: int
+
+
+def people_rows(records: Sequence[PersonRecord], now: datetime) -> PeopleRows:
+    """The rows :func:`store_people` stores: pure, so a pull prepares the next batch's rows
+    while the store commits the batch before it (people batches commit one at a time)."""
     latest: dict[str, PersonRecord] = {}
     storable = [rec for rec in records if _storable(rec.ref, "person")]
     for rec in storable:
         uid = str(rec.ref)
         if uid not in latest or latest[uid].modified_at <= rec.modified_at:
             latest[uid] = rec
-    counts = IngestCounts(skipped=len(records) - len(storable))
     rows = {uid: _record_row(rec, now) for uid, rec in latest.items()}
+    return PeopleRows(rows, len(records) - len(storable))
+
+
+def upsert_people(
+    conn: sa.Connection, records: Sequence[PersonRecord], now: datetime
+) -> IngestCounts:
+    """Store one batch of pulled people records; link them to people by record id, then email."""
+    return store_people(conn, people_rows(records, now), now)
+
+
+def store_people(conn: sa.Connection, prepared: PeopleRows, now: datetime) -> IngestCounts:
+    """Store rows from :func:`people_rows` (see :func:`upsert_people`)."""
+    rows = prepared.rows
+    counts = IngestCounts(skipped=prepared.skipped)
     existing = _existing_records(conn, list(rows))
     dirty: set[int] = set()
     gone: list[int] = []
@@ -396,14 +424,13 @@ def _refresh_active(conn: sa.Connection, person_ids: set[int], now: datetime) ->
         )
 
 
-def _activity_row(rec: ActivityRecord) -> dict[str, Any]:
+def _activity_row(rec: ActivityRecord, uid: str) -> dict[str, Any]:
     row = {
-        "uid": str(rec.ref),
+        "uid": uid,
         "record_uid": str(rec.person) if rec.person else None,
         "email_norm": normalize_email(rec.email),
         "kind": _clip(rec.kind, 64) or "unknown",
         "occurred_at": rec.occurred_at,
-        "modified_at": rec.modified_at,
         "name": _clip(rec.name, 255),
         "campaign_type": _clip(rec.campaign_type, 128),
         "member_status": _clip(rec.member_status, 128),
@@ -411,7 +438,9 @@ def _activity_row(rec: ActivityRecord) -> dict[str, Any]:
         "actor_id": _clip(rec.actor_id, 128),
         "deleted": bool(rec.deleted),
     }
-    row["fingerprint"] = fingerprint({k: v for k, v in row.items() if k != "modified_at"})
+    # Content only: the modstamp moves when nothing an activity says has changed.
+    row["fingerprint"] = fingerprint(row)
+    row["modified_at"] = rec.modified_at
     return row
 
 
@@ -436,7 +465,7 @@ def upsert_activities(
     for rec in storable:
         uid = str(rec.ref)
         if uid not in rows or rows[uid]["modified_at"] <= rec.modified_at:
-            rows[uid] = _activity_row(rec)
+            rows[uid] = _activity_row(rec, uid)
     counts = IngestCounts(skipped=len(records) - len(storable))
     existing: dict[str, Any] = {}
     for part in chunks(list(rows)):
