@@ -26,7 +26,7 @@ from connectors.base import Connector
 from leadsync.engine.act import Actor
 from leadsync.engine.pages import PageMarks, Resumption
 from leadsync.engine.pipeline import CommitPipeline
-from leadsync.engine.score_workers import ScoreWork, ScoreWorkers
+from leadsync.engine.score_workers import ScoreWork, ScoreWorkers, score_and_save
 from leadsync.errors import AuthError, FatalSyncError, SyncError
 from leadsync.records import RecordRef, RecordUpdate
 from leadsync.store import Store, checkpoints
@@ -613,9 +613,7 @@ class SyncEngine:
             self.progress.advance(len(ids))
 
     def _score_batch(self, conn: Any, ids: list[int], now: datetime) -> Any:
-        inputs = load_inputs(conn, ids)
-        rows = [self.score(item, now) for item in inputs]
-        saved = save_scores(conn, rows, ids, now)
+        inputs, rows, saved = score_and_save(conn, ids, now, self.score)
         if self.actor is not None:
             # Same transaction: a transition is decided exactly once with the score behind it.
             self.actor.decide(conn, inputs, rows, now, no_actions=self._no_actions)

@@ -52,6 +52,16 @@ class ScoreWork:
         return True
 
 
+def score_and_save(
+    conn: sa.Connection, ids: Sequence[int], now: datetime, score: ScoreFn
+) -> tuple[list[PersonInputs], list[ScoreRow], SaveCounts]:
+    """The part of a scoring batch every runner shares: inputs, model, saved results, in
+    ``conn``'s transaction; the inputs and rows go on to whatever acts on them."""
+    inputs = load_inputs(conn, ids)
+    rows = [score(item, now) for item in inputs]
+    return inputs, rows, save_scores(conn, rows, ids, now)
+
+
 def score_batch(
     conn: sa.Connection,
     ids: Sequence[int],
@@ -61,9 +71,7 @@ def score_batch(
 ) -> SaveCounts:
     """One independent batch: inputs, model, saved results (and quiet moves), in ``conn``'s
     transaction."""
-    inputs = load_inputs(conn, ids)
-    rows = [score(item, now) for item in inputs]
-    saved = save_scores(conn, rows, ids, now)
+    inputs, rows, saved = score_and_save(conn, ids, now, score)
     if moves is not None:
         moves.record(conn, inputs, rows)
     return saved
