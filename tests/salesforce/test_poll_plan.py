@@ -41,6 +41,23 @@ def _running(connector: SalesforceConnector, job: str, records: int) -> RunningI
     return RunningIngest(client._bulk("Lead"), records, watch)
 
 
+def _b_sent_while_a_ran_fast(
+    rsps: responses.RequestsMock, connector: SalesforceConnector, clock: Clock
+) -> RunningIngest:
+    """Job B (1,000,000 rows) is sent while job A (100,000) runs; A is polled after 5 s and
+    has run 200,000 rows/s. Returns B, not yet polled."""
+    a = _running(connector, "750A", 100_000)
+    b = _running(connector, "750B", 1_000_000)
+    assert b.watch.wait() == pytest.approx(50.0)  # a quarter of 200 s at the starting guess
+    clock.now += 5.0
+    _status(
+        rsps, "750A", "JobComplete",
+        numberRecordsProcessed=100_000, numberRecordsFailed=0, totalProcessingTime=500,
+    )  # fmt: skip
+    assert connector.client.poll_update(a) is not None
+    return b
+
+
 def test_before_any_job_finished_the_first_poll_comes_at_a_quarter_of_the_guess(
     rsps: responses.RequestsMock, connector: SalesforceConnector, clock: Clock
 ) -> None:
@@ -71,15 +88,7 @@ def test_a_job_sent_before_the_rate_was_learned_is_polled_on_the_learned_rate(
     """Job B (1,000,000 rows) was sent while job A ran, so its first poll was planned on the
     starting guess: 50 s. A finishes having run 200,000 rows/s; B is then due when the learned
     rate (0.5 x 5,000 + 0.5 x 0.8 x 200,000 = 82,500/s) has it done: after 12.1 s."""
-    a = _running(connector, "750A", 100_000)
-    b = _running(connector, "750B", 1_000_000)
-    assert b.watch.wait() == pytest.approx(50.0)
-    clock.now += 5.0
-    _status(
-        rsps, "750A", "JobComplete",
-        numberRecordsProcessed=100_000, numberRecordsFailed=0, totalProcessingTime=500,
-    )  # fmt: skip
-    assert connector.client.poll_update(a) is not None
+    b = _b_sent_while_a_ran_fast(rsps, connector, clock)
     clock.now += 7.0
     assert connector.client.poll_update(b) is None  # 12 s in: not yet due, no call
     assert len(_polls(rsps)) == 1  # A's
@@ -100,13 +109,6 @@ def test_await_poll_sleeps_until_the_replanned_poll(
     """The writer's wait between polls uses the re-planned time, not the first guess."""
     slept: list[float] = []
     monkeypatch.setattr(client_module.time, "sleep", slept.append)
-    a = _running(connector, "750A", 100_000)
-    b = _running(connector, "750B", 1_000_000)
-    clock.now += 5.0
-    _status(
-        rsps, "750A", "JobComplete",
-        numberRecordsProcessed=100_000, numberRecordsFailed=0, totalProcessingTime=500,
-    )  # fmt: skip
-    assert connector.client.poll_update(a) is not None
+    b = _b_sent_while_a_ran_fast(rsps, connector, clock)
     connector.client.await_poll([b])
     assert slept == [pytest.approx(1_000_000 / 82_500 - 5.0)]
