@@ -131,7 +131,8 @@ class SalesforceClient:
         self._bulk_rates = {False: _INITIAL_BULK_RATE, True: _INITIAL_QUERY_RATE}
         #: Bumped each time a finished job teaches a rate, so schedules planned before re-plan.
         self._rates_version = 0
-        self._learned = {False: False, True: False}
+        #: Whether an ingest job has finished yet (until then its rate is the starting guess).
+        self._ingest_rate_learned = False
 
     # -- connection -------------------------------------------------------------------------
 
@@ -417,7 +418,7 @@ class SalesforceClient:
         expected = (
             watch.records / self._bulk_rates[watch.is_query] if watch.records is not None else 0.0
         )
-        if not watch.is_query and not self._learned[False]:
+        if not watch.is_query and not self._ingest_rate_learned:
             expected *= _UNLEARNED_FIRST_POLL
         now = time.monotonic()
         first_wait = expected - (now - watch.started)
@@ -474,7 +475,7 @@ class SalesforceClient:
             # A little pessimism: waiting slightly long costs time, polling early costs calls.
             rate = self._bulk_rates[is_query]
             self._bulk_rates[is_query] = 0.5 * rate + 0.5 * observed * 0.8
-            self._learned[is_query] = True
+            self._ingest_rate_learned |= not is_query
             self._rates_version += 1
 
     # -- Tooling ------------------------------------------------------------------------------
