@@ -408,16 +408,18 @@ class SalesforceClient:
         finished is polled first at a quarter of the starting guess (see
         ``_UNLEARNED_FIRST_POLL``), and again at the whole of it.
         """
-        expected = records / self._bulk_rates[is_query] if records is not None else 0.0
+        expected = self._expected_seconds(is_query, records)
         deadline = started + max(600.0, self.settings.timeout_seconds * 20, 4 * expected)
         watch = JobWatch(job_id, is_query, started, started, deadline, records)
         self._plan_first_poll(watch)
         return watch
 
+    def _expected_seconds(self, is_query: bool, records: int | None) -> float:
+        """How long the current rate of the kind (learned, or the starting guess) gives a job."""
+        return records / self._bulk_rates[is_query] if records is not None else 0.0
+
     def _plan_first_poll(self, watch: JobWatch) -> None:
-        expected = (
-            watch.records / self._bulk_rates[watch.is_query] if watch.records is not None else 0.0
-        )
+        expected = self._expected_seconds(watch.is_query, watch.records)
         if not watch.is_query and not self._ingest_rate_learned:
             expected *= _UNLEARNED_FIRST_POLL
         now = time.monotonic()
@@ -453,19 +455,13 @@ class SalesforceClient:
                 f"Bulk API job {job_id} still {state} after polling; the next cycle retries",
                 connector=self.name,
             )
-        guessed_end = self._guessed_end(watch)
-        if watch.polls == 1 and guessed_end is not None and guessed_end > now:
+        guessed_end = watch.started + self._expected_seconds(is_query, watch.records)
+        if watch.polls == 1 and not is_query and guessed_end > now:
             watch.due = max(guessed_end, now + _MIN_POLL_WAIT)  # polled early on a guess
         else:
             elapsed = now - watch.started
             watch.due = now + min(max(elapsed / 4, _MIN_POLL_WAIT), _MAX_POLL_WAIT)
         return None
-
-    def _guessed_end(self, watch: JobWatch) -> float | None:
-        """When the current rate (learned, or still the starting guess) has an ingest job end."""
-        if watch.is_query or watch.records is None:
-            return None
-        return watch.started + watch.records / self._bulk_rates[False]
 
     def _learn_rate(self, info: Mapping[str, Any], is_query: bool) -> None:
         took_ms = _count(info, "totalProcessingTime")
