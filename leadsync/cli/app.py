@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from leadsync import __version__
+from leadsync import __version__, interpreter
 from leadsync.errors import ConfigError, CycleBusy, LeadSyncError, StoreError
 from leadsync.logs import configure, redact_text
 
@@ -55,20 +55,12 @@ def root(
     ctx.obj = Context(config=config, verbose=verbose)
 
 
-#: How long a thread may hold the interpreter while another waits for it (Python's default is
-#: 5 ms). A cycle stores and scores in threads that talk to the database while the main
-#: thread converts the CRM's rows: after every round trip a database thread waited up to the
-#: full interval to get the interpreter back, so the database sat idle waiting for leadsync
-#: while leadsync's process used well under one core.
-SWITCH_INTERVAL_S = 0.0005
-
-
 def main() -> None:
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     # Importing the command modules registers them on ``app``.
     import leadsync.cli.report_cmds  # noqa: F401
     from leadsync.cli import admin_cmds, demo_cmds, service_cmds, sync_cmds  # noqa: F401
 
+    interpreter.tune()
     try:
         app()
     except ConfigError as exc:

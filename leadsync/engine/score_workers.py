@@ -27,6 +27,7 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
+from leadsync import interpreter
 from leadsync.engine.moves import QuietMoves
 from leadsync.store import Store
 from leadsync.store.scoring import PersonInputs, SaveCounts, ScoreRow, load_inputs, save_scores
@@ -93,6 +94,7 @@ def _start(work: ScoreWork) -> None:
     # Close the connections when the pool stops the worker (multiprocessing runs its
     # finalizers then; atexit handlers would not run).
     multiprocessing.util.Finalize(None, _store.close, exitpriority=10)
+    interpreter.tune()
 
 
 def _run(ids: Sequence[int], now: datetime) -> SaveCounts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -215,19 +216,26 @@ def test_sync_and_backfill_are_refused_while_another_process_runs_a_cycle(
         store.close()
 
 
-def test_the_command_shortens_the_thread_switch_interval(
+def test_the_command_tunes_the_interpreter(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Database threads get the interpreter back promptly after each round trip."""
-    from leadsync.cli.app import SWITCH_INTERVAL_S, main
+    """Database threads get the interpreter back promptly after each round trip, and the
+    collector does not walk every batch of records every 700 allocations."""
+    from leadsync.cli.app import main
+    from leadsync.interpreter import GC_THRESHOLDS, SWITCH_INTERVAL_S
 
-    before = sys.getswitchinterval()
+    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
     monkeypatch.setattr(sys, "argv", ["leadsync", "--help"])
     try:
         with pytest.raises(SystemExit):
             main()
         assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
         assert SWITCH_INTERVAL_S < 0.005  # Python's default
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] > 700  # Python's default
+        assert gc.get_freeze_count() > 0  # what was imported is left out of collections
     finally:
-        sys.setswitchinterval(before)
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
     assert "backfill" in capsys.readouterr().out

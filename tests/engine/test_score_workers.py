@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 
 from leadsync.engine.cycle import EngineSettings, SyncEngine
 from leadsync.engine.score_workers import ScoreWork, ScoreWorkers
+from leadsync.interpreter import GC_THRESHOLDS
 from leadsync.store import Store
 from leadsync.store.schema import scores
 from leadsync.store.scoring import PersonInputs, ScoreRow
@@ -77,6 +79,22 @@ def test_a_big_score_phase_scores_in_workers_with_the_same_results(
             other.close()
     assert {result.pop("pid") for result in here.values()} == {os.getpid()}
     assert pooled == here  # the same people (ids given in the same order), the same results
+
+
+def scorer_with_collector(inputs: PersonInputs, now: datetime) -> ScoreRow:
+    """``points_scorer`` that also keeps the scoring process's collector thresholds."""
+    row = points_scorer(inputs, now)
+    return ScoreRow(
+        row.person_id, row.fit, row.score, row.readiness, row.team, row.cell, row.outputs,
+        {**row.result, "gc": list(gc.get_threshold())},
+    )  # fmt: skip
+
+
+def test_workers_run_with_leadsyncs_interpreter_settings(store: Store) -> None:
+    """A spawned worker does not run the ``leadsync`` entry point, so it tunes its own
+    collector: with Python's defaults it kept walking the batch it was building."""
+    results = _run(store, _crm(), scorer_with_collector, score_workers=2, score_workers_from=300)
+    assert {tuple(result["gc"]) for result in results.values()} == {GC_THRESHOLDS}
 
 
 def test_a_score_function_that_cannot_be_pickled_scores_in_process(store: Store) -> None:
