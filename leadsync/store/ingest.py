@@ -76,12 +76,13 @@ def _storable(ref: RecordRef, kind: str) -> bool:
 
 def _record_row(rec: PersonRecord, now: datetime) -> dict[str, Any]:
     attributes = {_jsonable(str(k)): _jsonable(v) for k, v in rec.attributes.items()}
+    email = normalize_email(rec.email)
     row = {
         "uid": str(rec.ref),
         "source": rec.ref.source,
         "object_type": rec.ref.object_type,
         "external_id": rec.ref.external_id,
-        "email_norm": normalize_email(rec.email),
+        "email_norm": email,
         "email_domain": None,
         "attributes": attributes,
         "owner_id": _clip(rec.owner_id, 128),
@@ -96,7 +97,6 @@ def _record_row(rec: PersonRecord, now: datetime) -> dict[str, Any]:
     }
     # Content only: our own write-back bumps the CRM's modstamp without changing any input.
     row["fingerprint"] = fingerprint({k: v for k, v in row.items() if k not in _NOT_FINGERPRINTED})
-    email = normalize_email(rec.email)
     domain = email.rsplit("@", 1)[1] if email and "@" in email else None
     row["email_domain"] = domain if domain and len(domain) <= 255 else None
     return row
