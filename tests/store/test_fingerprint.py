@@ -60,3 +60,9 @@ def test_accented_names_and_datetimes_keep_their_fingerprint() -> None:
     }
     assert fingerprint(row) == _stored_before(row)
     assert fingerprint(row) != fingerprint({**row, "name": "Zoe Muller"})
+
+
+def test_characters_beyond_the_basic_plane_keep_their_fingerprint() -> None:
+    # json.dumps writes them as UTF-16 surrogate pairs (\ud83d\ude80), orjson as UTF-8.
+    for values in ({"company": "Rocket 🚀 Labs"}, {"😀": ["𝔘𝔫𝔦", "ß\x7f"]}, ["\U0010ffff"]):
+        assert fingerprint(values) == _stored_before(values)
