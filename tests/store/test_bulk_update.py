@@ -53,14 +53,13 @@ def _reset(conn: sa.Connection) -> None:
 
 _CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 _TEXT = st.one_of(st.none(), st.text(_CHARS, max_size=20))
-_DOC = st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)
+# JSON keys as LeadSync stores them: ingest drops NUL, which PostgreSQL's JSONB refuses.
+_DOC = st.dictionaries(st.text(_CHARS, max_size=3), st.integers(), max_size=2)
 _ROW = st.fixed_dictionaries(
     {
         "id": st.integers(0, SIZE + 5),
         "name": _TEXT,
-        "doc": st.one_of(
-            st.none(), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)
-        ),
+        "doc": st.one_of(st.none(), _DOC),
         "at": st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))).map(
             lambda d: d.replace(microsecond=0) if d else d
         ),
