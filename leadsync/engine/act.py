@@ -618,7 +618,8 @@ class Actor:
         if result is None:
             return
         ledger.update_handoff(conn, item.id, closed_at=now, closed_by="sla_reroute")
-        seq = item.seq + 1
+        # Not item.seq + 1: a later hand-off may have been queued and cancelled meanwhile.
+        seq = ledger.last_seq(conn, item.person_id) + 1
         new_id = ledger.insert_handoff(
             conn,
             {
@@ -642,7 +643,7 @@ class Actor:
         )
         plan = plan_handoff(
             person, item.owner_id, result, decided, answer.reroute,
-            HandoffHistory(handoffs=item.seq), self.settings.handoff, None, now,
+            HandoffHistory(handoffs=seq - 1), self.settings.handoff, None, now,
         )  # fmt: skip
         self._queue_plan(conn, new_id, item.person_id, plan, person, now)
         ledger.save_routing_state(conn, name, answer.reroute.state_updates, now)

@@ -102,18 +102,25 @@ def set_acted(conn: sa.Connection, changes: Sequence[tuple[int, str, str]]) -> N
 def histories(
     conn: sa.Connection, person_ids: Sequence[int], acted: Mapping[int, Acted]
 ) -> dict[int, HandoffHistory]:
-    """Each person's hand-off history; people never handed off get the empty history."""
+    """Each person's hand-off history; people never handed off get the empty history.
+
+    ``handoffs`` is the highest hand-off number the person has used, cancelled ones included:
+    a cancelled hand-off keeps its ``seq`` (and its row), so the next one must take a new
+    number. (Counting only decided ones reused a cancelled ``seq`` and broke the unique key
+    on every later cycle.) A held one is replaced when it is queued, so it holds no number.
+    """
     latest: dict[int, Any] = {}
     counts: dict[int, int] = {}
     for part in chunks(list(person_ids)):
         query = (
             sa.select(handoffs)
-            .where(among(conn, handoffs.c.person_id, part), handoffs.c.state.in_(DECIDED))
+            .where(among(conn, handoffs.c.person_id, part), handoffs.c.state != HELD)
             .order_by(handoffs.c.seq)
         )
         for found in conn.execute(query):
-            latest[found.person_id] = found
             counts[found.person_id] = found.seq
+            if found.state in DECIDED:
+                latest[found.person_id] = found
     out: dict[int, HandoffHistory] = {}
     for pid in person_ids:
         head = acted.get(pid)
@@ -181,6 +188,12 @@ def queued_handoffs(conn: sa.Connection, source: str) -> list[QueuedHandoff]:
 
 def update_handoff(conn: sa.Connection, handoff_id: int, **values: Any) -> None:
     conn.execute(sa.update(handoffs).where(handoffs.c.id == handoff_id).values(**values))
+
+
+def last_seq(conn: sa.Connection, person_id: int) -> int:
+    """The highest hand-off number this person has used (0: none), whatever its state."""
+    query = sa.select(sa.func.max(handoffs.c.seq)).where(handoffs.c.person_id == person_id)
+    return int(conn.execute(query).scalar_one() or 0)
 
 
 def insert_handoff(conn: sa.Connection, values: Mapping[str, Any]) -> int:

@@ -469,3 +469,36 @@ def test_an_owner_change_the_crm_refuses_starts_no_sla_clock(store: Store, crm: 
     [owner_action, task_action] = rows(store, actions)
     assert owner_action.state == "parked" and task_action.state == "pending"
     assert rows(store, handoffs)[0].breached_at is None
+
+
+def test_a_cancelled_waiting_hand_off_does_not_block_the_next_one(
+    store: Store, crm: MemoryCRM
+) -> None:
+    """Issue 21 #1: a queued hand-off cancelled by a recycle kept its ``seq``; the person's
+    next hand-off reused it, broke ``handoffs(person_id, seq)`` and aborted every cycle."""
+    settings = settings_from_dict({**config(), "sync": {"handoffs_per_cycle": 1}}, "test")
+    clock = Clock()
+    engine = build_engine(settings, store, {"salesforce": MemoryConnector(crm, "salesforce")},
+                          clock=clock)  # fmt: skip
+    hand_raise(crm, "W1")
+    hand_raise(crm, "W2")
+    engine.cycle()
+    [waiting] = [h for h in rows(store, handoffs) if h.state == "queued"]
+    waiter = waiting.record_uid.rsplit(":", 1)[1]
+
+    clock.now += timedelta(minutes=5)
+    crm.set_status(waiter, "Recycled")
+    assert engine.cycle().status == "ok"
+    assert {h.state for h in rows(store, handoffs)} == {"done", "cancelled"}
+
+    clock.now += timedelta(days=1)
+    crm.set_status(waiter, "Open")
+    crm.add_activity(f"form-{waiter}-again", waiter, "form_submission", "Contact Us")
+    crm.activities[f"form-{waiter}-again"]["at"] = clock.now.isoformat()
+    report = engine.cycle()
+    assert report.status == "ok", report.errors
+    assert crm.owners[waiter] != NURTURE_QUEUE and crm.statuses[waiter] == "Working"
+    mine = sorted((h.seq, h.state) for h in rows(store, handoffs) if h.record_uid.endswith(waiter))
+    assert mine == [(1, "cancelled"), (2, "done")]
+    clock.now += timedelta(minutes=5)
+    assert engine.cycle().status == "ok"
