@@ -3,6 +3,9 @@
     LeadSyncError
     ├── ConfigError          fix the file named in the message (config or mapping); exit non-zero
     ├── StoreError           the state store is unreachable or its schema does not fit this version
+    ├── CycleBusy            another cycle holds the store's cycle lock: run again later
+    ├── CycleLockLost        the cycle lock was lost mid-cycle: the cycle stopped before its next
+    │                        write; the next cycle carries on
     └── SyncError            something went wrong talking to a CRM
         ├── FatalSyncError   stop this connector's cycle: bad credentials, missing permission,
         │                    a 4xx that will answer the same on retry. A human must act.
@@ -46,6 +49,12 @@ class StoreError(LeadSyncError):
 class CycleBusy(LeadSyncError):
     """Another cycle (a scheduled one, a backfill, a manual ``leadsync sync``) is running on
     this store. Nothing was done; run again once it has finished."""
+
+
+class CycleLockLost(LeadSyncError):
+    """The store's cycle lock went away while a cycle held it (its PostgreSQL session ended,
+    its lock file was removed). Another cycle may be running, so this one stopped before
+    writing anything more; what it committed stays, and the next cycle carries on."""
 
 
 class SyncError(LeadSyncError):

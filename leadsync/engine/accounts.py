@@ -7,7 +7,7 @@ re-score just the members whose signals moved (their account criteria and output
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from leadsync.engine.scoring import ModelScorer
 from leadsync.model import AccountSignals, account_signals
 from leadsync.store.accounts import account_keys_of, account_members
-from leadsync.store.scoring import load_inputs, save_scores
+from leadsync.store.identity import mark_dirty
+from leadsync.store.scoring import load_inputs, save_scores, with_data_from
 
 _KEYS_PER_PASS = 500
 
@@ -24,8 +25,16 @@ class AccountRollup:
     def __init__(self, scorer: ModelScorer) -> None:
         self.scorer = scorer
 
-    def settle(self, conn: sa.Connection, person_ids: Iterable[int], now: datetime) -> int:
-        """Re-score members of the accounts of ``person_ids`` whose signals changed."""
+    def settle(
+        self,
+        conn: sa.Connection,
+        person_ids: Iterable[int],
+        now: datetime,
+        waiting: Sequence[str] = (),
+    ) -> int:
+        """Re-score members of the accounts of ``person_ids`` whose signals changed, but
+        members with data from a ``waiting`` connector: they are queued, to be scored (and
+        settled) once its pull completes."""
         keys = sorted(account_keys_of(conn, person_ids))
         rescored = 0
         for start in range(0, len(keys), _KEYS_PER_PASS):
@@ -37,6 +46,10 @@ class AccountRollup:
                 for member in people:
                     if member["account"] != current:
                         stale[member["person_id"]] = signals
+            held = with_data_from(conn, list(stale), waiting)
+            mark_dirty(conn, held, now)  # settled when scored, once their data is whole
+            for person_id in held:
+                del stale[person_id]
             if not stale:
                 continue
             inputs = load_inputs(conn, sorted(stale))

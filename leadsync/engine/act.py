@@ -58,9 +58,16 @@ from leadsync.handoff import (
 from leadsync.records import CrmUser, WriteOutcome
 from leadsync.store import actions as outbox
 from leadsync.store import handoffs as ledger
+from leadsync.store.cycle_lock import NO_LOCK, HeldLock
 from leadsync.store.schema import handoffs as handoffs_table
 from leadsync.store.schema import recycles as recycles_table
-from leadsync.store.scoring import PersonInputs, ScoreRow, StoredRecord, load_inputs
+from leadsync.store.scoring import (
+    PersonInputs,
+    ScoreRow,
+    StoredRecord,
+    load_inputs,
+    with_data_from,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -281,23 +288,36 @@ class Actor:
 
     # -- act (per CRM, after scoring) --------------------------------------------------------
 
-    def sweep(self, store: Any, name: str) -> None:
-        """Before scoring: SLA breaches, and people whose inactivity or cool-down ran out."""
-        self._sweep(store, name, self._users_of(name))
+    def sweep(self, store: Any, name: str, waiting: Sequence[str] = ()) -> None:
+        """Before scoring: SLA breaches, and people whose inactivity or cool-down ran out.
 
-    def act(self, store: Any, name: str) -> None:
-        """After scoring: route queued hand-offs, then send every owed action."""
-        self._route(store, name, self._users_of(name))
-        self._send(store, name)
+        No breach is called for a person with data from a ``waiting`` connector (its last
+        pull did not complete): the rep's touch may be in what was not read."""
+        self._sweep(store, name, self._users_of(name), waiting)
+
+    def act(
+        self, store: Any, name: str, waiting: Sequence[str] = (), lock: HeldLock = NO_LOCK
+    ) -> None:
+        """After scoring: route queued hand-offs, then send every owed action.
+
+        A queued hand-off of a person with data from a ``waiting`` connector stays queued:
+        an owner change or a task made on half the truth cannot be taken back. ``lock`` is
+        verified before every call that changes the CRM."""
+        self._route(store, name, self._users_of(name), waiting)
+        self._send(store, name, lock)
 
     def _users_of(self, name: str) -> _LazyUsers:
         if name not in self._users:
             self._users[name] = _LazyUsers(self.connectors[name])
         return self._users[name]
 
-    def _route(self, store: Any, name: str, users: _LazyUsers) -> None:
+    def _route(self, store: Any, name: str, users: _LazyUsers, waiting: Sequence[str]) -> None:
         with store.reading() as conn:
             queued = ledger.queued_handoffs(conn, name)
+            held = with_data_from(conn, [q.person_id for q in queued], waiting)
+        if held:
+            self.report.waiting += sum(1 for q in queued if q.person_id in held)
+            queued = [q for q in queued if q.person_id not in held]
         if not queued:
             return
         pending = [
@@ -467,7 +487,7 @@ class Actor:
 
     # -- send owed actions -------------------------------------------------------------------
 
-    def _send(self, store: Any, name: str) -> None:
+    def _send(self, store: Any, name: str, lock: HeldLock) -> None:
         connector = self.connectors[name]
         senders: dict[str, Callable[[list[outbox.DueAction]], list[WriteOutcome]]] = {
             "owner": lambda due: connector.reassign([payloads.owner_change(a) for a in due]),
@@ -484,6 +504,7 @@ class Actor:
                     due = outbox.due_actions(conn, name, kind, now, self.settings.action_chunk)
                 if not due:
                     break
+                lock.verify()
                 # A raise (CRM down, budget spent) records nothing: every action stays owed.
                 outcomes = senders[kind](due)
                 with store.transaction() as conn:
@@ -523,12 +544,16 @@ class Actor:
 
     # -- SLA watch, inactivity and cool-downs ------------------------------------------------
 
-    def _sweep(self, store: Any, name: str, users: _LazyUsers) -> None:
+    def _sweep(self, store: Any, name: str, users: _LazyUsers, waiting: Sequence[str]) -> None:
         now = self.clock()
         inactivity = timedelta(days=self.settings.recycle.inactivity_days)
         with store.transaction() as conn:
             recheck = set(ledger.held_due(conn, now))
-            for item in ledger.open_handoffs(conn, name):
+            open_items = ledger.open_handoffs(conn, name)
+            held = with_data_from(conn, [item.person_id for item in open_items], waiting)
+            for item in open_items:
+                if item.person_id in held:
+                    continue
                 touches = ledger.sales_touch_times(
                     conn, item.person_id, item.owner_id, item.handed_off_at
                 )

@@ -27,14 +27,18 @@ from leadsync.engine.act import Actor
 from leadsync.engine.pages import PageMarks, Resumption
 from leadsync.engine.pipeline import CommitPipeline
 from leadsync.engine.score_workers import ScoreWork, ScoreWorkers, score_and_save
-from leadsync.errors import AuthError, FatalSyncError, SyncError
+from leadsync.errors import AuthError, CycleLockLost, FatalSyncError, SyncError
 from leadsync.records import RecordRef, RecordUpdate
 from leadsync.store import Store, checkpoints
 from leadsync.store.actions import replay_parked
+from leadsync.store.cycle_lock import NO_LOCK, HeldLock
 from leadsync.store.ingest import IngestCounts, people_rows, store_people, upsert_activities
 from leadsync.store.runs import (
     Cursor,
+    close_gap,
     finish_run,
+    open_gap,
+    pull_gaps_of,
     read_cursor,
     set_cursor,
     settle_cursor,
@@ -51,6 +55,7 @@ from leadsync.store.scoring import (
     mark_all_dirty,
     save_scores,
     scored_people,
+    waiting_people,
 )
 from leadsync.store.writes import (
     SCORED_AT,
@@ -92,9 +97,12 @@ class EngineSettings:
 
 
 class AccountSettler(Protocol):
-    """Brings account roll-ups up to date after the people in ``person_ids`` were scored."""
+    """Brings account roll-ups up to date after the people in ``person_ids`` were scored,
+    leaving alone members with data from a ``waiting`` connector (see ``SyncEngine``)."""
 
-    def settle(self, conn: Any, person_ids: Iterable[int], now: datetime) -> int: ...
+    def settle(
+        self, conn: Any, person_ids: Iterable[int], now: datetime, waiting: Sequence[str]
+    ) -> int: ...
 
 
 class Progress(Protocol):
@@ -144,6 +152,12 @@ class CycleReport:
     api_calls: dict[str, int] = field(default_factory=dict)
     #: Hand-offs, recycles, SLA breaches and the CRM actions they sent.
     actions: dict[str, int] = field(default_factory=dict)
+    #: Connectors that failed in this cycle, with their first error.
+    failed_connectors: dict[str, str] = field(default_factory=dict)
+    #: Connectors whose last pull did not complete: people with data from them wait.
+    waiting_for: dict[str, str] = field(default_factory=dict)
+    #: People left queued this cycle because they wait for such a connector.
+    people_waiting: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -162,7 +176,42 @@ class CycleReport:
             "auth_failed": self.auth_failed,
             "api_calls": self.api_calls,
             "actions": self.actions,
+            "failed_connectors": self.failed_connectors,
+            "waiting_for": self.waiting_for,
+            "people_waiting": self.people_waiting,
         }
+
+
+@dataclass
+class _Cycle:
+    """What the running cycle was asked and what it found; lives only for that cycle."""
+
+    report: CycleReport
+    started: datetime
+    lock: HeldLock = NO_LOCK
+    dry_run: bool = False
+    #: A backfill: ignore the cursors, pull everything (modified since ``since``, if given).
+    full: bool = False
+    since: datetime | None = None
+    no_actions: bool = False
+    #: Names a backfill's full pull for its checkpoints (``None``: not resumable).
+    resume_key: str | None = None
+    #: Connectors whose last pull did not complete (see ``leadsync.store.runs.PullGap``).
+    waiting: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _StreamPull:
+    """One stream of one connector to pull and store."""
+
+    connector: str
+    stream: str
+    pull: Callable[..., Iterator[Any]]
+    stored: Stored
+    #: How many of its batches may commit at once (see ``SyncEngine._store_pages``).
+    in_flight: int
+    #: The people a webhook named, read by id: says nothing of what else changed.
+    by_id: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +238,7 @@ class SyncEngine:
     ) -> None:
         self.accounts = accounts
         self.actor = actor
-        self._no_actions = False
-        self._resume_key: str | None = None
+        self._cycle = _Cycle(CycleReport(run_id=None), datetime.min)
         self.store = store
         self.connectors = dict(connectors)
         self.score = score
@@ -234,9 +282,10 @@ class SyncEngine:
                 f"no connector named {', '.join(unknown)}; configured: {', '.join(self.connectors)}"
             )
         # One cycle at a time per store, from any process (see leadsync.store.cycle_lock).
-        with self.store.one_cycle():
+        with self.store.one_cycle() as lock:
             return self._locked_cycle(
                 names,
+                lock,
                 dry_run=dry_run,
                 retry_failed=retry_failed,
                 full=full,
@@ -251,6 +300,7 @@ class SyncEngine:
     def _locked_cycle(
         self,
         names: list[str],
+        lock: HeldLock,
         *,
         dry_run: bool,
         retry_failed: bool,
@@ -265,50 +315,69 @@ class SyncEngine:
         started = self.clock()
         calls_before = {n: c.usage().calls for n, c in self.connectors.items()}
         kind = "dry-run" if dry_run else ("backfill" if full else ("decay" if decay else "sync"))
+        resume_key = resume_key if full and not dry_run else None
         with self.store.transaction() as conn:
             run_id = start_run(conn, "+".join(names), kind, started)
             if retry_failed and not dry_run:
                 for name in names:
                     replay_failed(conn, name, started)
                     replay_parked(conn, name, started)
-            self._resume_key = resume_key if full and not dry_run else None
             began = None
-            if self._resume_key is not None:
-                began = checkpoints.begin(conn, self._resume_key, started)
+            if resume_key is not None:
+                began = checkpoints.begin(conn, resume_key, started)
             if began is not None:
                 # Marked when it began; whoever was scored since is done, the rest still dirty.
-                log.info("backfill.resuming", key=self._resume_key, began=began.isoformat())
+                log.info("backfill.resuming", key=resume_key, began=began.isoformat())
             elif full and not dry_run:
                 mark_all_dirty(conn, started)
         report = CycleReport(run_id=run_id, dry_run=dry_run)
+        cycle = self._cycle = _Cycle(
+            report, started, lock, dry_run, full, since, no_actions, resume_key
+        )
         if self.actor is not None:
             self.actor.begin_cycle()
-        self._no_actions = no_actions
         try:
             # One CRM failing must not stop the others: each step is guarded per connector.
             for name in names:
-                self._guarded(
-                    report, name, self._pull, name, started, report, dry_run, full, since, notified
-                )
+                self._guarded(report, name, self._pull, name, notified)
+            self._find_waiting(cycle)
+            lock.verify()
             if dry_run:
                 self._dry_score(report, rescore_all=full, diff_csv=diff_csv)
             else:
                 if self.actor is not None and not no_actions:
                     # Inactivity and cool-downs re-queue people, so they are scored now.
                     for name in self.connectors:
-                        self._guarded(report, name, self.actor.sweep, self.store, name)
+                        self._guarded(
+                            report, name, self.actor.sweep, self.store, name, cycle.waiting
+                        )
                 self._score(report)
                 if decay:
                     self._decay(report)
                 if self.actor is not None and not no_actions:
                     # Before the field writes: speed-to-lead is the point of a hand-off.
                     for name in self.connectors:
-                        self._guarded(report, name, self.actor.act, self.store, name)
+                        self._guarded(
+                            report, name, self.actor.act, self.store, name, cycle.waiting, lock
+                        )
+                lock.verify()
                 for name in self.connectors:
                     self._guarded(report, name, self._flush, name, report)
-            if self._resume_key is not None and report.status == "ok":
+            if resume_key is not None and not report.failed_connectors:
                 with self.store.transaction() as conn:
-                    checkpoints.clear(conn, self._resume_key)
+                    checkpoints.clear(conn, resume_key)
+            report.status = _status(names, report)
+        except BaseException as exc:
+            # Whatever escapes (a bug, a lost lock, the store gone, Ctrl-C) is a failed cycle,
+            # recorded with its error: never "ok".
+            what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "crashed"
+            error = f"cycle {what}: {type(exc).__name__}: {exc}"
+            report.status = "failed"
+            report.errors.append(error)
+            for name in names:
+                report.failed_connectors.setdefault(name, error)
+            log.error("sync.cycle_failed", error=error, exc_info=not isinstance(exc, CycleLockLost))
+            raise
         finally:
             if self.actor is not None:
                 report.actions = self.actor.report.to_dict()
@@ -327,114 +396,164 @@ class SyncEngine:
                 )
         return report
 
+    def _find_waiting(self, cycle: _Cycle) -> None:
+        """Which connectors' last pulls did not complete: until one does, people with data
+        from it are neither scored nor acted on (they would be judged on half the truth)."""
+        with self.store.reading() as conn:
+            gaps = pull_gaps_of(conn, list(self.connectors))
+            cycle.waiting = tuple(sorted({gap.connector for gap in gaps}))
+            count, sample = waiting_people(conn, cycle.waiting)
+        for gap in gaps:
+            cycle.report.waiting_for.setdefault(
+                gap.connector, f"{gap.stream} pull incomplete since {gap.since:%Y-%m-%d %H:%M} "
+                f"UTC: {gap.error}"
+            )  # fmt: skip
+        cycle.report.people_waiting = count
+        if count:
+            log.warning(
+                "sync.people_waiting",
+                people=count,
+                connectors=list(cycle.waiting),
+                sample=sample,
+                why="their last pull did not complete; they are scored once it does",
+            )
+
     def _guarded(
         self, report: CycleReport, name: str, step: Callable[..., None], *args: Any
     ) -> None:
+        """Run one connector's step; its failure is that connector's, never the others'.
+
+        A lost cycle lock stops the whole cycle (another may be writing beside it)."""
         try:
             step(*args)
+        except CycleLockLost:
+            raise
         except SyncError as exc:
             fatal = isinstance(exc, FatalSyncError)
-            report.status = "failed" if fatal or report.status == "failed" else "partial"
+            if fatal:
+                report.status = "failed"
             report.errors.append(str(exc))
+            report.failed_connectors.setdefault(name, str(exc))
             if isinstance(exc, AuthError):
                 report.auth_failed.append(name)
             log.error("sync.connector_failed", connector=name, error=str(exc), fatal=fatal)
+        except Exception as exc:
+            # A bug in one connector's step: recorded as that connector's failure, with the
+            # traceback in the log, so the other CRMs still sync.
+            error = f"{name}: internal error in {getattr(step, '__name__', 'step')}: "
+            error += f"{type(exc).__name__}: {exc}"
+            report.errors.append(error)
+            report.failed_connectors.setdefault(name, error)
+            log.exception("sync.connector_crashed", connector=name, error=error)
 
     # -- pull -----------------------------------------------------------------------------
 
-    def _pull(
-        self,
-        name: str,
-        started: datetime,
-        report: CycleReport,
-        dry_run: bool,
-        full: bool,
-        full_since: datetime | None,
-        notified: Sequence[RecordRef] = (),
-    ) -> None:
+    def _pull(self, name: str, notified: Sequence[RecordRef] = ()) -> None:
         connector = self.connectors[name]
         named = [ref for ref in notified if ref.source == name]
         # People batches create and merge people by email, so they commit one at a time, in
         # order (each batch's rows are prepared while the batch before commits); activity
         # batches only link to people, so two may commit at once.
-        streams: list[tuple[str, Callable[..., Iterator[Any]], Stored, int]] = [
-            ("people", connector.pull_people, Stored(store_people, people_rows), 1),
-            ("activities", connector.pull_activities, Stored(upsert_activities), 2),
+        people = Stored(store_people, people_rows)
+        streams = [
+            _StreamPull(name, "people", connector.pull_people, people, 1),
+            _StreamPull(
+                name, "activities", connector.pull_activities, Stored(upsert_activities), 2
+            ),
         ]
-        if named and not full:
+        if named and not self._cycle.full:
 
             def read_named(_since: datetime | None) -> Iterator[Any]:
                 return iter(connector.read_people(named))
 
-            streams[0] = ("people", read_named, streams[0][2], 1)
-        key = self._resume_key
-        for stream, pull, upsert, in_flight in streams:
-            by_id = stream == "people" and named and not full
-            cursor: Cursor | None = None
-            if full or by_id:
-                since = full_since
-            else:
-                with self.store.reading() as conn:
-                    cursor = read_cursor(conn, name, stream)
-                since = self._since(cursor)
-            self.progress.phase(f"pull {name} {stream}")
-            marks = PageMarks()
-            if key is None:
-                items = pull(since)
-                before = 0
-            else:
-                with self.store.reading() as conn:
-                    point = checkpoints.read(conn, key, name, stream)
-                if point is not None and point.done:
-                    report.pulled[f"{name}.{stream}"] = {"resumed_done": point.records}
-                    continue
-                before = point.records if point is not None else 0
-                resume = point.token if point is not None else None
-                if resume is not None:
-                    log.info("sync.pull_resumed", connector=name, stream=stream, records=before)
-                items = pull(since, resume=resume, checkpoint=marks.mark)
-            counts, newest, committed = self._store_pages(
-                items, marks, upsert, Resumption(key, name, stream, before), in_flight
-            )
-            if key is not None:
+            streams[0] = _StreamPull(name, "people", read_named, streams[0].stored, 1, by_id=True)
+        for spec in streams:
+            try:
+                self._pull_stream(spec)
+            except BaseException as exc:
+                if not spec.by_id:
+                    # What this stream stored so far may be half of what changed.
+                    self._record_gap(name, spec.stream, exc)
+                raise
+            if not spec.by_id:
                 with self.store.transaction() as conn:
-                    checkpoints.save(
-                        conn,
-                        key,
-                        name,
-                        stream,
-                        token=None,
-                        records=before + committed,
-                        now=self.clock(),
-                        done=True,
-                    )
-            pulled = {
-                "inserted": counts.inserted,
-                "updated": counts.updated,
-                "unchanged": counts.unchanged,
-            }
-            if counts.skipped:
-                pulled["skipped"] = counts.skipped
-            report.pulled[f"{name}.{stream}"] = pulled
-            log.info("sync.pulled", connector=name, stream=stream, since=since, **pulled)
-            if dry_run or by_id:
-                # A read by id says nothing about what else changed: the cursor stays put.
-                continue
-            position = None if newest is None else min(newest, started)
-            if position is not None and (cursor is None or position > cursor.position):
-                # Never past the cycle's start: a record modified while we paged may carry
-                # an earlier stamp than one already seen (Singer's bookmark rule).
-                with self.store.transaction() as conn:
-                    set_cursor(conn, name, stream, position, self.clock())
-            elif (
-                cursor is not None
-                and not cursor.settled
-                and started - cursor.moved_at >= self.settings.overlap
-            ):
-                # This pull began an overlap after the cursor last moved and re-read the
-                # overlap behind it: any late-committed record there is seen by now.
-                with self.store.transaction() as conn:
-                    settle_cursor(conn, name, stream, cursor.position)
+                    close_gap(conn, name, spec.stream)
+
+    def _record_gap(self, name: str, stream: str, exc: BaseException) -> None:
+        try:
+            with self.store.transaction() as conn:
+                open_gap(conn, name, stream, f"{type(exc).__name__}: {exc}", self.clock())
+        except Exception:  # the store itself failing: the original error is what matters
+            log.exception("sync.gap_not_recorded", connector=name, stream=stream)
+
+    def _pull_stream(self, spec: _StreamPull) -> None:
+        cycle, report = self._cycle, self._cycle.report
+        name, stream, key = spec.connector, spec.stream, cycle.resume_key
+        cursor: Cursor | None = None
+        if cycle.full or spec.by_id:
+            since = cycle.since
+        else:
+            with self.store.reading() as conn:
+                cursor = read_cursor(conn, name, stream)
+            since = self._since(cursor)
+        self.progress.phase(f"pull {name} {stream}")
+        marks = PageMarks()
+        if key is None:
+            items = spec.pull(since)
+            before = 0
+        else:
+            with self.store.reading() as conn:
+                point = checkpoints.read(conn, key, name, stream)
+            if point is not None and point.done:
+                report.pulled[f"{name}.{stream}"] = {"resumed_done": point.records}
+                return
+            before = point.records if point is not None else 0
+            resume = point.token if point is not None else None
+            if resume is not None:
+                log.info("sync.pull_resumed", connector=name, stream=stream, records=before)
+            items = spec.pull(since, resume=resume, checkpoint=marks.mark)
+        counts, newest, committed = self._store_pages(
+            items, marks, spec.stored, Resumption(key, name, stream, before), spec.in_flight
+        )
+        if key is not None:
+            with self.store.transaction() as conn:
+                checkpoints.save(
+                    conn,
+                    key,
+                    name,
+                    stream,
+                    token=None,
+                    records=before + committed,
+                    now=self.clock(),
+                    done=True,
+                )
+        pulled = {
+            "inserted": counts.inserted,
+            "updated": counts.updated,
+            "unchanged": counts.unchanged,
+        }
+        if counts.skipped:
+            pulled["skipped"] = counts.skipped
+        report.pulled[f"{name}.{stream}"] = pulled
+        log.info("sync.pulled", connector=name, stream=stream, since=since, **pulled)
+        if cycle.dry_run or spec.by_id:
+            # A read by id says nothing about what else changed: the cursor stays put.
+            return
+        position = None if newest is None else min(newest, cycle.started)
+        if position is not None and (cursor is None or position > cursor.position):
+            # Never past the cycle's start: a record modified while we paged may carry
+            # an earlier stamp than one already seen (Singer's bookmark rule).
+            with self.store.transaction() as conn:
+                set_cursor(conn, name, stream, position, self.clock())
+        elif (
+            cursor is not None
+            and not cursor.settled
+            and cycle.started - cursor.moved_at >= self.settings.overlap
+        ):
+            # This pull began an overlap after the cursor last moved and re-read the
+            # overlap behind it: any late-committed record there is seen by now.
+            with self.store.transaction() as conn:
+                settle_cursor(conn, name, stream, cursor.position)
 
     def _store_pages(
         self,
@@ -512,8 +631,9 @@ class SyncEngine:
     # -- score ----------------------------------------------------------------------------
 
     def _score(self, report: CycleReport) -> None:
+        waiting = self._cycle.waiting
         with self.store.reading() as conn:
-            total = dirty_count(conn)
+            total = dirty_count(conn, waiting)
         self.progress.phase("score", total=total)
 
         def account(size: int, saved: Any) -> None:
@@ -531,13 +651,15 @@ class SyncEngine:
                 with CommitPipeline[Any](in_flight, name="leadsync-score") as batches:
                     while True:
                         with self.store.reading() as conn:
-                            ids = dirty_people(conn, after, self.settings.score_batch)
+                            ids = dirty_people(conn, after, self.settings.score_batch, waiting)
                         if not ids:
                             break
+                        # Scores decide hand-offs: never beside another cycle.
+                        self._cycle.lock.verify()
                         batches.submit(partial(run, ids, self.clock()), partial(account, len(ids)))
                         after = ids[-1]
                 with self.store.reading() as conn:
-                    if not dirty_people(conn, 0, 1):
+                    if not dirty_people(conn, 0, 1, waiting):
                         return
 
     def _score_runner(
@@ -567,7 +689,7 @@ class SyncEngine:
         batches share, so with either of those the batches run one at a time."""
         if not self.store.concurrent_writers or self.accounts is not None:
             return 0
-        if self.actor is not None and not self._no_actions:
+        if self.actor is not None and not self._cycle.no_actions:
             return 0
         return SCORE_BATCHES_IN_FLIGHT
 
@@ -586,8 +708,9 @@ class SyncEngine:
         after = 0
         while True:
             now = self.clock()
+            self._cycle.lock.verify()
             with self.store.transaction() as conn:
-                ids = scored_people(conn, after, self.settings.score_batch)
+                ids = scored_people(conn, after, self.settings.score_batch, self._cycle.waiting)
                 if not ids:
                     return
                 inputs = load_inputs(conn, ids)
@@ -604,7 +727,7 @@ class SyncEngine:
                         kept_rows.append(row)
                 saved = save_scores(conn, kept_rows, [], now)
                 if self.actor is not None and kept_rows:
-                    quiet = self._no_actions
+                    quiet = self._cycle.no_actions
                     self.actor.decide(conn, kept_inputs, kept_rows, now, no_actions=quiet)
             after = ids[-1]
             report.scored += len(inputs)
@@ -616,10 +739,10 @@ class SyncEngine:
         inputs, rows, saved = score_and_save(conn, ids, now, self.score)
         if self.actor is not None:
             # Same transaction: a transition is decided exactly once with the score behind it.
-            self.actor.decide(conn, inputs, rows, now, no_actions=self._no_actions)
+            self.actor.decide(conn, inputs, rows, now, no_actions=self._cycle.no_actions)
         if self.accounts is not None:
             # Same transaction: the roll-up is never left half-applied by a crash.
-            saved.changed += self.accounts.settle(conn, ids, now)
+            saved.changed += self.accounts.settle(conn, ids, now, self._cycle.waiting)
         return saved
 
     def _dry_score(
@@ -637,7 +760,8 @@ class SyncEngine:
                     mark_all_dirty(conn, now)
                 mark = history_mark(conn)
                 after = 0
-                while ids := dirty_people(conn, after, self.settings.score_batch):
+                waiting = self._cycle.waiting
+                while ids := dirty_people(conn, after, self.settings.score_batch, waiting):
                     saved = self._score_batch(conn, ids, now)
                     report.scored += saved.scored
                     report.changed += saved.changed
@@ -699,6 +823,8 @@ class SyncEngine:
                     due = due_writes(conn, name, now, self.settings.write_chunk, after=after)
                 if not due:
                     return
+                # Before every page: if another cycle may be running, write nothing more.
+                self._cycle.lock.verify()
                 after = due[-1].record_id
                 handed.append([(item.id, values_digest(item.values)) for item in due])
                 yield [RecordUpdate(item.ref, _for_connector(item.values)) for item in due]
@@ -744,6 +870,16 @@ class SyncEngine:
                         f"{name} answered {len(outcomes)} outcomes for {len(sent)} writes"
                     )
                 recorder.submit(partial(record, sent, outcomes), account)
+
+
+def _status(names: Sequence[str], report: CycleReport) -> str:
+    """``ok``; ``partial`` when some connectors failed and the rest did their work; ``failed``
+    when every connector asked for failed or one failed for good (credentials, permissions)."""
+    if not report.failed_connectors:
+        return "ok"
+    if report.status == "failed" or set(names) <= set(report.failed_connectors):
+        return "failed"
+    return "partial"
 
 
 def _for_connector(values: Mapping[str, Any]) -> dict[str, Any]:

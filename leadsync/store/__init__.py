@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from leadsync.store import db
-from leadsync.store.cycle_lock import cycle_lock
+from leadsync.store.cycle_lock import HeldLock, cycle_lock
 
 
 class Store:
@@ -36,10 +36,11 @@ class Store:
         return self.dialect == "postgresql"
 
     @contextmanager
-    def one_cycle(self) -> Iterator[None]:
-        """The right to run a cycle: ``CycleBusy`` at once if another holds it anywhere."""
-        with cycle_lock(self.engine):
-            yield
+    def one_cycle(self) -> Iterator[HeldLock]:
+        """The right to run a cycle: ``CycleBusy`` at once if another holds it anywhere.
+        The holder calls ``verify()`` on what it yields before each CRM write."""
+        with cycle_lock(self.engine) as held:
+            yield held
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:

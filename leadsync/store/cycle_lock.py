@@ -11,17 +11,22 @@ and only on the leader; this lock covers what starts cycles outside it.
 - SQLite: a lock file, ``<db>.cycle.lock`` (``leadsync.store.lock_file``), which also keeps
   two threads of one process apart.
 - An in-memory SQLite database is private to its connection: nothing to keep apart.
+
+A lock can be lost while held: the PostgreSQL session ended (terminated by an admin, a
+network cut, a server restart) or the lock file was deleted. Another cycle may then start
+beside this one, so the holder calls ``HeldLock.verify`` before each step that writes to a
+CRM and stops with ``CycleLockLost`` when the lock is gone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from leadsync.errors import CycleBusy
+from leadsync.errors import CycleBusy, CycleLockLost
 from leadsync.store.lock_file import LockFile, LockHeld, beside_sqlite
 
 #: Advisory lock class of every lock LeadSync takes ("LS"); objects: 1 the scheduler's lease
@@ -32,37 +37,72 @@ CYCLE_LOCK = 2
 _BUSY = "run it again once that one has finished (`leadsync status` lists recent runs)"
 
 
+_LOST = "another cycle may have started beside it; this one stops before its next write"
+
+
+class HeldLock:
+    """The cycle lock while held; ``verify`` raises ``CycleLockLost`` once it is not."""
+
+    def __init__(self, check: Callable[[], str | None]) -> None:
+        self._check = check
+
+    def verify(self) -> None:
+        problem = self._check()
+        if problem is not None:
+            raise CycleLockLost(f"the store's cycle lock was lost ({problem}); {_LOST}")
+
+
+NO_LOCK = HeldLock(lambda: None)
+
+
 @contextmanager
-def cycle_lock(engine: sa.Engine) -> Iterator[None]:
+def cycle_lock(engine: sa.Engine) -> Iterator[HeldLock]:
     """Hold the store's cycle lock for the block, or raise ``CycleBusy`` at once."""
     if engine.dialect.name == "postgresql":
-        with _advisory(engine):
-            yield
+        with _advisory(engine) as held:
+            yield held
         return
     path = beside_sqlite(engine.url, ".cycle.lock")
     if path is None:
-        yield
+        yield NO_LOCK
         return
-    with _flock(path):
-        yield
+    with _flock(path) as held:
+        yield held
+
+
+_HELD_BY_ME = sa.text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :cls "
+    "AND objid = :obj AND granted AND pid = pg_backend_pid()"
+)
 
 
 @contextmanager
-def _advisory(engine: sa.Engine) -> Iterator[None]:
+def _advisory(engine: sa.Engine) -> Iterator[HeldLock]:
+    args = {"cls": LOCK_CLASS, "obj": CYCLE_LOCK}
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        got = conn.execute(
-            sa.text("SELECT pg_try_advisory_lock(:cls, :obj)"),
-            {"cls": LOCK_CLASS, "obj": CYCLE_LOCK},
-        ).scalar_one()
+        got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:cls, :obj)"), args).scalar_one()
         if not got:
             raise CycleBusy(f"another cycle is running on this store ({_holder(conn)}); {_BUSY}")
+
+        def check() -> str | None:
+            # On the lock's own session: if that session ended, so did the lock.
+            try:
+                held = conn.execute(_HELD_BY_ME, args).scalar_one()
+            except sa.exc.DBAPIError as exc:
+                return f"its PostgreSQL session ended: {str(exc.orig).splitlines()[0][:200]}"
+            return None if held else "PostgreSQL no longer lists it as held by this session"
+
+        lost = False
         try:
-            yield
+            yield HeldLock(check)
+        except CycleLockLost:
+            lost = True
+            raise
         finally:
-            conn.execute(
-                sa.text("SELECT pg_advisory_unlock(:cls, :obj)"),
-                {"cls": LOCK_CLASS, "obj": CYCLE_LOCK},
-            )
+            if not lost and not conn.invalidated:
+                # If the session is gone, so is the lock: nothing to release.
+                with suppress(sa.exc.DBAPIError):
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:cls, :obj)"), args)
 
 
 def _holder(conn: sa.Connection) -> str:
@@ -83,7 +123,7 @@ def _holder(conn: sa.Connection) -> str:
 
 
 @contextmanager
-def _flock(path: Path) -> Iterator[None]:
+def _flock(path: Path) -> Iterator[HeldLock]:
     lock = LockFile(path)
     try:
         lock.acquire()
@@ -92,6 +132,6 @@ def _flock(path: Path) -> Iterator[None]:
             f"another cycle is running on this store (process {held.holder}, lock {path}); {_BUSY}"
         ) from None
     try:
-        yield
+        yield HeldLock(lambda: None if lock.still_held() else f"lock file {path} was removed")
     finally:
         lock.release()

@@ -53,6 +53,18 @@ class LockFile:
         os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
         self._fd = fd
 
+    def still_held(self) -> bool:
+        """Whether the lock we hold is still the one at ``path``: a lock file deleted (or
+        replaced) while held lets another process lock a new file at the same path."""
+        if self._fd is None:
+            return False
+        try:
+            at_path = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        ours = os.fstat(self._fd)
+        return (at_path.st_dev, at_path.st_ino) == (ours.st_dev, ours.st_ino)
+
     def release(self) -> None:
         if self._fd is None:
             return

@@ -1,15 +1,15 @@
-"""Per-connector cursors and the record of every cycle (runs)."""
+"""Per-connector cursors, pulls that did not complete (gaps), and the record of every cycle."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from leadsync.store.schema import cursors, runs
+from leadsync.store.schema import cursors, pull_gaps, runs
 
 
 def get_cursor(conn: sa.Connection, connector: str, stream: str) -> datetime | None:
@@ -126,3 +126,113 @@ def first_finished(conn: sa.Connection) -> datetime | None:
     query = sa.select(sa.func.min(runs.c.finished_at)).where(runs.c.status.in_(("ok", "partial")))
     value: datetime | None = conn.execute(query).scalar()
     return value
+
+
+# -- pulls that did not complete ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PullGap:
+    """A connector's stream whose last pull did not run to its end."""
+
+    connector: str
+    stream: str
+    since: datetime
+    error: str
+
+
+def open_gap(conn: sa.Connection, connector: str, stream: str, error: str, now: datetime) -> None:
+    """This stream's pull stopped early; a gap already open keeps its ``since``."""
+    updated = conn.execute(
+        sa.update(pull_gaps)
+        .where(pull_gaps.c.connector == connector, pull_gaps.c.stream == stream)
+        .values(error=error[:2_000], updated_at=now)
+    )
+    if not updated.rowcount:
+        conn.execute(
+            sa.insert(pull_gaps).values(
+                connector=connector, stream=stream, since=now, error=error[:2_000], updated_at=now
+            )
+        )
+
+
+def close_gap(conn: sa.Connection, connector: str, stream: str) -> None:
+    """This stream's pull ran to its end: what the store holds from it is whole again."""
+    conn.execute(
+        sa.delete(pull_gaps).where(pull_gaps.c.connector == connector, pull_gaps.c.stream == stream)
+    )
+
+
+def pull_gaps_of(conn: sa.Connection, connectors: Sequence[str]) -> list[PullGap]:
+    """The open gaps of ``connectors`` (a connector no longer configured holds nobody)."""
+    query = (
+        sa.select(pull_gaps)
+        .where(pull_gaps.c.connector.in_(list(connectors)))
+        .order_by(pull_gaps.c.connector, pull_gaps.c.stream)
+    )
+    return [PullGap(r.connector, r.stream, r.since, r.error) for r in conn.execute(query)]
+
+
+# -- health ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorHealth:
+    """How a connector's recent cycles went, newest first, as the runs table has them."""
+
+    connector: str
+    #: The newest finished cycle that included this connector: status, finish time, error.
+    last_status: str | None = None
+    last_finished_at: datetime | None = None
+    last_error: str | None = None
+    #: When the newest cycle in which this connector did not fail finished.
+    last_good_at: datetime | None = None
+    #: Failed cycles in a row, counting back from the newest.
+    failures_in_a_row: int = 0
+
+
+def failed_in(row: Any, connector: str) -> bool:
+    """Whether ``connector`` failed in this finished run: it is named among the failed
+    connectors, or the run as a whole did not end ``ok`` (older rows, crashes, kills)."""
+    if row.status == "ok":
+        return False
+    failed = (row.counts or {}).get("failed_connectors")
+    if isinstance(failed, Mapping) and failed:
+        return connector in failed
+    return True
+
+
+def connector_health(
+    conn: sa.Connection, connectors: Sequence[str], window: int = 50
+) -> dict[str, ConnectorHealth]:
+    """Each connector's health from its ``window`` newest finished runs (dry runs aside:
+    they write nothing, and a preview's failure says nothing about the service)."""
+    query = (
+        sa.select(runs)
+        .where(runs.c.finished_at.is_not(None), runs.c.kind != "dry-run")
+        .order_by(runs.c.id.desc())
+        .limit(window * max(1, len(connectors)))
+    )
+    rows = list(conn.execute(query))
+    out: dict[str, ConnectorHealth] = {}
+    for name in connectors:
+        mine = [r for r in rows if name in str(r.connector).split("+")][:window]
+        if not mine:
+            out[name] = ConnectorHealth(name)
+            continue
+        newest = mine[0]
+        in_a_row = 0
+        for row in mine:
+            if not failed_in(row, name):
+                break
+            in_a_row += 1
+        good = next((r for r in mine if not failed_in(r, name)), None)
+        out[name] = ConnectorHealth(
+            connector=name,
+            last_status=newest.status,
+            last_finished_at=newest.finished_at,
+            last_error=newest.error,
+            last_good_at=good.finished_at if good is not None else None,
+            failures_in_a_row=in_a_row,
+        )
+    return out

@@ -207,6 +207,19 @@ cursors = sa.Table(
     sa.Column("settled", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
 )
 
+# A stream whose last pull did not run to its end (an error, a stop): what the store holds
+# from that CRM may be half of the truth since ``since``. People with a record in that CRM
+# are neither scored nor acted on until a pull of every stream completes (the row goes).
+pull_gaps = sa.Table(
+    "pull_gaps",
+    metadata,
+    sa.Column("connector", sa.String(64), primary_key=True),
+    sa.Column("stream", sa.String(64), primary_key=True),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 runs = sa.Table(
     "runs",
     metadata,

@@ -83,14 +83,64 @@ class SaveCounts:
     writes_queued: int = 0
 
 
-def dirty_people(conn: sa.Connection, after_id: int, limit: int) -> list[int]:
+def _from_sources(person_id: Any, sources: Sequence[str]) -> Any:
+    """Whether the person holds a record, or an activity, read from one of ``sources``."""
+    record = sa.exists().where(
+        crm_records.c.person_id == person_id, crm_records.c.source.in_(list(sources))
+    )
+    activity = sa.exists().where(
+        activities.c.person_id == person_id,
+        sa.or_(*(activities.c.uid.startswith(f"{source}:") for source in sources)),
+    )
+    return sa.or_(record, activity)
+
+
+def dirty_people(
+    conn: sa.Connection, after_id: int, limit: int, waiting: Sequence[str] = ()
+) -> list[int]:
+    """People queued for scoring, in id order, but those with data from a ``waiting``
+    connector (its last pull did not complete): they stay queued until it does."""
     query = (
         sa.select(people.c.id)
         .where(people.c.dirty.is_(True), people.c.id > after_id)
         .order_by(people.c.id)
         .limit(limit)
     )
+    if waiting:
+        query = query.where(~_from_sources(people.c.id, waiting))
     return list(conn.execute(query).scalars())
+
+
+def waiting_people(
+    conn: sa.Connection, waiting: Sequence[str], sample: int = 10
+) -> tuple[int, list[str]]:
+    """How many queued people wait for a ``waiting`` connector's pull, and a few emails."""
+    if not waiting:
+        return 0, []
+    where = [people.c.dirty.is_(True), _from_sources(people.c.id, waiting)]
+    count = conn.execute(sa.select(sa.func.count()).select_from(people).where(*where))
+    emails = conn.execute(
+        sa.select(sa.func.coalesce(people.c.email_norm, sa.cast(people.c.id, sa.String)))
+        .where(*where)
+        .order_by(people.c.id)
+        .limit(sample)
+    )
+    return int(count.scalar_one()), [str(e) for e in emails.scalars()]
+
+
+def with_data_from(
+    conn: sa.Connection, person_ids: Sequence[int], waiting: Sequence[str]
+) -> set[int]:
+    """Which of ``person_ids`` hold data from a ``waiting`` connector."""
+    if not waiting or not person_ids:
+        return set()
+    out: set[int] = set()
+    for part in chunks(sorted(set(person_ids))):
+        query = sa.select(people.c.id).where(
+            among(conn, people.c.id, part), _from_sources(people.c.id, waiting)
+        )
+        out.update(conn.execute(query).scalars())
+    return out
 
 
 def history_mark(conn: sa.Connection) -> int:
@@ -111,14 +161,19 @@ def cell_moves(conn: sa.Connection, after_id: int) -> dict[str, int]:
     return {f"{old or 'new'} -> {new}": n for old, new, n in conn.execute(query)}
 
 
-def dirty_count(conn: sa.Connection) -> int:
-    """How many people wait to be scored (the score phase's size, for its progress bar)."""
+def dirty_count(conn: sa.Connection, waiting: Sequence[str] = ()) -> int:
+    """How many people are queued for this score phase (the size of its progress bar)."""
     query = sa.select(sa.func.count()).select_from(people).where(people.c.dirty.is_(True))
+    if waiting:
+        query = query.where(~_from_sources(people.c.id, waiting))
     return int(conn.execute(query).scalar_one())
 
 
-def scored_people(conn: sa.Connection, after_id: int, limit: int) -> list[int]:
-    """Active people with a score, in id order (the daily decay pass walks them all)."""
+def scored_people(
+    conn: sa.Connection, after_id: int, limit: int, waiting: Sequence[str] = ()
+) -> list[int]:
+    """Active people with a score, in id order (the daily decay pass walks them all), but
+    those with data from a ``waiting`` connector."""
     query = (
         sa.select(scores.c.person_id)
         .join(people, people.c.id == scores.c.person_id)
@@ -126,6 +181,8 @@ def scored_people(conn: sa.Connection, after_id: int, limit: int) -> list[int]:
         .order_by(scores.c.person_id)
         .limit(limit)
     )
+    if waiting:
+        query = query.where(~_from_sources(scores.c.person_id, waiting))
     return list(conn.execute(query).scalars())
 
 

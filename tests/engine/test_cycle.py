@@ -161,7 +161,10 @@ def test_dry_run_reports_and_changes_nothing(store: Store, crm: MemoryCRM) -> No
 def test_write_outage_keeps_everything_owed_for_next_cycle(store: Store, crm: MemoryCRM) -> None:
     connector = MemoryConnector(crm, fail_writes=1)
     report = engine(store, connector).cycle()
-    assert report.status == "partial" and "503" in report.errors[0]
+    # Its only connector failed to write: the cycle failed (not "partial", which says some
+    # connectors did their whole cycle), and that connector is named.
+    assert report.status == "failed" and "503" in report.errors[0]
+    assert list(report.failed_connectors) == ["mem"]
     assert table_count(store, pending_writes) == 450
     assert engine(store, connector).cycle().written == {"mem": 450}
 
@@ -285,5 +288,5 @@ def test_batches_that_share_rows_score_one_at_a_time(store: Store, crm: MemoryCR
     eng.accounts = None
     eng.actor = object()  # type: ignore[assignment]
     assert eng._score_in_flight() == 0  # hand-off routing takes turns across people
-    eng._no_actions = True
+    eng._cycle.no_actions = True
     assert eng._score_in_flight() == (2 if store.concurrent_writers else 0)
