@@ -20,6 +20,7 @@ from leadsync.engine.scoring import ModelScorer
 from leadsync.errors import ConfigError
 from leadsync.logs import register_secrets
 from leadsync.model.spec import alias_tables
+from leadsync.service.state import STALE_INTERVALS, HealthRules
 from leadsync.store import Store
 
 _FACTORIES = {
@@ -30,6 +31,14 @@ _FACTORIES = {
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def health_rules(settings: Settings) -> HealthRules:
+    """``[health]``, with the freshness defaulting to three sync intervals."""
+    freshness = settings.health.freshness_seconds
+    if freshness is None:
+        freshness = settings.sync.interval_seconds * STALE_INTERVALS
+    return HealthRules(timedelta(seconds=freshness), settings.health.unready_after_failures)
 
 
 def build_connectors(settings: Settings, only: Sequence[str] | None = None) -> dict[str, Connector]:

@@ -18,13 +18,19 @@ from leadsync.engine.cycle import CycleReport, LogProgress, Progress
 from leadsync.errors import LeadSyncError
 from leadsync.handoff import explain_routing
 from leadsync.model import Result
+from leadsync.service.state import health_from_store, readiness
 from leadsync.store import checkpoints
 from leadsync.store.actions import action_counts, stuck_actions
 from leadsync.store.handoffs import handoff_summary, person_handoffs
 from leadsync.store.lookup import find_person, matrix_counts, person_detail
-from leadsync.store.runs import recent_runs
+from leadsync.store.runs import PullGap, pull_gaps_of, recent_runs
+from leadsync.store.scoring import waiting_people
 from leadsync.store.writes import pending_counts, rejected_writes
-from leadsync.wiring import build_connectors, build_engine, open_store
+from leadsync.wiring import build_connectors, build_engine, health_rules, open_store
+
+#: Exit codes of ``sync`` and ``backfill`` when a cycle did not end ok (README, "Exit codes").
+EXIT_FAILED = 1
+EXIT_PARTIAL = 5
 
 ConnectorOpt = Annotated[
     list[str] | None, typer.Option("--connector", help="Only this connector (repeatable).")
@@ -75,8 +81,8 @@ def _run_cycle(ctx: typer.Context, connector: list[str] | None, as_json: bool, *
         emit_json(report.to_dict())
     else:
         _print_report(report)
-    if report.status == "failed":
-        raise typer.Exit(1)
+    if report.status != "ok":
+        raise typer.Exit(EXIT_FAILED if report.status == "failed" else EXIT_PARTIAL)
 
 
 @app.command()
@@ -191,13 +197,21 @@ def _print_report(report: CycleReport) -> None:
             f"{acted['breaches']} SLA breaches; actions: {acted['actions_done']} done, "
             f"{acted['actions_rejected']} rejected, {acted['actions_parked']} parked",
         )
+    if report.people_waiting or report.waiting_for:
+        table.add_row(
+            "waiting",
+            f"{report.people_waiting} people wait for a complete pull of "
+            f"{', '.join(report.waiting_for)}; they are scored once it completes",
+        )
     table.add_row("API calls", _per(report.api_calls) or "0")
     console.print(table)
     if report.dry_run:
         for item in report.would_write.get("sample", []):
             console.print(f"  {item['record']}: {item['values']}")
     for error in report.errors:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+    for name, why in report.waiting_for.items():
+        console.print(f"[yellow]waiting:[/yellow] {name}: {why}", highlight=False)
 
 
 def _per(counts: dict[str, int]) -> str:
@@ -206,11 +220,27 @@ def _per(counts: dict[str, int]) -> str:
 
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Recent runs, matrix counts, pending and parked writes, API calls."""
+    """Recent runs, health, matrix counts, pending and parked writes, API calls.
+
+    Exits 1 when a connector is unhealthy (as /readyz would say), for cron monitoring."""
     settings = load_settings(ctx.obj.config)
     store = open_store(settings)
+    names = settings.connectors.configured()
     with store.reading() as conn:
+        checks = readiness(
+            datetime.now(UTC),
+            None,
+            names,
+            health_from_store(conn, names),
+            None,
+            health_rules(settings),
+        )
+        gaps = pull_gaps_of(conn, names)
+        count, sample = waiting_people(conn, sorted({gap.connector for gap in gaps}))
         document: dict[str, Any] = {
+            "healthy": all(check.ok for check in checks),
+            "health": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+            "waiting": {"people": count, "sample": sample, "pulls": [gap_dict(g) for g in gaps]},
             "runs": recent_runs(conn, 10),
             "matrix": matrix_counts(conn),
             "pending_writes": pending_counts(conn),
@@ -222,7 +252,39 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     store.close()
     if as_json:
         emit_json(document)
-        return
+    else:
+        _print_status(document)
+    if not document["healthy"]:
+        raise typer.Exit(1)
+
+
+def gap_dict(gap: PullGap) -> dict[str, Any]:
+    return {
+        "connector": gap.connector,
+        "stream": gap.stream,
+        "since": gap.since,
+        "error": gap.error,
+    }
+
+
+def _print_status(document: dict[str, Any]) -> None:
+    healthy = document["healthy"]
+    console.print(
+        "Health: " + ("[green]healthy[/green]" if healthy else "[red]unhealthy[/red]"),
+        highlight=False,
+    )
+    for name, check in document["health"].items():
+        if not check["ok"]:
+            console.print(f"  {name}: {check['detail']}", markup=False, highlight=False)
+    waiting = document["waiting"]
+    for gap in waiting["pulls"]:
+        console.print(
+            f"Waiting for {gap['connector']} ({gap['stream']} pull incomplete since "
+            f"{gap['since']:%Y-%m-%d %H:%M} UTC: {gap['error']}): {waiting['people']} people "
+            "are not scored or acted on until it completes",
+            markup=False,
+            highlight=False,
+        )
     runs = Table(title="Recent runs")
     for column in ("id", "connector", "kind", "started", "status", "API calls", "error"):
         runs.add_column(column)

@@ -284,6 +284,16 @@ class NurtureSettings(Section):
     enrol: tuple[NurtureEnrolment, ...] = ()
 
 
+class HealthSettings(Section):
+    """``[health]``: when ``/readyz`` turns not-ready and ``leadsync status`` exits 1."""
+
+    #: A connector whose last good cycle is older than this is unhealthy (default: three
+    #: sync intervals).
+    freshness_seconds: int | None = Field(default=None, ge=10)
+    #: A connector that failed this many cycles in a row is unhealthy.
+    unready_after_failures: int = Field(default=2, ge=1, le=1_000)
+
+
 class ServiceSettings(Section):
     """``[service]``: the HTTP side of ``leadsync run`` (dashboard, webhooks, metrics)."""
 

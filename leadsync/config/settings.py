@@ -31,6 +31,7 @@ from leadsync.config.model_settings import (
 )
 from leadsync.config.operations import (
     HandoffSettings,
+    HealthSettings,
     IdentitySettings,
     NurtureSettings,
     RecycleSettings,
@@ -85,6 +86,7 @@ class Settings(Section):
     recycle: RecycleSettings = RecycleSettings()
     nurture: NurtureSettings = NurtureSettings()
     service: ServiceSettings = ServiceSettings()
+    health: HealthSettings = HealthSettings()
 
     _source: str = PrivateAttr(default="<memory>")
     _spec: ModelSpec | None = PrivateAttr(default=None)

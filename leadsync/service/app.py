@@ -23,15 +23,22 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from jobs.lease import LEADER
-from jobs.runner import CycleOutcome
 from leadsync.service import dashboard
 from leadsync.service.auth import AccessGuard
 from leadsync.service.dashboard import DashboardParts
 from leadsync.service.metrics import CONTENT_TYPE, ServiceMetrics
-from leadsync.service.state import CycleLog, Leadership, outcomes_from_store, readiness
+from leadsync.service.state import (
+    STALE_INTERVALS,
+    CycleLog,
+    HealthRules,
+    Leadership,
+    health_from_store,
+    readiness,
+)
 from leadsync.service.views import HasUsage, ReportInputs
 from leadsync.service.webhook import HubSpotWebhook
 from leadsync.store import Store
+from leadsync.store.runs import ConnectorHealth
 
 log = structlog.get_logger(__name__)
 
@@ -63,20 +70,21 @@ class ServiceParts:
     matrix_teams: Mapping[str, str] = field(default_factory=dict)
     #: What the dashboard's report page reads from the config; ``None``: no report page data.
     report: ReportInputs | None = None
+    #: When a connector is unhealthy (``[health]``); ``None``: stale after three intervals.
+    health: HealthRules | None = None
 
 
 def _probe_store(
-    store: Store, standby_for: Sequence[str] | None
-) -> tuple[str | None, dict[str, CycleOutcome] | None]:
-    """The store's problem, if any; on a standby, also the leader's last cycles from it."""
+    store: Store, connectors: Sequence[str]
+) -> tuple[str | None, dict[str, ConnectorHealth]]:
+    """The store's problem, if any, and each connector's health as the runs table has it
+    (the leader's cycles, whichever replica asks, and any command's)."""
     try:
         with store.reading() as conn:
             conn.execute(sa.text("SELECT 1")).scalar_one()
-            if standby_for is not None:
-                return None, outcomes_from_store(conn, standby_for)
+            return None, health_from_store(conn, connectors)
     except Exception as exc:  # any driver error means "not reachable" to a probe
-        return f"store unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", None
-    return None, None
+        return f"store unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", {}
 
 
 def _role(parts: ServiceParts) -> str:
@@ -89,24 +97,20 @@ def build_app(parts: ServiceParts) -> ASGIApp:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "role": _role(parts)})
 
+    rules = parts.health or HealthRules(parts.interval * STALE_INTERVALS)
+
     async def readyz(request: Request) -> Response:
         role = _role(parts)
-        standby = role != LEADER
-        last: Mapping[str, CycleOutcome] | None = None
+        health: Mapping[str, ConnectorHealth] = {}
         try:
-            problem, last = await asyncio.wait_for(
-                asyncio.to_thread(_probe_store, parts.store, parts.connectors if standby else None),
+            problem, health = await asyncio.wait_for(
+                asyncio.to_thread(_probe_store, parts.store, parts.connectors),
                 STORE_PROBE_SECONDS,
             )
         except TimeoutError:
             problem = f"store did not answer within {STORE_PROBE_SECONDS:.0f} s"
         checks = readiness(
-            parts.clock(),
-            parts.cycles.started_at,
-            parts.interval,
-            parts.connectors,
-            last if standby and last is not None else parts.cycles.last(),
-            problem,
+            parts.clock(), parts.cycles.started_at, parts.connectors, health, problem, rules
         )
         ready = all(c.ok for c in checks)
         if not ready:

@@ -43,7 +43,7 @@ from leadsync.service.views import ReportInputs
 from leadsync.service.webhook import HubSpotWebhook, people_named
 from leadsync.store import Store
 from leadsync.store.webhooks import StoredEventIds, hand_over
-from leadsync.wiring import build_connectors, build_engine, open_store
+from leadsync.wiring import build_connectors, build_engine, health_rules, open_store
 
 log = structlog.get_logger(__name__)
 
@@ -141,6 +141,7 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
                     for (fit, ready), team in settings.model_spec().matrix.items()
                 },
                 report=ReportInputs(settings.model_spec(), settings.identity.fit_source),
+                health=health_rules(settings),
             )
         )
         config = uvicorn.Config(

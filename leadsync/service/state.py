@@ -1,7 +1,8 @@
 """What the service knows about its cycles, and whether it is ready to serve.
 
 ``readiness`` is a pure function of values so it can be tested with fixed clocks; the app
-gathers the values (the store probe, the last outcomes) and calls it.
+(and ``leadsync status``) gather the values (the store probe, each connector's health from
+the runs table) and call it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from jobs.runner import CycleOutcome
-from leadsync.engine.cycle import CycleReport
-from leadsync.store.schema import runs
+from leadsync.store.runs import ConnectorHealth, connector_health
 
-#: A connector's last cycle older than this many intervals makes the service unready.
+#: Without ``[health] freshness_seconds``: a connector whose last good cycle is older than
+#: this many intervals is unhealthy.
 STALE_INTERVALS = 3
 
 
@@ -49,37 +50,6 @@ class Leadership(Protocol):
     def since(self) -> datetime: ...
 
 
-def outcomes_from_store(conn: sa.Connection, connectors: Sequence[str]) -> dict[str, CycleOutcome]:
-    """Each connector's last finished scheduled cycle as the runs table has it.
-
-    A standby replica runs no cycles of its own; its readiness follows the leader's, which
-    every replica can read from the shared store.
-    """
-    out: dict[str, CycleOutcome] = {}
-    for name in connectors:
-        row = conn.execute(
-            sa.select(runs)
-            .where(runs.c.connector == name, runs.c.finished_at.is_not(None))
-            .order_by(runs.c.id.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            continue
-        counts = row.counts or {}
-        out[name] = CycleOutcome(
-            connector=name,
-            status=row.status,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            duration_seconds=(row.finished_at - row.started_at).total_seconds(),
-            errors=tuple(counts.get("errors") or ([row.error] if row.error else [])),
-            report=CycleReport(
-                run_id=row.id, status=row.status, auth_failed=list(counts.get("auth_failed", []))
-            ),
-        )
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
@@ -87,41 +57,66 @@ class Check:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class HealthRules:
+    """When a connector counts as unhealthy (``[health]`` in the config)."""
+
+    #: Its last good cycle is older than this.
+    freshness: timedelta
+    #: It failed this many cycles in a row.
+    unready_after_failures: int = 2
+
+
+def health_from_store(conn: sa.Connection, connectors: Sequence[str]) -> dict[str, ConnectorHealth]:
+    """Each connector's recent cycles, as every replica and ``leadsync status`` read them:
+    the runs table is the one record of how cycles went, whoever ran them."""
+    return connector_health(conn, connectors)
+
+
 def readiness(
     now: datetime,
-    started_at: datetime,
-    interval: timedelta,
+    started_at: datetime | None,
     connectors: Sequence[str],
-    last: Mapping[str, CycleOutcome],
+    health: Mapping[str, ConnectorHealth],
     store_problem: str | None,
+    rules: HealthRules,
 ) -> list[Check]:
-    """One check for the store and, per connector, its credentials and its cycle's age.
+    """One check for the store and, per connector, its credentials, its recent failures and
+    the age of its last good cycle.
 
-    Before a connector's first cycle its age counts from the service's start, so a fresh
-    service is ready while its first (possibly long) cycle runs.
+    ``started_at`` is when the service started (``None``: a command, not the service). A
+    service gives its connectors one freshness window from its start to finish a good cycle,
+    so a fresh or restarted service is ready while its first (possibly long) cycle runs; a
+    command has no such grace: a connector that never completed a cycle is unhealthy.
     """
     checks = [Check("store", store_problem is None, store_problem or "reachable")]
-    limit = interval * STALE_INTERVALS
+    limit = int(rules.freshness.total_seconds())
     for name in connectors:
-        outcome = last.get(name)
-        detail = "; ".join(outcome.errors) if outcome is not None else ""
-        if outcome is not None and outcome.credentials_refused:
+        seen = health.get(name) or ConnectorHealth(name)
+        error = seen.last_error or "see logs"
+        if seen.credentials_refused:
             checks.append(
-                Check(f"{name}.credentials", False, f"{detail} (fix the connection settings)")
+                Check(f"{name}.credentials", False, f"{error} (fix the connection settings)")
             )
         else:
             checks.append(Check(f"{name}.credentials", True, "last cycle not refused"))
-        if outcome is not None and outcome.fatal and not outcome.credentials_refused:
-            checks.append(Check(f"{name}.last_cycle", False, f"{detail} (see logs)"))
-        since = outcome.finished_at if outcome is not None else started_at
-        age = now - since
-        fresh = age <= limit
-        what = "last cycle" if outcome is not None else "no cycle yet; started"
-        checks.append(
-            Check(
-                f"{name}.freshness",
-                fresh,
-                f"{what} {int(age.total_seconds())} s ago (limit {int(limit.total_seconds())} s)",
+        failing = seen.failures_in_a_row >= rules.unready_after_failures
+        if seen.failures_in_a_row:
+            detail = (
+                f"{seen.failures_in_a_row} failed cycle(s) in a row (unhealthy from "
+                f"{rules.unready_after_failures}); last error: {error}"
             )
+        else:
+            detail = "last cycle ok" if seen.last_status else "no cycle yet"
+        checks.append(Check(f"{name}.last_cycle", not failing, detail))
+        good = seen.last_good_at
+        since = good if started_at is None else max(filter(None, (good, started_at)))
+        if since is None:
+            checks.append(Check(f"{name}.freshness", False, "no good cycle yet"))
+            continue
+        age = int((now - since).total_seconds())
+        what = "last good cycle" if since == good else "no good cycle since the service started"
+        checks.append(
+            Check(f"{name}.freshness", age <= limit, f"{what} {age} s ago (limit {limit} s)")
         )
     return checks

@@ -189,6 +189,8 @@ class ConnectorHealth:
     last_good_at: datetime | None = None
     #: Failed cycles in a row, counting back from the newest.
     failures_in_a_row: int = 0
+    #: The newest cycle's CRM refused this connector's credentials.
+    credentials_refused: bool = False
 
 
 def failed_in(row: Any, connector: str) -> bool:
@@ -231,8 +233,9 @@ def connector_health(
             connector=name,
             last_status=newest.status,
             last_finished_at=newest.finished_at,
-            last_error=newest.error,
+            last_error=newest.error or "; ".join((newest.counts or {}).get("errors") or ()) or None,
             last_good_at=good.finished_at if good is not None else None,
             failures_in_a_row=in_a_row,
+            credentials_refused=name in ((newest.counts or {}).get("auth_failed") or ()),
         )
     return out

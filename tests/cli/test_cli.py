@@ -91,7 +91,10 @@ def test_sync_status_explain_and_dry_run(
     again = json.loads(leadsync("--config", str(config), "sync", "--json", cwd=tmp_path).stdout)
     assert again["written"] == {} and again["queued"] == 0
 
-    status = json.loads(leadsync("--config", str(config), "status", "--json", cwd=tmp_path).stdout)
+    checked = leadsync("--config", str(config), "status", "--json", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout
+    status = json.loads(checked.stdout)
+    assert status["healthy"] and status["health"]["salesforce.freshness"]["ok"]
     assert [run["kind"] for run in status["runs"][:3]] == ["sync", "sync", "dry-run"]
     assert sum(status["matrix"].values()) >= 150
 
@@ -108,6 +111,22 @@ def test_sync_status_explain_and_dry_run(
 
     for output in (dry, first, explained):
         assert sandbox.client_secret not in output.stdout + output.stderr
+
+
+def test_a_failed_cycle_exits_1_and_status_then_exits_1_for_cron(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21 #4/#9: a failed cycle is a failed exit, and ``status`` says unhealthy."""
+    monkeypatch.setenv("SF_SECRET", "not-the-secret")
+    never = leadsync("--config", str(config), "status", cwd=tmp_path)
+    assert never.returncode == 1 and "no good cycle yet" in never.stdout
+    failed = leadsync("--config", str(config), "sync", "--json", cwd=tmp_path)
+    assert failed.returncode == 1, failed.stderr
+    assert json.loads(failed.stdout)["failed_connectors"].keys() == {"salesforce"}
+    checked = leadsync("--config", str(config), "status", "--json", cwd=tmp_path)
+    assert checked.returncode == 1
+    health = json.loads(checked.stdout)["health"]
+    assert not health["salesforce.credentials"]["ok"]
 
 
 def test_explain_unknown_person_says_so(

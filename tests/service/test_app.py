@@ -32,6 +32,31 @@ def harness(store: Store) -> Harness:
     return Harness(store)
 
 
+def _run(
+    store: Store,
+    connector: str,
+    status: str = "ok",
+    minutes: int = 1,
+    error: str | None = None,
+    **counts: object,
+) -> None:
+    """A finished cycle in the runs table, as the engine records it."""
+    finished = START + timedelta(minutes=minutes)
+    with store.transaction() as conn:
+        run_id = start_run(conn, connector, "sync", finished - timedelta(seconds=3))
+        if status != "ok" and error is None:
+            error = f"{connector}: 401 token refused; check access_token"
+        finish_run(
+            conn,
+            run_id,
+            finished,
+            status=status,
+            counts={"errors": [error] if error else [], **counts},
+            api_calls=3,
+            error=error,
+        )
+
+
 def _outcome(
     connector: str, status: str = "ok", minutes: int = 1, **report: object
 ) -> CycleOutcome:
@@ -75,7 +100,7 @@ def test_a_standby_says_so_and_is_ready_while_the_leaders_cycles_are_fresh(
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["role"] == "standby"
-        assert "last cycle 595 s ago" in body["checks"]["salesforce.freshness"]["detail"]
+        assert "last good cycle 595 s ago" in body["checks"]["salesforce.freshness"]["detail"]
         # The leader stopped cycling: a standby reading the store turns unready too.
         harness.now[0] = START + timedelta(minutes=20)
         stale = client.get("/readyz")
@@ -97,19 +122,21 @@ def test_a_standby_blames_refused_credentials_seen_by_the_leader(harness: Harnes
 
 
 def test_ready_when_store_answers_and_cycles_are_fresh(harness: Harness) -> None:
-    harness.cycles.record(_outcome("salesforce"))
+    _run(harness.store, "salesforce")
     harness.now[0] = START + timedelta(minutes=10)
     with TestClient(harness.app()) as client:
         answer = client.get("/readyz")
     assert answer.status_code == 200, answer.text
     checks = answer.json()["checks"]
     assert checks["store"]["ok"] and checks["hubspot.freshness"]["ok"]
-    assert "no cycle yet" in checks["hubspot.freshness"]["detail"]
+    assert "no good cycle since the service started" in checks["hubspot.freshness"]["detail"]
 
 
-def test_unready_when_the_last_cycle_is_older_than_three_intervals(harness: Harness) -> None:
-    harness.cycles.record(_outcome("salesforce", minutes=1))
-    harness.cycles.record(_outcome("hubspot", minutes=14))
+def test_unready_when_the_last_good_cycle_is_older_than_three_intervals(
+    harness: Harness,
+) -> None:
+    _run(harness.store, "salesforce", minutes=1)
+    _run(harness.store, "hubspot", minutes=14)
     harness.now[0] = START + timedelta(minutes=17)
     with TestClient(harness.app()) as client:
         answer = client.get("/readyz")
@@ -121,19 +148,44 @@ def test_unready_when_the_last_cycle_is_older_than_three_intervals(harness: Harn
 
 
 def test_unready_when_the_last_cycle_was_refused(harness: Harness) -> None:
-    harness.cycles.record(_outcome("hubspot", status="failed", auth_failed=["hubspot"]))
+    _run(harness.store, "hubspot", status="failed", auth_failed=["hubspot"])
     with TestClient(harness.app()) as client:
         answer = client.get("/readyz")
     assert answer.status_code == 503
     assert "token refused" in answer.json()["checks"]["hubspot.credentials"]["detail"]
 
 
-def test_other_fatal_errors_are_not_blamed_on_credentials(harness: Harness) -> None:
-    harness.cycles.record(_outcome("hubspot", status="failed"))
+def test_failed_cycles_in_a_row_turn_it_unready_without_blaming_credentials(
+    harness: Harness,
+) -> None:
+    """Issue 21 #4: a cycle that crashed used to be recorded ok and /readyz stayed 200."""
+    harness.now[0] = START + timedelta(minutes=4)
+    _run(harness.store, "hubspot", minutes=1)
+    _run(harness.store, "hubspot", status="failed", minutes=2, error="cycle crashed: KeyError")
+    with TestClient(harness.app()) as client:
+        one = client.get("/readyz")
+        assert one.status_code == 200, one.text  # one failure may be a passing blip
+        assert "1 failed cycle(s) in a row" in one.json()["checks"]["hubspot.last_cycle"]["detail"]
+        _run(harness.store, "hubspot", status="partial", minutes=3, error="hubspot: 503",
+             failed_connectors={"hubspot": "hubspot: 503"})  # fmt: skip
+        two = client.get("/readyz")
+    assert two.status_code == 503
+    checks = two.json()["checks"]
+    assert checks["hubspot.credentials"]["ok"]
+    assert (
+        not checks["hubspot.last_cycle"]["ok"]
+        and "hubspot: 503" in (checks["hubspot.last_cycle"]["detail"])
+    )
+    assert checks["salesforce.last_cycle"]["ok"]
+
+
+def test_a_partial_cycle_blames_only_the_connector_that_failed(harness: Harness) -> None:
+    for minute in (1, 2):
+        _run(harness.store, "salesforce+hubspot", status="partial", minutes=minute,
+             error="hubspot: 503", failed_connectors={"hubspot": "hubspot: 503"})  # fmt: skip
     with TestClient(harness.app()) as client:
         checks = client.get("/readyz").json()["checks"]
-    assert checks["hubspot.credentials"]["ok"]
-    assert not checks["hubspot.last_cycle"]["ok"]
+    assert checks["salesforce.last_cycle"]["ok"] and not checks["hubspot.last_cycle"]["ok"]
 
 
 def test_unready_when_the_store_is_unreachable(harness: Harness, tmp_path: Path) -> None:
