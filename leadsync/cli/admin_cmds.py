@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -122,7 +123,7 @@ def forget(
     store = open_store(settings)
     try:
         with store.transaction() as conn:
-            done = forget_person(conn, email)
+            done = forget_person(conn, email, datetime.now(UTC))
     except ValueError as exc:
         raise LeadSyncError(str(exc)) from None
     finally:

@@ -23,8 +23,9 @@ from leadsync.store import checkpoints
 from leadsync.store.actions import action_counts, stuck_actions
 from leadsync.store.handoffs import handoff_summary, person_handoffs
 from leadsync.store.lookup import find_person, matrix_counts, person_detail
+from leadsync.store.returning import any_returning
 from leadsync.store.runs import PullGap, pull_gaps_of, recent_runs
-from leadsync.store.scoring import waiting_people
+from leadsync.store.scoring import Holds, waiting_people
 from leadsync.store.writes import pending_counts, rejected_writes
 from leadsync.wiring import build_connectors, build_engine, health_rules, open_store
 
@@ -236,7 +237,8 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             health_rules(settings),
         )
         gaps = pull_gaps_of(conn, names)
-        count, sample = waiting_people(conn, sorted({gap.connector for gap in gaps}))
+        held = Holds(tuple(sorted({gap.connector for gap in gaps})), any_returning(conn))
+        count, sample = waiting_people(conn, held)
         document: dict[str, Any] = {
             "healthy": all(check.ok for check in checks),
             "health": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},

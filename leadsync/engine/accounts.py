@@ -7,7 +7,7 @@ re-score just the members whose signals moved (their account criteria and output
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from leadsync.engine.scoring import ModelScorer
 from leadsync.model import AccountSignals, account_signals
 from leadsync.store.accounts import account_keys_of, account_members
 from leadsync.store.identity import mark_dirty
-from leadsync.store.scoring import load_inputs, save_scores, with_data_from
+from leadsync.store.scoring import NO_HOLDS, Holds, held_among, load_inputs, save_scores
 
 _KEYS_PER_PASS = 500
 
@@ -30,11 +30,11 @@ class AccountRollup:
         conn: sa.Connection,
         person_ids: Iterable[int],
         now: datetime,
-        waiting: Sequence[str] = (),
+        held: Holds = NO_HOLDS,
     ) -> int:
         """Re-score members of the accounts of ``person_ids`` whose signals changed, but
-        members with data from a ``waiting`` connector: they are queued, to be scored (and
-        settled) once its pull completes."""
+        members ``held`` this cycle: they are queued, to be scored (and settled) once they are
+        no longer held."""
         keys = sorted(account_keys_of(conn, person_ids))
         rescored = 0
         for start in range(0, len(keys), _KEYS_PER_PASS):
@@ -46,9 +46,9 @@ class AccountRollup:
                 for member in people:
                     if member["account"] != current:
                         stale[member["person_id"]] = signals
-            held = with_data_from(conn, list(stale), waiting)
-            mark_dirty(conn, held, now)  # settled when scored, once their data is whole
-            for person_id in held:
+            waiting = held_among(conn, list(stale), held)
+            mark_dirty(conn, waiting, now)  # settled when scored, once no longer held
+            for person_id in waiting:
                 del stale[person_id]
             if not stale:
                 continue

@@ -62,11 +62,13 @@ from leadsync.store.cycle_lock import NO_LOCK, HeldLock
 from leadsync.store.schema import handoffs as handoffs_table
 from leadsync.store.schema import recycles as recycles_table
 from leadsync.store.scoring import (
+    NO_HOLDS,
+    Holds,
     PersonInputs,
     ScoreRow,
     StoredRecord,
+    held_among,
     load_inputs,
-    with_data_from,
 )
 
 log = structlog.get_logger(__name__)
@@ -288,22 +290,20 @@ class Actor:
 
     # -- act (per CRM, after scoring) --------------------------------------------------------
 
-    def sweep(self, store: Any, name: str, waiting: Sequence[str] = ()) -> None:
+    def sweep(self, store: Any, name: str, held: Holds = NO_HOLDS) -> None:
         """Before scoring: SLA breaches, and people whose inactivity or cool-down ran out.
 
-        No breach is called for a person with data from a ``waiting`` connector (its last
-        pull did not complete): the rep's touch may be in what was not read."""
-        self._sweep(store, name, self._users_of(name), waiting)
+        No breach is called for a ``held`` person (e.g. the last pull of one of their CRMs
+        did not complete): the rep's touch may be in what was not read."""
+        self._sweep(store, name, self._users_of(name), held)
 
-    def act(
-        self, store: Any, name: str, waiting: Sequence[str] = (), lock: HeldLock = NO_LOCK
-    ) -> None:
+    def act(self, store: Any, name: str, held: Holds = NO_HOLDS, lock: HeldLock = NO_LOCK) -> None:
         """After scoring: route queued hand-offs, then send every owed action.
 
-        A queued hand-off of a person with data from a ``waiting`` connector stays queued:
-        an owner change or a task made on half the truth cannot be taken back. ``lock`` is
-        verified before every call that changes the CRM."""
-        self._route(store, name, self._users_of(name), waiting)
+        A queued hand-off of a ``held`` person stays queued: an owner change or a task made
+        on half the truth cannot be taken back. ``lock`` is verified before every call that
+        changes the CRM."""
+        self._route(store, name, self._users_of(name), held)
         self._send(store, name, lock)
 
     def _users_of(self, name: str) -> _LazyUsers:
@@ -311,13 +311,13 @@ class Actor:
             self._users[name] = _LazyUsers(self.connectors[name])
         return self._users[name]
 
-    def _route(self, store: Any, name: str, users: _LazyUsers, waiting: Sequence[str]) -> None:
+    def _route(self, store: Any, name: str, users: _LazyUsers, held: Holds) -> None:
         with store.reading() as conn:
             queued = ledger.queued_handoffs(conn, name)
-            held = with_data_from(conn, [q.person_id for q in queued], waiting)
-        if held:
-            self.report.waiting += sum(1 for q in queued if q.person_id in held)
-            queued = [q for q in queued if q.person_id not in held]
+            waiting = held_among(conn, [q.person_id for q in queued], held)
+        if waiting:
+            self.report.waiting += sum(1 for q in queued if q.person_id in waiting)
+            queued = [q for q in queued if q.person_id not in waiting]
         if not queued:
             return
         pending = [
@@ -544,15 +544,15 @@ class Actor:
 
     # -- SLA watch, inactivity and cool-downs ------------------------------------------------
 
-    def _sweep(self, store: Any, name: str, users: _LazyUsers, waiting: Sequence[str]) -> None:
+    def _sweep(self, store: Any, name: str, users: _LazyUsers, held: Holds) -> None:
         now = self.clock()
         inactivity = timedelta(days=self.settings.recycle.inactivity_days)
         with store.transaction() as conn:
             recheck = set(ledger.held_due(conn, now))
             open_items = ledger.open_handoffs(conn, name)
-            held = with_data_from(conn, [item.person_id for item in open_items], waiting)
+            waiting = held_among(conn, [item.person_id for item in open_items], held)
             for item in open_items:
-                if item.person_id in held:
+                if item.person_id in waiting:
                     continue
                 touches = ledger.sales_touch_times(
                     conn, item.person_id, item.owner_id, item.handed_off_at

@@ -33,6 +33,13 @@ from leadsync.store import Store, checkpoints
 from leadsync.store.actions import replay_parked
 from leadsync.store.cycle_lock import NO_LOCK, HeldLock
 from leadsync.store.ingest import IngestCounts, people_rows, store_people, upsert_activities
+from leadsync.store.returning import (
+    any_forgotten,
+    any_returning,
+    find_returning,
+    returning_records,
+    welcome_back,
+)
 from leadsync.store.runs import (
     Cursor,
     close_gap,
@@ -45,6 +52,8 @@ from leadsync.store.runs import (
     start_run,
 )
 from leadsync.store.scoring import (
+    NO_HOLDS,
+    Holds,
     PersonInputs,
     ScoreRow,
     cell_moves,
@@ -98,11 +107,9 @@ class EngineSettings:
 
 class AccountSettler(Protocol):
     """Brings account roll-ups up to date after the people in ``person_ids`` were scored,
-    leaving alone members with data from a ``waiting`` connector (see ``SyncEngine``)."""
+    leaving alone members ``held`` in this cycle (see ``leadsync.store.scoring.Holds``)."""
 
-    def settle(
-        self, conn: Any, person_ids: Iterable[int], now: datetime, waiting: Sequence[str]
-    ) -> int: ...
+    def settle(self, conn: Any, person_ids: Iterable[int], now: datetime, held: Holds) -> int: ...
 
 
 class Progress(Protocol):
@@ -196,8 +203,10 @@ class _Cycle:
     no_actions: bool = False
     #: Names a backfill's full pull for its checkpoints (``None``: not resumable).
     resume_key: str | None = None
-    #: Connectors whose last pull did not complete (see ``leadsync.store.runs.PullGap``).
-    waiting: tuple[str, ...] = ()
+    #: Some records were forgotten (``leadsync forget``): watch for them coming back.
+    forgotten: bool = False
+    #: Who is neither scored nor acted on in this cycle (half-pulled CRMs, returning people).
+    held: Holds = NO_HOLDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,9 +339,10 @@ class SyncEngine:
                 log.info("backfill.resuming", key=resume_key, began=began.isoformat())
             elif full and not dry_run:
                 mark_all_dirty(conn, started)
+            forgotten = any_forgotten(conn)
         report = CycleReport(run_id=run_id, dry_run=dry_run)
         cycle = self._cycle = _Cycle(
-            report, started, lock, dry_run, full, since, no_actions, resume_key
+            report, started, lock, dry_run, full, since, no_actions, resume_key, forgotten
         )
         if self.actor is not None:
             self.actor.begin_cycle()
@@ -340,7 +350,9 @@ class SyncEngine:
             # One CRM failing must not stop the others: each step is guarded per connector.
             for name in names:
                 self._guarded(report, name, self._pull, name, notified)
-            self._find_waiting(cycle)
+            if not dry_run:
+                self._reread_returning(report)
+            self._find_held(cycle)
             lock.verify()
             if dry_run:
                 self._dry_score(report, rescore_all=full, diff_csv=diff_csv)
@@ -348,9 +360,7 @@ class SyncEngine:
                 if self.actor is not None and not no_actions:
                     # Inactivity and cool-downs re-queue people, so they are scored now.
                     for name in self.connectors:
-                        self._guarded(
-                            report, name, self.actor.sweep, self.store, name, cycle.waiting
-                        )
+                        self._guarded(report, name, self.actor.sweep, self.store, name, cycle.held)
                 self._score(report)
                 if decay:
                     self._decay(report)
@@ -358,7 +368,7 @@ class SyncEngine:
                     # Before the field writes: speed-to-lead is the point of a hand-off.
                     for name in self.connectors:
                         self._guarded(
-                            report, name, self.actor.act, self.store, name, cycle.waiting, lock
+                            report, name, self.actor.act, self.store, name, cycle.held, lock
                         )
                 lock.verify()
                 for name in self.connectors:
@@ -396,27 +406,55 @@ class SyncEngine:
                 )
         return report
 
-    def _find_waiting(self, cycle: _Cycle) -> None:
-        """Which connectors' last pulls did not complete: until one does, people with data
-        from it are neither scored nor acted on (they would be judged on half the truth)."""
+    def _find_held(self, cycle: _Cycle) -> None:
+        """Who waits this cycle: people with data from a CRM whose last pull did not
+        complete (judged on half the truth otherwise), and people back after ``forget`` not
+        yet re-read whole. They stay queued and are scored once that is over."""
         with self.store.reading() as conn:
             gaps = pull_gaps_of(conn, list(self.connectors))
-            cycle.waiting = tuple(sorted({gap.connector for gap in gaps}))
-            count, sample = waiting_people(conn, cycle.waiting)
+            sources = tuple(sorted({gap.connector for gap in gaps}))
+            cycle.held = Holds(sources, any_returning(conn))
+            count, sample = waiting_people(conn, cycle.held)
         for gap in gaps:
             cycle.report.waiting_for.setdefault(
                 gap.connector, f"{gap.stream} pull incomplete since {gap.since:%Y-%m-%d %H:%M} "
                 f"UTC: {gap.error}"
             )  # fmt: skip
+        if cycle.held.returning:
+            cycle.report.waiting_for.setdefault(
+                "returning", "people back after `forget` wait to be re-read whole by id"
+            )
         cycle.report.people_waiting = count
         if count:
             log.warning(
                 "sync.people_waiting",
                 people=count,
-                connectors=list(cycle.waiting),
+                waiting_for=list(cycle.report.waiting_for),
                 sample=sample,
-                why="their last pull did not complete; they are scored once it does",
+                why="they are scored once what they wait for is complete",
             )
+
+    def _reread_returning(self, report: CycleReport) -> None:
+        """People back after ``forget`` are read again whole, by id, from every CRM that
+        holds them, then welcomed back (``leadsync.store.returning``). A CRM that fails
+        leaves its people waiting for the next cycle."""
+        with self.store.reading() as conn:
+            if not any_returning(conn):
+                return
+            found = returning_records(conn)
+        whole = set(found)
+        for name, connector in self.connectors.items():
+            refs = sorted({ref for refs in found.values() for ref in refs if ref.source == name})
+            if not refs:
+                continue
+            errors = len(report.errors)
+            self._guarded(report, name, self._reread, connector, refs)
+            if len(report.errors) > errors:
+                whole -= {pid for pid, refs in found.items() if any(r.source == name for r in refs)}
+        if whole:
+            with self.store.transaction() as conn:
+                welcome_back(conn, sorted(whole), self.clock())
+            log.info("sync.returning_reread", people=len(whole))
 
     def _guarded(
         self, report: CycleReport, name: str, step: Callable[..., None], *args: Any
@@ -454,7 +492,7 @@ class SyncEngine:
         # People batches create and merge people by email, so they commit one at a time, in
         # order (each batch's rows are prepared while the batch before commits); activity
         # batches only link to people, so two may commit at once.
-        people = Stored(store_people, people_rows)
+        people = Stored(self._store_people, people_rows)
         streams = [
             _StreamPull(name, "people", connector.pull_people, people, 1),
             _StreamPull(
@@ -478,6 +516,20 @@ class SyncEngine:
             if not spec.by_id:
                 with self.store.transaction() as conn:
                     close_gap(conn, name, spec.stream)
+
+    def _reread(self, connector: Connector, refs: Sequence[RecordRef]) -> None:
+        people = connector.read_people(refs)
+        history = connector.read_activities(people)
+        with self.store.transaction() as conn:
+            now = self.clock()
+            store_people(conn, people_rows(people, now), now)
+            upsert_activities(conn, history, now)
+
+    def _store_people(self, conn: Any, prepared: Any, now: datetime) -> IngestCounts:
+        counts = store_people(conn, prepared, now)
+        if self._cycle.forgotten:
+            find_returning(conn, list(prepared.rows), now)
+        return counts
 
     def _record_gap(self, name: str, stream: str, exc: BaseException) -> None:
         try:
@@ -631,9 +683,9 @@ class SyncEngine:
     # -- score ----------------------------------------------------------------------------
 
     def _score(self, report: CycleReport) -> None:
-        waiting = self._cycle.waiting
+        held = self._cycle.held
         with self.store.reading() as conn:
-            total = dirty_count(conn, waiting)
+            total = dirty_count(conn, held)
         self.progress.phase("score", total=total)
 
         def account(size: int, saved: Any) -> None:
@@ -651,7 +703,7 @@ class SyncEngine:
                 with CommitPipeline[Any](in_flight, name="leadsync-score") as batches:
                     while True:
                         with self.store.reading() as conn:
-                            ids = dirty_people(conn, after, self.settings.score_batch, waiting)
+                            ids = dirty_people(conn, after, self.settings.score_batch, held)
                         if not ids:
                             break
                         # Scores decide hand-offs: never beside another cycle.
@@ -659,7 +711,7 @@ class SyncEngine:
                         batches.submit(partial(run, ids, self.clock()), partial(account, len(ids)))
                         after = ids[-1]
                 with self.store.reading() as conn:
-                    if not dirty_people(conn, 0, 1, waiting):
+                    if not dirty_people(conn, 0, 1, held):
                         return
 
     def _score_runner(
@@ -710,7 +762,7 @@ class SyncEngine:
             now = self.clock()
             self._cycle.lock.verify()
             with self.store.transaction() as conn:
-                ids = scored_people(conn, after, self.settings.score_batch, self._cycle.waiting)
+                ids = scored_people(conn, after, self.settings.score_batch, self._cycle.held)
                 if not ids:
                     return
                 inputs = load_inputs(conn, ids)
@@ -742,7 +794,7 @@ class SyncEngine:
             self.actor.decide(conn, inputs, rows, now, no_actions=self._cycle.no_actions)
         if self.accounts is not None:
             # Same transaction: the roll-up is never left half-applied by a crash.
-            saved.changed += self.accounts.settle(conn, ids, now, self._cycle.waiting)
+            saved.changed += self.accounts.settle(conn, ids, now, self._cycle.held)
         return saved
 
     def _dry_score(
@@ -760,8 +812,8 @@ class SyncEngine:
                     mark_all_dirty(conn, now)
                 mark = history_mark(conn)
                 after = 0
-                waiting = self._cycle.waiting
-                while ids := dirty_people(conn, after, self.settings.score_batch, waiting):
+                held = self._cycle.held
+                while ids := dirty_people(conn, after, self.settings.score_batch, held):
                     saved = self._score_batch(conn, ids, now)
                     report.scored += saved.scored
                     report.changed += saved.changed

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from leadsync.store.identity import chunks, normalize_email
+from leadsync.store.returning import remember_forgotten
 from leadsync.store.schema import (
     actions,
     activities,
@@ -22,6 +24,7 @@ from leadsync.store.schema import (
     pending_writes,
     people,
     recycles,
+    returning_people,
     score_history,
     scores,
 )
@@ -33,10 +36,13 @@ class Forgotten:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-def forget(conn: sa.Connection, email: str) -> Forgotten:
+def forget(conn: sa.Connection, email: str, now: datetime) -> Forgotten:
     """Delete every person any of whose records carries ``email``, with all their rows.
 
     Activities linked to the person and orphan activities carrying the address go too.
+    What is kept: per record, a SHA-256 of its CRM id with the team LeadSync acted on and
+    the recycle baseline (``leadsync.store.returning``), so that a person the CRM still
+    holds is read whole, not handed off twice, if they come back.
     """
     address = normalize_email(email)
     if address is None:
@@ -50,6 +56,7 @@ def forget(conn: sa.Connection, email: str) -> Forgotten:
         | set(conn.execute(sa.select(people.c.id).where(people.c.email_norm == address)).scalars())
     )
     result = Forgotten(people=len(person_ids))
+    result.rows["remembered_record_hashes"] = remember_forgotten(conn, person_ids, now)
     record_ids: list[int] = []
     uids: list[str] = []
     for part in chunks(person_ids):
@@ -73,6 +80,7 @@ def forget(conn: sa.Connection, email: str) -> Forgotten:
         delete(actions, actions.c.recycle_id.in_(
             sa.select(recycles.c.id).where(recycles.c.person_id.in_(part))
         ))  # fmt: skip
+        delete(returning_people, returning_people.c.person_id.in_(part))
         delete(handoffs, handoffs.c.person_id.in_(part))
         delete(recycles, recycles.c.person_id.in_(part))
         delete(score_history, score_history.c.person_id.in_(part))

@@ -207,6 +207,28 @@ cursors = sa.Table(
     sa.Column("settled", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
 )
 
+# What ``leadsync forget`` keeps of a forgotten record: a hash of its CRM id (not the id) and
+# what LeadSync had done about the person, so that if the CRM still holds them and they come
+# back, they are read whole before scoring and are not handed off a second time.
+forgotten_records = sa.Table(
+    "forgotten_records",
+    metadata,
+    sa.Column("uid_hash", sa.String(64), primary_key=True),
+    sa.Column("acted_team", sa.String(16)),
+    sa.Column("acted_cell", sa.String(48)),
+    sa.Column("recycled_at", UTCDateTime),
+    sa.Column("recycle_count", sa.Integer, nullable=False, default=0),
+    sa.Column("forgotten_at", UTCDateTime, nullable=False),
+)
+
+# People whose record came back after ``forget``: not scored until re-read whole, by id.
+returning_people = sa.Table(
+    "returning_people",
+    metadata,
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), primary_key=True),
+    sa.Column("found_at", UTCDateTime, nullable=False),
+)
+
 # A stream whose last pull did not run to its end (an error, a stop): what the store holds
 # from that CRM may be half of the truth since ``since``. People with a record in that CRM
 # are neither scored nor acted on until a pull of every stream completes (the row goes).

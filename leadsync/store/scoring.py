@@ -14,7 +14,14 @@ from leadsync.store.bulk_insert import insert_rows
 from leadsync.store.bulk_update import update_rows
 from leadsync.store.identity import chunks, refresh_planner_stats
 from leadsync.store.members import among
-from leadsync.store.schema import activities, crm_records, people, score_history, scores
+from leadsync.store.schema import (
+    activities,
+    crm_records,
+    people,
+    returning_people,
+    score_history,
+    scores,
+)
 from leadsync.store.writes import queue_writes
 
 
@@ -83,41 +90,63 @@ class SaveCounts:
     writes_queued: int = 0
 
 
-def _from_sources(person_id: Any, sources: Sequence[str]) -> Any:
-    """Whether the person holds a record, or an activity, read from one of ``sources``."""
-    record = sa.exists().where(
-        crm_records.c.person_id == person_id, crm_records.c.source.in_(list(sources))
-    )
-    activity = sa.exists().where(
-        activities.c.person_id == person_id,
-        sa.or_(*(activities.c.uid.startswith(f"{source}:") for source in sources)),
-    )
-    return sa.or_(record, activity)
+@dataclass(frozen=True, slots=True)
+class Holds:
+    """Who is neither scored nor acted on in this cycle, and why."""
+
+    #: Connectors whose last pull did not complete: people with a record or an activity
+    #: from one of them wait until it does (see ``leadsync.store.runs.PullGap``).
+    sources: tuple[str, ...] = ()
+    #: People back after ``forget`` wait until they are re-read whole (``store.returning``).
+    returning: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.sources) or self.returning
+
+    def holds(self, person_id: Any) -> Any:
+        """SQL: whether the person with ``person_id`` is held."""
+        clauses = []
+        if self.sources:
+            clauses.append(
+                sa.exists().where(
+                    crm_records.c.person_id == person_id,
+                    crm_records.c.source.in_(list(self.sources)),
+                )
+            )
+            clauses.append(
+                sa.exists().where(
+                    activities.c.person_id == person_id,
+                    sa.or_(*(activities.c.uid.startswith(f"{s}:") for s in self.sources)),
+                )
+            )
+        if self.returning:
+            clauses.append(sa.exists().where(returning_people.c.person_id == person_id))
+        return sa.or_(*clauses) if clauses else sa.false()
+
+
+NO_HOLDS = Holds()
 
 
 def dirty_people(
-    conn: sa.Connection, after_id: int, limit: int, waiting: Sequence[str] = ()
+    conn: sa.Connection, after_id: int, limit: int, held: Holds = NO_HOLDS
 ) -> list[int]:
-    """People queued for scoring, in id order, but those with data from a ``waiting``
-    connector (its last pull did not complete): they stay queued until it does."""
+    """People queued for scoring, in id order, but those ``held`` (they stay queued)."""
     query = (
         sa.select(people.c.id)
         .where(people.c.dirty.is_(True), people.c.id > after_id)
         .order_by(people.c.id)
         .limit(limit)
     )
-    if waiting:
-        query = query.where(~_from_sources(people.c.id, waiting))
+    if held:
+        query = query.where(~held.holds(people.c.id))
     return list(conn.execute(query).scalars())
 
 
-def waiting_people(
-    conn: sa.Connection, waiting: Sequence[str], sample: int = 10
-) -> tuple[int, list[str]]:
-    """How many queued people wait for a ``waiting`` connector's pull, and a few emails."""
-    if not waiting:
+def waiting_people(conn: sa.Connection, held: Holds, sample: int = 10) -> tuple[int, list[str]]:
+    """How many queued people are ``held``, and a few of their emails."""
+    if not held:
         return 0, []
-    where = [people.c.dirty.is_(True), _from_sources(people.c.id, waiting)]
+    where = [people.c.dirty.is_(True), held.holds(people.c.id)]
     count = conn.execute(sa.select(sa.func.count()).select_from(people).where(*where))
     emails = conn.execute(
         sa.select(sa.func.coalesce(people.c.email_norm, sa.cast(people.c.id, sa.String)))
@@ -128,16 +157,14 @@ def waiting_people(
     return int(count.scalar_one()), [str(e) for e in emails.scalars()]
 
 
-def with_data_from(
-    conn: sa.Connection, person_ids: Sequence[int], waiting: Sequence[str]
-) -> set[int]:
-    """Which of ``person_ids`` hold data from a ``waiting`` connector."""
-    if not waiting or not person_ids:
+def held_among(conn: sa.Connection, person_ids: Sequence[int], held: Holds) -> set[int]:
+    """Which of ``person_ids`` are ``held``."""
+    if not held or not person_ids:
         return set()
     out: set[int] = set()
     for part in chunks(sorted(set(person_ids))):
         query = sa.select(people.c.id).where(
-            among(conn, people.c.id, part), _from_sources(people.c.id, waiting)
+            among(conn, people.c.id, part), held.holds(people.c.id)
         )
         out.update(conn.execute(query).scalars())
     return out
@@ -161,19 +188,19 @@ def cell_moves(conn: sa.Connection, after_id: int) -> dict[str, int]:
     return {f"{old or 'new'} -> {new}": n for old, new, n in conn.execute(query)}
 
 
-def dirty_count(conn: sa.Connection, waiting: Sequence[str] = ()) -> int:
+def dirty_count(conn: sa.Connection, held: Holds = NO_HOLDS) -> int:
     """How many people are queued for this score phase (the size of its progress bar)."""
     query = sa.select(sa.func.count()).select_from(people).where(people.c.dirty.is_(True))
-    if waiting:
-        query = query.where(~_from_sources(people.c.id, waiting))
+    if held:
+        query = query.where(~held.holds(people.c.id))
     return int(conn.execute(query).scalar_one())
 
 
 def scored_people(
-    conn: sa.Connection, after_id: int, limit: int, waiting: Sequence[str] = ()
+    conn: sa.Connection, after_id: int, limit: int, held: Holds = NO_HOLDS
 ) -> list[int]:
     """Active people with a score, in id order (the daily decay pass walks them all), but
-    those with data from a ``waiting`` connector."""
+    those ``held``."""
     query = (
         sa.select(scores.c.person_id)
         .join(people, people.c.id == scores.c.person_id)
@@ -181,8 +208,8 @@ def scored_people(
         .order_by(scores.c.person_id)
         .limit(limit)
     )
-    if waiting:
-        query = query.where(~_from_sources(scores.c.person_id, waiting))
+    if held:
+        query = query.where(~held.holds(scores.c.person_id))
     return list(conn.execute(query).scalars())
 
 

@@ -14,6 +14,7 @@ from leadsync.store.privacy import forget
 from leadsync.store.schema import metadata
 from leadsync.wiring import build_engine
 from tests.engine.memory_crm import MemoryConnector, MemoryCRM
+from tests.engine.test_act import MONDAY_10 as NOW
 from tests.engine.test_act import Clock, config
 
 
@@ -61,7 +62,7 @@ def test_forget_removes_every_trace_and_only_that_person(store: Store) -> None:
     assert digest["record"] == "G1" and "f1@acme-f1.com" in digest["body"]
 
     with store.transaction() as conn:
-        done = forget(conn, " F1@Acme-F1.com ")
+        done = forget(conn, " F1@Acme-F1.com ", NOW)
     assert done.people == 1
     assert done.rows["handoffs"] == 1 and done.rows["actions"] >= 2 and done.rows["scores"] == 1
 
@@ -70,9 +71,9 @@ def test_forget_removes_every_trace_and_only_that_person(store: Store) -> None:
         assert trace not in after
     assert "k1@acme-k1.com" in after and "salesforce:Lead:K1" in after
     with store.transaction() as conn:
-        assert forget(conn, "f1@acme-f1.com").people == 0
+        assert forget(conn, "f1@acme-f1.com", NOW).people == 0
 
 
 def test_forget_refuses_something_that_is_not_an_address(store: Store) -> None:
     with store.transaction() as conn, pytest.raises(ValueError, match="not an email address"):
-        forget(conn, "DROP TABLE people")
+        forget(conn, "DROP TABLE people", NOW)

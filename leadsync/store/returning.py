@@ -1,0 +1,174 @@
+"""People who come back after ``leadsync forget``.
+
+``forget`` removes every row about a person, but the CRMs are the systems of record: if one
+still holds them, the next incremental pull reads back only their recently changed records
+and activities. Scored on that, they would get a wrong score written to both CRMs, and a
+backfill would hand them off again with a second task. So ``forget`` keeps, per forgotten
+record, a SHA-256 of its CRM id (the id itself is not kept) with what LeadSync had done about
+the person: the team and cell it acted on and the recycle baseline. A record stored later
+whose hash is there puts its person in ``returning_people``: not scored until the engine has
+re-read them whole by id, and then welcomed back with that state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from leadsync.records import RecordRef
+from leadsync.store.identity import chunks, mark_dirty
+from leadsync.store.members import among
+from leadsync.store.schema import crm_records, forgotten_records, people, returning_people
+
+
+def uid_hash(uid: str) -> str:
+    return hashlib.sha256(uid.encode("utf-8")).hexdigest()
+
+
+def remember_forgotten(conn: sa.Connection, person_ids: Sequence[int], now: datetime) -> int:
+    """Before ``forget`` deletes ``person_ids``: keep a hash of each of their records' ids
+    with what LeadSync had done about them. Returns how many records are remembered."""
+    kept = 0
+    for part in chunks(sorted(set(person_ids))):
+        heads = {
+            row.id: row
+            for row in conn.execute(
+                sa.select(
+                    people.c.id,
+                    people.c.acted_team,
+                    people.c.acted_cell,
+                    people.c.recycled_at,
+                    people.c.recycle_count,
+                ).where(among(conn, people.c.id, part))
+            )
+        }
+        rows = [
+            {
+                "uid_hash": uid_hash(uid),
+                "acted_team": heads[pid].acted_team if pid in heads else None,
+                "acted_cell": heads[pid].acted_cell if pid in heads else None,
+                "recycled_at": heads[pid].recycled_at if pid in heads else None,
+                "recycle_count": heads[pid].recycle_count if pid in heads else 0,
+                "forgotten_at": now,
+            }
+            for pid, uid in conn.execute(
+                sa.select(crm_records.c.person_id, crm_records.c.uid).where(
+                    among(conn, crm_records.c.person_id, part)
+                )
+            )
+        ]
+        hashes = [row["uid_hash"] for row in rows]
+        conn.execute(sa.delete(forgotten_records).where(forgotten_records.c.uid_hash.in_(hashes)))
+        if rows:
+            conn.execute(sa.insert(forgotten_records), rows)
+        kept += len(rows)
+    return kept
+
+
+def any_forgotten(conn: sa.Connection) -> bool:
+    return conn.execute(sa.select(forgotten_records.c.uid_hash).limit(1)).first() is not None
+
+
+def find_returning(conn: sa.Connection, uids: Sequence[str], now: datetime) -> int:
+    """Queue the people of stored records ``uids`` whose ids were forgotten; how many."""
+    by_hash = {uid_hash(uid): uid for uid in uids}
+    back: list[str] = []
+    for part in chunks(sorted(by_hash)):
+        found = conn.execute(
+            sa.select(forgotten_records.c.uid_hash).where(forgotten_records.c.uid_hash.in_(part))
+        )
+        back.extend(by_hash[h] for h in found.scalars())
+    if not back:
+        return 0
+    person_ids: set[int] = set()
+    for part in chunks(back):
+        person_ids.update(
+            conn.execute(
+                sa.select(crm_records.c.person_id).where(among(conn, crm_records.c.uid, part))
+            ).scalars()
+        )
+    queued = set(
+        conn.execute(
+            sa.select(returning_people.c.person_id).where(
+                returning_people.c.person_id.in_(sorted(person_ids))
+            )
+        ).scalars()
+    )
+    fresh = [{"person_id": pid, "found_at": now} for pid in sorted(person_ids - queued)]
+    if fresh:
+        conn.execute(sa.insert(returning_people), fresh)
+    return len(fresh)
+
+
+def any_returning(conn: sa.Connection) -> bool:
+    return conn.execute(sa.select(returning_people.c.person_id).limit(1)).first() is not None
+
+
+def returning_records(conn: sa.Connection, limit: int = 1_000) -> dict[int, list[RecordRef]]:
+    """Returning people (the oldest first) with their live records, to read again by id."""
+    ids = list(
+        conn.execute(
+            sa.select(returning_people.c.person_id)
+            .order_by(returning_people.c.found_at, returning_people.c.person_id)
+            .limit(limit)
+        ).scalars()
+    )
+    out: dict[int, list[RecordRef]] = defaultdict(list)
+    for part in chunks(ids):
+        query = sa.select(
+            crm_records.c.person_id,
+            crm_records.c.source,
+            crm_records.c.object_type,
+            crm_records.c.external_id,
+        ).where(
+            among(conn, crm_records.c.person_id, part),
+            crm_records.c.deleted.is_(False),
+            crm_records.c.merged_into.is_(None),
+        )
+        for pid, source, object_type, external_id in conn.execute(query):
+            out[pid].append(RecordRef(source, object_type, external_id))
+    return {pid: out.get(pid, []) for pid in ids}
+
+
+def welcome_back(conn: sa.Connection, person_ids: Sequence[int], now: datetime) -> None:
+    """These returning people were re-read whole: give them back what LeadSync had done
+    about them (so an unchanged person is not handed off again), forget the hashes of their
+    records, and queue them for scoring."""
+    for part in chunks(sorted(set(person_ids))):
+        uids: dict[int, list[str]] = defaultdict(list)
+        for pid, uid in conn.execute(
+            sa.select(crm_records.c.person_id, crm_records.c.uid).where(
+                among(conn, crm_records.c.person_id, part)
+            )
+        ):
+            uids[pid].append(uid)
+        for pid in part:
+            hashes = [uid_hash(uid) for uid in uids.get(pid, [])]
+            kept = conn.execute(
+                sa.select(forgotten_records)
+                .where(forgotten_records.c.uid_hash.in_(hashes))
+                .order_by(forgotten_records.c.forgotten_at.desc())
+            ).first()
+            if kept is not None:
+                conn.execute(
+                    sa.update(people)
+                    .where(people.c.id == pid)
+                    .values(
+                        acted_team=kept.acted_team,
+                        acted_cell=kept.acted_cell,
+                        recycled_at=kept.recycled_at,
+                        recycle_count=kept.recycle_count,
+                        updated_at=now,
+                    )
+                )
+            conn.execute(
+                sa.delete(forgotten_records).where(forgotten_records.c.uid_hash.in_(hashes))
+            )
+        conn.execute(
+            sa.delete(returning_people).where(among(conn, returning_people.c.person_id, part))
+        )
+        mark_dirty(conn, part, now)
