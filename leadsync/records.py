@@ -151,6 +151,9 @@ class CrmUser:
     active: bool = True
     is_queue: bool = False
     manager_id: str | None = None
+    #: The user the connector itself is logged in as (LeadSync's API user): it never takes
+    #: or keeps a lead, whatever it owns.
+    integration: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,6 +204,9 @@ class HandoffSettings(Section):
     pools: tuple[PoolSettings, ...] = ()
     #: User or queue id that takes leads no pool matches.
     fallback_owner: str | None = None
+    #: Users (ids or emails) that never take or keep a lead: other integration or automation
+    #: users, shared inboxes. LeadSync's own API user is excluded without being listed.
+    never_owners: tuple[str, ...] = ()
     sla: SlaSettings = SlaSettings()
     business_hours: BusinessHours = BusinessHours()
     notify: NotifySettings = NotifySettings()
@@ -217,6 +220,15 @@ class HandoffSettings(Section):
             raise ValueError(f"pool names must be unique; repeated: {', '.join(duplicates)}")
         # Only when the admin turned hand-off on explicitly: a file without [handoff] still
         # loads (the demo, a fit-only roll-out), keeping existing owners.
+        never = {n.lower() for n in self.never_owners}
+        listed = [m for pool in self.pools for m in pool.members if m.lower() in never]
+        if self.fallback_owner and self.fallback_owner.lower() in never:
+            listed.append(self.fallback_owner)
+        if listed:
+            raise ValueError(
+                f"never_owners also lists {', '.join(sorted(set(listed)))} as a pool member or "
+                "the fallback_owner; remove it from one of them"
+            )
         explicit = "enabled" in self.model_fields_set
         if explicit and self.enabled and not self.pools and not self.fallback_owner:
             raise ValueError(

@@ -338,6 +338,7 @@ class Actor:
                 users.get(),
                 ledger.account_owners(conn, name, [d for d in domains if d]),
                 ignored_domains=FREE_MAIL_DOMAINS,
+                never=self.settings.handoff.never_owners,
             )
             results = ledger.results_of(conn, list(people))
             for item in picked:
@@ -605,7 +606,9 @@ class Actor:
             attributes, email=inputs.email, owner_id=record.owner_id, aliases=self.settings.aliases
         )
         state = ledger.load_routing_state(conn, name)
-        candidates = Candidates.of(users.get(), ignored_domains=FREE_MAIL_DOMAINS)
+        candidates = Candidates.of(
+            users.get(), ignored_domains=FREE_MAIL_DOMAINS, never=self.settings.handoff.never_owners
+        )
         breach = Breach(person, facts, item.owner_id, item.seq, item.handed_off_at, item.due_at)
         answer = escalate(
             breach,

@@ -42,6 +42,9 @@ class Candidates:
     account_owners: Mapping[str, str] = field(default_factory=dict)
     sales_users: frozenset[str] | None = None
     ignored_domains: frozenset[str] = frozenset()
+    #: Ids and emails (lower case) of users who never take or keep a lead
+    #: (``[handoff] never_owners``); users flagged ``integration`` are excluded too.
+    never: frozenset[str] = frozenset()
 
     @classmethod
     def of(
@@ -51,6 +54,7 @@ class Candidates:
         *,
         sales_users: Iterable[str] | None = None,
         ignored_domains: Iterable[str] = (),
+        never: Iterable[str] = (),
     ) -> Candidates:
         """Build candidates from ``Connector.users()`` and the store's account owners."""
         return cls(
@@ -58,6 +62,7 @@ class Candidates:
             account_owners={d.lower(): o for d, o in (account_owners or {}).items()},
             sales_users=None if sales_users is None else frozenset(sales_users),
             ignored_domains=frozenset(d.lower() for d in ignored_domains),
+            never=frozenset(n.lower() for n in never),
         )
 
     def name(self, user_id: str) -> str:
@@ -115,8 +120,14 @@ def _owner_problem(
 ) -> str | None:
     """Why ``user_id`` cannot take a lead, or ``None`` when they can."""
     user = candidates.users.get(user_id)
+    if user_id.lower() in candidates.never or (
+        user is not None and user.email and user.email.lower() in candidates.never
+    ):
+        return "is listed in [handoff] never_owners"
     if user is None:
         return "is not a user of the CRM (deleted, or not visible to LeadSync)"
+    if user.integration:
+        return "is LeadSync's own API user"
     if user.is_queue:
         return "is a queue"
     if not user.active:

@@ -17,6 +17,7 @@ from leadsync.handoff import (
     person_facts,
     route,
 )
+from leadsync.records import CrmUser
 from tests.handoff.factories import NOW, handoff_settings, user
 
 REPS = ("r1", "r2", "r3")
@@ -345,3 +346,38 @@ def test_decision_round_trips_for_the_store() -> None:
     assert RoutingState.from_dict(decision.state_updates.to_dict()) == decision.state_updates
     assert explain_routing(json.loads(json.dumps(stored))) == decision.explain()
     assert decision.explain().splitlines()[0].startswith("Owner: pool All")
+
+
+INTEGRATION = CrmUser(id="api", name="LeadSync API", email="api@example.com", integration=True)
+
+
+@pytest.mark.parametrize("where", ["owner", "account", "pool"])
+def test_leadsync_api_user_never_takes_or_keeps_a_lead(where: str) -> None:
+    """Issue 21 #12: LeadSync's own API user owned contacts at the lead's company, so it
+    counted as a sales user and was kept as the lead's owner."""
+    pools = [{"name": "All", "members": ["api", *REPS]}] if where == "pool" else None
+    settings = _settings(**({"pools": pools} if pools else {}))
+    facts = PersonFacts(owner_id="api" if where == "owner" else None, email_domain="acme.com")
+    owners = {"acme.com": "api"} if where in ("owner", "account") else {}
+    decision = route(facts, _candidates(INTEGRATION, account_owners=owners), settings,
+                     RoutingState(), NOW)  # fmt: skip
+    assert decision.owner_id in REPS
+    assert any("LeadSync's own API user" in item for item in decision.passed_over) or (
+        "LeadSync's own API user" in decision.why
+    )
+
+
+@pytest.mark.parametrize("listed", ["bot", "BOT@example.com"])
+def test_never_owners_by_id_or_email_are_passed_over(listed: str) -> None:
+    facts = PersonFacts(owner_id="bot", email_domain="acme.com")
+    candidates = _candidates(user("bot"), account_owners={"acme.com": "bot"}, never=[listed])
+    decision = route(facts, candidates, _settings(), RoutingState(), NOW)
+    assert decision.owner_id == "r1" and decision.rule == "pool"
+    assert sum("never_owners" in item for item in decision.passed_over) == 2
+
+
+def test_never_owners_cannot_also_be_a_pool_member_or_the_fallback() -> None:
+    with pytest.raises(ValueError, match="never_owners also lists r2"):
+        _settings(never_owners=["R2"])
+    with pytest.raises(ValueError, match="q1"):
+        _settings(pools=[{"name": "All", "members": ["r1"]}], never_owners=["q1"])
