@@ -18,7 +18,7 @@ sets the same owner and a re-sent task upserts the same task.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,6 +45,7 @@ from leadsync.handoff import (
     Transition,
     business_day,
     digest_key,
+    due_at,
     escalate,
     person_facts,
     plan_handoff,
@@ -552,11 +553,14 @@ class Actor:
             recheck = set(ledger.held_due(conn, now))
             open_items = ledger.open_handoffs(conn, name)
             waiting = held_among(conn, [item.person_id for item in open_items], held)
-            for item in open_items:
-                if item.person_id in waiting:
+            for found in open_items:
+                if found.person_id in waiting:
+                    continue
+                item = self._follow_owner(conn, found, users, now)
+                if item is None:
                     continue
                 touches = ledger.sales_touch_times(
-                    conn, item.person_id, item.owner_id, item.handed_off_at
+                    conn, item.person_id, (item.owner_id, item.holder), item.handed_off_at
                 )
                 status_touch = ledger.status_touch(conn, item, self.settings.handoff.owner_status)
                 if status_touch is not None:
@@ -582,6 +586,42 @@ class Actor:
                 ):
                     self._breach(conn, name, item, users, now)
             ledger.mark_dirty(conn, recheck, now)
+
+    def _follow_owner(
+        self, conn: sa.Connection, item: ledger.OpenHandoff, users: _LazyUsers, now: datetime
+    ) -> ledger.OpenHandoff | None:
+        """The SLA watch follows the lead's real owner: when a human re-assigned it to
+        another rep after the hand-off, that rep holds it from then, with a fresh SLA window,
+        and touches by either count. Moved to a queue or to the nurture owner, nobody holds
+        it for sales any more: the watch ends (``None``)."""
+        current = ledger.record_owner(conn, item.record_uid)
+        if (
+            current is None
+            or not current.owner_id
+            or current.owner_id == item.holder
+            or current.modified_at <= item.holder_since
+        ):
+            return item
+        new_owner = current.owner_id
+        user = next((u for u in users.get() if u.id == new_owner), None)
+        if user is None or user.is_queue or new_owner == self.settings.recycle.nurture_owner:
+            what = "a queue" if user is not None and user.is_queue else "a non-rep owner"
+            ledger.update_handoff(conn, item.id, closed_at=now, closed_by="reassigned")
+            log.info("handoff.watch_ended", person=item.person_id, owner=new_owner, to=what)
+            return None
+        due = due_at(item.readiness, self.settings.handoff, current.modified_at)
+        ledger.update_handoff(
+            conn, item.id, watch_owner_id=new_owner, watch_since=current.modified_at, due_at=due
+        )
+        log.info(
+            "handoff.watch_moved",
+            person=item.person_id,
+            routed=item.owner_id,
+            holder=new_owner,
+            due=due.isoformat(),
+        )
+        return replace(item, watch_owner_id=new_owner, watch_since=current.modified_at,
+                       due_at=due)  # fmt: skip
 
     def _breach(
         self,
@@ -609,7 +649,7 @@ class Actor:
         candidates = Candidates.of(
             users.get(), ignored_domains=FREE_MAIL_DOMAINS, never=self.settings.handoff.never_owners
         )
-        breach = Breach(person, facts, item.owner_id, item.seq, item.handed_off_at, item.due_at)
+        breach = Breach(person, facts, item.holder, item.seq, item.handed_off_at, item.due_at)
         answer = escalate(
             breach,
             on_breach,
@@ -663,14 +703,14 @@ class Actor:
                 "score": int(result.get("score") or 0),
                 "reason": answer.why[:1000],
                 "queued_at": now,
-                "previous_owner_id": item.owner_id,
+                "previous_owner_id": item.holder,
             },
         )
         decided = Transition(
             "handoff", "entered_sales", seq, None, str(result.get("cell")), answer.why
         )
         plan = plan_handoff(
-            person, item.owner_id, result, decided, answer.reroute,
+            person, item.holder, result, decided, answer.reroute,
             HandoffHistory(handoffs=seq - 1), self.settings.handoff, None, now,
         )  # fmt: skip
         self._queue_plan(conn, new_id, item.person_id, plan, person, now)

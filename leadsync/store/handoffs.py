@@ -72,6 +72,24 @@ class OpenHandoff:
     touched_at: datetime | None
     last_touch_at: datetime | None
     breached_at: datetime | None
+    #: The owner a human re-assigned the lead to after the hand-off, and when.
+    watch_owner_id: str | None = None
+    watch_since: datetime | None = None
+
+    @property
+    def holder(self) -> str:
+        """Who holds the lead now, as far as the SLA watch knows."""
+        return self.watch_owner_id or self.owner_id
+
+    @property
+    def holder_since(self) -> datetime:
+        return self.watch_since or self.handed_off_at
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOwner:
+    owner_id: str | None
+    modified_at: datetime
 
 
 def acted_state(conn: sa.Connection, person_ids: Sequence[int]) -> dict[int, Acted]:
@@ -298,20 +316,33 @@ def open_handoffs(conn: sa.Connection, source: str) -> list[OpenHandoff]:
             touched_at=r.touched_at,
             last_touch_at=r.last_touch_at,
             breached_at=r.breached_at,
+            watch_owner_id=r.watch_owner_id,
+            watch_since=r.watch_since,
         )
         for r in conn.execute(query)
     ]
 
 
+def record_owner(conn: sa.Connection, record_uid: str) -> RecordOwner | None:
+    """The record's owner as last pulled, and when the CRM last modified the record."""
+    row = conn.execute(
+        sa.select(crm_records.c.owner_id, crm_records.c.modified_at).where(
+            crm_records.c.uid == record_uid
+        )
+    ).first()
+    return None if row is None else RecordOwner(row.owner_id, row.modified_at)
+
+
 def sales_touch_times(
-    conn: sa.Connection, person_id: int, owner_id: str, since: datetime
+    conn: sa.Connection, person_id: int, owner_ids: Sequence[str], since: datetime
 ) -> list[datetime]:
-    """When the owner logged a task, call, meeting or email on the person since ``since``."""
+    """When one of ``owner_ids`` logged a task, call, meeting or email on the person since
+    ``since``."""
     query = (
         sa.select(activities.c.occurred_at)
         .where(
             activities.c.person_id == person_id,
-            activities.c.actor_id == owner_id,
+            activities.c.actor_id.in_(sorted(set(owner_ids))),
             activities.c.kind.in_(sorted(SALES_TOUCH_KINDS)),
             activities.c.deleted.is_(False),
             activities.c.occurred_at >= since,

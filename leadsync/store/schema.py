@@ -290,6 +290,10 @@ handoffs = sa.Table(
     sa.Column("escalation", JSONType),
     sa.Column("closed_at", UTCDateTime),
     sa.Column("closed_by", sa.String(32)),
+    # A human re-assigned the lead after the hand-off: the SLA watch follows that owner from
+    # that time (``due_at`` is moved with it); touches by either owner count.
+    sa.Column("watch_owner_id", sa.String(128)),
+    sa.Column("watch_since", UTCDateTime),
     sa.UniqueConstraint("person_id", "seq"),
     sa.Index("ix_handoffs_state", "state", "source"),
 )

@@ -502,3 +502,59 @@ def test_a_cancelled_waiting_hand_off_does_not_block_the_next_one(
     assert mine == [(1, "cancelled"), (2, "done")]
     clock.now += timedelta(minutes=5)
     assert engine.cycle().status == "ok"
+
+
+def _reassign_by_hand(crm: MemoryCRM, pid: str, owner: str, at: datetime) -> None:
+    """A manager gives the lead to another owner in the CRM at ``at`` (real modstamps)."""
+    crm.owners[pid] = owner
+    crm.people[pid]["modified"] = at.isoformat()
+
+
+def test_the_sla_watch_follows_a_human_re_assignment(store: Store, crm: MemoryCRM) -> None:
+    """Issue 22 #6: the new owner's call within the SLA counts; nobody is tasked about the
+    rep who no longer owns the lead, and the lead is not taken from the rep working it."""
+    clock = Clock()
+    hand_raise(crm, "V1")
+    engine = make_engine(
+        store, crm, clock, sla={"hand_raiser": 5, "sales_ready": 480, "on_breach": "both"}
+    )
+    engine.cycle()
+    assert crm.owners["V1"] == "rep-a"
+    moved_at = MONDAY_10 + timedelta(minutes=2)
+    _reassign_by_hand(crm, "V1", "rep-b", moved_at)
+    # Bob calls at 10:06: after Ann's 10:05 due time, within his own five minutes.
+    crm.add_activity("call-V1", "V1", "call", "Intro call", actor="rep-b")
+    crm.activities["call-V1"]["at"] = (moved_at + timedelta(minutes=4)).isoformat()
+    clock.now += timedelta(minutes=30)
+    report = engine.cycle()
+    assert report.actions["breaches"] == 0
+    assert crm.owners["V1"] == "rep-b" and not any(k.endswith("-sla") for k in crm.tasks)
+    [handoff] = rows(store, handoffs)
+    assert handoff.watch_owner_id == "rep-b" and handoff.watch_since == moved_at
+    assert handoff.touched_at == moved_at + timedelta(minutes=4)
+    assert handoff.due_at == moved_at + timedelta(minutes=5)
+
+
+def test_a_breach_after_a_re_assignment_names_the_new_owner(store: Store, crm: MemoryCRM) -> None:
+    clock = Clock()
+    hand_raise(crm, "V2")
+    engine = make_engine(store, crm, clock)
+    engine.cycle()
+    _reassign_by_hand(crm, "V2", "rep-b", MONDAY_10 + timedelta(minutes=1))
+    clock.now += timedelta(minutes=30)
+    assert engine.cycle().actions["breaches"] == 1
+    [escalation] = [t for k, t in crm.tasks.items() if k.endswith("-sla")]
+    assert escalation["owner"] == "mgr-1" and "Bob Rep" in escalation["body"]
+    assert "Ann Rep" not in escalation["body"]
+
+
+def test_a_lead_moved_to_a_queue_by_hand_ends_the_watch(store: Store, crm: MemoryCRM) -> None:
+    clock = Clock()
+    hand_raise(crm, "V3")
+    engine = make_engine(store, crm, clock)
+    engine.cycle()
+    _reassign_by_hand(crm, "V3", "00G-sales", MONDAY_10 + timedelta(minutes=1))
+    clock.now += timedelta(minutes=30)
+    assert engine.cycle().actions["breaches"] == 0
+    [handoff] = rows(store, handoffs)
+    assert handoff.closed_by == "reassigned" and handoff.breached_at is None
