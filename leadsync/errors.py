@@ -4,8 +4,11 @@
     ├── ConfigError          fix the file named in the message (config or mapping); exit non-zero
     ├── StoreError           the state store is unreachable or its schema does not fit this version
     ├── CycleBusy            another cycle holds the store's cycle lock: run again later
-    ├── CycleLockLost        the cycle lock was lost mid-cycle: the cycle stopped before its next
-    │                        write; the next cycle carries on
+    ├── CycleRefused         the cycle must not write; the message says what to do
+    │   ├── CycleLockLost    the cycle lock was lost mid-cycle: it stopped before its next write;
+    │   │                    the next cycle carries on
+    │   └── ModelMismatch    the config's model is not the one the store is scored with: preview
+    │                        it (--dry-run), then adopt it (``leadsync rescore``)
     └── SyncError            something went wrong talking to a CRM
         ├── FatalSyncError   stop this connector's cycle: bad credentials, missing permission,
         │                    a 4xx that will answer the same on retry. A human must act.
@@ -51,10 +54,19 @@ class CycleBusy(LeadSyncError):
     this store. Nothing was done; run again once it has finished."""
 
 
-class CycleLockLost(LeadSyncError):
+class CycleRefused(LeadSyncError):
+    """This cycle must not write anything more; the message says why and what to do."""
+
+
+class CycleLockLost(CycleRefused):
     """The store's cycle lock went away while a cycle held it (its PostgreSQL session ended,
     its lock file was removed). Another cycle may be running, so this one stopped before
     writing anything more; what it committed stays, and the next cycle carries on."""
+
+
+class ModelMismatch(CycleRefused):
+    """The config's model (its fingerprint) is not the one the store is scored with: two
+    models must never mix. Preview the new one with a dry run; adopt it with ``rescore``."""
 
 
 class SyncError(LeadSyncError):

@@ -6,6 +6,8 @@ only ever sees the ``Connector`` contract.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import import_module
@@ -72,9 +74,24 @@ def _secret_values(section: Any) -> list[str]:
     return values
 
 
+#: The config sections that make the model: a change to any of them changes scores.
+MODEL_SECTIONS = frozenset({"icp", "titles", "aliases", "engagement", "matrix", "accounts"})
+
+
+def model_fingerprint(settings: Settings) -> str:
+    """A short, stable fingerprint of the model's config (and of the CRM whose fit
+    attributes win, which changes merged attributes): equal configs, equal fingerprints,
+    whatever the file's layout, comments or key order."""
+    model = settings.model_dump(mode="json", include=set(MODEL_SECTIONS))
+    model["fit_source"] = settings.identity.fit_source
+    blob = json.dumps(model, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
+
+
 def engine_settings(settings: Settings) -> EngineSettings:
     sync = settings.sync
     return EngineSettings(
+        model=model_fingerprint(settings),
         overlap=timedelta(seconds=sync.overlap_seconds),
         pull_batch=sync.pull_batch,
         max_write_attempts=sync.max_write_attempts,
@@ -95,7 +112,12 @@ def build_engine(
     clock: Callable[[], datetime] = utc_now,
     progress: Progress | None = None,
 ) -> SyncEngine:
-    scorer = ModelScorer(settings.model_spec(), settings.identity.fit_source, settings.accounts.key)
+    scorer = ModelScorer(
+        settings.model_spec(),
+        settings.identity.fit_source,
+        settings.accounts.key,
+        model_fingerprint(settings),
+    )
     rollup = AccountRollup(scorer) if settings.accounts.enabled else None
     acting = act_settings(settings)
     actor = None

@@ -51,6 +51,14 @@ NoActionsOpt = Annotated[
         help="Score and write fields, but hand nobody off and recycle nobody (backfills).",
     ),
 ]
+AdoptModelOpt = Annotated[
+    bool,
+    typer.Option(
+        "--adopt-model",
+        help="This config's model replaces the one the store is scored with; everyone is "
+        "re-scored from the store (hand-offs capped as usual).",
+    ),
+]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Pull and score, print what would change, change nothing.")
 ]
@@ -105,6 +113,7 @@ def sync(
         ),
     ] = False,
     diff_csv: DiffCsvOpt = None,
+    adopt_model: AdoptModelOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run one incremental cycle now."""
@@ -117,6 +126,7 @@ def sync(
         no_actions=no_actions,
         decay=decay,
         diff_csv=diff_csv,
+        adopt_model=adopt_model,
     )
 
 
@@ -140,6 +150,7 @@ def backfill(
             help="Start over instead of resuming this backfill where a crash or Ctrl-C left it.",
         ),
     ] = False,
+    adopt_model: AdoptModelOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-pull everything (or everything since a date) and re-score with the current model.
@@ -158,6 +169,32 @@ def backfill(
         diff_csv=diff_csv,
         resumable=not dry_run,
         restart=restart,
+        adopt_model=adopt_model,
+    )
+
+
+@app.command()
+def rescore(
+    ctx: typer.Context,
+    dry_run: DryRunOpt = False,
+    no_actions: NoActionsOpt = False,
+    diff_csv: DiffCsvOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-score everyone from the store with this config's model; pull nothing.
+
+    Writes only the outputs that changed, hands off as usual (capped) unless --no-actions,
+    and makes this config's model the one the store is scored with. Preview with --dry-run.
+    """
+    _run_cycle(
+        ctx,
+        None,
+        as_json,
+        dry_run=dry_run,
+        rescore=True,
+        no_actions=no_actions,
+        diff_csv=diff_csv,
+        adopt_model=True,
     )
 
 

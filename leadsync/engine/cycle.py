@@ -26,13 +26,21 @@ from connectors.base import Connector
 from leadsync.engine.act import Actor
 from leadsync.engine.pages import PageMarks, Resumption
 from leadsync.engine.pipeline import CommitPipeline
+from leadsync.engine.request import CycleRequest
 from leadsync.engine.score_workers import ScoreWork, ScoreWorkers, score_and_save
-from leadsync.errors import AuthError, CycleLockLost, FatalSyncError, SyncError
+from leadsync.errors import (
+    AuthError,
+    CycleRefused,
+    FatalSyncError,
+    ModelMismatch,
+    SyncError,
+)
 from leadsync.records import RecordRef, RecordUpdate
 from leadsync.store import Store, checkpoints
 from leadsync.store.actions import replay_parked
 from leadsync.store.cycle_lock import NO_LOCK, HeldLock
 from leadsync.store.ingest import IngestCounts, people_rows, store_people, upsert_activities
+from leadsync.store.model_state import adopt_model, scored_with
 from leadsync.store.returning import (
     any_forgotten,
     any_returning,
@@ -103,6 +111,9 @@ class EngineSettings:
     #: ``score_workers_from`` people (a backfill), where batches are independent; 0: none.
     score_workers: int = 2
     score_workers_from: int = 20_000
+    #: Fingerprint of the model's config (``leadsync.wiring.model_fingerprint``); "": a
+    #: scorer without one (tests), whose scores are not checked against the store's model.
+    model: str = ""
 
 
 class AccountSettler(Protocol):
@@ -163,6 +174,8 @@ class CycleReport:
     failed_connectors: dict[str, str] = field(default_factory=dict)
     #: Connectors whose last pull did not complete: people with data from them wait.
     waiting_for: dict[str, str] = field(default_factory=dict)
+    #: The model's fingerprint, and the store's when they differ (``_check_model``).
+    model: dict[str, str] = field(default_factory=dict)
     #: People left queued this cycle because they wait for such a connector.
     people_waiting: int = 0
 
@@ -186,6 +199,7 @@ class CycleReport:
             "failed_connectors": self.failed_connectors,
             "waiting_for": self.waiting_for,
             "people_waiting": self.people_waiting,
+            "model": self.model,
         }
 
 
@@ -193,20 +207,22 @@ class CycleReport:
 class _Cycle:
     """What the running cycle was asked and what it found; lives only for that cycle."""
 
+    request: CycleRequest
     report: CycleReport
     started: datetime
     lock: HeldLock = NO_LOCK
-    dry_run: bool = False
-    #: A backfill: ignore the cursors, pull everything (modified since ``since``, if given).
-    full: bool = False
-    since: datetime | None = None
-    no_actions: bool = False
-    #: Names a backfill's full pull for its checkpoints (``None``: not resumable).
-    resume_key: str | None = None
     #: Some records were forgotten (``leadsync forget``): watch for them coming back.
     forgotten: bool = False
     #: Who is neither scored nor acted on in this cycle (half-pulled CRMs, returning people).
     held: Holds = NO_HOLDS
+    #: This cycle's model is not the one the store was scored with (see ``_check_model``).
+    model_changed: bool = False
+
+    @property
+    def resume_key(self) -> str | None:
+        """Names a backfill's full pull for its checkpoints (``None``: not resumable)."""
+        request = self.request
+        return request.resume_key if request.full and not request.dry_run else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +263,7 @@ class SyncEngine:
     ) -> None:
         self.accounts = accounts
         self.actor = actor
-        self._cycle = _Cycle(CycleReport(run_id=None), datetime.min)
+        self._cycle = _Cycle(CycleRequest(), CycleReport(run_id=None), datetime.min)
         self.store = store
         self.connectors = dict(connectors)
         self.score = score
@@ -255,36 +271,15 @@ class SyncEngine:
         self.clock = clock
         self.progress: Progress = progress or LogProgress()
 
-    def cycle(
-        self,
-        only: Sequence[str] | None = None,
-        *,
-        dry_run: bool = False,
-        retry_failed: bool = False,
-        full: bool = False,
-        since: datetime | None = None,
-        no_actions: bool = False,
-        decay: bool = False,
-        diff_csv: Path | None = None,
-        notified: Sequence[RecordRef] = (),
-        resume_key: str | None = None,
-    ) -> CycleReport:
-        """Pull from ``only`` (default: every connector), then score, act and write to all.
+    def cycle(self, only: Sequence[str] | None = None, **request: Any) -> CycleReport:
+        """``run`` a ``CycleRequest`` given as keywords (see its fields)."""
+        if "notified" in request:
+            request["notified"] = tuple(request["notified"])
+        return self.run(CycleRequest(only=tuple(only or ()), **request))
 
-        ``full`` is a backfill: ignore the cursors, pull everything (or everything modified
-        since ``since``) and re-score every active person with the current model.
-        ``no_actions`` records team changes without handing anyone off or recycling them (a
-        backfill or a model change must not flood reps). ``decay`` also re-scores everyone
-        already scored, for the time that passed (the daily decay pass). ``diff_csv`` (dry run
-        only) receives one row per field that would change: record, field, old, new.
-        ``notified`` (a webhook's records) reads those people by id instead of polling people
-        from the cursor, which stays where it is; activities are pulled as usual. Speed-to-lead
-        then does not wait for a rate-limited search over everything modified lately.
-        ``resume_key`` (a backfill) names the full pull for checkpoints: each committed page
-        is recorded, and a cycle with the same key after a crash or stop carries on from the
-        last one instead of starting over; the checkpoints go once the cycle ends ``ok``.
-        """
-        names = list(only) if only else list(self.connectors)
+    def run(self, request: CycleRequest) -> CycleReport:
+        """Run one cycle as ``request`` asks; whatever ends it is recorded in the runs table."""
+        names = list(request.only) or list(self.connectors)
         unknown = [n for n in names if n not in self.connectors]
         if unknown:
             raise FatalSyncError(
@@ -292,42 +287,16 @@ class SyncEngine:
             )
         # One cycle at a time per store, from any process (see leadsync.store.cycle_lock).
         with self.store.one_cycle() as lock:
-            return self._locked_cycle(
-                names,
-                lock,
-                dry_run=dry_run,
-                retry_failed=retry_failed,
-                full=full,
-                since=since,
-                no_actions=no_actions,
-                decay=decay,
-                diff_csv=diff_csv,
-                notified=notified,
-                resume_key=resume_key,
-            )
+            return self._locked_cycle(request, names, lock)
 
-    def _locked_cycle(
-        self,
-        names: list[str],
-        lock: HeldLock,
-        *,
-        dry_run: bool,
-        retry_failed: bool,
-        full: bool,
-        since: datetime | None,
-        no_actions: bool,
-        decay: bool,
-        diff_csv: Path | None,
-        notified: Sequence[RecordRef],
-        resume_key: str | None,
-    ) -> CycleReport:
+    def _locked_cycle(self, request: CycleRequest, names: list[str], lock: HeldLock) -> CycleReport:
         started = self.clock()
         calls_before = {n: c.usage().calls for n, c in self.connectors.items()}
-        kind = "dry-run" if dry_run else ("backfill" if full else ("decay" if decay else "sync"))
-        resume_key = resume_key if full and not dry_run else None
+        dry_run, full = request.dry_run, request.full
+        resume_key = request.resume_key if full and not dry_run else None
         with self.store.transaction() as conn:
-            run_id = start_run(conn, "+".join(names), kind, started)
-            if retry_failed and not dry_run:
+            run_id = start_run(conn, "+".join(names), request.kind, started)
+            if request.retry_failed and not dry_run:
                 for name in names:
                     replay_failed(conn, name, started)
                     replay_parked(conn, name, started)
@@ -337,42 +306,27 @@ class SyncEngine:
             if began is not None:
                 # Marked when it began; whoever was scored since is done, the rest still dirty.
                 log.info("backfill.resuming", key=resume_key, began=began.isoformat())
-            elif full and not dry_run:
+            elif request.rescores_everyone and not dry_run:
                 mark_all_dirty(conn, started)
             forgotten = any_forgotten(conn)
         report = CycleReport(run_id=run_id, dry_run=dry_run)
-        cycle = self._cycle = _Cycle(
-            report, started, lock, dry_run, full, since, no_actions, resume_key, forgotten
-        )
+        cycle = self._cycle = _Cycle(request, report, started, lock, forgotten)
         if self.actor is not None:
             self.actor.begin_cycle()
         try:
+            self._check_model(cycle)
             # One CRM failing must not stop the others: each step is guarded per connector.
-            for name in names:
-                self._guarded(report, name, self._pull, name, notified)
+            for name in names if request.pulls else ():
+                self._guarded(report, name, self._pull, name, request.notified)
             if not dry_run:
                 self._reread_returning(report)
             self._find_held(cycle)
             lock.verify()
             if dry_run:
-                self._dry_score(report, rescore_all=full, diff_csv=diff_csv)
+                everyone = request.rescores_everyone or cycle.model_changed
+                self._dry_score(report, rescore_all=everyone, diff_csv=request.diff_csv)
             else:
-                if self.actor is not None and not no_actions:
-                    # Inactivity and cool-downs re-queue people, so they are scored now.
-                    for name in self.connectors:
-                        self._guarded(report, name, self.actor.sweep, self.store, name, cycle.held)
-                self._score(report)
-                if decay:
-                    self._decay(report)
-                if self.actor is not None and not no_actions:
-                    # Before the field writes: speed-to-lead is the point of a hand-off.
-                    for name in self.connectors:
-                        self._guarded(
-                            report, name, self.actor.act, self.store, name, cycle.held, lock
-                        )
-                lock.verify()
-                for name in self.connectors:
-                    self._guarded(report, name, self._flush, name, report)
+                self._score_act_write(cycle)
             if resume_key is not None and not report.failed_connectors:
                 with self.store.transaction() as conn:
                     checkpoints.clear(conn, resume_key)
@@ -381,12 +335,14 @@ class SyncEngine:
             # Whatever escapes (a bug, a lost lock, the store gone, Ctrl-C) is a failed cycle,
             # recorded with its error: never "ok".
             what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "crashed"
+            if isinstance(exc, CycleRefused):
+                what = "refused"
             error = f"cycle {what}: {type(exc).__name__}: {exc}"
             report.status = "failed"
             report.errors.append(error)
             for name in names:
                 report.failed_connectors.setdefault(name, error)
-            log.error("sync.cycle_failed", error=error, exc_info=not isinstance(exc, CycleLockLost))
+            log.error("sync.cycle_failed", error=error, exc_info=not isinstance(exc, CycleRefused))
             raise
         finally:
             if self.actor is not None:
@@ -405,6 +361,64 @@ class SyncEngine:
                     error="; ".join(report.errors) or None,
                 )
         return report
+
+    def _score_act_write(self, cycle: _Cycle) -> None:
+        request, report, lock = cycle.request, cycle.report, cycle.lock
+        acting = self.actor is not None and not request.no_actions
+        if acting:
+            assert self.actor is not None
+            # Inactivity and cool-downs re-queue people, so they are scored now.
+            for name in self.connectors:
+                self._guarded(report, name, self.actor.sweep, self.store, name, cycle.held)
+        self._score(report)
+        if request.decay:
+            self._decay(report)
+        if acting:
+            assert self.actor is not None
+            # Before the field writes: speed-to-lead is the point of a hand-off.
+            for name in self.connectors:
+                self._guarded(report, name, self.actor.act, self.store, name, cycle.held, lock)
+        lock.verify()
+        for name in self.connectors:
+            self._guarded(report, name, self._flush, name, report)
+
+    def _check_model(self, cycle: _Cycle) -> None:
+        """Scores from two models never mix. The store records the model (a fingerprint of
+        the model's config) it is scored with. A cycle with another model re-scores everyone
+        from the store when asked to adopt it; a dry run previews the whole effect; any other
+        cycle refuses to write (a replica with a stale file, a hand-run command with another
+        config)."""
+        model = self.settings.model
+        if not model:
+            return
+        request, report = cycle.request, cycle.report
+        with self.store.transaction() as conn:
+            current = scored_with(conn)
+            if current is None and not request.dry_run:
+                adopt_model(conn, model, cycle.started)
+            if current is None or current.fingerprint == model:
+                report.model = {"fingerprint": model}
+                return
+            report.model = {"fingerprint": model, "store": current.fingerprint}
+            cycle.model_changed = True
+            if request.dry_run:
+                return
+            if not request.adopt_model:
+                raise ModelMismatch(
+                    f"this config's model ({model}) is not the one the store is scored with "
+                    f"({current.fingerprint}, since {current.adopted_at:%Y-%m-%d %H:%M} UTC): "
+                    "preview it with `leadsync sync --dry-run`, apply it with `leadsync "
+                    "rescore` (or --adopt-model); a replica with an old file must be updated"
+                )
+            adopt_model(conn, model, cycle.started)
+            marked = mark_all_dirty(conn, cycle.started)
+        log.warning(
+            "sync.model_changed",
+            model=model,
+            was=current.fingerprint,
+            rescoring=marked,
+            why="a new model re-scores everyone from the store; hand-offs keep their cap",
+        )
 
     def _find_held(self, cycle: _Cycle) -> None:
         """Who waits this cycle: people with data from a CRM whose last pull did not
@@ -461,10 +475,11 @@ class SyncEngine:
     ) -> None:
         """Run one connector's step; its failure is that connector's, never the others'.
 
-        A lost cycle lock stops the whole cycle (another may be writing beside it)."""
+        A refusal (a lost cycle lock: another cycle may be writing beside it) stops the
+        whole cycle."""
         try:
             step(*args)
-        except CycleLockLost:
+        except CycleRefused:
             raise
         except SyncError as exc:
             fatal = isinstance(exc, FatalSyncError)
@@ -499,7 +514,7 @@ class SyncEngine:
                 name, "activities", connector.pull_activities, Stored(upsert_activities), 2
             ),
         ]
-        if named and not self._cycle.full:
+        if named and not self._cycle.request.full:
 
             def read_named(_since: datetime | None) -> Iterator[Any]:
                 return iter(connector.read_people(named))
@@ -542,8 +557,8 @@ class SyncEngine:
         cycle, report = self._cycle, self._cycle.report
         name, stream, key = spec.connector, spec.stream, cycle.resume_key
         cursor: Cursor | None = None
-        if cycle.full or spec.by_id:
-            since = cycle.since
+        if cycle.request.full or spec.by_id:
+            since = cycle.request.since
         else:
             with self.store.reading() as conn:
                 cursor = read_cursor(conn, name, stream)
@@ -588,7 +603,7 @@ class SyncEngine:
             pulled["skipped"] = counts.skipped
         report.pulled[f"{name}.{stream}"] = pulled
         log.info("sync.pulled", connector=name, stream=stream, since=since, **pulled)
-        if cycle.dry_run or spec.by_id:
+        if cycle.request.dry_run or spec.by_id:
             # A read by id says nothing about what else changed: the cursor stays put.
             return
         position = None if newest is None else min(newest, cycle.started)
@@ -741,7 +756,7 @@ class SyncEngine:
         batches share, so with either of those the batches run one at a time."""
         if not self.store.concurrent_writers or self.accounts is not None:
             return 0
-        if self.actor is not None and not self._cycle.no_actions:
+        if self.actor is not None and not self._cycle.request.no_actions:
             return 0
         return SCORE_BATCHES_IN_FLIGHT
 
@@ -779,7 +794,7 @@ class SyncEngine:
                         kept_rows.append(row)
                 saved = save_scores(conn, kept_rows, [], now)
                 if self.actor is not None and kept_rows:
-                    quiet = self._cycle.no_actions
+                    quiet = self._cycle.request.no_actions
                     self.actor.decide(conn, kept_inputs, kept_rows, now, no_actions=quiet)
             after = ids[-1]
             report.scored += len(inputs)
@@ -791,7 +806,7 @@ class SyncEngine:
         inputs, rows, saved = score_and_save(conn, ids, now, self.score)
         if self.actor is not None:
             # Same transaction: a transition is decided exactly once with the score behind it.
-            self.actor.decide(conn, inputs, rows, now, no_actions=self._cycle.no_actions)
+            self.actor.decide(conn, inputs, rows, now, no_actions=self._cycle.request.no_actions)
         if self.accounts is not None:
             # Same transaction: the roll-up is never left half-applied by a crash.
             saved.changed += self.accounts.settle(conn, ids, now, self._cycle.held)

@@ -82,11 +82,17 @@ class ModelScorer:
     """The engine's ``ScoreFn``: scores one person with the compiled model."""
 
     def __init__(
-        self, spec: ModelSpec, fit_source: str | None = None, account_key_mode: str = "account_id"
+        self,
+        spec: ModelSpec,
+        fit_source: str | None = None,
+        account_key_mode: str = "account_id",
+        fingerprint: str = "",
     ) -> None:
         self.spec = spec
         self.fit_source = fit_source
         self.account_key_mode = account_key_mode
+        #: Of the model's config (``leadsync.wiring.model_fingerprint``), saved with scores.
+        self.fingerprint = fingerprint
 
     def __call__(
         self, inputs: PersonInputs, now: datetime, account: AccountSignals | None = None
@@ -111,6 +117,7 @@ class ModelScorer:
             result=as_dict,
             cause=score_change_cause(previous, as_dict),
             account_key=person.account_key,
+            model=self.fingerprint,
         )
 
 

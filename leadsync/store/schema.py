@@ -149,6 +149,8 @@ scores = sa.Table(
     sa.Column("outputs", JSONType, nullable=False),
     sa.Column("result", JSONType, nullable=False),
     sa.Column("scored_at", UTCDateTime, nullable=False),
+    # Fingerprint of the model's config that made this score ("" before it was recorded).
+    sa.Column("model", sa.String(32), nullable=False, default="", server_default=""),
 )
 
 score_history = sa.Table(
@@ -205,6 +207,16 @@ cursors = sa.Table(
     # True once a pull that started an overlap after ``position`` was recorded has re-read the
     # overlap: everything stamped up to ``position`` is then known seen, and pulls start there.
     sa.Column("settled", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+)
+
+# Facts about the store as a whole, by key: "model" is the fingerprint of the model every
+# score was made with (see ``leadsync.store.model_state``).
+store_meta = sa.Table(
+    "store_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # What ``leadsync forget`` keeps of a forgotten record: a hash of its CRM id (not the id) and

@@ -81,6 +81,8 @@ class ScoreRow:
     cause: Mapping[str, Any] = field(default_factory=dict)
     #: The account the person rolls up to (account id or company domain), when known.
     account_key: str | None = None
+    #: Fingerprint of the model that made it ("" for a scorer without one).
+    model: str = ""
 
 
 @dataclass(slots=True)
@@ -340,11 +342,16 @@ def save_scores(
             "outputs": dict(row.outputs),
             "result": dict(row.result),
             "scored_at": now,
+            "model": row.model,
         }
         before = old.get(row.person_id)
         if before is None:
             inserts.append({"person_id": row.person_id, **values})
-        elif before.outputs != values["outputs"] or before.result != values["result"]:
+        elif (
+            before.outputs != values["outputs"]
+            or before.result != values["result"]
+            or before.model != row.model
+        ):
             updates.append({"_person": row.person_id, **values})
         else:
             continue

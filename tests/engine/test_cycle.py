@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from connectors.base import Connector
 from leadsync.engine.cycle import EngineSettings, SyncEngine
+from leadsync.engine.request import CycleRequest
 from leadsync.records import RecordUpdate, WriteOutcome
 from leadsync.store import Store
 from leadsync.store.schema import crm_records, ledger, pending_writes, score_history
@@ -288,5 +289,5 @@ def test_batches_that_share_rows_score_one_at_a_time(store: Store, crm: MemoryCR
     eng.accounts = None
     eng.actor = object()  # type: ignore[assignment]
     assert eng._score_in_flight() == 0  # hand-off routing takes turns across people
-    eng._cycle.no_actions = True
+    eng._cycle.request = CycleRequest(no_actions=True)
     assert eng._score_in_flight() == (2 if store.concurrent_writers else 0)
