@@ -15,7 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from leadsync.records import ActivityRecord, PersonRecord, RecordRef
+from leadsync.records import ActivityRecord, PersonRecord, RecordRef, UnreadableValue
+from leadsync.store import unreadable
 from leadsync.store.bulk_insert import insert_rows
 from leadsync.store.identity import (
     chunks,
@@ -41,12 +42,18 @@ class IngestCounts:
     unchanged: int = 0
     #: Records whose identity cannot be stored (an id too long or with a NUL byte).
     skipped: int = 0
+    #: Values the connector could not read, and attribute values stored clipped; each is
+    #: also kept in ``unreadable_values`` for `leadsync status`.
+    unreadable: int = 0
+    clipped: int = 0
 
     def add(self, other: IngestCounts) -> None:
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.skipped += other.skipped
+        self.unreadable += other.unreadable
+        self.clipped += other.clipped
 
 
 #: Column sizes of the identity parts; a longer id is refused, never clipped (two ids
@@ -74,8 +81,43 @@ def _storable(ref: RecordRef, kind: str) -> bool:
     return True
 
 
-def _record_row(rec: PersonRecord, now: datetime) -> dict[str, Any]:
-    attributes = {_jsonable(str(k)): _jsonable(v) for k, v in rec.attributes.items()}
+def _unstorable(ref: RecordRef) -> tuple[str, tuple[UnreadableValue, ...]]:
+    """The problem of a record skipped for its id, under the uid the store keeps it at."""
+    problem = "record id is empty, longer than 128 characters or has a NUL byte; record skipped"
+    return unreadable.unstorable_uid(ref), (
+        UnreadableValue.of(ref, "Id", ref.external_id, problem),
+    )
+
+
+#: Longest attribute text stored. The model reads at most 512 characters of a value
+#: (``leadsync.model.reading.MAX_TEXT``), so clipping here never changes a score; 4,000 keeps
+#: every standard CRM text field whole (255) with room for long text areas, `explain` shows
+#: enough to recognise a value, and a megabyte pasted into a field costs 4 KB a record, not
+#: a megabyte in every row version and every backup.
+ATTRIBUTE_CHARS = 4_000
+
+
+def _attributes(rec: PersonRecord) -> tuple[dict[str, Any], list[UnreadableValue]]:
+    """A record's attributes as stored (JSON-safe, text clipped), and what was clipped."""
+    attributes: dict[str, Any] = {}
+    clipped: list[UnreadableValue] = []
+    for key, value in rec.attributes.items():
+        name = _jsonable(str(key))
+        if isinstance(value, str) and len(value) > ATTRIBUTE_CHARS:
+            clipped.append(
+                UnreadableValue.of(
+                    rec.ref,
+                    f"attributes.{name}",
+                    value,
+                    f"longer than {ATTRIBUTE_CHARS:,} characters; stored clipped",
+                )
+            )
+            value = value[:ATTRIBUTE_CHARS]
+        attributes[name] = _jsonable(value)
+    return attributes, clipped
+
+
+def _record_row(rec: PersonRecord, now: datetime, attributes: dict[str, Any]) -> dict[str, Any]:
     email = normalize_email(rec.email)
     row = {
         "uid": str(rec.ref),
@@ -124,23 +166,40 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass(slots=True)
 class PeopleRows:
-    """A batch of people records as the rows to store (the newest of each), before any read."""
+    """A batch of people records as the rows to store (the newest of each), before any read,
+    with what could not be read in them (by record uid: see :mod:`leadsync.store.unreadable`)."""
 
     rows: dict[str, dict[str, Any]]
     skipped: int
+    unreadable: dict[str, tuple[UnreadableValue, ...]]
+    clipped: int = 0
 
 
 def people_rows(records: Sequence[PersonRecord], now: datetime) -> PeopleRows:
     """The rows :func:`store_people` stores: pure, so a pull prepares the next batch's rows
     while the store commits the batch before it (people batches commit one at a time)."""
     latest: dict[str, PersonRecord] = {}
-    storable = [rec for rec in records if _storable(rec.ref, "person")]
+    found: dict[str, tuple[UnreadableValue, ...]] = {}
+    storable = []
+    for rec in records:
+        if _storable(rec.ref, "person"):
+            storable.append(rec)
+        else:
+            uid, problem = _unstorable(rec.ref)
+            found[uid] = problem
     for rec in storable:
         uid = str(rec.ref)
         if uid not in latest or latest[uid].modified_at <= rec.modified_at:
             latest[uid] = rec
-    rows = {uid: _record_row(rec, now) for uid, rec in latest.items()}
-    return PeopleRows(rows, len(records) - len(storable))
+    rows: dict[str, dict[str, Any]] = {}
+    clipped = 0
+    for uid, rec in latest.items():
+        attributes, cut = _attributes(rec)
+        rows[uid] = _record_row(rec, now, attributes)
+        clipped += len(cut)
+        if rec.unreadable or cut:
+            found[uid] = (*rec.unreadable, *cut)
+    return PeopleRows(rows, len(records) - len(storable), found, clipped)
 
 
 def upsert_people(
@@ -153,7 +212,13 @@ def upsert_people(
 def store_people(conn: sa.Connection, prepared: PeopleRows, now: datetime) -> IngestCounts:
     """Store rows from :func:`people_rows` (see :func:`upsert_people`)."""
     rows = prepared.rows
-    counts = IngestCounts(skipped=prepared.skipped)
+    counts = IngestCounts(
+        skipped=prepared.skipped,
+        unreadable=sum(map(len, prepared.unreadable.values())) - prepared.clipped,
+        clipped=prepared.clipped,
+    )
+    # The batch's newest word on each record replaces what was known unreadable in it.
+    unreadable.replace(conn, rows, prepared.unreadable, now)
     existing = _existing_records(conn, list(rows))
     dirty: set[int] = set()
     gone: list[int] = []
@@ -457,16 +522,25 @@ def upsert_activities(
 ) -> IngestCounts:
     """Store one batch of activities; an activity seen again with the same content is a no-op."""
     rows: dict[str, dict[str, Any]] = {}
-    storable = [
-        rec
-        for rec in records
-        if _storable(rec.ref, "activity") and (rec.person is None or _storable(rec.person, "link"))
-    ]
+    found: dict[str, tuple[UnreadableValue, ...]] = {}
+    storable = []
+    for rec in records:
+        if not _storable(rec.ref, "activity"):
+            uid, problem = _unstorable(rec.ref)
+            found[uid] = problem
+        elif rec.person is None or _storable(rec.person, "link"):
+            storable.append(rec)
     for rec in storable:
         uid = str(rec.ref)
         if uid not in rows or rows[uid]["modified_at"] <= rec.modified_at:
             rows[uid] = _activity_row(rec, uid)
-    counts = IngestCounts(skipped=len(records) - len(storable))
+            found.pop(uid, None)
+            if rec.unreadable:
+                found[uid] = rec.unreadable
+    counts = IngestCounts(
+        skipped=len(records) - len(storable), unreadable=sum(map(len, found.values()))
+    )
+    unreadable.replace(conn, rows, found, now)
     existing: dict[str, Any] = {}
     for part in chunks(list(rows)):
         query = sa.select(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from leadsync.store import unreadable
 from leadsync.store.identity import chunks, normalize_email
 from leadsync.store.schema import (
     actions,
@@ -24,6 +25,7 @@ from leadsync.store.schema import (
     recycles,
     score_history,
     scores,
+    unreadable_values,
 )
 
 
@@ -63,6 +65,18 @@ def forget(conn: sa.Connection, email: str) -> Forgotten:
         count = conn.execute(sa.delete(table).where(condition)).rowcount or 0
         result.rows[table.name] = result.rows.get(table.name, 0) + count
 
+    # What could not be read in their records and activities names them too (a raw value
+    # may be their address): gone with the rest.
+    activity_uids = list(
+        conn.execute(
+            sa.select(activities.c.uid).where(activities.c.email_norm == address)
+        ).scalars()
+    )
+    for part in chunks(person_ids):
+        activity_uids += conn.execute(
+            sa.select(activities.c.uid).where(activities.c.person_id.in_(part))
+        ).scalars()
+    result.rows[unreadable_values.name] = unreadable.forget(conn, [*uids, *activity_uids])
     # Children before parents (foreign keys), the outbox before the records it points at.
     for part in chunks(uids):
         delete(actions, actions.c.record_uid.in_(part))
