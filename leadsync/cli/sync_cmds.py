@@ -13,6 +13,7 @@ from rich.table import Table
 
 from leadsync.cli.app import Context, app
 from leadsync.cli.output import RichProgress, console, emit_json
+from leadsync.cli.unreadable_view import print_unreadable, unreadable_document
 from leadsync.config import load_settings
 from leadsync.engine.cycle import CycleReport, LogProgress, Progress
 from leadsync.errors import LeadSyncError
@@ -206,7 +207,7 @@ def _per(counts: dict[str, int]) -> str:
 
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Recent runs, matrix counts, pending and parked writes, API calls."""
+    """Recent runs, matrix counts, pending and parked writes, API calls, unreadable values."""
     settings = load_settings(ctx.obj.config)
     store = open_store(settings)
     with store.reading() as conn:
@@ -218,6 +219,7 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             "pending_actions": action_counts(conn),
             "rejected_actions": stuck_actions(conn, 20),
             **handoff_summary(conn),
+            **unreadable_document(conn),
         }
     store.close()
     if as_json:
@@ -264,6 +266,7 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         )
     for item in document["unrouted"]:
         console.print(f"  unrouted {item['record']}: {item['why']}", markup=False)
+    print_unreadable(console, document["unreadable"])
 
 
 @app.command()
