@@ -81,14 +81,6 @@ def _storable(ref: RecordRef, kind: str) -> bool:
     return True
 
 
-def _unstorable(ref: RecordRef) -> tuple[str, tuple[UnreadableValue, ...]]:
-    """The problem of a record skipped for its id, under the uid the store keeps it at."""
-    problem = "record id is empty, longer than 128 characters or has a NUL byte; record skipped"
-    return unreadable.unstorable_uid(ref), (
-        UnreadableValue.of(ref, "Id", ref.external_id, problem),
-    )
-
-
 #: Longest attribute text stored. The model reads at most 512 characters of a value
 #: (``leadsync.model.reading.MAX_TEXT``), so clipping here never changes a score; 4,000 keeps
 #: every standard CRM text field whole (255) with room for long text areas, `explain` shows
@@ -117,7 +109,9 @@ def _attributes(rec: PersonRecord) -> tuple[dict[str, Any], list[UnreadableValue
     return attributes, clipped
 
 
-def _record_row(rec: PersonRecord, now: datetime, attributes: dict[str, Any]) -> dict[str, Any]:
+def _record_row(
+    rec: PersonRecord, now: datetime, attributes: dict[str, Any], notes: Sequence[UnreadableValue]
+) -> dict[str, Any]:
     email = normalize_email(rec.email)
     row = {
         "uid": str(rec.ref),
@@ -138,7 +132,9 @@ def _record_row(rec: PersonRecord, now: datetime, attributes: dict[str, Any]) ->
         "updated_at": now,
     }
     # Content only: our own write-back bumps the CRM's modstamp without changing any input.
-    row["fingerprint"] = fingerprint({k: v for k, v in row.items() if k not in _NOT_FINGERPRINTED})
+    row["fingerprint"] = fingerprint(
+        _with_notes({k: v for k, v in row.items() if k not in _NOT_FINGERPRINTED}, notes)
+    )
     domain = email.rsplit("@", 1)[1] if email and "@" in email else None
     row["email_domain"] = domain if domain and len(domain) <= 255 else None
     return row
@@ -146,6 +142,15 @@ def _record_row(rec: PersonRecord, now: datetime, attributes: dict[str, Any]) ->
 
 # Bookkeeping, and values derived from others: neither is a change to re-score for.
 _NOT_FINGERPRINTED = frozenset({"updated_at", "modified_at", "email_domain"})
+
+
+def _with_notes(content: dict[str, Any], notes: Sequence[UnreadableValue]) -> dict[str, Any]:
+    """What a fingerprint covers: the row's content and, when there are any, what could not be
+    read in it, so an unchanged fingerprint also means unchanged unreadable values (and a
+    record with none keeps the fingerprint it had before they were kept)."""
+    if not notes:
+        return content
+    return {**content, "unreadable": [[n.field, n.raw, n.problem] for n in notes]}
 
 
 def _jsonable(value: Any) -> Any:
@@ -185,7 +190,7 @@ def people_rows(records: Sequence[PersonRecord], now: datetime) -> PeopleRows:
         if _storable(rec.ref, "person"):
             storable.append(rec)
         else:
-            uid, problem = _unstorable(rec.ref)
+            uid, problem = unreadable.unstorable(rec.ref)
             found[uid] = problem
     for rec in storable:
         uid = str(rec.ref)
@@ -195,10 +200,11 @@ def people_rows(records: Sequence[PersonRecord], now: datetime) -> PeopleRows:
     clipped = 0
     for uid, rec in latest.items():
         attributes, cut = _attributes(rec)
-        rows[uid] = _record_row(rec, now, attributes)
+        notes = (*rec.unreadable, *cut)
+        rows[uid] = _record_row(rec, now, attributes, notes)
         clipped += len(cut)
-        if rec.unreadable or cut:
-            found[uid] = (*rec.unreadable, *cut)
+        if notes:
+            found[uid] = notes
     return PeopleRows(rows, len(records) - len(storable), found, clipped)
 
 
@@ -217,19 +223,21 @@ def store_people(conn: sa.Connection, prepared: PeopleRows, now: datetime) -> In
         unreadable=sum(map(len, prepared.unreadable.values())) - prepared.clipped,
         clipped=prepared.clipped,
     )
-    # The batch's newest word on each record replaces what was known unreadable in it.
-    unreadable.replace(conn, rows, prepared.unreadable, now)
     existing = _existing_records(conn, list(rows))
     dirty: set[int] = set()
     gone: list[int] = []
     new_rows = [row for uid, row in rows.items() if uid not in existing]
     changed: list[dict[str, Any]] = []
+    same: list[str] = []
+    updated: list[str] = []
     for uid, row in rows.items():
         old = existing.get(uid)
         if old is None or old.fingerprint == row["fingerprint"]:
             if old is not None:
                 counts.unchanged += 1
+                same.append(uid)
             continue
+        updated.append(uid)
         counts.updated += 1
         changed.append({"_id": old.id, **row})
         dirty.add(old.person_id)
@@ -243,6 +251,7 @@ def store_people(conn: sa.Connection, prepared: PeopleRows, now: datetime) -> In
     if new_rows:
         counts.inserted += len(new_rows)
         dirty |= _insert_new_records(conn, new_rows, now)
+    unreadable.keep(conn, prepared.unreadable, updated, same, now)
     _apply_merges(conn, rows, now, dirty)
     drop_pending_for(conn, gone)
     _refresh_active(conn, dirty, now)
@@ -504,7 +513,7 @@ def _activity_row(rec: ActivityRecord, uid: str) -> dict[str, Any]:
         "deleted": bool(rec.deleted),
     }
     # Content only: the modstamp moves when nothing an activity says has changed.
-    row["fingerprint"] = fingerprint(row)
+    row["fingerprint"] = fingerprint(_with_notes(row, rec.unreadable))
     row["modified_at"] = rec.modified_at
     return row
 
@@ -526,7 +535,7 @@ def upsert_activities(
     storable = []
     for rec in records:
         if not _storable(rec.ref, "activity"):
-            uid, problem = _unstorable(rec.ref)
+            uid, problem = unreadable.unstorable(rec.ref)
             found[uid] = problem
         elif rec.person is None or _storable(rec.person, "link"):
             storable.append(rec)
@@ -540,7 +549,6 @@ def upsert_activities(
     counts = IngestCounts(
         skipped=len(records) - len(storable), unreadable=sum(map(len, found.values()))
     )
-    unreadable.replace(conn, rows, found, now)
     existing: dict[str, Any] = {}
     for part in chunks(list(rows)):
         query = sa.select(
@@ -550,6 +558,8 @@ def upsert_activities(
     owners = _resolve_people(conn, list(rows.values()))
     dirty: set[int | None] = set()
     inserts: list[dict[str, Any]] = []
+    same: list[str] = []
+    updated: list[str] = []
     for uid, row in rows.items():
         row["person_id"] = owners.get(uid)
         old = existing.get(uid)
@@ -558,12 +568,15 @@ def upsert_activities(
             dirty.add(row["person_id"])
         elif old.fingerprint == row["fingerprint"]:
             counts.unchanged += 1
+            same.append(uid)
         else:
             counts.updated += 1
+            updated.append(uid)
             conn.execute(sa.update(activities).where(activities.c.id == old.id).values(**row))
             dirty.update((old.person_id, row["person_id"]))
     insert_rows(conn, activities, inserts)
     counts.inserted = len(inserts)
+    unreadable.keep(conn, found, updated, same, now)
     mark_dirty(conn, dirty, now)
     refresh_planner_stats(conn, (activities,))
     return counts

@@ -2,7 +2,8 @@
 
 Ingest calls :func:`replace` in the transaction that stores a batch: each record stored gets
 exactly the unreadable values its latest pull reported, so a field read fine again, or a
-record the CRM deleted (connectors report nothing for those), clears its rows. ``leadsync
+record the CRM deleted (connectors report nothing for those), clears its rows. A record
+stored unchanged (its fingerprint covers these values) only has them :func:`seen` again. ``leadsync
 status`` and the dashboard read them through :func:`summary`; ``leadsync forget`` removes a
 person's through :func:`forget`.
 """
@@ -66,19 +67,42 @@ def unstorable_uid(ref: RecordRef) -> str:
     return f"{_text(ref.source, 64)}:{_text(ref.object_type, 64)}:#{digest}"
 
 
+def unstorable(ref: RecordRef) -> tuple[str, tuple[UnreadableValue, ...]]:
+    """The problem of a record skipped for its id, under the uid the store keeps it at."""
+    problem = "record id is empty, longer than 128 characters or has a NUL byte; record skipped"
+    return unstorable_uid(ref), (UnreadableValue.of(ref, "Id", ref.external_id, problem),)
+
+
+def keep(
+    conn: sa.Connection,
+    found: Mapping[str, Sequence[UnreadableValue]],
+    updated: Sequence[str],
+    unchanged: Sequence[str],
+    now: datetime,
+) -> None:
+    """Ingest's call for one stored batch: its word on each record replaces what was kept.
+
+    Only changed records can have changed values (their fingerprint covers them), so an
+    unchanged one is only :func:`seen` again, and a new one has nothing kept yet. A page of
+    unchanged records with nothing unreadable costs no query at all."""
+    same = set(unchanged)
+    replace(conn, updated, {uid: notes for uid, notes in found.items() if uid not in same}, now)
+    seen(conn, [uid for uid in unchanged if uid in found], now)
+
+
 def replace(
     conn: sa.Connection,
     stored: Iterable[str],
     found: Mapping[str, Sequence[UnreadableValue]],
     now: datetime,
 ) -> None:
-    """Give each record uid in ``stored`` (and in ``found``) exactly the values ``found``
-    lists for it; a value already known keeps its ``first_seen``."""
-    uids = sorted(set(stored) | set(found))
+    """Give each record uid in ``stored`` and in ``found`` exactly the values ``found`` lists
+    for it (none: its rows go); a value already known keeps its ``first_seen``."""
     rows = {
         (uid, _text(value.field, 255)): value for uid, values in found.items() for value in values
     }
-    if not rows and not _any_stored(conn):
+    uids = sorted(set(stored) | set(found))
+    if not uids or (not rows and not _any_stored(conn)):
         return  # the usual page: nothing unreadable in it, and nothing to clear
     first_seen: dict[tuple[str, str], datetime] = {}
     for part in chunks(uids):
@@ -89,9 +113,8 @@ def replace(
         ).where(among(conn, unreadable_values.c.record_uid, part))
         for uid, field, seen in conn.execute(query):
             first_seen[(uid, field)] = seen
-    # Only the records that had rows, and only rows that changed, are deleted.
-    stale = sorted({uid for uid, _ in first_seen})
-    for part in chunks(stale):
+    # Only the records that had rows are deleted from; their current rows go back in below.
+    for part in chunks(sorted({uid for uid, _ in first_seen})):
         conn.execute(
             sa.delete(unreadable_values).where(among(conn, unreadable_values.c.record_uid, part))
         )
@@ -111,6 +134,16 @@ def replace(
     ]
     for part in chunks(inserts):
         conn.execute(sa.insert(unreadable_values), part)
+
+
+def seen(conn: sa.Connection, uids: Sequence[str], now: datetime) -> None:
+    """These records were read again with the same unreadable values: ``last_seen`` moves."""
+    for part in chunks(sorted(uids)):
+        conn.execute(
+            sa.update(unreadable_values)
+            .where(among(conn, unreadable_values.c.record_uid, part))
+            .values(last_seen=now)
+        )
 
 
 def _any_stored(conn: sa.Connection) -> bool:

@@ -157,3 +157,13 @@ def test_forget_removes_the_persons_unreadable_values_only(store: Store) -> None
         gone = forget(conn, "ann@acme.example")
     assert gone.rows["unreadable_values"] == 2
     assert set(_rows(store)) == {(str(other), "Status")}
+
+
+def test_a_record_read_again_unchanged_is_only_seen_again(store: Store) -> None:
+    with store.transaction() as conn:
+        upsert_people(conn, [_lead(("ConvertedDate", "yesterday"))], T0)
+    later = T0 + timedelta(days=1)
+    with store.transaction() as conn:
+        counts = upsert_people(conn, [_lead(("ConvertedDate", "yesterday"))], later)
+    assert counts.unchanged == 1
+    assert _rows(store) == {(str(LEAD), "ConvertedDate"): ("yesterday", T0, later)}
