@@ -26,6 +26,37 @@ class RecordRef:
         return f"{self.source}:{self.object_type}:{self.external_id}"
 
 
+#: Characters of a raw value an ``UnreadableValue`` keeps: enough to recognise it, never a
+#: megabyte pasted into a field.
+UNREADABLE_RAW_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableValue:
+    """A value a connector could not read, kept so an admin can find and fix it.
+
+    ``field`` is the CRM's name for where it was (``Submitted_At__c``, ``hs_email_optout``),
+    ``raw`` the value as text, clipped to ``UNREADABLE_RAW_CHARS``, and ``problem`` what was
+    expected and what LeadSync did instead ("not a date-time; the submission is not counted").
+    """
+
+    ref: RecordRef
+    field: str
+    raw: str
+    problem: str
+
+    @classmethod
+    def of(cls, ref: RecordRef, field: str, value: Any, problem: str) -> UnreadableValue:
+        """The value as short text: a string as it is, anything else as its JSON-ish repr."""
+        try:
+            text = value if isinstance(value, str) else repr(value)
+        except ValueError:  # an integer past Python's 4,300-digit conversion limit
+            text = f"<{type(value).__name__} too long to show>"
+        if len(text) > UNREADABLE_RAW_CHARS:
+            text = f"{text[:UNREADABLE_RAW_CHARS]}… ({len(text):,} characters)"
+        return cls(ref, field, text, problem)
+
+
 @dataclass(frozen=True, slots=True)
 class PersonRecord:
     """A Lead, Contact or HubSpot contact as read from the CRM.
@@ -33,6 +64,8 @@ class PersonRecord:
     ``attributes`` are raw values as the CRM returned them (possibly dirty: "1,200" employees,
     a number in a picklist); the model cleans them when it scores. ``merged_into`` names the
     surviving record when this one was converted or merged, so its history can move there.
+    ``unreadable`` lists the values the connector could not read (each is left out, or set
+    to its safe default: an unreadable opt-out reads as opted out).
     """
 
     ref: RecordRef
@@ -46,6 +79,7 @@ class PersonRecord:
     converted_at: datetime | None = None
     deleted: bool = False
     merged_into: RecordRef | None = None
+    unreadable: tuple[UnreadableValue, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +91,11 @@ class ActivityRecord:
     ``person`` names the CRM record it belongs to when the CRM says so; otherwise ``email``
     links it (HubSpot email events carry only an address). ``actor_id`` is the CRM user who
     logged it, so the hand-off can tell a sales touch from marketing automation.
+
+    ``unreadable`` lists the values the connector could not read. An activity whose time
+    cannot be read cannot be placed in time: it comes ``deleted`` (so it never counts, and
+    counts again once a later pull reads its time) with the time's problem in ``unreadable``.
+    A record the CRM deleted carries no ``unreadable`` values: there is nothing left to fix.
     """
 
     ref: RecordRef
@@ -71,6 +110,7 @@ class ActivityRecord:
     url: str | None = None
     actor_id: str | None = None
     deleted: bool = False
+    unreadable: tuple[UnreadableValue, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,17 +20,25 @@ meetings, calls        CRM search / list + v4            ``{engagementId}:{conta
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import structlog
 
 from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.mapping import HubSpotMapping, parse_time, to_millis
+from connectors.hubspot.mapping import (
+    UNKNOWN_TIME,
+    HubSpotMapping,
+    ValueReader,
+    object_id_text,
+    parse_time,
+    to_millis,
+)
 from connectors.hubspot.pull import list_all, search_modified_since
-from leadsync.records import ActivityRecord, RecordRef
+from leadsync.records import ActivityRecord, RecordRef, UnreadableValue
 
 log = structlog.get_logger(__name__)
 
@@ -95,31 +103,53 @@ def form_submissions(client: HubSpotClient, since: datetime | None) -> Iterator[
             )
             older = False
             for sub in page.get("results") or []:
-                submitted = parse_time(sub.get("submittedAt"))
-                if submitted is None:
-                    continue
-                if since is not None and submitted < since:
+                activity = form_submission_activity(client.name, guid, name, sub)
+                if since is not None and not activity.deleted and activity.occurred_at < since:
                     older = True  # reverse-chronological: everything after this is older
                     break
-                email = _form_email(sub.get("values") or [])
                 count += 1
-                yield ActivityRecord(
-                    ref=RecordRef(
-                        client.name,
-                        "form_submission",
-                        f"{guid}:{sub.get('submittedAt')}:{email or ''}",
-                    ),
-                    kind="form_submission",
-                    occurred_at=submitted,
-                    modified_at=submitted,
-                    email=email,
-                    name=name,
-                    url=sub.get("pageUrl"),
-                )
+                yield activity
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if older or not after:
                 break
         log.debug("hubspot.form_submissions", connector=client.name, form=guid, count=count)
+
+
+def form_submission_activity(
+    connector: str, guid: str, form_name: Any, sub: Mapping[str, Any]
+) -> ActivityRecord:
+    """One submission of form ``guid``; one whose time cannot be read comes ``deleted``."""
+    submitted_raw = sub.get("submittedAt")
+    values = sub.get("values")
+    email_raw = _form_email(values if isinstance(values, list) else [])
+    read = ValueReader(
+        RecordRef(connector, "form_submission", _submission_id(guid, submitted_raw, email_raw))
+    )
+    submitted = read.first_time(("submittedAt", submitted_raw))
+    email = read.email("values.email", email_raw)
+    return ActivityRecord(
+        ref=read.ref,
+        kind="form_submission",
+        occurred_at=submitted or UNKNOWN_TIME,
+        modified_at=submitted or UNKNOWN_TIME,
+        email=email,
+        name=read.text("form.name", form_name),
+        url=read.text("pageUrl", sub.get("pageUrl")),
+        deleted=submitted is None,
+        unreadable=tuple(read.notes),
+    )
+
+
+def _submission_id(guid: str, submitted: Any, email: Any) -> str:
+    """``{formGuid}:{submittedAt}:{email}``, the submission's identity; when that is longer
+    than the store keeps (128), the email part is its digest, so a long address cannot cost
+    the submission."""
+    email_text = email if isinstance(email, str) else ""
+    whole = f"{guid}:{submitted}:{email_text}"
+    if len(whole) <= 128:
+        return whole
+    digest = hashlib.sha1(email_text.encode("utf-8", "replace"), usedforsecurity=False)
+    return f"{guid}:{str(submitted)[:40]}:#{digest.hexdigest()}"
 
 
 def list_forms(client: HubSpotClient) -> Iterator[dict[str, Any]]:
@@ -136,10 +166,13 @@ def list_forms(client: HubSpotClient) -> Iterator[dict[str, Any]]:
             return
 
 
-def _form_email(values: Sequence[dict[str, Any]]) -> str | None:
+def _form_email(values: Sequence[Any]) -> Any:
+    """The submitted ``email`` field's value, as submitted (the reader judges it)."""
     for value in values:
-        if str(value.get("name", "")).lower() == "email" and value.get("value"):
-            return str(value["value"]).strip()
+        if not isinstance(value, Mapping) or value.get("value") in (None, ""):
+            continue
+        if str(value.get("name", "")).lower() == "email":
+            return value["value"]
     return None
 
 
@@ -173,31 +206,38 @@ def email_events(
 
 
 def email_event_activity(connector: str, event: dict[str, Any]) -> ActivityRecord | None:
-    """One email event as an activity; ``None`` for types and status changes we do not score."""
+    """One email event as an activity; ``None`` for types and status changes we do not score.
+
+    An event whose time cannot be read comes ``deleted`` (it cannot count)."""
     event_type = str(event.get("type", "")).upper()
     kind = _EMAIL_KIND.get(event_type)
     if event_type == "STATUSCHANGE" and _is_unsubscribe(event):
         kind = "unsubscribe"
-    created = parse_time(event.get("created"))
-    if kind is None or created is None or not event.get("id"):
+    event_id = object_id_text(event.get("id"))
+    if kind is None or not event_id:
         return None
+    read = ValueReader(RecordRef(connector, "email_event", event_id))
+    created = read.first_time(("created", event.get("created")))
+    campaign = event.get("emailCampaignId")
     return ActivityRecord(
-        ref=RecordRef(connector, "email_event", str(event["id"])),
+        ref=read.ref,
         kind=kind,
-        occurred_at=created,
-        modified_at=created,
-        email=event.get("recipient"),
-        name=str(event.get("emailCampaignId")) if event.get("emailCampaignId") else None,
-        url=event.get("url") if kind == "email_click" else None,
+        occurred_at=created or UNKNOWN_TIME,
+        modified_at=created or UNKNOWN_TIME,
+        email=read.email("recipient", event.get("recipient")),
+        name=read.text("emailCampaignId", campaign),
+        url=read.text("url", event.get("url")) if kind == "email_click" else None,
+        deleted=created is None,
+        unreadable=tuple(read.notes),
     )
 
 
 def _is_unsubscribe(event: dict[str, Any]) -> bool:
     if str(event.get("portalSubscriptionStatus", "")).upper() == "UNSUBSCRIBED":
         return True
-    return any(
-        str(sub.get("status", "")).upper() == "UNSUBSCRIBED"
-        for sub in event.get("subscriptions") or []
+    subscriptions = event.get("subscriptions")
+    return isinstance(subscriptions, list) and any(
+        str(_mapping(sub).get("status", "")).upper() == "UNSUBSCRIBED" for sub in subscriptions
     )
 
 
@@ -251,26 +291,40 @@ def _participations(
 def participation_activity(
     connector: str, row: dict[str, Any], event_name: str | None = None
 ) -> ActivityRecord | None:
-    """One participation breakdown row; registrations and attendance only."""
-    props = row.get("properties") or {}
+    """One participation breakdown row; registrations and attendance only.
+
+    A row whose time cannot be read comes ``deleted`` (it cannot count)."""
+    props = _mapping(row.get("properties"))
     kind = _ATTENDANCE_KIND.get(str(props.get("attendanceState", "")).upper())
-    occurred = parse_time(props.get("occurredAt")) or parse_time(row.get("createdAt"))
-    if kind is None or occurred is None:
+    row_id = object_id_text(row.get("id"))
+    if kind is None or not row_id:
         return None
-    assoc = row.get("associations") or {}
-    contact = assoc.get("contact") or {}
-    event = assoc.get("marketingEvent") or {}
-    contact_id = contact.get("contactId")
-    return ActivityRecord(
-        ref=RecordRef(connector, "marketing_event_participation", str(row["id"])),
-        kind=kind,
-        occurred_at=occurred,
-        modified_at=parse_time(row.get("createdAt")) or occurred,
-        person=RecordRef(connector, "contact", str(contact_id)) if contact_id else None,
-        email=contact.get("email"),
-        name=event.get("name") or event_name,
-        campaign_type="webinar",
+    read = ValueReader(RecordRef(connector, "marketing_event_participation", row_id))
+    occurred = read.first_time(
+        ("properties.occurredAt", props.get("occurredAt")), ("createdAt", row.get("createdAt"))
     )
+    created = parse_time(row.get("createdAt"))
+    assoc = _mapping(row.get("associations"))
+    contact = _mapping(assoc.get("contact"))
+    event = _mapping(assoc.get("marketingEvent"))
+    contact_id = read.object_id("associations.contact.contactId", contact.get("contactId"))
+    return ActivityRecord(
+        ref=read.ref,
+        kind=kind,
+        occurred_at=occurred or UNKNOWN_TIME,
+        modified_at=created or occurred or UNKNOWN_TIME,
+        person=RecordRef(connector, "contact", contact_id) if contact_id else None,
+        email=read.email("associations.contact.email", contact.get("email")),
+        name=read.text("marketingEvent.name", event.get("name") or event_name),
+        campaign_type="webinar",
+        deleted=occurred is None,
+        unreadable=tuple(read.notes),
+    )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A JSON object, or an empty one in place of anything else."""
+    return value if isinstance(value, Mapping) else {}
 
 
 # -- engagements --------------------------------------------------------------------------------
@@ -280,6 +334,7 @@ _ENGAGEMENT = {
     "call": ("calls", ("hs_timestamp", "hs_call_title")),
 }
 _ENGAGEMENT_COMMON = ("hubspot_owner_id", "hs_lastmodifieddate")
+_UPDATED_AT_USED = "not a date-time; updatedAt used"
 
 
 def engagements(
@@ -342,27 +397,43 @@ def _with_contacts(
 def engagement_activities(
     connector: str, kind: str, obj: dict[str, Any], contact_ids: Sequence[str]
 ) -> Iterator[ActivityRecord]:
-    """A meeting or call as one activity per associated contact (none when unassociated)."""
-    props = obj.get("properties") or {}
-    occurred = (
-        parse_time(props.get("hs_meeting_start_time"))
-        or parse_time(props.get("hs_timestamp"))
-        or parse_time(obj.get("createdAt"))
-        or datetime.fromtimestamp(0, tz=UTC)
+    """A meeting or call as one activity per associated contact (none when unassociated).
+
+    One whose time cannot be read comes ``deleted`` (it cannot count)."""
+    props = _mapping(obj.get("properties"))
+    archived = obj.get("archived") is True
+    read = ValueReader(RecordRef(connector, kind, object_id_text(obj.get("id"))))
+    occurred = read.first_time(
+        ("hs_meeting_start_time", props.get("hs_meeting_start_time")),
+        ("hs_timestamp", props.get("hs_timestamp")),
+        ("createdAt", obj.get("createdAt")),
     )
     modified = (
-        parse_time(props.get("hs_lastmodifieddate")) or parse_time(obj.get("updatedAt")) or occurred
+        read.time(
+            "hs_lastmodifieddate",
+            props.get("hs_lastmodifieddate"),
+            "not a date-time; updatedAt used",
+        )
+        or parse_time(obj.get("updatedAt"))
+        or occurred
+        or UNKNOWN_TIME
     )
-    title = props.get("hs_meeting_title") if kind == "meeting" else props.get("hs_call_title")
-    owner = props.get("hubspot_owner_id")
+    title_field = "hs_meeting_title" if kind == "meeting" else "hs_call_title"
+    title = read.text(title_field, props.get(title_field))
+    owner = read.object_id("hubspot_owner_id", props.get("hubspot_owner_id"))
     for contact_id in contact_ids:
+        ref = RecordRef(connector, kind, f"{read.ref.external_id}:{contact_id}")
         yield ActivityRecord(
-            ref=RecordRef(connector, kind, f"{obj['id']}:{contact_id}"),
+            ref=ref,
             kind=kind,
-            occurred_at=occurred,
+            occurred_at=occurred or UNKNOWN_TIME,
             modified_at=modified,
             person=RecordRef(connector, "contact", contact_id),
-            name=title or None,
-            actor_id=str(owner) if owner else None,
-            deleted=bool(obj.get("archived")),
+            name=title,
+            actor_id=owner,
+            deleted=archived or occurred is None,
+            # Each contact's copy carries the problems, under its own ref.
+            unreadable=()
+            if archived
+            else tuple(UnreadableValue(ref, n.field, n.raw, n.problem) for n in read.notes),
         )

@@ -8,7 +8,10 @@ UTC). Both directions are pure functions of values so they are tested without HT
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadsync.config.loading import load
-from leadsync.records import PersonRecord, RecordRef
+from leadsync.records import PersonRecord, RecordRef, UnreadableValue
 
 PropertyType = Literal["enumeration", "number", "string", "datetime", "date", "bool"]
 FieldType = Literal[
@@ -150,19 +153,43 @@ def load_mapping(path: Path) -> HubSpotMapping:
 # -- reading ------------------------------------------------------------------------------------
 
 
-def parse_time(value: Any) -> datetime | None:
-    """A HubSpot timestamp (ISO 8601 string, epoch milliseconds, or datetime) as aware UTC."""
+#: Epoch milliseconds as HubSpot writes them (negative before 1970).
+_MILLIS = re.compile(r"-?\d{1,18}")
+#: A HubSpot object or owner id: a decimal number (64-bit).
+_OBJECT_ID = re.compile(r"\d{1,20}")
+#: Longest lead status LeadSync keeps (the store's column); a longer one is no option value.
+_STATUS_CHARS = 255
+#: What a pull stores as the time of a value it cannot read: older than anything, so it never
+#: moves a cursor and never wins "most recently modified".
+UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def read_time(value: Any) -> datetime | None:
+    """A HubSpot timestamp (ISO 8601 string, epoch milliseconds, or datetime) as aware UTC;
+    None when empty. Raises ``ValueError`` for anything else, an out-of-range year included."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if isinstance(value, datetime):
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
+        if isinstance(value, str):
+            if _MILLIS.fullmatch(value):
+                return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    raise ValueError(f"not a HubSpot timestamp: {value!r}"[:200])
+
+
+def parse_time(value: Any) -> datetime | None:
+    """:func:`read_time`, with None for a value that is not a timestamp too; never raises."""
+    try:
+        return read_time(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def to_millis(moment: datetime) -> int:
@@ -171,42 +198,162 @@ def to_millis(moment: datetime) -> int:
     return int(aware.timestamp() * 1000)
 
 
+class ValueReader:
+    """Reads one object's values without raising: a value that cannot be read is noted
+    (field, raw value, what was expected) and read as missing, or as its safe default."""
+
+    __slots__ = ("notes", "ref")
+
+    def __init__(self, ref: RecordRef) -> None:
+        self.ref = ref
+        self.notes: list[UnreadableValue] = []
+
+    def note(self, field: str, value: Any, problem: str) -> None:
+        self.notes.append(UnreadableValue.of(self.ref, field, value, problem))
+
+    def time(
+        self, field: str, value: Any, problem: str = "not a date-time; left empty"
+    ) -> datetime | None:
+        try:
+            return read_time(value)
+        except ValueError:
+            self.note(field, value, problem)
+            return None
+
+    def first_time(self, *fields: tuple[str, Any]) -> datetime | None:
+        """The first of ``(field, value)`` that holds a value decides; None when that value
+        cannot be read, or none holds one (the activity cannot be placed in time)."""
+        for field, value in fields:
+            if value is not None and value != "":
+                return self.time(field, value, "not a date-time; the activity is not counted")
+        names = "/".join(field for field, _ in fields)
+        self.note(names, None, "no time in any of these fields; not counted")
+        return None
+
+    def text(self, field: str, value: Any, limit: int | None = None) -> str | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            if limit is None or len(value) <= limit:
+                return value
+            self.note(field, value, f"longer than {limit:,} characters; left empty")
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, float) and math.isfinite(value):
+            return repr(value)
+        self.note(field, value, "not text; left empty")
+        return None
+
+    def object_id(self, field: str, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            value = str(value)
+        if isinstance(value, str) and _OBJECT_ID.fullmatch(value):
+            return value
+        self.note(field, value, "not a HubSpot id; left empty")
+        return None
+
+    def email(self, field: str, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, str) and _looks_like_email(value):
+            return value.strip()
+        self.note(field, value, "not an email address; left empty")
+        return None
+
+    def flag(self, field: str, value: Any, unreadable_as: bool, problem: str) -> bool:
+        if value is None or value == "":
+            return False
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        self.note(field, value, problem)
+        return unreadable_as
+
+    def attribute(self, field: str, value: Any) -> tuple[bool, Any]:
+        """``(True, value)`` for a value the model can read (text, a number, a checkbox),
+        ``(False, None)`` for one it cannot or for nothing: it is left out of the attributes."""
+        if value is None or value == "":
+            return False, None
+        if isinstance(value, str | bool | int):
+            return True, value
+        if isinstance(value, float):
+            if math.isfinite(value):
+                return True, value
+            self.note(field, value, "not a finite number; left out")
+            return False, None
+        self.note(field, value, "not a single value; left out")
+        return False, None
+
+
+def _looks_like_email(text: str) -> bool:
+    """The store's own test of an address (one "@", a dotted domain, printable, no space)."""
+    value = text.strip()
+    local, at, domain = value.partition("@")
+    return bool(at and local and "." in domain and len(value) <= 320) and (
+        " " not in value and value.isprintable()
+    )
+
+
+def object_id_text(value: Any) -> str:
+    """An object's own id as text; anything else is "" (the store skips and reports it)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) else ""
+
+
 def person_from_contact(
     connector: str, obj: Mapping[str, Any], mapping: HubSpotMapping
 ) -> PersonRecord:
-    """One contact (search, list or archived-list JSON) as a canonical ``PersonRecord``."""
-    props: Mapping[str, Any] = obj.get("properties") or {}
+    """One contact (search, list or archived-list JSON) as a canonical ``PersonRecord``.
+
+    Never raises: what cannot be read is left out (an unreadable opt-out reads as opted out)
+    and listed in ``unreadable``."""
+    raw_props = obj.get("properties")
+    props: Mapping[str, Any] = raw_props if isinstance(raw_props, Mapping) else {}
     c = mapping.contact
-    archived = bool(obj.get("archived"))
+    read = ValueReader(RecordRef(connector, "contact", object_id_text(obj.get("id"))))
+    archived = obj.get("archived") is True
     modified = (
-        parse_time(obj.get("archivedAt") if archived else None)
-        or parse_time(props.get(c.modified))
-        or parse_time(obj.get("updatedAt"))
-        or datetime.fromtimestamp(0, tz=UTC)
+        (read.time("archivedAt", obj.get("archivedAt")) if archived else None)
+        or read.time(c.modified, props.get(c.modified), "not a date-time; updatedAt used")
+        or read.time("updatedAt", obj.get("updatedAt"), "not a date-time; read as 1970")
+        or UNKNOWN_TIME
     )
-    attributes = {
-        name: props.get(prop)
-        for name, prop in mapping.attributes.items()
-        if props.get(prop) not in (None, "")
-    }
-    stage = str(props.get(c.lifecycle_stage) or "")
-    converted = parse_time(props.get(c.converted_at))
+    attributes = {}
+    for name, prop in mapping.attributes.items():
+        readable, value = read.attribute(prop, props.get(prop))
+        if readable:
+            attributes[name] = value
+    stage = read.text(c.lifecycle_stage, props.get(c.lifecycle_stage)) or ""
+    converted = read.time(c.converted_at, props.get(c.converted_at))
     if converted is None and stage in mapping.converted_stages:
         converted = modified
-    email = props.get(c.email)
-    company = props.get(c.company_id)
-    return PersonRecord(
-        ref=RecordRef(connector, "contact", str(obj["id"])),
-        email=str(email).strip() if email else None,
+    person = PersonRecord(
+        ref=read.ref,
+        email=read.email(c.email, props.get(c.email)),
         modified_at=modified,
         attributes=attributes,
-        owner_id=str(props[c.owner]) if props.get(c.owner) else None,
-        status=str(props[c.status]) if props.get(c.status) else None,
-        opted_out=str(props.get(c.opted_out) or "").lower() == "true",
-        account_id=str(company) if company else None,
+        owner_id=read.object_id(c.owner, props.get(c.owner)),
+        status=read.text(c.status, props.get(c.status), _STATUS_CHARS),
+        # Compliance: when LeadSync cannot tell, do-not-contact wins.
+        opted_out=read.flag(
+            c.opted_out,
+            props.get(c.opted_out),
+            True,
+            "not a checkbox value (true or false); read as opted out",
+        ),
+        account_id=read.object_id(c.company_id, props.get(c.company_id)),
         converted_at=converted,
         deleted=archived,
     )
+    # An archived contact has nothing left to fix.
+    if read.notes and not archived:
+        person = replace(person, unreadable=tuple(read.notes))
+    return person
 
 
 # -- writing ------------------------------------------------------------------------------------

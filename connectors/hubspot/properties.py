@@ -75,6 +75,8 @@ def check_against(
                     "contact", prop, f"[contact].{key} names a missing property", fix_mapping
                 )
             )
+        else:
+            problems += _check_read_type(contacts[prop], _CONTACT_KINDS[key], f"[contact].{key}")
     for name, prop in mapping.attributes.items():
         if prop not in contacts:
             problems.append(
@@ -85,6 +87,9 @@ def check_against(
                     f"create it in HubSpot or {fix_mapping}",
                 )
             )
+        else:
+            kind = _ATTRIBUTE_KINDS.get(name, "attribute")
+            problems += _check_read_type(contacts[prop], kind, f"[attributes].{name}")
     for name, out in mapping.outputs.items():
         problems.extend(_check_output(name, out, contacts.get(out.property)))
     key = mapping.tasks.key_property
@@ -102,6 +107,66 @@ def check_against(
             )
         )
     return problems
+
+
+# -- the type of what is read ----------------------------------------------------------------
+
+#: Property types each kind of mapped read can hold. Text is fine for what LeadSync reads as
+#: text (an id, an address, a status); for a time, a checkbox or a number it is not: free text
+#: holds values that cannot be read ("yesterday"), each of which then costs its value.
+_FITS: dict[str, frozenset[str]] = {
+    "datetime": frozenset({"datetime", "date"}),
+    "boolean": frozenset({"bool"}),
+    "email": frozenset({"string"}),
+    "id": frozenset({"number", "enumeration", "string"}),
+    "enumeration": frozenset({"enumeration", "string"}),
+    "number": frozenset({"number", "enumeration", "string"}),
+}
+_KIND_WORDS: dict[str, tuple[str, str]] = {
+    "datetime": ("a date-time", "datetime (Date picker)"),
+    "boolean": ("a checkbox", "bool (Single checkbox)"),
+    "email": ("an email address", "string"),
+    "id": ("an id", "number"),
+    "enumeration": ("an option value", "enumeration"),
+    "number": ("a number or a range", "number"),
+    "attribute": ("a single value", "string, number, enumeration or bool"),
+}
+#: Where the fields every connector needs are read, by their key in [contact].
+_CONTACT_KINDS: dict[str, str] = {
+    "email": "email",
+    "modified": "datetime",
+    "owner": "id",
+    "status": "enumeration",
+    "opted_out": "boolean",
+    "lifecycle_stage": "enumeration",
+    "converted_at": "datetime",
+    "company_id": "id",
+}
+_ATTRIBUTE_KINDS: dict[str, str] = {"employees": "number", "annual_revenue": "number"}
+#: Property types that do not hold one readable value (a map pin).
+_UNREADABLE_TYPES = frozenset({"object_coordinates", "json"})
+
+
+def _check_read_type(live: dict[str, Any], kind: str, key: str) -> list[CheckProblem]:
+    """A problem when the property's type cannot hold what ``kind`` reads."""
+    live_type = str(live.get("type") or "")
+    fits = _FITS.get(kind)
+    # A single checkbox made as an enumeration holds "true"/"false" too.
+    checkbox = kind == "boolean" and live.get("fieldType") == "booleancheckbox"
+    if checkbox or not (live_type in _UNREADABLE_TYPES or (fits and live_type not in fits)):
+        return []
+    wanted, fix_type = _KIND_WORDS[kind]
+    name = str(live.get("name") or "")
+    return [
+        CheckProblem(
+            "contact",
+            name,
+            f"type is {live_type!r}; {key} is read as {wanted}, so a value LeadSync cannot "
+            "read costs that value (each is listed in `leadsync status`)",
+            f"map {key} in mappings/hubspot.toml to a {fix_type} property, or change "
+            f"{name}'s type to {fix_type} in HubSpot (Settings > Properties)",
+        )
+    ]
 
 
 def _check_output(

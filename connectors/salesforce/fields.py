@@ -107,13 +107,88 @@ def check(mapping: SalesforceMapping, describe: Describer) -> list[CheckProblem]
         }
         readable = {k: v for k, v in identity.items() if v} | dict(obj.attributes)
         for canonical, path in readable.items():
-            if resolve(describe, sobject, path) is None:
+            raw = resolve(describe, sobject, path)
+            if raw is None:
                 problems.append(_missing_read(sobject, canonical, path))
+                continue
+            kind = READ_KINDS.get(canonical, "attribute")
+            where = f"objects.{sobject}" + ("" if canonical in identity else ".attributes")
+            problems.extend(_check_read_type(sobject, path, raw, kind, f"{where}.{canonical}"))
         for output, field in obj.outputs.items():
             problems.extend(_check_output(mapping, sobject, output, field, describe))
     problems.extend(_check_task_key(mapping, describe))
     problems.extend(_check_forms(mapping, describe))
     return problems
+
+
+# -- the type of what is read ----------------------------------------------------------------
+
+#: Describe types each kind of mapped read can hold. Text is fine for what LeadSync reads as
+#: text (an id, an address, a status); for a time, a checkbox or a number it is not: free text
+#: holds values that cannot be read ("yesterday"), each of which then costs its value.
+_FITS: dict[str, frozenset[str]] = {
+    "datetime": frozenset({"datetime", "date"}),
+    "boolean": frozenset({"boolean"}),
+    "email": frozenset({"email", "string"}),
+    "id": frozenset({"reference", "id", "string"}),
+    "picklist": frozenset({"picklist", "combobox", "string"}),
+    "text": frozenset({"string", "textarea", "picklist", "combobox", "url", "email", "phone"}),
+    "number": frozenset(
+        {"int", "double", "currency", "percent", "string", "textarea", "picklist", "combobox"}
+    ),
+}
+#: What each kind is called in a problem, and the field type that fixes it.
+_KIND_WORDS: dict[str, tuple[str, str]] = {
+    "datetime": ("a date-time", "Date/Time (or Date)"),
+    "boolean": ("a checkbox", "Checkbox"),
+    "email": ("an email address", "Email"),
+    "id": ("a record id", "Lookup"),
+    "picklist": ("a picklist value", "Picklist"),
+    "text": ("text", "Text"),
+    "number": ("a number or a range", "Number"),
+    "attribute": ("a single value", "Text, Number, Picklist or Checkbox"),
+}
+#: Compound and binary fields: an API read gives an object or a blob, never one value.
+_UNREADABLE_TYPES = frozenset({"address", "location", "base64", "complexvalue", "anytype"})
+
+#: The kind of each canonical read; attributes not named here may hold any single value.
+READ_KINDS: dict[str, str] = {
+    "email": "email",
+    "status": "picklist",
+    "owner": "id",
+    "opt_out": "boolean",
+    "account": "id",
+    "employees": "number",
+    "annual_revenue": "number",
+}
+_FORM_KINDS: dict[str, str] = {
+    "email_field": "email",
+    "name_field": "text",
+    "url_field": "text",
+    "lead_field": "id",
+    "contact_field": "id",
+    "submitted_at_field": "datetime",
+}
+
+
+def _check_read_type(
+    sobject: str, path: str, raw: Mapping[str, Any], kind: str, key: str
+) -> Iterator[CheckProblem]:
+    """A problem when the field's describe type cannot hold what ``kind`` reads."""
+    sf_type = str(raw.get("type") or "").lower()
+    fits = _FITS.get(kind)
+    wrong = sf_type in _UNREADABLE_TYPES or (fits is not None and sf_type not in fits)
+    if not wrong:
+        return
+    wanted, fix_type = _KIND_WORDS[kind]
+    yield CheckProblem(
+        sobject,
+        path,
+        f"is a {sf_type} field; {key} is read as {wanted}, so a value LeadSync cannot "
+        "read costs that value (each is listed in `leadsync status`)",
+        f"map {key} in mappings/salesforce.toml to a {fix_type} field, or change {path}'s "
+        f"type to {fix_type} in Setup (Object Manager > {sobject} > Fields & Relationships)",
+    )
 
 
 def _missing_read(sobject: str, canonical: str, path: str) -> CheckProblem:
@@ -217,13 +292,20 @@ def _check_forms(mapping: SalesforceMapping, describe: Describer) -> Iterator[Ch
         "submitted_at_field",
     ):
         path = getattr(forms, key)
-        if path and resolve(describe, forms.object, path) is None:
+        if not path:
+            continue
+        raw = resolve(describe, forms.object, path)
+        if raw is None:
             yield CheckProblem(
                 forms.object,
                 path,
                 f"form field for '{key}' does not exist or is not visible",
                 f"correct activities.forms.{key} in mappings/salesforce.toml",
             )
+            continue
+        yield from _check_read_type(
+            forms.object, path, raw, _FORM_KINDS[key], f"activities.forms.{key}"
+        )
 
 
 def _object_access_fix(sobject: str) -> str:

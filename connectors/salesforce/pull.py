@@ -7,8 +7,10 @@ keys with ``None`` for empty, so one converter serves both paths.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +22,7 @@ from connectors.salesforce.mapping import (
     SalesforceMapping,
     TaskSource,
 )
-from leadsync.records import ActivityRecord, PersonRecord, RecordRef
+from leadsync.records import ActivityRecord, PersonRecord, RecordRef, UnreadableValue
 
 #: Key prefixes of the record ids a Task's or Event's WhoId can hold.
 _WHO_PREFIX = {"00Q": "Lead", "003": "Contact"}
@@ -165,11 +167,15 @@ COERCED_TYPES = frozenset({"boolean", "int", "double", "currency", "percent"})
 
 
 def coerce(value: Any, sf_type: str | None) -> Any:
-    """A Bulk CSV string as the type REST would have returned (by the describe type)."""
+    """A Bulk CSV string as the type REST would have returned (by the describe type).
+
+    Text that is not of the type stays text, so the row's reader sees what the org holds and
+    reports it (a boolean cell reading "yes" is not silently false)."""
     if not isinstance(value, str) or sf_type is None:
         return value
     if sf_type == "boolean":
-        return value.lower() == "true"
+        lowered = value.lower()
+        return lowered == "true" if lowered in ("true", "false") else value
     try:
         if sf_type == "int":
             return int(value)
@@ -187,7 +193,10 @@ def as_bool(value: Any) -> bool:
 
 
 def parse_datetime(value: Any) -> datetime | None:
-    """Salesforce dateTime (``...000+0000`` / ``...000Z``) or date -> aware UTC datetime."""
+    """Salesforce dateTime (``...000+0000`` / ``...000Z``) or date -> aware UTC datetime.
+
+    Raises ``ValueError`` (or ``OverflowError`` past year 9999 in UTC) for anything else;
+    pulls read through :class:`_Reader`, which never raises."""
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
@@ -199,12 +208,134 @@ def parse_datetime(value: Any) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _required_datetime(row: Mapping[str, Any], *names: str) -> datetime:
-    for name in names:
-        parsed = parse_datetime(row.get(name))
-        if parsed is not None:
-            return parsed
-    raise ValueError(f"row {row.get('Id')} has none of {', '.join(names)}")
+# -- reading one row's values ------------------------------------------------------------------
+
+#: What a pull stores as the modification stamp of a row whose own cannot be read: older than
+#: anything, so it never moves a cursor and never wins "most recently modified".
+UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+#: A record id as a lookup or owner field holds it: letters and digits (15 or 18 in a real org;
+#: shorter ones are accepted so that hand-written fixtures keep working).
+_RECORD_ID = re.compile(r"[A-Za-z0-9]{1,18}")
+#: Longest status LeadSync keeps (the store's column); a longer one is no picklist value.
+_STATUS_CHARS = 255
+
+
+class _Reader:
+    """One flat row's values, read without raising: a value that cannot be read is noted
+    (field, raw value, what was expected) and read as missing, or as its safe default."""
+
+    __slots__ = ("notes", "ref", "row")
+
+    def __init__(self, ref: RecordRef, row: Mapping[str, Any]) -> None:
+        self.ref = ref
+        self.row = row
+        self.notes: list[UnreadableValue] = []
+
+    def note(self, field: str, value: Any, problem: str) -> None:
+        self.notes.append(UnreadableValue.of(self.ref, field, value, problem))
+
+    def time(self, field: str, problem: str = "not a date-time; left empty") -> datetime | None:
+        value = self.row.get(field)
+        if value is None:
+            return None
+        if isinstance(value, str | datetime):
+            try:
+                return parse_datetime(value)
+            except (ValueError, OverflowError):
+                pass
+        self.note(field, value, problem)
+        return None
+
+    def flag(self, field: str, unreadable_as: bool, problem: str) -> bool:
+        value = self.row.get(field)
+        if value is None:
+            return False
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        self.note(field, value, problem)
+        return unreadable_as
+
+    def text(self, field: str | None, limit: int | None = None) -> str | None:
+        value = self.row.get(field) if field else None
+        if value is None or field is None:
+            return None
+        if isinstance(value, str):
+            if limit is None or len(value) <= limit:
+                return value
+            self.note(field, value, f"longer than {limit:,} characters; left empty")
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, float) and math.isfinite(value):
+            return repr(value)
+        self.note(field, value, "not text; left empty")
+        return None
+
+    def record_id(self, field: str | None) -> str | None:
+        value = self.row.get(field) if field else None
+        if value is None or field is None:
+            return None
+        if isinstance(value, str) and _RECORD_ID.fullmatch(value):
+            return value
+        self.note(field, value, "not a Salesforce record id; left empty")
+        return None
+
+    def email(self, field: str | None) -> str | None:
+        value = self.row.get(field) if field else None
+        if value is None or field is None:
+            return None
+        if isinstance(value, str) and _looks_like_email(value):
+            return value
+        self.note(field, value, "not an email address; left empty")
+        return None
+
+    def attribute(self, field: str) -> tuple[bool, Any]:
+        """``(True, value)`` for a value the model can read (text, a number, a checkbox,
+        nothing), ``(False, None)`` for one it cannot: it is left out of the attributes."""
+        value = self.row.get(field)
+        if value is None or isinstance(value, str | bool | int):
+            return True, value
+        if isinstance(value, float):
+            if math.isfinite(value):
+                return True, value
+            self.note(field, value, "not a finite number; left out")
+            return False, None
+        self.note(field, value, "not a single value; left out")
+        return False, None
+
+    def occurred(self, names: Sequence[str]) -> datetime | None:
+        """When an activity happened: the first of ``names`` that holds a value decides.
+
+        None when that value cannot be read, or none holds one: such an activity cannot be
+        placed in time, so it must not count (a garbage submission time falling back to
+        CreatedDate would place an imported old submission today)."""
+        for name in names:
+            if self.row.get(name) is not None:
+                return self.time(name, "not a date-time; the activity is not counted")
+        self.note("/".join(names), None, "no time in any of these fields; not counted")
+        return None
+
+    def modified(self) -> datetime:
+        stamp = self.time("SystemModstamp", "not a date-time; read as 1970")
+        if stamp is None and self.row.get("SystemModstamp") is None:
+            self.note("SystemModstamp", None, "empty; read as 1970")
+        return stamp or UNKNOWN_TIME
+
+
+def _looks_like_email(text: str) -> bool:
+    """The store's own test of an address (one "@", a dotted domain, printable, no space)."""
+    value = text.strip()
+    local, at, domain = value.partition("@")
+    return bool(at and local and "." in domain and len(value) <= 320) and (
+        " " not in value and value.isprintable()
+    )
+
+
+def _id_text(value: Any) -> str:
+    """A row's own Id as text; anything else is "" (the store skips and reports such a row)."""
+    return value if isinstance(value, str) else ""
 
 
 # -- people ----------------------------------------------------------------------------------
@@ -216,38 +347,50 @@ def to_person(
     row: Mapping[str, Any],
     mapping: ObjectMapping,
 ) -> PersonRecord:
-    """A flat Lead or Contact row as a ``PersonRecord``."""
-    ref = RecordRef(source, sobject, str(row["Id"]))
-    attributes = {canonical: row.get(field) for canonical, field in mapping.attributes.items()}
-    deleted = as_bool(row.get("IsDeleted"))
+    """A flat Lead or Contact row as a ``PersonRecord``; never raises (see ``unreadable``)."""
+    ref = RecordRef(source, sobject, _id_text(row.get("Id")))
+    read = _Reader(ref, row)
+    attributes: dict[str, Any] = {}
+    for canonical, field in mapping.attributes.items():
+        readable, value = read.attribute(field)
+        if readable:
+            attributes[canonical] = value
+    deleted = read.flag("IsDeleted", False, "not a checkbox value; read as not deleted")
     merged_into: RecordRef | None = None
     converted_at: datetime | None = None
-    if sobject == "Lead" and as_bool(row.get("IsConverted")):
-        converted_at = parse_datetime(row.get("ConvertedDate"))
-        contact_id = row.get("ConvertedContactId")
+    if sobject == "Lead" and read.flag(
+        "IsConverted", False, "not a checkbox value; read as not converted"
+    ):
+        converted_at = read.time("ConvertedDate")
+        contact_id = read.record_id("ConvertedContactId")
         if contact_id:
-            merged_into = RecordRef(source, "Contact", str(contact_id))
-    master = row.get("MasterRecordId")
+            merged_into = RecordRef(source, "Contact", contact_id)
+    master = read.record_id("MasterRecordId")
     if deleted and master:
-        merged_into = RecordRef(source, sobject, str(master))
-
-    def text(field: str | None) -> str | None:
-        value = row.get(field) if field else None
-        return None if value is None else str(value)
-
-    return PersonRecord(
+        merged_into = RecordRef(source, sobject, master)
+    opted_out = False
+    if mapping.opt_out:
+        # Compliance: when LeadSync cannot tell, do-not-contact wins.
+        opted_out = read.flag(
+            mapping.opt_out, True, "not a checkbox value (true or false); read as opted out"
+        )
+    person = PersonRecord(
         ref=ref,
-        email=text(mapping.email),
-        modified_at=_required_datetime(row, "SystemModstamp"),
+        email=read.email(mapping.email),
+        modified_at=read.modified(),
         attributes=attributes,
-        owner_id=text(mapping.owner),
-        status=text(mapping.status),
-        opted_out=as_bool(row.get(mapping.opt_out)) if mapping.opt_out else False,
-        account_id=text(mapping.account),
+        owner_id=read.record_id(mapping.owner),
+        status=read.text(mapping.status, _STATUS_CHARS),
+        opted_out=opted_out,
+        account_id=read.record_id(mapping.account),
         converted_at=converted_at,
         deleted=deleted,
         merged_into=merged_into,
     )
+    # A record the CRM deleted or merged away has nothing left to fix.
+    if read.notes and not (deleted or merged_into):
+        person = replace(person, unreadable=tuple(read.notes))
+    return person
 
 
 # -- activities ------------------------------------------------------------------------------
@@ -282,92 +425,104 @@ def task_kind(subtype: str | None, task_type: str | None, tasks: TaskSource) -> 
     return tasks.default_kind
 
 
-def _who(source: str, who_id: Any) -> RecordRef | None:
+def _who(read: _Reader, field: str) -> RecordRef | None:
+    who_id = read.record_id(field)
     if not who_id:
         return None
-    sobject = _WHO_PREFIX.get(str(who_id)[:3])
-    return RecordRef(source, sobject, str(who_id)) if sobject else None
+    sobject = _WHO_PREFIX.get(who_id[:3])
+    return RecordRef(read.ref.source, sobject, who_id) if sobject else None
+
+
+def _person(read: _Reader, contact_field: str | None, lead_field: str | None) -> RecordRef | None:
+    contact, lead = read.record_id(contact_field), read.record_id(lead_field)
+    if contact:
+        return RecordRef(read.ref.source, "Contact", contact)
+    return RecordRef(read.ref.source, "Lead", lead) if lead else None
 
 
 def to_activity(
     source: str, sobject: str, row: Mapping[str, Any], mapping: SalesforceMapping
 ) -> ActivityRecord | None:
-    """A flat activity row as an ``ActivityRecord``; None for rows about no person."""
-    ref = RecordRef(source, sobject, str(row["Id"]))
-    modified = _required_datetime(row, "SystemModstamp")
-    deleted = as_bool(row.get("IsDeleted"))
-    sources = mapping.activities
+    """A flat activity row as an ``ActivityRecord``; None for rows about no person.
+
+    Never raises: an activity whose time cannot be read comes ``deleted`` (it cannot count)
+    with the problem in ``unreadable``."""
+    read = _Reader(RecordRef(source, sobject, _id_text(row.get("Id"))), row)
+    deleted = read.flag("IsDeleted", False, "not a checkbox value; read as not deleted")
+    activity = _read_activity(read, sobject, mapping, deleted)
+    # A row the CRM deleted has nothing left to fix.
+    if activity is None or not read.notes or deleted:
+        return activity
+    return replace(activity, unreadable=tuple(read.notes))
+
+
+def _read_activity(
+    read: _Reader, sobject: str, mapping: SalesforceMapping, deleted: bool
+) -> ActivityRecord | None:
+    ref, sources = read.ref, mapping.activities
+    modified = read.modified()
     if sobject == "CampaignMember":
-        responded = as_bool(row.get("HasResponded"))
-        contact, lead = row.get("ContactId"), row.get("LeadId")
-        person = (
-            RecordRef(source, "Contact", str(contact))
-            if contact
-            else RecordRef(source, "Lead", str(lead))
-            if lead
-            else None
-        )
-        campaign_type = row.get("Campaign.Type")
-        status = row.get("Status")
+        responded = read.flag("HasResponded", False, "not a checkbox value; read as false")
+        campaign_type = read.text("Campaign.Type")
+        status = read.text("Status")
+        occurred = read.occurred(("FirstRespondedDate", "CreatedDate"))
         return ActivityRecord(
             ref=ref,
             kind=campaign_member_kind(
                 campaign_type, status, responded, sources.campaign_members, sources.forms
             ),
-            occurred_at=_required_datetime(row, "FirstRespondedDate", "CreatedDate"),
+            occurred_at=occurred or modified,
             modified_at=modified,
-            person=person,
-            name=row.get("Campaign.Name"),
+            person=_person(read, "ContactId", "LeadId"),
+            name=read.text("Campaign.Name"),
             campaign_type=campaign_type,
             member_status=status,
-            deleted=deleted,
+            deleted=deleted or occurred is None,
         )
     if sobject == "Task":
         # An open Task is a plan (LeadSync's own hand-off task is one), not a touch: its
         # ActivityDate is a due date, maybe tomorrow's. It counts once completed; a task
         # reopened stops counting, as a deleted one does.
+        closed = read.flag("IsClosed", False, "not a checkbox value; read as open")
+        occurred = read.occurred(("CompletedDateTime", "ActivityDate", "CreatedDate"))
         return ActivityRecord(
             ref=ref,
-            kind=task_kind(row.get("TaskSubtype"), row.get("Type"), sources.tasks),
-            occurred_at=_required_datetime(row, "CompletedDateTime", "ActivityDate", "CreatedDate"),
+            kind=task_kind(read.text("TaskSubtype"), read.text("Type"), sources.tasks),
+            occurred_at=occurred or modified,
             modified_at=modified,
-            person=_who(source, row.get("WhoId")),
-            name=row.get("Subject"),
-            actor_id=row.get("OwnerId"),
-            deleted=deleted or not as_bool(row.get("IsClosed")),
+            person=_who(read, "WhoId"),
+            name=read.text("Subject"),
+            actor_id=read.record_id("OwnerId"),
+            deleted=deleted or not closed or occurred is None,
         )
     if sobject == "Event":
+        occurred = read.occurred(("StartDateTime", "ActivityDateTime", "CreatedDate"))
         return ActivityRecord(
             ref=ref,
             kind=sources.events.kind,
-            occurred_at=_required_datetime(row, "StartDateTime", "ActivityDateTime", "CreatedDate"),
+            occurred_at=occurred or modified,
             modified_at=modified,
-            person=_who(source, row.get("WhoId")),
-            name=row.get("Subject"),
-            actor_id=row.get("OwnerId"),
-            deleted=deleted,
+            person=_who(read, "WhoId"),
+            name=read.text("Subject"),
+            actor_id=read.record_id("OwnerId"),
+            deleted=deleted or occurred is None,
         )
     forms = sources.forms
-    contact = row.get(forms.contact_field) if forms.contact_field else None
-    lead = row.get(forms.lead_field) if forms.lead_field else None
-    person = (
-        RecordRef(source, "Contact", str(contact))
-        if contact
-        else RecordRef(source, "Lead", str(lead))
-        if lead
-        else None
-    )
-    email = row.get(forms.email_field)
-    if person is None and not email:
+    person = _person(read, forms.contact_field, forms.lead_field)
+    email = read.email(forms.email_field)
+    occurred = read.occurred((forms.submitted_at_field, "CreatedDate"))
+    # About nobody: skipped, unless something in it could not be read (then it is kept,
+    # never linked, so the problem is shown).
+    if person is None and not email and not read.notes:
         return None
     return ActivityRecord(
         ref=ref,
         kind="form_submission",
-        occurred_at=_required_datetime(row, forms.submitted_at_field, "CreatedDate"),
+        occurred_at=occurred or modified,
         modified_at=modified,
         person=person,
         email=email,
-        name=row.get(forms.name_field),
-        url=row.get(forms.url_field) if forms.url_field else None,
-        deleted=deleted,
+        name=read.text(forms.name_field),
+        url=read.text(forms.url_field),
+        deleted=deleted or occurred is None,
     )

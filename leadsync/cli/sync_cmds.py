@@ -13,6 +13,7 @@ from rich.table import Table
 
 from leadsync.cli.app import Context, app
 from leadsync.cli.output import RichProgress, console, emit_json
+from leadsync.cli.unreadable_view import print_unreadable, unreadable_document
 from leadsync.config import load_settings
 from leadsync.engine.cycle import CycleReport, LogProgress, Progress
 from leadsync.errors import LeadSyncError
@@ -258,7 +259,8 @@ def _per(counts: dict[str, int]) -> str:
 
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Recent runs, health, matrix counts, pending and parked writes, API calls.
+    """Recent runs, health, matrix counts, pending and parked writes, API calls, unreadable
+    values.
 
     Exits 1 when a connector is unhealthy (as /readyz would say), for cron monitoring."""
     settings = load_settings(ctx.obj.config)
@@ -287,6 +289,7 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             "pending_actions": action_counts(conn),
             "rejected_actions": stuck_actions(conn, 20),
             **handoff_summary(conn),
+            **unreadable_document(conn),
         }
     store.close()
     if as_json:
@@ -365,6 +368,7 @@ def _print_status(document: dict[str, Any]) -> None:
         )
     for item in document["unrouted"]:
         console.print(f"  unrouted {item['record']}: {item['why']}", markup=False)
+    print_unreadable(console, document["unreadable"])
 
 
 @app.command()

@@ -601,6 +601,10 @@ class SyncEngine:
         }
         if counts.skipped:
             pulled["skipped"] = counts.skipped
+        if counts.unreadable:
+            pulled["unreadable"] = counts.unreadable
+        if counts.clipped:
+            pulled["clipped"] = counts.clipped
         report.pulled[f"{name}.{stream}"] = pulled
         log.info("sync.pulled", connector=name, stream=stream, since=since, **pulled)
         if cycle.request.dry_run or spec.by_id:

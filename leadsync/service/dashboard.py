@@ -107,6 +107,7 @@ def routes(parts: DashboardParts) -> list[BaseRoute]:
         Route("/backfills", pages.backfills, methods=["GET"]),
         Route("/backfills", pages.queue_backfill, methods=["POST"]),
         Route("/report", pages.report, methods=["GET"]),
+        Route("/unreadable", pages.unreadable, methods=["GET"]),
         Route("/login", pages.login_form, methods=["GET"]),
         Route("/login", pages.login, methods=["POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
@@ -172,6 +173,9 @@ class _Pages:
 
     async def rejected(self, request: Request) -> Response:
         return self._render(request, "rejected.html", data=await self._read(views.rejected))
+
+    async def unreadable(self, request: Request) -> Response:
+        return self._render(request, "unreadable.html", data=await self._read(views.unreadable))
 
     async def handoffs(self, request: Request) -> Response:
         return self._render(request, "handoffs.html", data=await self._read(views.handoff_page))

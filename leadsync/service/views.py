@@ -24,6 +24,7 @@ from leadsync.store.lookup import matrix_counts
 from leadsync.store.queue import recent_requests
 from leadsync.store.runs import recent_runs
 from leadsync.store.schema import handoffs, people, recycles, runs
+from leadsync.store.unreadable import summary as unreadable_summary
 from leadsync.store.writes import pending_counts, rejected_writes
 
 
@@ -262,3 +263,9 @@ def report_charts(document: Mapping[str, Any]) -> dict[str, Any]:
             "converted": flow["converted_after_recycle"],
         }
     return charts
+
+
+def unreadable(conn: sa.Connection, limit: int = 200) -> dict[str, Any]:
+    """Values a connector could not read: how many, and the most recently seen ``limit``."""
+    found = unreadable_summary(conn, limit)
+    return {"count": found.count, "rows": list(found.latest)}

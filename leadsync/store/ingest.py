@@ -15,7 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from leadsync.records import ActivityRecord, PersonRecord, RecordRef
+from leadsync.records import ActivityRecord, PersonRecord, RecordRef, UnreadableValue
+from leadsync.store import unreadable
 from leadsync.store.bulk_insert import insert_rows
 from leadsync.store.identity import (
     chunks,
@@ -41,12 +42,18 @@ class IngestCounts:
     unchanged: int = 0
     #: Records whose identity cannot be stored (an id too long or with a NUL byte).
     skipped: int = 0
+    #: Values the connector could not read, and attribute values stored clipped; each is
+    #: also kept in ``unreadable_values`` for `leadsync status`.
+    unreadable: int = 0
+    clipped: int = 0
 
     def add(self, other: IngestCounts) -> None:
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.skipped += other.skipped
+        self.unreadable += other.unreadable
+        self.clipped += other.clipped
 
 
 #: Column sizes of the identity parts; a longer id is refused, never clipped (two ids
@@ -74,8 +81,37 @@ def _storable(ref: RecordRef, kind: str) -> bool:
     return True
 
 
-def _record_row(rec: PersonRecord, now: datetime) -> dict[str, Any]:
-    attributes = {_jsonable(str(k)): _jsonable(v) for k, v in rec.attributes.items()}
+#: Longest attribute text stored. The model reads at most 512 characters of a value
+#: (``leadsync.model.reading.MAX_TEXT``), so clipping here never changes a score; 4,000 keeps
+#: every standard CRM text field whole (255) with room for long text areas, `explain` shows
+#: enough to recognise a value, and a megabyte pasted into a field costs 4 KB a record, not
+#: a megabyte in every row version and every backup.
+ATTRIBUTE_CHARS = 4_000
+
+
+def _attributes(rec: PersonRecord) -> tuple[dict[str, Any], list[UnreadableValue]]:
+    """A record's attributes as stored (JSON-safe, text clipped), and what was clipped."""
+    attributes: dict[str, Any] = {}
+    clipped: list[UnreadableValue] = []
+    for key, value in rec.attributes.items():
+        name = _jsonable(str(key))
+        if isinstance(value, str) and len(value) > ATTRIBUTE_CHARS:
+            clipped.append(
+                UnreadableValue.of(
+                    rec.ref,
+                    f"attributes.{name}",
+                    value,
+                    f"longer than {ATTRIBUTE_CHARS:,} characters; stored clipped",
+                )
+            )
+            value = value[:ATTRIBUTE_CHARS]
+        attributes[name] = _jsonable(value)
+    return attributes, clipped
+
+
+def _record_row(
+    rec: PersonRecord, now: datetime, attributes: dict[str, Any], notes: Sequence[UnreadableValue]
+) -> dict[str, Any]:
     email = normalize_email(rec.email)
     row = {
         "uid": str(rec.ref),
@@ -96,7 +132,9 @@ def _record_row(rec: PersonRecord, now: datetime) -> dict[str, Any]:
         "updated_at": now,
     }
     # Content only: our own write-back bumps the CRM's modstamp without changing any input.
-    row["fingerprint"] = fingerprint({k: v for k, v in row.items() if k not in _NOT_FINGERPRINTED})
+    row["fingerprint"] = fingerprint(
+        _with_notes({k: v for k, v in row.items() if k not in _NOT_FINGERPRINTED}, notes)
+    )
     domain = email.rsplit("@", 1)[1] if email and "@" in email else None
     row["email_domain"] = domain if domain and len(domain) <= 255 else None
     return row
@@ -104,6 +142,15 @@ def _record_row(rec: PersonRecord, now: datetime) -> dict[str, Any]:
 
 # Bookkeeping, and values derived from others: neither is a change to re-score for.
 _NOT_FINGERPRINTED = frozenset({"updated_at", "modified_at", "email_domain"})
+
+
+def _with_notes(content: dict[str, Any], notes: Sequence[UnreadableValue]) -> dict[str, Any]:
+    """What a fingerprint covers: the row's content and, when there are any, what could not be
+    read in it, so an unchanged fingerprint also means unchanged unreadable values (and a
+    record with none keeps the fingerprint it had before they were kept)."""
+    if not notes:
+        return content
+    return {**content, "unreadable": [[n.field, n.raw, n.problem] for n in notes]}
 
 
 def _jsonable(value: Any) -> Any:
@@ -124,23 +171,41 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass(slots=True)
 class PeopleRows:
-    """A batch of people records as the rows to store (the newest of each), before any read."""
+    """A batch of people records as the rows to store (the newest of each), before any read,
+    with what could not be read in them (by record uid: see :mod:`leadsync.store.unreadable`)."""
 
     rows: dict[str, dict[str, Any]]
     skipped: int
+    unreadable: dict[str, tuple[UnreadableValue, ...]]
+    clipped: int = 0
 
 
 def people_rows(records: Sequence[PersonRecord], now: datetime) -> PeopleRows:
     """The rows :func:`store_people` stores: pure, so a pull prepares the next batch's rows
     while the store commits the batch before it (people batches commit one at a time)."""
     latest: dict[str, PersonRecord] = {}
-    storable = [rec for rec in records if _storable(rec.ref, "person")]
+    found: dict[str, tuple[UnreadableValue, ...]] = {}
+    storable = []
+    for rec in records:
+        if _storable(rec.ref, "person"):
+            storable.append(rec)
+        else:
+            uid, problem = unreadable.unstorable(rec.ref)
+            found[uid] = problem
     for rec in storable:
         uid = str(rec.ref)
         if uid not in latest or latest[uid].modified_at <= rec.modified_at:
             latest[uid] = rec
-    rows = {uid: _record_row(rec, now) for uid, rec in latest.items()}
-    return PeopleRows(rows, len(records) - len(storable))
+    rows: dict[str, dict[str, Any]] = {}
+    clipped = 0
+    for uid, rec in latest.items():
+        attributes, cut = _attributes(rec)
+        notes = (*rec.unreadable, *cut)
+        rows[uid] = _record_row(rec, now, attributes, notes)
+        clipped += len(cut)
+        if notes:
+            found[uid] = notes
+    return PeopleRows(rows, len(records) - len(storable), found, clipped)
 
 
 def upsert_people(
@@ -153,18 +218,26 @@ def upsert_people(
 def store_people(conn: sa.Connection, prepared: PeopleRows, now: datetime) -> IngestCounts:
     """Store rows from :func:`people_rows` (see :func:`upsert_people`)."""
     rows = prepared.rows
-    counts = IngestCounts(skipped=prepared.skipped)
+    counts = IngestCounts(
+        skipped=prepared.skipped,
+        unreadable=sum(map(len, prepared.unreadable.values())) - prepared.clipped,
+        clipped=prepared.clipped,
+    )
     existing = _existing_records(conn, list(rows))
     dirty: set[int] = set()
     gone: list[int] = []
     new_rows = [row for uid, row in rows.items() if uid not in existing]
     changed: list[dict[str, Any]] = []
+    same: list[str] = []
+    updated: list[str] = []
     for uid, row in rows.items():
         old = existing.get(uid)
         if old is None or old.fingerprint == row["fingerprint"]:
             if old is not None:
                 counts.unchanged += 1
+                same.append(uid)
             continue
+        updated.append(uid)
         counts.updated += 1
         changed.append({"_id": old.id, **row})
         dirty.add(old.person_id)
@@ -178,6 +251,7 @@ def store_people(conn: sa.Connection, prepared: PeopleRows, now: datetime) -> In
     if new_rows:
         counts.inserted += len(new_rows)
         dirty |= _insert_new_records(conn, new_rows, now)
+    unreadable.keep(conn, prepared.unreadable, updated, same, now)
     _apply_merges(conn, rows, now, dirty)
     drop_pending_for(conn, gone)
     _refresh_active(conn, dirty, now)
@@ -439,7 +513,7 @@ def _activity_row(rec: ActivityRecord, uid: str) -> dict[str, Any]:
         "deleted": bool(rec.deleted),
     }
     # Content only: the modstamp moves when nothing an activity says has changed.
-    row["fingerprint"] = fingerprint(row)
+    row["fingerprint"] = fingerprint(_with_notes(row, rec.unreadable))
     row["modified_at"] = rec.modified_at
     return row
 
@@ -457,16 +531,24 @@ def upsert_activities(
 ) -> IngestCounts:
     """Store one batch of activities; an activity seen again with the same content is a no-op."""
     rows: dict[str, dict[str, Any]] = {}
-    storable = [
-        rec
-        for rec in records
-        if _storable(rec.ref, "activity") and (rec.person is None or _storable(rec.person, "link"))
-    ]
+    found: dict[str, tuple[UnreadableValue, ...]] = {}
+    storable = []
+    for rec in records:
+        if not _storable(rec.ref, "activity"):
+            uid, problem = unreadable.unstorable(rec.ref)
+            found[uid] = problem
+        elif rec.person is None or _storable(rec.person, "link"):
+            storable.append(rec)
     for rec in storable:
         uid = str(rec.ref)
         if uid not in rows or rows[uid]["modified_at"] <= rec.modified_at:
             rows[uid] = _activity_row(rec, uid)
-    counts = IngestCounts(skipped=len(records) - len(storable))
+            found.pop(uid, None)
+            if rec.unreadable:
+                found[uid] = rec.unreadable
+    counts = IngestCounts(
+        skipped=len(records) - len(storable), unreadable=sum(map(len, found.values()))
+    )
     existing: dict[str, Any] = {}
     for part in chunks(list(rows)):
         query = sa.select(
@@ -476,6 +558,8 @@ def upsert_activities(
     owners = _resolve_people(conn, list(rows.values()))
     dirty: set[int | None] = set()
     inserts: list[dict[str, Any]] = []
+    same: list[str] = []
+    updated: list[str] = []
     for uid, row in rows.items():
         row["person_id"] = owners.get(uid)
         old = existing.get(uid)
@@ -484,12 +568,15 @@ def upsert_activities(
             dirty.add(row["person_id"])
         elif old.fingerprint == row["fingerprint"]:
             counts.unchanged += 1
+            same.append(uid)
         else:
             counts.updated += 1
+            updated.append(uid)
             conn.execute(sa.update(activities).where(activities.c.id == old.id).values(**row))
             dirty.update((old.person_id, row["person_id"]))
     insert_rows(conn, activities, inserts)
     counts.inserted = len(inserts)
+    unreadable.keep(conn, found, updated, same, now)
     mark_dirty(conn, dirty, now)
     refresh_planner_stats(conn, (activities,))
     return counts

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from leadsync.store import unreadable
 from leadsync.store.identity import chunks, normalize_email
 from leadsync.store.returning import remember_forgotten
 from leadsync.store.schema import (
@@ -27,6 +28,7 @@ from leadsync.store.schema import (
     returning_people,
     score_history,
     scores,
+    unreadable_values,
 )
 
 
@@ -70,6 +72,18 @@ def forget(conn: sa.Connection, email: str, now: datetime) -> Forgotten:
         count = conn.execute(sa.delete(table).where(condition)).rowcount or 0
         result.rows[table.name] = result.rows.get(table.name, 0) + count
 
+    # What could not be read in their records and activities names them too (a raw value
+    # may be their address): gone with the rest.
+    activity_uids = list(
+        conn.execute(
+            sa.select(activities.c.uid).where(activities.c.email_norm == address)
+        ).scalars()
+    )
+    for part in chunks(person_ids):
+        activity_uids += conn.execute(
+            sa.select(activities.c.uid).where(activities.c.person_id.in_(part))
+        ).scalars()
+    result.rows[unreadable_values.name] = unreadable.forget(conn, [*uids, *activity_uids])
     # Children before parents (foreign keys), the outbox before the records it points at.
     for part in chunks(uids):
         delete(actions, actions.c.record_uid.in_(part))

@@ -426,3 +426,23 @@ webhook_records = sa.Table(
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
+
+# Values a connector could not read (a garbage date in a form's time field, "yes" in a
+# checkbox), one row per record and CRM field, so `leadsync status` and the dashboard show
+# what to fix. A record's rows are replaced each time it is stored: a field read fine again,
+# or the record deleted, clears them. ``record_uid`` is a crm_records or activities uid (or,
+# for a record whose id cannot be stored, ``source:object:#digest``).
+unreadable_values = sa.Table(
+    "unreadable_values",
+    metadata,
+    sa.Column("record_uid", sa.String(300), primary_key=True),
+    sa.Column("field", sa.String(255), primary_key=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("object_type", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(128), nullable=False),
+    # Clipped by the connector (about 200 characters); Text so a long field name never fails.
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("problem", sa.Text, nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False, index=True),
+)

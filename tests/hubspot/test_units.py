@@ -414,3 +414,33 @@ def test_merge_notification_points_absorbed_records_at_the_survivor() -> None:
     (event,) = parse_events("hubspot", body.encode())
     assert event.kind == "merged" and event.ref == RecordRef("hubspot", "contact", "4")
     assert event.merged_into == RecordRef("hubspot", "contact", "9")
+
+
+def test_check_compares_each_read_propertys_type_with_what_is_read() -> None:
+    """A conversion date kept in a text property, an opt-out in a number, employees in a date:
+    reported with the type that fixes each; the shipped types are clean."""
+    kinds = {
+        "email": "string",
+        "lastmodifieddate": "datetime",
+        "hubspot_owner_id": "enumeration",
+        "hs_lead_status": "enumeration",
+        "hs_email_optout": "bool",
+        "lifecyclestage": "enumeration",
+        "hs_lifecyclestage_customer_date": "datetime",
+        "associatedcompanyid": "number",
+        "numemployees": "enumeration",
+    }
+    contacts = {p: {"name": p, "type": kinds.get(p, "string")} for p in MAPPING.read_properties()}
+    tasks = {"leadsync_key": {"name": "leadsync_key", "hasUniqueValue": True}}
+    clean = [p for p in check_against(MAPPING, contacts, tasks) if p.field in contacts]
+    assert clean == []
+    contacts["hs_lifecyclestage_customer_date"]["type"] = "string"
+    contacts["hs_email_optout"]["type"] = "number"
+    contacts["numemployees"]["type"] = "date"
+    problems = {p.field: p for p in check_against(MAPPING, contacts, tasks) if p.field in contacts}
+    assert set(problems) == {"hs_lifecyclestage_customer_date", "hs_email_optout", "numemployees"}
+    converted = problems["hs_lifecyclestage_customer_date"]
+    assert "[contact].converted_at is read as a date-time" in converted.problem
+    assert "datetime" in converted.fix and "mappings/hubspot.toml" in converted.fix
+    assert "bool" in problems["hs_email_optout"].fix
+    assert "[attributes].employees" in problems["numemployees"].problem

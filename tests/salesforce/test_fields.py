@@ -184,3 +184,40 @@ def test_create_fields_posts_tooling_custom_fields(
         "description": "Written by LeadSync (reason); do not edit by hand.",
     }
     assert bodies[3]["Metadata"]["externalId"] is True
+
+
+def test_check_compares_each_mapped_fields_type_with_what_is_read(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    """A time kept in a Text field, an opt-out in a picklist, employees in a date, an address
+    as an attribute: each is reported with the field type that fixes it."""
+    lead = [
+        _field("HasOptedOutOfEmail", "picklist") if f["name"] == "HasOptedOutOfEmail"
+        else _field("NumberOfEmployees", "date") if f["name"] == "NumberOfEmployees"
+        else _field("City", "address") if f["name"] == "City"
+        else f
+        for f in LEAD_STANDARD
+    ]  # fmt: skip
+    form = [
+        _field("Submitted_At__c", "string") if f["name"] == "Submitted_At__c" else f for f in FORM
+    ]
+    _describe(rsps, "Lead", lead + ALL_OUTPUTS)
+    _describe(rsps, "Contact", CONTACT + ALL_OUTPUTS)
+    _describe(rsps, "Account", ACCOUNT)
+    _describe(rsps, "Task", [_field("LeadSync_Key__c", "string", externalId=True)])
+    _describe(rsps, "Form_Submission__c", form)
+
+    problems = {(p.object_type, p.field): p for p in connector.check()}
+
+    assert set(problems) == {
+        ("Lead", "HasOptedOutOfEmail"),
+        ("Lead", "NumberOfEmployees"),
+        ("Lead", "City"),
+        ("Form_Submission__c", "Submitted_At__c"),
+    }
+    submitted = problems["Form_Submission__c", "Submitted_At__c"]
+    assert "is a string field" in submitted.problem and "date-time" in submitted.problem
+    assert "activities.forms.submitted_at_field" in submitted.fix and "Date/Time" in submitted.fix
+    assert "Checkbox" in problems["Lead", "HasOptedOutOfEmail"].fix
+    assert "objects.Lead.attributes.employees" in problems["Lead", "NumberOfEmployees"].problem
+    assert "address" in problems["Lead", "City"].problem
