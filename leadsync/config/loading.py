@@ -28,6 +28,11 @@ M = TypeVar("M", bound=BaseModel)
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
+#: Keys whose values are secrets wherever they appear: never empty, never echoed in a message.
+SECRET_KEYS = frozenset(
+    {"client_secret", "password", "security_token", "refresh_token", "access_token"}
+)
+
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse ``path`` as TOML; a missing file or a syntax error is a ``ConfigError``."""
@@ -46,7 +51,9 @@ def read_toml(path: Path) -> dict[str, Any]:
 def expand_env(data: Any, file: str, environ: typing.Mapping[str, str] | None = None) -> Any:
     """Replace ``${VAR}`` in every string with the environment's value.
 
-    A reference to an unset variable is a problem naming the key that holds it.
+    A reference to an unset variable is a problem naming the key that holds it, and so is a
+    secret key whose variable is set but empty: ``LEADSYNC_TOKEN=""`` must not turn into a
+    "set" token that is empty (an open service, or webhooks verified with an empty key).
     """
     env = os.environ if environ is None else environ
     problems: list[str] = []
@@ -66,6 +73,11 @@ def expand_env(data: Any, file: str, environ: typing.Mapping[str, str] | None = 
                         f"(export it, or write the value in the file)"
                     )
                     return ""
+                if _key_of(loc) in SECRET_KEYS and not env[name].strip():
+                    problems.append(
+                        f"{file}: {loc}: environment variable {name} is set but empty; a "
+                        f"secret cannot be empty (export its value, or remove the key)"
+                    )
                 return env[name]
 
             return _ENV_REF.sub(substitute, value)
@@ -75,6 +87,10 @@ def expand_env(data: Any, file: str, environ: typing.Mapping[str, str] | None = 
     if problems:
         raise ConfigError(problems)
     return expanded
+
+
+def _key_of(loc: str) -> str:
+    return loc.rsplit(".", 1)[-1]
 
 
 def validate(model: type[M], data: Any, file: str) -> M:
@@ -120,7 +136,8 @@ def _describe(model: type[BaseModel], err: Any, file: str) -> str:
     message = err["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+    secret = any(str(part) in SECRET_KEYS for part in loc[-1:])
+    shown = "" if secret or isinstance(value, (dict, list)) else f" (got {value!r})"
     return f"{file}: {where}: {message}{shown}"
 
 

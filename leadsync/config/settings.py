@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
-from leadsync.config.loading import expand_env, read_toml, validate
+from leadsync.config.loading import SECRET_KEYS, expand_env, read_toml, validate
 from leadsync.config.model_settings import (
     AccountsSettings,
     EngagementSettings,
@@ -47,13 +47,35 @@ log = structlog.get_logger(__name__)
 CONFIG_ENV = "LEADSYNC_CONFIG"
 DEFAULT_CONFIG = Path("leadsync.toml")
 
-#: Keys whose values are secrets wherever they appear; written literally they trigger the
-#: permission check.
-SECRET_KEYS = frozenset(
-    {"client_secret", "password", "security_token", "refresh_token", "access_token"}
-)
+#: Shortest ``[service] access_token`` accepted: it is the only thing between the network and
+#: the dashboard's data and actions, so it must be long enough that guessing is hopeless.
+MIN_SERVICE_TOKEN = 32
 #: Path-valued keys per connector, resolved against the config file's folder.
 _CONNECTOR_PATH_KEYS = ("mapping", "ca_bundle", "private_key_file")
+
+
+class ServiceSection(ServiceSettings):
+    """``[service]`` as ``ServiceSettings`` has it, plus the checks that keep it from serving
+    anything it should not: a real token (never an empty or short one)."""
+
+    @field_validator("access_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        given = value.get_secret_value()
+        if not given.strip():
+            raise ValueError(
+                f"is empty; set it to at least {MIN_SERVICE_TOKEN} characters (e.g. the "
+                "output of `openssl rand -hex 32`), or remove the key to serve without a token "
+                "on a loopback host"
+            )
+        if len(given) < MIN_SERVICE_TOKEN:
+            raise ValueError(
+                f"is {len(given)} characters; it must be at least {MIN_SERVICE_TOKEN} "
+                "characters (e.g. the output of `openssl rand -hex 32`)"
+            )
+        return value
 
 
 class ConnectorsSettings(Section):
@@ -84,7 +106,7 @@ class Settings(Section):
     handoff: HandoffSettings = HandoffSettings()
     recycle: RecycleSettings = RecycleSettings()
     nurture: NurtureSettings = NurtureSettings()
-    service: ServiceSettings = ServiceSettings()
+    service: ServiceSection = ServiceSection()
 
     _source: str = PrivateAttr(default="<memory>")
     _spec: ModelSpec | None = PrivateAttr(default=None)
