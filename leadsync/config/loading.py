@@ -35,13 +35,26 @@ SECRET_KEYS = frozenset(
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse ``path`` as TOML; a missing file or a syntax error is a ``ConfigError``."""
+    """Parse ``path`` as TOML; a file that is missing, unreadable, not UTF-8 or not TOML is a
+    ``ConfigError`` naming it. A byte-order mark (Windows editors write one) is skipped."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a file; name the .toml file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        # utf-8-sig counts offsets after a skipped mark; report them in the file's own bytes.
+        offset = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        line = raw.count(b"\n", 0, offset) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text: byte offset {offset} (line {line}) is 0x{raw[offset]:02x}; "
+            "save the file as UTF-8"
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
