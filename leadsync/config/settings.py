@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import Field, PrivateAttr, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_validator
 
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
@@ -40,6 +40,7 @@ from leadsync.config.operations import (
 )
 from leadsync.errors import ConfigError
 from leadsync.model import ModelSpec
+from leadsync.service.names import normalise_host, path_problem
 from mappings import default_mapping_path
 
 log = structlog.get_logger(__name__)
@@ -55,8 +56,35 @@ _CONNECTOR_PATH_KEYS = ("mapping", "ca_bundle", "private_key_file")
 
 
 class ServiceSection(ServiceSettings):
-    """``[service]`` as ``ServiceSettings`` has it, plus the checks that keep it from serving
-    anything it should not: a real token (never an empty or short one)."""
+    """``[service]`` as ``ServiceSettings`` has it, plus what keeps it from serving anything it
+    should not: a real token (never an empty or short one), a webhook path that takes over no
+    page or probe, and the host names it answers to."""
+
+    #: Names (``leadsync.example.com``, ``*.example.com``) and addresses the service is
+    #: reached by besides the loopback names; a request naming any other ``Host`` is refused
+    #: (DNS rebinding). Empty: loopback only without a token, any host with one. ``["*"]``:
+    #: any host (needs the token).
+    allowed_hosts: tuple[str, ...] = ()
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _webhook_path_free(cls, value: str) -> str:
+        problem = path_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _matchable_hosts(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        hosts = tuple(dict.fromkeys(normalise_host(entry) for entry in value))
+        # An access_token that failed its own check is reported there, not here again.
+        if "*" in hosts and info.data.get("access_token", "") is None:
+            raise ValueError(
+                "'*' (any host) needs access_token: without one, any web page the operator "
+                "visits could read the dashboard through DNS rebinding; list the names instead"
+            )
+        return hosts
 
     @field_validator("access_token")
     @classmethod

@@ -27,7 +27,9 @@ from jobs.runner import CycleOutcome
 from leadsync.service import dashboard
 from leadsync.service.auth import AccessGuard
 from leadsync.service.dashboard import DashboardParts
+from leadsync.service.hosts import HostGuard
 from leadsync.service.metrics import CONTENT_TYPE, ServiceMetrics
+from leadsync.service.names import HEALTHZ, LOOPBACK_HOSTS, METRICS, PROBES, READYZ
 from leadsync.service.state import CycleLog, Leadership, outcomes_from_store, readiness
 from leadsync.service.views import HasUsage, ReportInputs
 from leadsync.service.webhook import HubSpotWebhook
@@ -35,7 +37,8 @@ from leadsync.store import Store
 
 log = structlog.get_logger(__name__)
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+#: Orchestrators call the probes without credentials; they reveal nothing.
+PUBLIC_ROUTES = frozenset((method, path) for path in PROBES for method in ("GET", "HEAD"))
 #: A store that does not answer a trivial query this fast counts as unreachable.
 STORE_PROBE_SECONDS = 5.0
 
@@ -63,6 +66,8 @@ class ServiceParts:
     matrix_teams: Mapping[str, str] = field(default_factory=dict)
     #: What the dashboard's report page reads from the config; ``None``: no report page data.
     report: ReportInputs | None = None
+    #: ``Host`` names answered to (``hosts.served_hosts``); ``None``: any.
+    allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS
 
 
 def _probe_store(
@@ -127,14 +132,15 @@ def build_app(parts: ServiceParts) -> ASGIApp:
         return PlainTextResponse(body, media_type=CONTENT_TYPE)
 
     routes: list[BaseRoute] = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route(HEALTHZ, healthz, methods=["GET"]),
+        Route(READYZ, readyz, methods=["GET"]),
+        Route(METRICS, metrics, methods=["GET"]),
     ]
-    public = set(PUBLIC_PATHS)
+    public = set(PUBLIC_ROUTES)
     if parts.webhook is not None:
         routes.append(Route(parts.webhook_path, parts.webhook.handle, methods=["POST"]))
-        public.add(parts.webhook_path.rstrip("/"))
+        # HubSpot authenticates by its signature, on this one path and method only.
+        public.add(("POST", parts.webhook_path))
     routes.extend(
         dashboard.routes(
             DashboardParts(
@@ -153,4 +159,4 @@ def build_app(parts: ServiceParts) -> ASGIApp:
     app: ASGIApp = Starlette(routes=routes)
     if parts.access_token:
         app = AccessGuard(app, parts.access_token, frozenset(public))
-    return app
+    return HostGuard(app, parts.allowed_hosts)

@@ -37,12 +37,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from leadsync.service.names import LOGIN, STATIC
+
 log = structlog.get_logger(__name__)
 
 COOKIE = "leadsync_session"
 SESSION_SECONDS = 12 * 3600
-#: Always reachable: the login form itself and the stylesheet it uses.
-OPEN_PREFIXES = ("/login", "/static/")
+#: Always reachable: the login form (and its POST), and the stylesheets and scripts.
+OPEN_ROUTES = frozenset({("GET", LOGIN), ("HEAD", LOGIN), ("POST", LOGIN)})
+OPEN_PREFIX = STATIC + "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,22 +152,24 @@ def safe_next(target: str | None) -> str:
 class AccessGuard:
     """Lets a request through when it is public or proves the token (bearer or session).
 
-    A browser (``Accept: text/html``) without either is redirected to the login form;
-    anything else gets 401 with ``WWW-Authenticate: Bearer``.
+    ``public`` holds (method, path) pairs, matched exactly: the webhook is open to POST on
+    its own path and nothing else. A browser (``Accept: text/html``) without either is
+    redirected to the login form; anything else gets 401 with ``WWW-Authenticate: Bearer``.
     """
 
-    def __init__(self, app: ASGIApp, token: str, public: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, token: str, public: frozenset[tuple[str, str]]) -> None:
         self._app = app
         self._token = token
-        self._public = public
+        self._public = public | OPEN_ROUTES
+
+    def _is_public(self, method: str, path: str) -> bool:
+        if (method, path) in self._public:
+            return True
+        return method in ("GET", "HEAD") and path.startswith(OPEN_PREFIX)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or path.rstrip("/") in self._public
-            or path.startswith(OPEN_PREFIXES)
-        ):
+        if scope["type"] != "http" or self._is_public(scope["method"], path):
             await self._app(scope, receive, send)
             return
         caller = identify(scope, self._token)

@@ -38,6 +38,7 @@ from leadsync.service.auth import (
     new_session,
     safe_next,
 )
+from leadsync.service.names import LOGIN, LOGOUT, STATIC
 from leadsync.service.webhook import BodyTooLarge, read_limited
 from leadsync.store import Store
 from leadsync.store.actions import replay_parked
@@ -107,10 +108,10 @@ def routes(parts: DashboardParts) -> list[BaseRoute]:
         Route("/backfills", pages.backfills, methods=["GET"]),
         Route("/backfills", pages.queue_backfill, methods=["POST"]),
         Route("/report", pages.report, methods=["GET"]),
-        Route("/login", pages.login_form, methods=["GET"]),
-        Route("/login", pages.login, methods=["POST"]),
-        Route("/logout", pages.logout, methods=["POST"]),
-        Mount("/static", StaticFiles(packages=[("leadsync.service", "static")]), name="static"),
+        Route(LOGIN, pages.login_form, methods=["GET"]),
+        Route(LOGIN, pages.login, methods=["POST"]),
+        Route(LOGOUT, pages.logout, methods=["POST"]),
+        Mount(STATIC, StaticFiles(packages=[("leadsync.service", "static")]), name="static"),
     ]
 
 

@@ -37,6 +37,7 @@ from jobs.scheduler import Periodic, SyncScheduler
 from leadsync.config import Settings
 from leadsync.logs import register_secrets
 from leadsync.service.app import ServiceParts, build_app
+from leadsync.service.hosts import served_hosts
 from leadsync.service.metrics import ServiceMetrics
 from leadsync.service.state import CycleLog
 from leadsync.service.views import ReportInputs
@@ -123,6 +124,7 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
             grace=grace,
         )
         webhook = _webhook(settings, store, scheduler, metrics)
+        hosts = served_hosts(service.host, service.allowed_hosts, token is not None)
         app = build_app(
             ServiceParts(
                 store=store,
@@ -141,6 +143,7 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
                     for (fit, ready), team in settings.model_spec().matrix.items()
                 },
                 report=ReportInputs(settings.model_spec(), settings.identity.fit_source),
+                allowed_hosts=hosts,
             )
         )
         config = uvicorn.Config(
@@ -165,6 +168,7 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
             connectors=list(connectors),
             interval_seconds=settings.sync.interval_seconds,
             webhook=service.webhook_path if webhook else None,
+            hosts=list(hosts) if hosts is not None else "any",
         )
         try:
             _Server(config, stop).run()

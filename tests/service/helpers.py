@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,11 +18,14 @@ from connectors.hubspot.webhooks import signature_v3
 from leadsync.records import ApiUsage
 from leadsync.service.app import ServiceParts, build_app
 from leadsync.service.metrics import ServiceMetrics
+from leadsync.service.names import LOOPBACK_HOSTS
 from leadsync.service.state import CycleLog
 from leadsync.service.webhook import HubSpotWebhook
 from leadsync.store import Store
 
 SECRET = "hubspot-client-secret-for-tests"
+#: starlette's TestClient calls the app as http://testserver.
+TEST_HOSTS = ("testserver", *LOOPBACK_HOSTS)
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
@@ -63,7 +67,12 @@ class Harness:
     def clock(self) -> datetime:
         return self.now[0]
 
-    def app(self, token: str | None = None, max_body: int = 1024 * 1024) -> Any:
+    def app(
+        self,
+        token: str | None = None,
+        max_body: int = 1024 * 1024,
+        allowed_hosts: Sequence[str] | None = TEST_HOSTS,
+    ) -> Any:
         def on_delivery(events: list[Any]) -> bool:
             self.triggered.append(len(events))
             return len(self.triggered) == 1
@@ -85,6 +94,7 @@ class Harness:
                 leadership=self,
                 usage=self.usage,
                 trigger=self.trigger,
+                allowed_hosts=allowed_hosts,
             )
         )
 

@@ -218,3 +218,29 @@ def test_token_guards_everything_but_probes_and_webhook(harness: Harness) -> Non
 def test_without_a_token_nothing_asks_for_one(harness: Harness) -> None:
     with TestClient(harness.app()) as client:
         assert client.get("/metrics").status_code == 200
+
+
+def test_only_the_webhook_path_and_method_skip_the_token(harness: Harness) -> None:
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    with TestClient(harness.app(token=TOKEN), follow_redirects=False) as client:
+        # The exemption is for POST to exactly the webhook path: nothing near it, no other
+        # method, no trailing slash, no path that only starts like the login page.
+        for method, path in [
+            ("GET", "/hooks/hubspot"),
+            ("PUT", "/hooks/hubspot"),
+            ("POST", "/hooks/hubspot/"),
+            ("POST", "/hooks/hubspotx"),
+            ("GET", "/hooks/hubspot/x"),
+            ("GET", "/loginx"),
+            ("GET", "/login/../metrics"),
+            ("GET", "/healthz/x"),
+            ("POST", "/healthz"),
+            ("GET", "/staticx"),
+        ]:
+            answer = client.request(method, path)
+            assert answer.status_code == 401, (method, path, answer.status_code)
+        assert client.request("GET", "/hooks/hubspot", headers=bearer).status_code == 405
+        assert client.post("/hooks/hubspot", content=b"[]").status_code == 401  # unsigned
+        assert client.get("/login").status_code == 200
+        assert client.head("/healthz").status_code == 200
+        assert client.get("/static/dashboard.css").status_code == 200
