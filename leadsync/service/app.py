@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import sqlalchemy as sa
 import structlog
@@ -30,6 +31,7 @@ from leadsync.service.dashboard import DashboardParts
 from leadsync.service.hosts import HostGuard
 from leadsync.service.metrics import CONTENT_TYPE, ServiceMetrics
 from leadsync.service.names import HEALTHZ, LOOPBACK_HOSTS, METRICS, PROBES, READYZ
+from leadsync.service.offload import Offload, StoreBusy
 from leadsync.service.state import CycleLog, Leadership, outcomes_from_store, readiness
 from leadsync.service.views import HasUsage, ReportInputs
 from leadsync.service.webhook import HubSpotWebhook
@@ -41,6 +43,8 @@ log = structlog.get_logger(__name__)
 PUBLIC_ROUTES = frozenset((method, path) for path in PROBES for method in ("GET", "HEAD"))
 #: A store that does not answer a trivial query this fast counts as unreachable.
 STORE_PROBE_SECONDS = 5.0
+#: What a 503 for a busy store asks the caller to wait.
+BUSY_RETRY_AFTER_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -88,8 +92,19 @@ def _role(parts: ServiceParts) -> str:
     return parts.leadership.role if parts.leadership is not None else LEADER
 
 
+async def _store_busy(request: Request, exc: Exception) -> Response:
+    """A page or action whose store work outlived its deadline (``offload``)."""
+    log.warning("service.store_busy", path=request.url.path, reason=str(exc))
+    return PlainTextResponse(
+        str(exc), status_code=503, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}
+    )
+
+
 def build_app(parts: ServiceParts) -> ASGIApp:
     """The ASGI app over ``parts``; wrap it in uvicorn (``leadsync run`` does)."""
+    # One thread: probes come every few seconds, and one stuck on the store is enough to
+    # know the store is not answering.
+    probe = Offload("readyz-store", 1)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "role": _role(parts)})
@@ -99,11 +114,11 @@ def build_app(parts: ServiceParts) -> ASGIApp:
         standby = role != LEADER
         last: Mapping[str, CycleOutcome] | None = None
         try:
-            problem, last = await asyncio.wait_for(
-                asyncio.to_thread(_probe_store, parts.store, parts.connectors if standby else None),
+            problem, last = await probe.run(
+                partial(_probe_store, parts.store, parts.connectors if standby else None),
                 STORE_PROBE_SECONDS,
             )
-        except TimeoutError:
+        except StoreBusy:
             problem = f"store did not answer within {STORE_PROBE_SECONDS:.0f} s"
         checks = readiness(
             parts.clock(),
@@ -156,7 +171,7 @@ def build_app(parts: ServiceParts) -> ASGIApp:
             )
         )
     )
-    app: ASGIApp = Starlette(routes=routes)
+    app: ASGIApp = Starlette(routes=routes, exception_handlers={StoreBusy: _store_busy})
     if parts.access_token:
         app = AccessGuard(app, parts.access_token, frozenset(public))
     return HostGuard(app, parts.allowed_hosts)

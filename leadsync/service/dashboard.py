@@ -11,7 +11,6 @@ forged requests are kept out, is ``leadsync.service.auth``'s docstring.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +38,7 @@ from leadsync.service.auth import (
     safe_next,
 )
 from leadsync.service.names import LOGIN, LOGOUT, STATIC
+from leadsync.service.offload import Offload
 from leadsync.service.webhook import BodyTooLarge, read_limited
 from leadsync.store import Store
 from leadsync.store.actions import replay_parked
@@ -55,6 +55,12 @@ REPORT_MONTHS = 12
 REPORT_MAX_MONTHS = 36
 #: The report reads every person's history; one computed document serves this long.
 REPORT_CACHE_SECONDS = 300.0
+#: How long a page or action waits for the store before answering 503 (``offload``).
+STORE_SECONDS = 10.0
+#: The report page reads every person's history: on a big store that takes a while.
+REPORT_STORE_SECONDS = 120.0
+#: Pages and actions whose store work may be in flight at once (stuck ones included).
+STORE_THREADS = 3
 #: Sent with every page: no framing (the retry button cannot be clickjacked), no outside or
 #: inline scripts or styles (scripts are this site's static files only), forms post only here.
 SECURITY_HEADERS = {
@@ -132,6 +138,7 @@ class _Pages:
         self.parts = parts
         #: months -> (monotonic time computed, the report page's data)
         self._reports: dict[int, tuple[float, dict[str, Any]]] = {}
+        self._store = Offload("dashboard-store", STORE_THREADS)
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -152,12 +159,16 @@ class _Pages:
         )
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
-    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _read(
+        self, fn: Callable[..., Any], *args: Any, seconds: float = STORE_SECONDS
+    ) -> Any:
+        """``fn(conn, *args)`` on a worker thread; ``StoreBusy`` (a 503) past ``seconds``."""
+
         def run() -> Any:
             with self.parts.store.reading() as conn:
                 return fn(conn, *args)
 
-        return await asyncio.to_thread(run)
+        return await self._store.run(run, seconds)
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -203,7 +214,9 @@ class _Pages:
         if cached is not None and time.monotonic() - cached[0] < REPORT_CACHE_SECONDS:
             data = cached[1]
         else:
-            data = await self._read(views.report, inputs, self.parts.clock(), months)
+            data = await self._read(
+                views.report, inputs, self.parts.clock(), months, seconds=REPORT_STORE_SECONDS
+            )
             self._reports[months] = (time.monotonic(), data)
         return self._render(request, "report.html", months=months, data=data, error="")
 
@@ -226,7 +239,7 @@ class _Pages:
             with self.parts.store.transaction() as conn:
                 return replay_failed(conn, connector, now), replay_parked(conn, connector, now)
 
-        writes, actions = await asyncio.to_thread(replay)
+        writes, actions = await self._store.run(replay, STORE_SECONDS)
         cycle = self.parts.trigger(connector)
         log.info(
             "dashboard.retry", connector=connector, writes=writes, actions=actions, cycle=cycle
@@ -273,7 +286,7 @@ class _Pages:
                     now=now,
                 )
 
-        request_id, new = await asyncio.to_thread(enqueue)
+        request_id, new = await self._store.run(enqueue, STORE_SECONDS)
         self.parts.trigger(BACKFILL_JOB)
         log.info("dashboard.backfill_queued", request=request_id, new=new)
         flash = (
