@@ -34,7 +34,7 @@ from leadsync.service.names import HEALTHZ, LOOPBACK_HOSTS, METRICS, PROBES, REA
 from leadsync.service.offload import Offload, StoreBusy
 from leadsync.service.state import CycleLog, Leadership, outcomes_from_store, readiness
 from leadsync.service.views import HasUsage, ReportInputs
-from leadsync.service.webhook import HubSpotWebhook
+from leadsync.service.webhook import BodyTooLarge, BodyTooSlow, HubSpotWebhook, too_slow
 from leadsync.store import Store
 
 log = structlog.get_logger(__name__)
@@ -98,6 +98,16 @@ async def _store_busy(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(
         str(exc), status_code=503, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}
     )
+
+
+async def _too_large(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse("form too large", status_code=413)
+
+
+async def _too_slow(request: Request, exc: Exception) -> Response:
+    client = request.client.host if request.client else None
+    log.warning("service.body_too_slow", path=request.url.path, client=client)
+    return too_slow()
 
 
 def build_app(parts: ServiceParts) -> ASGIApp:
@@ -171,7 +181,8 @@ def build_app(parts: ServiceParts) -> ASGIApp:
             )
         )
     )
-    app: ASGIApp = Starlette(routes=routes, exception_handlers={StoreBusy: _store_busy})
+    handlers = {StoreBusy: _store_busy, BodyTooLarge: _too_large, BodyTooSlow: _too_slow}
+    app: ASGIApp = Starlette(routes=routes, exception_handlers=handlers)
     if parts.access_token:
         app = AccessGuard(app, parts.access_token, frozenset(public))
     return HostGuard(app, parts.allowed_hosts)

@@ -39,7 +39,7 @@ from leadsync.service.auth import (
 )
 from leadsync.service.names import LOGIN, LOGOUT, STATIC
 from leadsync.service.offload import Offload
-from leadsync.service.webhook import BodyTooLarge, read_limited
+from leadsync.service.webhook import read_limited
 from leadsync.store import Store
 from leadsync.store.actions import replay_parked
 from leadsync.store.queue import enqueue_backfill
@@ -122,6 +122,7 @@ def routes(parts: DashboardParts) -> list[BaseRoute]:
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
+    """The posted form; ``BodyTooLarge`` / ``BodyTooSlow`` become 413 / 408 (``app``)."""
     body = await read_limited(request, MAX_FORM_BYTES)
     out: dict[str, list[str]] = {}
     for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
@@ -223,10 +224,7 @@ class _Pages:
     # -- actions ----------------------------------------------------------------------------
 
     async def retry(self, request: Request) -> Response:
-        try:
-            form = _first(await _form(request))
-        except BodyTooLarge:
-            return Response("form too large", status_code=413)
+        form = _first(await _form(request))
         refused = action_refusal(request, self.parts.access_token, form)
         if refused is not None:
             return refused
@@ -250,10 +248,7 @@ class _Pages:
         return RedirectResponse("/rejected?" + urlencode({"flash": flash}), status_code=303)
 
     async def queue_backfill(self, request: Request) -> Response:
-        try:
-            raw = await _form(request)
-        except BodyTooLarge:
-            return Response("form too large", status_code=413)
+        raw = await _form(request)
         form = _first(raw)
         refused = action_refusal(request, self.parts.access_token, form)
         if refused is not None:
@@ -305,10 +300,7 @@ class _Pages:
 
     async def login(self, request: Request) -> Response:
         token = self.parts.access_token
-        try:
-            form = _first(await _form(request))
-        except BodyTooLarge:
-            return Response("form too large", status_code=413)
+        form = _first(await _form(request))
         target = safe_next(form.get("next"))
         if token is None:
             return RedirectResponse(target, status_code=303)
@@ -334,10 +326,7 @@ class _Pages:
         return response
 
     async def logout(self, request: Request) -> Response:
-        try:
-            form = _first(await _form(request))
-        except BodyTooLarge:
-            return Response("form too large", status_code=413)
+        form = _first(await _form(request))
         refused = action_refusal(request, self.parts.access_token, form)
         if refused is not None:
             return refused

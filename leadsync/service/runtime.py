@@ -39,6 +39,7 @@ from leadsync.logs import register_secrets
 from leadsync.service.app import ServiceParts, build_app
 from leadsync.service.hosts import served_hosts
 from leadsync.service.metrics import ServiceMetrics
+from leadsync.service.server import http_config
 from leadsync.service.state import CycleLog
 from leadsync.service.views import ReportInputs
 from leadsync.service.webhook import HubSpotWebhook, people_named
@@ -48,8 +49,6 @@ from leadsync.wiring import build_connectors, build_engine, open_store
 
 log = structlog.get_logger(__name__)
 
-#: How long open HTTP connections get to finish once the server stops accepting.
-HTTP_DRAIN_SECONDS = 5
 #: Default bound on how long a standby replica takes to take over from a dead leader.
 DEFAULT_LEASE = timedelta(seconds=10)
 #: How often the leader looks for queued backfills (the dashboard also asks at once).
@@ -146,15 +145,7 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
                 allowed_hosts=hosts,
             )
         )
-        config = uvicorn.Config(
-            app,
-            host=service.host,
-            port=service.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=HTTP_DRAIN_SECONDS,
-        )
+        config = http_config(app, service.host, service.port)
         # uvicorn restores the handlers it found and re-raises the signal it caught once it
         # has stopped; with the default handler that re-raise would kill us before the
         # cycle could finish, so the handlers it finds only set ``stopping``.

@@ -16,6 +16,7 @@ then and HubSpot's retry is refused as a replay: taken once either way.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -40,6 +41,9 @@ log = structlog.get_logger(__name__)
 
 #: HubSpot batches at most 100 events per delivery, a few KiB; anything near this is abuse.
 MAX_BODY_BYTES = 1024 * 1024
+#: How long a request body (a delivery, a form) may take to arrive: HubSpot sends a few KiB
+#: at once; a client dripping it a byte a second is answered 408 and cut off.
+BODY_SECONDS = 10.0
 #: How long a delivery waits for the store (HubSpot gives up on us after five seconds).
 STORE_SECONDS = 3.0
 #: Deliveries whose store work may be in flight at once (stuck ones included).
@@ -54,18 +58,36 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The request body, refusing (``BodyTooLarge``) past ``limit`` bytes without reading on."""
+class BodyTooSlow(Exception):
+    pass
+
+
+def too_slow() -> Response:
+    """The answer to a body that did not arrive in time; the connection is closed after it."""
+    return JSONResponse(
+        {"error": f"request body not received within {BODY_SECONDS:g} s"},
+        status_code=408,
+        headers={"Connection": "close"},
+    )
+
+
+async def read_limited(request: Request, limit: int, seconds: float = BODY_SECONDS) -> bytes:
+    """The request body, refusing past ``limit`` bytes (``BodyTooLarge``) or ``seconds``
+    (``BodyTooSlow``) without reading on."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTooSlow from None
     return b"".join(chunks)
 
 
@@ -96,8 +118,8 @@ class HubSpotWebhook:
         self._offload = Offload("webhook-store", STORE_THREADS)
 
     async def handle(self, request: Request) -> Response:
-        """Answer one delivery: 413 too large, 401 refused, 503 store busy (HubSpot retries),
-        200 accepted (cycle queued)."""
+        """Answer one delivery: 413 too large, 408 too slow, 401 refused, 503 store busy
+        (HubSpot retries), 200 accepted (cycle queued)."""
         client = request.client.host if request.client else None
         try:
             body = await read_limited(request, self._max_body)
@@ -107,6 +129,10 @@ class HubSpotWebhook:
             return JSONResponse(
                 {"error": f"body larger than {self._max_body} bytes"}, status_code=413
             )
+        except BodyTooSlow:
+            self._metrics.webhooks.labels("too_slow").inc()
+            log.warning("webhook.too_slow", client=client, seconds=BODY_SECONDS)
+            return too_slow()
         now = self._clock()
         try:
             verify_v3(request.method, str(request.url), body, request.headers, self._secret, now)

@@ -23,6 +23,7 @@ from leadsync.records import ApiUsage
 from leadsync.service.app import ServiceParts, build_app
 from leadsync.service.metrics import ServiceMetrics
 from leadsync.service.names import LOOPBACK_HOSTS
+from leadsync.service.server import http_config
 from leadsync.service.state import CycleLog
 from leadsync.service.webhook import HubSpotWebhook
 from leadsync.store import Store
@@ -166,9 +167,7 @@ def start_service(config: Path, cwd: Path, *extra: str) -> subprocess.Popen[str]
 def serving(app: Any) -> Iterator[str]:
     """``app`` over real HTTP on a free loopback port (uvicorn in a thread); yields its URL."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    )
+    server = uvicorn.Server(http_config(app, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
