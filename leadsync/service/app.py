@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 from jobs.lease import LEADER
 from jobs.runner import CycleOutcome
 from leadsync.service import dashboard
-from leadsync.service.auth import AccessGuard
+from leadsync.service.auth import Access, AccessGuard
 from leadsync.service.dashboard import DashboardParts
 from leadsync.service.hosts import HostGuard
 from leadsync.service.metrics import CONTENT_TYPE, ServiceMetrics
@@ -115,6 +115,8 @@ def build_app(parts: ServiceParts) -> ASGIApp:
     # One thread: probes come every few seconds, and one stuck on the store is enough to
     # know the store is not answering.
     probe = Offload("readyz-store", 1)
+    # The guard and the dashboard share one: a signed-out session is out everywhere here.
+    access = Access(parts.access_token) if parts.access_token else None
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "role": _role(parts)})
@@ -171,7 +173,7 @@ def build_app(parts: ServiceParts) -> ASGIApp:
             DashboardParts(
                 store=parts.store,
                 connectors=parts.connectors,
-                access_token=parts.access_token,
+                access=access,
                 usage=parts.usage,
                 trigger=parts.trigger,
                 role=lambda: _role(parts),
@@ -183,6 +185,6 @@ def build_app(parts: ServiceParts) -> ASGIApp:
     )
     handlers = {StoreBusy: _store_busy, BodyTooLarge: _too_large, BodyTooSlow: _too_slow}
     app: ASGIApp = Starlette(routes=routes, exception_handlers=handlers)
-    if parts.access_token:
-        app = AccessGuard(app, parts.access_token, frozenset(public))
+    if access is not None:
+        app = AccessGuard(app, access, frozenset(public))
     return HostGuard(app, parts.allowed_hosts)

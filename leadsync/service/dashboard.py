@@ -31,11 +31,11 @@ from leadsync.service import views
 from leadsync.service.auth import (
     COOKIE,
     SESSION_SECONDS,
+    Access,
     action_refusal,
-    csrf_token,
-    identify,
-    new_session,
+    client_address,
     safe_next,
+    throttled,
 )
 from leadsync.service.names import LOGIN, LOGOUT, STATIC
 from leadsync.service.offload import Offload
@@ -91,7 +91,8 @@ class DashboardParts:
 
     store: Store
     connectors: Sequence[str]
-    access_token: str | None
+    #: The token and its sessions; ``None``: no token configured (read-only dashboard).
+    access: Access | None
     usage: Mapping[str, views.HasUsage] = field(default_factory=dict)
     #: ``trigger(name)``: ask the scheduler for a connector's cycle or a job now.
     trigger: Callable[[str], bool] = lambda name: False
@@ -146,15 +147,15 @@ class _Pages:
     def _render(
         self, request: Request, template: str, status: int = 200, **context: Any
     ) -> Response:
-        token = self.parts.access_token
-        caller = identify(request, token) if token else None
+        access = self.parts.access
+        caller = access.identify(request) if access is not None else None
         html = _env.get_template(template).render(
             path=request.url.path,
             role=self.parts.role(),
             connectors=list(self.parts.connectors),
-            actions_enabled=token is not None,
+            actions_enabled=access is not None,
             signed_in=caller is not None and caller.how == "session",
-            csrf=csrf_token(token, caller.nonce) if token and caller and caller.nonce else "",
+            csrf=access.csrf(caller.nonce) if access and caller and caller.nonce else "",
             flash=request.query_params.get("flash", ""),
             **context,
         )
@@ -225,7 +226,7 @@ class _Pages:
 
     async def retry(self, request: Request) -> Response:
         form = _first(await _form(request))
-        refused = action_refusal(request, self.parts.access_token, form)
+        refused = action_refusal(request, self.parts.access, form)
         if refused is not None:
             return refused
         connector = form.get("connector", "")
@@ -250,7 +251,7 @@ class _Pages:
     async def queue_backfill(self, request: Request) -> Response:
         raw = await _form(request)
         form = _first(raw)
-        refused = action_refusal(request, self.parts.access_token, form)
+        refused = action_refusal(request, self.parts.access, form)
         if refused is not None:
             return refused
         chosen = raw.get("connector", [])
@@ -299,37 +300,50 @@ class _Pages:
         )
 
     async def login(self, request: Request) -> Response:
-        token = self.parts.access_token
+        access = self.parts.access
         form = _first(await _form(request))
         target = safe_next(form.get("next"))
-        if token is None:
+        if access is None:
             return RedirectResponse(target, status_code=303)
-        if not hmac.compare_digest(form.get("token", "").encode(), token.encode()):
-            log.warning(
-                "dashboard.login_refused",
-                client=request.client.host if request.client else None,
-            )
+        client = client_address(request.scope)
+        wait = access.throttle.wait(client)
+        if wait > 0:
+            # Right or wrong, the token is not weighed while this address has to wait.
+            log.warning("dashboard.login_throttled", client=client, wait_seconds=wait)
+            message, headers = throttled(wait)
+            page = self._render(request, "login.html", status=429, next=target, error=message)
+            page.headers.update(headers)
+            return page
+        if not hmac.compare_digest(form.get("token", "").encode(), access.token.encode()):
+            access.throttle.failed(client)
+            log.warning("dashboard.login_refused", client=client)
             return self._render(
                 request, "login.html", status=401, next=target, error="That is not the token."
             )
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             COOKIE,
-            new_session(token),
+            access.new_session(),
             max_age=SESSION_SECONDS,
             path="/",
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
         )
-        log.info("dashboard.signed_in", client=request.client.host if request.client else None)
+        log.info("dashboard.signed_in", client=client)
         return response
 
     async def logout(self, request: Request) -> Response:
         form = _first(await _form(request))
-        refused = action_refusal(request, self.parts.access_token, form)
-        if refused is not None:
-            return refused
+        access = self.parts.access
+        refused = action_refusal(request, access, form)
+        if refused is not None or access is None:
+            return refused or Response(status_code=403)
+        # The cookie stops working here and now, not only in this browser.
+        nonce = access.session(request.cookies.get(COOKIE, ""))
+        if nonce is not None:
+            access.sign_out(nonce)
+            log.info("dashboard.signed_out", client=client_address(request.scope))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return response
