@@ -21,6 +21,14 @@ class ConnectorSettingsBase(BaseModel):
     #: How many times a transient failure (429, 5xx, network) is retried inside one call.
     max_retries: int = 5
 
+    @field_validator("mapping", "ca_bundle", "private_key_file", mode="before", check_fields=False)
+    @classmethod
+    def _path_not_blank(cls, value: Any) -> Any:
+        # An empty path would be read as the current folder ("" is Path(".")).
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; give a file path, or remove the key")
+        return value
+
     @field_validator("*")
     @classmethod
     def _secret_not_blank(cls, value: Any) -> Any:

@@ -164,3 +164,23 @@ def test_strong_secrets_load(tmp_path: Path) -> None:
 def test_a_secret_of_the_wrong_type_is_not_echoed(tmp_path: Path) -> None:
     (line,) = _load(tmp_path, {"service": {"access_token": 12345678901234567890}}, {})
     assert "service.access_token" in line and "12345678901234567890" not in line
+
+
+@pytest.mark.parametrize(
+    ("crm", "key", "extra"),
+    [
+        ("hubspot", "mapping", {"access_token": STRONG}),
+        ("hubspot", "ca_bundle", {"access_token": STRONG}),
+        ("salesforce", "private_key_file",
+         {"auth": "jwt_bearer", "client_id": "cid", "username": "u@example.com"}),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("through_env", [False, True])
+def test_an_empty_file_path_is_refused_not_read_as_the_current_folder(
+    tmp_path: Path, crm: str, key: str, extra: dict[str, Any], through_env: bool
+) -> None:
+    value = "${THE_PATH}" if through_env else ""
+    data = {"connectors": {crm: {**extra, key: value}}}
+    found = _load(tmp_path, data, {"THE_PATH": ""})
+    (line,) = [p for p in found if f"connectors.{crm}.{key}" in p]
+    assert "empty" in line
