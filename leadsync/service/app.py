@@ -30,7 +30,14 @@ from leadsync.service.auth import Access, AccessGuard
 from leadsync.service.dashboard import DashboardParts
 from leadsync.service.hosts import HostGuard
 from leadsync.service.metrics import CONTENT_TYPE, ServiceMetrics
-from leadsync.service.names import HEALTHZ, LOOPBACK_HOSTS, METRICS, PROBES, READYZ
+from leadsync.service.names import (
+    HEALTHZ,
+    LOOPBACK_HOSTS,
+    METRICS,
+    PROBES,
+    READYZ,
+    path_problem,
+)
 from leadsync.service.offload import Offload, StoreBusy
 from leadsync.service.state import CycleLog, Leadership, outcomes_from_store, readiness
 from leadsync.service.views import HasUsage, ReportInputs
@@ -164,6 +171,9 @@ def build_app(parts: ServiceParts) -> ASGIApp:
         Route(METRICS, metrics, methods=["GET"]),
     ]
     public = set(PUBLIC_ROUTES)
+    taken = path_problem(parts.webhook_path) if parts.webhook is not None else None
+    if taken is not None:  # the config refuses these; a caller building parts by hand too
+        raise ValueError(f"webhook_path {parts.webhook_path!r}: {taken}")
     if parts.webhook is not None:
         routes.append(Route(parts.webhook_path, parts.webhook.handle, methods=["POST"]))
         # HubSpot authenticates by its signature, on this one path and method only.
