@@ -249,9 +249,7 @@ def test_only_the_webhook_path_and_method_skip_the_token(harness: Harness) -> No
 
 
 @pytest.mark.parametrize("path", ["/", "/metrics", "/static/x", "/hooks?x"])
-def test_the_app_refuses_a_webhook_path_that_takes_over_a_page(
-    harness: Harness, path: str
-) -> None:
+def test_the_app_refuses_a_webhook_path_that_takes_over_a_page(harness: Harness, path: str) -> None:
     # The config refuses these paths; the app refuses them too when built by hand.
     webhook = HubSpotWebhook(SECRET, lambda events: True, harness.metrics)
     parts = ServiceParts(
