@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import SecretStr, field_validator
 
 from connectors.settings_base import ConnectorSettingsBase
 
+_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 #: Shortest client secret accepted: it is the only key webhook signatures are checked with.
 MIN_CLIENT_SECRET = 32
 
@@ -41,7 +43,9 @@ class HubSpotSettings(ConnectorSettingsBase):
     @field_validator("client_secret")
     @classmethod
     def _real_client_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        given = len(value.get_secret_value()) if value is not None else MIN_CLIENT_SECRET
+        if value is None or _REFERENCE.fullmatch(value.get_secret_value()):
+            return value  # checked once ``${VAR}`` is expanded (``leadsync.config.loading``)
+        given = len(value.get_secret_value())
         if given < MIN_CLIENT_SECRET:
             raise ValueError(
                 f"is {given} characters; it must be at least {MIN_CLIENT_SECRET} characters "

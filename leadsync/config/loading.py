@@ -102,6 +102,13 @@ def expand_env(data: Any, file: str, environ: typing.Mapping[str, str] | None = 
     return expanded
 
 
+def is_reference(value: str) -> bool:
+    """Whether ``value`` is still a ``${VAR}`` reference: data validated without expanding
+    (``settings_from_dict`` over a raw file, as ``leadsync tune`` reads the example). Checks of
+    a secret's strength wait for the value ``load_settings`` expands it to."""
+    return _ENV_REF.fullmatch(value) is not None
+
+
 def _key_of(loc: str) -> str:
     return loc.rsplit(".", 1)[-1]
 

@@ -19,7 +19,7 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_valida
 
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
-from leadsync.config.loading import SECRET_KEYS, expand_env, read_toml, validate
+from leadsync.config.loading import SECRET_KEYS, expand_env, is_reference, read_toml, validate
 from leadsync.config.model_settings import (
     AccountsSettings,
     EngagementSettings,
@@ -89,7 +89,7 @@ class ServiceSection(ServiceSettings):
     @field_validator("access_token")
     @classmethod
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
+        if value is None or is_reference(value.get_secret_value()):
             return value
         given = value.get_secret_value()
         if not given.strip():

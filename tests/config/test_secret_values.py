@@ -16,7 +16,7 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leadsync.config import load_settings
+from leadsync.config import load_settings, settings_from_dict
 from leadsync.errors import ConfigError
 
 STRONG = "s" * 40
@@ -184,3 +184,13 @@ def test_an_empty_file_path_is_refused_not_read_as_the_current_folder(
     found = _load(tmp_path, data, {"THE_PATH": ""})
     (line,) = [p for p in found if f"connectors.{crm}.{key}" in p]
     assert "empty" in line
+
+
+def test_an_unexpanded_reference_is_checked_once_expanded() -> None:
+    # settings_from_dict validates data as given: `leadsync tune` reads the example raw.
+    raw = {
+        "service": {"access_token": "${LEADSYNC_TOKEN}"},
+        "connectors": {"hubspot": {"access_token": "${HS}", "client_secret": "${HS_APP}"}},
+    }
+    settings_ = settings_from_dict(raw, "raw.toml")
+    assert settings_.service.access_token is not None
