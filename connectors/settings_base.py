@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 
 class ConnectorSettingsBase(BaseModel):
@@ -19,6 +20,23 @@ class ConnectorSettingsBase(BaseModel):
     timeout_seconds: float = 30.0
     #: How many times a transient failure (429, 5xx, network) is retried inside one call.
     max_retries: int = 5
+
+    @field_validator("mapping", "ca_bundle", "private_key_file", mode="before", check_fields=False)
+    @classmethod
+    def _path_not_blank(cls, value: Any) -> Any:
+        # An empty path would be read as the current folder ("" is Path(".")).
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; give a file path, or remove the key")
+        return value
+
+    @field_validator("*")
+    @classmethod
+    def _secret_not_blank(cls, value: Any) -> Any:
+        # An empty secret is not a set one: ``${VAR}`` with VAR="" would otherwise pass as a
+        # credential and fail later, far from the config (or, for a verifying key, not at all).
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            raise ValueError("is empty; give the secret's value, or remove the key")
+        return value
 
     @field_validator("timeout_seconds")
     @classmethod

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import SecretStr, field_validator
 
 from connectors.settings_base import ConnectorSettingsBase
+
+_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+#: Shortest client secret accepted: it is the only key webhook signatures are checked with.
+MIN_CLIENT_SECRET = 32
 
 
 class HubSpotSettings(ConnectorSettingsBase):
@@ -14,7 +19,8 @@ class HubSpotSettings(ConnectorSettingsBase):
     base_url: str = "https://api.hubapi.com"
     #: Private-app access token.
     access_token: SecretStr
-    #: The app's client secret, used to verify v3 webhook signatures.
+    #: The app's client secret, used to verify v3 webhook signatures (HubSpot issues a
+    #: 36-character UUID; anything shorter than ``MIN_CLIENT_SECRET`` is a placeholder).
     client_secret: SecretStr | None = None
     #: Daily API calls kept in reserve for the portal's other integrations.
     api_reserve: int = 1_000
@@ -33,6 +39,20 @@ class HubSpotSettings(ConnectorSettingsBase):
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s):// URL")
         return value.rstrip("/")
+
+    @field_validator("client_secret")
+    @classmethod
+    def _real_client_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or _REFERENCE.fullmatch(value.get_secret_value()):
+            return value  # checked once ``${VAR}`` is expanded (``leadsync.config.loading``)
+        given = len(value.get_secret_value())
+        if given < MIN_CLIENT_SECRET:
+            raise ValueError(
+                f"is {given} characters; it must be at least {MIN_CLIENT_SECRET} characters "
+                "(HubSpot issues a 36-character client secret: copy it from the app's Auth "
+                "tab), or remove the key to turn webhooks off"
+            )
+        return value
 
     @field_validator("requests_per_10s", "max_throttle_waits")
     @classmethod

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from leadsync.records import RecordRef
 SIGNATURE_HEADER = "x-hubspot-signature-v3"
 TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
 TOLERANCE = timedelta(minutes=5)
+#: HubSpot's ids are 64-bit integers (19 digits); an "id" longer than this is not one.
+MAX_ID_DIGITS = 20
 
 #: Percent-encodings HubSpot decodes in the URI before signing (its "validating requests" doc).
 _DECODED = {
@@ -59,9 +62,15 @@ class ReplayGuard:
     def __init__(self, max_ids: int = 100_000) -> None:
         self._seen: OrderedDict[str, datetime] = OrderedDict()
         self._max = max_ids
+        # Deliveries are claimed on worker threads, several at once.
+        self._lock = threading.Lock()
 
     def claim(self, event_ids: Sequence[str], now: datetime) -> list[str]:
         """Remember ``event_ids`` unless some were seen: then return those and remember none."""
+        with self._lock:
+            return self._claim(event_ids, now)
+
+    def _claim(self, event_ids: Sequence[str], now: datetime) -> list[str]:
         self._expire(now)
         replayed = [i for i in event_ids if i in self._seen]
         if replayed:
@@ -122,7 +131,7 @@ def verify_v3(
         raise WebhookRejected("missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
     try:
         sent_at = datetime.fromtimestamp(int(timestamp) / 1000, tz=UTC)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, OSError):
         raise WebhookRejected(
             f"X-HubSpot-Request-Timestamp {timestamp!r} is not epoch ms"
         ) from None
@@ -174,11 +183,18 @@ _KINDS = {
 
 
 def parse_events(connector: str, body: bytes) -> list[WebhookEvent]:
-    """A delivery body (a JSON array of events) as canonical events; unknown types skipped."""
+    """A delivery body (a JSON array of events) as canonical events.
+
+    Unknown types are skipped, and so is an event whose ids are not HubSpot ids (integers):
+    a value LeadSync cannot read costs that event, never the delivery, and nothing unbounded
+    (a 6,000-digit id, a NUL) reaches the store.
+    """
     try:
         payload = json.loads(body.decode("utf-8") or "[]")
     except (UnicodeDecodeError, ValueError):
         raise WebhookRejected("body is not JSON") from None
+    except RecursionError:
+        raise WebhookRejected("body nests too deeply to be HubSpot events") from None
     if isinstance(payload, dict):
         payload = [payload]
     if not isinstance(payload, list):
@@ -195,43 +211,77 @@ def _events(connector: str, raw: dict[str, Any]) -> list[WebhookEvent]:
     event = _event(connector, raw)
     if event is None:
         return []
-    merged = raw.get("mergedObjectIds") or []
-    if event.kind != "merged" or not merged:
+    merged = raw.get("mergedObjectIds")
+    if event.kind != "merged" or not isinstance(merged, list) or not merged:
         return [event]
     survivor = event.merged_into or event.ref
+    absorbed = [oid for oid in (hubspot_id(m) for m in merged) if oid is not None]
     return [
         WebhookEvent(
             event_id=f"{event.event_id}:{oid}",
             kind="merged",
-            ref=RecordRef(connector, event.ref.object_type, str(oid)),
+            ref=RecordRef(connector, event.ref.object_type, oid),
             occurred_at=event.occurred_at,
             merged_into=survivor,
             source=event.source,
         )
-        for oid in merged
-        if str(oid) != survivor.external_id
+        for oid in dict.fromkeys(absorbed)
+        if oid != survivor.external_id
     ]
 
 
+def hubspot_id(value: Any) -> str | None:
+    """A HubSpot id (an integer, or a string of its digits) as text; ``None`` for anything
+    else (booleans, floats, negative or over-long numbers, other text)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if 0 <= value < 10**MAX_ID_DIGITS else None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return value if len(value) <= MAX_ID_DIGITS else None
+    return None
+
+
+def _occurred(value: Any) -> datetime:
+    try:
+        parsed = parse_time(value)
+    except (ValueError, OverflowError, OSError):  # 10**30 ms, inf, a 6,000-digit string
+        parsed = None
+    return parsed or datetime.fromtimestamp(0, tz=UTC)
+
+
+def _text(value: Any) -> str | None:
+    """A text field as text: strings as they are, numbers and booleans spelled out."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return None
+
+
 def _event(connector: str, raw: dict[str, Any]) -> WebhookEvent | None:
-    subscription = str(raw.get("subscriptionType") or "")
+    subscription = raw.get("subscriptionType")
+    if not isinstance(subscription, str):
+        return None
     object_name, _, action = subscription.partition(".")
     kind = _KINDS.get(action.lower())
-    object_id = raw.get("objectId")
-    if kind is None or object_id is None or raw.get("eventId") is None:
+    object_id = hubspot_id(raw.get("objectId"))
+    event_id = hubspot_id(raw.get("eventId"))
+    if kind is None or object_id is None or event_id is None:
         return None
-    occurred = parse_time(raw.get("occurredAt")) or datetime.fromtimestamp(0, tz=UTC)
     merged_into = None
-    if kind == "merged" and raw.get("primaryObjectId") is not None:
-        merged_into = RecordRef(connector, object_name, str(raw["primaryObjectId"]))
-    value = raw.get("propertyValue")
+    primary = hubspot_id(raw.get("primaryObjectId"))
+    if kind == "merged" and primary is not None:
+        merged_into = RecordRef(connector, object_name, primary)
+    name = raw.get("propertyName")
+    source = raw.get("changeSource")
     return WebhookEvent(
-        event_id=str(raw["eventId"]),
+        event_id=event_id,
         kind=kind,
-        ref=RecordRef(connector, object_name, str(object_id)),
-        occurred_at=occurred,
-        property=raw.get("propertyName"),
-        value=None if value is None else str(value),
+        ref=RecordRef(connector, object_name, object_id),
+        occurred_at=_occurred(raw.get("occurredAt")),
+        property=name if isinstance(name, str) else None,
+        value=_text(raw.get("propertyValue")),
         merged_into=merged_into,
-        source=raw.get("changeSource"),
+        source=source if isinstance(source, str) else None,
     )

@@ -22,6 +22,11 @@ _NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _given(value: object) -> bool:
+    """Whether a key counts as set: blank text is not (secrets are refused blank earlier)."""
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
 class SalesforceSettings(ConnectorSettingsBase):
     type: Literal["salesforce"] = "salesforce"
     #: The org's My Domain URL. With ``access_token`` auth it is required; otherwise the token
@@ -74,7 +79,7 @@ class SalesforceSettings(ConnectorSettingsBase):
 
     @model_validator(mode="after")
     def _auth_has_its_keys(self) -> SalesforceSettings:
-        missing = [key for key in _NEEDS[self.auth] if getattr(self, key) in (None, "")]
+        missing = [key for key in _NEEDS[self.auth] if not _given(getattr(self, key))]
         if missing:
             raise ValueError(f"auth = '{self.auth}' needs {', '.join(missing)}")
         return self

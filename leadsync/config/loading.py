@@ -28,15 +28,33 @@ M = TypeVar("M", bound=BaseModel)
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
+#: Keys whose values are secrets wherever they appear: never empty, never echoed in a message.
+SECRET_KEYS = frozenset(
+    {"client_secret", "password", "security_token", "refresh_token", "access_token"}
+)
+
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse ``path`` as TOML; a missing file or a syntax error is a ``ConfigError``."""
+    """Parse ``path`` as TOML; a file that is missing, unreadable, not UTF-8 or not TOML is a
+    ``ConfigError`` naming it. A byte-order mark (Windows editors write one) is skipped."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a file; name the .toml file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        # utf-8-sig counts offsets after a skipped mark; report them in the file's own bytes.
+        offset = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        line = raw.count(b"\n", 0, offset) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text: byte offset {offset} (line {line}) is 0x{raw[offset]:02x}; "
+            "save the file as UTF-8"
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -46,7 +64,9 @@ def read_toml(path: Path) -> dict[str, Any]:
 def expand_env(data: Any, file: str, environ: typing.Mapping[str, str] | None = None) -> Any:
     """Replace ``${VAR}`` in every string with the environment's value.
 
-    A reference to an unset variable is a problem naming the key that holds it.
+    A reference to an unset variable is a problem naming the key that holds it, and so is a
+    secret key whose variable is set but empty: ``LEADSYNC_TOKEN=""`` must not turn into a
+    "set" token that is empty (an open service, or webhooks verified with an empty key).
     """
     env = os.environ if environ is None else environ
     problems: list[str] = []
@@ -66,6 +86,11 @@ def expand_env(data: Any, file: str, environ: typing.Mapping[str, str] | None = 
                         f"(export it, or write the value in the file)"
                     )
                     return ""
+                if _key_of(loc) in SECRET_KEYS and not env[name].strip():
+                    problems.append(
+                        f"{file}: {loc}: environment variable {name} is set but empty; a "
+                        f"secret cannot be empty (export its value, or remove the key)"
+                    )
                 return env[name]
 
             return _ENV_REF.sub(substitute, value)
@@ -75,6 +100,17 @@ def expand_env(data: Any, file: str, environ: typing.Mapping[str, str] | None = 
     if problems:
         raise ConfigError(problems)
     return expanded
+
+
+def is_reference(value: str) -> bool:
+    """Whether ``value`` is still a ``${VAR}`` reference: data validated without expanding
+    (``settings_from_dict`` over a raw file, as ``leadsync tune`` reads the example). Checks of
+    a secret's strength wait for the value ``load_settings`` expands it to."""
+    return _ENV_REF.fullmatch(value) is not None
+
+
+def _key_of(loc: str) -> str:
+    return loc.rsplit(".", 1)[-1]
 
 
 def validate(model: type[M], data: Any, file: str) -> M:
@@ -120,7 +156,8 @@ def _describe(model: type[BaseModel], err: Any, file: str) -> str:
     message = err["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+    secret = any(str(part) in SECRET_KEYS for part in loc[-1:])
+    shown = "" if secret or isinstance(value, (dict, list)) else f" (got {value!r})"
     return f"{file}: {where}: {message}{shown}"
 
 

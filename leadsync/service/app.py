@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import sqlalchemy as sa
 import structlog
@@ -24,9 +25,19 @@ from starlette.types import ASGIApp
 
 from jobs.lease import LEADER
 from leadsync.service import dashboard
-from leadsync.service.auth import AccessGuard
+from leadsync.service.auth import Access, AccessGuard
 from leadsync.service.dashboard import DashboardParts
+from leadsync.service.hosts import HostGuard
 from leadsync.service.metrics import CONTENT_TYPE, ServiceMetrics
+from leadsync.service.names import (
+    HEALTHZ,
+    LOOPBACK_HOSTS,
+    METRICS,
+    PROBES,
+    READYZ,
+    path_problem,
+)
+from leadsync.service.offload import Offload, StoreBusy
 from leadsync.service.state import (
     STALE_INTERVALS,
     CycleLog,
@@ -36,15 +47,18 @@ from leadsync.service.state import (
     readiness,
 )
 from leadsync.service.views import HasUsage, ReportInputs
-from leadsync.service.webhook import HubSpotWebhook
+from leadsync.service.webhook import BodyTooLarge, BodyTooSlow, HubSpotWebhook, too_slow
 from leadsync.store import Store
 from leadsync.store.runs import ConnectorHealth
 
 log = structlog.get_logger(__name__)
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+#: Orchestrators call the probes without credentials; they reveal nothing.
+PUBLIC_ROUTES = frozenset((method, path) for path in PROBES for method in ("GET", "HEAD"))
 #: A store that does not answer a trivial query this fast counts as unreachable.
 STORE_PROBE_SECONDS = 5.0
+#: What a 503 for a busy store asks the caller to wait.
+BUSY_RETRY_AFTER_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,8 @@ class ServiceParts:
     report: ReportInputs | None = None
     #: When a connector is unhealthy (``[health]``); ``None``: stale after three intervals.
     health: HealthRules | None = None
+    #: ``Host`` names answered to (``hosts.served_hosts``); ``None``: any.
+    allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS
 
 
 def _probe_store(
@@ -91,8 +107,31 @@ def _role(parts: ServiceParts) -> str:
     return parts.leadership.role if parts.leadership is not None else LEADER
 
 
+async def _store_busy(request: Request, exc: Exception) -> Response:
+    """A page or action whose store work outlived its deadline (``offload``)."""
+    log.warning("service.store_busy", path=request.url.path, reason=str(exc))
+    return PlainTextResponse(
+        str(exc), status_code=503, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}
+    )
+
+
+async def _too_large(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse("form too large", status_code=413)
+
+
+async def _too_slow(request: Request, exc: Exception) -> Response:
+    client = request.client.host if request.client else None
+    log.warning("service.body_too_slow", path=request.url.path, client=client)
+    return too_slow()
+
+
 def build_app(parts: ServiceParts) -> ASGIApp:
     """The ASGI app over ``parts``; wrap it in uvicorn (``leadsync run`` does)."""
+    # One thread: probes come every few seconds, and one stuck on the store is enough to
+    # know the store is not answering.
+    probe = Offload("readyz-store", 1)
+    # The guard and the dashboard share one: a signed-out session is out everywhere here.
+    access = Access(parts.access_token) if parts.access_token else None
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "role": _role(parts)})
@@ -103,11 +142,11 @@ def build_app(parts: ServiceParts) -> ASGIApp:
         role = _role(parts)
         health: Mapping[str, ConnectorHealth] = {}
         try:
-            problem, health = await asyncio.wait_for(
-                asyncio.to_thread(_probe_store, parts.store, parts.connectors),
+            problem, health = await probe.run(
+                partial(_probe_store, parts.store, parts.connectors),
                 STORE_PROBE_SECONDS,
             )
-        except TimeoutError:
+        except StoreBusy:
             problem = f"store did not answer within {STORE_PROBE_SECONDS:.0f} s"
         checks = readiness(
             parts.clock(), parts.cycles.started_at, parts.connectors, health, problem, rules
@@ -131,20 +170,24 @@ def build_app(parts: ServiceParts) -> ASGIApp:
         return PlainTextResponse(body, media_type=CONTENT_TYPE)
 
     routes: list[BaseRoute] = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route(HEALTHZ, healthz, methods=["GET"]),
+        Route(READYZ, readyz, methods=["GET"]),
+        Route(METRICS, metrics, methods=["GET"]),
     ]
-    public = set(PUBLIC_PATHS)
+    public = set(PUBLIC_ROUTES)
+    taken = path_problem(parts.webhook_path) if parts.webhook is not None else None
+    if taken is not None:  # the config refuses these; a caller building parts by hand too
+        raise ValueError(f"webhook_path {parts.webhook_path!r}: {taken}")
     if parts.webhook is not None:
         routes.append(Route(parts.webhook_path, parts.webhook.handle, methods=["POST"]))
-        public.add(parts.webhook_path.rstrip("/"))
+        # HubSpot authenticates by its signature, on this one path and method only.
+        public.add(("POST", parts.webhook_path))
     routes.extend(
         dashboard.routes(
             DashboardParts(
                 store=parts.store,
                 connectors=parts.connectors,
-                access_token=parts.access_token,
+                access=access,
                 usage=parts.usage,
                 trigger=parts.trigger,
                 role=lambda: _role(parts),
@@ -154,7 +197,8 @@ def build_app(parts: ServiceParts) -> ASGIApp:
             )
         )
     )
-    app: ASGIApp = Starlette(routes=routes)
-    if parts.access_token:
-        app = AccessGuard(app, parts.access_token, frozenset(public))
-    return app
+    handlers = {StoreBusy: _store_busy, BodyTooLarge: _too_large, BodyTooSlow: _too_slow}
+    app: ASGIApp = Starlette(routes=routes, exception_handlers=handlers)
+    if access is not None:
+        app = AccessGuard(app, access, frozenset(public))
+    return HostGuard(app, parts.allowed_hosts)

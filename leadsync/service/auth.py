@@ -10,10 +10,20 @@ the login form; anything else gets 401.
 token: without one configured the dashboard is read-only and says so.
 
 **The session cookie** is ``<issued>.<nonce>.<mac>`` with ``mac = HMAC-SHA256(token,
-"session:<issued>.<nonce>")``: stateless, valid for ``SESSION_SECONDS``, and void as soon as
-the token changes. The token itself never goes into the cookie, a page or a log. It is
+"session:<issued>.<nonce>")``: valid for ``SESSION_SECONDS``, void as soon as the token
+changes, and void once signed out: logout puts the session's nonce on this process's
+revocation list (kept until the cookie would have expired anyway), so a copy of the cookie
+opens nothing. The list is per process: with several replicas, or after a restart, a copy
+kept from before the logout still works until it expires; rotate the token to end every
+session at once. The token itself never goes into the cookie, a page or a log. The cookie is
 ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page can make the
 browser send it) and ``Secure`` when served over HTTPS.
+
+**Guessing.** Each client address gets ``MAX_FAILURES`` wrong tokens (login form or bearer
+header) per ``FAILURE_WINDOW`` seconds; past that every attempt from it, right or wrong, is
+answered 429 with ``Retry-After`` until the oldest failure leaves the window. Behind a
+reverse proxy all clients share its address unless uvicorn trusts its ``X-Forwarded-For``
+(``FORWARDED_ALLOW_IPS``): a guesser there holds up everyone behind the same proxy.
 
 **CSRF.** ``SameSite=Strict`` already keeps other sites' forms from riding on the session;
 as a second, independent guard every form carries ``csrf = HMAC-SHA256(token, "csrf:<nonce>")``,
@@ -29,6 +39,8 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -37,12 +49,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from leadsync.service.names import LOGIN, STATIC
+
 log = structlog.get_logger(__name__)
 
 COOKIE = "leadsync_session"
 SESSION_SECONDS = 12 * 3600
-#: Always reachable: the login form itself and the stylesheet it uses.
-OPEN_PREFIXES = ("/login", "/static/")
+#: Wrong tokens a client address may send per window before it has to wait.
+MAX_FAILURES = 5
+FAILURE_WINDOW = 60.0
+#: Addresses the throttle remembers at most (the longest-quiet are forgotten first).
+MAX_THROTTLED_CLIENTS = 10_000
+#: Always reachable: the login form (and its POST), and the stylesheets and scripts.
+OPEN_ROUTES = frozenset({("GET", LOGIN), ("HEAD", LOGIN), ("POST", LOGIN)})
+OPEN_PREFIX = STATIC + "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,35 +106,123 @@ def csrf_token(token: str, nonce: str) -> str:
     return _mac(token, f"csrf:{nonce}")
 
 
-def identify(request: Request | Scope, token: str) -> Caller:
-    """Bearer header first, then the session cookie."""
-    scope = request.scope if isinstance(request, Request) else request
-    headers = dict(scope["headers"])
-    given = headers.get(b"authorization", b"")
-    if given and hmac.compare_digest(given, f"Bearer {token}".encode()):
-        return Caller("bearer")
-    cookie = Request(scope).cookies.get(COOKIE)
-    if cookie:
-        nonce = session_nonce(token, cookie)
-        if nonce is not None:
-            return Caller("session", nonce)
-    return ANONYMOUS
+class LoginThrottle:
+    """Failed attempts at the token per client address, in a sliding window."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = MAX_THROTTLED_CLIENTS,
+    ) -> None:
+        self._clock = clock
+        self._max = max_clients
+        #: address -> times of its failures in the window, oldest first; the dict is ordered
+        #: by each address's latest failure, so the longest-quiet come first.
+        self._failures: dict[str, deque[float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    def wait(self, client: str) -> float:
+        """Seconds until ``client`` may try the token again; 0: now."""
+        recent = self._recent(client)
+        if len(recent) < MAX_FAILURES:
+            return 0.0
+        return recent[-MAX_FAILURES] + FAILURE_WINDOW - self._clock()
+
+    def failed(self, client: str) -> None:
+        recent = self._recent(client)
+        recent.append(self._clock())
+        self._failures.pop(client, None)
+        self._failures[client] = recent
+        while len(self._failures) > self._max:
+            del self._failures[next(iter(self._failures))]
+
+    def _recent(self, client: str) -> deque[float]:
+        recent = self._failures.get(client, deque())
+        horizon = self._clock() - FAILURE_WINDOW
+        while recent and recent[0] <= horizon:
+            recent.popleft()
+        if not recent:
+            self._failures.pop(client, None)
+        return recent
 
 
-def action_refusal(request: Request, token: str | None, form: dict[str, str]) -> Response | None:
+class Access:
+    """The token and what the service remembers about using it: sessions signed out in this
+    process, and failed attempts per client address. One per app, shared by the guard and
+    the dashboard; used on the event loop only."""
+
+    def __init__(self, token: str, throttle: LoginThrottle | None = None) -> None:
+        self.token = token
+        self.throttle = throttle or LoginThrottle()
+        #: nonce -> when its cookie expires anyway (then it is forgotten)
+        self._revoked: dict[str, float] = {}
+
+    def new_session(self) -> str:
+        return new_session(self.token)
+
+    def session(self, value: str) -> str | None:
+        """The nonce of a valid, unexpired, not signed-out session cookie."""
+        nonce = session_nonce(self.token, value)
+        return None if nonce is None or nonce in self._revoked else nonce
+
+    def sign_out(self, nonce: str) -> None:
+        now = time.time()
+        self._revoked = {n: until for n, until in self._revoked.items() if until > now}
+        self._revoked[nonce] = now + SESSION_SECONDS
+
+    def csrf(self, nonce: str) -> str:
+        return csrf_token(self.token, nonce)
+
+    def identify(self, request: Request | Scope) -> Caller:
+        """Bearer header first, then the session cookie."""
+        scope = request.scope if isinstance(request, Request) else request
+        headers = dict(scope["headers"])
+        given = headers.get(b"authorization", b"")
+        if given and hmac.compare_digest(given, f"Bearer {self.token}".encode()):
+            return Caller("bearer")
+        cookie = Request(scope).cookies.get(COOKIE)
+        if cookie:
+            nonce = self.session(cookie)
+            if nonce is not None:
+                return Caller("session", nonce)
+        return ANONYMOUS
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def throttled(wait: float) -> tuple[str, dict[str, str]]:
+    """What to say, and the headers to send with 429, while an address has to wait."""
+    seconds = max(1, int(wait + 0.999))
+    message = f"too many wrong tokens from this address; try again in {seconds} s"
+    return message, {"Retry-After": str(seconds)}
+
+
+def too_many_attempts(wait: float) -> JSONResponse:
+    message, headers = throttled(wait)
+    return JSONResponse({"error": message}, status_code=429, headers=headers)
+
+
+def action_refusal(
+    request: Request, access: Access | None, form: dict[str, str]
+) -> Response | None:
     """``None`` when this POST may act; otherwise the response that says why not."""
-    if token is None:
+    if access is None:
         return JSONResponse(
             {"error": "dashboard actions need service.access_token in the config"},
             status_code=403,
         )
-    caller = identify(request, token)
+    caller = access.identify(request)
     if caller.how == "bearer":
         return None
     why = None
     if caller.how != "session":
         why = "not signed in"
-    elif not hmac.compare_digest(form.get("csrf", ""), csrf_token(token, caller.nonce)):
+    elif not hmac.compare_digest(form.get("csrf", ""), access.csrf(caller.nonce)):
         why = "missing or wrong CSRF token"
     elif not _same_origin(request):
         why = "cross-origin POST"
@@ -149,38 +257,51 @@ def safe_next(target: str | None) -> str:
 class AccessGuard:
     """Lets a request through when it is public or proves the token (bearer or session).
 
-    A browser (``Accept: text/html``) without either is redirected to the login form;
-    anything else gets 401 with ``WWW-Authenticate: Bearer``.
+    ``public`` holds (method, path) pairs, matched exactly: the webhook is open to POST on
+    its own path and nothing else. A browser (``Accept: text/html``) without either is
+    redirected to the login form; anything else gets 401 with ``WWW-Authenticate: Bearer``.
     """
 
-    def __init__(self, app: ASGIApp, token: str, public: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, access: Access, public: frozenset[tuple[str, str]]) -> None:
         self._app = app
-        self._token = token
-        self._public = public
+        self._access = access
+        self._public = public | OPEN_ROUTES
+
+    def _is_public(self, method: str, path: str) -> bool:
+        if (method, path) in self._public:
+            return True
+        return method in ("GET", "HEAD") and path.startswith(OPEN_PREFIX)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or path.rstrip("/") in self._public
-            or path.startswith(OPEN_PREFIXES)
-        ):
-            await self._app(scope, receive, send)
-            return
-        caller = identify(scope, self._token)
-        if caller.how != "none":
+        if scope["type"] != "http" or self._is_public(scope["method"], path):
             await self._app(scope, receive, send)
             return
         headers = dict(scope["headers"])
         given = headers.get(b"authorization", b"")
-        client = scope.get("client")
+        client = client_address(scope)
+        response: Response
+        if given:
+            # A bearer header is an attempt at the token: weighed only while the address
+            # has attempts left, right or wrong.
+            wait = self._access.throttle.wait(client)
+            if wait > 0:
+                log.warning("service.throttled", path=path, client=client, wait_seconds=wait)
+                response = too_many_attempts(wait)
+                await response(scope, receive, send)
+                return
+        caller = self._access.identify(scope)
+        if given and caller.how != "bearer":
+            self._access.throttle.failed(client)
+        if caller.how != "none":
+            await self._app(scope, receive, send)
+            return
         log.warning(
             "service.unauthorized",
             path=path,
-            client=client[0] if client else None,
+            client=client,
             reason="wrong bearer token" if given else "no bearer token or session",
         )
-        response: Response
         if scope["method"] == "GET" and b"text/html" in headers.get(b"accept", b""):
             query = scope.get("query_string", b"").decode("latin-1")
             target = path + (f"?{query}" if query else "")

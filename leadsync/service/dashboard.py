@@ -11,7 +11,6 @@ forged requests are kept out, is ``leadsync.service.auth``'s docstring.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,13 +31,15 @@ from leadsync.service import views
 from leadsync.service.auth import (
     COOKIE,
     SESSION_SECONDS,
+    Access,
     action_refusal,
-    csrf_token,
-    identify,
-    new_session,
+    client_address,
     safe_next,
+    throttled,
 )
-from leadsync.service.webhook import BodyTooLarge, read_limited
+from leadsync.service.names import LOGIN, LOGOUT, STATIC, UNREADABLE
+from leadsync.service.offload import Offload
+from leadsync.service.webhook import read_limited
 from leadsync.store import Store
 from leadsync.store.actions import replay_parked
 from leadsync.store.queue import enqueue_backfill
@@ -54,6 +55,12 @@ REPORT_MONTHS = 12
 REPORT_MAX_MONTHS = 36
 #: The report reads every person's history; one computed document serves this long.
 REPORT_CACHE_SECONDS = 300.0
+#: How long a page or action waits for the store before answering 503 (``offload``).
+STORE_SECONDS = 10.0
+#: The report page reads every person's history: on a big store that takes a while.
+REPORT_STORE_SECONDS = 120.0
+#: Pages and actions whose store work may be in flight at once (stuck ones included).
+STORE_THREADS = 3
 #: Sent with every page: no framing (the retry button cannot be clickjacked), no outside or
 #: inline scripts or styles (scripts are this site's static files only), forms post only here.
 SECURITY_HEADERS = {
@@ -84,7 +91,8 @@ class DashboardParts:
 
     store: Store
     connectors: Sequence[str]
-    access_token: str | None
+    #: The token and its sessions; ``None``: no token configured (read-only dashboard).
+    access: Access | None
     usage: Mapping[str, views.HasUsage] = field(default_factory=dict)
     #: ``trigger(name)``: ask the scheduler for a connector's cycle or a job now.
     trigger: Callable[[str], bool] = lambda name: False
@@ -107,15 +115,16 @@ def routes(parts: DashboardParts) -> list[BaseRoute]:
         Route("/backfills", pages.backfills, methods=["GET"]),
         Route("/backfills", pages.queue_backfill, methods=["POST"]),
         Route("/report", pages.report, methods=["GET"]),
-        Route("/unreadable", pages.unreadable, methods=["GET"]),
-        Route("/login", pages.login_form, methods=["GET"]),
-        Route("/login", pages.login, methods=["POST"]),
-        Route("/logout", pages.logout, methods=["POST"]),
-        Mount("/static", StaticFiles(packages=[("leadsync.service", "static")]), name="static"),
+        Route(UNREADABLE, pages.unreadable, methods=["GET"]),
+        Route(LOGIN, pages.login_form, methods=["GET"]),
+        Route(LOGIN, pages.login, methods=["POST"]),
+        Route(LOGOUT, pages.logout, methods=["POST"]),
+        Mount(STATIC, StaticFiles(packages=[("leadsync.service", "static")]), name="static"),
     ]
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
+    """The posted form; ``BodyTooLarge`` / ``BodyTooSlow`` become 413 / 408 (``app``)."""
     body = await read_limited(request, MAX_FORM_BYTES)
     out: dict[str, list[str]] = {}
     for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
@@ -132,32 +141,37 @@ class _Pages:
         self.parts = parts
         #: months -> (monotonic time computed, the report page's data)
         self._reports: dict[int, tuple[float, dict[str, Any]]] = {}
+        self._store = Offload("dashboard-store", STORE_THREADS)
 
     # -- rendering --------------------------------------------------------------------------
 
     def _render(
         self, request: Request, template: str, status: int = 200, **context: Any
     ) -> Response:
-        token = self.parts.access_token
-        caller = identify(request, token) if token else None
+        access = self.parts.access
+        caller = access.identify(request) if access is not None else None
         html = _env.get_template(template).render(
             path=request.url.path,
             role=self.parts.role(),
             connectors=list(self.parts.connectors),
-            actions_enabled=token is not None,
+            actions_enabled=access is not None,
             signed_in=caller is not None and caller.how == "session",
-            csrf=csrf_token(token, caller.nonce) if token and caller and caller.nonce else "",
+            csrf=access.csrf(caller.nonce) if access and caller and caller.nonce else "",
             flash=request.query_params.get("flash", ""),
             **context,
         )
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
-    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _read(
+        self, fn: Callable[..., Any], *args: Any, seconds: float = STORE_SECONDS
+    ) -> Any:
+        """``fn(conn, *args)`` on a worker thread; ``StoreBusy`` (a 503) past ``seconds``."""
+
         def run() -> Any:
             with self.parts.store.reading() as conn:
                 return fn(conn, *args)
 
-        return await asyncio.to_thread(run)
+        return await self._store.run(run, seconds)
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -206,18 +220,17 @@ class _Pages:
         if cached is not None and time.monotonic() - cached[0] < REPORT_CACHE_SECONDS:
             data = cached[1]
         else:
-            data = await self._read(views.report, inputs, self.parts.clock(), months)
+            data = await self._read(
+                views.report, inputs, self.parts.clock(), months, seconds=REPORT_STORE_SECONDS
+            )
             self._reports[months] = (time.monotonic(), data)
         return self._render(request, "report.html", months=months, data=data, error="")
 
     # -- actions ----------------------------------------------------------------------------
 
     async def retry(self, request: Request) -> Response:
-        try:
-            form = _first(await _form(request))
-        except BodyTooLarge:
-            return Response("form too large", status_code=413)
-        refused = action_refusal(request, self.parts.access_token, form)
+        form = _first(await _form(request))
+        refused = action_refusal(request, self.parts.access, form)
         if refused is not None:
             return refused
         connector = form.get("connector", "")
@@ -229,7 +242,7 @@ class _Pages:
             with self.parts.store.transaction() as conn:
                 return replay_failed(conn, connector, now), replay_parked(conn, connector, now)
 
-        writes, actions = await asyncio.to_thread(replay)
+        writes, actions = await self._store.run(replay, STORE_SECONDS)
         cycle = self.parts.trigger(connector)
         log.info(
             "dashboard.retry", connector=connector, writes=writes, actions=actions, cycle=cycle
@@ -240,12 +253,9 @@ class _Pages:
         return RedirectResponse("/rejected?" + urlencode({"flash": flash}), status_code=303)
 
     async def queue_backfill(self, request: Request) -> Response:
-        try:
-            raw = await _form(request)
-        except BodyTooLarge:
-            return Response("form too large", status_code=413)
+        raw = await _form(request)
         form = _first(raw)
-        refused = action_refusal(request, self.parts.access_token, form)
+        refused = action_refusal(request, self.parts.access, form)
         if refused is not None:
             return refused
         chosen = raw.get("connector", [])
@@ -276,7 +286,7 @@ class _Pages:
                     now=now,
                 )
 
-        request_id, new = await asyncio.to_thread(enqueue)
+        request_id, new = await self._store.run(enqueue, STORE_SECONDS)
         self.parts.trigger(BACKFILL_JOB)
         log.info("dashboard.backfill_queued", request=request_id, new=new)
         flash = (
@@ -294,43 +304,50 @@ class _Pages:
         )
 
     async def login(self, request: Request) -> Response:
-        token = self.parts.access_token
-        try:
-            form = _first(await _form(request))
-        except BodyTooLarge:
-            return Response("form too large", status_code=413)
+        access = self.parts.access
+        form = _first(await _form(request))
         target = safe_next(form.get("next"))
-        if token is None:
+        if access is None:
             return RedirectResponse(target, status_code=303)
-        if not hmac.compare_digest(form.get("token", "").encode(), token.encode()):
-            log.warning(
-                "dashboard.login_refused",
-                client=request.client.host if request.client else None,
-            )
+        client = client_address(request.scope)
+        wait = access.throttle.wait(client)
+        if wait > 0:
+            # Right or wrong, the token is not weighed while this address has to wait.
+            log.warning("dashboard.login_throttled", client=client, wait_seconds=wait)
+            message, headers = throttled(wait)
+            page = self._render(request, "login.html", status=429, next=target, error=message)
+            page.headers.update(headers)
+            return page
+        if not hmac.compare_digest(form.get("token", "").encode(), access.token.encode()):
+            access.throttle.failed(client)
+            log.warning("dashboard.login_refused", client=client)
             return self._render(
                 request, "login.html", status=401, next=target, error="That is not the token."
             )
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             COOKIE,
-            new_session(token),
+            access.new_session(),
             max_age=SESSION_SECONDS,
             path="/",
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
         )
-        log.info("dashboard.signed_in", client=request.client.host if request.client else None)
+        log.info("dashboard.signed_in", client=client)
         return response
 
     async def logout(self, request: Request) -> Response:
-        try:
-            form = _first(await _form(request))
-        except BodyTooLarge:
-            return Response("form too large", status_code=413)
-        refused = action_refusal(request, self.parts.access_token, form)
-        if refused is not None:
-            return refused
+        form = _first(await _form(request))
+        access = self.parts.access
+        refused = action_refusal(request, access, form)
+        if refused is not None or access is None:
+            return refused or Response(status_code=403)
+        # The cookie stops working here and now, not only in this browser.
+        nonce = access.session(request.cookies.get(COOKIE, ""))
+        if nonce is not None:
+            access.sign_out(nonce)
+            log.info("dashboard.signed_out", client=client_address(request.scope))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return response

@@ -37,7 +37,9 @@ from jobs.scheduler import Periodic, SyncScheduler
 from leadsync.config import Settings
 from leadsync.logs import register_secrets
 from leadsync.service.app import ServiceParts, build_app
+from leadsync.service.hosts import served_hosts
 from leadsync.service.metrics import ServiceMetrics
+from leadsync.service.server import http_config
 from leadsync.service.state import CycleLog
 from leadsync.service.views import ReportInputs
 from leadsync.service.webhook import HubSpotWebhook, people_named
@@ -47,8 +49,6 @@ from leadsync.wiring import build_connectors, build_engine, health_rules, open_s
 
 log = structlog.get_logger(__name__)
 
-#: How long open HTTP connections get to finish once the server stops accepting.
-HTTP_DRAIN_SECONDS = 5
 #: Default bound on how long a standby replica takes to take over from a dead leader.
 DEFAULT_LEASE = timedelta(seconds=10)
 #: How often the leader looks for queued backfills (the dashboard also asks at once).
@@ -123,6 +123,7 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
             grace=grace,
         )
         webhook = _webhook(settings, store, scheduler, metrics)
+        hosts = served_hosts(service.host, service.allowed_hosts, token is not None)
         app = build_app(
             ServiceParts(
                 store=store,
@@ -142,17 +143,10 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
                 },
                 report=ReportInputs(settings.model_spec(), settings.identity.fit_source),
                 health=health_rules(settings),
+                allowed_hosts=hosts,
             )
         )
-        config = uvicorn.Config(
-            app,
-            host=service.host,
-            port=service.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=HTTP_DRAIN_SECONDS,
-        )
+        config = http_config(app, service.host, service.port)
         # uvicorn restores the handlers it found and re-raises the signal it caught once it
         # has stopped; with the default handler that re-raise would kill us before the
         # cycle could finish, so the handlers it finds only set ``stopping``.
@@ -166,6 +160,7 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
             connectors=list(connectors),
             interval_seconds=settings.sync.interval_seconds,
             webhook=service.webhook_path if webhook else None,
+            hosts=list(hosts) if hosts is not None else "any",
         )
         try:
             _Server(config, stop).run()

@@ -15,7 +15,7 @@ EXAMPLE_ENV = {
     "SF_CLIENT_ID": "client-id",
     "SF_CLIENT_SECRET": "s3cret",
     "HUBSPOT_TOKEN": "pat-na1-xyz",
-    "LEADSYNC_TOKEN": "token",
+    "LEADSYNC_TOKEN": "token-" * 6,
 }
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -25,7 +28,9 @@ from connectors.salesforce.sandbox.soql_parse import Condition, parse
 from leadsync.config import settings_from_dict
 from leadsync.errors import ConfigError
 from leadsync.service.metrics import ServiceMetrics
-from leadsync.service.webhook import HubSpotWebhook
+from leadsync.service.webhook import HubSpotWebhook, people_named
+from leadsync.store import Store
+from leadsync.store.webhooks import StoredEventIds, hand_over
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
 
@@ -122,3 +127,132 @@ def test_correctly_signed_garbage_is_refused_not_a_crash(body: bytes) -> None:
     assert answer.status_code in (200, 401), answer.text
     if answer.status_code == 401:
         assert deliveries == []
+
+
+# -- signed but hostile: every body gets a 2xx or a 4xx, on both stores ------------------------
+
+URL = "http://testserver/webhooks"
+FIELDS = ["eventId", "objectId", "occurredAt", "subscriptionType", "propertyName",
+          "propertyValue", "changeSource", "mergedObjectIds", "primaryObjectId",
+          "portalId"]  # fmt: skip
+
+
+def _event(event_id: Any = 1, **changes: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "eventId": event_id,
+        "subscriptionId": 1,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": int(datetime.now(UTC).timestamp() * 1000),
+        "subscriptionType": "contact.propertyChange",
+        "attemptNumber": 0,
+        "objectId": 101,
+        "propertyName": "lifecyclestage",
+        "propertyValue": "lead",
+        "changeSource": "FORM",
+    }
+    event.update(changes)
+    return event
+
+
+def _nested(depth: int, leaf: Any = 0) -> Any:
+    value = leaf
+    for i in range(depth):
+        value = [value] if i % 2 else {"a": value}
+    return value
+
+
+huge_int = st.integers(min_value=19, max_value=4_000).map(lambda k: 10**k) | st.sampled_from(
+    [-(10**30), 2**63, -1, 10**30]
+)
+hostile_text = st.text(min_size=0, max_size=50).map(lambda t: t + "\x00" + t) | st.text(
+    alphabet="9", min_size=201, max_size=6_000
+)
+wrong_type = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    huge_int,
+    hostile_text,
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.integers(min_value=2, max_value=40).map(_nested),
+)
+hostile_event = st.builds(
+    lambda event_id, field, value: _event(event_id, **{field: value}),
+    st.integers(min_value=1, max_value=10**12) | hostile_text | huge_int,
+    st.sampled_from(FIELDS),
+    wrong_type,
+)
+deep = st.integers(min_value=500, max_value=200_000).map(
+    lambda d: b"[" * d + b"]" * d
+) | st.integers(min_value=500, max_value=100_000).map(lambda d: b'[{"eventId":' + b"[" * d)
+
+
+def _signed(body: bytes) -> dict[str, str]:
+    timestamp = str(int(datetime.now(UTC).timestamp() * 1000))
+    return {
+        "X-HubSpot-Signature-v3": signature_v3(SECRET, "POST", URL, body, timestamp),
+        "X-HubSpot-Request-Timestamp": timestamp,
+        "Content-Type": "application/json",
+    }
+
+
+@pytest.fixture
+def hook_store(store_url: str) -> Iterator[Store]:
+    store = Store(store_url)
+    yield store
+    store.close()
+
+
+def _stored_app(store: Store, deliveries: list[Any]) -> Starlette:
+    def on_delivery(events: Any) -> bool:
+        # What a standby does: leave the named records in the store for the leader.
+        with store.transaction() as conn:
+            hand_over(conn, people_named(events), datetime.now(UTC))
+        deliveries.append(events)
+        return True
+
+    hook = HubSpotWebhook(SECRET, on_delivery, ServiceMetrics({}), replays=StoredEventIds(store))
+    return Starlette(routes=[Route("/webhooks", hook.handle, methods=["POST"])])
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    body=st.one_of(
+        st.lists(hostile_event, min_size=1, max_size=4).map(lambda e: json.dumps(e).encode()),
+        hostile_event.map(lambda e: json.dumps(e).encode()),
+        deep,
+    )
+)
+def test_signed_hostile_bodies_get_a_4xx_or_2xx_never_a_5xx(hook_store: Store, body: bytes) -> None:
+    deliveries: list[Any] = []
+    with TestClient(_stored_app(hook_store, deliveries), raise_server_exceptions=False) as client:
+        answer = client.post("/webhooks", content=body, headers=_signed(body))
+    assert answer.status_code < 500, answer.text
+    for events in deliveries:
+        for event in events:
+            assert len(event.event_id) <= 200 and "\x00" not in event.event_id
+            assert "\x00" not in event.ref.external_id
+
+
+def test_a_good_event_beside_hostile_ones_is_still_taken(hook_store: Store) -> None:
+    deliveries: list[Any] = []
+    events = [
+        _event(7001, occurredAt=10**30),
+        _event("x" * 300),
+        _event(7002, objectId="1\x002"),
+        _event(7003, mergedObjectIds=5, subscriptionType="contact.merge"),
+        _event(7004, objectId=4242),
+    ]
+    body = json.dumps(events).encode()
+    with TestClient(_stored_app(hook_store, deliveries), raise_server_exceptions=False) as client:
+        answer = client.post("/webhooks", content=body, headers=_signed(body))
+    assert answer.status_code == 200, answer.text
+    (taken,) = deliveries
+    assert {e.ref.external_id for e in taken} >= {"4242"}
+    assert "1\x002" not in {e.ref.external_id for e in taken}

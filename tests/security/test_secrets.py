@@ -19,7 +19,7 @@ import tomli_w
 from leadsync.sandboxes import running_sandboxes
 
 CLI = [sys.executable, "-c", "from leadsync.cli import main; main()"]
-SERVICE_TOKEN = "svc-token-7d1e0c54a9b2f3e8"
+SERVICE_TOKEN = "svc-token-7d1e0c54a9b2f3e8-5c0a9e14b7d2f6a3"
 
 
 def _free_port() -> int:

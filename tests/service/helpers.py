@@ -7,21 +7,30 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
 from connectors.hubspot.webhooks import signature_v3
 from leadsync.records import ApiUsage
 from leadsync.service.app import ServiceParts, build_app
 from leadsync.service.metrics import ServiceMetrics
+from leadsync.service.names import LOOPBACK_HOSTS
+from leadsync.service.server import http_config
 from leadsync.service.state import CycleLog
 from leadsync.service.webhook import HubSpotWebhook
 from leadsync.store import Store
 
 SECRET = "hubspot-client-secret-for-tests"
+#: starlette's TestClient calls the app as http://testserver.
+TEST_HOSTS = ("testserver", *LOOPBACK_HOSTS)
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
@@ -63,7 +72,12 @@ class Harness:
     def clock(self) -> datetime:
         return self.now[0]
 
-    def app(self, token: str | None = None, max_body: int = 1024 * 1024) -> Any:
+    def app(
+        self,
+        token: str | None = None,
+        max_body: int = 1024 * 1024,
+        allowed_hosts: Sequence[str] | None = TEST_HOSTS,
+    ) -> Any:
         def on_delivery(events: list[Any]) -> bool:
             self.triggered.append(len(events))
             return len(self.triggered) == 1
@@ -85,6 +99,7 @@ class Harness:
                 leadership=self,
                 usage=self.usage,
                 trigger=self.trigger,
+                allowed_hosts=allowed_hosts,
             )
         )
 
@@ -146,3 +161,21 @@ def start_service(config: Path, cwd: Path, *extra: str) -> subprocess.Popen[str]
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` over real HTTP on a free loopback port (uvicorn in a thread); yields its URL."""
+    port = free_port()
+    server = uvicorn.Server(http_config(app, "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -13,9 +13,11 @@ from starlette.testclient import TestClient
 
 from jobs.runner import CycleOutcome
 from leadsync.engine.cycle import CycleReport
+from leadsync.service.app import ServiceParts, build_app
+from leadsync.service.webhook import HubSpotWebhook
 from leadsync.store import Store
 from leadsync.store.runs import finish_run, start_run
-from tests.service.helpers import START, Harness, open_test_store
+from tests.service.helpers import SECRET, START, Harness, open_test_store
 
 TOKEN = "service-token-0123456789"
 
@@ -270,3 +272,46 @@ def test_token_guards_everything_but_probes_and_webhook(harness: Harness) -> Non
 def test_without_a_token_nothing_asks_for_one(harness: Harness) -> None:
     with TestClient(harness.app()) as client:
         assert client.get("/metrics").status_code == 200
+
+
+def test_only_the_webhook_path_and_method_skip_the_token(harness: Harness) -> None:
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    with TestClient(harness.app(token=TOKEN), follow_redirects=False) as client:
+        # The exemption is for POST to exactly the webhook path: nothing near it, no other
+        # method, no trailing slash, no path that only starts like the login page.
+        for method, path in [
+            ("GET", "/hooks/hubspot"),
+            ("PUT", "/hooks/hubspot"),
+            ("POST", "/hooks/hubspot/"),
+            ("POST", "/hooks/hubspotx"),
+            ("GET", "/hooks/hubspot/x"),
+            ("GET", "/loginx"),
+            ("GET", "/login/../metrics"),
+            ("GET", "/healthz/x"),
+            ("POST", "/healthz"),
+            ("GET", "/staticx"),
+        ]:
+            answer = client.request(method, path)
+            assert answer.status_code == 401, (method, path, answer.status_code)
+        assert client.request("GET", "/hooks/hubspot", headers=bearer).status_code == 405
+        assert client.post("/hooks/hubspot", content=b"[]").status_code == 401  # unsigned
+        assert client.get("/login").status_code == 200
+        assert client.head("/healthz").status_code == 200
+        assert client.get("/static/dashboard.css").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/metrics", "/static/x", "/hooks?x"])
+def test_the_app_refuses_a_webhook_path_that_takes_over_a_page(harness: Harness, path: str) -> None:
+    # The config refuses these paths; the app refuses them too when built by hand.
+    webhook = HubSpotWebhook(SECRET, lambda events: True, harness.metrics)
+    parts = ServiceParts(
+        store=harness.store,
+        connectors=["hubspot"],
+        interval=timedelta(minutes=5),
+        cycles=harness.cycles,
+        metrics=harness.metrics,
+        webhook=webhook,
+        webhook_path=path,
+    )
+    with pytest.raises(ValueError, match="webhook_path"):
+        build_app(parts)

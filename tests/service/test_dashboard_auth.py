@@ -26,7 +26,7 @@ from tests.service.helpers import Harness, open_test_store
 
 TOKEN = "dashboard-token-0123456789"
 HTML = {"Accept": "text/html,application/xhtml+xml"}
-PAGES = ["/", "/cycles", "/rejected", "/handoffs", "/backfills"]
+PAGES = ["/", "/cycles", "/rejected", "/handoffs", "/backfills", "/unreadable"]
 
 
 @pytest.fixture

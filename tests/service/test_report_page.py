@@ -26,7 +26,7 @@ from leadsync.service.state import CycleLog
 from leadsync.service.views import ReportInputs
 from leadsync.store import Store
 from tests.report.history import GOOD, NOW, build_store, dataset, settings
-from tests.service.helpers import free_port
+from tests.service.helpers import TEST_HOSTS, free_port
 from tests.service.test_dashboard_browser import CHROMIUM, _browser_or_skip
 
 TOKEN = "report-token-0123456789"
@@ -47,6 +47,7 @@ def _app(store: Store, url: str, token: str | None = None, report: bool = True) 
             access_token=token,
             clock=lambda: NOW,
             report=inputs if report else None,
+            allowed_hosts=TEST_HOSTS,
         )
     )
 
