@@ -5,13 +5,15 @@ Every call goes through :meth:`HubSpotClient.call`, which
 * builds each API package's ``Configuration`` itself (``host`` = ``base_url`` for every package,
   ``ssl_ca_cert`` = ``ca_bundle``, the private-app token), once per API object;
 * paces the call (:mod:`connectors.hubspot.pacing`) and learns the limits from the answer;
-* retries 5xx and connection errors with bounded exponential backoff (tenacity), POSTs
-  included. urllib3's own ``Retry`` is switched off (``total=0``) on purpose: by default it
-  does not retry POST (search, batch update, upsert are all POSTs), it would retry without the
-  pacer seeing the attempt, and it ends in ``MaxRetryError`` with the answer's body lost. Every
-  POST LeadSync sends is idempotent (batch update sets values, search reads, and a task create
-  repeated is refused 409 because its key property is unique), so retrying them is safe;
-* waits out 429s per policy, and raises ``BudgetExhausted`` for the daily one;
+* gives every request explicit connect and read timeouts;
+* retries in one loop (tenacity, :class:`RetryPolicy`), the only one on the HubSpot path:
+  5xx, 423 and 429 answers (429s waited out per policy, ``Retry-After`` honoured, the daily
+  one raised as ``BudgetExhausted``), and a refused or reset connection a couple of times a
+  moment apart; a timeout is not retried inside the call. POSTs are retried too: every POST
+  LeadSync sends is idempotent (batch update sets values, search reads, and a task create
+  repeated is refused 409 because its key property is unique). urllib3's own ``Retry`` is
+  switched off (``total=0``) on purpose: by default it does not retry POST, it would retry
+  without the pacer seeing the attempt, and it ends in ``MaxRetryError`` with the body lost;
 * converts every package's own ``ApiException``, urllib3 errors and the client's "``None`` for
   an undocumented status" into ``leadsync.errors`` (:func:`translate_error`);
 * returns the answer as plain JSON (camelCase keys, as the API documents it), whichever model
@@ -24,24 +26,36 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
+from urllib.parse import urlparse
 
 import structlog
 import urllib3
 from hubspot import HubSpot
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception
 from urllib3.util.retry import Retry
 
 from connectors.hubspot.pacing import Clock, RatePacer, Sleep, Throttle
 from connectors.hubspot.settings import HubSpotSettings
-from leadsync.errors import AuthError, FatalSyncError, RetriableSyncError, SyncError
+from leadsync.errors import (
+    AuthError,
+    BudgetExhausted,
+    FatalSyncError,
+    RetriableSyncError,
+    SyncError,
+)
 from leadsync.records import ApiUsage
 
 log = structlog.get_logger(__name__)
 
-_BACKOFF_BASE = 0.5
-_BACKOFF_CAP = 30.0
+#: HubSpot documents a 423 Locked lock as lasting 2 seconds: wait at least that long.
+LOCKED_WAIT = 2.0
+#: After the portal proved unreachable, further calls fail at once for this long instead of
+#: each paying the connect timeout again: the rest of the cycle's steps (actions, writes)
+#: find it down in microseconds, and the next cycle (minutes later) tries it afresh.
+UNREACHABLE_HOLD_SECONDS = 30.0
 
 
 class HubSpotRejected(FatalSyncError):
@@ -71,13 +85,73 @@ class HubSpotRejected(FatalSyncError):
         super().__init__(message, connector=connector, status=status)
 
 
-class _Transient(Exception):
-    """A failure worth retrying inside this call (5xx, connection, timeout)."""
+class HostUnreachable(RetriableSyncError):
+    """No answer at all: the connection was refused or reset, the name did not resolve, or
+    the host stayed silent past a timeout. ``timed_out`` tells the two apart: a timeout has
+    already cost a whole timeout, so it is not retried inside the call."""
 
-    def __init__(self, message: str, status: int | None, retry_after: float | None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
+    def __init__(self, message: str, *, connector: str, timed_out: bool) -> None:
+        self.detail = message
+        self.timed_out = timed_out
+        super().__init__(message, connector=connector)
+
+
+class Throttled(RetriableSyncError):
+    """A 429 of a burst or secondly policy: wait ``retry_after`` (the pacer's reading of the
+    answer) and try again, up to ``max_throttle_waits`` times in a row."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How one call is retried; the only retry loop on the HubSpot path.
+
+    * An answer worth another try (5xx, 423 Locked): up to ``attempts`` tries, waiting
+      0.5 s, 1 s, 2 s ... (at most ``max_wait``), or the answer's ``Retry-After``;
+    * a 429 of a burst policy: up to ``throttle_attempts`` tries, each after the wait the
+      pacer reads from the answer;
+    * a refused or reset connection, a failed DNS lookup: up to ``connect_attempts`` tries;
+    * a timeout: no second try. It already cost a full timeout; the next cycle tries again.
+
+    A ``Retry-After`` longer than ``max_wait`` (HubSpot's 477 "migration in progress" asks
+    for hours) is not slept through inside a cycle: the call gives up at once, carrying it.
+    """
+
+    attempts: int = 6
+    connect_attempts: int = 3
+    throttle_attempts: int = 31
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: HubSpotSettings) -> RetryPolicy:
+        return cls(
+            attempts=settings.max_retries + 1,
+            connect_attempts=settings.connect_retries + 1,
+            throttle_attempts=settings.max_throttle_waits + 1,
+        )
+
+    def gives_up(self, attempt: int, exc: BaseException | None) -> bool:
+        """Whether ``attempt`` (counting from 1), failed with ``exc``, is the last."""
+        if isinstance(exc, HostUnreachable):
+            return exc.timed_out or attempt >= min(self.connect_attempts, self.attempts)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None and retry_after > self.max_wait:
+            return True
+        if isinstance(exc, Throttled):
+            return attempt >= self.throttle_attempts
+        return attempt >= self.attempts
+
+    def backoff(self, attempt: int, exc: BaseException | None) -> float:
+        """Seconds to wait after attempt ``attempt`` failed with ``exc``."""
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(exc, Throttled) and retry_after is not None:
+            return retry_after
+        wait = min(self.max_wait, self.initial_wait * 2 ** (attempt - 1))
+        if retry_after is not None:
+            wait = min(retry_after, self.max_wait)
+        if getattr(exc, "status", None) == 423:
+            wait = max(wait, LOCKED_WAIT)
+        return wait
 
 
 class HubSpotClient:
@@ -94,6 +168,13 @@ class HubSpotClient:
         self.name = name
         self._settings = settings
         self._sleep = sleep
+        self.policy = RetryPolicy.from_settings(settings)
+        #: Explicit connect and read timeouts for every request (never urllib3's "forever").
+        self._timeout = (settings.connect_timeout_seconds, settings.timeout_seconds)
+        #: Until when (``clock()``) the portal counts as unreachable, and why.
+        self._down_until = 0.0
+        self._down: HostUnreachable | None = None
+        self._clock = clock
         self.pacer = RatePacer(
             clock=clock,
             sleep=sleep,
@@ -154,7 +235,7 @@ class HubSpotClient:
         """
         api = self.api(api_path)
         fn = getattr(api, f"{method}_with_http_info")
-        kwargs.setdefault("_request_timeout", self._settings.timeout_seconds)
+        kwargs.setdefault("_request_timeout", self._timeout)
 
         def invoke() -> tuple[Any, int, Any]:
             data, status, headers = fn(*args, **kwargs)
@@ -200,7 +281,7 @@ class HubSpotClient:
                 response_types_map={200: "object"},
                 auth_settings=["oauth2"],
                 _return_http_data_only=False,
-                _request_timeout=self._settings.timeout_seconds,
+                _request_timeout=self._timeout,
             )
 
         data, status = self._paced(endpoint, invoke, search=False)
@@ -215,61 +296,75 @@ class HubSpotClient:
     def _paced(
         self, endpoint: str, invoke: Callable[[], tuple[Any, int, Any]], *, search: bool
     ) -> tuple[Any, int]:
+        if self._down is not None and self._clock() < self._down_until:
+            down = self._down
+            raise HostUnreachable(down.detail, connector=self.name, timed_out=down.timed_out)
+        policy = self.policy
+
+        def stop(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            return policy.gives_up(state.attempt_number, exc)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            return policy.backoff(state.attempt_number, exc)
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "hubspot.retry",
+                connector=self.name,
+                endpoint=endpoint,
+                attempt=state.attempt_number,
+                status=getattr(exc, "status", None),
+                wait=round(state.upcoming_sleep, 2),
+                error=str(exc),
+            )
+
         retrying = Retrying(
-            stop=stop_after_attempt(self._settings.max_retries + 1),
-            wait=_backoff,
-            retry=retry_if_exception_type(_Transient),
-            sleep=self._sleep,
+            stop=stop,
+            wait=wait,
+            retry=retry_if_exception(
+                lambda e: isinstance(e, RetriableSyncError) and not isinstance(e, BudgetExhausted)
+            ),
+            sleep=lambda seconds: self.pacer.pause(seconds, reason="retry"),
+            before_sleep=before_sleep,
             reraise=True,
         )
         try:
             return retrying(self._attempt, endpoint, invoke, search)
-        except _Transient as exc:
-            raise RetriableSyncError(
-                f"{endpoint} still failing after {self._settings.max_retries} retries: {exc}",
-                connector=self.name,
-                status=exc.status,
-                retry_after=exc.retry_after,
-            ) from None
+        except HostUnreachable as exc:
+            self._down_until = self._clock() + UNREACHABLE_HOLD_SECONDS
+            self._down = exc
+            raise
 
     def _attempt(
         self, endpoint: str, invoke: Callable[[], tuple[Any, int, Any]], search: bool
     ) -> tuple[Any, int]:
-        for _ in range(self._settings.max_throttle_waits + 1):
-            self.pacer.before_call(search=search)
-            self.calls_by_endpoint[endpoint] += 1
-            try:
-                data, status, headers = invoke()
-            except Exception as exc:
-                headers = getattr(exc, "headers", None)
-                if headers:
-                    self.pacer.observe(_header_dict(headers))
-                throttle = throttle_of(exc)
-                if throttle is not None:
-                    log.info(
-                        "hubspot.throttled",
-                        connector=self.name,
-                        endpoint=endpoint,
-                        policy=throttle.policy,
-                    )
-                    self.pacer.throttled(throttle)
-                    continue
-                raise self._classify(exc, endpoint) from None
-            self.pacer.observe(_header_dict(headers))
-            return data, status
-        raise RetriableSyncError(
-            f"{endpoint} was throttled {self._settings.max_throttle_waits + 1} times in a row; "
-            "another integration may be using the portal's allowance",
-            connector=self.name,
-            status=429,
-        )
-
-    def _classify(self, exc: Exception, endpoint: str) -> Exception:
-        error = translate_error(exc, self.name, endpoint=endpoint)
-        if isinstance(error, RetriableSyncError):
-            log.warning("hubspot.retry", connector=self.name, endpoint=endpoint, error=str(error))
-            return _Transient(str(error), error.status, error.retry_after)
-        return error
+        """One HTTP call; every failure leaves as ``leadsync.errors``."""
+        self.pacer.before_call(search=search)
+        self.calls_by_endpoint[endpoint] += 1
+        try:
+            data, status, headers = invoke()
+        except Exception as exc:
+            headers = getattr(exc, "headers", None)
+            if headers:
+                self.pacer.observe(_header_dict(headers))
+            throttle = throttle_of(exc)
+            if throttle is None:
+                raise translate_error(exc, self.name, endpoint=endpoint) from None
+            log.info(
+                "hubspot.throttled", connector=self.name, endpoint=endpoint, policy=throttle.policy
+            )
+            raise Throttled(
+                f"{endpoint} was throttled ({throttle.policy}) until the retries ran out; "
+                "another integration may be using the portal's allowance",
+                connector=self.name,
+                status=429,
+                retry_after=self.pacer.throttle_wait(throttle),
+            ) from None
+        self.pacer.observe(_header_dict(headers))
+        return data, status
 
     # -- usage ---------------------------------------------------------------------------------
 
@@ -289,14 +384,6 @@ class HubSpotClient:
             if pool is not None:
                 pool.clear()
         self._apis.clear()
-
-
-def _backoff(state: RetryCallState) -> float:
-    outcome = state.outcome
-    exc = outcome.exception() if outcome is not None else None
-    if isinstance(exc, _Transient) and exc.retry_after is not None:
-        return min(exc.retry_after, _BACKOFF_CAP)
-    return float(min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (state.attempt_number - 1)))
 
 
 # -- translation ---------------------------------------------------------------------------------
@@ -371,7 +458,9 @@ def translate_error(exc: BaseException, connector: str, *, endpoint: str = "") -
                 connector=connector,
                 status=status,
             )
-        if status == 429 or status >= 500:
+        if status in (423, 429, 477) or status >= 500:
+            # 423: a lock HubSpot holds 2 s; 477: the portal is migrating, Retry-After says
+            # how long (hours); 429 without a burst policy; 5xx: HubSpot is having trouble.
             return RetriableSyncError(
                 detail, connector=connector, status=status, retry_after=_retry_after(headers)
             )
@@ -402,10 +491,50 @@ def translate_error(exc: BaseException, connector: str, *, endpoint: str = "") -
             connector=connector,
         )
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
-        return RetriableSyncError(f"{where}connection failed: {exc}", connector=connector)
+        return unreachable(exc, connector, endpoint)
     if _is_client_validation_error(exc):
         return FatalSyncError(f"{where}request rejected by the client: {exc}", connector=connector)
     return FatalSyncError(f"{where}unexpected {type(exc).__name__}: {exc}", connector=connector)
+
+
+def unreachable(exc: BaseException, connector: str, endpoint: str = "") -> HostUnreachable:
+    """A connection-level failure (urllib3's own error or its ``MaxRetryError``), named by
+    host, with what to check."""
+    reason = getattr(exc, "reason", None)
+    cause = reason if isinstance(reason, BaseException) else exc
+    # NewConnectionError (refused, no route) subclasses ConnectTimeoutError: test it first.
+    timed_out = False
+    if isinstance(cause, urllib3.exceptions.NameResolutionError):
+        what = "has a name DNS cannot resolve"
+    elif isinstance(cause, urllib3.exceptions.NewConnectionError):
+        errno_text = getattr(cause.__cause__, "strerror", None) or "no connection"
+        what = f"gave no connection ({errno_text})"
+    elif isinstance(cause, urllib3.exceptions.TimeoutError | TimeoutError):
+        timed_out = True
+        what = "did not answer in time"
+    else:
+        what = f"dropped the connection ({type(cause).__name__})"
+    where = f" ({endpoint})" if endpoint else ""
+    return HostUnreachable(
+        f"HubSpot at {_host_of(exc, cause)} {what}{where}; check connectors.{connector}."
+        "base_url, DNS, the firewall or proxy on the way, and https://status.hubspot.com "
+        "(the next cycle retries)",
+        connector=connector,
+        timed_out=timed_out,
+    )
+
+
+def _host_of(*errors: BaseException) -> str:
+    for error in errors:
+        pool = getattr(error, "pool", None) or getattr(error, "conn", None)
+        host = getattr(pool, "host", None)
+        if host:
+            port = getattr(pool, "port", None)
+            return f"{host}:{port}" if port else str(host)
+        url = getattr(error, "url", None)
+        if isinstance(url, str) and urlparse(url).netloc:
+            return urlparse(url).netloc
+    return "the configured base_url"
 
 
 def _is_client_validation_error(exc: BaseException) -> bool:

@@ -21,7 +21,6 @@ import structlog
 
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
 from connectors.hubspot.write import batch_error
-from leadsync.errors import BudgetExhausted, RetriableSyncError
 from leadsync.records import Enrolment, RecordError, WriteOutcome
 
 log = structlog.get_logger(__name__)
@@ -44,7 +43,6 @@ def enrol(client: HubSpotClient, enrolments: Sequence[Enrolment]) -> list[WriteO
             outcomes[index] = WriteOutcome(enrolment.ref, ok=False, error=error)
         else:
             valid.append(index)
-    budget_gone: RecordError | None = None
     for remove, run in groupby(valid, key=lambda i: enrolments[i].remove):
         by_list: dict[str, list[int]] = {}
         for index in run:
@@ -52,10 +50,7 @@ def enrol(client: HubSpotClient, enrolments: Sequence[Enrolment]) -> list[WriteO
         for list_id, indexes in by_list.items():
             for start in range(0, len(indexes), MEMBERSHIP_LIMIT):
                 chunk = indexes[start : start + MEMBERSHIP_LIMIT]
-                if budget_gone is None:
-                    budget_gone = _change(client, list_id, remove, enrolments, chunk, outcomes)
-                else:
-                    _fail(enrolments, chunk, outcomes, budget_gone)
+                _change(client, list_id, remove, enrolments, chunk, outcomes)
     done = [o for o in outcomes if o is not None]
     log.info(
         "hubspot.enrol",
@@ -73,21 +68,18 @@ def _change(
     enrolments: Sequence[Enrolment],
     chunk: list[int],
     outcomes: list[WriteOutcome | None],
-) -> RecordError | None:
-    """One add or remove call; answers the budget error when the daily allowance ran out."""
+) -> None:
+    """One add or remove call. A call HubSpot did not answer (outage, budget spent) raises:
+    the enrolments stay owed without spending an attempt."""
     ids = list(dict.fromkeys(enrolments[i].ref.external_id for i in chunk))
     verb = "remove" if remove else "add"
     try:
         answer: dict[str, Any] = (
             client.call(f"lists.memberships.{verb}", _API, verb, list_id, ids) or {}
         )
-    except BudgetExhausted as exc:
-        error = RecordError(code="BUDGET_EXHAUSTED", message=str(exc), retriable=True)
-        _fail(enrolments, chunk, outcomes, error)
-        return error
-    except (HubSpotRejected, RetriableSyncError) as exc:
+    except HubSpotRejected as exc:
         _fail(enrolments, chunk, outcomes, batch_error(exc))
-        return None
+        return
     missing = {str(i) for i in answer.get("recordIdsMissing") or []}
     for index in chunk:
         ref = enrolments[index].ref
@@ -100,7 +92,6 @@ def _change(
                 f"contact, so it was not added to list {list_id}",
             )
             outcomes[index] = WriteOutcome(ref, ok=False, error=error)
-    return None
 
 
 def _fail(

@@ -103,7 +103,7 @@ class RatePacer:
                     self._server_remaining = None
             if wait <= 0:
                 return
-            self._pause(wait, reason="burst")
+            self.pause(wait, reason="burst")
             self._server_remaining = None
 
     def _wait_for_search_window(self) -> None:
@@ -114,7 +114,7 @@ class RatePacer:
             _expire(self._search_calls, now - window)
             if len(self._search_calls) < per_second:
                 return
-            self._pause(self._search_calls[0] + window - now, reason="search")
+            self.pause(self._search_calls[0] + window - now, reason="search")
 
     # -- after a call --------------------------------------------------------------------------
 
@@ -140,6 +140,11 @@ class RatePacer:
 
     def throttled(self, throttle: Throttle) -> None:
         """Wait out a 429. The daily policy cannot be waited out inside a cycle: it raises."""
+        self.pause(self.throttle_wait(throttle), reason=throttle.policy.lower() or "429")
+
+    def throttle_wait(self, throttle: Throttle) -> float:
+        """Seconds a 429 asks to wait: its ``Retry-After``, else its policy's window. The
+        daily policy cannot be waited out inside a cycle: it raises ``BudgetExhausted``."""
         if throttle.policy.upper() == DAILY_POLICY:
             self.daily_remaining = 0
             raise BudgetExhausted(
@@ -148,12 +153,12 @@ class RatePacer:
                 status=429,
                 retry_after=throttle.retry_after,
             )
-        wait = throttle.retry_after
-        if wait is None:
-            wait = 1.0 if throttle.policy.upper() == "SECONDLY" else self.interval_seconds
-        self._pause(wait, reason=throttle.policy.lower() or "429")
+        if throttle.retry_after is not None:
+            return throttle.retry_after
+        return 1.0 if throttle.policy.upper() == "SECONDLY" else self.interval_seconds
 
-    def _pause(self, seconds: float, *, reason: str) -> None:
+    def pause(self, seconds: float, *, reason: str) -> None:
+        """Sleep ``seconds`` (a pacing wait, or the retry loop's backoff), counted."""
         if seconds <= 0:
             return
         log.debug("hubspot.pace", connector=self._connector, reason=reason, seconds=seconds)

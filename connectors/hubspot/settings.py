@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from connectors.settings_base import ConnectorSettingsBase
 
@@ -32,6 +32,15 @@ class HubSpotSettings(ConnectorSettingsBase):
     search_requests_per_second: float = 4.0
     #: How many 429 answers in a row one call may wait out before giving up for this cycle.
     max_throttle_waits: int = 30
+
+    # -- On the wire: timeouts and the quick retries of an unreachable host ------------------
+    # ``timeout_seconds`` is the read timeout: the longest silence while waiting for an answer.
+    #: Seconds to open the TCP connection and finish the TLS handshake. A host that refuses,
+    #: drops packets or never answers costs this once per call: timeouts are not retried.
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    #: Quick retries, within one call, of a refused connection, a failed DNS lookup or a
+    #: reset connection (a host restarting); then the call fails and the next cycle retries.
+    connect_retries: int = Field(default=2, ge=0, le=5)
 
     @field_validator("base_url")
     @classmethod

@@ -12,7 +12,9 @@ owner, subject or due date the rep changed.
 
 A batch HubSpot refuses with 400 (a contact gone since the hand-off was planned, an owner
 HubSpot no longer knows) is split until the bad inputs stand alone, so only they fail, with
-HubSpot's message.
+HubSpot's message. A call HubSpot never answered (no connection, a timeout, 5xx after the
+retries) raises: the tasks stay owed without spending an attempt, and a task that this call
+did create is found by its key next time.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from connectors.hubspot.write import (
     chunks_without_repeats,
     errors_by_id,
 )
-from leadsync.errors import RetriableSyncError
 from leadsync.records import RecordError, RecordRef, TaskRequest, WriteOutcome
 
 log = structlog.get_logger(__name__)
@@ -128,9 +129,6 @@ class _TaskCreate:
             else:
                 self.fail(chunk, batch_error(exc))
             return
-        except RetriableSyncError as exc:
-            self.fail(chunk, batch_error(exc))
-            return
         created: dict[str, str] = {}
         for row in answer.get("results") or []:
             key = (row.get("properties") or {}).get(self.key_property)
@@ -175,7 +173,7 @@ class _TaskCreate:
             answer = self.client.call(
                 "tasks.batch_read", "crm.objects.tasks.batch_api", "read", body
             )
-        except (HubSpotRejected, RetriableSyncError) as exc:
+        except HubSpotRejected as exc:
             self.fail(chunk, batch_error(exc))
             return
         existing: dict[str, str] = {}
@@ -222,7 +220,7 @@ class _TaskCreate:
                 body,
                 expect_body=False,
             )
-        except (HubSpotRejected, RetriableSyncError) as exc:
+        except HubSpotRejected as exc:
             self.fail(found, batch_error(exc), created=existing)
             return
         failed = errors_by_id(answer) if answer else {}

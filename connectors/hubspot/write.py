@@ -1,11 +1,13 @@
 """Writing back: output values and owners by batch update (hand-off tasks: ``tasks.py``).
 
-Every function answers one ``WriteOutcome`` per input, in input order, and never raises for a
-record: HubSpot's multi-status (207) errors are mapped back to inputs through the ids in each
-error's ``context``; a batch HubSpot refuses whole (400, one bad property value) is split until
-the bad inputs stand alone, so only they fail, with HubSpot's message and property name; a
-batch that outlasts the retries fails each of its records. Only errors that no record can get
-past (a refused token, a missing scope) are raised.
+Every function answers one ``WriteOutcome`` per input, in input order, for what HubSpot said
+about each record: HubSpot's multi-status (207) errors are mapped back to inputs through the
+ids in each error's ``context``; a batch HubSpot refuses whole (400, one bad property value) is
+split until the bad inputs stand alone, so only they fail, with HubSpot's message and property
+name. A call HubSpot never answered about its records raises instead: no connection, a
+timeout, 5xx or 429 after the retries, the daily budget spent (``RetriableSyncError``), or a
+refused token or missing scope (``FatalSyncError``). An outage then costs no record one of its
+attempts: the engine keeps every write owed, as it was, for the next cycle.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import structlog
 
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
 from connectors.hubspot.mapping import HubSpotMapping, UnmappedOutput, output_properties
-from leadsync.errors import AuthError, BudgetExhausted, RetriableSyncError
+from leadsync.errors import AuthError
 from leadsync.records import (
     OwnerChange,
     RecordError,
@@ -116,33 +118,20 @@ class _BatchUpdate:
         self.endpoint = endpoint
         self.outcomes = outcomes
         self.split_calls_left = SPLIT_CALLS
-        self.budget_gone: RecordError | None = None
 
     def fail(self, chunk: Sequence[Pending], error: RecordError) -> None:
         for i, ref, _ in chunk:
             self.outcomes[i] = WriteOutcome(ref=ref, ok=False, error=error)
 
     def send(self, chunk: Sequence[Pending]) -> None:
-        if self.budget_gone is not None:
-            self.fail(chunk, self.budget_gone)
-            return
         body = {"inputs": [{"id": ref.external_id, "properties": p} for _, ref, p in chunk]}
         try:
             answer = self.client.call(self.endpoint, "crm.contacts.batch_api", "update", body)
-        except BudgetExhausted as exc:
-            self.budget_gone = RecordError(
-                code="BUDGET_EXHAUSTED", message=str(exc), retriable=True
-            )
-            self.fail(chunk, self.budget_gone)
-            return
         except HubSpotRejected as exc:
             if exc.status == 400 and len(chunk) > 1:
                 self.split(chunk, exc)
             else:
                 self.fail(chunk, batch_error(exc))
-            return
-        except RetriableSyncError as exc:
-            self.fail(chunk, batch_error(exc))
             return
         self.settle(chunk, answer)
 
@@ -227,16 +216,14 @@ def errors_by_id(answer: dict[str, Any]) -> dict[str, RecordError]:
     return out
 
 
-def batch_error(exc: HubSpotRejected | RetriableSyncError) -> RecordError:
-    """A whole call's refusal as each of its records' error (HubSpot's category, message and
-    blamed properties); a refused token is raised, never turned into record errors."""
+def batch_error(exc: HubSpotRejected) -> RecordError:
+    """HubSpot's refusal of a whole call as each of its records' error (its category, message
+    and blamed properties); a refused token is raised, never turned into record errors."""
     if isinstance(exc, AuthError):
         raise exc
-    if isinstance(exc, HubSpotRejected):
-        return RecordError(
-            code=exc.category, message=exc.hubspot_message, fields=exc.fields, retriable=False
-        )
-    return RecordError(code=f"HTTP_{exc.status or 'ERROR'}", message=str(exc), retriable=True)
+    return RecordError(
+        code=exc.category, message=exc.hubspot_message, fields=exc.fields, retriable=False
+    )
 
 
 def _ok(outcome: WriteOutcome | None) -> bool:

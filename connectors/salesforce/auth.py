@@ -16,6 +16,7 @@ import jwt
 import requests
 import structlog
 
+from connectors.salesforce.http import translate
 from connectors.salesforce.settings import SalesforceSettings
 from leadsync.errors import AuthError, RetriableSyncError
 
@@ -76,22 +77,17 @@ def fetch_token(
     form = _grant_form(settings)
     url = settings.login_url + TOKEN_PATH
     try:
-        response = session.post(
-            url,
-            data=form,
-            headers={"Accept": "application/json"},
-            timeout=settings.timeout_seconds,
-        )
+        # The session's connect and read timeouts apply; the caller's loop retries.
+        response = session.post(url, data=form, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
-        raise RetriableSyncError(
-            f"cannot reach the token endpoint {url}: {type(exc).__name__}", connector=connector
-        ) from None
+        raise translate(exc, connector=connector) from None
     body = _json(response)
-    if response.status_code >= 500:
+    if response.status_code >= 500 or response.status_code == 429:
         raise RetriableSyncError(
             f"token endpoint {url} answered {response.status_code}",
             connector=connector,
             status=response.status_code,
+            retry_after=_seconds(response.headers.get("Retry-After", "")),
         )
     if response.status_code != 200 or "access_token" not in body:
         detail = f"{body.get('error', response.status_code)}: {body.get('error_description', '')}"
@@ -168,3 +164,10 @@ def _json(response: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _seconds(value: str) -> float | None:
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -27,7 +27,7 @@ from simple_salesforce.bulk2 import (
 )
 
 from connectors.salesforce import auth
-from connectors.salesforce.http import RetryPolicy, SalesforceSession, call
+from connectors.salesforce.http import RetryPolicy, SalesforceSession, Timeouts, call
 from connectors.salesforce.settings import SalesforceSettings
 from leadsync.errors import AuthError, BudgetExhausted, FatalSyncError, RetriableSyncError
 
@@ -117,13 +117,18 @@ class SalesforceClient:
     ) -> None:
         self.name = name
         self.settings = settings
-        self.policy = RetryPolicy.from_settings(settings.max_retries, settings.timeout_seconds)
+        self.policy = RetryPolicy.from_settings(settings.max_retries, settings.connect_retries)
         self._sleep = sleep
         verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
+        timeouts = Timeouts(
+            connect=settings.connect_timeout_seconds,
+            read=settings.timeout_seconds,
+            bulk=settings.bulk_timeout_seconds,
+        )
         self.session = SalesforceSession(
             connector=name,
             verify=verify,
-            timeout=settings.timeout_seconds,
+            timeouts=timeouts,
             renew=self._renew if auth.can_renew(settings) else None,
         )
         self._sf: Salesforce | None = None
@@ -140,7 +145,7 @@ class SalesforceClient:
     def sf(self) -> Salesforce:
         """The simple-salesforce client, logging in on first use."""
         if self._sf is None:
-            token = self._with_retry(
+            token = self._call(
                 lambda: auth.fetch_token(self.settings, self.session, connector=self.name)
             )
             self.session.bind(token.instance_url, token.access_token)
@@ -165,12 +170,24 @@ class SalesforceClient:
     # -- the retry/translation boundary -------------------------------------------------------
 
     def _with_retry(self, fn: Callable[[], T]) -> T:
+        # Log in before, not inside, ``fn``'s retry loop: a login inside it would run the
+        # token call's own loop in each of its attempts (6 x 6 tries of a refused host).
+        self.sf  # noqa: B018
+        return self._call(fn)
+
+    def _call(self, fn: Callable[[], T]) -> T:
         try:
             return call(fn, policy=self.policy, session=self.session, sleep=self._sleep)
         except AuthError as exc:
             if self.settings.auth == "access_token":
                 raise auth.auth_error(self.settings, str(exc), self.name) from exc
             raise
+
+    def run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` as one call under the retry loop. ``fn`` makes raw simple-salesforce
+        calls through :attr:`sf` (never the retrying methods here, which would nest a second
+        loop) and may raise a ``RetriableSyncError`` of its own to be tried again."""
+        return self._with_retry(fn)
 
     def check_budget(self, reserve: int) -> None:
         """Raise ``BudgetExhausted`` before a write when the org's allowance is down to reserve."""

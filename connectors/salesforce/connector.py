@@ -73,7 +73,7 @@ class SalesforceConnector:
         self.mapping = mapping
         self._clock = clock
         self.client = SalesforceClient(name, settings, sleep=sleep)
-        self._writer = Writer(self.client, mapping, sleep=sleep)
+        self._writer = Writer(self.client, mapping)
         self._enroller = Enroller(self._writer)
         self._describes: dict[str, dict[str, Any]] = {}
         #: Record counts of the objects a full pull has still to read (see _count_the_rest),

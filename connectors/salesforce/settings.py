@@ -55,6 +55,19 @@ class SalesforceSettings(ConnectorSettingsBase):
     #: a backfill killed midway resumes from the last page the store committed.
     bulk_page_size: int = Field(default=50_000, ge=1, le=1_000_000)
 
+    # -- On the wire: timeouts and the quick retries of an unreachable host ------------------
+    # ``timeout_seconds`` is the read timeout: the longest silence while waiting for an answer.
+    #: Seconds to open the TCP connection and finish the TLS handshake. A host that refuses,
+    #: drops packets or never answers costs this once per call: timeouts are not retried.
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    #: Read timeout of Bulk API 2.0 result downloads and CSV uploads: Salesforce assembles a
+    #: result page (up to ``bulk_page_size`` rows) or stores an upload (up to 100 MB) before
+    #: it sends the first byte, which can take longer than an ordinary call's answer.
+    bulk_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    #: Quick retries, within one call, of a refused connection, a failed DNS lookup or a
+    #: reset connection (a host restarting); then the call fails and the next cycle retries.
+    connect_retries: int = Field(default=2, ge=0, le=5)
+
     @field_validator("bulk_write_threshold", "bulk_query_threshold", "api_reserve")
     @classmethod
     def _not_negative(cls, value: int) -> int:

@@ -2,14 +2,17 @@
 
 Every write keeps each record's outcome: a Collections answer is a list of SaveResults in the
 order sent, a Bulk job answers with successful / failed / unprocessed CSVs keyed by ``sf__Id``.
-Records refused with a transient code (``UNABLE_TO_LOCK_ROW``) are re-sent, alone, a bounded
-number of times; what still fails is reported ``retriable=True`` for the engine to keep.
+Records refused with a transient code (``UNABLE_TO_LOCK_ROW``) are re-sent, alone, by the
+call's one retry loop (the client's); what still fails is reported ``retriable=True``. A call
+that fails whole (no connection, a timeout, 5xx after the retries) raises: the CRM said nothing
+about any record, so no record's attempt is spent; the engine keeps them all owed.
 Every call carries ``Sforce-Auto-Assign: FALSE`` so an active Lead assignment rule cannot
 silently replace the owner LeadSync (or sales) chose.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -24,6 +27,7 @@ from connectors.salesforce.bulk_batch import BulkBatch, Slot
 from connectors.salesforce.client import BulkIngestResult, RunningIngest, SalesforceClient
 from connectors.salesforce.http import TRANSIENT_CODES
 from connectors.salesforce.mapping import SalesforceMapping
+from leadsync.errors import RetriableSyncError
 from leadsync.records import (
     OwnerChange,
     RecordError,
@@ -171,20 +175,21 @@ def owner_change_fields(
 Tolerate = Callable[[Pending, RecordError], WriteOutcome | None]
 
 
+class TransientRecords(RetriableSyncError):
+    """Salesforce answered, but refused some records with a transient code (a locked row):
+    raised inside a call so the client's retry loop re-sends just those."""
+
+    def __init__(self, count: int, code: str) -> None:
+        super().__init__(f"{count} records refused with {code}; re-sending them")
+
+
 class Writer:
     """Collections and Bulk writes for one connection."""
 
-    def __init__(
-        self,
-        client: SalesforceClient,
-        mapping: SalesforceMapping,
-        *,
-        sleep: Callable[[float], None],
-    ) -> None:
+    def __init__(self, client: SalesforceClient, mapping: SalesforceMapping) -> None:
         self.client = client
         self.mapping = mapping
         self.settings = client.settings
-        self._sleep = sleep
 
     # -- public operations ---------------------------------------------------------------------
 
@@ -343,11 +348,13 @@ class Writer:
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), COLLECTION_LIMIT):
             pending = unique[start : start + COLLECTION_LIMIT]
-            for attempt in range(1, self.client.policy.attempts + 1):
+
+            def attempt() -> None:
+                nonlocal pending
                 self.client.check_budget(self.settings.api_reserve)
-                answer = self.client.rest(
-                    "DELETE",
+                answer = self.client.sf.restful(
                     "composite/sobjects",
+                    method="DELETE",
                     params={"ids": ",".join(pending), "allOrNone": "false"},
                     headers=NO_AUTO_ASSIGN,
                 )
@@ -361,13 +368,14 @@ class Writer:
                     results[record_id] = error
                     if error.retriable:
                         transient.append(record_id)
-                if not transient or attempt == self.client.policy.attempts:
-                    break
-                log.warning(
-                    "salesforce.collections.transient", count=len(transient), attempt=attempt
-                )
-                pending = transient
-                self._sleep(self.client.policy.backoff(attempt))
+                if transient:
+                    log.warning("salesforce.collections.transient", count=len(transient))
+                    pending = transient
+                    raise TransientRecords(len(transient), "a transient code")
+
+            # Retries spent: a still-refused record's last error is in ``results``.
+            with contextlib.suppress(TransientRecords):
+                self.client.run(attempt)
         return results
 
     # -- Collections --------------------------------------------------------------------------
@@ -399,12 +407,15 @@ class Writer:
     ) -> None:
         pending = chunk
         with_id = method == "PATCH" and key_field is None
-        for attempt in range(1, self.client.policy.attempts + 1):
+        transient: list[tuple[Pending, RecordError]] = []
+
+        def attempt() -> None:
+            nonlocal pending, transient
             self.client.check_budget(self.settings.api_reserve)
             records = [_record(item, with_id) for item in pending]
-            results = self.client.rest(
-                method,
+            results = self.client.sf.restful(
                 path,
+                method=method,
                 json={"allOrNone": False, "records": records},
                 headers=NO_AUTO_ASSIGN,
             )
@@ -414,7 +425,7 @@ class Writer:
                     "salesforce.collections.short_answer", sent=len(pending), got=len(results)
                 )
                 results = results + [{}] * (len(pending) - len(results))
-            transient: list[tuple[Pending, RecordError]] = []
+            transient = []
             for item, result in zip(pending, results, strict=True):
                 if result.get("success"):
                     inserted = method == "POST" or result.get("created")
@@ -429,20 +440,18 @@ class Writer:
                     transient.append((item, error))
                 else:
                     _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
-            if not transient:
-                return
-            log.warning(
-                "salesforce.collections.transient",
-                count=len(transient),
-                code=transient[0][1].code,
-                attempt=attempt,
-            )
-            if attempt == self.client.policy.attempts:
-                for item, error in transient:
-                    _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
-                return
-            pending = [item for item, _ in transient]
-            self._sleep(self.client.policy.backoff(attempt))
+            if transient:
+                code = transient[0][1].code
+                log.warning("salesforce.collections.transient", count=len(transient), code=code)
+                pending = [item for item, _ in transient]
+                raise TransientRecords(len(transient), code)
+
+        try:
+            self.client.run(attempt)
+        except TransientRecords:
+            # Retries spent: each still-refused record keeps Salesforce's word for it.
+            for item, error in transient:
+                _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
 
     # -- Bulk API 2.0 -------------------------------------------------------------------------
 

@@ -20,6 +20,12 @@ from leadsync.errors import StoreError
 log = structlog.get_logger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: Seconds to wait for PostgreSQL to accept a connection (TCP, TLS, authentication) unless the
+#: store URL sets ``?connect_timeout=N``. Without one, psycopg waits 130 s on a host that
+#: accepts and never answers (libpq: as long as the OS retries a SYN to a dropped address).
+PG_CONNECT_TIMEOUT = 10
+#: Drivers built on libpq, which take ``connect_timeout`` as a connection parameter.
+_LIBPQ_DRIVERS = frozenset({"psycopg", "psycopg2"})
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -37,6 +43,9 @@ def create_engine(url: str) -> sa.Engine:
         # transaction starts when we say (needed for BEGIN IMMEDIATE under concurrency).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
+    connect_args: dict[str, Any] = {}
+    if parsed.get_driver_name() in _LIBPQ_DRIVERS and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT
     return sa.create_engine(
         url,
         pool_size=5,
@@ -44,6 +53,7 @@ def create_engine(url: str) -> sa.Engine:
         pool_pre_ping=True,
         json_serializer=_dump_json,
         json_deserializer=orjson.loads,
+        connect_args=connect_args,
     )
 
 
@@ -65,6 +75,23 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def unreachable(url: sa.URL, exc: sa.exc.OperationalError) -> StoreError:
+    """A one-line ``StoreError`` naming the store (password hidden) and what to check."""
+    reason = " ".join(str(exc.orig).split())
+    if url.get_backend_name() == "sqlite":
+        return StoreError(
+            f"cannot open the store {url.database}: {reason}; check store.url and that the "
+            "folder exists and is writable"
+        )
+    where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+    timeout = url.query.get("connect_timeout", PG_CONNECT_TIMEOUT)
+    return StoreError(
+        f"cannot reach the store at {where}: {reason}; check store.url (host, port, database, "
+        f"user, password), that PostgreSQL is running and reachable from here (firewall, DNS), "
+        f"and the wait allowed (connect_timeout={timeout} s; set ?connect_timeout=N in the url)"
+    )
 
 
 def _alembic_config(connection: sa.Connection) -> Config:
@@ -104,7 +131,7 @@ def _checked_revision(engine: sa.Engine) -> str | None:
     try:
         revision = current_revision(engine)
     except sa.exc.OperationalError as exc:
-        raise StoreError(f"cannot reach the store: {exc.orig}") from None
+        raise unreachable(engine.url, exc) from None
     if revision is None:
         return None
     script = ScriptDirectory(str(MIGRATIONS_DIR))

@@ -139,14 +139,25 @@ def test_retry_after_is_honoured(
     assert sleeps == [7.0]
 
 
-def test_timeouts_are_retried(
+def test_a_timeout_is_not_retried_inside_the_call(
     rsps: responses.RequestsMock, connector: SalesforceConnector, sleeps: Sleeps
 ) -> None:
+    # A timeout has already cost a whole timeout; the next cycle tries again.
     rsps.add(responses.GET, f"{API}/queryAll/", body=requests.ReadTimeout("slow"))
-    rsps.add(responses.GET, f"{API}/queryAll/", json=EMPTY)
-    rsps.add(responses.GET, f"{API}/queryAll/", json=EMPTY)
-    assert list(connector.pull_people(SINCE)) == []
-    assert len(sleeps) == 1
+    with pytest.raises(RetriableSyncError, match=r"acme\.my\.salesforce\.com did not answer"):
+        list(connector.pull_people(SINCE))
+    assert sleeps == []
+
+
+def test_a_refused_connection_gets_only_quick_retries(
+    rsps: responses.RequestsMock, connector: SalesforceConnector, sleeps: Sleeps
+) -> None:
+    connector.client.sf  # noqa: B018 - logged in
+    for _ in range(3):  # connect_retries = 2 -> 3 tries, though max_retries is 3
+        rsps.add(responses.GET, f"{API}/queryAll/", body=requests.ConnectionError("refused"))
+    with pytest.raises(RetriableSyncError, match=r"check connectors\.salesforce\.login_url"):
+        list(connector.pull_people(SINCE))
+    assert len(sleeps) == 2 and sum(sleeps) <= 0.5 + 1.0
 
 
 def test_request_limit_exceeded_ends_the_cycle_without_retries(
@@ -191,4 +202,4 @@ def test_helpers() -> None:
     policy = RetryPolicy(attempts=3, initial_wait=1.0, max_wait=4.0)
     assert 0 <= policy.backoff(3) <= 4.0
     assert policy.backoff(1, retry_after=100) == 4.0
-    assert RetryPolicy.from_settings(5, 30).attempts == 6
+    assert RetryPolicy.from_settings(5, 2) == RetryPolicy(attempts=6, connect_attempts=3)

@@ -151,6 +151,16 @@ class Faults:
             raise ApiError.validation("http_error needs a status between 400 and 599")
         if kind == "delay" and not isinstance(spec.get("seconds"), int | float):
             raise ApiError.validation("delay needs seconds (a number)")
+        retry_after = spec.get("retry_after")
+        if retry_after is not None and (
+            kind not in ("rate_limit", "http_error")
+            or not isinstance(retry_after, int | float)
+            or retry_after < 0
+        ):
+            raise ApiError.validation(
+                "retry_after (seconds, sent as Retry-After) is a non-negative number, for "
+                "rate_limit and http_error faults"
+            )
         if kind == "reject" and not (
             isinstance(spec.get("ids"), list) and all(isinstance(i, str | int) for i in spec["ids"])
         ):

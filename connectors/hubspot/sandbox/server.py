@@ -35,7 +35,12 @@ from connectors.hubspot.sandbox.webhooks import WebhookDispatcher
 log = structlog.get_logger(__name__)
 
 SANDBOX_APP_ID = 2417
-_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_REASONS = {
+    423: "Locked",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
 
 class _Server(ThreadingHTTPServer):
@@ -265,7 +270,8 @@ class HubSpotSandbox:
         if limited is not None:
             policy = limited.spec.get("policy", "TEN_SECONDLY_ROLLING")
             search = request.path.endswith("/search")
-            raise rate_limit_error(policy, None if search else self.limiter.headers())
+            headers = {} if search else self.limiter.headers()
+            raise rate_limit_error(policy, {**headers, **_retry_after(limited.spec)})
         failure = self.faults.take("http_error")
         if failure is not None:
             status = int(failure.spec["status"])
@@ -273,6 +279,7 @@ class HubSpotSandbox:
                 status,
                 failure.spec.get("category", ""),
                 failure.spec.get("message", _REASONS.get(status, "Injected failure")),
+                headers=_retry_after(failure.spec),
             )
 
     def _sandbox_endpoint(self, request: Request) -> Response:
@@ -287,3 +294,9 @@ class HubSpotSandbox:
         if route == ("GET", "/_sandbox/faults"):
             return Response(200, self.faults.describe())
         raise ApiError(404, "", f"No sandbox route {request.method} {request.path}")
+
+
+def _retry_after(spec: dict[str, Any]) -> dict[str, str]:
+    """The ``Retry-After`` header a fault asks for (``retry_after`` seconds), if any."""
+    seconds = spec.get("retry_after")
+    return {} if seconds is None else {"Retry-After": f"{seconds:g}"}

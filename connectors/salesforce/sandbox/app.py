@@ -124,11 +124,12 @@ class SandboxApi:
                 self._stats[endpoint] += 1
                 if object_type:
                     self._by_object[object_type] += 1
-            delay = self.faults.take("delay")
+            delay = self.faults.take("delay", endpoint=endpoint)
             if delay:
                 time.sleep(delay.seconds)
             if path == "/services/oauth2/token":
-                return self._token(request)
+                failed = self._injected_error(endpoint)
+                return failed if failed is not None else self._token(request)
             if path == "/services/data":
                 return Response.json(
                     200,
@@ -152,7 +153,7 @@ class SandboxApi:
                         }
                     ],
                 )
-            return self._api_call(request, match.group(1), match.group(2) or "/")
+            return self._api_call(request, match.group(1), match.group(2) or "/", endpoint)
         except Exception:
             log.exception("salesforce_sandbox.unhandled", method=request.method, path=path)
             return Response.json(
@@ -160,25 +161,36 @@ class SandboxApi:
                 [{"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error occurred."}],
             )
 
-    def _api_call(self, request: Request, version: str, rest_path: str) -> Response:
+    def _injected_error(self, endpoint: str) -> Response | None:
+        """The answer of an armed ``http_error`` fault that hits ``endpoint``, if any."""
+        injected = self.faults.take("http_error", endpoint=endpoint)
+        if injected is None:
+            return None
+        code = injected.error_code or _HTTP_ERROR_CODES.get(injected.status, "UNKNOWN_EXCEPTION")
+        headers = {}
+        if injected.retry_after is not None:
+            headers["Retry-After"] = f"{injected.retry_after:g}"
+        return Response.json(
+            injected.status,
+            [{"errorCode": code, "message": f"Injected HTTP {injected.status}."}],
+            headers,
+        )
+
+    def _api_call(self, request: Request, version: str, rest_path: str, endpoint: str) -> Response:
         token = bearer_token(request.headers)
         if token is None or not self.sessions.valid(token):
             return Response.json(
                 401, INVALID_SESSION, {"WWW-Authenticate": 'Token realm="Salesforce"'}
             )
-        injected = self.faults.take("http_error")
-        if injected:
-            code = _HTTP_ERROR_CODES.get(injected.status, "UNKNOWN_EXCEPTION")
-            return Response.json(
-                injected.status,
-                [{"errorCode": code, "message": f"Injected HTTP {injected.status}."}],
-            )
+        failed = self._injected_error(endpoint)
+        if failed is not None:
+            return failed
         with self._lock:
             over = self._usage >= self.api_daily_limit
             if not over:
                 self._usage += 1
             usage = self._usage
-        if over or self.faults.take("rate_limit"):
+        if over or self.faults.take("rate_limit", endpoint=endpoint):
             return Response.json(
                 403,
                 [

@@ -1,4 +1,12 @@
-"""Injected faults (``POST /_sandbox/faults``): expiry, rate limits, 5xx, row locks, rejections."""
+"""Injected faults (``POST /_sandbox/faults``): expiry, rate limits, 5xx, row locks, rejections.
+
+Any fault may name an ``endpoint`` (as ``GET /_sandbox/stats`` names them, e.g.
+``"PATCH /composite/sobjects"`` or ``"POST /services/oauth2/token"``) to hit only calls to it;
+without one it hits the next API call, never the token endpoint. ``http_error`` takes an
+optional ``retry_after`` (seconds, sent as ``Retry-After``) and ``code`` (the ``errorCode``).
+Faults below HTTP (a refused connection, a host that never answers) are not the sandbox's to
+fake: tests put a socket-level proxy in front of it (``tests/netfaults.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,8 @@ from typing import Any
 KINDS = frozenset(
     {"expire_sessions", "rate_limit", "http_error", "lock_rows", "reject", "delay", "clear"}
 )
+#: The OAuth token endpoint, hit only by faults that name it.
+TOKEN_ENDPOINT = "POST /services/oauth2/token"
 
 
 class FaultError(ValueError):
@@ -28,6 +38,10 @@ class Fault:
     code: str = "FIELD_CUSTOM_VALIDATION_EXCEPTION"
     message: str = "Rejected by an injected sandbox fault."
     fields: tuple[str, ...] = ()
+    endpoint: str | None = None
+    retry_after: float | None = None
+    #: An ``http_error``'s ``errorCode`` (default: what Salesforce sends with its status).
+    error_code: str | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -38,7 +52,15 @@ class Fault:
             "object": self.object_type,
             "ids": sorted(self.ids),
             "code": self.code,
+            "endpoint": self.endpoint,
+            "retry_after": self.retry_after,
         }
+
+    def hits(self, endpoint: str | None) -> bool:
+        """Whether this fault applies to a call to ``endpoint``."""
+        if self.endpoint is not None:
+            return self.endpoint == endpoint
+        return endpoint != TOKEN_ENDPOINT
 
 
 @dataclass(slots=True)
@@ -65,11 +87,23 @@ class FaultBoard:
         if not isinstance(count, int) or count < 0:
             raise FaultError("'count' must be a non-negative integer")
         fault = Fault(kind, 0 if kind == "expire_sessions" else count)
+        endpoint = spec.get("endpoint")
+        if endpoint is not None and not isinstance(endpoint, str):
+            raise FaultError("'endpoint' must be a string such as 'PATCH /composite/sobjects'")
+        fault.endpoint = endpoint
         if kind == "http_error":
             status = spec.get("status", 503)
             if not isinstance(status, int) or not 400 <= status <= 599:
                 raise FaultError("'status' must be an HTTP error status (400-599)")
             fault.status = status
+            retry_after = spec.get("retry_after")
+            if retry_after is not None and (
+                not isinstance(retry_after, int | float) or retry_after < 0
+            ):
+                raise FaultError("'retry_after' must be a non-negative number of seconds")
+            fault.retry_after = retry_after
+            if "code" in spec:
+                fault.error_code = str(spec["code"])
         if kind == "delay":
             seconds = spec.get("seconds")
             if not isinstance(seconds, int | float) or not 0 <= seconds <= 120:
@@ -87,12 +121,17 @@ class FaultBoard:
         return fault
 
     def take(
-        self, kind: str, object_type: str | None = None, record_id: str | None = None
+        self,
+        kind: str,
+        object_type: str | None = None,
+        record_id: str | None = None,
+        *,
+        endpoint: str | None = None,
     ) -> Fault | None:
         """Consume one use of the first armed fault of ``kind`` that matches, if any."""
         with self._lock:
             for fault in self._faults:
-                if fault.kind != kind:
+                if fault.kind != kind or not fault.hits(endpoint):
                     continue
                 if kind == "reject":
                     if (
