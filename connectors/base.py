@@ -70,6 +70,13 @@ class Connector(Protocol):
         ``resume`` and ``checkpoint`` as for ``pull_people``."""
         ...
 
+    def read_activities(self, people: Sequence[PersonRecord]) -> list[ActivityRecord]:
+        """Every activity of these people's records, read by id (not by modification time),
+        deletions left out, in as few calls as the CRM allows. ``people`` are records this
+        connector just returned from ``read_people``/``pull_people`` (so the email is known
+        for CRMs that link activities by address)."""
+        ...
+
     def describe(self) -> dict[str, dict[str, FieldInfo]]:
         """Fields of every object the mapping touches: ``{object: {field: FieldInfo}}``."""
         ...
