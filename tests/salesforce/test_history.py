@@ -141,3 +141,12 @@ def test_a_converted_lead_is_asked_for_by_both_ids() -> None:
 def test_nobody_asks_nothing() -> None:
     plan = PLANS["Task"]
     assert list(history.chunks(plan, history.lookups(plan, MAPPING), [])) == []
+
+
+def test_an_address_shared_across_a_boundary_is_asked_again_with_its_person() -> None:
+    people = _people([(True, False, "Team@Corp.example")] * (history.MAX_PER_LIST + 1))
+    plan = PLANS["Form_Submission__c"]
+    terms = history.lookups(plan, MAPPING)
+    *_, last = history.chunks(plan, terms, people)
+    assert last["Email__c"] == ["team@corp.example"]
+    assert last["Lead__c"] == [people[-1].leads[0]]
