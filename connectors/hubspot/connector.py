@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import Checkpoint, write_each
-from connectors.hubspot import activities, enrol, properties, pull, write
+from connectors.hubspot import activities, enrol, history, properties, pull, write
 from connectors.hubspot import tasks as tasks_api
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import HubSpotMapping, load_mapping
@@ -74,6 +74,12 @@ class HubSpotConnector:
         """Form submissions, email events, webinar participation, meetings and calls; resumes
         between sources."""
         return activities.pull_activities(self.client, self.mapping, since, resume, checkpoint)
+
+    def read_activities(self, people: Sequence[PersonRecord]) -> list[ActivityRecord]:
+        """Every live activity of these contacts: email events by address, webinar
+        participation by contact, meetings and calls by association (1,000 contacts a call),
+        form submissions from every form's history, kept by submitted address."""
+        return history.read_activities(self.client, self.mapping, people)
 
     def describe(self) -> dict[str, dict[str, FieldInfo]]:
         """Properties of contacts and tasks."""

@@ -13,7 +13,7 @@ import structlog
 
 from connectors.base import Checkpoint
 from connectors.salesforce import fields as sf_fields
-from connectors.salesforce import soql
+from connectors.salesforce import history, soql
 from connectors.salesforce.client import BulkPosition, SalesforceClient, StartedQuery
 from connectors.salesforce.enrol import Enroller
 from connectors.salesforce.mapping import SalesforceMapping, load_mapping
@@ -126,6 +126,11 @@ class SalesforceConnector:
             activity = to_activity(self.name, plan.sobject, row, self.mapping)
             if activity is not None:
                 yield activity
+
+    def read_activities(self, people: Sequence[PersonRecord]) -> list[ActivityRecord]:
+        """Every live activity linked to these Leads and Contacts (and their converted
+        Contacts) by id, or to their addresses: one query per source per chunk of people."""
+        return history.read_activities(self.client, self.name, self.mapping, people)
 
     def _resumable(
         self,

@@ -54,6 +54,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "HubSpotSandbox/1.0"
     timeout = 30
+    # Headers and body leave in two writes; with Nagle on, a keep-alive client's delayed ACK
+    # held every answer ~40 ms (measured: 47 ms a call with it, 2.8 ms without).
+    disable_nagle_algorithm = True
     server: _Server
 
     def _serve(self) -> None:

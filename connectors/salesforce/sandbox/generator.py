@@ -451,6 +451,7 @@ def _history(
 
 def _convert(org: OrgState, rng: random.Random, working: list[str], now: datetime) -> None:
     """A share of worked leads converted into a new contact on a fresh account."""
+    conversions: list[tuple[str, str, str, datetime | None]] = []
     for lead in rng.sample(working, k=len(working) // 4):
         row = org.raw("Lead", lead) or {}
         when = days_ago(now, rng.uniform(0, HISTORY_DAYS))
@@ -480,7 +481,8 @@ def _convert(org: OrgState, rng: random.Random, working: list[str], now: datetim
             },
             created=when,
         )
-        org.convert_lead(lead, contact, account, when)
+        conversions.append((lead, contact, account, when))
+    org.convert_leads(conversions)
 
 
 def _membership(

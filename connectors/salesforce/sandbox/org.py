@@ -7,7 +7,7 @@ write, so a query cursor that holds references to them keeps a consistent snapsh
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -282,20 +282,43 @@ class OrgState:
     def convert_lead(
         self, lead_id: str, contact_id: str, account_id: str, when: datetime | None = None
     ) -> None:
-        """Mark a lead converted into an existing contact and account."""
-        stamp = when or self.stamp()
-        self.update(
-            "Lead",
-            lead_id,
-            {
-                "IsConverted": True,
-                "ConvertedDate": stamp.date(),
-                "Status": "Closed - Converted",
-                "ConvertedContactId": contact_id,
-                "ConvertedAccountId": account_id,
-            },
-            modified=when,
-        )
+        """Mark a lead converted into an existing contact and account (see ``convert_leads``)."""
+        self.convert_leads([(lead_id, contact_id, account_id, when)])
+
+    def convert_leads(self, conversions: Sequence[tuple[str, str, str, datetime | None]]) -> None:
+        """Mark leads converted, ``(lead, contact, account, when)`` each, and move their
+        activities as Salesforce does: Tasks and Events are re-pointed (``WhoId``) at the
+        contact, campaign memberships gain its ``ContactId`` (keeping ``LeadId``); custom
+        lookups to the lead stay. One pass over the activities for all the conversions, so a
+        generated org's thousands of conversions do not each scan them."""
+        moved_to: dict[str, tuple[str, datetime]] = {}
+        with self.lock:
+            for lead_id, contact_id, account_id, when in conversions:
+                stamp = when or self.stamp()
+                self.update(
+                    "Lead",
+                    lead_id,
+                    {
+                        "IsConverted": True,
+                        "ConvertedDate": stamp.date(),
+                        "Status": "Closed - Converted",
+                        "ConvertedContactId": contact_id,
+                        "ConvertedAccountId": account_id,
+                    },
+                    modified=when,
+                )
+                moved_to[to18(lead_id) or lead_id] = (to18(contact_id) or contact_id, stamp)
+            for object_type, link, target in _CONVERSION_MOVES:
+                moving = [
+                    (str(row["Id"]), *moved_to[lead], row.get("SystemModstamp"))
+                    for row in self._rows[object_type].values()
+                    if (lead := _id18(row.get(link)) or "") in moved_to and not row.get("IsDeleted")
+                ]
+                for record_id, contact, stamp, modified in moving:
+                    # Never back in time: a generated activity may postdate its conversion.
+                    if isinstance(modified, datetime):
+                        stamp = max(stamp, modified)
+                    self.update(object_type, record_id, {target: contact}, modified=stamp)
 
     # --- helpers ----------------------------------------------------------------------------
     def _canonical(self, definition: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -346,6 +369,15 @@ class OrgState:
                 index.pop(str(old[spec.name]).lower(), None)
             if new.get(spec.name) is not None and not new.get("IsDeleted"):
                 index[str(new[spec.name]).lower()] = new["Id"]
+
+
+#: What a lead conversion moves: (object, the field naming the lead, the field set to the
+#: contact).
+_CONVERSION_MOVES = (
+    ("Task", "WhoId", "WhoId"),
+    ("Event", "WhoId", "WhoId"),
+    ("CampaignMember", "LeadId", "ContactId"),
+)
 
 
 def _id18(value: Any) -> str | None:

@@ -27,6 +27,11 @@ from connectors.salesforce.sandbox.protocol import Request
 
 log = structlog.get_logger(__name__)
 
+#: Salesforce's documented cap on a REST call's URI and headers together (bytes): past it the
+#: edge answers 431, and 414 when the URI alone is longer, before the API sees the call (so it
+#: is not counted as one). A long SOQL query in a GET's ``q`` is what reaches it.
+URI_AND_HEADERS_LIMIT = 16_384
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -37,6 +42,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if self._too_large():
+            return
         split = urlsplit(self.path)
         request = Request(
             method=self.command,
@@ -55,6 +62,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _serve
+
+    def _too_large(self) -> bool:
+        """Answer 414 / 431 as Salesforce's edge does (an HTML page, no JSON); True if so."""
+        uri = len(self.path.encode("latin-1", "replace"))
+        headers = sum(len(k) + len(v) + 4 for k, v in self.headers.items())
+        if uri + headers <= URI_AND_HEADERS_LIMIT:
+            return False
+        status, reason = (
+            (414, "URI Too Long")
+            if uri > URI_AND_HEADERS_LIMIT
+            else (431, "Request Header Fields Too Large")
+        )
+        page = f"<h1>Bad Message {status}</h1><pre>reason: {reason}</pre>".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html;charset=iso-8859-1")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the stdlib's stderr access log; the API keeps counts in its stats."""

@@ -149,8 +149,17 @@ def json_value(spec: FieldDef, value: Any) -> Any:
     return value
 
 
+#: The documented maximum length of a SOQL statement (characters).
+MAX_SOQL_LENGTH = 100_000
+
+
 def compile_query(org: OrgState, text: str) -> CompiledQuery:
     """Parse ``text`` and bind it to the org's schema; raises :class:`SoqlError`."""
+    if len(text) > MAX_SOQL_LENGTH:
+        raise SoqlError(
+            "MALFORMED_QUERY",
+            f"SOQL statements can not be longer than {MAX_SOQL_LENGTH} characters.",
+        )
     query = parse(text)
     sobject = org.object_def(query.sobject)
     if sobject is None:
