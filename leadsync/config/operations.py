@@ -7,10 +7,19 @@ from __future__ import annotations
 import ipaddress
 import string
 import zoneinfo
-from datetime import time
-from typing import Literal
+from datetime import date, datetime, time
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+import holidays as holiday_lib
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from leadsync.config.model_settings import Section
 
@@ -79,6 +88,149 @@ class IdentitySettings(Section):
     sales_crm: CrmName | None = None
 
 
+def _known_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not an IANA time zone (e.g. Europe/London, America/New_York)") from None
+    return value
+
+
+def _some_days(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("days must name at least one weekday (mon, tue, wed, thu, fri, sat, sun)")
+    if len(set(value)) != len(value):
+        raise ValueError("days lists a weekday twice")
+    return value
+
+
+def _iso_date(value: object) -> object:
+    # TOML's bare 2026-12-24 arrives as a date; a quoted one is read here, with a hint.
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("not a date; write YYYY-MM-DD (e.g. 2026-12-24)") from None
+    if isinstance(value, datetime):
+        raise ValueError("a day, not a date and time; write YYYY-MM-DD (e.g. 2026-12-24)")
+    return value
+
+
+def _one_or_many(value: object) -> object:
+    # ``holidays = { country = "GB" }`` for one calendar, a list for several, [] for none.
+    return [value] if isinstance(value, dict) else value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+Weekdays = Annotated[tuple[Weekday, ...], AfterValidator(_some_days)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+class HolidayCalendar(Section):
+    """A public-holiday calendar of the ``holidays`` library: a country, maybe a subdivision."""
+
+    #: ISO 3166-1 alpha-2 code: GB, US, DE, FR ...
+    country: str
+    #: The library's subdivision code (GB: ENG, NIR, SCT, WLS; US: CA, NY ...).
+    subdivision: str | None = None
+
+    @field_validator("country", "subdivision")
+    @classmethod
+    def _code(cls, value: str | None) -> str | None:
+        return value.strip().upper() if value is not None else None
+
+    @model_validator(mode="after")
+    def _known(self) -> HolidayCalendar:
+        supported = holiday_lib.list_supported_countries()
+        if self.country not in supported:
+            raise ValueError(
+                f"country {self.country!r} has no holiday calendar; use an ISO 3166 alpha-2 "
+                "code such as GB, US, DE, FR, AU, IN"
+            )
+        subdivisions = supported[self.country]
+        if self.subdivision is not None and self.subdivision not in subdivisions:
+            allowed = ", ".join(subdivisions) if subdivisions else "none (leave it out)"
+            raise ValueError(
+                f"subdivision {self.subdivision!r} is not one of {self.country}'s; "
+                f"allowed: {allowed}"
+            )
+        return self
+
+
+Calendars = Annotated[tuple[HolidayCalendar, ...], BeforeValidator(_one_or_many)]
+
+
+def _inside(close: time, start: time, end: time) -> bool:
+    """Whether a window from ``start`` can close at ``close`` without outlasting ``end``."""
+    if start < end:
+        return start < close <= end
+    return close > start or close <= end  # the window runs past midnight
+
+
+class BusinessHours(Section):
+    """When a rep works: on ``days``, from ``start`` to ``end`` in ``time_zone``.
+
+    An ``end`` before ``start`` runs into the next day (a night shift, 22:00 to 06:00); the
+    day named in ``days`` is the one the window opens on. A holiday (``holidays``, the
+    country's public holidays, or ``extra_holidays``, the org's own) has no window: a window
+    that would open on it does not. ``half_days`` close that day's window early.
+    """
+
+    time_zone: TimeZoneName = "UTC"
+    days: Weekdays = ("mon", "tue", "wed", "thu", "fri")
+    start: time = time(9, 0)
+    end: time = time(17, 0)
+    holidays: Calendars = ()
+    extra_holidays: tuple[IsoDate, ...] = ()
+    #: date -> the time that day's window closes, e.g. { "2026-12-24" = 13:00:00 }.
+    half_days: dict[IsoDate, time] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _window(self) -> BusinessHours:
+        if self.start == self.end:
+            raise ValueError(
+                f"start and end are both {self.start}; a window needs a length (an end "
+                "before start runs past midnight, e.g. start = 22:00:00, end = 06:00:00)"
+            )
+        for day, close in sorted(self.half_days.items()):
+            if not _inside(close, self.start, self.end):
+                raise ValueError(
+                    f"half_days {day}: {close} is not inside the window {self.start} to "
+                    f"{self.end}; give the time that day's window closes"
+                )
+        return self
+
+
+class HoursOverride(Section):
+    """Business-hours keys a pool or a rep sets differently; every key left out is inherited.
+
+    A key given replaces the inherited value whole (``extra_holidays`` too, so repeat the
+    org's dates in a pool that lists its own).
+    """
+
+    time_zone: TimeZoneName | None = None
+    days: Weekdays | None = None
+    start: time | None = None
+    end: time | None = None
+    holidays: Calendars | None = None
+    extra_holidays: tuple[IsoDate, ...] | None = None
+    half_days: dict[IsoDate, time] | None = None
+
+    def over(self, base: BusinessHours) -> BusinessHours:
+        """``base`` with the keys given here (already validated) put in."""
+        given = {name: getattr(self, name) for name in self.model_fields_set}
+        return base.model_copy(update=given) if given else base
+
+    def check_over(self, base: BusinessHours, where: str) -> None:
+        """Raise ``ValueError`` naming ``where`` unless these keys over ``base`` make a window."""
+        data = base.model_dump() | self.model_dump(exclude_unset=True)
+        try:
+            BusinessHours.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise ValueError(f"{where}: {problems}") from None
+
+
 class PoolMatch(Section):
     """Which leads a pool takes; every key given must match (an empty match takes all)."""
 
@@ -99,6 +251,8 @@ class PoolSettings(Section):
     weights: tuple[float, ...] | None = None
     #: Most hand-offs one rep gets per day from this pool; over it the next rep is tried.
     daily_cap: int | None = Field(default=None, ge=1)
+    #: The members' hours where they differ from ``[handoff.business_hours]``.
+    business_hours: HoursOverride | None = None
 
     @model_validator(mode="after")
     def _weights_fit_members(self) -> PoolSettings:
@@ -122,32 +276,6 @@ class SlaSettings(Section):
     #: One business day of 8 hours.
     sales_ready: int = Field(default=480, ge=1)
     on_breach: Literal["escalate", "reroute", "both", "none"] = "escalate"
-
-
-class BusinessHours(Section):
-    time_zone: str = "UTC"
-    days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
-    start: time = time(9, 0)
-    end: time = time(17, 0)
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                "not an IANA time zone (e.g. Europe/London, America/New_York)"
-            ) from None
-        return value
-
-    @model_validator(mode="after")
-    def _start_before_end(self) -> BusinessHours:
-        if self.start >= self.end:
-            raise ValueError(f"start ({self.start}) must be before end ({self.end})")
-        if not self.days:
-            raise ValueError("days must name at least one weekday")
-        return self
 
 
 class NotifySettings(Section):
@@ -208,7 +336,10 @@ class HandoffSettings(Section):
     #: users, shared inboxes. LeadSync's own API user is excluded without being listed.
     never_owners: tuple[str, ...] = ()
     sla: SlaSettings = SlaSettings()
+    #: The org's hours; a pool's ``business_hours`` and ``rep_hours`` change some keys.
     business_hours: BusinessHours = BusinessHours()
+    #: CRM user id -> the keys of that rep's hours that differ from their pool's.
+    rep_hours: dict[str, HoursOverride] = Field(default_factory=dict)
     notify: NotifySettings = NotifySettings()
     task: TaskSettings = TaskSettings()
 
@@ -229,6 +360,7 @@ class HandoffSettings(Section):
                 f"never_owners also lists {', '.join(sorted(set(listed)))} as a pool member or "
                 "the fallback_owner; remove it from one of them"
             )
+        self._check_hours()
         explicit = "enabled" in self.model_fields_set
         if explicit and self.enabled and not self.pools and not self.fallback_owner:
             raise ValueError(
@@ -236,6 +368,35 @@ class HandoffSettings(Section):
                 "set; add one, or set enabled = false"
             )
         return self
+
+    def _check_hours(self) -> None:
+        """Every pool's and rep's merged hours make a window, and no rep's are ambiguous."""
+        default = self.business_hours
+        pool_hours: dict[str, BusinessHours] = {}
+        for index, pool in enumerate(self.pools):
+            if pool.business_hours is not None:
+                where = f"pools[{index}].business_hours (pool {pool.name})"
+                pool.business_hours.check_over(default, where)
+                pool_hours[pool.name] = pool.business_hours.over(default)
+            else:
+                pool_hours[pool.name] = default
+        homes: dict[str, list[str]] = {}
+        for pool in self.pools:
+            for member in pool.members:
+                homes.setdefault(member, []).append(pool.name)
+        for rep, names in homes.items():
+            differ = any(pool_hours[n] != pool_hours[names[0]] for n in names)
+            if differ and rep not in self.rep_hours:
+                raise ValueError(
+                    f"{rep} is a member of pools {', '.join(names)}, whose business_hours "
+                    f'differ; add [handoff.rep_hours."{rep}"] with that rep\'s hours (keys '
+                    f"left out come from pool {names[0]})"
+                )
+        for rep, override in self.rep_hours.items():
+            if not rep.strip():
+                raise ValueError("rep_hours has an empty user id; key it by CRM user id")
+            base = pool_hours[homes[rep][0]] if rep in homes else default
+            override.check_over(base, f"rep_hours.{rep}")
 
 
 class RecycleSettings(Section):

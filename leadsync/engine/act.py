@@ -43,10 +43,11 @@ from leadsync.handoff import (
     PendingHandoff,
     RoutingDecision,
     Transition,
-    business_day,
     digest_key,
     due_at,
     escalate,
+    hours_for,
+    local_day,
     person_facts,
     plan_handoff,
     plan_recycle,
@@ -443,7 +444,8 @@ class Actor:
             )
         else:
             lead: DigestLead = plan.digest_lead
-            day = business_day(now, self.settings.handoff)
+            # The owner's day: the digest key and date follow their midnight, not the org's.
+            day = local_day(now, hours_for(str(decision.owner_id), self.settings.handoff))
             key = digest_key(str(decision.owner_id), day)
             stored["digest"] = {"key": key, **payloads.digest_dict(lead)}
         ledger.update_handoff(
@@ -470,7 +472,7 @@ class Actor:
 
     def _queue_digest(self, conn: sa.Connection, owner_id: str, key: str, now: datetime) -> None:
         leads = [payloads.digest_lead(d) for d in ledger.digest_leads(conn, owner_id, key)]
-        day = business_day(now, self.settings.handoff)
+        day = local_day(now, hours_for(owner_id, self.settings.handoff))
         task = render_digest(owner_id, leads, self.settings.handoff, day)
         outbox.queue_action(
             conn,
@@ -582,7 +584,13 @@ class Actor:
                     item.breached_at is None
                     and item.touched_at is None
                     and first is None
-                    and sla_breached(item.handed_off_at, item.due_at, touches, now)
+                    and sla_breached(
+                        item.handed_off_at,
+                        item.due_at,
+                        touches,
+                        now,
+                        hours_for(item.holder, self.settings.handoff),
+                    )
                 ):
                     self._breach(conn, name, item, users, now)
             ledger.mark_dirty(conn, recheck, now)
@@ -609,7 +617,7 @@ class Actor:
             ledger.update_handoff(conn, item.id, closed_at=now, closed_by="reassigned")
             log.info("handoff.watch_ended", person=item.person_id, owner=new_owner, to=what)
             return None
-        due = due_at(item.readiness, self.settings.handoff, current.modified_at)
+        due = due_at(item.readiness, self.settings.handoff, current.modified_at, owner_id=new_owner)
         ledger.update_handoff(
             conn, item.id, watch_owner_id=new_owner, watch_since=current.modified_at, due_at=due
         )

@@ -25,23 +25,26 @@ Wiring, per scored person (``result`` is ``Result.to_dict()``):
    Persist ``plan.history``, ``decision.state_updates`` (``RoutingState.to_dict``) and
    ``decision.to_dict()`` for ``leadsync explain`` (``explain_routing(stored)``).
 3. SLA watch, for open hand-offs: ``sla_breached(handed_off_at, plan.due_at,
-   sales_touches(activities, owner, handed_off_at) + status change times, now)``; on a
-   breach ``escalate(Breach(...), on_breach, candidates, settings.handoff, routing_state,
-   now)`` gives a manager task and/or a re-route (a new hand-off: task the new owner with
-   ``seq + 1``).
+   sales_touches(activities, owner, handed_off_at) + status change times, now,
+   hours_for(owner, settings.handoff))``; on a breach ``escalate(Breach(...), on_breach,
+   candidates, settings.handoff, routing_state, now)`` gives a manager task and/or a
+   re-route (a new hand-off: task the new owner with ``seq + 1``).
 4. ``recycle``: ``plan_recycle(ref, owner, transition, history, settings.recycle, now)``:
    owner change to nurture, recycle count and reason outputs, nurture campaign or list, and
    the history to persist; set the person's ``recycled_at`` (engagement baseline) to ``now``.
 
 Business-time math (``due_at``, ``add_business_minutes``, ``business_minutes_between``,
-``is_business_time``) follows ``[handoff.business_hours]`` in its IANA time zone, DST
-included.
+``is_business_time``) follows a ``BusinessHours`` in its IANA time zone, DST, holidays and
+windows past midnight included. Whose: ``hours_for(owner_id, settings.handoff)`` (the rep's
+``rep_hours`` over their pool's over ``[handoff.business_hours]``); a task's due time follows
+its owner's, a pool's daily caps its ``business_day(now, settings, pool)``.
 """
 
 from __future__ import annotations
 
 from leadsync.handoff.escalation import Breach, Escalation, escalate, escalation_key
 from leadsync.handoff.facts import PersonFacts, match_pool, person_facts
+from leadsync.handoff.hours import hours_for, is_holiday, local_day, pool_hours
 from leadsync.handoff.plan import HandoffPlan, plan_handoff
 from leadsync.handoff.queueing import PendingHandoff, prioritise, priority_key
 from leadsync.handoff.recycle import RecyclePlan, plan_recycle
@@ -102,13 +105,17 @@ __all__ = [
     "escalate",
     "escalation_key",
     "explain_routing",
+    "hours_for",
     "is_business_time",
+    "is_holiday",
     "is_recycle_status",
+    "local_day",
     "match_pool",
     "notify_mode",
     "person_facts",
     "plan_handoff",
     "plan_recycle",
+    "pool_hours",
     "prioritise",
     "priority_key",
     "render_digest",

@@ -14,6 +14,7 @@ from typing import Literal
 
 from leadsync.config.operations import HandoffSettings
 from leadsync.handoff.facts import Aliases, PersonFacts
+from leadsync.handoff.hours import hours_for
 from leadsync.handoff.roundrobin import RoutingState
 from leadsync.handoff.routing import Candidates, RoutingDecision, route
 from leadsync.handoff.sla import business_minutes_between
@@ -102,10 +103,12 @@ def escalate(
             reasons.append(f"re-routed to {decision.why}")
     if on_breach == "none":
         reasons.append("on_breach = none: breach recorded only")
-    late = business_minutes_between(breach.due_at, now, settings.business_hours)
+    # Late in the holder's business time, and read in their time zone.
+    hours = hours_for(breach.owner_id, settings)
+    late = business_minutes_between(breach.due_at, now, hours)
     why = (
         f"{owner_name} did not touch {breach.person.display_name} by "
-        f"{local_time(breach.due_at, settings)} ({late:.0f} business minutes late): "
+        f"{local_time(breach.due_at, hours)} ({late:.0f} business minutes late): "
         + "; ".join(reasons)
     )
     if manager_id is None:
@@ -113,8 +116,8 @@ def escalate(
     subject = f"LeadSync SLA missed: {breach.person.display_name} not contacted by {owner_name}"
     lines = [
         f"{breach.person.display_name} was handed to {owner_name} on "
-        f"{local_time(breach.handed_off_at, settings)}; the first touch was due "
-        f"{local_time(breach.due_at, settings)} and has not happened "
+        f"{local_time(breach.handed_off_at, hours)}; the first touch was due "
+        f"{local_time(breach.due_at, hours)} and has not happened "
         f"({late:.0f} business minutes late).",
     ]
     if decision is not None:

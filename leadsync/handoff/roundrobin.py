@@ -21,50 +21,57 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class RoutingState:
-    """Round-robin cursors per pool and today's hand-offs per pool and rep.
+    """Round-robin cursors per pool and each pool's hand-offs per rep on its business day.
 
-    ``day`` is the date in the business time zone the counts belong to; a state from an
-    earlier day has its counts reset on first use (the cursors carry over, so fairness does).
+    ``days`` holds, per pool, the date in that pool's time zone its counts belong to: a pool
+    whose day has turned has its counts reset on first use (``on_pool``), each at its own
+    midnight; the cursors carry over, so fairness does.
     """
 
     #: pool name -> member id -> smooth weighted round-robin current weight.
     cursors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    day: date | None = None
-    #: pool name -> member id -> hand-offs given on ``day``.
+    #: pool name -> the business day its counts in ``assigned`` belong to.
+    days: Mapping[str, date] = field(default_factory=dict)
+    #: pool name -> member id -> hand-offs given on that pool's day.
     assigned: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
-    def on(self, day: date) -> RoutingState:
-        """This state as of ``day``: counts from another day are dropped."""
-        if self.day == day:
+    def on_pool(self, pool: str, day: date) -> RoutingState:
+        """This state with ``pool`` as of ``day``: its counts from another day are dropped."""
+        if self.days.get(pool) == day:
             return self
-        return RoutingState(cursors=self.cursors, day=day, assigned={})
+        assigned = {p: c for p, c in self.assigned.items() if p != pool}
+        return replace(self, days={**self.days, pool: day}, assigned=assigned)
 
     def count(self, pool: str, member: str) -> int:
-        """Hand-offs ``member`` got from ``pool`` on ``day``."""
+        """Hand-offs ``member`` got from ``pool`` on the pool's day."""
         return self.assigned.get(pool, {}).get(member, 0)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able form; ``RoutingState.from_dict`` restores an equal state."""
         return {
             "cursors": {p: dict(c) for p, c in self.cursors.items()},
-            "day": self.day.isoformat() if self.day else None,
+            "days": {p: d.isoformat() for p, d in self.days.items()},
             "assigned": {p: dict(c) for p, c in self.assigned.items()},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RoutingState:
-        """Rebuild a state from ``to_dict`` output (e.g. read back from the store)."""
-        day = data.get("day")
+        """Rebuild a state from ``to_dict`` output (e.g. read back from the store). A state
+        stored before days were kept per pool had one ``day`` for every pool's counts."""
+        assigned = {
+            str(p): {str(m): int(n) for m, n in c.items()}
+            for p, c in (data.get("assigned") or {}).items()
+        }
+        days = {str(p): date.fromisoformat(d) for p, d in (data.get("days") or {}).items()}
+        if not days and data.get("day"):
+            days = {p: date.fromisoformat(data["day"]) for p in assigned}
         return cls(
             cursors={
                 str(p): {str(m): float(w) for m, w in c.items()}
                 for p, c in (data.get("cursors") or {}).items()
             },
-            day=date.fromisoformat(day) if day else None,
-            assigned={
-                str(p): {str(m): int(n) for m, n in c.items()}
-                for p, c in (data.get("assigned") or {}).items()
-            },
+            days=days,
+            assigned=assigned,
         )
 
 

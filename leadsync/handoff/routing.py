@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from leadsync.config.operations import HandoffSettings, PoolSettings
 from leadsync.handoff.facts import Aliases, PersonFacts, match_pool
+from leadsync.handoff.hours import local_day, pool_hours
 from leadsync.handoff.roundrobin import RoutingState, advance, pick
 from leadsync.records import CrmUser
 
@@ -110,9 +110,12 @@ def explain_routing(stored: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def business_day(now: datetime, settings: HandoffSettings) -> date:
-    """The date ``now`` falls on in the business time zone (daily caps reset at its midnight)."""
-    return now.astimezone(ZoneInfo(settings.business_hours.time_zone)).date()
+def business_day(now: datetime, settings: HandoffSettings, pool: str | None = None) -> date:
+    """The date ``now`` falls on in ``pool``'s time zone (the org's without one).
+
+    A pool's daily caps reset at its own midnight.
+    """
+    return local_day(now, pool_hours(pool, settings))
 
 
 def _owner_problem(
@@ -260,7 +263,6 @@ def route(
     never kept as a sales owner. ``aliases`` is the model's alias table for territory values.
     """
     banned = frozenset(exclude)
-    state = state.on(business_day(now, settings))
     if candidates.sales_users is None:
         candidates = replace(candidates, sales_users=_derived_sales_users(candidates, settings))
     passed: list[str] = []
@@ -282,6 +284,8 @@ def route(
         if not matched:
             passed.append(f"pool {pool.name}: {reason}")
             continue
+        # Each pool's daily caps reset at its own business midnight.
+        state = state.on_pool(pool.name, business_day(now, settings, pool.name))
         chosen, cursor, skipped = _pool_pick(pool, candidates, state, banned, nurture_owner)
         if chosen is None:
             passed.append(

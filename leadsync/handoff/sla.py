@@ -1,10 +1,11 @@
-"""Business-time arithmetic for the hand-off SLA, in the admin's time zone.
+"""Business-time arithmetic for the hand-off SLA, in the time zone of the hours given.
 
-Business time is every instant whose wall-clock time in ``time_zone`` falls between ``start``
-and ``end`` on one of ``days`` (windows are closed: 17:00 itself is business time). Business
+Business time is every instant whose wall-clock time in ``time_zone`` falls in a window: from
+``start`` on one of ``days`` that is not a holiday, to ``end`` that day, or the next day when
+``end`` is not after ``start`` (windows are closed: 17:00 itself is business time). Business
 minutes are real elapsed minutes, so DST is exact: a window the clocks shorten is shorter, a
 wall time the clocks skip never happens (the window opens at the jump), and a wall time that
-happens twice counts both times.
+happens twice counts both times. Whose hours apply is ``leadsync.handoff.hours``'s business.
 
 Windows are found per stretch of constant UTC offset, where wall time is UTC plus the offset:
 that handles every zone of the tz database without special cases for gaps and folds.
@@ -17,9 +18,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from leadsync.config.operations import BusinessHours, HandoffSettings, SlaSettings
+from leadsync.handoff.hours import hours_for, window_on
 from leadsync.records import ActivityRecord
-
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 #: Activity kinds logged by a rep that count as touching a lead. "email" is what the
 #: Salesforce mapping calls a logged Email task; "email_sent" a sales email elsewhere.
@@ -66,16 +66,18 @@ def _stretch_end(begin: datetime, zone: ZoneInfo) -> datetime:
 def _pieces(since: datetime, hours: BusinessHours) -> Iterator[tuple[datetime, datetime]]:
     """Business intervals of each constant-offset stretch from ``since``, unmerged."""
     zone = ZoneInfo(hours.time_zone)
-    days = {_WEEKDAYS.index(d) for d in hours.days}
+    # A window past midnight may have opened the day before the stretch's first date.
+    lookback = timedelta(days=1 if hours.end < hours.start else 0)
     begin = since
     while True:
         end = _stretch_end(begin, zone)
         offset = _offset(begin, zone)
-        day, last = (begin + offset).date(), (end + offset).date()
+        day, last = (begin + offset).date() - lookback, (end + offset).date()
         while day <= last:
-            if day.weekday() in days:
-                opens = datetime.combine(day, hours.start, tzinfo=UTC) - offset
-                closes = datetime.combine(day, hours.end, tzinfo=UTC) - offset
+            window = window_on(day, hours)
+            if window is not None:
+                opens = window[0].replace(tzinfo=UTC) - offset
+                closes = window[1].replace(tzinfo=UTC) - offset
                 low, high = max(opens, begin), min(closes, end)
                 if low <= high:
                     yield low, high
@@ -139,24 +141,39 @@ def sla_minutes(readiness: str, sla: SlaSettings) -> int:
     return sla.hand_raiser if readiness == "hand_raiser" else sla.sales_ready
 
 
-def due_at(readiness: str, settings: HandoffSettings, now: datetime) -> datetime:
-    """When the first sales touch is due for a lead handed off at ``now`` (UTC)."""
-    return add_business_minutes(now, sla_minutes(readiness, settings.sla), settings.business_hours)
+def due_at(
+    readiness: str, settings: HandoffSettings, now: datetime, *, owner_id: str | None = None
+) -> datetime:
+    """When the first sales touch is due for a lead handed to ``owner_id`` at ``now`` (UTC).
+
+    The SLA runs in the owner's business hours (``hours_for``); without an owner, the org's.
+    """
+    hours = hours_for(owner_id, settings)
+    return add_business_minutes(now, sla_minutes(readiness, settings.sla), hours)
 
 
 def sla_breached(
-    handed_off_at: datetime, due_at: datetime, touches: Iterable[datetime], now: datetime
+    handed_off_at: datetime,
+    due_at: datetime,
+    touches: Iterable[datetime],
+    now: datetime,
+    hours: BusinessHours | None = None,
 ) -> bool:
     """Whether the SLA is missed: ``now`` is past ``due_at`` with no touch in between.
 
     A touch counts from the hand-off to the due time, both included; a touch after the due
     time does not undo the breach (the caller stops watching once a touch is recorded).
+    With ``hours`` (those of whoever holds the lead) a due time outside them moves to their
+    next business minute: a due time set before a holiday was added, or under another rep's
+    hours, never breaches on the holder's holiday or night.
     """
     start, due, current = (
         _aware(handed_off_at, "handed_off_at"),
         _aware(due_at, "due_at"),
         _aware(now, "now"),
     )
+    if hours is not None:
+        due = add_business_minutes(due, 0, hours)
     if current <= due:
         return False
     return not any(start <= _aware(t, "touch") <= due for t in touches)

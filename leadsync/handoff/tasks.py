@@ -14,6 +14,7 @@ from typing import Any
 
 from leadsync.config.operations import HandoffSettings, NotifyMode
 from leadsync.errors import ConfigError
+from leadsync.handoff.hours import hours_for
 from leadsync.handoff.queueing import priority_key
 from leadsync.handoff.routing import RoutingDecision
 from leadsync.handoff.sla import due_at as sla_due_at
@@ -112,12 +113,13 @@ def render_task(
 
     ``result`` is ``Result.to_dict()`` of the scoring that caused the hand-off; ``seq`` the
     hand-off number (``Transition.seq``). The due time is the SLA of the lead's readiness in
-    business time. Raises ``ValueError`` for an unrouted decision (there is no one to task).
+    the new owner's business time, and reads in their time zone. Raises ``ValueError`` for an
+    unrouted decision (there is no one to task).
     """
     if decision.owner_id is None:
         raise ValueError("cannot task an unrouted hand-off; route it to an owner first")
     scored = Result.from_dict(dict(result))
-    due = sla_due_at(scored.readiness, settings, now)
+    due = sla_due_at(scored.readiness, settings, now, owner_id=decision.owner_id)
     values: dict[str, object] = {
         "name": person.display_name,
         "email": person.email or "no email",
@@ -129,7 +131,7 @@ def render_task(
         "team": scored.team,
         "cell": scored.cell,
         "reason": scored.reason(now),
-        "due": local_time(due, settings),
+        "due": local_time(due, hours_for(decision.owner_id, settings)),
         "explanation": _explanation(scored, decision),
     }
     subject = _fill(settings.task.subject, values, "subject")
@@ -158,10 +160,12 @@ def render_digest(
     """One task listing the leads that became ``owner_id``'s on ``day``.
 
     Leads are listed hand-raisers first, then by score. The task hangs off the first of them
-    (a task needs a record) and is due when the earliest of their SLAs is.
+    (a task needs a record) and is due when the earliest of their SLAs is. Times read in the
+    owner's time zone.
     """
     if not leads:
         raise ValueError("a digest needs at least one lead")
+    hours = hours_for(owner_id, settings)
     ordered = sorted(leads, key=priority_key)
     count = len(ordered)
     noun = "lead" if count == 1 else "leads"
@@ -173,7 +177,7 @@ def render_digest(
         readiness = READINESS_WORDS.get(lead.readiness, lead.readiness)
         lines.append(
             f"{number}. {person.display_name}{company}: {readiness}, score {lead.score:g}, "
-            f"due {local_time(lead.due_at, settings)}"
+            f"due {local_time(lead.due_at, hours)}"
         )
         lines.append(f"   {lead.reason}")
         if lead.link:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from leadsync.config.operations import HandoffSettings
+from leadsync.config.operations import BusinessHours, HandoffSettings
 
 #: Salesforce Task.Subject is a 255-character string.
 SUBJECT_LIMIT = 255
@@ -29,7 +29,12 @@ def clip(text: str, limit: int) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
 
 
-def local_time(at: datetime, settings: HandoffSettings) -> str:
-    """``at`` as a rep reads it, in the business time zone: ``Mon 03 Jun 2024 09:05 BST``."""
-    local = at.astimezone(ZoneInfo(settings.business_hours.time_zone))
+def local_time(at: datetime, hours: BusinessHours | HandoffSettings) -> str:
+    """``at`` as a rep reads it, in their hours' time zone: ``Mon 03 Jun 2024 09:05 BST``.
+
+    Given ``[handoff]`` settings, the org's time zone.
+    """
+    if isinstance(hours, HandoffSettings):
+        hours = hours.business_hours
+    local = at.astimezone(ZoneInfo(hours.time_zone))
     return f"{local:%a %d %b %Y %H:%M} {local.tzname()}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -381,3 +381,36 @@ def test_never_owners_cannot_also_be_a_pool_member_or_the_fallback() -> None:
         _settings(never_owners=["R2"])
     with pytest.raises(ValueError, match="q1"):
         _settings(pools=[{"name": "All", "members": ["r1"]}], never_owners=["q1"])
+
+
+def test_each_pools_daily_cap_resets_at_its_own_midnight() -> None:
+    """Issue 22 #9: caps reset at the org's midnight for every pool before."""
+    settings = handoff_settings(
+        pools=[
+            {"name": "UK", "match": {"countries": ["United Kingdom"]}, "members": ["uk"],
+             "daily_cap": 1, "business_hours": {"time_zone": "Europe/London"}},
+            {"name": "US", "match": {"countries": ["United States"]}, "members": ["us"],
+             "daily_cap": 1, "business_hours": {"time_zone": "America/New_York"}},
+        ],
+        fallback_owner="q1",
+    )  # fmt: skip
+    candidates = Candidates.of([user("uk"), user("us"), user("q1", queue=True)])
+    uk = person_facts({"country": "United Kingdom"})
+    us = person_facts({"country": "United States"})
+    evening = datetime(2026, 6, 3, 22, 0, tzinfo=UTC)  # 23:00 London, 18:00 New York
+    state = RoutingState()
+    for facts in (uk, us):
+        state = route(facts, candidates, settings, state, evening).state_updates
+    # 01:00 London on the 4th, 20:00 New York still on the 3rd
+    later = evening + timedelta(hours=2)
+    again_uk = route(uk, candidates, settings, state, later)
+    again_us = route(us, candidates, settings, state, later)
+    assert again_uk.owner_id == "uk" and again_us.owner_id == "q1"
+    assert "at daily cap 1" in " ".join(again_us.passed_over)
+
+
+def test_a_routing_state_stored_with_one_day_for_all_pools_still_reads() -> None:
+    stored = {"cursors": {"A": {"r1": -1.0}}, "day": "2026-06-03", "assigned": {"A": {"r1": 2}}}
+    state = RoutingState.from_dict(stored)
+    assert state.days == {"A": date(2026, 6, 3)} and state.count("A", "r1") == 2
+    assert RoutingState.from_dict(state.to_dict()) == state

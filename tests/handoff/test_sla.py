@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from holidays import country_holidays
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -166,60 +167,137 @@ ZONES = [
     "Pacific/Chatham",  # a 45-minute offset
     "Australia/Lord_Howe",  # a 30-minute DST shift
 ]
+#: Public-holiday calendars (none, national, with a subdivision) the hours may follow.
+CALENDARS: list[tuple[dict[str, str], ...]] = [
+    (),
+    ({"country": "GB", "subdivision": "ENG"},),
+    ({"country": "US"},),
+    ({"country": "DE", "subdivision": "BY"},),
+    ({"country": "AU", "subdivision": "NSW"},),
+    ({"country": "CL"},),
+    ({"country": "GB", "subdivision": "SCT"}, {"country": "IE"}),
+]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 MINUTES_TO_2030 = 10 * 366 * 24 * 60
-
-
-@st.composite
-def business_hours(draw: st.DrawFn, earliest: int = 0, latest: int = 24 * 60 - 1) -> BusinessHours:
-    start = draw(st.integers(earliest, latest - 1))
-    end = draw(st.integers(start + 1, latest))
-    days = draw(st.lists(st.sampled_from(WEEKDAYS), min_size=1, max_size=7, unique=True))
-    return BusinessHours(
-        time_zone=draw(st.sampled_from(ZONES)),
-        days=tuple(days),  # type: ignore[arg-type]
-        start=time(start // 60, start % 60),
-        end=time(end // 60, end % 60),
-    )
-
+DAY = 24 * 60
 
 instants = st.integers(0, MINUTES_TO_2030).map(lambda m: EPOCH + timedelta(minutes=m))
 
 
+def _clock(minute: int) -> time:
+    return time(minute // 60, minute % 60)
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[BusinessHours, datetime]:
+    """Hours (same-day or past-midnight windows, holidays, half days) and an instant near
+    which the org's own holidays and half days fall, so they matter."""
+    now = draw(instants)
+    start = draw(st.integers(0, DAY - 1))
+    end = draw(st.integers(0, DAY - 1).filter(lambda e: e != start))
+    length = (end - start) % DAY  # minutes the window lasts; past midnight when end < start
+    near = st.integers(-2, 20).map(lambda d: now.date() + timedelta(days=d))
+    half_days = draw(
+        st.dictionaries(near, st.integers(1, length).map(lambda k: _clock((start + k) % DAY)))
+    )
+    hours = BusinessHours.model_validate(
+        {
+            "time_zone": draw(st.sampled_from(ZONES)),
+            "days": draw(st.lists(st.sampled_from(WEEKDAYS), min_size=1, max_size=7, unique=True)),
+            "start": _clock(start),
+            "end": _clock(end),
+            "holidays": draw(st.sampled_from(CALENDARS)),
+            "extra_holidays": draw(st.lists(near, max_size=6, unique=True)),
+            "half_days": half_days,
+        }
+    )
+    return hours, now
+
+
 @settings(max_examples=300, deadline=None)
-@given(hours=business_hours(), now=instants, minutes=st.integers(1, 5000))
+@given(case=cases(), minutes=st.integers(1, 5000))
 @example(  # Santiago's clocks go back at midnight: 23:44-23:45 happens twice that Saturday
-    hours=BusinessHours(
-        time_zone="America/Santiago",
-        days=("mon", "tue", "wed", "thu", "fri", "sat"),
-        start=time(23, 44),
-        end=time(23, 45),
+    case=(
+        BusinessHours(
+            time_zone="America/Santiago",
+            days=("mon", "tue", "wed", "thu", "fri", "sat"),
+            start=time(23, 44),
+            end=time(23, 45),
+        ),
+        EPOCH,
     ),
-    now=EPOCH,
     minutes=84,
 )
 def test_due_is_never_before_now_and_always_in_business_hours(
-    hours: BusinessHours, now: datetime, minutes: int
+    case: tuple[BusinessHours, datetime], minutes: int
 ) -> None:
+    hours, now = case
     due = add_business_minutes(now, minutes, hours)
     assert due >= now
     assert is_business_time(due, hours)
     assert business_minutes_between(now, due, hours) == pytest.approx(minutes)
+    # The window holding the due time opened on a working day that is no holiday.
+    opened = _window_opened(due, hours)
+    assert opened is not None
+    assert WEEKDAYS[opened.weekday()] in hours.days and not _holiday(opened, hours)
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=cases(), first=st.integers(0, 3000), second=st.integers(1, 3000))
+def test_due_grows_with_the_minutes_and_adds_up(
+    case: tuple[BusinessHours, datetime], first: int, second: int
+) -> None:
+    """Monotonic in N, and N then M business minutes land where N + M do."""
+    hours, now = case
+    earlier = add_business_minutes(now, first, hours)
+    later = add_business_minutes(now, first + second, hours)
+    assert earlier < later
+    assert add_business_minutes(earlier, second, hours) == later
+
+
+_HOLIDAYS: dict[tuple[str, str | None, int], set[date]] = {}
+
+
+def _holiday(day: date, hours: BusinessHours) -> bool:
+    """The definition of a closed day, straight from the ``holidays`` library."""
+    for calendar in hours.holidays:
+        key = (calendar.country, calendar.subdivision, day.year)
+        if key not in _HOLIDAYS:
+            found = country_holidays(calendar.country, subdiv=calendar.subdivision, years=day.year)
+            _HOLIDAYS[key] = set(found)
+        if day in _HOLIDAYS[key]:
+            return True
+    return day in hours.extra_holidays
+
+
+def _window_opened(at: datetime, hours: BusinessHours) -> date | None:
+    """The day whose window holds ``at``, read off the wall clock (the test's own definition,
+    independent of the window arithmetic): a window opens at ``start`` on a listed day that
+    is not a holiday and closes at ``end`` (or the half day's time), the next day when that
+    is not after ``start``."""
+    wall = at.astimezone(ZoneInfo(hours.time_zone)).replace(tzinfo=None)
+    for opened in (wall.date(), wall.date() - timedelta(days=1)):
+        if WEEKDAYS[opened.weekday()] not in hours.days or _holiday(opened, hours):
+            continue
+        close = hours.half_days.get(opened, hours.end)
+        closes_on = opened if close > hours.start else opened + timedelta(days=1)
+        if datetime.combine(opened, hours.start) <= wall <= datetime.combine(closes_on, close):
+            return opened
+    return None
 
 
 def _wall_clock_business(at: datetime, hours: BusinessHours) -> bool:
-    """The definition, read off the wall clock, independent of the window arithmetic."""
-    local = at.astimezone(ZoneInfo(hours.time_zone))
-    return WEEKDAYS[local.weekday()] in hours.days and hours.start <= local.time() <= hours.end
+    return _window_opened(at, hours) is not None
 
 
 @settings(max_examples=80, deadline=None)
-@given(hours=business_hours(), now=instants, minutes=st.integers(1, 90))
+@given(case=cases(), minutes=st.integers(1, 90))
 def test_due_matches_a_minute_by_minute_wall_clock_count(
-    hours: BusinessHours, now: datetime, minutes: int
+    case: tuple[BusinessHours, datetime], minutes: int
 ) -> None:
     """An independent oracle: walk the clock a minute at a time, counting business minutes."""
+    hours, now = case
     step, inside = timedelta(minutes=1), timedelta(seconds=59)
     cursor, counted = now, 0
     while counted < minutes:
@@ -230,20 +308,22 @@ def test_due_matches_a_minute_by_minute_wall_clock_count(
 
 
 @settings(max_examples=200, deadline=None)
-@given(hours=business_hours(), at=instants, seconds=st.integers(0, 59))
+@given(case=cases(), later=st.integers(0, 30 * DAY), seconds=st.integers(0, 59))
 def test_is_business_time_agrees_with_the_wall_clock(
-    hours: BusinessHours, at: datetime, seconds: int
+    case: tuple[BusinessHours, datetime], later: int, seconds: int
 ) -> None:
-    moment = at + timedelta(seconds=seconds)
+    hours, now = case
+    moment = now + timedelta(minutes=later, seconds=seconds)
     assert is_business_time(moment, hours) == _wall_clock_business(moment, hours)
 
 
 @settings(max_examples=100, deadline=None)
-@given(hours=business_hours(), now=instants, minutes=st.integers(0, 2000))
+@given(case=cases(), minutes=st.integers(0, 2000))
 def test_business_minutes_never_exceed_the_time_that_passed(
-    hours: BusinessHours, now: datetime, minutes: int
+    case: tuple[BusinessHours, datetime], minutes: int
 ) -> None:
     """Business minutes are real minutes inside windows: never more than elapsed time."""
+    hours, now = case
     later = now + timedelta(minutes=minutes)
     counted = business_minutes_between(now, later, hours)
     assert 0 <= counted <= minutes
