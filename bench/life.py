@@ -10,7 +10,9 @@ cycles run and every invariant broken, with the seed of the first life that brok
 prints them as code for a regression test.
 
 Run: ``python bench/life.py --minutes 5 [--seed 0] [--lives N] [--store sqlite|postgresql|URL]
-[--rounds 14] [--shrink] [--json]``. ``postgresql`` uses ``LEADSYNC_TEST_PG_URL`` (one fresh
+[--rounds 14] [--shrink [INVARIANT ...]] [--sandboxes] [--json]``. ``--sandboxes`` lives the
+slow life instead (``tests/engine/life/sandbox.py``: real connectors, both sandboxes, their
+fault injection; no shrinking). ``postgresql`` uses ``LEADSYNC_TEST_PG_URL`` (one fresh
 database per life). Exit 1 when an invariant broke.
 """
 
@@ -41,6 +43,7 @@ from tests.engine.life.life import (  # noqa: E402
     scratch_sqlite,
     shrink,
 )
+from tests.engine.life.sandbox import sandbox_life  # noqa: E402
 from tests.engine.life.steps import generate  # noqa: E402
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -82,6 +85,11 @@ def main() -> int:
         metavar="INVARIANT",
         help="shrink the first life to break each invariant (or only those named)",
     )
+    parser.add_argument(
+        "--sandboxes",
+        action="store_true",
+        help="live through the real connectors over both sandboxes (the slow life)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     quiet_logs()
@@ -93,14 +101,14 @@ def main() -> int:
         plan = generate(seed, args.rounds)
         plans[seed] = plan
         with store_for(args.store) as url:
-            result = live(plan, url)
+            result = sandbox_life(seed, url) if args.sandboxes else live(plan, url)
         tally.add(result)
         if not args.json:
             broken = ", ".join(sorted(result.broken())) or "-"
             print(f"seed {seed}: {result.cycles} cycles, {result.seconds:.1f} s, broke: {broken}")
         seed += 1
     shrunk = {}
-    if args.shrink is not None:
+    if args.shrink is not None and not args.sandboxes:
         for name, (first_seed, _) in sorted(tally.first.items()):
             if args.shrink and name not in args.shrink:
                 continue

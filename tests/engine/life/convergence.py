@@ -39,14 +39,15 @@ COMPARED = ("fit", "readiness", "team", "cell")
 
 
 def settle(world: World) -> list[Violation]:
-    """Stop the faults, let a day pass, run clean cycles until nothing more moves; every
+    """Stop the faults, let a day pass, run clean cycles until nothing more moves (ops
+    replays the parked writes and actions once, ``leadsync sync --retry-failed``); every
     cycle is checked as any other."""
     found: list[Violation] = []
     world.disarm()
     for crm in world.crms.values():
         crm.reject_next.clear()
     world.now += timedelta(days=1)
-    for kind in (SF, HS, "all", SF, HS, "decay", "all"):
+    for kind in (SF, HS, "all", SF, HS, "decay", "replay", "all"):
         found.extend(check_cycle(world, world.cycle(kind)))
     for _ in range(12):  # a cap of one hand-off a cycle drains a long queue slowly
         if _quiet(world):

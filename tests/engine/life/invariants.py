@@ -120,7 +120,8 @@ def _one_task_per_handoff(world: World, facts: CycleFacts, conn: sa.Connection) 
     hand-off told its rep, and no upsert ever moved a task to another record."""
     crm = world.crms[SF]
     for key, old, new in crm.task_moves:
-        yield "one_task_per_handoff", f"task {key} of record {old} was re-used for record {new}"
+        if new not in _successors(crm.people, old):
+            yield "one_task_per_handoff", f"task {key} of record {old} was re-used for record {new}"
     crm.task_moves.clear()
     done_tasks = conn.execute(
         sa.select(actions.c.key, actions.c.source).where(
@@ -141,6 +142,16 @@ def _one_task_per_handoff(world: World, facts: CycleFacts, conn: sa.Connection) 
         match = TASK_KEY.match(key)
         if match and key not in keys and int(match.group(1)) not in world.forgotten_people:
             yield "one_task_per_handoff", f"the CRM has task {key} for no hand-off"
+
+
+def _successors(records: dict[str, dict[str, Any]], rid: str) -> set[str]:
+    """The records ``rid`` was converted or merged into, following the chain: a task
+    re-sent there after the conversion is the same task, moved to where the person lives."""
+    found: set[str] = set()
+    while (merged := records.get(rid, {}).get("merged_into")) and merged[1] not in found:
+        rid = merged[1]
+        found.add(rid)
+    return found
 
 
 def _opted_out_never_handed_off(world: World, facts: CycleFacts, conn: sa.Connection) -> Found:

@@ -122,6 +122,8 @@ class Tally:
     broken_lives: Counter[str] = field(default_factory=Counter)
     #: invariant -> (seed, first violation) of the first life that broke it
     first: dict[str, tuple[int, Violation]] = field(default_factory=dict)
+    #: invariant -> violations next to a known defect's trigger (see ``invariants.context``)
+    beside: dict[str, Counter[str]] = field(default_factory=dict)
 
     def add(self, result: LifeResult) -> None:
         self.lives += 1
@@ -131,6 +133,10 @@ class Tally:
         self.faults.update(result.faults)
         for violation in result.violations:
             self.broken[violation.invariant] += 1
+            notes = self.beside.setdefault(violation.invariant, Counter())
+            for trigger in ("forgotten before", "pull failed"):
+                if f"{trigger}" in violation.detail:
+                    notes[trigger] += 1
             self.first.setdefault(violation.invariant, (result.plan.seed, violation))
         self.broken_lives.update(result.broken())
 
@@ -150,9 +156,11 @@ class Tally:
             lines.append("no invariant broken")
         for name, n in sorted(self.broken.items()):
             seed, example = self.first[name]
+            beside = ", ".join(f"{k}: {v}" for k, v in sorted(self.beside[name].items()))
             lines.append(
-                f"BROKEN {name}: {n} times in {self.broken_lives[name]}/{self.lives} lives; "
-                f"first: seed {seed}, {example}"
+                f"BROKEN {name}: {n} times in {self.broken_lives[name]}/{self.lives} lives"
+                + (f" ({beside})" if beside else "")
+                + f"; first: seed {seed}, {example}"
             )
         return "\n".join(lines)
 

@@ -196,9 +196,9 @@ def test_a_merge_across_addresses_groups_records_as_a_fresh_run_does(
     world: World, tmp_path: Path
 ) -> None:
     """Salesforce merges lead p6 into lead p5, both also HubSpot contacts. Seen as it
-    happened, p6's HubSpot contact stays with the merged person; read by a fresh store, it
-    is a person of its own (and the merged person carries p6's address): the same CRMs give
-    two answers to who is who, depending on what the store saw first."""
+    happened, p6's HubSpot contact moves with p6's person into the merged one; read by a
+    fresh store, it is a person of its own (no live record shares its address): the same
+    CRMs give two answers to who is who, depending on what the store saw first."""
     play(
         world,
         Step("create", 5, "both"),
@@ -215,3 +215,41 @@ def test_a_merge_across_addresses_groups_records_as_a_fresh_run_does(
         assert live_groups(world) == live_groups(fresh)
     finally:
         fresh.close()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 21 #life-5: a deleted lead's forms count or not")
+def test_a_deleted_leads_activities_count_as_a_fresh_run_counts_them(
+    world: World, tmp_path: Path
+) -> None:
+    """A lead raises a hand and is handed off, then sales deletes the lead; the person lives
+    on as a HubSpot contact. The store that saw the lead live keeps counting its demo
+    request (the person stays a hand-raiser); a fresh store puts the deleted lead, and its
+    form, on a person of its own (the contact is unready): two answers from the same CRMs."""
+    play(
+        world,
+        Step("create", 7, "both", n=1),
+        Step("cycle", arg="hook"),
+        Step("form", 7, SF, "Demo request"),
+        Step("cycle", arg=SF),
+        Step("delete", 7, SF),
+        Step("cycle", arg="all"),
+    )
+    crms = {name: copy.deepcopy(crm) for name, crm in world.crms.items()}
+    fresh = World(f"sqlite:///{tmp_path / 'fresh.db'}", 1, crms)
+    fresh.now = world.now
+    try:
+        fresh.cycle("all")
+        contact = "hubspot:contact:H7"
+        with world.store.reading() as ours, fresh.store.reading() as theirs:
+            assert readiness_of(ours, contact) == readiness_of(theirs, contact)
+    finally:
+        fresh.close()
+
+
+def readiness_of(conn: sa.Connection, uid: str) -> str:
+    query = (
+        sa.select(scores.c.readiness)
+        .join(crm_records, crm_records.c.person_id == scores.c.person_id)
+        .where(crm_records.c.uid == uid)
+    )
+    return str(conn.execute(query).scalar_one())

@@ -372,8 +372,8 @@ class World:
 
     def cycle(self, kind: str) -> CycleFacts:
         """One cycle of ``kind``: a connector's scheduled one, ``hook`` (HubSpot's webhook
-        names the contacts changed since the last cycle), ``all`` (``leadsync sync``) or
-        ``decay`` (the daily decay pass)."""
+        names the contacts changed since the last cycle), ``all`` (``leadsync sync``),
+        ``replay`` (``leadsync sync --retry-failed``) or ``decay`` (the daily decay pass)."""
         self.now += INTERVAL
         for crm in self.crms.values():
             crm.set_clock(self.now)
@@ -393,7 +393,9 @@ class World:
                 elif outcome is not None and outcome.status == "error":
                     facts.crash = "; ".join(e.splitlines()[0][:300] for e in outcome.errors)
             else:
-                facts.report = self.engine.cycle(decay=kind == "decay")
+                facts.report = self.engine.cycle(
+                    decay=kind == "decay", retry_failed=kind == "replay"
+                )
         except CycleBusy as exc:
             facts.crash = f"CycleBusy: {exc}"
         except Exception as exc:  # a cycle must never raise: the invariant records it
