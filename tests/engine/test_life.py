@@ -1,11 +1,12 @@
 """A random life of an org (issue 21) on SQLite and PostgreSQL, with a bounded budget.
 
-CI lives ``LEADSYNC_LIFE_LIVES`` lives per store (default 8, seeds 0..7: reproducible, about
-25 s a store). ``LEADSYNC_LIFE_SECONDS=N`` lives for N seconds a store instead, and
-``LEADSYNC_LIFE_SEED`` moves the first seed; ``python bench/life.py`` runs it for minutes and
-shrinks what it finds. Every life's events, faults and violations are printed (``-s``) and
-the failure message names each broken invariant with the seed of the first life to break it:
-``python bench/life.py --seed S --lives 1 --shrink`` reproduces and shrinks it.
+CI lives ``LEADSYNC_LIFE_LIVES`` lives per store (default 6, seeds 0..5: reproducible; about
+12 s on SQLite and 28 s on PostgreSQL on a quiet 2-core machine). ``LEADSYNC_LIFE_SECONDS=N``
+lives for N seconds a store instead, and ``LEADSYNC_LIFE_SEED`` moves the first seed;
+``python bench/life.py`` runs it for minutes and shrinks what it finds. Every life's events,
+faults and violations are printed (``-s``) and the failure message names each broken
+invariant with the seed of the first life to break it: ``python bench/life.py --seed S
+--lives 1 --shrink`` reproduces and shrinks it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.engine.life.life import Tally, live, quiet_logs
 from tests.engine.life.sandbox import sandbox_life
 from tests.engine.life.steps import generate
 
-LIVES = int(os.environ.get("LEADSYNC_LIFE_LIVES", "8"))
+LIVES = int(os.environ.get("LEADSYNC_LIFE_LIVES", "6"))
 SECONDS = float(os.environ.get("LEADSYNC_LIFE_SECONDS", "0"))
 FIRST_SEED = int(os.environ.get("LEADSYNC_LIFE_SEED", "0"))
 
@@ -59,7 +60,7 @@ def test_a_random_life_keeps_every_invariant(backend: str, tmp_path: Path) -> No
         pytest.fail(report, pytrace=False)
 
 
-#: Sandbox lives in CI (about 11 s each); ``LEADSYNC_LIFE_SANDBOX_LIVES`` for more.
+#: Sandbox lives in CI, of 6 rounds (about 9 s each); ``LEADSYNC_LIFE_SANDBOX_LIVES`` for more.
 SANDBOX_LIVES = int(os.environ.get("LEADSYNC_LIFE_SANDBOX_LIVES", "2"))
 
 
@@ -73,7 +74,7 @@ def test_a_random_life_over_both_sandboxes(tmp_path: Path) -> None:
         folder = tmp_path / f"sandbox-{seed}"
         folder.mkdir()
         with fresh_store("sqlite", folder) as url:
-            result = sandbox_life(seed, url)
+            result = sandbox_life(seed, url, rounds=6)
         tally.add(result)
         print(f"sandbox seed {seed}: {result.cycles} cycles, {result.seconds:.1f} s, "
               f"events {dict(result.steps)}, faults {dict(result.faults)}, "

@@ -11,12 +11,17 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
+from leadsync.config import settings_from_dict
 from leadsync.service.state import outcomes_from_store, readiness
+from leadsync.store import Store
 from leadsync.store.schema import crm_records, people, runs, scores
+from leadsync.wiring import build_connectors, build_engine
 from tests.engine.life.invariants import check_cycle, missing_history
 from tests.engine.life.steps import HS, SF, Step
 from tests.engine.life.world import INTERVAL, CycleFacts, World
@@ -253,3 +258,50 @@ def readiness_of(conn: sa.Connection, uid: str) -> str:
         .where(crm_records.c.uid == uid)
     )
     return str(conn.execute(query).scalar_one())
+
+
+class FailHubSpotWrites:
+    """The engine's progress sink, arming a 503 on the HubSpot sandbox as the write starts:
+    the pull went through, the batch update does not."""
+
+    def __init__(self, sandbox: Any) -> None:
+        self.sandbox = sandbox
+
+    def phase(self, name: str, total: int | None = None) -> None:
+        if name == "write hubspot":
+            self.sandbox.inject({"kind": "http_error", "status": 503})
+
+    def advance(self, n: int) -> None:
+        pass
+
+
+@pytest.mark.xfail(strict=True, reason="issue 21 #life-6: a HubSpot write outage is recorded ok")
+def test_a_hubspot_write_outage_is_not_an_ok_cycle(store_url: str) -> None:
+    """HubSpot answers 503 to the batch update (retries spent): the HubSpot connector turns
+    the failed call into a retriable rejection of every record in it, and the cycle, its
+    runs row and /readyz all say ok while nothing was written. (Found by the sandbox life.)"""
+    portal = generate_portal(contacts=5, seed=1)
+    with HubSpotSandbox(portal, port=0, tls=False, rate_limit_per_10s=100_000) as sandbox:
+        data = {
+            "store": {"url": store_url},
+            "connectors": {
+                "hubspot": {
+                    "base_url": sandbox.url,
+                    "access_token": sandbox.access_token,
+                    "max_retries": 0,
+                }
+            },
+            "identity": {"fit_source": "hubspot", "sales_crm": "hubspot"},
+        }
+        settings = settings_from_dict(data, "life-6")
+        store = Store(store_url)
+        connectors = build_connectors(settings)
+        try:
+            connectors["hubspot"].create_fields()
+            engine = build_engine(settings, store, connectors, progress=FailHubSpotWrites(sandbox))
+            report = engine.cycle()
+        finally:
+            connectors["hubspot"].close()
+            store.close()
+    assert report.rejected == {"hubspot": 5}  # every write failed with the call...
+    assert report.status != "ok"  # ...and the cycle must say so
