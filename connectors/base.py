@@ -70,6 +70,12 @@ class Connector(Protocol):
         ``resume`` and ``checkpoint`` as for ``pull_people``."""
         ...
 
+    def find_people(self, emails: Sequence[str]) -> list[PersonRecord]:
+        """Live people whose email is one of ``emails`` (any case), read by address, in as
+        few calls as the CRM allows; every record type the connector pulls (Leads and
+        Contacts). Used to read a person whole when only their address is known."""
+        ...
+
     def read_activities(self, people: Sequence[PersonRecord]) -> list[ActivityRecord]:
         """Every activity of these people's records, read by id (not by modification time),
         deletions left out, in as few calls as the CRM allows. ``people`` are records this

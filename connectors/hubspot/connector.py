@@ -64,6 +64,10 @@ class HubSpotConnector:
         """Contacts by batch read, 100 a call (no search-rate pacing): a webhook's contacts."""
         return pull.read_contacts(self.client, self.mapping, refs)
 
+    def find_people(self, emails: Sequence[str]) -> list[PersonRecord]:
+        """Contacts by address: batch read by ``email``, 100 a call."""
+        return pull.find_contacts(self.client, self.mapping, emails)
+
     def pull_activities(
         self,
         since: datetime | None,

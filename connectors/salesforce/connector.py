@@ -50,6 +50,9 @@ log = structlog.get_logger(__name__)
 PEOPLE_OBJECTS = ("Lead", "Contact")
 #: Ids in one ``Id IN (...)`` query: 200 ids keep the SOQL far below its 100,000-character cap.
 _IDS_PER_QUERY = 200
+#: Addresses per ``Email IN (...)`` query: ~100 addresses keep the GET under the 16 KiB URI
+#: limit Salesforce enforces (an address is ~30 characters, ~40 URL-encoded).
+_EMAILS_PER_QUERY = 100
 
 
 def _utcnow() -> datetime:
@@ -109,6 +112,23 @@ class SalesforceConnector:
             for start in range(0, len(ids), _IDS_PER_QUERY):
                 query = plan.by_id_soql(ids[start : start + _IDS_PER_QUERY])
                 for _, records in self.client.query_pages(query, include_deleted=True):
+                    people += [to_person(self.name, sobject, flatten(r), obj) for r in records]
+        return people
+
+    def find_people(self, emails: Sequence[str]) -> list[PersonRecord]:
+        """Leads and Contacts by address (SOQL compares text without case), live ones only
+        (``query``, not ``queryAll``), ``_EMAILS_PER_QUERY`` addresses a query."""
+        addresses = list(dict.fromkeys(e.strip().lower() for e in emails if e and e.strip()))
+        people: list[PersonRecord] = []
+        for sobject in PEOPLE_OBJECTS:
+            obj = self.mapping.objects[sobject]
+            if not obj.email:
+                continue
+            plan = person_plan(sobject, obj)
+            for start in range(0, len(addresses), _EMAILS_PER_QUERY):
+                chunk = addresses[start : start + _EMAILS_PER_QUERY]
+                query = soql.select(plan.fields, sobject, [soql.is_in(obj.email, chunk)])
+                for _, records in self.client.query_pages(query):
                     people += [to_person(self.name, sobject, flatten(r), obj) for r in records]
         return people
 

@@ -45,7 +45,7 @@ from leadsync.store.returning import (
     any_forgotten,
     any_returning,
     find_returning,
-    returning_records,
+    returning_people_of,
     welcome_back,
 )
 from leadsync.store.runs import (
@@ -449,26 +449,37 @@ class SyncEngine:
             )
 
     def _reread_returning(self, report: CycleReport) -> None:
-        """People back after ``forget`` are read again whole, by id, from every CRM that
-        holds them, then welcomed back (``leadsync.store.returning``). A CRM that fails
-        leaves its people waiting for the next cycle."""
+        """People back after ``forget`` are read again whole from every CRM: their records
+        by id, their other records by address (those were forgotten too), and every activity
+        of them all; then they are welcomed back (``leadsync.store.returning``). If a CRM
+        fails, they all wait for the next cycle: a person read from half their CRMs is not
+        whole."""
         with self.store.reading() as conn:
             if not any_returning(conn):
                 return
-            found = returning_records(conn)
-        whole = set(found)
+            found = returning_people_of(conn)
+        emails = sorted({r.email for r in found if r.email})
+        errors = len(report.errors)
         for name, connector in self.connectors.items():
-            refs = sorted({ref for refs in found.values() for ref in refs if ref.source == name})
-            if not refs:
-                continue
-            errors = len(report.errors)
-            self._guarded(report, name, self._reread, connector, refs)
-            if len(report.errors) > errors:
-                whole -= {pid for pid, refs in found.items() if any(r.source == name for r in refs)}
-        if whole:
-            with self.store.transaction() as conn:
-                welcome_back(conn, sorted(whole), self.clock())
-            log.info("sync.returning_reread", people=len(whole))
+            refs = sorted({ref for r in found for ref in r.refs if ref.source == name})
+            self._guarded(report, name, self._reread, connector, refs, emails)
+        if len(report.errors) > errors:
+            return
+        with self.store.transaction() as conn:
+            welcome_back(conn, [r.person_id for r in found], self.clock())
+        log.info("sync.returning_reread", people=len(found))
+
+    def _reread(
+        self, connector: Connector, refs: Sequence[RecordRef], emails: Sequence[str]
+    ) -> None:
+        people = {p.ref: p for p in connector.read_people(refs)} if refs else {}
+        for person in connector.find_people(emails) if emails else ():
+            people.setdefault(person.ref, person)
+        history = connector.read_activities(list(people.values())) if people else []
+        with self.store.transaction() as conn:
+            now = self.clock()
+            store_people(conn, people_rows(list(people.values()), now), now)
+            upsert_activities(conn, history, now)
 
     def _guarded(
         self, report: CycleReport, name: str, step: Callable[..., None], *args: Any
@@ -531,14 +542,6 @@ class SyncEngine:
             if not spec.by_id:
                 with self.store.transaction() as conn:
                     close_gap(conn, name, spec.stream)
-
-    def _reread(self, connector: Connector, refs: Sequence[RecordRef]) -> None:
-        people = connector.read_people(refs)
-        history = connector.read_activities(people)
-        with self.store.transaction() as conn:
-            now = self.clock()
-            store_people(conn, people_rows(people, now), now)
-            upsert_activities(conn, history, now)
 
     def _store_people(self, conn: Any, prepared: Any, now: datetime) -> IngestCounts:
         counts = store_people(conn, prepared, now)

@@ -15,8 +15,11 @@ from leadsync.store.members import among
 from leadsync.store.schema import (
     activities,
     crm_records,
+    handoffs,
     pending_writes,
     people,
+    recycles,
+    returning_people,
     score_history,
     scores,
 )
@@ -103,32 +106,62 @@ def merge_people(conn: sa.Connection, from_id: int, into_id: int, now: datetime)
     """Move every record, activity and history row of one person to another, then drop it.
 
     Used when a converted or merged CRM record, or an email change, shows two people are one.
+    What LeadSync did about the person moves too: hand-offs and recycles (numbered after the
+    survivor's own, so their keys stay unique), the team it acted on when that was sales (so
+    the merged person is not handed off a second time), the recycle baseline, and a pending
+    re-read after ``forget``.
     """
     if from_id == into_id:
         return
     for table in (crm_records, activities, score_history):
         conn.execute(sa.update(table).where(table.c.person_id == from_id).values(person_id=into_id))
-    carried = conn.execute(
-        sa.select(people.c.recycled_at, people.c.recycle_count).where(people.c.id == from_id)
-    ).first()
+    for table in (handoffs, recycles):
+        _renumber_into(conn, table, from_id, into_id)
+    if conn.execute(
+        sa.select(returning_people.c.person_id).where(returning_people.c.person_id == from_id)
+    ).first():
+        conn.execute(sa.delete(returning_people).where(returning_people.c.person_id == from_id))
+        if not conn.execute(
+            sa.select(returning_people.c.person_id).where(returning_people.c.person_id == into_id)
+        ).first():
+            conn.execute(sa.insert(returning_people).values(person_id=into_id, found_at=now))
+    loser = conn.execute(sa.select(people).where(people.c.id == from_id)).first()
+    survivor = conn.execute(sa.select(people).where(people.c.id == into_id)).first()
     conn.execute(sa.delete(scores).where(scores.c.person_id == from_id))
     conn.execute(sa.delete(people).where(people.c.id == from_id))
-    if carried is not None and carried.recycle_count:
-        survivor = conn.execute(
-            sa.select(people.c.recycled_at, people.c.recycle_count).where(people.c.id == into_id)
-        ).one()
-        latest = max(
-            (t for t in (carried.recycled_at, survivor.recycled_at) if t is not None), default=None
-        )
+    if loser is not None and survivor is not None:
         conn.execute(
-            sa.update(people)
-            .where(people.c.id == into_id)
-            .values(
-                recycle_count=max(carried.recycle_count, survivor.recycle_count),
-                recycled_at=latest,
-            )
+            sa.update(people).where(people.c.id == into_id).values(**_merged_head(loser, survivor))
         )
     mark_dirty(conn, [into_id], now)
+
+
+def _merged_head(loser: Any, survivor: Any) -> dict[str, Any]:
+    """The survivor's acted team and recycle baseline after taking in the loser's."""
+    values: dict[str, Any] = {}
+    if loser.acted_team == "sales" and survivor.acted_team != "sales":
+        values.update(acted_team=loser.acted_team, acted_cell=loser.acted_cell)
+    if loser.recycle_count:
+        values["recycle_count"] = max(loser.recycle_count, survivor.recycle_count)
+        values["recycled_at"] = max(
+            (t for t in (loser.recycled_at, survivor.recycled_at) if t is not None), default=None
+        )
+    return values
+
+
+def _renumber_into(conn: sa.Connection, table: sa.Table, from_id: int, into_id: int) -> None:
+    """Give ``from_id``'s rows of ``table`` (hand-offs or recycles) to ``into_id``, numbered
+    after its own: ``(person_id, seq)`` is unique."""
+    top = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.max(table.c.seq), 0)).where(table.c.person_id == into_id)
+    ).scalar_one()
+    moving = conn.execute(
+        sa.select(table.c.id).where(table.c.person_id == from_id).order_by(table.c.seq)
+    ).scalars()
+    for n, row_id in enumerate(list(moving), start=1):
+        conn.execute(
+            sa.update(table).where(table.c.id == row_id).values(person_id=into_id, seq=top + n)
+        )
 
 
 def move_record(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -108,17 +109,26 @@ def any_returning(conn: sa.Connection) -> bool:
     return conn.execute(sa.select(returning_people.c.person_id).limit(1)).first() is not None
 
 
-def returning_records(conn: sa.Connection, limit: int = 1_000) -> dict[int, list[RecordRef]]:
-    """Returning people (the oldest first) with their live records, to read again by id."""
-    ids = list(
-        conn.execute(
-            sa.select(returning_people.c.person_id)
-            .order_by(returning_people.c.found_at, returning_people.c.person_id)
-            .limit(limit)
-        ).scalars()
-    )
-    out: dict[int, list[RecordRef]] = defaultdict(list)
-    for part in chunks(ids):
+@dataclass(frozen=True, slots=True)
+class Returning:
+    """A person back after ``forget``: their address and the records the store has."""
+
+    person_id: int
+    email: str | None
+    refs: tuple[RecordRef, ...]
+
+
+def returning_people_of(conn: sa.Connection, limit: int = 1_000) -> list[Returning]:
+    """Returning people (the oldest first), to read again whole: by id, and by address in
+    every CRM (their other records were forgotten too)."""
+    heads = conn.execute(
+        sa.select(returning_people.c.person_id, people.c.email_norm)
+        .join(people, people.c.id == returning_people.c.person_id)
+        .order_by(returning_people.c.found_at, returning_people.c.person_id)
+        .limit(limit)
+    ).all()
+    refs: dict[int, list[RecordRef]] = defaultdict(list)
+    for part in chunks([pid for pid, _ in heads]):
         query = sa.select(
             crm_records.c.person_id,
             crm_records.c.source,
@@ -130,8 +140,8 @@ def returning_records(conn: sa.Connection, limit: int = 1_000) -> dict[int, list
             crm_records.c.merged_into.is_(None),
         )
         for pid, source, object_type, external_id in conn.execute(query):
-            out[pid].append(RecordRef(source, object_type, external_id))
-    return {pid: out.get(pid, []) for pid in ids}
+            refs[pid].append(RecordRef(source, object_type, external_id))
+    return [Returning(pid, email, tuple(refs.get(pid, ()))) for pid, email in heads]
 
 
 def welcome_back(conn: sa.Connection, person_ids: Sequence[int], now: datetime) -> None:

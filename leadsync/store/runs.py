@@ -204,6 +204,15 @@ def failed_in(row: Any, connector: str) -> bool:
     return True
 
 
+def _involves(row: Any, connector: str) -> bool:
+    """Whether a run pulled from ``connector`` or failed on it (a cycle of one CRM also
+    writes to and acts on the others)."""
+    failed = (row.counts or {}).get("failed_connectors")
+    return connector in str(row.connector).split("+") or (
+        isinstance(failed, Mapping) and connector in failed
+    )
+
+
 def connector_health(
     conn: sa.Connection, connectors: Sequence[str], window: int = 50
 ) -> dict[str, ConnectorHealth]:
@@ -218,7 +227,7 @@ def connector_health(
     rows = list(conn.execute(query))
     out: dict[str, ConnectorHealth] = {}
     for name in connectors:
-        mine = [r for r in rows if name in str(r.connector).split("+")][:window]
+        mine = [r for r in rows if _involves(r, name)][:window]
         if not mine:
             out[name] = ConnectorHealth(name)
             continue

@@ -2,6 +2,12 @@
 
 File-backed, it lives outside a process that may be killed with ``kill -9``: every mutation
 is written to a temp file and renamed into place, so the file is always a whole state.
+
+It does to records what the real CRMs do: a Lead converts to a Contact (``merged_into``), two
+records merge (the loser is deleted, pointing at the survivor, its activities move over), a
+record is deleted and undeleted, a person opts out, an email event carries only an address.
+Faults are armed per connector call (:class:`Fault`) and raise what the real connectors raise
+at their boundary (``leadsync.errors``); per-record rejections answer as theirs do.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import write_each
-from leadsync.errors import RetriableSyncError
+from leadsync.errors import AuthError, BudgetExhausted, RetriableSyncError, SyncError
 from leadsync.records import (
     ActivityRecord,
     ApiUsage,
@@ -32,6 +38,29 @@ from leadsync.records import (
     WriteOutcome,
 )
 
+#: Record-level codes the real connectors mark retriable (Salesforce's TRANSIENT_CODES).
+RETRIABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
+
+_STATE_KEYS = (
+    "people",
+    "activities",
+    "fields",
+    "write_log",
+    "reject",
+    "reject_next",
+    "clock_ticks",
+    "epoch",
+    "stamp_writes",
+    "owners",
+    "statuses",
+    "owner_log",
+    "tasks",
+    "task_log",
+    "task_moves",
+    "members",
+    "users",
+)
+
 
 @dataclass
 class MemoryCRM:
@@ -39,20 +68,32 @@ class MemoryCRM:
     activities: dict[str, dict[str, Any]] = field(default_factory=dict)
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # written output values
     write_log: list[list[str]] = field(default_factory=list)  # ids per write call
-    reject: dict[str, str] = field(default_factory=dict)  # id -> error code
+    reject: dict[str, str] = field(default_factory=dict)  # id -> error code, every attempt
+    #: id -> codes answered to the next attempts, one each (a row lock that clears).
+    reject_next: dict[str, list[str]] = field(default_factory=dict)
     path: Path | None = None
     clock_ticks: int = 0
+    #: Stamps are ``epoch + clock_ticks`` seconds; ``set_clock`` moves the epoch forward.
+    epoch: float = 1_767_225_600
+    #: Whether LeadSync's own writes bump the record's modstamp, as the real CRMs' do.
+    stamp_writes: bool = False
     owners: dict[str, str] = field(default_factory=dict)
     statuses: dict[str, str] = field(default_factory=dict)
     owner_log: list[list[Any]] = field(default_factory=list)  # [id, owner, status] per change
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # by idempotency key
     task_log: list[str] = field(default_factory=list)  # key per create/upsert call item
+    #: [key, old record, new record] when an upsert moved an existing task to another record.
+    task_moves: list[list[str]] = field(default_factory=list)
     members: dict[str, list[str]] = field(default_factory=dict)  # campaign -> record ids
     users: list[dict[str, Any]] = field(default_factory=list)
 
     def tick(self) -> datetime:
         self.clock_ticks += 1
-        return datetime.fromtimestamp(1_767_225_600 + self.clock_ticks, UTC)
+        return datetime.fromtimestamp(self.epoch + self.clock_ticks, UTC)
+
+    def set_clock(self, now: datetime) -> None:
+        """Stamp what happens from here at ``now`` and after (never before an earlier stamp)."""
+        self.epoch = max(self.epoch, now.timestamp() - self.clock_ticks)
 
     def add_person(self, pid: str, email: str, object_type: str = "Lead", **attrs: Any) -> None:
         self.people[pid] = {
@@ -64,8 +105,16 @@ class MemoryCRM:
         self.save()
 
     def add_activity(
-        self, aid: str, pid: str, kind: str, name: str = "", actor: str | None = None
+        self,
+        aid: str,
+        pid: str | None,
+        kind: str,
+        name: str = "",
+        actor: str | None = None,
+        **extra: Any,
     ) -> None:
+        """An activity on record ``pid``, or (``pid=None``) one that names only ``email=``;
+        ``extra`` may carry ``email``, ``campaign_type``, ``member_status`` and ``url``."""
         stamp = self.tick().isoformat()
         self.activities[aid] = {
             "person": pid,
@@ -74,13 +123,48 @@ class MemoryCRM:
             "at": stamp,
             "modified": stamp,
             "actor": actor,
+            **extra,
         }
         self.save()
+
+    def touch(self, pid: str, **changes: Any) -> None:
+        """Change a record's own columns (``opted_out``, ``deleted`` ...) and bump its stamp."""
+        self.people[pid].update(changes)
+        self.people[pid]["modified"] = self.tick().isoformat()
+        self.save()
+
+    def set_attribute(self, pid: str, name: str, value: Any) -> None:
+        self.people[pid]["attrs"][name] = value
+        self.touch(pid)
 
     def set_status(self, pid: str, status: str) -> None:
         """Sales changes a lead's status in the CRM (bumps its modstamp)."""
         self.statuses[pid] = status
-        self.people[pid]["modified"] = self.tick().isoformat()
+        self.touch(pid)
+
+    def convert(self, lead: str, contact: str) -> None:
+        """Salesforce's lead conversion: a Contact with the lead's data and owner; the lead
+        stays, converted, pointing at it; its tasks move to the contact."""
+        source = self.people[lead]
+        self.add_person(contact, source["email"], "Contact", **dict(source["attrs"]))
+        self.people[contact]["opted_out"] = source.get("opted_out", False)
+        if lead in self.owners:
+            self.owners[contact] = self.owners[lead]
+        self.touch(lead, converted_at=self.tick().isoformat(), merged_into=["Contact", contact])
+        self._move_activities(lead, contact)
+
+    def merge(self, loser: str, survivor: str) -> None:
+        """A merge (Salesforce, HubSpot): the loser is deleted, naming the survivor, and its
+        activities are re-parented to the survivor."""
+        self.touch(loser, deleted=True, merged_into=[self.people[survivor]["object"], survivor])
+        self._move_activities(loser, survivor)
+        self.touch(survivor)
+
+    def _move_activities(self, old: str, new: str) -> None:
+        for activity in self.activities.values():
+            if activity["person"] == old:
+                activity["person"] = new
+                activity["modified"] = self.tick().isoformat()
         self.save()
 
     def add_user(
@@ -97,29 +181,26 @@ class MemoryCRM:
         )
         self.save()
 
+    def refusal(self, pid: str) -> str | None:
+        """The code this record is refused with now (a transient one is used up), if any."""
+        pending = self.reject_next.get(pid)
+        if pending:
+            code = pending.pop(0)
+            if not pending:
+                del self.reject_next[pid]
+            return code
+        record = self.people.get(pid)
+        if record is not None and record.get("deleted"):
+            return "ENTITY_IS_DELETED"
+        if record is not None and record.get("converted_at"):
+            return "CANNOT_UPDATE_CONVERTED_LEAD"
+        return self.reject.get(pid)
+
     def save(self) -> None:
         if self.path is None:
             return
         tmp = self.path.with_suffix(".tmp")
-        state = {
-            k: getattr(self, k)
-            for k in (
-                "people",
-                "activities",
-                "fields",
-                "write_log",
-                "reject",
-                "clock_ticks",
-                "owners",
-                "statuses",
-                "owner_log",
-                "tasks",
-                "task_log",
-                "members",
-                "users",
-            )
-        }
-        tmp.write_text(json.dumps(state))
+        tmp.write_text(json.dumps({k: getattr(self, k) for k in _STATE_KEYS}))
         os.replace(tmp, self.path)
 
     @classmethod
@@ -128,6 +209,85 @@ class MemoryCRM:
         for key, value in json.loads(path.read_text()).items():
             setattr(crm, key, value)
         return crm
+
+
+#: Fault kinds, and the error each raises (``None``: nothing reaches the engine).
+FAULT_KINDS = (
+    "timeout",
+    "refused",
+    "5xx",
+    "429",
+    "locked",
+    "budget",
+    "expired",
+    "expired_renewed",
+    "lost_reply",
+)
+
+
+#: Not a CRM failure: a bug in a connector, which lets a non-``SyncError`` exception escape.
+BUG = "bug"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A failure armed for one connector call.
+
+    ``after`` pages (of a pull) or calls (of anything else) succeed first, so a pull fails
+    part-way: a partial failure. ``lost_reply`` applies the call in the CRM, then loses the
+    answer (a timeout after the CRM committed); ``expired_renewed`` is a session expiry the
+    connector renews by itself, so the caller sees nothing.
+    """
+
+    kind: str
+    after: int = 0
+
+    def error(self, connector: str) -> SyncError | None:
+        kind = self.kind
+        if kind == "expired_renewed":
+            return None
+        if kind in ("timeout", "lost_reply"):
+            return RetriableSyncError("the CRM did not answer in time", connector=connector)
+        if kind == "refused":
+            return RetriableSyncError(
+                "cannot connect to the CRM (ConnectionRefusedError)", connector=connector
+            )
+        if kind == "5xx":
+            return RetriableSyncError(
+                "answered 503: SERVER_UNAVAILABLE", connector=connector, status=503
+            )
+        if kind == "429":
+            return RetriableSyncError(
+                "answered 429: rate limited", connector=connector, status=429, retry_after=10.0
+            )
+        if kind == "locked":
+            return RetriableSyncError(
+                "answered 400: UNABLE_TO_LOCK_ROW: unable to obtain exclusive access",
+                connector=connector,
+                status=400,
+            )
+        if kind == "budget":
+            return BudgetExhausted(
+                "the org's API request limit is exhausted", connector=connector, status=403
+            )
+        if kind == "expired":
+            return AuthError(
+                "the session expired and was not renewed; check the connector's credentials",
+                connector=connector,
+                status=401,
+            )
+        raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """A fault that went off: on which call, of what kind, whether the caller saw an error,
+    and how many pages (or calls) had succeeded before it."""
+
+    call: str
+    kind: str
+    raised: bool
+    after: int
 
 
 class MemoryConnector:
@@ -140,6 +300,59 @@ class MemoryConnector:
         self.pages_read = 0
         #: The refs of every ``read_people`` call, in order.
         self.read_by_id: list[list[RecordRef]] = []
+        #: Armed faults per call name (``pull_people``, ``write``, ``create_tasks`` ...).
+        self.faults: dict[str, list[Fault]] = {}
+        self.fired: list[Fired] = []
+        self._countdown: dict[str, int] = {}
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def arm(self, call: str, fault: Fault) -> None:
+        """Make the next ``call`` (after ``fault.after`` pages or calls) fail with ``fault``."""
+        self.faults.setdefault(call, []).append(fault)
+
+    def disarm(self) -> list[tuple[str, Fault]]:
+        """Remove the faults no call has met; returns them."""
+        left = [(call, f) for call, faults in self.faults.items() for f in faults]
+        self.faults.clear()
+        self._countdown.clear()
+        return left
+
+    def _due_fault(self, call: str) -> Fault | None:
+        """The fault this call of ``call`` meets, counting down its ``after`` calls."""
+        armed = self.faults.get(call)
+        if not armed:
+            return None
+        fault = armed[0]
+        left = self._countdown.get(call, fault.after)
+        if left > 0:
+            self._countdown[call] = left - 1
+            return None
+        armed.pop(0)
+        self._countdown.pop(call, None)
+        return fault
+
+    def _fire(self, call: str, fault: Fault, after: int = 0) -> None:
+        if fault.kind == BUG:
+            self.fired.append(Fired(call, fault.kind, True, after))
+            raise RuntimeError(f"{self.name}: a bug in the connector's {call}")
+        error = fault.error(self.name)
+        self.fired.append(Fired(call, fault.kind, error is not None, after))
+        if error is not None:
+            raise error
+
+    def _meet(self, call: str, *, changes: bool = False) -> Fault | None:
+        """Raise the fault armed for this call, except ``lost_reply`` on a call that
+        ``changes`` the CRM: that one is returned, to raise once the change is applied."""
+        fault = self._due_fault(call)
+        if fault is None:
+            return None
+        if fault.kind == "lost_reply" and changes:
+            return fault
+        self._fire(call, fault)
+        return None
+
+    # -- reading ----------------------------------------------------------------------------
 
     def pull_people(
         self,
@@ -150,27 +363,43 @@ class MemoryConnector:
     ) -> Iterator[PersonRecord]:
         self.calls += 1
         rows = sorted(self.crm.people.items(), key=lambda kv: kv[1]["modified"])
-        for pid, p in self._paged(rows, resume, checkpoint):
+        fault = self._pull_fault("pull_people")
+        for pid, p in self._paged(rows, resume, checkpoint, "pull_people", fault):
             modified = datetime.fromisoformat(p["modified"])
             if since is None or modified >= since:
                 yield self._person(pid, p, modified)
+
+    def _pull_fault(self, call: str) -> Fault | None:
+        armed = self.faults.get(call)
+        return armed.pop(0) if armed else None
 
     def _paged(
         self,
         rows: list[tuple[str, dict[str, Any]]],
         resume: str | None,
         checkpoint: Callable[[str], None] | None,
+        call: str = "",
+        fault: Fault | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Rows in pages of ``page_size``: a checkpoint (the next offset) after each page,
-        and ``resume`` starting at such an offset; ``pages_read`` counts the pages served."""
+        and ``resume`` starting at such an offset; ``pages_read`` counts the pages served.
+        An armed ``fault`` goes off once its ``after`` pages were served (at the end of a
+        shorter pull: the stream still fails)."""
+        served = 0
         for start in range(int(resume or 0), len(rows), self.page_size):
+            if fault is not None and served >= fault.after:
+                self._fire(call, fault, served)
             self.pages_read += 1
+            served += 1
             yield from rows[start : start + self.page_size]
             if checkpoint is not None and start + self.page_size < len(rows):
                 checkpoint(str(start + self.page_size))
+        if fault is not None:
+            self._fire(call, fault, served)
 
     def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:
         self.calls += 1
+        self._meet("read_people")
         self.read_by_id.append(list(refs))
         people = self.crm.people
         return [
@@ -179,7 +408,36 @@ class MemoryConnector:
             if r.source == self.name and r.external_id in people
         ]
 
+    def find_people(self, emails: Sequence[str]) -> list[PersonRecord]:
+        """Live records whose address is one of ``emails`` (the contract's read by email)."""
+        self.calls += 1
+        self._meet("find_people")
+        wanted = {e.strip().lower() for e in emails if e}
+        return [
+            self._person(pid, p, None)
+            for pid, p in sorted(self.crm.people.items())
+            if (p.get("email") or "").strip().lower() in wanted and not p.get("deleted")
+        ]
+
+    def read_activities(self, people: Sequence[PersonRecord]) -> list[ActivityRecord]:
+        """Every live activity of these records, and those linked only by their address."""
+        self.calls += 1
+        self._meet("read_activities")
+        ids = {p.ref.external_id for p in people if p.ref.source == self.name}
+        emails = {(p.email or "").strip().lower() for p in people} - {""}
+        return [
+            self._activity(aid, a, datetime.fromisoformat(a["modified"]))
+            for aid, a in sorted(self.crm.activities.items())
+            if not a.get("deleted")
+            and (
+                a["person"] in ids
+                or (a["person"] is None and (a.get("email") or "").strip().lower() in emails)
+            )
+        ]
+
     def _person(self, pid: str, p: dict[str, Any], modified: datetime | None) -> PersonRecord:
+        merged = p.get("merged_into")
+        converted = p.get("converted_at")
         return PersonRecord(
             RecordRef(self.name, p.get("object", "Lead"), pid),
             p["email"],
@@ -187,6 +445,10 @@ class MemoryConnector:
             p["attrs"],
             owner_id=self.crm.owners.get(pid),
             status=self.crm.statuses.get(pid, "Open"),
+            opted_out=bool(p.get("opted_out", False)),
+            converted_at=datetime.fromisoformat(converted) if converted else None,
+            deleted=bool(p.get("deleted", False)),
+            merged_into=RecordRef(self.name, merged[0], merged[1]) if merged else None,
         )
 
     def pull_activities(
@@ -198,36 +460,60 @@ class MemoryConnector:
     ) -> Iterator[ActivityRecord]:
         self.calls += 1
         rows = sorted(self.crm.activities.items(), key=lambda kv: kv[1]["modified"])
-        for aid, a in self._paged(rows, resume, checkpoint):
+        fault = self._pull_fault("pull_activities")
+        for aid, a in self._paged(rows, resume, checkpoint, "pull_activities", fault):
             modified = datetime.fromisoformat(a["modified"])
             if since is None or modified >= since:
-                yield ActivityRecord(
-                    RecordRef(self.name, "Activity", aid),
-                    a["kind"],
-                    datetime.fromisoformat(a["at"]),
-                    modified,
-                    person=RecordRef(self.name, "Lead", a["person"]),
-                    name=a["name"] or None,
-                    actor_id=a.get("actor"),
-                )
+                yield self._activity(aid, a, modified)
+
+    def _activity(self, aid: str, a: dict[str, Any], modified: datetime) -> ActivityRecord:
+        pid = a["person"]
+        person = None
+        if pid is not None:
+            owner = self.crm.people.get(pid, {})
+            person = RecordRef(self.name, owner.get("object", "Lead"), pid)
+        return ActivityRecord(
+            RecordRef(self.name, "Activity", aid),
+            a["kind"],
+            datetime.fromisoformat(a["at"]),
+            modified,
+            person=person,
+            email=a.get("email"),
+            name=a["name"] or None,
+            campaign_type=a.get("campaign_type"),
+            member_status=a.get("member_status"),
+            url=a.get("url"),
+            actor_id=a.get("actor"),
+            deleted=bool(a.get("deleted", False)),
+        )
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _refused(self, ref: RecordRef, fields: tuple[str, ...]) -> WriteOutcome | None:
+        code = self.crm.refusal(ref.external_id)
+        if code is None:
+            return None
+        error = RecordError(code, f"{code} says no", fields, retriable=code in RETRIABLE_CODES)
+        return WriteOutcome(ref, False, error)
+
+    def _stamp(self, pid: str) -> None:
+        if self.crm.stamp_writes and pid in self.crm.people:
+            self.crm.people[pid]["modified"] = self.crm.tick().isoformat()
 
     def write(self, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
         if self.fail_writes:
             self.fail_writes -= 1
             raise RetriableSyncError("503 Service Unavailable", connector=self.name, status=503)
+        lost = self._meet("write", changes=True)
         outcomes = []
         for start in range(0, len(updates), 200):
             batch = updates[start : start + 200]
             self.calls += 1
             self.crm.write_log.append([u.ref.external_id for u in batch])
             for update in batch:
-                code = self.crm.reject.get(update.ref.external_id)
-                if code:
-                    outcomes.append(
-                        WriteOutcome(
-                            update.ref, False, RecordError(code, f"{code} says no", ("Score",))
-                        )
-                    )
+                refused = self._refused(update.ref, ("Score",))
+                if refused is not None:
+                    outcomes.append(refused)
                     continue
                 current = self.crm.fields.setdefault(update.ref.external_id, {})
                 current.update(
@@ -236,8 +522,11 @@ class MemoryConnector:
                         for k, v in update.values.items()
                     }
                 )
+                self._stamp(update.ref.external_id)
                 outcomes.append(WriteOutcome(update.ref, True))
         self.crm.save()
+        if lost is not None:
+            self._fire("write", lost)
         return outcomes
 
     def write_pages(self, pages: Iterable[Sequence[RecordUpdate]]) -> Iterator[list[WriteOutcome]]:
@@ -249,58 +538,92 @@ class MemoryConnector:
     def check(self) -> list[CheckProblem]:
         return []
 
+    def check_targets(
+        self, statuses: Sequence[str], campaigns: Sequence[str], lists: Sequence[str]
+    ) -> list[CheckProblem]:
+        return []
+
     def create_fields(self) -> list[str]:
         return []
 
     def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
         self.calls += 1
+        lost = self._meet("reassign", changes=True)
         outcomes = []
         for change in changes:
             pid = change.ref.external_id
-            code = self.crm.reject.get(pid)
-            if code or pid not in self.crm.people:
-                error = RecordError(code or "ENTITY_IS_DELETED", f"{code} says no", ("OwnerId",))
-                outcomes.append(WriteOutcome(change.ref, False, error))
+            refused = self._refused(change.ref, ("OwnerId",))
+            if refused is None and pid not in self.crm.people:
+                error = RecordError("ENTITY_IS_DELETED", "entity is deleted", ("OwnerId",))
+                refused = WriteOutcome(change.ref, False, error)
+            if refused is not None:
+                outcomes.append(refused)
                 continue
             if change.owner_id is not None:
                 self.crm.owners[pid] = change.owner_id
             if change.status is not None:
                 self.crm.statuses[pid] = change.status
             self.crm.owner_log.append([pid, change.owner_id, change.status])
+            self._stamp(pid)
             outcomes.append(WriteOutcome(change.ref, True))
         self.crm.save()
+        if lost is not None:
+            self._fire("reassign", lost)
         return outcomes
 
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
         """Upserts on ``key``, as the real connectors do with an external id."""
         self.calls += 1
+        lost = self._meet("create_tasks", changes=True)
+        outcomes = []
         for task in tasks:
+            record = task.person.external_id
+            refused = self._refused(task.person, ("WhoId",)) if record in self.crm.people else None
+            if refused is not None:
+                outcomes.append(refused)
+                continue
             self.crm.task_log.append(task.key)
+            before = self.crm.tasks.get(task.key)
+            if before is not None and before["record"] != record:
+                self.crm.task_moves.append([task.key, before["record"], record])
             self.crm.tasks[task.key] = {
-                "record": task.person.external_id,
+                "record": record,
                 "owner": task.owner_id,
                 "subject": task.subject,
                 "body": task.body,
                 "due": task.due_at.isoformat(),
                 "priority": task.priority,
             }
+            outcomes.append(WriteOutcome(task.person, True))
         self.crm.save()
-        return [WriteOutcome(t.person, True) for t in tasks]
+        if lost is not None:
+            self._fire("create_tasks", lost)
+        return outcomes
 
     def enrol(self, enrolments: Sequence[Enrolment]) -> list[WriteOutcome]:
         self.calls += 1
+        lost = self._meet("enrol", changes=True)
+        outcomes = []
         for item in enrolments:
-            members = self.crm.members.setdefault(item.target_id, [])
             pid = item.ref.external_id
+            refused = self._refused(item.ref, ("CampaignId",)) if pid in self.crm.people else None
+            if refused is not None:
+                outcomes.append(refused)
+                continue
+            members = self.crm.members.setdefault(item.target_id, [])
             if item.remove and pid in members:
                 members.remove(pid)
             elif not item.remove and pid not in members:
                 members.append(pid)
+            outcomes.append(WriteOutcome(item.ref, True))
         self.crm.save()
-        return [WriteOutcome(e.ref, True) for e in enrolments]
+        if lost is not None:
+            self._fire("enrol", lost)
+        return outcomes
 
     def users(self) -> list[CrmUser]:
         self.calls += 1
+        self._meet("users")
         return [
             CrmUser(
                 u["id"], u["name"], active=u["active"], is_queue=u["queue"], manager_id=u["manager"]

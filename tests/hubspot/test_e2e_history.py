@@ -251,3 +251,14 @@ def test_a_burst_429_is_waited_out_and_the_daily_one_stops_the_read(
     sandbox.inject({"kind": "rate_limit", "policy": "DAILY", "count": 1})
     with pytest.raises(BudgetExhausted):
         connector.read_activities(people)
+
+
+def test_find_people_by_address_in_batch_reads_of_100(
+    sandbox: HubSpotSandbox, connector: HubSpotConnector
+) -> None:
+    people = _people(connector)
+    wanted = sorted({p.email for p in people if p.email})[:150]
+    sandbox.reset_stats()
+    found = connector.find_people([w.upper() for w in wanted] + ["nobody@nowhere.example"])
+    assert {p.ref for p in found} == {p.ref for p in people if p.email in set(wanted)}
+    assert sandbox.stats()["total"] == ceil((len(wanted) + 1) / 100)

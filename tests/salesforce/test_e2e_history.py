@@ -247,3 +247,20 @@ def test_the_sandbox_refuses_a_query_longer_than_a_uri_takes(sb: SalesforceSandb
         list(conn.client.query_pages(long_query))
     assert caught.value.status == 414
     conn.close()
+
+
+def test_find_people_by_address_returns_every_live_lead_and_contact_with_it(
+    sb: SalesforceSandbox,
+) -> None:
+    """``find_people``: a forgotten person's other records, known only by address."""
+    conn = connector_for(sb)
+    people = _people(conn)
+    wanted = sorted({p.email for p in people if p.email})[:250]
+    sb.reset_stats()
+    found = conn.find_people([w.upper() for w in wanted] + ["nobody@nowhere.example"])
+    lowered = {w.lower() for w in wanted}
+    expected = {p.ref for p in people if p.email and p.email.lower() in lowered}
+    assert {p.ref for p in found} == expected and not any(p.deleted for p in found)
+    # Leads and Contacts, 100 addresses a query, no extra pages.
+    assert sb.stats()["total"] == 2 * ceil((len(wanted) + 1) / 100)
+    conn.close()
