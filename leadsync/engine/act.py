@@ -314,8 +314,8 @@ class Actor:
         return self._users[name]
 
     def _route(self, store: Any, name: str, users: _LazyUsers, held: Holds) -> None:
+        queued = self._drop_stale(store, name)
         with store.reading() as conn:
-            queued = ledger.queued_handoffs(conn, name)
             waiting = held_among(conn, [q.person_id for q in queued], held)
         if waiting:
             self.report.waiting += sum(1 for q in queued if q.person_id in waiting)
@@ -357,6 +357,29 @@ class Actor:
                     continue
                 state = self._hand_off(conn, item, inputs, record, result, candidates, state, now)
             ledger.save_routing_state(conn, name, state, now)
+
+    def _drop_stale(self, store: Any, name: str) -> list[ledger.QueuedHandoff]:
+        """The hand-offs waiting for their turn, less those whose person is no longer in a
+        sales cell (opted out, unsubscribed, re-scored): those are cancelled before any is
+        picked, so they take no one's place under the cap and reach no rep."""
+        now = self.clock()
+        with store.transaction() as conn:
+            queued = ledger.queued_handoffs(conn, name)
+            results = ledger.results_of(conn, [q.person_id for q in queued])
+            kept = []
+            for item in queued:
+                result = results.get(item.person_id)
+                if result is not None and (
+                    result.get("team") != "sales" or result.get("readiness") == "do_not_contact"
+                ):
+                    why = f"no longer sales: {result.get('cell')}"[:32]
+                    ledger.update_handoff(
+                        conn, item.id, state="cancelled", closed_at=now, closed_by=why
+                    )
+                    log.info("handoff.cancelled", person=item.person_id, why=why)
+                    continue
+                kept.append(item)
+        return kept
 
     def _hand_off(
         self,

@@ -546,7 +546,7 @@ class SyncEngine:
     def _store_people(self, conn: Any, prepared: Any, now: datetime) -> IngestCounts:
         counts = store_people(conn, prepared, now)
         if self._cycle.forgotten:
-            find_returning(conn, list(prepared.rows), now)
+            find_returning(conn, {u: r["email_norm"] for u, r in prepared.rows.items()}, now)
         return counts
 
     def _record_gap(self, name: str, stream: str, exc: BaseException) -> None:

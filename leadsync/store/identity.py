@@ -89,13 +89,19 @@ def mark_dirty(conn: sa.Connection, person_ids: Iterable[int | None], now: datet
 
 
 def person_by_email(conn: sa.Connection, emails: Iterable[str]) -> dict[str, int]:
-    """Map each email to the person of a live record with that email (lowest record id wins)."""
+    """Map each email to the person of a live record with that email (lowest record id wins),
+    else of a record merged into another (a CRM merge says its address is the survivor's
+    person too, whichever the store met first). A deleted record's address is nobody's."""
     found: dict[str, int] = {}
     for part in chunks(sorted(set(emails))):
+        merged = crm_records.c.merged_into.is_not(None)
         rows = conn.execute(
             sa.select(crm_records.c.email_norm, crm_records.c.person_id)
-            .where(among(conn, crm_records.c.email_norm, part), crm_records.c.deleted.is_(False))
-            .order_by(crm_records.c.id)
+            .where(
+                among(conn, crm_records.c.email_norm, part),
+                sa.or_(crm_records.c.deleted.is_(False), merged),
+            )
+            .order_by(merged, crm_records.c.id)
         )
         for email, person_id in rows:
             found.setdefault(email, person_id)
@@ -129,10 +135,9 @@ def merge_people(conn: sa.Connection, from_id: int, into_id: int, now: datetime)
     survivor = conn.execute(sa.select(people).where(people.c.id == into_id)).first()
     conn.execute(sa.delete(scores).where(scores.c.person_id == from_id))
     conn.execute(sa.delete(people).where(people.c.id == from_id))
-    if loser is not None and survivor is not None:
-        conn.execute(
-            sa.update(people).where(people.c.id == into_id).values(**_merged_head(loser, survivor))
-        )
+    head = _merged_head(loser, survivor) if loser is not None and survivor is not None else {}
+    if head:
+        conn.execute(sa.update(people).where(people.c.id == into_id).values(**head))
     mark_dirty(conn, [into_id], now)
 
 

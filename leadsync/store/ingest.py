@@ -230,6 +230,8 @@ def store_people(conn: sa.Connection, prepared: PeopleRows, now: datetime) -> In
     changed: list[dict[str, Any]] = []
     same: list[str] = []
     updated: list[str] = []
+    deleted_now: list[str] = []
+    revived: list[dict[str, Any]] = []
     for uid, row in rows.items():
         old = existing.get(uid)
         if old is None or old.fingerprint == row["fingerprint"]:
@@ -243,11 +245,17 @@ def store_people(conn: sa.Connection, prepared: PeopleRows, now: datetime) -> In
         dirty.add(old.person_id)
         if row["deleted"] or row["merged_into"]:
             gone.append(old.id)
+        if row["deleted"] and not old.deleted:
+            deleted_now.append(uid)
+        elif old.deleted and not row["deleted"]:
+            revived.append({**row, "person_id": old.person_id})
         if row["email_norm"] != old.email_norm and row["email_norm"] and not row["deleted"]:
             # Relinking reads other records, so the updates before this one land first.
             _update_records(conn, changed)
             _follow_email_change(conn, old.id, uid, old.person_id, row["email_norm"], now, dirty)
     _update_records(conn, changed)
+    _detach_activities(conn, deleted_now)
+    _link_orphans(conn, revived)
     if new_rows:
         counts.inserted += len(new_rows)
         dirty |= _insert_new_records(conn, new_rows, now)
@@ -280,6 +288,7 @@ def _existing_records(conn: sa.Connection, uids: list[str]) -> dict[str, Any]:
             crm_records.c.person_id,
             crm_records.c.email_norm,
             crm_records.c.fingerprint,
+            crm_records.c.deleted,
         ).where(among(conn, crm_records.c.uid, part))
         for row in conn.execute(query):
             found[row.uid] = row
@@ -481,8 +490,42 @@ def _follow_email_change(
     dirty.add(match)
 
 
+def _detach_activities(conn: sa.Connection, uids: list[str]) -> None:
+    """A record the CRM deleted takes its activities with it: they wait, unlinked, for the
+    record to come back (an undelete links them again), as they would in a store that first
+    met the record deleted. Whoever holds the record's address is not credited with them."""
+    for part in chunks(uids):
+        conn.execute(
+            sa.update(activities)
+            .where(among(conn, activities.c.record_uid, part))
+            .values(person_id=None)
+        )
+
+
+def _rehome_address_activities(conn: sa.Connection, person_ids: list[int]) -> None:
+    """Activities known only by address (HubSpot's email events) follow the address: when
+    the person holding them has no live record left, they go to whoever holds a live record
+    with that address now, or wait for one. The store then links them as a store that saw
+    only the CRMs' current state would."""
+    for part in chunks(person_ids):
+        found = conn.execute(
+            sa.select(activities.c.id, activities.c.email_norm).where(
+                among(conn, activities.c.person_id, part), activities.c.record_uid.is_(None)
+            )
+        ).all()
+        if not found:
+            continue
+        holders = person_by_email(conn, [email for _, email in found if email])
+        moves = [{"_id": aid, "_person": holders.get(email) if email else None}
+                 for aid, email in found]  # fmt: skip
+        for chunk in chunks(moves):
+            conn.execute(_LINK_ACTIVITY, chunk)
+
+
 def _refresh_active(conn: sa.Connection, person_ids: set[int], now: datetime) -> None:
-    """A person with no live record left is inactive: not scored, not written."""
+    """A person with no live record left is inactive: not scored, not written, and the
+    activities they held by address alone go to the address's live holder."""
+    inactive: list[int] = []
     for part in chunks(sorted(person_ids)):
         live = sa.select(crm_records.c.id).where(
             crm_records.c.person_id == people.c.id,
@@ -496,6 +539,14 @@ def _refresh_active(conn: sa.Connection, person_ids: set[int], now: datetime) ->
             .where(among(conn, people.c.id, part), people.c.active != sa.exists(live))
             .values(active=sa.exists(live), updated_at=now)
         )
+        inactive.extend(
+            conn.execute(
+                sa.select(people.c.id).where(
+                    among(conn, people.c.id, part), people.c.active.is_(False)
+                )
+            ).scalars()
+        )
+    _rehome_address_activities(conn, inactive)
 
 
 def _activity_row(rec: ActivityRecord, uid: str) -> dict[str, Any]:
@@ -587,8 +638,9 @@ def _resolve_people(conn: sa.Connection, rows: list[dict[str, Any]]) -> dict[str
     record_uids = sorted({r["record_uid"] for r in rows if r["record_uid"]})
     by_record: dict[str, int] = {}
     for part in chunks(record_uids):
+        # A deleted record's activities wait for it (see ``_detach_activities``).
         query = sa.select(crm_records.c.uid, crm_records.c.person_id).where(
-            among(conn, crm_records.c.uid, part)
+            among(conn, crm_records.c.uid, part), crm_records.c.deleted.is_(False)
         )
         by_record.update({uid: pid for uid, pid in conn.execute(query)})
     by_email = person_by_email(

@@ -4,17 +4,19 @@
 still holds them, the next incremental pull reads back only their recently changed records
 and activities. Scored on that, they would get a wrong score written to both CRMs, and a
 backfill would hand them off again with a second task. So ``forget`` keeps, per forgotten
-record, a SHA-256 of its CRM id (the id itself is not kept) with what LeadSync had done about
-the person: the team and cell it acted on and the recycle baseline. A record stored later
-whose hash is there puts its person in ``returning_people``: not scored until the engine has
-re-read them whole by id, and then welcomed back with that state.
+record and per forgotten address, a SHA-256 of the CRM id or the address (neither is kept
+itself) with what LeadSync had done about the person: the team and cell it acted on and the
+recycle baseline. A record stored later whose id or address hashes to one of them (the
+person's own record, or another CRM's record of them the store had not met) puts its person
+in ``returning_people``: not scored until the engine has re-read them whole, and then
+welcomed back with that state.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +30,10 @@ from leadsync.store.schema import crm_records, forgotten_records, people, return
 
 def uid_hash(uid: str) -> str:
     return hashlib.sha256(uid.encode("utf-8")).hexdigest()
+
+
+def address_hash(email: str) -> str:
+    return uid_hash(f"email:{email}")
 
 
 def remember_forgotten(conn: sa.Connection, person_ids: Sequence[int], now: datetime) -> int:
@@ -47,20 +53,25 @@ def remember_forgotten(conn: sa.Connection, person_ids: Sequence[int], now: date
                 ).where(among(conn, people.c.id, part))
             )
         }
+        keys: dict[str, int] = {}
+        for pid, uid, email in conn.execute(
+            sa.select(crm_records.c.person_id, crm_records.c.uid, crm_records.c.email_norm).where(
+                among(conn, crm_records.c.person_id, part)
+            )
+        ):
+            keys[uid_hash(uid)] = pid
+            if email:
+                keys.setdefault(address_hash(email), pid)
         rows = [
             {
-                "uid_hash": uid_hash(uid),
+                "uid_hash": key,
                 "acted_team": heads[pid].acted_team if pid in heads else None,
                 "acted_cell": heads[pid].acted_cell if pid in heads else None,
                 "recycled_at": heads[pid].recycled_at if pid in heads else None,
                 "recycle_count": heads[pid].recycle_count if pid in heads else 0,
                 "forgotten_at": now,
             }
-            for pid, uid in conn.execute(
-                sa.select(crm_records.c.person_id, crm_records.c.uid).where(
-                    among(conn, crm_records.c.person_id, part)
-                )
-            )
+            for key, pid in keys.items()
         ]
         hashes = [row["uid_hash"] for row in rows]
         conn.execute(sa.delete(forgotten_records).where(forgotten_records.c.uid_hash.in_(hashes)))
@@ -74,9 +85,13 @@ def any_forgotten(conn: sa.Connection) -> bool:
     return conn.execute(sa.select(forgotten_records.c.uid_hash).limit(1)).first() is not None
 
 
-def find_returning(conn: sa.Connection, uids: Sequence[str], now: datetime) -> int:
-    """Queue the people of stored records ``uids`` whose ids were forgotten; how many."""
-    by_hash = {uid_hash(uid): uid for uid in uids}
+def find_returning(conn: sa.Connection, records: Mapping[str, str | None], now: datetime) -> int:
+    """Queue the people of stored records (uid -> address) whose id or address was
+    forgotten; how many."""
+    by_hash = {uid_hash(uid): uid for uid in records}
+    for uid, email in records.items():
+        if email:
+            by_hash.setdefault(address_hash(email), uid)
     back: list[str] = []
     for part in chunks(sorted(by_hash)):
         found = conn.execute(
@@ -149,15 +164,17 @@ def welcome_back(conn: sa.Connection, person_ids: Sequence[int], now: datetime) 
     about them (so an unchanged person is not handed off again), forget the hashes of their
     records, and queue them for scoring."""
     for part in chunks(sorted(set(person_ids))):
-        uids: dict[int, list[str]] = defaultdict(list)
-        for pid, uid in conn.execute(
-            sa.select(crm_records.c.person_id, crm_records.c.uid).where(
+        keys: dict[int, set[str]] = defaultdict(set)
+        for pid, uid, email in conn.execute(
+            sa.select(crm_records.c.person_id, crm_records.c.uid, crm_records.c.email_norm).where(
                 among(conn, crm_records.c.person_id, part)
             )
         ):
-            uids[pid].append(uid)
+            keys[pid].add(uid_hash(uid))
+            if email:
+                keys[pid].add(address_hash(email))
         for pid in part:
-            hashes = [uid_hash(uid) for uid in uids.get(pid, [])]
+            hashes = sorted(keys.get(pid, ()))
             kept = conn.execute(
                 sa.select(forgotten_records)
                 .where(forgotten_records.c.uid_hash.in_(hashes))

@@ -192,9 +192,15 @@ def context(world: World, facts: CycleFacts, email: str | None) -> str:
 
 
 def known_opt_out(world: World, email: str | None) -> str | None:
-    """Why LeadSync should know ``email`` must not be contacted, or ``None``."""
+    """Why LeadSync should know ``email`` must not be contacted, or ``None``.
+
+    The product's rule (PRODUCT.md; ``tests/model/test_matrix_table.py``): do not contact
+    someone opted out or unsubscribed with no later hand-raise. A CRM's opt-out flag carries
+    no time; a dated unsubscribe of the person dates it, so a hand-raise after their last
+    unsubscribe lifts both; a flag with no dated unsubscribe is never lifted."""
     if not email:
         return None
+    flagged: str | None = None
     for (source, rid), at in sorted(world.opted_at.items()):
         record = world.crms[source].people.get(rid)
         seen = world.seen_until.get((source, "people"))
@@ -202,20 +208,23 @@ def known_opt_out(world: World, email: str | None) -> str | None:
             continue
         if record.get("deleted") or seen is None or at >= seen:
             continue
-        return f"{source} record {rid} opted out at {at:%m-%d %H:%M:%S}"
+        flagged = f"{source} record {rid} opted out at {at:%m-%d %H:%M:%S}"
+        break
     crm = world.crms[HS]
     seen = world.seen_until.get((HS, "activities"))
     own = {rid for rid, p in crm.people.items() if p.get("email") == email}
-    unsubscribed = [
-        datetime.fromisoformat(a["at"])
+    # Every unsubscribe may date the flag (the store may have read one by id, e.g. after
+    # ``forget``); only one a pull has seen makes a person do-not-contact on its own.
+    every = [
+        (datetime.fromisoformat(a["at"]), datetime.fromisoformat(a["modified"]))
         for a in crm.activities.values()
         if a["kind"] == "unsubscribe" and not a.get("deleted")
         and (a.get("email") == email or a["person"] in own)
-        and seen is not None and datetime.fromisoformat(a["modified"]) < seen
     ]  # fmt: skip
-    if not unsubscribed:
-        return None
-    last = max(unsubscribed)
+    unsubscribed = [at for at, modified in every if seen is not None and modified < seen]
+    if not every or (not unsubscribed and flagged is None):
+        return flagged
+    last = max(at for at, _ in every) if flagged else max(unsubscribed)
     for other in world.crms.values():
         mine = {rid for rid, p in other.people.items() if p.get("email") == email}
         for a in other.activities.values():
@@ -225,7 +234,7 @@ def known_opt_out(world: World, email: str | None) -> str | None:
                 and (a["kind"] == "form_submission" and datetime.fromisoformat(a["at"]) > last)
             ):
                 return None
-    return f"unsubscribed at {last:%m-%d %H:%M:%S} with no later hand-raise"
+    return flagged or f"unsubscribed at {last:%m-%d %H:%M:%S} with no later hand-raise"
 
 
 def _people_with_records_in(world: World, names: Iterable[str]) -> dict[str, str]:
