@@ -427,12 +427,19 @@ class SyncEngine:
         with self.store.reading() as conn:
             gaps = pull_gaps_of(conn, list(self.connectors))
             sources = tuple(sorted({gap.connector for gap in gaps}))
-            cycle.held = Holds(sources, any_returning(conn))
+            # A CRM that never completed a pull may hold anyone: nobody is judged without it.
+            never = any(not gap.ever_completed for gap in gaps)
+            cycle.held = Holds(sources, any_returning(conn), everyone=never)
             count, sample = waiting_people(conn, cycle.held)
         for gap in gaps:
             cycle.report.waiting_for.setdefault(
                 gap.connector, f"{gap.stream} pull incomplete since {gap.since:%Y-%m-%d %H:%M} "
                 f"UTC: {gap.error}"
+            )  # fmt: skip
+        if cycle.held.everyone:
+            cycle.report.waiting_for.setdefault(
+                "everyone", "a CRM whose pull failed has never completed one: nobody is scored "
+                "or acted on until it has"
             )  # fmt: skip
         if cycle.held.returning:
             cycle.report.waiting_for.setdefault(
@@ -541,7 +548,7 @@ class SyncEngine:
                 raise
             if not spec.by_id:
                 with self.store.transaction() as conn:
-                    close_gap(conn, name, spec.stream)
+                    close_gap(conn, name, spec.stream, self.clock())
 
     def _store_people(self, conn: Any, prepared: Any, now: datetime) -> IngestCounts:
         counts = store_people(conn, prepared, now)

@@ -139,38 +139,54 @@ class PullGap:
     stream: str
     since: datetime
     error: str
+    #: Whether a pull of this stream ever ran to its end.
+    ever_completed: bool = True
 
 
 def open_gap(conn: sa.Connection, connector: str, stream: str, error: str, now: datetime) -> None:
     """This stream's pull stopped early; a gap already open keeps its ``since``."""
-    updated = conn.execute(
-        sa.update(pull_gaps)
-        .where(pull_gaps.c.connector == connector, pull_gaps.c.stream == stream)
-        .values(error=error[:2_000], updated_at=now)
-    )
-    if not updated.rowcount:
+    key = (pull_gaps.c.connector == connector, pull_gaps.c.stream == stream)
+    row = conn.execute(sa.select(pull_gaps.c.since).where(*key)).first()
+    if row is None:
+        # No pull recorded yet: a stream with a cursor completed pulls before gaps were kept.
+        cursor = read_cursor(conn, connector, stream)
         conn.execute(
             sa.insert(pull_gaps).values(
-                connector=connector, stream=stream, since=now, error=error[:2_000], updated_at=now
+                connector=connector,
+                stream=stream,
+                completed_at=cursor.moved_at if cursor is not None else None,
+                since=now,
+                error=error[:2_000],
+                updated_at=now,
             )
         )
-
-
-def close_gap(conn: sa.Connection, connector: str, stream: str) -> None:
-    """This stream's pull ran to its end: what the store holds from it is whole again."""
+        return
     conn.execute(
-        sa.delete(pull_gaps).where(pull_gaps.c.connector == connector, pull_gaps.c.stream == stream)
+        sa.update(pull_gaps)
+        .where(*key)
+        .values(since=row.since or now, error=error[:2_000], updated_at=now)
     )
+
+
+def close_gap(conn: sa.Connection, connector: str, stream: str, now: datetime) -> None:
+    """This stream's pull ran to its end: what the store holds from it is whole again."""
+    key = (pull_gaps.c.connector == connector, pull_gaps.c.stream == stream)
+    values = {"completed_at": now, "since": None, "error": None, "updated_at": now}
+    if not conn.execute(sa.update(pull_gaps).where(*key).values(**values)).rowcount:
+        conn.execute(sa.insert(pull_gaps).values(connector=connector, stream=stream, **values))
 
 
 def pull_gaps_of(conn: sa.Connection, connectors: Sequence[str]) -> list[PullGap]:
     """The open gaps of ``connectors`` (a connector no longer configured holds nobody)."""
     query = (
         sa.select(pull_gaps)
-        .where(pull_gaps.c.connector.in_(list(connectors)))
+        .where(pull_gaps.c.connector.in_(list(connectors)), pull_gaps.c.since.is_not(None))
         .order_by(pull_gaps.c.connector, pull_gaps.c.stream)
     )
-    return [PullGap(r.connector, r.stream, r.since, r.error) for r in conn.execute(query)]
+    return [
+        PullGap(r.connector, r.stream, r.since, r.error or "", r.completed_at is not None)
+        for r in conn.execute(query)
+    ]
 
 
 # -- health ---------------------------------------------------------------------------------

@@ -241,16 +241,18 @@ returning_people = sa.Table(
     sa.Column("found_at", UTCDateTime, nullable=False),
 )
 
-# A stream whose last pull did not run to its end (an error, a stop): what the store holds
-# from that CRM may be half of the truth since ``since``. People with a record in that CRM
-# are neither scored nor acted on until a pull of every stream completes (the row goes).
+# Each stream's pulls: when one last ran to its end, and, while the last one did not (an
+# error, a stop), since when and why. What the store holds from a stream with a gap may be
+# half of the truth: people with a record in that CRM are neither scored nor acted on until a
+# pull completes; if it never completed one, nobody is.
 pull_gaps = sa.Table(
     "pull_gaps",
     metadata,
     sa.Column("connector", sa.String(64), primary_key=True),
     sa.Column("stream", sa.String(64), primary_key=True),
-    sa.Column("since", UTCDateTime, nullable=False),
-    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("completed_at", UTCDateTime),
+    sa.Column("since", UTCDateTime),
+    sa.Column("error", sa.Text),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 

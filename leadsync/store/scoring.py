@@ -101,12 +101,17 @@ class Holds:
     sources: tuple[str, ...] = ()
     #: People back after ``forget`` wait until they are re-read whole (``store.returning``).
     returning: bool = False
+    #: Everyone waits: a CRM whose pull failed has never completed one, so nobody can tell
+    #: whom it holds.
+    everyone: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.sources) or self.returning
+        return bool(self.sources) or self.returning or self.everyone
 
     def holds(self, person_id: Any) -> Any:
         """SQL: whether the person with ``person_id`` is held."""
+        if self.everyone:
+            return sa.true()
         clauses = []
         if self.sources:
             clauses.append(

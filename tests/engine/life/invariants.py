@@ -22,6 +22,7 @@ from leadsync.store.schema import (
     crm_records,
     handoffs,
     people,
+    pull_gaps,
     recycles,
     runs,
     scores,
@@ -132,13 +133,23 @@ def _one_task_per_handoff(world: World, facts: CycleFacts, conn: sa.Connection) 
     for key, source in done_tasks:
         if key not in world.crms[source].tasks:
             yield "one_task_per_handoff", f"task action {key} is done but the CRM has no task"
+    # A hand-off's task is keyed when it is decided; a merge of people may renumber the
+    # hand-off later, so its task is found through the action it owed, not rebuilt.
+    task_keys = dict(
+        conn.execute(
+            sa.select(actions.c.handoff_id, actions.c.key).where(
+                actions.c.kind == "task", actions.c.handoff_id.is_not(None)
+            )
+        ).all()
+    )
     for row in conn.execute(
         sa.select(handoffs).where(handoffs.c.state == "done", handoffs.c.mode == "immediate")
     ):
-        key = f"ls-{row.person_id}-{row.seq}"
+        key = task_keys.get(row.id, f"ls-{row.person_id}-{row.seq}")
         if key not in world.crms[row.source].tasks:
-            yield "one_task_per_handoff", f"hand-off {key} is done but the CRM has no task {key}"
+            yield "one_task_per_handoff", f"hand-off {row.id} is done but the CRM has no task {key}"
     keys = {f"ls-{p}-{s}" for p, s in conn.execute(sa.select(handoffs.c.person_id, handoffs.c.seq))}
+    keys |= set(task_keys.values())
     for key in crm.tasks:
         match = TASK_KEY.match(key)
         if match and key not in keys and int(match.group(1)) not in world.forgotten_people:
@@ -237,38 +248,52 @@ def known_opt_out(world: World, email: str | None) -> str | None:
     return flagged or f"unsubscribed at {last:%m-%d %H:%M:%S} with no later hand-raise"
 
 
-def _people_with_records_in(world: World, names: Iterable[str]) -> dict[str, str]:
-    """Emails of the live records in these CRMs -> a record naming them."""
-    out: dict[str, str] = {}
-    for name in names:
-        for rid, p in world.crms[name].people.items():
-            if not p.get("deleted") and not p.get("converted_at"):
-                out.setdefault(p["email"], f"{name} {rid}")
-    return out
-
-
 def _nothing_acted_on_a_failed_pull(world: World, facts: CycleFacts, conn: sa.Connection) -> Found:
-    """A person with a record in a CRM whose pull failed this cycle is not re-scored, queued
-    for a hand-off or recycled in it: their data is half read."""
+    """A person LeadSync knows to have data in a CRM whose pull failed this cycle (a record
+    or an activity of theirs stored from it) is not re-scored, queued for a hand-off or
+    recycled in it: their data is half read. (Records that CRM created since its last
+    complete pull cannot be known; when it never completed one, nobody may be acted on.)"""
     if not facts.failed_pulls:
         return
-    exposed = _people_with_records_in(world, sorted(facts.failed_pulls))
+    failed = sorted(facts.failed_pulls)
+    exposed: dict[int, str] = {}
+    for person_id, uid in conn.execute(
+        sa.select(crm_records.c.person_id, crm_records.c.uid).where(
+            crm_records.c.source.in_(failed)
+        )
+    ):
+        exposed.setdefault(person_id, uid)
+    for person_id, uid in conn.execute(
+        sa.select(activities.c.person_id, activities.c.uid).where(
+            activities.c.person_id.is_not(None),
+            sa.or_(*(activities.c.uid.startswith(f"{name}:") for name in failed)),
+        )
+    ):
+        exposed.setdefault(person_id, uid)
+    never = {
+        name
+        for (name,) in conn.execute(
+            sa.select(pull_gaps.c.connector).where(
+                pull_gaps.c.connector.in_(failed), pull_gaps.c.completed_at.is_(None)
+            )
+        )
+    }
     now = facts.now
     touched = [
         ("re-scored", sa.select(scores.c.person_id).where(scores.c.scored_at == now)),
         ("queued", sa.select(handoffs.c.person_id).where(handoffs.c.queued_at == now)),
         ("recycled", sa.select(recycles.c.person_id).where(recycles.c.recycled_at == now)),
     ]
-    emails = dict(conn.execute(sa.select(people.c.id, people.c.email_norm)).all())
     for what, query in touched:
         for person_id in sorted(set(conn.execute(query).scalars())):
-            record = exposed.get(emails.get(person_id) or "")
+            record = exposed.get(person_id) or (f"anyone: {', '.join(sorted(never))} never "
+                                                "completed a pull" if never else None)  # fmt: skip
             if record is not None:
-                failed = ", ".join(sorted(facts.failed_pulls))
                 yield (
                     "acted_on_failed_pull",
-                    (f"person {person_id} ({record}) {what} while the {failed} pull failed"),
-                )
+                    (f"person {person_id} ({record}) {what} while the "
+                     f"{', '.join(failed)} pull failed"),
+                )  # fmt: skip
 
 
 def _scored_from_whole_history(world: World, facts: CycleFacts, conn: sa.Connection) -> Found:
@@ -316,7 +341,10 @@ def missing_history(
         for rid, p in crm.people.items():
             uid = f"{name}:{p.get('object', 'Lead')}:{rid}"
             if uid in records:
-                mine.add(rid)
+                # A deleted record's activities wait for it and count for nobody (the
+                # product's rule: a store that met the record deleted would not link them).
+                if not p.get("deleted"):
+                    mine.add(rid)
                 continue
             if p.get("email") != email or p.get("deleted") or p.get("converted_at"):
                 continue

@@ -1,4 +1,4 @@
-"""pull_gaps: streams whose last pull did not complete, so their people wait
+"""pull_gaps: when each stream's pull last completed, and whether its last one did not
 
 A cycle whose pull of one CRM failed half-way must not score, write or hand off people from
 the other CRM's half of the truth. The gap is stored (not kept in memory) because the next
@@ -27,8 +27,9 @@ def upgrade() -> None:
         "pull_gaps",
         sa.Column("connector", sa.String(64), primary_key=True),
         sa.Column("stream", sa.String(64), primary_key=True),
-        sa.Column("since", UTCDateTime, nullable=False),
-        sa.Column("error", sa.Text, nullable=False),
+        sa.Column("completed_at", UTCDateTime),
+        sa.Column("since", UTCDateTime),
+        sa.Column("error", sa.Text),
         sa.Column("updated_at", UTCDateTime, nullable=False),
     )
 
