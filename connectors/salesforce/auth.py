@@ -46,6 +46,9 @@ class Token:
 
     access_token: str
     instance_url: str
+    #: The user the token acts as (from the identity URL ``.../id/<org>/<user>`` of the
+    #: token answer); ``None`` for a given access token.
+    user_id: str | None = None
 
     def __repr__(self) -> str:
         return f"Token(instance_url={self.instance_url!r}, access_token=***)"
@@ -104,7 +107,15 @@ def fetch_token(
             connector=connector,
         )
     log.info("salesforce.auth.token", auth=settings.auth, instance_url=instance_url)
-    return Token(str(body["access_token"]), instance_url)
+    return Token(str(body["access_token"]), instance_url, _user_of(body.get("id")))
+
+
+def _user_of(identity: object) -> str | None:
+    """The user id at the end of an identity URL (``https://login.../id/00D.../005...``)."""
+    if not isinstance(identity, str) or "/id/" not in identity:
+        return None
+    user = identity.rstrip("/").rsplit("/", 1)[-1]
+    return user if user.isalnum() and len(user) in (15, 18) else None
 
 
 def _grant_form(settings: SalesforceSettings) -> dict[str, str]:

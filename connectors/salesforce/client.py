@@ -132,6 +132,8 @@ class SalesforceClient:
             renew=self._renew if auth.can_renew(settings) else None,
         )
         self._sf: Salesforce | None = None
+        #: The user LeadSync is logged in as (known once logged in, unless given a token).
+        self.own_user_id: str | None = None
         #: Records a second the org's Bulk jobs run at, learned per kind (ingest, query).
         self._bulk_rates = {False: _INITIAL_BULK_RATE, True: _INITIAL_QUERY_RATE}
         #: Bumped each time a finished job teaches a rate, so schedules planned before re-plan.
@@ -149,6 +151,7 @@ class SalesforceClient:
                 lambda: auth.fetch_token(self.settings, self.session, connector=self.name)
             )
             self.session.bind(token.instance_url, token.access_token)
+            self.own_user_id = token.user_id
             self._sf = Salesforce(
                 instance_url=token.instance_url,
                 session_id=token.access_token,

@@ -497,7 +497,8 @@ class SalesforceConnector:
         and the queues that can own Leads.
 
         Automated-process, guest, partner and other non-standard users cannot own Leads or
-        Contacts, so they are left out; so are queues that do not take Leads.
+        Contacts, so they are left out; so are queues that do not take Leads. The user
+        LeadSync is logged in as is marked ``integration``: it never takes or keeps a lead.
         """
         users: list[CrmUser] = []
         user_soql = soql.select(
@@ -514,6 +515,7 @@ class SalesforceConnector:
                     email=r.get("Email"),
                     active=bool(r.get("IsActive")),
                     manager_id=r.get("ManagerId"),
+                    integration=_same_user(str(r["Id"]), self.client.own_user_id),
                 )
                 for r in records
             )
@@ -552,3 +554,8 @@ def build_connector(
     if path is not None and not path.is_absolute() and config_dir is not None:
         path = config_dir / path
     return SalesforceConnector(name, settings, load_mapping(path))
+
+
+def _same_user(user_id: str, own: str | None) -> bool:
+    """Salesforce ids compare on their 15-character case-sensitive form."""
+    return own is not None and user_id[:15] == own[:15]

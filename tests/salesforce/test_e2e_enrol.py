@@ -206,3 +206,6 @@ def test_users_are_standard_users_and_lead_queues(
     assert set(queues) == {"Nurture Queue", "Sales Queue"}
     assert queues["Nurture Queue"].id == sb.org.nurture_queue_id
     assert queues["Nurture Queue"].email == "nurture_queue@example-corp.com"
+    # Issue 21 #12: LeadSync's own API user (the token's identity) is marked, and only it.
+    [own] = [u for u in users if u.integration]
+    assert own.id == sb.org.integration_user_id
