@@ -542,9 +542,10 @@ class SyncEngine:
             try:
                 self._pull_stream(spec)
             except BaseException as exc:
-                if not spec.by_id:
-                    # What this stream stored so far may be half of what changed.
-                    self._record_gap(name, spec.stream, exc)
+                # What this stream stored so far may be half of what changed. A read by id
+                # that failed leaves people a webhook said had changed unread: a gap too,
+                # closed by the next complete poll.
+                self._record_gap(name, spec.stream, exc)
                 raise
             if not spec.by_id:
                 with self.store.transaction() as conn:

@@ -248,14 +248,14 @@ def store_people(conn: sa.Connection, prepared: PeopleRows, now: datetime) -> In
         if row["deleted"] and not old.deleted:
             deleted_now.append(uid)
         elif old.deleted and not row["deleted"]:
-            revived.append({**row, "person_id": old.person_id})
+            revived.append({**row, "_id": old.id, "person_id": old.person_id})
         if row["email_norm"] != old.email_norm and row["email_norm"] and not row["deleted"]:
             # Relinking reads other records, so the updates before this one land first.
             _update_records(conn, changed)
             _follow_email_change(conn, old.id, uid, old.person_id, row["email_norm"], now, dirty)
     _update_records(conn, changed)
     _detach_activities(conn, deleted_now)
-    _link_orphans(conn, revived)
+    _revive(conn, revived, now, dirty)
     if new_rows:
         counts.inserted += len(new_rows)
         dirty |= _insert_new_records(conn, new_rows, now)
@@ -488,6 +488,21 @@ def _follow_email_change(
         merge_people(conn, person_id, match, now)
         dirty.discard(person_id)
     dirty.add(match)
+
+
+def _revive(
+    conn: sa.Connection, revived: list[dict[str, Any]], now: datetime, dirty: set[int]
+) -> None:
+    """Records the CRM undeleted: each joins the live person holding its address, as a new
+    record would (while it was deleted another record may have started that person), and
+    the activities that waited for it come back with it."""
+    for row in revived:
+        if row["email_norm"]:
+            _follow_email_change(
+                conn, row["_id"], row["uid"], row["person_id"], row["email_norm"], now, dirty
+            )
+    current = _person_of_uids(conn, [row["uid"] for row in revived])
+    _link_orphans(conn, [{**row, "person_id": current[row["uid"]]} for row in revived])
 
 
 def _detach_activities(conn: sa.Connection, uids: list[str]) -> None:

@@ -300,6 +300,8 @@ class MemoryConnector:
         self.pages_read = 0
         #: The refs of every ``read_people`` call, in order.
         self.read_by_id: list[list[RecordRef]] = []
+        #: Every ``read_people`` call, answered or not: its refs and whether it answered.
+        self.read_attempts: list[tuple[list[RecordRef], bool]] = []
         #: Armed faults per call name (``pull_people``, ``write``, ``create_tasks`` ...).
         self.faults: dict[str, list[Fault]] = {}
         self.fired: list[Fired] = []
@@ -399,7 +401,12 @@ class MemoryConnector:
 
     def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:
         self.calls += 1
-        self._meet("read_people")
+        try:
+            self._meet("read_people")
+        except Exception:
+            self.read_attempts.append((list(refs), False))
+            raise
+        self.read_attempts.append((list(refs), True))
         self.read_by_id.append(list(refs))
         people = self.crm.people
         return [

@@ -152,7 +152,8 @@ def _one_task_per_handoff(world: World, facts: CycleFacts, conn: sa.Connection) 
     keys |= set(task_keys.values())
     for key in crm.tasks:
         match = TASK_KEY.match(key)
-        if match and key not in keys and int(match.group(1)) not in world.forgotten_people:
+        forgotten = int(match.group(1)) in world.forgotten_people if match else False
+        if match and key not in keys and not forgotten and key not in world.forgotten_task_keys:
             yield "one_task_per_handoff", f"the CRM has task {key} for no hand-off"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from leadsync.records import RecordRef
 from leadsync.service.state import CycleLog
 from leadsync.store import Store
 from leadsync.store.privacy import forget
-from leadsync.store.schema import people
+from leadsync.store.schema import actions, crm_records, handoffs, people
 from leadsync.wiring import build_engine
 from tests.engine.life.steps import HS, PROFILES, SF, VALUES, Step
 from tests.engine.memory_crm import Fault, Fired, MemoryConnector, MemoryCRM
@@ -85,6 +86,8 @@ class CycleFacts:
     fired: dict[str, list[Fired]] = field(default_factory=dict)
     #: Connectors whose pull (people or activities) failed in this cycle.
     failed_pulls: frozenset[str] = frozenset()
+    #: The webhook's people could not be read by id (a hook cycle's people pull failed).
+    by_id_failed: bool = False
 
     def raised(self, connector: str | None = None) -> list[Fired]:
         """Faults that reached the engine as errors (of one connector, or any)."""
@@ -113,6 +116,7 @@ class World:
         self.opted_at: dict[tuple[str, str], datetime] = {}
         self.forgotten_emails: set[str] = set()
         self.forgotten_people: set[int] = set()
+        self.forgotten_task_keys: set[str] = set()
         self._activity_ids = 0
         self._last_cycle_at = START
         #: The facts of the latest cycle (a ``cycle`` step's outcome).
@@ -320,8 +324,26 @@ class World:
                         activity["deleted"] = True
                         activity["modified"] = crm.tick().isoformat()
         with self.store.transaction() as conn:
-            ids = conn.execute(sa.select(people.c.id).where(people.c.email_norm == email))
-            self.forgotten_people.update(ids.scalars())
+            # Whom ``forget`` takes: a person with a record (live, merged or deleted) or a
+            # head carrying the address.
+            by_record = sa.select(crm_records.c.person_id).where(crm_records.c.email_norm == email)
+            ids = list(
+                conn.execute(
+                    sa.select(people.c.id).where(
+                        sa.or_(people.c.email_norm == email, people.c.id.in_(by_record))
+                    )
+                ).scalars()
+            )
+            self.forgotten_people.update(ids)
+            # A merge may have renumbered their hand-offs: their tasks' keys are kept as sent.
+            owed = sa.select(handoffs.c.id).where(handoffs.c.person_id.in_(ids))
+            self.forgotten_task_keys.update(
+                conn.execute(
+                    sa.select(actions.c.key).where(
+                        actions.c.kind == "task", actions.c.handoff_id.in_(owed)
+                    )
+                ).scalars()
+            )
             done = forget(conn, email, self.now)
         self.forgotten_emails.add(email)
         return bool(done.people) or bool(step.n)
@@ -382,6 +404,8 @@ class World:
         self.cycles += 1
         pulled = (kind,) if kind in (SF, HS) else (HS,) if kind == "hook" else (SF, HS)
         facts = CycleFacts(self.cycles, kind, self.now, pulled)
+        reads_before = len(self.connectors[HS].read_attempts)
+        notified: Sequence[RecordRef] = ()
         try:
             if kind in (SF, HS, "hook"):
                 notified = self._changed_contacts() if kind == "hook" else ()
@@ -404,6 +428,10 @@ class World:
             facts.fired[name] = list(connector.fired)
             for fired in connector.fired:
                 self.faults[f"{fired.call}:{fired.kind}"] += 1
+        # The webhook's people are read by id before anything else reads people by id (a
+        # re-read after ``forget`` comes later): only that read failing is a failed pull.
+        reads = self.connectors[HS].read_attempts[reads_before:]
+        facts.by_id_failed = bool(notified) and bool(reads) and not reads[0][1]
         facts.failed_pulls = self._note_pulls(facts)
         self._last_cycle_at = self.now
         return facts
@@ -422,7 +450,8 @@ class World:
         failed = set()
         for name in facts.pulled:
             raised = {f.call for f in facts.raised(name)}
-            people_ok = not raised & {"pull_people", "read_people"} and facts.crash is None
+            by_id = name == HS and facts.by_id_failed
+            people_ok = "pull_people" not in raised and not by_id and facts.crash is None
             activities_ok = people_ok and "pull_activities" not in raised
             if not (people_ok and activities_ok):
                 failed.add(name)
