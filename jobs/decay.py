@@ -1,4 +1,6 @@
-"""The daily decay pass: engagement fades with time, so scores are re-computed once a day.
+"""The daily pass: engagement fades with time, so scores are re-computed once a day; and
+records committed late (stamped before a cursor that had moved on) are read, by re-reading
+everything modified within ``reread`` before the pass.
 
 The job is checked every hour and runs when the last decay pass finished more than ``every``
 ago (read from the store's runs, so a restart or a new leader does not run it again early);
@@ -26,7 +28,7 @@ CHECK_EVERY = timedelta(hours=1)
 
 
 class DecayEngine(Protocol):
-    def cycle(self, *, decay: bool = ...) -> Any: ...
+    def cycle(self, *, decay: bool = ..., reread: timedelta | None = ...) -> Any: ...
 
 
 class DecayJob:
@@ -37,12 +39,14 @@ class DecayJob:
         stopping: threading.Event,
         every: timedelta = timedelta(hours=24),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        reread: timedelta | None = None,
     ) -> None:
         self._store = store
         self._engine = engine
         self._stopping = stopping
         self._every = every
         self._clock = clock
+        self._reread = reread
 
     def due(self) -> bool:
         """A day after the last pass; the first one a day after LeadSync first scored."""
@@ -56,7 +60,7 @@ class DecayJob:
             return None
         log.info("decay.started")
         try:
-            report = self._engine.cycle(decay=True)
+            report = self._engine.cycle(decay=True, reread=self._reread)
         except CycleBusy as exc:
             log.warning("decay.skipped", reason=str(exc))  # still due: the next tick runs it
             return None

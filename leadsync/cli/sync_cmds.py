@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -115,6 +115,16 @@ def sync(
     ] = False,
     diff_csv: DiffCsvOpt = None,
     adopt_model: AdoptModelOpt = False,
+    reread: Annotated[
+        int | None,
+        typer.Option(
+            "--reread",
+            metavar="HOURS",
+            min=1,
+            help="Also re-read every record modified in the last HOURS, whatever the cursors "
+            "(finds records committed late); only what changed is re-scored.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run one incremental cycle now."""
@@ -128,6 +138,7 @@ def sync(
         decay=decay,
         diff_csv=diff_csv,
         adopt_model=adopt_model,
+        reread=timedelta(hours=reread) if reread else None,
     )
 
 

@@ -68,6 +68,9 @@ class SyncSettings(Section):
     handoffs_per_cycle: int = Field(default=500, ge=1)
     #: The daily decay re-score writes a person only when their score moved this much.
     score_change_threshold: int = Field(default=5, ge=1)
+    #: The daily pass also re-reads every record modified in this many hours before it,
+    #: whatever the cursors: records committed late are found (0: off).
+    reread_hours: int = Field(default=24, ge=0, le=24 * 31)
 
     @model_validator(mode="after")
     def _overlap_shorter_than_interval(self) -> SyncSettings:

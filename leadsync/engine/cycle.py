@@ -574,6 +574,10 @@ class SyncEngine:
             with self.store.reading() as conn:
                 cursor = read_cursor(conn, name, stream)
             since = self._since(cursor)
+            window = cycle.request.reread
+            if since is not None and window is not None:
+                # Late commits: stamped before the cursor, committed after it moved.
+                since = min(since, cycle.started - window)
         self.progress.phase(f"pull {name} {stream}")
         marks = PageMarks()
         if key is None:

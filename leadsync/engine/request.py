@@ -4,7 +4,7 @@ test, and read by the engine (``SyncEngine.run``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from leadsync.records import RecordRef
@@ -26,6 +26,9 @@ class CycleRequest:
     so the same request after a crash carries on from the last committed page.
     ``adopt_model`` lets this cycle's model replace the one the store is scored with
     (``leadsync rescore``, ``--adopt-model``); without it a different model refuses to write.
+    ``reread`` also re-reads every record modified within that window before the cycle,
+    whatever the cursors say: a record stamped before the cursor but committed after it moved
+    (a long transaction, a search index's lag) is found; only what changed is re-scored.
     """
 
     only: tuple[str, ...] = ()
@@ -40,6 +43,7 @@ class CycleRequest:
     notified: tuple[RecordRef, ...] = ()
     resume_key: str | None = None
     adopt_model: bool = False
+    reread: timedelta | None = None
 
     @property
     def kind(self) -> str:

@@ -114,7 +114,8 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
         # ``scheduler`` is bound below, before any periodic job can run.
         handover = HandoverJob(store, lambda c, refs: scheduler.trigger(c, refs), names)
         pickup = Periodic(HANDOVER, handover.run, HANDOVER_EVERY)
-        decay = Periodic(DECAY, DecayJob(store, engine, halt).run, DECAY_CHECK)
+        reread = timedelta(hours=settings.sync.reread_hours) if settings.sync.reread_hours else None
+        decay = Periodic(DECAY, DecayJob(store, engine, halt, reread=reread).run, DECAY_CHECK)
         scheduler = LeaderScheduler(
             make_lease(settings.store.url, lease),
             lambda: SyncScheduler(runner.run, names, interval, periodic=[queue, decay, pickup]),

@@ -92,3 +92,29 @@ def test_a_notified_cycle_reads_the_named_people_and_leaves_their_cursor(store: 
         assert read_cursor(conn, "mem", "activities") is not None
     # The next poll still finds the record nobody named.
     assert pulled(sync.cycle())["inserted"] == 1
+
+
+def test_a_record_committed_late_is_found_by_the_daily_reread(store: Store) -> None:
+    """Issue 22 #8: a record stamped before the cursor settled but committed after it (a long
+    transaction, a search index's lag) was never pulled incrementally, in either CRM; only a
+    backfill found it. The daily pass re-reads the last day whatever the cursors."""
+    crm = MemoryCRM()
+    for i in range(5):
+        crm.add_person(f"L{i}", f"p{i}@acme.com", industry="Retail")
+    newest = max(datetime.fromisoformat(p["modified"]) for p in crm.people.values())
+    clock = Clock()
+    clock.now = newest + timedelta(minutes=5)  # the CRM's stamps and our clock agree
+    sync = engine(store, MemoryConnector(crm), clock=clock)
+    sync.cycle()
+    for _ in range(3):  # the cursor settles: later cycles start at it, not an overlap before
+        clock.now += timedelta(minutes=3)
+        sync.cycle()
+    crm.people["LATE"] = {
+        "email": "late@acme.com",
+        "attrs": {"industry": "Retail"},
+        "modified": (newest - timedelta(hours=3)).isoformat(),
+    }
+    clock.now += timedelta(minutes=3)
+    assert pulled(sync.cycle()).get("inserted", 0) == 0  # an incremental cycle misses it
+    clock.now += timedelta(minutes=3)
+    assert pulled(sync.cycle(reread=timedelta(hours=24)))["inserted"] == 1

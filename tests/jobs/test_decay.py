@@ -18,10 +18,12 @@ T0 = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 class Engine:
     def __init__(self, store: Store, clock: list[datetime], fail: bool = False) -> None:
         self.store, self.clock, self.fail, self.calls = store, clock, fail, 0
+        self.rereads: list[timedelta | None] = []
 
-    def cycle(self, *, decay: bool = False) -> Any:
+    def cycle(self, *, decay: bool = False, reread: timedelta | None = None) -> Any:
         assert decay
         self.calls += 1
+        self.rereads.append(reread)
         if self.fail:
             raise RuntimeError("model blew up")
         with self.store.transaction() as conn:
@@ -40,7 +42,9 @@ def test_due_a_day_after_the_first_cycle_then_daily(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     now = [T0]
     engine = Engine(store, now)
-    job = DecayJob(store, engine, threading.Event(), clock=lambda: now[0])
+    job = DecayJob(
+        store, engine, threading.Event(), clock=lambda: now[0], reread=timedelta(hours=24)
+    )
     assert job.run() is None and engine.calls == 0  # nothing scored yet
     finished_cycle(store, T0)
     now[0] = T0 + timedelta(hours=23)
@@ -51,6 +55,7 @@ def test_due_a_day_after_the_first_cycle_then_daily(tmp_path: Path) -> None:
     assert job.run() is None and engine.calls == 1  # a restart does not run it again
     now[0] += timedelta(hours=19)
     assert job.run() is not None and engine.calls == 2
+    assert engine.rereads == [timedelta(hours=24)] * 2  # each pass also re-reads the last day
     store.close()
 
 

@@ -63,14 +63,16 @@ def test_a_full_run_never_shows_a_secret(tmp_path: Path) -> None:
         assert run("sync", "--json").returncode == 0
         for args in (
             ("sync", "--dry-run", "--json"),
-            ("status",),
-            ("status", "--json"),
             ("explain", email),
             ("explain", email, "--json"),
             ("backfill", "--dry-run", "--json"),
             ("sync", "--retry-failed"),
         ):
             assert run(*args).returncode == 0, outputs[-1]
+        # status exits 1 when a connector is unhealthy (a 10 s interval goes stale quickly on a
+        # loaded machine): either way it prints, and that output is checked for secrets too.
+        for args in (("status",), ("status", "--json")):
+            assert run(*args).returncode in (0, 1), outputs[-1]
         bad = run("sync", "--connector", "nope")  # an error path prints too
         assert bad.returncode != 0
 
