@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 
 import sqlalchemy as sa  # noqa: E402
 
-from connectors.base import write_each  # noqa: E402
+from connectors.base import Capabilities, write_each  # noqa: E402
 from leadsync.config import settings_from_dict  # noqa: E402
 from leadsync.engine.cycle import CycleReport, SyncEngine  # noqa: E402
 from leadsync.records import (  # noqa: E402
@@ -200,6 +200,7 @@ class GeneratedConnector:
     """A ``connectors.base.Connector`` over an ``Org``: streams records, accepts every write."""
 
     name = CONNECTOR
+    capabilities = Capabilities()
 
     def __init__(self, org: Org) -> None:
         self.org = org

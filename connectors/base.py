@@ -8,8 +8,10 @@ client library's exceptions into ``leadsync.errors`` at its boundary.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from leadsync.records import (
     ActivityRecord,
@@ -18,6 +20,7 @@ from leadsync.records import (
     CrmUser,
     Enrolment,
     FieldInfo,
+    NurtureKind,
     OwnerChange,
     PersonRecord,
     RecordRef,
@@ -30,12 +33,44 @@ from leadsync.records import (
 Checkpoint = Callable[[str], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a CRM offers beyond the contract's calls, so the core chooses by capability and
+    never by the CRM's name."""
+
+    #: Which ``[recycle]``/``[[nurture.enrol]]`` target its records join: ``campaign``
+    #: (``nurture_campaign``, ``campaign``) or ``list`` (``nurture_list``, ``list``).
+    nurture: NurtureKind | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorType:
+    """A CRM LeadSync can connect to, as its package registers it in the entry-point group
+    ``leadsync.connectors`` (see ``connectors.registry``): a third CRM is a package that
+    touches no file of the core."""
+
+    #: Its ``[connectors.<name>]`` section in the config.
+    name: str
+    #: The pydantic model of that section (``connectors.settings_base.ConnectorSettingsBase``).
+    settings: type[Any]
+    #: ``build(name, settings, config_dir)``: the connector for one configured connection.
+    build: Callable[[str, Any, Path | None], Connector]
+    capabilities: Capabilities = Capabilities()
+    #: The shipped field mapping used when the section names none.
+    default_mapping: Path | None = None
+    #: Where it comes among the configured CRMs when the config does not say otherwise
+    #: (lower first): the CRM that owns hand-offs by default is the first to know a person.
+    rank: int = 100
+
+
 @runtime_checkable
 class Connector(Protocol):
     """One configured CRM connection."""
 
     #: The connection's name in the config (``salesforce``, ``hubspot``); stored with every record.
     name: str
+    #: What it offers beyond the calls below (see ``Capabilities``).
+    capabilities: Capabilities
 
     def pull_people(
         self,

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+
+#: How a CRM keeps nurture programmes: Salesforce campaigns, HubSpot lists.
+NurtureKind = Literal["campaign", "list"]
 
 
 @dataclass(frozen=True, slots=True, order=True)

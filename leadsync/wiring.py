@@ -1,7 +1,7 @@
 """Building the running parts from validated settings: store, connectors, engine.
 
-This is the one place that knows which connector type lives in which package; the engine
-only ever sees the ``Connector`` contract.
+Connector types come from ``connectors.registry`` (the ``leadsync.connectors`` entry points);
+the engine only ever sees the ``Connector`` contract.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from importlib import import_module
 from typing import Any
 
 from connectors.base import Connector
+from connectors.registry import connector_type
 from leadsync.config import Settings
 from leadsync.engine.accounts import AccountRollup
 from leadsync.engine.act import Actor, ActSettings
@@ -24,11 +24,6 @@ from leadsync.logs import register_secrets
 from leadsync.model.spec import alias_tables
 from leadsync.service.state import STALE_INTERVALS, HealthRules
 from leadsync.store import Store
-
-_FACTORIES = {
-    "salesforce": "connectors.salesforce.connector",
-    "hubspot": "connectors.hubspot.connector",
-}
 
 
 def utc_now() -> datetime:
@@ -45,9 +40,7 @@ def health_rules(settings: Settings) -> HealthRules:
 
 def build_connectors(settings: Settings, only: Sequence[str] | None = None) -> dict[str, Connector]:
     """The configured connectors (or those named in ``only``), ready to call."""
-    configured = {
-        name: getattr(settings.connectors, name) for name in settings.require_connectors()
-    }
+    configured = {name: settings.connectors.section(name) for name in settings.require_connectors()}
     wanted = list(only) if only else list(configured)
     unknown = [name for name in wanted if name not in configured]
     if unknown:
@@ -59,9 +52,8 @@ def build_connectors(settings: Settings, only: Sequence[str] | None = None) -> d
     for name in wanted:
         section = configured[name]
         register_secrets(_secret_values(section))
-        module = import_module(_FACTORIES[name])
         # Paths in the settings were resolved against the config file's folder at load time.
-        built[name] = module.build_connector(name, section, None)
+        built[name] = connector_type(name).build(name, section, None)
     return built
 
 

@@ -14,6 +14,7 @@ from connectors.hubspot import tasks as tasks_api
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import HubSpotMapping, load_mapping
 from connectors.hubspot.pacing import Clock, Sleep
+from connectors.hubspot.plugin import CONNECTOR
 from connectors.hubspot.settings import HubSpotSettings
 from leadsync.records import (
     ActivityRecord,
@@ -34,6 +35,8 @@ from mappings import default_mapping_path
 
 class HubSpotConnector:
     """One configured HubSpot portal, reached through the official client library."""
+
+    capabilities = CONNECTOR.capabilities
 
     def __init__(
         self,

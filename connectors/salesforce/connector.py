@@ -17,6 +17,7 @@ from connectors.salesforce import history, soql
 from connectors.salesforce.client import BulkPosition, SalesforceClient, StartedQuery
 from connectors.salesforce.enrol import Enroller
 from connectors.salesforce.mapping import SalesforceMapping, load_mapping
+from connectors.salesforce.plugin import CONNECTOR
 from connectors.salesforce.pull import (
     COERCED_TYPES,
     PullPlan,
@@ -61,6 +62,8 @@ def _utcnow() -> datetime:
 
 class SalesforceConnector:
     """One configured Salesforce org. Satisfies ``connectors.base.Connector``."""
+
+    capabilities = CONNECTOR.capabilities
 
     def __init__(
         self,

@@ -23,7 +23,9 @@ from pydantic import (
 
 from leadsync.config.model_settings import Section
 
-CrmName = Literal["salesforce", "hubspot"]
+#: A configured connection's name (``[connectors.<name>]``); checked against the file's
+#: connections once loaded.
+CrmName = str
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 NotifyMode = Literal["immediate", "daily_digest"]
 

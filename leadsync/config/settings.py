@@ -12,13 +12,12 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, create_model, field_validator
 
-from connectors.hubspot.settings import HubSpotSettings
-from connectors.salesforce.settings import SalesforceSettings
+from connectors.registry import connector_types
 from leadsync.config.loading import SECRET_KEYS, expand_env, is_reference, read_toml, validate
 from leadsync.config.model_settings import (
     AccountsSettings,
@@ -42,7 +41,6 @@ from leadsync.config.operations import (
 from leadsync.errors import ConfigError
 from leadsync.model import ModelSpec
 from leadsync.service.names import normalise_host, path_problem
-from mappings import default_mapping_path
 
 log = structlog.get_logger(__name__)
 
@@ -107,15 +105,29 @@ class ServiceSection(ServiceSettings):
         return value
 
 
-class ConnectorsSettings(Section):
+class _Connections(Section):
     """``[connectors.*]``: the CRM connections. Loading needs none; syncing needs one."""
 
-    salesforce: SalesforceSettings | None = None
-    hubspot: HubSpotSettings | None = None
-
     def configured(self) -> list[str]:
-        """Names of the configured connections, Salesforce first."""
-        return [name for name in ("salesforce", "hubspot") if getattr(self, name) is not None]
+        """Names of the configured connections, in the registered CRMs' rank order."""
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+    def section(self, name: str) -> Any:
+        """The settings of the connection ``name`` (``None`` when it is not configured)."""
+        return getattr(self, name, None)
+
+
+if TYPE_CHECKING:
+    ConnectorsSettings = _Connections
+else:
+    #: One optional ``[connectors.<name>]`` section per registered CRM
+    #: (``connectors.registry``), each validated by that CRM's own settings model: errors
+    #: name the exact key.
+    ConnectorsSettings = create_model(
+        "ConnectorsSettings",
+        __base__=_Connections,
+        **{name: (kind.settings | None, None) for name, kind in connector_types().items()},
+    )
 
 
 class Settings(Section):
@@ -166,8 +178,8 @@ class Settings(Section):
         names = self.connectors.configured()
         if not names:
             raise ConfigError(
-                f"{self._source}: connectors: no CRM connection configured; add "
-                f"[connectors.salesforce] or [connectors.hubspot]"
+                f"{self._source}: connectors: no CRM connection configured; add one of "
+                + " or ".join(f"[connectors.{name}]" for name in connector_types())
             )
         return names
 
@@ -218,8 +230,9 @@ def _prepare(data: dict[str, Any], base: Path) -> dict[str, Any]:
             section = dict(section)
             for key in _CONNECTOR_PATH_KEYS:
                 section[key] = _resolved(section.get(key), base)
-            if section.get("mapping") is None and crm in ("salesforce", "hubspot"):
-                section["mapping"] = str(default_mapping_path(crm))
+            default = connector_types().get(crm)
+            if section.get("mapping") is None and default and default.default_mapping:
+                section["mapping"] = str(default.default_mapping)
             connectors[crm] = {k: v for k, v in section.items() if v is not None}
         prepared["connectors"] = connectors
     icp = prepared.get("icp")

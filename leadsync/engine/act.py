@@ -57,7 +57,8 @@ from leadsync.handoff import (
     sla_breached,
     transition,
 )
-from leadsync.records import CrmUser, WriteOutcome
+from leadsync.handoff.recycle import nurture_target
+from leadsync.records import CrmUser, NurtureKind, WriteOutcome
 from leadsync.store import actions as outbox
 from leadsync.store import handoffs as ledger
 from leadsync.store.cycle_lock import NO_LOCK, HeldLock
@@ -220,7 +221,7 @@ class Actor:
             for target, status, remove in [(t, s, False) for t, s in joining] + [
                 (t, s, True) for t, s in leaving
             ]:
-                if payloads.crm_of(target) != record.source:
+                if payloads.kind_of(target) != self._nurture_kind(record.source):
                     continue
                 outbox.queue_action(
                     conn,
@@ -246,7 +247,15 @@ class Actor:
         now: datetime,
     ) -> None:
         ref = outbox.ref_of(target.uid)
-        plan = plan_recycle(ref, target.owner_id, decided, history, self.settings.recycle, now)
+        plan = plan_recycle(
+            ref,
+            target.owner_id,
+            decided,
+            history,
+            self.settings.recycle,
+            now,
+            self._nurture_kind(target.source),
+        )
         recycle_id = ledger.insert_recycle(
             conn,
             {
@@ -276,7 +285,7 @@ class Actor:
                 now=now,
                 recycle_id=recycle_id,
             )
-        target_id = plan.campaign_id or plan.list_id
+        target_id = plan.nurture_id
         if target_id:
             outbox.queue_action(
                 conn,
@@ -506,11 +515,13 @@ class Actor:
             now=now,
         )
 
+    def _nurture_kind(self, source: str) -> NurtureKind | None:
+        """How the CRM ``source`` keeps nurture programmes (its connector's capability)."""
+        connector = self.connectors.get(source)
+        return connector.capabilities.nurture if connector is not None else None
+
     def _nurture_target(self, source: str) -> str | None:
-        recycle = self.settings.recycle
-        return recycle.nurture_campaign if source == "salesforce" else (
-            recycle.nurture_list if source == "hubspot" else None
-        )  # fmt: skip
+        return nurture_target(self.settings.recycle, self._nurture_kind(source))
 
     # -- send owed actions -------------------------------------------------------------------
 

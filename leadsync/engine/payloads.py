@@ -18,20 +18,21 @@ from leadsync.store.scoring import ScoreRow, StoredRecord
 
 
 def programmes(nurture: NurtureSettings, cell: str | None) -> set[tuple[str, str | None]]:
-    """``("salesforce:<campaign>" | "hubspot:<list>", status)`` for a cell's enrolments."""
+    """``("campaign:<id>" | "list:<id>", status)`` for a cell's enrolments."""
     found: set[tuple[str, str | None]] = set()
     entry: NurtureEnrolment
     for entry in nurture.enrol:
         if entry.cell != cell:
             continue
         if entry.campaign:
-            found.add((f"salesforce:{entry.campaign}", entry.status))
+            found.add((f"campaign:{entry.campaign}", entry.status))
         if entry.list:
-            found.add((f"hubspot:{entry.list}", None))
+            found.add((f"list:{entry.list}", None))
     return found
 
 
-def crm_of(target: str) -> str:
+def kind_of(target: str) -> str:
+    """``campaign`` or ``list``: which CRMs' records join ``target`` (their capability)."""
     return target.split(":", 1)[0]
 
 

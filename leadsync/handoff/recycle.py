@@ -9,7 +9,7 @@ from leadsync.config.operations import RecycleSettings
 from leadsync.handoff.text import clip
 from leadsync.handoff.transitions import HandoffHistory, Transition
 from leadsync.model.result import REASON_LIMIT
-from leadsync.records import OwnerChange, RecordRef, RecordUpdate
+from leadsync.records import NurtureKind, OwnerChange, RecordRef, RecordUpdate
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +23,9 @@ class RecyclePlan:
 
     owner_change: OwnerChange | None
     outputs: RecordUpdate
-    #: Salesforce campaign to add the lead to (Salesforce records only).
-    campaign_id: str | None
-    #: HubSpot list to add the contact to (HubSpot records only).
-    list_id: str | None
+    #: The nurture programme (a campaign or a list, as the record's CRM keeps them) the
+    #: record joins; ``None`` when none is configured for its kind.
+    nurture_id: str | None
     history: HandoffHistory
     reason: str
 
@@ -38,8 +37,11 @@ def plan_recycle(
     history: HandoffHistory,
     settings: RecycleSettings,
     now: datetime,
+    nurture: NurtureKind | None = None,
 ) -> RecyclePlan:
-    """The writes for a ``recycle`` transition: nurture owner and status, count and reason."""
+    """The writes for a ``recycle`` transition: nurture owner and status, count and reason,
+    and the programme the record joins: ``nurture_campaign`` or ``nurture_list`` as its CRM
+    keeps programmes (``nurture``, the connector's capability)."""
     if decided.kind != "recycle":
         raise ValueError(f"plan_recycle needs a recycle transition, got {decided.kind}")
     owner = settings.nurture_owner or current_owner
@@ -48,8 +50,7 @@ def plan_recycle(
     return RecyclePlan(
         owner_change=change,
         outputs=RecordUpdate(ref, {"recycle_count": decided.seq, "recycle_reason": reason}),
-        campaign_id=settings.nurture_campaign if ref.source == "salesforce" else None,
-        list_id=settings.nurture_list if ref.source == "hubspot" else None,
+        nurture_id=nurture_target(settings, nurture),
         history=HandoffHistory(
             handoffs=history.handoffs,
             handed_off_at=history.handed_off_at,
@@ -59,3 +60,12 @@ def plan_recycle(
         ),
         reason=reason,
     )
+
+
+def nurture_target(settings: RecycleSettings, nurture: NurtureKind | None) -> str | None:
+    """The recycle programme for records of a CRM that keeps programmes as ``nurture``."""
+    if nurture == "campaign":
+        return settings.nurture_campaign
+    if nurture == "list":
+        return settings.nurture_list
+    return None

@@ -178,7 +178,7 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
 def _webhook(
     settings: Settings, store: Store, scheduler: LeaderScheduler, metrics: ServiceMetrics
 ) -> HubSpotWebhook | None:
-    hubspot = settings.connectors.hubspot
+    hubspot = settings.connectors.section("hubspot")
     if hubspot is None:
         return None
     if hubspot.client_secret is None:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.base import write_each
+from connectors.base import Capabilities, write_each
 from leadsync.errors import AuthError, BudgetExhausted, RetriableSyncError, SyncError
 from leadsync.records import (
     ActivityRecord,
@@ -291,9 +291,20 @@ class Fired:
 
 
 class MemoryConnector:
-    def __init__(self, crm: MemoryCRM, name: str = "mem", fail_writes: int = 0) -> None:
+    def __init__(
+        self,
+        crm: MemoryCRM,
+        name: str = "mem",
+        fail_writes: int = 0,
+        capabilities: Capabilities | None = None,
+    ) -> None:
         self.crm = crm
         self.name = name
+        # A test double stands in for either CRM: its programmes are lists when it plays
+        # HubSpot, campaigns otherwise (the real connectors declare theirs).
+        self.capabilities = capabilities or Capabilities(
+            nurture="list" if name == "hubspot" else "campaign"
+        )
         self.calls = 0
         self.fail_writes = fail_writes
         self.page_size = 50

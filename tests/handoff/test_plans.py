@@ -134,9 +134,11 @@ def test_plan_handoff_refuses_other_transitions() -> None:
 
 
 @pytest.mark.parametrize(
-    ("source", "campaign", "list_id"), [("salesforce", "701", None), ("hubspot", None, "42")]
+    ("source", "nurture", "target"),
+    [("salesforce", "campaign", "701"), ("hubspot", "list", "42"), ("other", None, None)],
 )
-def test_recycle_moves_to_nurture_and_counts(source: str, campaign, list_id) -> None:  # type: ignore[no-untyped-def]
+def test_recycle_moves_to_nurture_and_counts(source: str, nurture, target) -> None:  # type: ignore[no-untyped-def]
+    """The programme follows the CRM's capability (campaign or list), never its name."""
     ref = RecordRef(source, "Lead" if source == "salesforce" else "contact", "1")
     history = HandoffHistory(
         handoffs=2,
@@ -155,9 +157,9 @@ def test_recycle_moves_to_nurture_and_counts(source: str, campaign, list_id) -> 
         now=NOW,
     )
     assert decided is not None and decided.kind == "recycle"
-    plan = plan_recycle(ref, "r1", decided, history, RECYCLE, NOW)
+    plan = plan_recycle(ref, "r1", decided, history, RECYCLE, NOW, nurture)
     assert plan.owner_change == OwnerChange(ref, "00Gnurture", "Nurture")
-    assert (plan.campaign_id, plan.list_id) == (campaign, list_id)
+    assert plan.nurture_id == target
     assert plan.outputs.values["recycle_count"] == 2
     assert plan.outputs.values["recycle_reason"].startswith("Recycled 2024-06-05: no sales touch")
     assert plan.history.recycles == 2 and plan.history.recycled_at == NOW
