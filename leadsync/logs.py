@@ -69,6 +69,12 @@ def redact_processor(
     return event
 
 
+def _current_stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    # Resolve sys.stderr per logger, not once at configure time: whoever configured may have
+    # had a temporary stream (a test runner, a redirected CLI) that is closed by now.
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure(*, json_lines: bool | None = None, level: str = "info") -> None:
     """Configure structlog once at the edge (CLI, service)."""
     as_json = (not sys.stderr.isatty()) if json_lines is None else json_lines
@@ -89,6 +95,6 @@ def configure(*, json_lines: bool | None = None, level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_current_stderr_logger,
         cache_logger_on_first_use=False,
     )

@@ -36,3 +36,19 @@ def test_secrets_are_masked_by_key_and_by_value(capsys: pytest.CaptureFixture[st
 def test_redact_text_masks_longest_secret_first() -> None:
     logs.register_secrets(["token-1234", "token-1234-extended"])
     assert logs.redact_text("a token-1234-extended b token-1234") == "a *** b ***"
+
+
+def test_logging_survives_the_stream_it_was_configured_with_being_closed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A CLI run under a test runner (or any redirect) configures logging while sys.stderr is a
+    # temporary stream; once that is closed, later log lines go to the stderr of the moment.
+    import io
+
+    temporary = io.StringIO()
+    monkeypatch.setattr("sys.stderr", temporary)
+    logs.configure(json_lines=True)
+    monkeypatch.undo()
+    temporary.close()
+    structlog.get_logger("test").info("after.redirect", n=1)
+    assert json.loads(capsys.readouterr().err.strip().splitlines()[-1])["event"] == "after.redirect"
