@@ -109,6 +109,8 @@ def model_activity(item: CrmActivity) -> Activity:
         campaign_type=a.campaign_type,
         member_status=a.member_status,
         url=a.url,
+        early_s=a.early_s,
+        late_s=a.late_s,
     )
 
 

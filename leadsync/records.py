@@ -99,6 +99,11 @@ class ActivityRecord:
     cannot be read cannot be placed in time: it comes ``deleted`` (so it never counts, and
     counts again once a later pull reads its time) with the time's problem in ``unreadable``.
     A record the CRM deleted carries no ``unreadable`` values: there is nothing left to fix.
+
+    ``occurred_at`` is the best estimate of when it happened, from the most precise stamp the
+    CRM has; ``early_s`` and ``late_s`` say how many seconds before and after it the true
+    instant may lie (0 and 0: an exact instant). A date with no time spans a day and more
+    (``leadsync.model.values.on_date``); each connector's module docstring lists its sources.
     """
 
     ref: RecordRef
@@ -114,6 +119,8 @@ class ActivityRecord:
     actor_id: str | None = None
     deleted: bool = False
     unreadable: tuple[UnreadableValue, ...] = ()
+    early_s: int = 0
+    late_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)

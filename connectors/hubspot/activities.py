@@ -16,12 +16,34 @@ webinar participation  GET /marketing/v3/marketing-      the participation ``id`
 meetings, calls        CRM search / list + v4            ``{engagementId}:{contactId}``
                        associations
 =====================  ================================  ======================================
+
+When each happened, and how precisely (``ActivityRecord.early_s`` / ``late_s``; the
+do-not-contact rule lifts an opt-out only for a hand-raise surely after it):
+
+=====================  =============================================  =========================
+source                 time                                           precision
+=====================  =============================================  =========================
+form submissions       ``submittedAt`` (epoch ms)                     exact
+email events           ``created`` (epoch ms)                         exact
+webinar participation  ``properties.occurredAt``; else ``createdAt``  exact; a bare date
+                                                                      (``2024-03-04``) spans
+                                                                      its day
+meetings               ``hs_meeting_start_time``; else                exact; a bare date spans
+                       ``hs_timestamp``; else ``createdAt``           its day
+calls                  ``hs_timestamp``; else ``createdAt``           exact; a bare date spans
+                                                                      its day
+=====================  =============================================  =========================
+
+A bare date spans its day in any zone, UTC+14 to UTC-12, around noon UTC on it
+(``leadsync.model.values.on_date``). HubSpot's date-only properties arrive as midnight UTC in
+epoch ms, which cannot be told from an instant at midnight; none of the times above is one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -38,6 +60,7 @@ from connectors.hubspot.mapping import (
     to_millis,
 )
 from connectors.hubspot.pull import list_all, search_modified_since
+from leadsync.model.values import on_date
 from leadsync.records import ActivityRecord, RecordRef, UnreadableValue
 
 log = structlog.get_logger(__name__)
@@ -48,6 +71,8 @@ _BREAKDOWN_PAGE = 100
 _ASSOCIATION_BATCH = 100
 
 _EMAIL_KIND = {"OPEN": "email_open", "CLICK": "email_click"}
+#: A date with no time, as an ISO string (``2024-03-04``); epoch ms are all digits.
+_BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ATTENDANCE_KIND = {"REGISTERED": "webinar_registered", "ATTENDED": "webinar_attended"}
 
 
@@ -300,9 +325,12 @@ def participation_activity(
     if kind is None or not row_id:
         return None
     read = ValueReader(RecordRef(connector, "marketing_event_participation", row_id))
-    occurred = read.first_time(
-        ("properties.occurredAt", props.get("occurredAt")), ("createdAt", row.get("createdAt"))
+    times = (
+        ("properties.occurredAt", props.get("occurredAt")),
+        ("createdAt", row.get("createdAt")),
     )
+    occurred = read.first_time(*times)
+    at, early, late = _timing(occurred, times)
     created = parse_time(row.get("createdAt"))
     assoc = _mapping(row.get("associations"))
     contact = _mapping(assoc.get("contact"))
@@ -311,7 +339,9 @@ def participation_activity(
     return ActivityRecord(
         ref=read.ref,
         kind=kind,
-        occurred_at=occurred or UNKNOWN_TIME,
+        occurred_at=at,
+        early_s=early,
+        late_s=late,
         modified_at=created or occurred or UNKNOWN_TIME,
         person=RecordRef(connector, "contact", contact_id) if contact_id else None,
         email=read.email("associations.contact.email", contact.get("email")),
@@ -320,6 +350,19 @@ def participation_activity(
         deleted=occurred is None,
         unreadable=tuple(read.notes),
     )
+
+
+def _timing(
+    occurred: datetime | None, times: Sequence[tuple[str, Any]]
+) -> tuple[datetime, int, int]:
+    """``(time, early_s, late_s)`` of what ``ValueReader.first_time`` read from ``times``: a
+    bare date (``2024-03-04``) spans its day; anything else read is exact."""
+    if occurred is None:
+        return UNKNOWN_TIME, 0, 0
+    raw = next((value for _, value in times if value is not None and value != ""), None)
+    if isinstance(raw, str) and _BARE_DATE.fullmatch(raw.strip()):
+        return on_date(occurred.date())
+    return occurred, 0, 0
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -403,11 +446,13 @@ def engagement_activities(
     props = _mapping(obj.get("properties"))
     archived = obj.get("archived") is True
     read = ValueReader(RecordRef(connector, kind, object_id_text(obj.get("id"))))
-    occurred = read.first_time(
+    times = (
         ("hs_meeting_start_time", props.get("hs_meeting_start_time")),
         ("hs_timestamp", props.get("hs_timestamp")),
         ("createdAt", obj.get("createdAt")),
     )
+    occurred = read.first_time(*times)
+    at, early, late = _timing(occurred, times)
     modified = (
         read.time(
             "hs_lastmodifieddate",
@@ -426,7 +471,9 @@ def engagement_activities(
         yield ActivityRecord(
             ref=ref,
             kind=kind,
-            occurred_at=occurred or UNKNOWN_TIME,
+            occurred_at=at,
+            early_s=early,
+            late_s=late,
             modified_at=modified,
             person=RecordRef(connector, "contact", contact_id),
             name=title,

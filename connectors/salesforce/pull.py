@@ -3,6 +3,8 @@
 Rows come either from REST (JSON, relationship fields nested) or from Bulk 2.0 (CSV, flat
 dotted headers, every value a string). :func:`flatten` brings both to one shape, flat dotted
 keys with ``None`` for empty, so one converter serves both paths.
+
+When each activity happened, and how precisely: :mod:`connectors.salesforce.timing`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from connectors.salesforce.mapping import (
     SalesforceMapping,
     TaskSource,
 )
+from connectors.salesforce.timing import Timing, is_date, member_timing
+from leadsync.model.values import on_date
 from leadsync.records import ActivityRecord, PersonRecord, RecordRef, UnreadableValue
 
 #: Key prefixes of the record ids a Task's or Event's WhoId can hold.
@@ -83,6 +87,7 @@ def activity_plans(mapping: SalesforceMapping) -> list[PullPlan]:
                     "Status",
                     "HasResponded",
                     "FirstRespondedDate",
+                    "LastModifiedDate",
                 ),
             )
         )
@@ -305,17 +310,44 @@ class _Reader:
         self.note(field, value, "not a single value; left out")
         return False, None
 
-    def occurred(self, names: Sequence[str]) -> datetime | None:
-        """When an activity happened: the first of ``names`` that holds a value decides.
+    def occurred(self, names: Sequence[str]) -> Timing | None:
+        """When an activity happened: the first of ``names`` that holds a value decides; a
+        date (no time) spans its day.
 
         None when that value cannot be read, or none holds one: such an activity cannot be
         placed in time, so it must not count (a garbage submission time falling back to
         CreatedDate would place an imported old submission today)."""
         for name in names:
-            if self.row.get(name) is not None:
-                return self.time(name, "not a date-time; the activity is not counted")
+            value = self.row.get(name)
+            if value is not None:
+                moment = self.time(name, "not a date-time; the activity is not counted")
+                if moment is None:
+                    return None
+                return on_date(moment.date()) if is_date(value) else (moment, 0, 0)
         self.note("/".join(names), None, "no time in any of these fields; not counted")
         return None
+
+    def member_status_set(self, modified: datetime) -> Timing | None:
+        """When a campaign member reached its current status (``timing.member_timing``).
+
+        ``modified`` is the row's SystemModstamp, the bound used when LastModifiedDate
+        cannot be read; None when the member cannot be placed in time at all."""
+        first: Timing | None = None
+        if self.row.get("FirstRespondedDate") is not None:
+            first = self.occurred(("FirstRespondedDate",))
+            if first is None:
+                return None
+            created = self.time("CreatedDate", "not a date-time; the response date alone used")
+        else:
+            created = self.time("CreatedDate", "not a date-time; the activity is not counted")
+            if created is None:
+                if self.row.get("CreatedDate") is None:
+                    self.note("CreatedDate", None, "no time in it; not counted")
+                return None
+        changed = self.time("LastModifiedDate", "not a date-time; SystemModstamp used")
+        if changed is None and modified != UNKNOWN_TIME:
+            changed = modified
+        return member_timing(created, changed, first)
 
     def modified(self) -> datetime:
         stamp = self.time("SystemModstamp", "not a date-time; read as 1970")
@@ -465,13 +497,16 @@ def _read_activity(
         responded = read.flag("HasResponded", False, "not a checkbox value; read as false")
         campaign_type = read.text("Campaign.Type")
         status = read.text("Status")
-        occurred = read.occurred(("FirstRespondedDate", "CreatedDate"))
+        occurred = read.member_status_set(modified)
+        at, early, late = occurred or (modified, 0, 0)
         return ActivityRecord(
             ref=ref,
             kind=campaign_member_kind(
                 campaign_type, status, responded, sources.campaign_members, sources.forms
             ),
-            occurred_at=occurred or modified,
+            occurred_at=at,
+            early_s=early,
+            late_s=late,
             modified_at=modified,
             person=_person(read, "ContactId", "LeadId"),
             name=read.text("Campaign.Name"),
@@ -485,10 +520,13 @@ def _read_activity(
         # reopened stops counting, as a deleted one does.
         closed = read.flag("IsClosed", False, "not a checkbox value; read as open")
         occurred = read.occurred(("CompletedDateTime", "ActivityDate", "CreatedDate"))
+        at, early, late = occurred or (modified, 0, 0)
         return ActivityRecord(
             ref=ref,
             kind=task_kind(read.text("TaskSubtype"), read.text("Type"), sources.tasks),
-            occurred_at=occurred or modified,
+            occurred_at=at,
+            early_s=early,
+            late_s=late,
             modified_at=modified,
             person=_who(read, "WhoId"),
             name=read.text("Subject"),
@@ -497,10 +535,13 @@ def _read_activity(
         )
     if sobject == "Event":
         occurred = read.occurred(("StartDateTime", "ActivityDateTime", "CreatedDate"))
+        at, early, late = occurred or (modified, 0, 0)
         return ActivityRecord(
             ref=ref,
             kind=sources.events.kind,
-            occurred_at=occurred or modified,
+            occurred_at=at,
+            early_s=early,
+            late_s=late,
             modified_at=modified,
             person=_who(read, "WhoId"),
             name=read.text("Subject"),
@@ -515,10 +556,13 @@ def _read_activity(
     # never linked, so the problem is shown).
     if person is None and not email and not read.notes:
         return None
+    at, early, late = occurred or (modified, 0, 0)
     return ActivityRecord(
         ref=ref,
         kind="form_submission",
-        occurred_at=occurred or modified,
+        occurred_at=at,
+        early_s=early,
+        late_s=late,
         modified_at=modified,
         person=person,
         email=email,

@@ -73,6 +73,8 @@ def to_activities(inputs: PersonInputs) -> list[Activity]:
             campaign_type=a.campaign_type,
             member_status=a.member_status,
             url=a.url,
+            early_s=a.early_s,
+            late_s=a.late_s,
         )
         for a in inputs.activities
     ]

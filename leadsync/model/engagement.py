@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
 from leadsync.model.definitions import RuleDef
@@ -139,11 +139,17 @@ class Engagement:
     #: The most recent hand-raise inside its window (after any recycle), if any.
     hand_raise: Contribution | None
     has_active: bool
-    #: The latest unsubscribe (any age), and the latest hand-raise (any age): a later
-    #: hand-raise lifts an earlier opt-out.
+    #: The latest unsubscribe (any age), and the latest hand-raise (any age), as best
+    #: estimates: what the reason names.
     last_opt_out: datetime | None
     last_hand_raise: datetime | None
     notes: tuple[str, ...]
+    #: The latest instant any opt-out may have happened, and the latest instant a hand-raise
+    #: surely happened after (the largest ``earliest``): a hand-raise lifts the opt-outs only
+    #: when ``hand_raised_from > opted_out_until``, so the last unsubscribe is the one to beat
+    #: and an order the stamps' precision cannot decide never lifts one.
+    opted_out_until: datetime | None = None
+    hand_raised_from: datetime | None = None
 
 
 def engage(
@@ -161,6 +167,8 @@ def engage(
     matched: list[tuple[datetime, Rule, Activity, float]] = []
     last_opt_out: datetime | None = None
     last_hand_raise: datetime | None = None
+    opted_out_until: datetime | None = None
+    hand_raised_from: datetime | None = None
     before_recycle = 0
     unreadable: list[str] = []
     has_cap = False
@@ -180,12 +188,20 @@ def engage(
             opting_out = kind == "unsubscribe" or (
                 rule is not None and rule.interest == "not_interested"
             )
-            if opting_out and (last_opt_out is None or at > last_opt_out):
-                last_opt_out = at
+            if opting_out:
+                if last_opt_out is None or at > last_opt_out:
+                    last_opt_out = at
+                until = at + timedelta(seconds=activity.late_s) if activity.late_s else at
+                if opted_out_until is None or until > opted_out_until:
+                    opted_out_until = until
             if rule is None:
                 continue
-            if rule.interest == "hand_raiser" and (last_hand_raise is None or at > last_hand_raise):
-                last_hand_raise = at
+            if rule.interest == "hand_raiser":
+                if last_hand_raise is None or at > last_hand_raise:
+                    last_hand_raise = at
+                since = at - timedelta(seconds=activity.early_s) if activity.early_s else at
+                if hand_raised_from is None or since > hand_raised_from:
+                    hand_raised_from = since
             if recycled_at is not None and at <= recycled_at:
                 before_recycle += 1
                 continue
@@ -237,6 +253,8 @@ def engage(
         last_opt_out,
         last_hand_raise,
         tuple(notes),
+        opted_out_until,
+        hand_raised_from,
     )
 
 

@@ -138,10 +138,13 @@ def _opted_out(flag: object) -> bool:
 def _readiness(
     person: Person, engagement: Engagement, points: int, spec: ModelSpec
 ) -> tuple[Readiness, str]:
+    # "After" is judged on the stamps' intervals (see ``Engagement.opted_out_until``): a
+    # hand-raise lifts an opt-out only if it surely came after the last one.
+    until = engagement.opted_out_until
+    since = engagement.hand_raised_from
+    lifted = until is not None and since is not None and since > until
     last_out = engagement.last_opt_out
-    last_hand = engagement.last_hand_raise
-    lifted = last_out is not None and last_hand is not None and last_hand > last_out
-    if (_opted_out(person.opted_out) or last_out is not None) and not lifted:
+    if (_opted_out(person.opted_out) or until is not None) and not lifted:
         if last_out is not None:
             when = last_out.date().isoformat()
             return "do_not_contact", f"unsubscribed {when}, no later hand-raise"

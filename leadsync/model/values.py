@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal, get_args
 
 Fit = Literal["good", "poor"]
@@ -76,7 +76,13 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class Activity:
-    """Something the person did, in canonical form. ``occurred_at`` is timezone-aware UTC."""
+    """Something the person did, in canonical form. ``occurred_at`` is timezone-aware UTC.
+
+    The time is an interval: the true instant lies between ``earliest`` (``early_s`` seconds
+    before ``occurred_at``) and ``latest`` (``late_s`` seconds after), both 0 for an exact
+    stamp. ``occurred_at`` is the best estimate inside it, which decay and windows use; the
+    do-not-contact rule uses the bounds, so an order the stamps cannot decide is not "after".
+    """
 
     id: str
     kind: str
@@ -85,6 +91,55 @@ class Activity:
     campaign_type: str | None = None
     member_status: str | None = None
     url: str | None = None
+    early_s: int = 0
+    late_s: int = 0
+
+    @property
+    def earliest(self) -> datetime:
+        """The earliest instant the activity may have happened."""
+        return _aware(self.occurred_at) - timedelta(seconds=self.early_s)
+
+    @property
+    def latest(self) -> datetime:
+        """The latest instant the activity may have happened."""
+        return _aware(self.occurred_at) + timedelta(seconds=self.late_s)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A naive time from a careless source, read as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+#: A date with no time, from a CRM that does not say in which time zone its calendar day
+#: runs: the day began somewhere between UTC+14 and UTC-12, so its instants span from 14
+#: hours before the date's UTC midnight to 12 hours after the next one. Its best estimate is
+#: noon UTC on the date: the middle of the day wherever the CRM kept it, never more than
+#: about half a day off (midnight, the old reading, put every dated activity before every
+#: timed one of the same day).
+DATE_EARLY_S = 26 * 3600
+DATE_LATE_S = 24 * 3600
+
+
+def on_date(day: date) -> tuple[datetime, int, int]:
+    """``(best estimate, early_s, late_s)`` of something known only to have happened on ``day``."""
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    return noon, DATE_EARLY_S, DATE_LATE_S
+
+
+def spanning(best: datetime, earliest: datetime, latest: datetime) -> tuple[datetime, int, int]:
+    """``(best, early_s, late_s)`` for an instant known to lie in ``[earliest, latest]``.
+
+    ``best`` is moved inside the interval when it falls outside; the seconds are rounded up,
+    so the interval carried is never narrower than the one known."""
+    if latest < earliest:
+        earliest, latest = latest, earliest
+    best = min(max(best, earliest), latest)
+    return best, _ceil_seconds(best - earliest), _ceil_seconds(latest - best)
+
+
+def _ceil_seconds(delta: timedelta) -> int:
+    whole, rest = divmod(delta, timedelta(seconds=1))
+    return int(whole) + (1 if rest else 0)
 
 
 @dataclass(frozen=True, slots=True)

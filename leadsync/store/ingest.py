@@ -565,7 +565,7 @@ def _refresh_active(conn: sa.Connection, person_ids: set[int], now: datetime) ->
 
 
 def _activity_row(rec: ActivityRecord, uid: str) -> dict[str, Any]:
-    row = {
+    row: dict[str, Any] = {
         "uid": uid,
         "record_uid": str(rec.person) if rec.person else None,
         "email_norm": normalize_email(rec.email),
@@ -578,10 +578,25 @@ def _activity_row(rec: ActivityRecord, uid: str) -> dict[str, Any]:
         "actor_id": _clip(rec.actor_id, 128),
         "deleted": bool(rec.deleted),
     }
+    early, late = _seconds(rec.early_s), _seconds(rec.late_s)
+    if early or late:  # an exact time keeps the fingerprint it had before times had bounds
+        row["early_s"], row["late_s"] = early, late
     # Content only: the modstamp moves when nothing an activity says has changed.
     row["fingerprint"] = fingerprint(_with_notes(row, rec.unreadable))
+    row["early_s"], row["late_s"] = early, late
     row["modified_at"] = rec.modified_at
     return row
+
+
+#: The largest value the store's integer columns hold (68 years of seconds).
+_MAX_SECONDS = 2**31 - 1
+
+
+def _seconds(value: object) -> int:
+    """A time bound's seconds as a column holds them: a whole number, 0 to ``_MAX_SECONDS``."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return 0
+    return min(max(value, 0), _MAX_SECONDS)
 
 
 def _clip(value: object, size: int) -> str | None:

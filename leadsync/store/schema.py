@@ -114,6 +114,10 @@ activities = sa.Table(
     sa.Column("email_norm", sa.String(320)),
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("occurred_at", UTCDateTime, nullable=False),
+    # Seconds before and after occurred_at the true instant may lie (0, 0: exact), so the
+    # do-not-contact rule never reads a date-only stamp as a precise one.
+    sa.Column("early_s", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("late_s", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("modified_at", UTCDateTime, nullable=False),
     sa.Column("name", sa.String(255)),
     sa.Column("campaign_type", sa.String(128)),

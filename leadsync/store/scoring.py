@@ -52,6 +52,9 @@ class StoredActivity:
     member_status: str | None
     url: str | None
     actor_id: str | None
+    #: Seconds before and after ``occurred_at`` the true instant may lie (0, 0: exact).
+    early_s: int = 0
+    late_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)

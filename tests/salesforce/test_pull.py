@@ -429,6 +429,7 @@ def test_activities_from_every_source(
             "Status": "Attended",
             "HasResponded": True,
             "FirstRespondedDate": "2024-03-04",
+            "LastModifiedDate": "2024-03-04T16:00:00.000+0000",
         },
         {
             "Id": "00vX",
@@ -493,15 +494,17 @@ def test_activities_from_every_source(
     queries = [c.request.params["q"] for c in rsps.calls if "queryAll" in c.request.url]
     assert queries[0].startswith(
         "SELECT Id, SystemModstamp, IsDeleted, CreatedDate, LeadId, ContactId, "
-        "CampaignId, Campaign.Name, Campaign.Type, Status, HasResponded, FirstRespondedDate "
-        "FROM CampaignMember WHERE SystemModstamp >= 2024-03-01T12:00:00Z"
+        "CampaignId, Campaign.Name, Campaign.Type, Status, HasResponded, FirstRespondedDate, "
+        "LastModifiedDate FROM CampaignMember WHERE SystemModstamp >= 2024-03-01T12:00:00Z"
     )
     assert " FROM Form_Submission__c WHERE " in queries[3]
     webinar, newsletter, call, meeting, submission = acts
     assert webinar.kind == "webinar_attended"
     assert webinar.ref == RecordRef("salesforce", "CampaignMember", "00vW")
     assert webinar.person == RecordRef("salesforce", "Lead", "00Q1")
-    assert webinar.occurred_at == datetime(2024, 3, 4, tzinfo=UTC)
+    # Modified on its response date: then, at the latest; the day began at UTC+14 at the earliest.
+    assert webinar.occurred_at == datetime(2024, 3, 4, 16, tzinfo=UTC)
+    assert (webinar.early_s, webinar.late_s) == ((24 + 6) * 3600, 0)
     assert (webinar.name, webinar.campaign_type, webinar.member_status) == (
         "Q1 Webinar",
         "Webinar",

@@ -9,7 +9,7 @@ converter), form submissions, email events, marketing event participations and e
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -36,6 +36,7 @@ from connectors.salesforce.pull import (
     to_person,
 )
 from connectors.salesforce.sandbox.objects import build_schema
+from connectors.salesforce.timing import is_date
 from leadsync.records import UNREADABLE_RAW_CHARS, ActivityRecord, PersonRecord, UnreadableValue
 from mappings import default_mapping_path
 from tests.security.hostile_values import empty, hostile, hostile_text
@@ -198,7 +199,15 @@ def test_salesforce_activities_never_count_an_unreadable_time(
     except (ValueError, OverflowError):
         placed, readable = None, False
     if readable and placed is not None:
-        assert activity.occurred_at == placed and not _notes(activity, first or "")
+        assert not _notes(activity, first or "")
+        earliest = activity.occurred_at - timedelta(seconds=activity.early_s)
+        if sobject == "CampaignMember" and first == "FirstRespondedDate":
+            # The response date bounds the member's status from below (the day's start).
+            assert earliest >= placed - timedelta(hours=14)
+        elif sobject != "CampaignMember" and is_date(row[first or ""]):
+            assert activity.occurred_at == placed + timedelta(hours=12)  # noon on the date
+        else:
+            assert activity.occurred_at == placed
     else:
         # Cannot be placed in time: it must not count, and says why.
         assert activity.deleted and activity.unreadable
@@ -271,8 +280,12 @@ def _check_time(activity: ActivityRecord, value: Any) -> None:
     placed = _placed(value)
     if placed is None:
         assert activity.deleted and activity.unreadable
+        return
+    assert not activity.deleted
+    if activity.early_s or activity.late_s:  # only a bare date spans its day, from noon
+        assert is_date(value) and activity.occurred_at == placed + timedelta(hours=12)
     else:
-        assert activity.occurred_at == placed and not activity.deleted
+        assert activity.occurred_at == placed
 
 
 @FUZZ

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from connectors.salesforce.sandbox.columns import ColumnTable
@@ -83,6 +83,9 @@ class OrgState:
         #: The campaign recycled leads join, and the queue that owns them (set by the generator).
         self.nurture_campaign_id: str | None = None
         self.nurture_queue_id: str | None = None
+        #: The org's default time zone (Setup > Company Information): the calendar in which
+        #: Salesforce dates a campaign member's FirstRespondedDate.
+        self.time_zone: tzinfo = UTC
         self._last_stamp = datetime(2000, 1, 1, tzinfo=UTC)
 
     # --- metadata -------------------------------------------------------------------------
@@ -347,16 +350,33 @@ class OrgState:
                 row.get("ContactId") or ""
             )
             row["Email"] = person.get("Email") if person else None
-            responded = bool(row.get("HasResponded")) or row.get("Status") in _RESPONDED
+            # HasResponded follows the status (it is read-only); FirstRespondedDate, once set,
+            # stays: the date of the first response, on the org's calendar.
+            responded = self._responds(row.get("CampaignId"), row.get("Status"))
             row["HasResponded"] = responded
             if responded and not row.get("FirstRespondedDate"):
                 stamp = row.get("SystemModstamp")
-                row["FirstRespondedDate"] = stamp.date() if isinstance(stamp, datetime) else None
+                row["FirstRespondedDate"] = (
+                    stamp.astimezone(self.time_zone).date() if isinstance(stamp, datetime) else None
+                )
         elif object_type == "Form_Submission__c" and old is None:
             number = len(self._rows[object_type]) + 1
             row["Name"] = f"FS-{number:07d}"
         for flag in ("IsDeleted",):
             row.setdefault(flag, False)
+
+    def _responds(self, campaign_id: Any, status: Any) -> bool:
+        """Whether ``status`` counts as a response in the campaign: its CampaignMemberStatus
+        says so; a campaign that defines none uses the usual responded labels."""
+        campaign = _id18(campaign_id)
+        defined = False
+        for row in self._rows["CampaignMemberStatus"].values():
+            if _id18(row.get("CampaignId")) != campaign or row.get("IsDeleted"):
+                continue
+            defined = True
+            if row.get("Label") == status:
+                return bool(row.get("HasResponded"))
+        return not defined and status in _RESPONDED
 
     def _reindex(
         self, definition: ObjectDef, old: Mapping[str, Any] | None, new: Mapping[str, Any]
