@@ -217,5 +217,6 @@ def _unwrap(tp: Any) -> Any:
 
 
 def _item_type(tp: Any) -> Any:
-    args = typing.get_args(tp)
+    # tuple[Model, ...] ends in Ellipsis: the item type is the last real argument.
+    args = [arg for arg in typing.get_args(tp) if arg is not Ellipsis]
     return _unwrap(args[-1]) if args else tp

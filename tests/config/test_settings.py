@@ -86,6 +86,23 @@ def test_unknown_keys_get_did_you_mean(tmp_path: Path) -> None:
     assert all(p.startswith(str(tmp_path / "leadsync.toml")) for p in found)
 
 
+def test_unknown_keys_inside_a_list_of_tables_get_did_you_mean(tmp_path: Path) -> None:
+    # A list of tables is a tuple[Model, ...]: the suggestion must look inside the item type.
+    found = problems(
+        tmp_path,
+        """
+        [[icp.criteria]]
+        name = "Size"
+        atribute = "employees"
+        operator = "at_least"
+        min = 50
+        """,
+    )
+    assert any(
+        "icp.criteria[0].atribute: unknown key (did you mean 'attribute'?)" in p for p in found
+    ), found
+
+
 def test_one_message_per_problem_naming_key_value_and_allowed(tmp_path: Path) -> None:
     found = problems(
         tmp_path,
