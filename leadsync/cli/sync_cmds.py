@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from leadsync.cli.app import Context, app
 from leadsync.cli.output import RichProgress, console, emit_json
@@ -250,18 +251,20 @@ def _print_report(report: CycleReport) -> None:
     if report.people_waiting or report.waiting_for:
         table.add_row(
             "waiting",
-            f"{report.people_waiting} people wait for a complete pull of "
-            f"{', '.join(report.waiting_for)}; they are scored once it completes",
+            Text(
+                f"{report.people_waiting} people wait for a complete pull of "
+                f"{', '.join(report.waiting_for)}; they are scored once it completes"
+            ),
         )
     table.add_row("API calls", _per(report.api_calls) or "0")
     console.print(table)
     if report.dry_run:
         for item in report.would_write.get("sample", []):
-            console.print(f"  {item['record']}: {item['values']}")
+            console.print(f"  {item['record']}: {item['values']}", markup=False)
     for error in report.errors:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
+        console.print(Text.assemble(("error:", "red"), f" {error}"), highlight=False)
     for name, why in report.waiting_for.items():
-        console.print(f"[yellow]waiting:[/yellow] {name}: {why}", highlight=False)
+        console.print(Text.assemble(("waiting:", "yellow"), f" {name}: {why}"), highlight=False)
 
 
 def _per(counts: dict[str, int]) -> str:
@@ -405,7 +408,8 @@ def explain(
     records = ", ".join(
         r["uid"] + (" (deleted)" if r["deleted"] else "") for r in detail["records"]
     )
-    console.print(f"[bold]{detail['person']['email_norm'] or person}[/bold]  records: {records}")
+    shown = str(detail["person"]["email_norm"] or person)
+    console.print(Text.assemble((shown, "bold"), f"  records: {records}"))
     score = detail["score"]
     if score is None:
         console.print("Not scored yet: run `leadsync sync`.")
