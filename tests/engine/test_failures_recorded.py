@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,6 +145,18 @@ def _lose_the_lock(store: Store) -> None:
                     "(SELECT oid FROM pg_database WHERE datname = current_database())"
                 )
             )
+            # pg_terminate_backend only signals the backend: wait until its locks are gone,
+            # or a second cycle started at once may still find the lock held.
+            deadline = time.monotonic() + 20
+            while conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND classid = 19539 AND objid = 2 AND granted AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            ).scalar_one():
+                assert time.monotonic() < deadline, "the terminated backend kept the cycle lock"
+                time.sleep(0.05)
     else:
         path = beside_sqlite(store.url, ".cycle.lock")
         assert path is not None
