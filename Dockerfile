@@ -14,6 +14,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY leadsync ./leadsync
 COPY connectors ./connectors
+COPY sandboxes ./sandboxes
 COPY mappings ./mappings
 COPY jobs ./jobs
 # One virtualenv holds LeadSync and its dependencies; the runtime stage copies it whole, so

@@ -83,8 +83,8 @@ TARGET_OVER_MIN = 0.05
 
 def serve(args: argparse.Namespace) -> None:
     """Child mode: generate and serve the org; answer ``verify`` and ``rss`` on stdin."""
-    from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
     from leadsync.logs import configure as configure_logs
+    from sandboxes.salesforce import SalesforceSandbox, generate_org
 
     configure_logs(json_lines=False, level="warning")
     started = time.perf_counter()

@@ -53,7 +53,7 @@ def _connector(sandbox: Any, *, reserve: int = 0) -> HubSpotConnector:
 
 def bench_writes(n: int, seed: int) -> dict[str, Any]:
     """Calls used to write ``n`` changed contacts, against ceil(n / 100)."""
-    from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
+    from sandboxes.hubspot import HubSpotSandbox, generate_portal
 
     portal = generate_portal(contacts=n, seed=seed)
     with HubSpotSandbox(portal, port=0, tls=False, rate_limit_per_10s=1_000_000) as sandbox:
@@ -89,7 +89,7 @@ def bench_writes(n: int, seed: int) -> dict[str, Any]:
 
 def bench_backfill(n: int, rate: int, seed: int) -> dict[str, Any]:
     """Wall time of a full pull at ``rate`` calls per 10 s, against calls / rate * 10 s."""
-    from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
+    from sandboxes.hubspot import HubSpotSandbox, generate_portal
 
     portal = generate_portal(contacts=n, seed=seed)
     with HubSpotSandbox(portal, port=0, tls=False, rate_limit_per_10s=rate) as sandbox:
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     # The in-process sandbox logs every call; keep stdout for the JSON result.
     configure_logs(json_lines=False, level="warning")
     try:
-        import connectors.hubspot.sandbox  # noqa: F401
+        import sandboxes.hubspot  # noqa: F401
     except ImportError as exc:
         print(f"the HubSpot sandbox is not available ({exc})", file=sys.stderr)
         return 2

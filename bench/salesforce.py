@@ -25,10 +25,10 @@ from simple_salesforce import Salesforce
 
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.mapping import load_mapping
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
 from connectors.salesforce.settings import SalesforceSettings
 from leadsync.errors import FatalSyncError
 from leadsync.records import RecordRef, RecordUpdate
+from sandboxes.salesforce import SalesforceSandbox, generate_org
 
 #: create job, upload data, close (UploadComplete), one status poll. When the status counters
 #: show every record processed and none failed, the result files carry no information.

@@ -103,11 +103,11 @@ from bench.speed_to_lead import (  # noqa: E402
     pick_targets,
     submit,
 )
-from connectors.hubspot.sandbox.traffic import TrafficGenerator as HubSpotTraffic  # noqa: E402
-from connectors.salesforce.sandbox.traffic import TrafficGenerator as SalesforceTraffic  # noqa: E402
-from connectors.salesforce.sandbox.traffic import TrafficRates  # noqa: E402
 from leadsync.logs import configure as configure_logs  # noqa: E402
 from leadsync.sandboxes import Sandboxes, running_sandboxes  # noqa: E402
+from sandboxes.hubspot.traffic import TrafficGenerator as HubSpotTraffic  # noqa: E402
+from sandboxes.salesforce.traffic import TrafficGenerator as SalesforceTraffic  # noqa: E402
+from sandboxes.salesforce.traffic import TrafficRates  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CONNECTOR_TIMEOUT_S = 5.0

@@ -23,7 +23,6 @@ from connectors.hubspot.activities import (
 from connectors.hubspot.mapping import HubSpotMapping, person_from_contact
 from connectors.hubspot.mapping import load_mapping as load_hubspot_mapping
 from connectors.hubspot.mapping import parse_time as hubspot_time
-from connectors.hubspot.sandbox.marketing import _participation
 from connectors.salesforce.mapping import SalesforceMapping
 from connectors.salesforce.mapping import load_mapping as load_salesforce_mapping
 from connectors.salesforce.pull import (
@@ -34,9 +33,10 @@ from connectors.salesforce.pull import (
     to_activity,
     to_person,
 )
-from connectors.salesforce.sandbox.soql_eval import compile_query
 from leadsync.records import ActivityRecord, PersonRecord, RecordRef
 from leadsync.sandboxes import Sandboxes
+from sandboxes.hubspot.marketing import _participation
+from sandboxes.salesforce.soql_eval import compile_query
 
 _ROOT = Path(__file__).resolve().parent.parent
 _API_VERSION = "60.0"

@@ -20,13 +20,13 @@ from typing import Any
 
 import structlog
 
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.salesforce.sandbox import SalesforceSandbox
 from leadsync.config import settings_from_dict
 from leadsync.engine.cycle import CycleReport, Progress
 from leadsync.sandboxes import running_sandboxes
 from leadsync.store.lookup import matrix_counts
 from leadsync.wiring import build_connectors, build_engine, open_store
+from sandboxes.hubspot import HubSpotSandbox
+from sandboxes.salesforce import SalesforceSandbox
 
 log = structlog.get_logger(__name__)
 

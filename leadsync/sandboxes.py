@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
 from leadsync.config.loading import read_toml
+from sandboxes.hubspot import HubSpotSandbox, generate_portal
+from sandboxes.salesforce import SalesforceSandbox, generate_org
 
 #: The model the sandboxes are scored with: config.example.toml's (a test keeps them equal).
 DEMO_CONFIG = Path(__file__).resolve().parent / "demo.toml"

@@ -102,9 +102,9 @@ def sandbox(
     """Serve the Salesforce and HubSpot sandboxes until Ctrl-C, for `leadsync sync` / `run`."""
     import tomli_w
 
-    from connectors.hubspot.sandbox.traffic import TrafficGenerator as HubSpotTraffic
-    from connectors.salesforce.sandbox.traffic import TrafficGenerator as SalesforceTraffic
     from leadsync.sandboxes import running_sandboxes
+    from sandboxes.hubspot.traffic import TrafficGenerator as HubSpotTraffic
+    from sandboxes.salesforce.traffic import TrafficGenerator as SalesforceTraffic
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

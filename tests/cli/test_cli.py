@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
 from leadsync.store import Store
 from leadsync.store.schema import runs
+from sandboxes.salesforce import SalesforceSandbox, generate_org
 
 
 def leadsync(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import tomli_w
 
-from connectors.salesforce.sandbox.schema import FieldDef
 from leadsync.config.loading import read_toml
 from leadsync.sandboxes import Sandboxes, running_sandboxes
 from mappings import default_mapping_path
+from sandboxes.salesforce.schema import FieldDef
 
 TEXT_TIME = "Submitted_At_Text__c"
 GARBAGE = ("2024-13-45T99:99:99Z", "yesterday")

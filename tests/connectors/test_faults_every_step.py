@@ -23,16 +23,16 @@ import pytest
 
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.mapping import load_mapping as load_hubspot_mapping
-from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.mapping import load_mapping as load_salesforce_mapping
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
-from connectors.salesforce.sandbox.faults import TOKEN_ENDPOINT
 from connectors.salesforce.settings import SalesforceSettings
 from leadsync.errors import AuthError, FatalSyncError, RetriableSyncError, SyncError
 from leadsync.records import Enrolment, OwnerChange, RecordRef, RecordUpdate, TaskRequest
 from mappings import default_mapping_path
+from sandboxes.hubspot import HubSpotSandbox, generate_portal
+from sandboxes.salesforce import SalesforceSandbox, generate_org
+from sandboxes.salesforce.faults import TOKEN_ENDPOINT
 from tests.netfaults import FaultProxy
 
 CONNECT_TIMEOUT = 0.5

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
 from leadsync.config import settings_from_dict
 from leadsync.store import Store
 from leadsync.wiring import build_connectors, build_engine
+from sandboxes.hubspot import HubSpotSandbox, generate_portal
 
 
 @pytest.fixture(scope="module")

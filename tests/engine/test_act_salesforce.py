@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
 from leadsync.config import settings_from_dict
 from leadsync.engine.cycle import SyncEngine
 from leadsync.store import Store
 from leadsync.wiring import build_connectors, build_engine
+from sandboxes.salesforce import SalesforceSandbox, generate_org
 
 
 class ShiftedClock:

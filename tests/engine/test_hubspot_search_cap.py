@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
 from leadsync.config import settings_from_dict
 from leadsync.wiring import build_connectors
+from sandboxes.hubspot import HubSpotSandbox, generate_portal
 
 CONTACTS = 10_400
 

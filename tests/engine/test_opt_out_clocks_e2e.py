@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from connectors.salesforce.sandbox import OrgState
 from leadsync.config import settings_from_dict
 from leadsync.sandboxes import Sandboxes, running_sandboxes
 from leadsync.store import Store
 from leadsync.wiring import build_connectors, build_engine
 from mappings import default_mapping_path
+from sandboxes.salesforce import OrgState
 
 #: Yesterday (UTC): both 08:00 and 20:00 are in the past whenever the test runs.
 DAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)

@@ -18,14 +18,14 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.hubspot import client as hs_client
-from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
 from connectors.salesforce import http as sf_http
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
 from leadsync.config import settings_from_dict
 from leadsync.engine.cycle import SyncEngine
 from leadsync.store import Store
 from leadsync.store.schema import crm_records, pending_writes
 from leadsync.wiring import build_connectors, build_engine
+from sandboxes.hubspot import HubSpotSandbox, generate_portal
+from sandboxes.salesforce import SalesforceSandbox, generate_org
 from tests.netfaults import FaultProxy, Mode
 
 FAST = {"connect_timeout_seconds": 0.5, "timeout_seconds": 5.0, "max_retries": 2}

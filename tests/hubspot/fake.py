@@ -4,7 +4,7 @@ It pages like HubSpot (search: numeric ``after``, 10,000-result cap answered wit
 list: opaque ``after``), answers batch updates with 207 multi-status for ids listed in
 ``reject``, and plays scripted answers (429 storms, 5xx, 401) before normal handling, so the
 real ``hubspot-api-client`` is exercised end to end. The full emulator is the sandbox in
-``connectors.hubspot.sandbox``; this fake keeps the unit suite independent of it.
+``sandboxes.hubspot``; this fake keeps the unit suite independent of it.
 """
 
 from __future__ import annotations

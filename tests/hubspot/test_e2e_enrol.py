@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from connectors.hubspot import sandbox as sandbox_pkg
+import sandboxes.hubspot as sandbox_pkg
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.mapping import load_mapping
 from connectors.hubspot.settings import HubSpotSettings

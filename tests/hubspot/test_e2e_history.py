@@ -12,13 +12,13 @@ import pytest
 from connectors.hubspot import history
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.mapping import load_mapping
-from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
-from connectors.hubspot.sandbox.associations import READ_PAGE
-from connectors.hubspot.sandbox.schema import iso_instant
 from connectors.hubspot.settings import HubSpotSettings
 from leadsync.errors import BudgetExhausted, FatalSyncError, RetriableSyncError
 from leadsync.records import ActivityRecord, PersonRecord, RecordRef
 from mappings import default_mapping_path
+from sandboxes.hubspot import HubSpotSandbox, generate_portal
+from sandboxes.hubspot.associations import READ_PAGE
+from sandboxes.hubspot.schema import iso_instant
 
 Key = tuple[RecordRef, str, datetime]
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)

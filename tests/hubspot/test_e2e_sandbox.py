@@ -16,7 +16,7 @@ from leadsync.records import RecordRef, RecordUpdate, TaskRequest
 from mappings import default_mapping_path
 
 sandbox_pkg = pytest.importorskip(
-    "connectors.hubspot.sandbox", reason="the HubSpot sandbox has not landed yet"
+    "sandboxes.hubspot", reason="the HubSpot sandbox has not landed yet"
 )
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from hubspot import HubSpot
 
-from connectors.hubspot.sandbox import HubSpotSandbox, PortalState, generate_portal
+from sandboxes.hubspot import HubSpotSandbox, PortalState, generate_portal
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SHARED = ("shared.person@both-crms.example", "Another.Shared@Both-CRMs.example")

@@ -15,7 +15,7 @@ from hubspot.crm.contacts import (
     PublicObjectSearchRequest,
 )
 
-from connectors.hubspot.sandbox import HubSpotSandbox
+from sandboxes.hubspot import HubSpotSandbox
 
 
 def _ids(sb: HubSpotSandbox, n: int, skip: int = 0) -> list[str]:

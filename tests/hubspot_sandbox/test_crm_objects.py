@@ -12,7 +12,7 @@ from hubspot.crm.contacts import (
     SimplePublicObjectInputForCreate,
 )
 
-from connectors.hubspot.sandbox import HubSpotSandbox
+from sandboxes.hubspot import HubSpotSandbox
 
 
 def _error(exc: ApiException) -> dict:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hubspot import HubSpot
 
-from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
-from connectors.hubspot.sandbox.schema import EMPLOYEE_RANGES
-from connectors.hubspot.sandbox.traffic import TrafficGenerator
+from sandboxes.hubspot import HubSpotSandbox, generate_portal
+from sandboxes.hubspot.schema import EMPLOYEE_RANGES
+from sandboxes.hubspot.traffic import TrafficGenerator
 from tests.hubspot_sandbox.conftest import NOW, SHARED
 
 

@@ -9,8 +9,8 @@ import pytest
 import requests
 from hubspot.crm.contacts import ApiException, BatchInputSimplePublicObjectBatchInput
 
-from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.hubspot.sandbox.limits import RateLimiter
+from sandboxes.hubspot import HubSpotSandbox
+from sandboxes.hubspot.limits import RateLimiter
 from tests.hubspot_sandbox.conftest import make_client
 
 

@@ -6,7 +6,7 @@ import requests
 from hubspot import HubSpot
 from hubspot.marketing.forms import Configuration as FormsConfiguration
 
-from connectors.hubspot.sandbox import HubSpotSandbox
+from sandboxes.hubspot import HubSpotSandbox
 
 
 def _get(sb: HubSpotSandbox, path: str, **params: object) -> requests.Response:

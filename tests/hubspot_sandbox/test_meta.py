@@ -17,7 +17,7 @@ from hubspot.crm.objects.tasks import (
 )
 from hubspot.crm.properties import ApiException, PropertyCreate, PropertyGroupCreate
 
-from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
+from sandboxes.hubspot import HubSpotSandbox, generate_portal
 from tests.hubspot_sandbox.conftest import NOW
 
 

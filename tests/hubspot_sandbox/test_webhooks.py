@@ -12,8 +12,8 @@ import pytest
 from hubspot.crm.contacts import SimplePublicObjectInput
 from hubspot.utils.signature import Signature
 
-from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
-from connectors.hubspot.sandbox.webhooks import sign_v3
+from sandboxes.hubspot import HubSpotSandbox, generate_portal
+from sandboxes.hubspot.webhooks import sign_v3
 from tests.hubspot_sandbox.conftest import NOW, make_client
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.mapping import load_mapping
-from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.salesforce.settings import SalesforceSettings
 from leadsync.errors import BudgetExhausted, RetriableSyncError
 from leadsync.records import RecordRef, RecordUpdate, WriteOutcome
+from sandboxes.salesforce import SalesforceSandbox
 
 
 def settings_for(sb: SalesforceSandbox, **overrides: Any) -> SalesforceSettings:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
+from sandboxes.salesforce import SalesforceSandbox, generate_org
 
 from .e2e_support import connector_for
 

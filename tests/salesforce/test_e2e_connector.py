@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
 from leadsync.errors import AuthError
 from leadsync.records import OwnerChange, RecordRef, TaskRequest
+from sandboxes.salesforce import SalesforceSandbox, generate_org
 
 from .e2e_support import connector_for, lead_ids, updates_for
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
-from connectors.salesforce.sandbox.ids import to18
 from leadsync.records import Enrolment, OwnerChange, RecordRef, TaskRequest
+from sandboxes.salesforce import SalesforceSandbox, generate_org
+from sandboxes.salesforce.ids import to18
 
 from .e2e_support import connector_for, lead_ids
 

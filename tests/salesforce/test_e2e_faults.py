@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
 from leadsync.errors import BudgetExhausted, RetriableSyncError
 from leadsync.records import OwnerChange, RecordRef, TaskRequest
+from sandboxes.salesforce import SalesforceSandbox, generate_org
 
 from .e2e_support import connector_for, lead_ids, lead_outputs, updates_for, write_until_done
 

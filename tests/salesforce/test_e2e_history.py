@@ -14,9 +14,9 @@ import pytest
 from connectors.salesforce import history
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.pull import activity_plans
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
 from leadsync.errors import BudgetExhausted, FatalSyncError, RetriableSyncError
 from leadsync.records import ActivityRecord, PersonRecord, RecordRef
+from sandboxes.salesforce import SalesforceSandbox, generate_org
 
 from .e2e_support import connector_for
 

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from connectors.salesforce import history
 from connectors.salesforce.mapping import load_mapping
 from connectors.salesforce.pull import PullPlan, activity_plans
-from connectors.salesforce.sandbox.ids import IdFactory
-from connectors.salesforce.sandbox.soql_parse import parse
 from leadsync.records import PersonRecord, RecordRef
+from sandboxes.salesforce.ids import IdFactory
+from sandboxes.salesforce.soql_parse import parse
 
 MAPPING = load_mapping()
 PLANS = {plan.sobject: plan for plan in activity_plans(MAPPING)}

@@ -10,7 +10,7 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
+from sandboxes.salesforce import SalesforceSandbox, generate_org
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 VERSION = "62.0"

@@ -9,7 +9,7 @@ import pytest
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceExpiredSession
 
-from connectors.salesforce.sandbox import SalesforceSandbox
+from sandboxes.salesforce import SalesforceSandbox
 from tests.salesforce_sandbox.conftest import VERSION, Raw, http_session
 
 
@@ -146,7 +146,7 @@ def test_simple_salesforce_sees_expiry_as_expired_session(sandbox: SalesforceSan
 
 
 def test_session_ttl_expires_tokens() -> None:
-    from connectors.salesforce.sandbox.generator import generate_org
+    from sandboxes.salesforce.generator import generate_org
 
     with SalesforceSandbox(generate_org(leads=20, seed=1), session_ttl=0.2) as short:
         raw = Raw(short)

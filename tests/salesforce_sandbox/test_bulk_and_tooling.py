@@ -7,7 +7,7 @@ import io
 
 from simple_salesforce import Salesforce
 
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
+from sandboxes.salesforce import SalesforceSandbox, generate_org
 from tests.salesforce_sandbox.conftest import Raw, client
 
 

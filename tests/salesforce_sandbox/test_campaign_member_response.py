@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
-from connectors.salesforce.sandbox import OrgState
+from sandboxes.salesforce import OrgState
 
 T0 = datetime(2026, 3, 10, 21, 30, tzinfo=UTC)
 STATUSES = {"Sent": False, "Opened": True, "Clicked": True, "Unsubscribed": False}

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 from simple_salesforce import Salesforce
 
-from connectors.salesforce.sandbox import OrgState, SalesforceSandbox, generate_org
-from connectors.salesforce.sandbox.columns import ColumnRow, ColumnTable
-from connectors.salesforce.sandbox.generator_bulk import MIX, split
-from connectors.salesforce.sandbox.ids import IdFactory, checksum, to18
+from sandboxes.salesforce import OrgState, SalesforceSandbox, generate_org
+from sandboxes.salesforce.columns import ColumnRow, ColumnTable
+from sandboxes.salesforce.generator_bulk import MIX, split
+from sandboxes.salesforce.ids import IdFactory, checksum, to18
 from tests.salesforce_sandbox.conftest import NOW, Raw, client
 
 ACTIVITIES = ("CampaignMember", "Task", "Event", "Form_Submission__c")

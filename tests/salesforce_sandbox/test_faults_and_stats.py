@@ -7,7 +7,7 @@ import time
 import pytest
 from simple_salesforce import Salesforce
 
-from connectors.salesforce.sandbox import SalesforceSandbox
+from sandboxes.salesforce import SalesforceSandbox
 from tests.salesforce_sandbox.conftest import Raw, http_session
 
 
@@ -31,7 +31,7 @@ def test_rate_limit_fault_then_recovery(raw: Raw, sandbox: SalesforceSandbox) ->
 
 
 def test_daily_limit_is_enforced() -> None:
-    from connectors.salesforce.sandbox import generate_org
+    from sandboxes.salesforce import generate_org
 
     with SalesforceSandbox(generate_org(leads=10, seed=2), api_daily_limit=3) as small:
         raw = Raw(small)

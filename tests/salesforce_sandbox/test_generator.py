@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 import requests
 
-from connectors.salesforce.sandbox import OrgState, generate_org, serve
-from connectors.salesforce.sandbox.traffic import TrafficGenerator
+from sandboxes.salesforce import OrgState, generate_org, serve
+from sandboxes.salesforce.traffic import TrafficGenerator
 from tests.salesforce_sandbox.conftest import NOW
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from simple_salesforce import Salesforce
 
-from connectors.salesforce.sandbox import SalesforceSandbox
+from sandboxes.salesforce import SalesforceSandbox
 from tests.salesforce_sandbox.conftest import Raw
 
 

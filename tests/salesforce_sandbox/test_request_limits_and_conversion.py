@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
-from connectors.salesforce.sandbox.server import URI_AND_HEADERS_LIMIT
-from connectors.salesforce.sandbox.soql_eval import MAX_SOQL_LENGTH
+from sandboxes.salesforce import SalesforceSandbox, generate_org
+from sandboxes.salesforce.server import URI_AND_HEADERS_LIMIT
+from sandboxes.salesforce.soql_eval import MAX_SOQL_LENGTH
 
 from .conftest import Raw
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.salesforce.sandbox.org import OrgState
-from connectors.salesforce.sandbox.soql_eval import compile_query
-from connectors.salesforce.sandbox.soql_parse import SoqlError, parse, tokenize
+from sandboxes.salesforce.org import OrgState
+from sandboxes.salesforce.soql_eval import compile_query
+from sandboxes.salesforce.soql_parse import SoqlError, parse, tokenize
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from connectors.salesforce.sandbox import SalesforceSandbox
+from sandboxes.salesforce import SalesforceSandbox
 from tests.salesforce_sandbox.conftest import Raw
 
 NO_ASSIGN = {"Sforce-Auto-Assign": "FALSE"}

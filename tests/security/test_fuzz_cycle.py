@@ -24,9 +24,7 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.hubspot.sandbox.schema import prop
 from connectors.salesforce.pull import parse_datetime
-from connectors.salesforce.sandbox.schema import FieldDef
 from leadsync.config import settings_from_dict
 from leadsync.config.loading import read_toml
 from leadsync.engine.cycle import SyncEngine
@@ -36,6 +34,8 @@ from leadsync.store.ingest import ATTRIBUTE_CHARS
 from leadsync.store.schema import activities, crm_records, people, scores, unreadable_values
 from leadsync.wiring import build_connectors, build_engine
 from mappings import default_mapping_path
+from sandboxes.hubspot.schema import prop
+from sandboxes.salesforce.schema import FieldDef
 from tests.conftest import fresh_store_url
 from tests.security.hostile_values import hostile_text
 

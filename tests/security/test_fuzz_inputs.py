@@ -24,13 +24,13 @@ from starlette.testclient import TestClient
 
 from connectors.hubspot.webhooks import signature_v3
 from connectors.salesforce import soql
-from connectors.salesforce.sandbox.soql_parse import Condition, parse
 from leadsync.config import settings_from_dict
 from leadsync.errors import ConfigError
 from leadsync.service.metrics import ServiceMetrics
 from leadsync.service.webhook import HubSpotWebhook, people_named
 from leadsync.store import Store
 from leadsync.store.webhooks import StoredEventIds, hand_over
+from sandboxes.salesforce.soql_parse import Condition, parse
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
 

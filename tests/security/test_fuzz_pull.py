@@ -35,10 +35,10 @@ from connectors.salesforce.pull import (
     to_activity,
     to_person,
 )
-from connectors.salesforce.sandbox.objects import build_schema
 from connectors.salesforce.timing import is_date
 from leadsync.records import UNREADABLE_RAW_CHARS, ActivityRecord, PersonRecord, UnreadableValue
 from mappings import default_mapping_path
+from sandboxes.salesforce.objects import build_schema
 from tests.security.hostile_values import empty, hostile, hostile_text
 
 SF = load_salesforce_mapping()

@@ -25,9 +25,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.hubspot.sandbox.traffic import TrafficGenerator as HubSpotTraffic
-from connectors.salesforce.sandbox.traffic import TrafficGenerator as SalesforceTraffic
-from connectors.salesforce.sandbox.traffic import TrafficRates
 from jobs.runner import CycleRunner
 from leadsync.config import settings_from_dict
 from leadsync.sandboxes import Sandboxes, running_sandboxes
@@ -35,6 +32,9 @@ from leadsync.service.state import CycleLog
 from leadsync.store import Store
 from leadsync.store.schema import actions, handoffs, pending_writes
 from leadsync.wiring import build_connectors, build_engine
+from sandboxes.hubspot.traffic import TrafficGenerator as HubSpotTraffic
+from sandboxes.salesforce.traffic import TrafficGenerator as SalesforceTraffic
+from sandboxes.salesforce.traffic import TrafficRates
 from tests.engine.life.convergence import COMPARED, SCORE_SLACK, _scores_by_records
 from tests.engine.life.invariants import Violation, _failure_recorded, _readiness
 from tests.engine.life.life import LifeResult

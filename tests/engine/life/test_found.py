@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.hubspot.sandbox import HubSpotSandbox, generate_portal
 from leadsync.config import settings_from_dict
 from leadsync.service.state import health_from_store, readiness
 from leadsync.store import Store
 from leadsync.store.schema import crm_records, people, runs, scores
 from leadsync.wiring import build_connectors, build_engine
+from sandboxes.hubspot import HubSpotSandbox, generate_portal
 from tests.engine.life.invariants import RULES, check_cycle, missing_history
 from tests.engine.life.steps import HS, SF, Step
 from tests.engine.life.world import CycleFacts, World
