@@ -17,11 +17,14 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from leadsync.config.loading import is_reference
 from leadsync.config.model_settings import Section
+from leadsync.service.names import normalise_host, path_problem
 
 #: A configured connection's name (``[connectors.<name>]``); checked against the file's
 #: connections once loaded.
@@ -472,13 +475,25 @@ class HealthSettings(Section):
     unready_after_failures: int = Field(default=2, ge=1, le=1_000)
 
 
+#: Shortest ``[service] access_token`` accepted: it is the only thing between the network and
+#: the dashboard's data and actions, so it must be long enough that guessing is hopeless.
+MIN_SERVICE_TOKEN = 32
+
+
 class ServiceSettings(Section):
-    """``[service]``: the HTTP side of ``leadsync run`` (dashboard, webhooks, metrics)."""
+    """``[service]``: the HTTP side of ``leadsync run`` (dashboard, webhooks, metrics), and what
+    keeps it from serving anything it should not: a real token (never an empty or short one), a
+    webhook path that takes over no page or probe, and the host names it answers to."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     access_token: SecretStr | None = None
     webhook_path: str = "/webhooks"
+    #: Names (``leadsync.example.com``, ``*.example.com``) and addresses the service is
+    #: reached by besides the loopback names; a request naming any other ``Host`` is refused
+    #: (DNS rebinding). Empty: loopback only without a token, any host with one. ``["*"]``:
+    #: any host (needs the token).
+    allowed_hosts: tuple[str, ...] = ()
 
     @field_validator("webhook_path")
     @classmethod
@@ -495,6 +510,45 @@ class ServiceSettings(Section):
                 "(e.g. access_token = '${LEADSYNC_TOKEN}') or bind 127.0.0.1"
             )
         return self
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _webhook_path_free(cls, value: str) -> str:
+        problem = path_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _matchable_hosts(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        hosts = tuple(dict.fromkeys(normalise_host(entry) for entry in value))
+        # An access_token that failed its own check is reported there, not here again.
+        if "*" in hosts and info.data.get("access_token", "") is None:
+            raise ValueError(
+                "'*' (any host) needs access_token: without one, any web page the operator "
+                "visits could read the dashboard through DNS rebinding; list the names instead"
+            )
+        return hosts
+
+    @field_validator("access_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or is_reference(value.get_secret_value()):
+            return value
+        given = value.get_secret_value()
+        if not given.strip():
+            raise ValueError(
+                f"is empty; set it to at least {MIN_SERVICE_TOKEN} characters (e.g. the "
+                "output of `openssl rand -hex 32`), or remove the key to serve without a token "
+                "on a loopback host"
+            )
+        if len(given) < MIN_SERVICE_TOKEN:
+            raise ValueError(
+                f"is {len(given)} characters; it must be at least {MIN_SERVICE_TOKEN} "
+                "characters (e.g. the output of `openssl rand -hex 32`)"
+            )
+        return value
 
 
 def _is_loopback(host: str) -> bool:

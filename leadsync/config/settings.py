@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, create_model, field_validator
+from pydantic import Field, PrivateAttr, create_model
 
 from connectors.registry import connector_types
-from leadsync.config.loading import SECRET_KEYS, expand_env, is_reference, read_toml, validate
+from leadsync.config.loading import SECRET_KEYS, expand_env, read_toml, validate
 from leadsync.config.model_settings import (
     AccountsSettings,
     EngagementSettings,
@@ -40,69 +40,14 @@ from leadsync.config.operations import (
 )
 from leadsync.errors import ConfigError
 from leadsync.model import ModelSpec
-from leadsync.service.names import normalise_host, path_problem
 
 log = structlog.get_logger(__name__)
 
 CONFIG_ENV = "LEADSYNC_CONFIG"
 DEFAULT_CONFIG = Path("leadsync.toml")
 
-#: Shortest ``[service] access_token`` accepted: it is the only thing between the network and
-#: the dashboard's data and actions, so it must be long enough that guessing is hopeless.
-MIN_SERVICE_TOKEN = 32
 #: Path-valued keys per connector, resolved against the config file's folder.
 _CONNECTOR_PATH_KEYS = ("mapping", "ca_bundle", "private_key_file")
-
-
-class ServiceSection(ServiceSettings):
-    """``[service]`` as ``ServiceSettings`` has it, plus what keeps it from serving anything it
-    should not: a real token (never an empty or short one), a webhook path that takes over no
-    page or probe, and the host names it answers to."""
-
-    #: Names (``leadsync.example.com``, ``*.example.com``) and addresses the service is
-    #: reached by besides the loopback names; a request naming any other ``Host`` is refused
-    #: (DNS rebinding). Empty: loopback only without a token, any host with one. ``["*"]``:
-    #: any host (needs the token).
-    allowed_hosts: tuple[str, ...] = ()
-
-    @field_validator("webhook_path")
-    @classmethod
-    def _webhook_path_free(cls, value: str) -> str:
-        problem = path_problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
-
-    @field_validator("allowed_hosts")
-    @classmethod
-    def _matchable_hosts(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        hosts = tuple(dict.fromkeys(normalise_host(entry) for entry in value))
-        # An access_token that failed its own check is reported there, not here again.
-        if "*" in hosts and info.data.get("access_token", "") is None:
-            raise ValueError(
-                "'*' (any host) needs access_token: without one, any web page the operator "
-                "visits could read the dashboard through DNS rebinding; list the names instead"
-            )
-        return hosts
-
-    @field_validator("access_token")
-    @classmethod
-    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or is_reference(value.get_secret_value()):
-            return value
-        given = value.get_secret_value()
-        if not given.strip():
-            raise ValueError(
-                f"is empty; set it to at least {MIN_SERVICE_TOKEN} characters (e.g. the "
-                "output of `openssl rand -hex 32`), or remove the key to serve without a token "
-                "on a loopback host"
-            )
-        if len(given) < MIN_SERVICE_TOKEN:
-            raise ValueError(
-                f"is {len(given)} characters; it must be at least {MIN_SERVICE_TOKEN} "
-                "characters (e.g. the output of `openssl rand -hex 32`)"
-            )
-        return value
 
 
 class _Connections(Section):
@@ -147,7 +92,7 @@ class Settings(Section):
     handoff: HandoffSettings = HandoffSettings()
     recycle: RecycleSettings = RecycleSettings()
     nurture: NurtureSettings = NurtureSettings()
-    service: ServiceSection = ServiceSection()
+    service: ServiceSettings = ServiceSettings()
     health: HealthSettings = HealthSettings()
 
     _source: str = PrivateAttr(default="<memory>")
