@@ -25,6 +25,7 @@ from sandboxes.hubspot.schema import (
     default_properties,
     iso_instant,
     leadsync_output_properties,
+    lifecycle_dates,
     modified_prop,
     parse_instant,
 )
@@ -344,6 +345,7 @@ class PortalState:
             )
             if object_type == "contacts":
                 clean.setdefault("hs_email_optout", "false")
+                clean.update(lifecycle_dates({}, clean, clean[created_prop(object_type)]))
             obj = CrmObject(object_id, object_type, clean, moment, moment)
             self.objects[object_type][object_id] = obj
             self._index(obj)
@@ -369,6 +371,9 @@ class PortalState:
                 if obj.properties.get(k, "") != ("" if v is None else str(v))
             }
             self._unindex(obj)
+            if object_type == "contacts":
+                # Calculated, so never sent as a change of its own.
+                obj.properties.update(lifecycle_dates(obj.properties, changed, iso_instant(moment)))
             obj.properties.update(changed)
             obj.properties[modified_prop(object_type)] = iso_instant(moment)
             obj.updated_at = moment

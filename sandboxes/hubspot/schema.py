@@ -9,7 +9,7 @@ normalises what HubSpot would store, or names the error code HubSpot answers wit
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -213,6 +213,28 @@ LIFECYCLE_STAGES = (
     "evangelist",
     "other",
 )
+_STAGE_LABELS = {
+    "marketingqualifiedlead": "Marketing Qualified Lead",
+    "salesqualifiedlead": "Sales Qualified Lead",
+}
+
+
+def lifecycle_date_prop(stage: str) -> str:
+    """HubSpot's calculated "Became a <stage> Date" property of a lifecycle stage."""
+    return f"hs_lifecyclestage_{stage}_date"
+
+
+def lifecycle_dates(
+    before: Mapping[str, str], after: Mapping[str, str], stamp: str
+) -> dict[str, str]:
+    """The stage dates a change of ``lifecyclestage`` sets: the first entry into a stage only."""
+    stage = after.get("lifecyclestage", "")
+    if stage not in LIFECYCLE_STAGES or stage == before.get("lifecyclestage", ""):
+        return {}
+    name = lifecycle_date_prop(stage)
+    return {} if before.get(name) else {name: stamp}
+
+
 LEAD_STATUSES = (
     "NEW",
     "OPEN",
@@ -336,6 +358,22 @@ def contact_properties() -> list[dict[str, Any]]:
             read_only=True,
         ),
     ]
+    # Standard in every portal: HubSpot stamps "Became a <stage> Date" the first time a contact
+    # enters each lifecycle stage (``lifecycle_dates``), and keeps the primary company's id.
+    props += [
+        prop(
+            lifecycle_date_prop(stage),
+            f"Became a {_STAGE_LABELS.get(stage, stage.title())} Date",
+            "datetime",
+            "date",
+            ci,
+            read_only=True,
+        )
+        for stage in LIFECYCLE_STAGES
+    ]
+    props.append(
+        prop("associatedcompanyid", "Primary Associated Company ID", "number", "number", ci)
+    )
     # Calculated by HubSpot on every form submission (see ``PortalState.add_form_submission``).
     conversion = "conversioninformation"
     props += [

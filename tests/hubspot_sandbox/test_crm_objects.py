@@ -118,3 +118,31 @@ def test_archive_answers_204_then_not_found(client: HubSpot, sb: HubSpotSandbox)
     assert caught.value.status == 404
     archived = client.crm.contacts.basic_api.get_by_id(str(victim.id), archived=True)
     assert archived.archived is True
+
+
+def test_a_stage_date_is_stamped_on_first_entry_into_the_stage(client: HubSpot) -> None:
+    # Standard in real portals: "Became a Customer Date" is set the first time the contact
+    # becomes a customer and kept when it leaves and comes back.
+    api = client.crm.contacts.basic_api
+    made = api.create(
+        SimplePublicObjectInputForCreate(
+            properties={"email": "stage.dates@example.com", "lifecyclestage": "lead"}
+        )
+    )
+    read = ["lifecyclestage", "hs_lifecyclestage_lead_date", "hs_lifecyclestage_customer_date"]
+    first = api.get_by_id(made.id, properties=read).properties
+    assert first["hs_lifecyclestage_lead_date"] and not first["hs_lifecyclestage_customer_date"]
+    api.update(made.id, SimplePublicObjectInput(properties={"lifecyclestage": "customer"}))
+    became = api.get_by_id(made.id, properties=read).properties["hs_lifecyclestage_customer_date"]
+    assert became
+    for stage in ("other", "customer"):
+        api.update(made.id, SimplePublicObjectInput(properties={"lifecyclestage": stage}))
+    again = api.get_by_id(made.id, properties=read).properties
+    assert again["hs_lifecyclestage_customer_date"] == became
+    assert again["hs_lifecyclestage_lead_date"] == first["hs_lifecyclestage_lead_date"]
+    with pytest.raises(ApiException) as refused:
+        api.update(
+            made.id,
+            SimplePublicObjectInput(properties={"hs_lifecyclestage_customer_date": "2020-01-01"}),
+        )
+    assert refused.value.status == 400
