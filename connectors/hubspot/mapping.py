@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadsync.config.loading import load
+from leadsync.emails import normalize_email
 from leadsync.records import PersonRecord, RecordRef, UnreadableValue
 
 PropertyType = Literal["enumeration", "number", "string", "datetime", "date", "bool"]
@@ -258,7 +259,7 @@ class ValueReader:
     def email(self, field: str, value: Any) -> str | None:
         if value is None or value == "":
             return None
-        if isinstance(value, str) and _looks_like_email(value):
+        if isinstance(value, str) and normalize_email(value) is not None:
             return value.strip()
         self.note(field, value, "not an email address; left empty")
         return None
@@ -287,15 +288,6 @@ class ValueReader:
             return False, None
         self.note(field, value, "not a single value; left out")
         return False, None
-
-
-def _looks_like_email(text: str) -> bool:
-    """The store's own test of an address (one "@", a dotted domain, printable, no space)."""
-    value = text.strip()
-    local, at, domain = value.partition("@")
-    return bool(at and local and "." in domain and len(value) <= 320) and (
-        " " not in value and value.isprintable()
-    )
 
 
 def object_id_text(value: Any) -> str:

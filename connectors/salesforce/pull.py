@@ -25,6 +25,7 @@ from connectors.salesforce.mapping import (
     TaskSource,
 )
 from connectors.salesforce.timing import Timing, is_date, member_timing
+from leadsync.emails import normalize_email
 from leadsync.model.values import on_date
 from leadsync.records import ActivityRecord, PersonRecord, RecordRef, UnreadableValue
 
@@ -291,7 +292,7 @@ class _Reader:
         value = self.row.get(field) if field else None
         if value is None or field is None:
             return None
-        if isinstance(value, str) and _looks_like_email(value):
+        if isinstance(value, str) and normalize_email(value) is not None:
             return value
         self.note(field, value, "not an email address; left empty")
         return None
@@ -354,15 +355,6 @@ class _Reader:
         if stamp is None and self.row.get("SystemModstamp") is None:
             self.note("SystemModstamp", None, "empty; read as 1970")
         return stamp or UNKNOWN_TIME
-
-
-def _looks_like_email(text: str) -> bool:
-    """The store's own test of an address (one "@", a dotted domain, printable, no space)."""
-    value = text.strip()
-    local, at, domain = value.partition("@")
-    return bool(at and local and "." in domain and len(value) <= 320) and (
-        " " not in value and value.isprintable()
-    )
 
 
 def _id_text(value: Any) -> str:

@@ -31,9 +31,10 @@ from leadsync.config.operations import (
     NurtureSettings,
     RecycleSettings,
 )
+from leadsync.emails import FREE_MAIL_DOMAINS, email_domain
 from leadsync.engine import payloads
 from leadsync.engine.moves import QuietMoves, target_record
-from leadsync.engine.scoring import FREE_MAIL_DOMAINS, merged_attributes
+from leadsync.engine.scoring import merged_attributes
 from leadsync.handoff import (
     Breach,
     Candidates,
@@ -344,7 +345,7 @@ class Actor:
             people = {
                 i.person_id: i for i in load_inputs(conn, sorted({q.person_id for q in picked}))
             }
-            domains = [payloads.domain(i.email) for i in people.values()]
+            domains = [email_domain(i.email) for i in people.values()]
             candidates = Candidates.of(
                 users.get(),
                 ledger.account_owners(conn, name, [d for d in domains if d]),

@@ -62,12 +62,6 @@ def handoff_row(
     }
 
 
-def domain(email: str | None) -> str | None:
-    if not email or "@" not in email:
-        return None
-    return email.rsplit("@", 1)[1].lower()
-
-
 def handoff_person(
     person_id: int, record: StoredRecord, attributes: Mapping[str, Any], email: str | None
 ) -> HandoffPerson:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from leadsync.emails import FREE_MAIL_DOMAINS, email_domain
 from leadsync.model import AccountSignals, Activity, ModelSpec, Person, score
 from leadsync.store.scoring import PersonInputs, ScoreRow, StoredRecord
 
@@ -27,25 +28,11 @@ def merged_attributes(records: Sequence[StoredRecord], fit_source: str | None) -
     return merged
 
 
-#: Free mailbox providers: a shared domain there says nothing about a shared employer.
-FREE_MAIL_DOMAINS = frozenset(
-    {
-        "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "hotmail.com",
-        "hotmail.co.uk", "hotmail.fr", "outlook.com", "live.com", "msn.com", "icloud.com",
-        "me.com", "aol.com", "gmx.de", "gmx.net", "web.de", "mail.ru", "yandex.ru",
-        "protonmail.com", "proton.me", "orange.fr", "free.fr", "laposte.net", "qq.com",
-        "163.com",
-    }
-)  # fmt: skip
-
-
 def account_key(inputs: PersonInputs, fit_source: str | None, mode: str) -> str | None:
     """The account a person rolls up to: a CRM account id, or a company email domain."""
     if mode == "email_domain":
-        if inputs.email and "@" in inputs.email:
-            domain = inputs.email.rsplit("@", 1)[1]
-            return None if domain in FREE_MAIL_DOMAINS else "domain:" + domain
-        return None
+        domain = email_domain(inputs.email)
+        return None if domain is None or domain in FREE_MAIL_DOMAINS else "domain:" + domain
     for record in sorted(inputs.records, key=lambda r: r.source != fit_source):
         if record.account_id:
             return f"{record.source}:{record.account_id}"

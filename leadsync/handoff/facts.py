@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from leadsync.config.operations import PoolMatch
+from leadsync.emails import email_domain
 from leadsync.model.reading import domain_of, norm, read_number, read_text
 from leadsync.model.spec import alias_tables
 
@@ -53,12 +54,10 @@ def person_facts(
     table = _DEFAULT_ALIASES if aliases is None else aliases
     texts = {name: _canonical(name, attributes.get(name), table) for name in TERRITORY_ATTRIBUTES}
     size = read_number(attributes.get("employees"))
-    domain = None
-    for source in (email, attributes.get("email_domain")):
-        if isinstance(source, str) and source.strip():
-            domain = domain_of(source)
-            if domain:
-                break
+    domain = email_domain(email)
+    given = attributes.get("email_domain")
+    if domain is None and isinstance(given, str) and given.strip():
+        domain = domain_of(given)
     return PersonFacts(
         country=texts["country"],
         state=texts["state"],

@@ -19,6 +19,8 @@ from functools import lru_cache
 from numbers import Real
 from typing import Final
 
+from leadsync.emails import email_domain, host_name
+
 #: Longest text the model reads; beyond it a value is cut, so a pasted essay cannot slow
 #: every regex down.
 MAX_TEXT: Final = 512
@@ -228,24 +230,22 @@ def _decimal_text(text: str) -> str | None:
 # --- domains and company names ------------------------------------------------------------
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
-_DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]{2,}$")
 
 
 @lru_cache(maxsize=1 << 16)
 def domain_of(text: str) -> str | None:
-    """The host of an email address, URL or bare domain, lower-case, without ``www.``."""
+    """The host of a URL or bare domain, lower-case, without ``www.``; of an email address,
+    its ``email_domain`` (so an address reads the same here as everywhere else)."""
     value = norm(text)
     if "@" in value:
-        value = value.rsplit("@", 1)[1]
+        if "/" not in value:
+            return email_domain(value)
+        value = value.rsplit("@", 1)[1]  # a URL's user: https://user@host/
     value = _SCHEME.sub("", value).split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
     value = value.strip(". ")
     if value.startswith("www."):
         value = value[4:]
-    try:
-        value = value.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
-    return value if _DOMAIN.match(value) else None
+    return host_name(value)
 
 
 _LEGAL_SUFFIX = re.compile(

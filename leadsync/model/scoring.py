@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
+from leadsync.emails import email_domain
 from leadsync.model.engagement import Engagement, engage
-from leadsync.model.reading import domain_of, read_text
+from leadsync.model.reading import read_text
 from leadsync.model.result import Result, round_half_up
 from leadsync.model.spec import ModelSpec
 from leadsync.model.values import AccountSignals, Activity, Fit, Person, Readiness
@@ -105,12 +106,9 @@ def _attributes(
     attributes = dict(raw)
     derives = spec.derives
     if "email_domain" in derives and not attributes.get("email_domain"):
-        email = person.email
-        if isinstance(email, str) and "@" in email:
-            # Emails are unique per person, domains are not: cache on the domain part.
-            domain = domain_of(email.rpartition("@")[2])
-            if domain:
-                attributes["email_domain"] = domain
+        domain = email_domain(person.email)
+        if domain:
+            attributes["email_domain"] = domain
     if ("seniority" in derives and attributes.get("seniority") in (None, "")) or (
         "department" in derives and attributes.get("department") in (None, "")
     ):

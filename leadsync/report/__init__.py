@@ -6,7 +6,7 @@ CRM report export.
 
 from leadsync.report.build import CONVERSION_CSV, report_document
 from leadsync.report.csv_source import CsvMapping, leads_from_csv, load_csv_mapping
-from leadsync.report.dataset import DataQuality, Dataset, Lead, conversions, leads_from_store
+from leadsync.report.dataset import DataQuality, Dataset, Lead, leads_from_store
 from leadsync.report.stats import Lift, Share, lift, share
 
 __all__ = [
@@ -17,7 +17,6 @@ __all__ = [
     "Lead",
     "Lift",
     "Share",
-    "conversions",
     "leads_from_csv",
     "leads_from_store",
     "lift",

@@ -6,10 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from leadsync.report.dataset import Dataset
 from leadsync.report.sections import dataset_sections, period_start, store_sections
+from leadsync.store import Connection
 
 CONVERSION_STORE = (
     "converted = a Salesforce lead converted (ConvertedDate) or a HubSpot contact whose "
@@ -24,7 +23,7 @@ def report_document(
     *,
     now: datetime,
     months: int,
-    conn: sa.Connection | None = None,
+    conn: Connection | None = None,
     stages: Iterable[str] = (),
     conversion: str = "",
 ) -> dict[str, Any]:

@@ -19,20 +19,16 @@ counted. From a CSV export, which has counts and no dates, exposure is the plain
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
-from leadsync.engine.scoring import merged_attributes
+from leadsync.engine.scoring import merged_attributes, to_activities
 from leadsync.model import Activity, ModelSpec, Person, score
 from leadsync.model.engagement import RuleIndex
-from leadsync.store.identity import chunks
-from leadsync.store.schema import activities, crm_records, people, score_history
-from leadsync.store.scoring import StoredRecord
+from leadsync.store import Connection
+from leadsync.store.history import PersonHistory, histories
 
 #: Just after an activity, so the snapshot counts it.
 _TICK = timedelta(seconds=1)
@@ -146,39 +142,47 @@ def outcome(
     return None, now
 
 
-def conversions(
-    conn: sa.Connection, person_ids: Sequence[int] | None = None, stages: Iterable[str] = ()
-) -> dict[int, datetime]:
-    """When each person converted: the earliest ``converted_at`` of any of their records
-    (converted and merged ones included). With ``stages``, a record whose ``lifecycle_stage``
-    attribute is one of them also counts, dated by its last modification."""
-    wanted = {s.strip().casefold() for s in stages if s.strip()}
-    columns = (
-        crm_records.c.person_id,
-        crm_records.c.converted_at,
-        crm_records.c.modified_at,
-        crm_records.c.attributes,
+def lead_of(
+    history: PersonHistory,
+    spec: ModelSpec,
+    unit: ModelSpec,
+    fit_source: str | None,
+    cycle: timedelta,
+    now: datetime,
+) -> Lead | None:
+    """One person's history read as of their snapshot; None without any (no activity,
+    score or conversion)."""
+    inputs = history.inputs
+    acts = to_activities(inputs)
+    starts = [t for t in (history.first_scored_at, history.converted_at) if t is not None]
+    if acts:
+        starts.append(acts[0].occurred_at)
+    if not starts:
+        return None
+    entered = min(starts)
+    result, told = outcome(entered, history.converted_at, cycle, now)
+    before = [a for a in acts if a.occurred_at < told]
+    snapshot = before[-1].occurred_at + _TICK if before else min(entered, told)
+    attributes = merged_attributes(inputs.records, fit_source)
+    person = Person(key=str(inputs.person_id), attributes=attributes, email=inputs.email)
+    boxes, exposure, fired = lead_features(spec, unit, person, before, snapshot)
+    source = attributes.get("lead_source")
+    campaign = next((a.name for a in acts if a.kind in CAMPAIGN_KINDS and a.name), None)
+    return Lead(
+        key=str(inputs.person_id),
+        entered_at=entered,
+        converted=result,
+        converted_at=history.converted_at,
+        source=str(source).strip() if source not in (None, "") else None,
+        campaign=campaign,
+        boxes=boxes,
+        exposure=exposure,
+        fired=fired,
     )
-    query = sa.select(*columns)
-    if not wanted:
-        query = query.where(crm_records.c.converted_at.is_not(None))
-    found: dict[int, datetime] = {}
-    parts: Iterable[list[int] | None] = [None] if person_ids is None else chunks(list(person_ids))
-    for part in parts:
-        bounded = query if part is None else query.where(crm_records.c.person_id.in_(part))
-        for pid, converted_at, modified_at, attrs in conn.execute(bounded):
-            when = converted_at
-            if when is None and wanted:
-                stage = attrs.get("lifecycle_stage") if isinstance(attrs, dict) else None
-                if isinstance(stage, str) and stage.strip().casefold() in wanted:
-                    when = modified_at
-            if when is not None and (pid not in found or when < found[pid]):
-                found[pid] = when
-    return found
 
 
 def leads_from_store(
-    conn: sa.Connection,
+    conn: Connection,
     spec: ModelSpec,
     *,
     fit_source: str | None,
@@ -190,95 +194,11 @@ def leads_from_store(
     """Every person in the store with some history, read as of their snapshot."""
     cycle = timedelta(days=cycle_days)
     unit = unit_spec(spec)
-    stage_list = list(stages)
-    ids = list(conn.execute(sa.select(people.c.id).order_by(people.c.id)).scalars())
     leads: list[Lead] = []
-    for part in chunks(ids):
-        records: dict[int, list[StoredRecord]] = defaultdict(list)
-        live: dict[int, list[StoredRecord]] = defaultdict(list)
-        emails: dict[int, str | None] = {}
-        for row in conn.execute(
-            sa.select(crm_records)
-            .where(crm_records.c.person_id.in_(part))
-            .order_by(crm_records.c.id)
-        ):
-            emails.setdefault(row.person_id, row.email_norm)
-            stored = StoredRecord(
-                id=row.id,
-                uid=row.uid,
-                source=row.source,
-                object_type=row.object_type,
-                external_id=row.external_id,
-                email=row.email_norm,
-                attributes=row.attributes if isinstance(row.attributes, dict) else {},
-                owner_id=row.owner_id,
-                status=row.status,
-                opted_out=row.opted_out,
-                account_id=row.account_id,
-                converted_at=row.converted_at,
-                modified_at=row.modified_at,
-            )
-            records[row.person_id].append(stored)
-            if not row.deleted and row.merged_into is None:
-                live[row.person_id].append(stored)
-        acts: dict[int, list[Activity]] = defaultdict(list)
-        campaigns: dict[int, str] = {}
-        for row in conn.execute(
-            sa.select(activities)
-            .where(activities.c.person_id.in_(part), activities.c.deleted.is_(False))
-            .order_by(activities.c.occurred_at, activities.c.id)
-        ):
-            acts[row.person_id].append(
-                Activity(
-                    id=row.uid,
-                    kind=row.kind,
-                    occurred_at=row.occurred_at,
-                    name=row.name,
-                    campaign_type=row.campaign_type,
-                    member_status=row.member_status,
-                    url=row.url,
-                )
-            )
-            if row.kind in CAMPAIGN_KINDS and row.name and row.person_id not in campaigns:
-                campaigns[row.person_id] = row.name
-        first_scored = dict(
-            conn.execute(
-                sa.select(score_history.c.person_id, sa.func.min(score_history.c.at))
-                .where(score_history.c.person_id.in_(part))
-                .group_by(score_history.c.person_id)
-            ).all()
-        )
-        converted = conversions(conn, part, stage_list)
-        for pid in part:
-            if not records[pid]:
-                continue
-            starts = [t for t in (first_scored.get(pid), converted.get(pid)) if t is not None]
-            if acts[pid]:
-                starts.append(acts[pid][0].occurred_at)
-            if not starts:
-                continue
-            entered = min(starts)
-            conv_at = converted.get(pid)
-            result, told = outcome(entered, conv_at, cycle, now)
-            before = [a for a in acts[pid] if a.occurred_at < told]
-            snapshot = before[-1].occurred_at + _TICK if before else min(entered, told)
-            attributes = merged_attributes(live[pid] or records[pid], fit_source)
-            person = Person(key=str(pid), attributes=attributes, email=emails.get(pid))
-            boxes, exposure, fired = lead_features(spec, unit, person, before, snapshot)
-            source = attributes.get("lead_source")
-            leads.append(
-                Lead(
-                    key=str(pid),
-                    entered_at=entered,
-                    converted=result,
-                    converted_at=conv_at,
-                    source=str(source).strip() if source not in (None, "") else None,
-                    campaign=campaigns.get(pid),
-                    boxes=boxes,
-                    exposure=exposure,
-                    fired=fired,
-                )
-            )
+    for history in histories(conn, stages):
+        lead = lead_of(history, spec, unit, fit_source, cycle, now)
+        if lead is not None:
+            leads.append(lead)
     return Dataset(
         origin=origin,
         criteria=tuple(c.name for c in spec.criteria),

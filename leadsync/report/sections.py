@@ -16,11 +16,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
-from leadsync.report.dataset import Dataset, Lead, conversions
+from leadsync.report.dataset import Dataset, Lead
 from leadsync.report.stats import Lift, lift, share
-from leadsync.store.schema import handoffs, recycles, score_history
+from leadsync.store import Connection
+from leadsync.store.history import (
+    cell_entries,
+    conversions,
+    handed_off_since,
+    people_handed_off_since,
+    recycled_since,
+)
 
 REVISIT = "revisit your ICP"
 TOO_FEW = "too few leads to tell"
@@ -140,7 +146,7 @@ def poor_fit_by(ds: Dataset, leads: Sequence[Lead], key: str) -> list[dict[str, 
 
 
 def matrix_by_month(
-    conn: sa.Connection,
+    conn: Connection,
     start: datetime,
     now: datetime,
     cycle_days: float,
@@ -150,21 +156,10 @@ def matrix_by_month(
     them that converted within the sales cycle after entering. Entries after a person had
     already converted are left out; ``open`` counts entries whose cycle is still running."""
     cycle = timedelta(days=cycle_days)
-    query = (
-        sa.select(score_history.c.person_id, score_history.c.at, score_history.c.new_cell)
-        .where(
-            score_history.c.at >= start,
-            score_history.c.at <= now,
-            sa.or_(
-                score_history.c.old_cell.is_(None),
-                score_history.c.old_cell != score_history.c.new_cell,
-            ),
-        )
-        .order_by(score_history.c.at, score_history.c.id)
-    )
     seen: set[tuple[str, str, int]] = set()
     cells: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for pid, at, cell in conn.execute(query):
+    for entry in cell_entries(conn, start, now):
+        pid, at, cell = entry.person_id, entry.at, entry.cell
         month = f"{at:%Y-%m}"
         conv = converted.get(pid)
         counts = cells[(month, cell)]
@@ -205,7 +200,7 @@ def _hours(deltas: Sequence[float]) -> dict[str, float | None]:
 
 
 def hand_raisers_vs_sales_ready(
-    conn: sa.Connection,
+    conn: Connection,
     start: datetime,
     cycle_days: float,
     converted: dict[int, datetime],
@@ -213,20 +208,15 @@ def hand_raisers_vs_sales_ready(
     """Hand-offs of hand-raisers against other sales-ready leads: conversion within the cycle
     after the hand-off, and hours to the first sales touch."""
     cycle = timedelta(days=cycle_days)
-    query = sa.select(
-        handoffs.c.person_id,
-        handoffs.c.readiness,
-        handoffs.c.handed_off_at,
-        handoffs.c.touched_at,
-    ).where(handoffs.c.handed_off_at.is_not(None), handoffs.c.handed_off_at >= start)
     groups: dict[str, dict[str, Any]] = {
         name: {"n": 0, "k": 0, "hours": [], "untouched": 0}
         for name in ("hand_raiser", "sales_ready")
     }
-    for pid, readiness, handed, touched in conn.execute(query):
-        group = groups["hand_raiser" if readiness == "hand_raiser" else "sales_ready"]
+    for item in handed_off_since(conn, start):
+        handed, touched = item.handed_off_at, item.touched_at
+        group = groups["hand_raiser" if item.readiness == "hand_raiser" else "sales_ready"]
         group["n"] += 1
-        conv = converted.get(pid)
+        conv = converted.get(item.person_id)
         if conv is not None and handed <= conv <= handed + cycle:
             group["k"] += 1
         if touched is None:
@@ -247,24 +237,17 @@ def hand_raisers_vs_sales_ready(
 
 
 def recycle_flow(
-    conn: sa.Connection, start: datetime, converted: dict[int, datetime]
+    conn: Connection, start: datetime, converted: dict[int, datetime]
 ) -> dict[str, Any]:
     """Handed off -> recycled (by reason) -> re-qualified -> converted after the recycle."""
-    handed = conn.execute(
-        sa.select(sa.func.count(sa.distinct(handoffs.c.person_id))).where(
-            handoffs.c.handed_off_at.is_not(None), handoffs.c.handed_off_at >= start
-        )
-    ).scalar_one()
+    handed = people_handed_off_since(conn, start)
     reasons: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    query = sa.select(
-        recycles.c.person_id, recycles.c.reason, recycles.c.recycled_at, recycles.c.requalified_at
-    ).where(recycles.c.recycled_at >= start)
-    for pid, reason, recycled_at, requalified_at in conn.execute(query):
-        counts = reasons[reason or "(no reason)"]
+    for item in recycled_since(conn, start):
+        counts = reasons[item.reason or "(no reason)"]
         counts[0] += 1
-        counts[1] += requalified_at is not None
-        conv = converted.get(pid)
-        counts[2] += conv is not None and conv > recycled_at
+        counts[1] += item.requalified_at is not None
+        conv = converted.get(item.person_id)
+        counts[2] += conv is not None and conv > item.recycled_at
     by_reason = [
         {
             "reason": reason,
@@ -303,7 +286,7 @@ def dataset_sections(ds: Dataset, leads: Sequence[Lead]) -> dict[str, Any]:
 
 
 def store_sections(
-    conn: sa.Connection,
+    conn: Connection,
     start: datetime,
     now: datetime,
     cycle_days: float,

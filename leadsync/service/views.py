@@ -13,17 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import sqlalchemy as sa
-
 from leadsync.model import ModelSpec
 from leadsync.model.values import FITS, READINESS_LEVELS
 from leadsync.records import ApiUsage
 from leadsync.report import leads_from_store, report_document, share
+from leadsync.store import Connection
 from leadsync.store.actions import stuck_actions
+from leadsync.store.handoffs import recent_handoffs, recent_recycles, sla_breaches
 from leadsync.store.lookup import matrix_counts
 from leadsync.store.queue import recent_requests
-from leadsync.store.runs import recent_runs
-from leadsync.store.schema import handoffs, people, recycles, runs
+from leadsync.store.runs import calls_since, recent_runs
 from leadsync.store.unreadable import summary as unreadable_summary
 from leadsync.store.writes import pending_counts, rejected_writes
 
@@ -32,7 +31,7 @@ class HasUsage(Protocol):
     def usage(self) -> ApiUsage: ...
 
 
-def matrix(conn: sa.Connection, teams: Mapping[str, str] | None = None) -> dict[str, Any]:
+def matrix(conn: Connection, teams: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Rows (fit) x columns (readiness) of active people, with totals."""
     counts = matrix_counts(conn)
     columns: list[str] = [r for r in READINESS_LEVELS if r != "do_not_contact"]
@@ -55,7 +54,7 @@ def matrix(conn: sa.Connection, teams: Mapping[str, str] | None = None) -> dict[
     return {"columns": columns, "rows": rows, "total": sum(counts.values())}
 
 
-def cycles(conn: sa.Connection, limit: int = 30) -> list[dict[str, Any]]:
+def cycles(conn: Connection, limit: int = 30) -> list[dict[str, Any]]:
     """Recent runs with the counts a reader scans for: pulled, scored, written, rejected."""
     out = []
     for run in recent_runs(conn, limit):
@@ -78,7 +77,7 @@ def cycles(conn: sa.Connection, limit: int = 30) -> list[dict[str, Any]]:
     return out
 
 
-def rejected(conn: sa.Connection, limit: int = 100) -> dict[str, Any]:
+def rejected(conn: Connection, limit: int = 100) -> dict[str, Any]:
     """Rejected writes and actions with the CRM's own words, and the connectors they are on."""
     writes = rejected_writes(conn, limit)
     actions = stuck_actions(conn, limit)
@@ -87,36 +86,17 @@ def rejected(conn: sa.Connection, limit: int = 100) -> dict[str, Any]:
     return {"writes": writes, "actions": actions, "sources": sources, "owed": pending_counts(conn)}
 
 
-def handoff_page(conn: sa.Connection, limit: int = 50) -> dict[str, Any]:
+def handoff_page(conn: Connection, limit: int = 50) -> dict[str, Any]:
     """Recent hand-offs, SLA breaches, and recycled people with whether they came back."""
-    recent = [
-        dict(row._mapping)
-        for row in conn.execute(sa.select(handoffs).order_by(handoffs.c.id.desc()).limit(limit))
-    ]
-    breaches = [
-        dict(row._mapping)
-        for row in conn.execute(
-            sa.select(handoffs)
-            .where(handoffs.c.breached_at.is_not(None))
-            .order_by(handoffs.c.breached_at.desc())
-            .limit(limit)
-        )
-    ]
-    recycled = [
-        dict(row._mapping)
-        for row in conn.execute(
-            sa.select(recycles, people.c.email_norm)
-            .join(people, people.c.id == recycles.c.person_id)
-            .order_by(recycles.c.id.desc())
-            .limit(limit)
-        )
-    ]
+    recent = recent_handoffs(conn, limit)
+    breaches = sla_breaches(conn, limit)
+    recycled = recent_recycles(conn, limit)
     returned = sum(1 for r in recycled if r["requalified_at"] is not None)
     return {"recent": recent, "breaches": breaches, "recycled": recycled, "returned": returned}
 
 
 def budget(
-    conn: sa.Connection,
+    conn: Connection,
     connectors: Sequence[str],
     usage: Mapping[str, HasUsage],
     now: datetime,
@@ -126,18 +106,7 @@ def budget(
     The runs table knows the calls of every replica's cycles; ``usage()`` knows this
     process's calls since start and the remaining allowance the CRM reported, if any.
     """
-    since = now - timedelta(hours=24)
-    day: dict[str, int] = {}
-    query = sa.select(runs.c.connector, runs.c.counts, runs.c.api_calls).where(
-        runs.c.started_at >= since
-    )
-    for connector, counts, total in conn.execute(query):
-        per = (counts or {}).get("api_calls") or {}
-        if per:
-            for name, n in per.items():
-                day[name] = day.get(name, 0) + int(n)
-        elif connector in connectors:
-            day[connector] = day.get(connector, 0) + int(total or 0)
+    day = calls_since(conn, now - timedelta(hours=24), connectors)
     out = []
     for name in connectors:
         known = usage.get(name)
@@ -154,7 +123,7 @@ def budget(
     return out
 
 
-def backfills(conn: sa.Connection, limit: int = 20) -> list[dict[str, Any]]:
+def backfills(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
     return recent_requests(conn, limit)
 
 
@@ -171,7 +140,7 @@ class ReportInputs:
     stages: tuple[str, ...] = ()
 
 
-def report(conn: sa.Connection, inputs: ReportInputs, now: datetime, months: int) -> dict[str, Any]:
+def report(conn: Connection, inputs: ReportInputs, now: datetime, months: int) -> dict[str, Any]:
     """``leadsync report``'s document over the store, and what the page's charts plot."""
     ds = leads_from_store(
         conn,
@@ -265,7 +234,7 @@ def report_charts(document: Mapping[str, Any]) -> dict[str, Any]:
     return charts
 
 
-def unreadable(conn: sa.Connection, limit: int = 200) -> dict[str, Any]:
+def unreadable(conn: Connection, limit: int = 200) -> dict[str, Any]:
     """Values a connector could not read: how many, and the most recently seen ``limit``."""
     found = unreadable_summary(conn, limit)
     return {"count": found.count, "rows": list(found.latest)}

@@ -2,7 +2,9 @@
 
 ``Store`` owns the engine and transactions; the modules beside it are functions over a
 connection, one concern each: ``ingest`` (pulled records), ``scoring`` (the scoring queue and
-results), ``writes`` (ledger and outbox), ``runs`` (cursors and cycles), ``lookup`` (reads).
+results), ``writes`` (ledger and outbox), ``runs`` (cursors and cycles), ``lookup`` (reads),
+``history`` (the past the report reads). All of LeadSync's SQL lives in this package: code
+outside it calls these functions and names a connection ``leadsync.store.Connection``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 
 from leadsync.store import db
 from leadsync.store.cycle_lock import HeldLock, cycle_lock
@@ -57,4 +60,4 @@ class Store:
         self.engine.dispose()
 
 
-__all__ = ["Store"]
+__all__ = ["Connection", "Store"]

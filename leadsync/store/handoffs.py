@@ -468,6 +468,34 @@ def handoff_summary(conn: sa.Connection, limit: int = 20) -> dict[str, Any]:
     }
 
 
+def recent_handoffs(conn: sa.Connection, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` hand-offs, newest first, every column."""
+    query = sa.select(handoffs).order_by(handoffs.c.id.desc()).limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def sla_breaches(conn: sa.Connection, limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` hand-offs that breached their SLA most recently, latest breach first."""
+    query = (
+        sa.select(handoffs)
+        .where(handoffs.c.breached_at.is_not(None))
+        .order_by(handoffs.c.breached_at.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def recent_recycles(conn: sa.Connection, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` recycles, newest first, each with the person's ``email_norm``."""
+    query = (
+        sa.select(recycles, people.c.email_norm)
+        .join(people, people.c.id == recycles.c.person_id)
+        .order_by(recycles.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
 def results_of(conn: sa.Connection, person_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
     """The stored ``Result.to_dict()`` of each person that has one."""
     out: dict[int, Mapping[str, Any]] = {}

@@ -33,20 +33,6 @@ _CHUNK = 5_000
 _ANALYZE_MIN_CHANGES = 5_000
 
 
-def normalize_email(email: object) -> str | None:
-    """Lower-cased, trimmed address, or None when it cannot be an email address."""
-    if not isinstance(email, str):
-        return None
-    value = email.strip().lower()
-    local, at, domain = value.partition("@")
-    if not at or not local or "." not in domain or len(value) > 320:
-        return None
-    # Every whitespace character but the ASCII space is unprintable: one scan in C for both.
-    if " " in value or not value.isprintable():
-        return None
-    return value
-
-
 def fingerprint(values: Any) -> str:
     """Stable hash of JSON-able values: equal inputs, equal hash, on every run and machine."""
     blob: bytes | None

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
+from leadsync.emails import email_domain, normalize_email
 from leadsync.records import ActivityRecord, PersonRecord, RecordRef, UnreadableValue
 from leadsync.store import unreadable
 from leadsync.store.bulk_insert import insert_rows
@@ -25,7 +26,6 @@ from leadsync.store.identity import (
     mark_dirty,
     merge_people,
     move_record,
-    normalize_email,
     person_by_email,
     refresh_planner_stats,
 )
@@ -135,7 +135,7 @@ def _record_row(
     row["fingerprint"] = fingerprint(
         _with_notes({k: v for k, v in row.items() if k not in _NOT_FINGERPRINTED}, notes)
     )
-    domain = email.rsplit("@", 1)[1] if email and "@" in email else None
+    domain = email_domain(email)
     row["email_domain"] = domain if domain and len(domain) <= 255 else None
     return row
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from leadsync.store.identity import normalize_email
+from leadsync.emails import normalize_email
 from leadsync.store.members import among
 from leadsync.store.schema import crm_records, ledger, people, score_history, scores
 

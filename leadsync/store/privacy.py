@@ -13,8 +13,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from leadsync.emails import normalize_email
 from leadsync.store import unreadable
-from leadsync.store.identity import chunks, normalize_email
+from leadsync.store.identity import chunks
 from leadsync.store.returning import remember_forgotten
 from leadsync.store.schema import (
     actions,

@@ -112,6 +112,26 @@ def recent_runs(conn: sa.Connection, limit: int = 20) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
+def calls_since(conn: sa.Connection, since: datetime, connectors: Sequence[str]) -> dict[str, int]:
+    """API calls per connector by the runs started at or after ``since``, every replica's.
+
+    A run that kept calls per connector (``counts["api_calls"]``, as a cycle over several
+    connectors does) is counted by those; an older one by its total, for its own connector
+    when that is one of ``connectors``."""
+    query = sa.select(runs.c.connector, runs.c.counts, runs.c.api_calls).where(
+        runs.c.started_at >= since
+    )
+    calls: dict[str, int] = {}
+    for connector, counts, total in conn.execute(query):
+        per = (counts or {}).get("api_calls") or {}
+        if per:
+            for name, n in per.items():
+                calls[name] = calls.get(name, 0) + int(n)
+        elif connector in connectors:
+            calls[connector] = calls.get(connector, 0) + int(total or 0)
+    return calls
+
+
 def last_finished(conn: sa.Connection, kind: str) -> datetime | None:
     """When the latest run of ``kind`` that did not fail outright finished."""
     query = sa.select(sa.func.max(runs.c.finished_at)).where(

@@ -16,18 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from leadsync.model import Activity, ModelSpec, Person, score
-from leadsync.store import Store
-from leadsync.store.schema import (
-    activities,
-    crm_records,
-    handoffs,
-    people,
-    recycles,
-    score_history,
-)
+from leadsync.records import RecordRef
+from leadsync.store import Connection, Store
+from leadsync.store.handoffs import insert_handoff, insert_recycle
+from leadsync.store.past import PastLead, Scored, insert_lead, insert_score_change
+from leadsync.store.scoring import StoredActivity
 
 INDUSTRIES = ("Manufacturing", "Retail", "Software", "Healthcare")
 COUNTRIES = ("United Kingdom", "France", "Germany", "United States")
@@ -130,68 +124,55 @@ def write_history(store: Store, leads: list[GeneratedLead], spec: ModelSpec, see
     rng = random.Random(seed)
     with store.transaction() as conn:
         for pid, lead in enumerate(leads, start=1):
-            at = lead.entered_at
-            conn.execute(
-                sa.insert(people),
-                {"id": pid, "email_norm": lead.email, "dirty": False, "active": True,
-                 "created_at": at, "updated_at": at},
+            acts = [_stored(a) for a in lead.activities]
+            record = RecordRef("salesforce", "Lead", str(pid))
+            insert_lead(
+                conn,
+                PastLead(pid, record, lead.email, lead.attributes, lead.entered_at,
+                         lead.converted_at, acts),
             )  # fmt: skip
-            conn.execute(
-                sa.insert(crm_records),
-                {
-                    "uid": f"salesforce:Lead:{pid}", "person_id": pid, "source": "salesforce",
-                    "object_type": "Lead", "external_id": str(pid), "email_norm": lead.email,
-                    "attributes": lead.attributes, "opted_out": False, "deleted": False,
-                    "converted_at": lead.converted_at, "modified_at": at,
-                    "fingerprint": "generated", "updated_at": at,
-                },
-            )  # fmt: skip
-            if lead.activities:
-                conn.execute(
-                    sa.insert(activities),
-                    [
-                        {
-                            "uid": f"salesforce:Activity:{a.id}", "person_id": pid,
-                            "record_uid": f"salesforce:Lead:{pid}", "email_norm": lead.email,
-                            "kind": a.kind, "occurred_at": a.occurred_at,
-                            "modified_at": a.occurred_at, "name": a.name,
-                            "campaign_type": a.campaign_type, "url": a.url,
-                            "deleted": False, "fingerprint": "generated",
-                        }
-                        for a in lead.activities
-                    ],
-                )  # fmt: skip
             _history(conn, pid, lead, spec, rng)
 
 
+def _stored(activity: Activity) -> StoredActivity:
+    return StoredActivity(
+        uid=f"salesforce:Activity:{activity.id}",
+        kind=activity.kind,
+        occurred_at=activity.occurred_at,
+        name=activity.name,
+        campaign_type=activity.campaign_type,
+        member_status=activity.member_status,
+        url=activity.url,
+        actor_id=None,
+        early_s=activity.early_s,
+        late_s=activity.late_s,
+    )
+
+
 def _history(
-    conn: sa.Connection, pid: int, lead: GeneratedLead, spec: ModelSpec, rng: random.Random
+    conn: Connection, pid: int, lead: GeneratedLead, spec: ModelSpec, rng: random.Random
 ) -> None:
     person = Person(key=str(pid), attributes=lead.attributes, email=lead.email)
     moments = [lead.entered_at] + [a.occurred_at for a in lead.activities]
-    old_cell: str | None = None
-    old_score: int | None = None
+    old: Scored | None = None
     seq = 0
     for moment in moments:
         if lead.converted_at is not None and moment >= lead.converted_at:
             break
         seen = [a for a in lead.activities if a.occurred_at <= moment]
         result = score(person, seen, spec, moment)
-        if result.cell == old_cell:
+        if old is not None and result.cell == old.cell:
             continue
-        conn.execute(
-            sa.insert(score_history),
-            {"person_id": pid, "at": moment, "old_score": old_score, "new_score": result.score,
-             "old_cell": old_cell, "new_cell": result.cell, "cause": {}},
-        )  # fmt: skip
-        if _sales(result.cell, spec) and (old_cell is None or not _sales(old_cell, spec)):
+        new = Scored(result.score, result.cell)
+        insert_score_change(conn, pid, moment, old, new)
+        if _sales(result.cell, spec) and (old is None or not _sales(old.cell, spec)):
             seq += 1
             _handoff(conn, pid, seq, result.cell, result.readiness, result.score, moment, lead, rng)
-        old_cell, old_score = result.cell, result.score
+        old = new
 
 
 def _handoff(
-    conn: sa.Connection,
+    conn: Connection,
     pid: int,
     seq: int,
     cell: str,
@@ -204,8 +185,8 @@ def _handoff(
     mean_hours = 2.0 if readiness == "hand_raiser" else 20.0
     touched = None if rng.random() < 0.1 else at + timedelta(hours=rng.expovariate(1 / mean_hours))
     uid = f"salesforce:Lead:{pid}"
-    conn.execute(
-        sa.insert(handoffs),
+    insert_handoff(
+        conn,
         {"person_id": pid, "seq": seq, "record_uid": uid, "source": "salesforce",
          "state": "done", "trigger": "cell", "to_cell": cell, "readiness": readiness,
          "score": points, "reason": f"entered {cell}", "queued_at": at, "handed_off_at": at,
@@ -214,8 +195,8 @@ def _handoff(
     if lead.converted_at is None and rng.random() < 0.4:
         recycled = at + timedelta(days=rng.uniform(10, 40))
         back = recycled + timedelta(days=20) if rng.random() < 0.3 else None
-        conn.execute(
-            sa.insert(recycles),
+        insert_recycle(
+            conn,
             {"person_id": pid, "seq": seq, "record_uid": uid, "source": "salesforce",
              "state": "done", "trigger": "status", "from_cell": cell,
              "reason": rng.choice(RECYCLE_REASONS), "recycled_at": recycled, "done_at": recycled,
