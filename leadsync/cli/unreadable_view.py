@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from rich.console import Console
 
+from leadsync.store import Connection
 from leadsync.store.unreadable import summary
 
 #: How many of the most recently seen unreadable values status lists.
 LATEST = 20
 
 
-def unreadable_document(conn: sa.Connection) -> dict[str, Any]:
+def unreadable_document(conn: Connection) -> dict[str, Any]:
     """``{"unreadable": {"count": n, "latest": [...]}}`` for the status document."""
     found = summary(conn, LATEST)
     return {"unreadable": {"count": found.count, "latest": [row.to_dict() for row in found.latest]}}

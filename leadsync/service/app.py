@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-import sqlalchemy as sa
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -49,6 +48,7 @@ from leadsync.service.state import (
 from leadsync.service.views import HasUsage, ReportInputs
 from leadsync.service.webhook import BodyTooLarge, BodyTooSlow, HubSpotWebhook, too_slow
 from leadsync.store import Store
+from leadsync.store.db import ping
 from leadsync.store.runs import ConnectorHealth
 
 log = structlog.get_logger(__name__)
@@ -97,7 +97,7 @@ def _probe_store(
     (the leader's cycles, whichever replica asks, and any command's)."""
     try:
         with store.reading() as conn:
-            conn.execute(sa.text("SELECT 1")).scalar_one()
+            ping(conn)
             return None, health_from_store(conn, connectors)
     except Exception as exc:  # any driver error means "not reachable" to a probe
         return f"store unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", {}

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-import sqlalchemy as sa
-
 from jobs.runner import CycleOutcome
+from leadsync.store import Connection
 from leadsync.store.runs import ConnectorHealth, connector_health
 
 #: Without ``[health] freshness_seconds``: a connector whose last good cycle is older than
@@ -67,7 +66,7 @@ class HealthRules:
     unready_after_failures: int = 2
 
 
-def health_from_store(conn: sa.Connection, connectors: Sequence[str]) -> dict[str, ConnectorHealth]:
+def health_from_store(conn: Connection, connectors: Sequence[str]) -> dict[str, ConnectorHealth]:
     """Each connector's recent cycles, as every replica and ``leadsync status`` read them:
     the runs table is the one record of how cycles went, whoever ran them."""
     return connector_health(conn, connectors)

@@ -143,3 +143,8 @@ def _checked_revision(engine: sa.Engine) -> str | None:
             "it was migrated by a newer LeadSync; upgrade LeadSync before running it"
         ) from None
     return revision
+
+
+def ping(conn: sa.Connection) -> None:
+    """Raise the driver's error unless the store answers a trivial query."""
+    conn.execute(sa.text("SELECT 1")).scalar_one()
