@@ -335,7 +335,7 @@ def bench_settings() -> Any:
 def timed_cycle(engine: SyncEngine, timer: PhaseTimer) -> dict[str, Any]:
     timer.phases.clear()
     began = time.perf_counter()
-    report: CycleReport = engine.cycle()
+    report: CycleReport = engine.run()
     wall = time.perf_counter() - began
     timer.close()
     if report.errors:

@@ -2,11 +2,11 @@
 
 ``BackfillJob.run_next`` is a periodic job on the scheduler's single worker, so a backfill
 never overlaps a connector's cycle: it claims the next request (one a dead leader left
-running first), runs ``engine.cycle(full=True, ...)`` with the request's options, and records
-start, finish, status and the cycle's report on the request. A backfill the service stops
-(SIGTERM, or this replica losing the lease) ends its pull at a batch boundary like any cycle
-and goes back in the queue for whoever leads next, who carries on from its last committed page
-(the engine's checkpoints, keyed by the request).
+running first), runs a full cycle (``CycleRequest(full=True, ...)``) with the request's
+options, and records start, finish, status and the cycle's report on the request. A backfill
+the service stops (SIGTERM, or this replica losing the lease) ends its pull at a batch
+boundary like any cycle and goes back in the queue for whoever leads next, who carries on from
+its last committed page (the engine's checkpoints, keyed by the request).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import structlog
 
 from jobs.runner import CycleOutcome, Observer
 from leadsync.engine.cycle import CycleReport
+from leadsync.engine.request import CycleRequest
 from leadsync.errors import CycleBusy, FatalSyncError, LeadSyncError
 from leadsync.store import Store
 from leadsync.store.queue import BackfillRequest, claim_next, finish_request, requeue
@@ -35,16 +36,7 @@ MAX_ATTEMPTS = 3
 
 
 class BackfillEngine(Protocol):
-    def cycle(
-        self,
-        only: Sequence[str] | None = None,
-        *,
-        dry_run: bool = False,
-        full: bool = False,
-        since: datetime | None = None,
-        no_actions: bool = False,
-        resume_key: str | None = None,
-    ) -> CycleReport: ...
+    def run(self, request: CycleRequest) -> CycleReport: ...
 
 
 class BackfillJob:
@@ -99,14 +91,16 @@ class BackfillJob:
         report: CycleReport | None = None
         error: str | None = None
         try:
-            report = self._engine.cycle(
-                list(request.connectors) or None,
-                dry_run=request.dry_run,
-                full=True,
-                since=request.since,
-                no_actions=request.no_actions,
-                # A request the service died in (or stopped) carries on from its last page.
-                resume_key=f"queue:{request.id}",
+            report = self._engine.run(
+                CycleRequest(
+                    only=tuple(request.connectors),
+                    dry_run=request.dry_run,
+                    full=True,
+                    since=request.since,
+                    no_actions=request.no_actions,
+                    # A request the service died in (or stopped) carries on from its last page.
+                    resume_key=f"queue:{request.id}",
+                )
             )
             status = report.status
             error = "; ".join(report.errors) or None

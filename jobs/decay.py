@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from leadsync.engine.request import CycleRequest
 from leadsync.errors import CycleBusy
 from leadsync.store import Store
 from leadsync.store.runs import first_finished, last_finished
@@ -28,7 +29,7 @@ CHECK_EVERY = timedelta(hours=1)
 
 
 class DecayEngine(Protocol):
-    def cycle(self, *, decay: bool = ..., reread: timedelta | None = ...) -> Any: ...
+    def run(self, request: CycleRequest) -> Any: ...
 
 
 class DecayJob:
@@ -60,7 +61,7 @@ class DecayJob:
             return None
         log.info("decay.started")
         try:
-            report = self._engine.cycle(decay=True, reread=self._reread)
+            report = self._engine.run(CycleRequest(decay=True, reread=self._reread))
         except CycleBusy as exc:
             log.warning("decay.skipped", reason=str(exc))  # still due: the next tick runs it
             return None

@@ -20,6 +20,7 @@ from typing import Protocol
 import structlog
 
 from leadsync.engine.cycle import CycleReport, LogProgress, Progress
+from leadsync.engine.request import CycleRequest
 from leadsync.errors import CycleBusy, FatalSyncError, LeadSyncError, RetriableSyncError
 from leadsync.records import RecordRef
 
@@ -78,16 +79,14 @@ class StopAwareProgress:
 class CycleEngine(Protocol):
     """What the runner needs of ``SyncEngine``."""
 
-    def cycle(
-        self, only: Sequence[str] | None = None, *, notified: Sequence[RecordRef] = ()
-    ) -> CycleReport: ...
+    def run(self, request: CycleRequest) -> CycleReport: ...
 
 
 Observer = Callable[[CycleOutcome], None]
 
 
 class CycleRunner:
-    """Runs ``engine.cycle(only=[connector])`` and tells every observer how it went.
+    """Runs one connector's cycle and tells every observer how it went.
 
     Never raises: a failed cycle is an outcome, and the scheduler must keep its jobs.
     """
@@ -117,7 +116,8 @@ class CycleRunner:
         log.info("service.cycle_started", connector=connector, notified=len(notified))
         report: CycleReport | None = None
         try:
-            report = self._engine.cycle(only=[connector], notified=notified)
+            request = CycleRequest(only=(connector,), notified=tuple(notified))
+            report = self._engine.run(request)
             status, errors = report.status, tuple(report.errors)
         except CycleBusy as exc:
             # A manual sync or backfill holds the store: this run is skipped, not failed;

@@ -22,6 +22,7 @@ import structlog
 
 from leadsync.config import settings_from_dict
 from leadsync.engine.cycle import CycleReport, Progress
+from leadsync.engine.request import CycleRequest
 from leadsync.sandboxes import running_sandboxes
 from leadsync.store.lookup import matrix_counts
 from leadsync.wiring import build_connectors, build_engine, open_store
@@ -81,7 +82,7 @@ def run_demo(
             "everything, score, write Fit/Score/Readiness/Team/Reason back..."
         )
         sf_before, hs_before = sf.stats(), hs.stats()
-        first = engine.cycle(no_actions=True)
+        first = engine.run(CycleRequest(no_actions=True))
         sf_first, hs_first = sf.stats(), hs.stats()
         targets = _hand_raisers_to_be(sf, hs, shared, count=5)
         say(f"Live: {len(targets)} Salesforce leads submit HubSpot's 'Contact Us' form...")
@@ -90,7 +91,7 @@ def run_demo(
             hs.portal.add_form_submission(
                 form_guid, {"email": email}, page_url="https://example.com/contact"
             )
-        second = engine.cycle()
+        second = engine.run()
         sf_second, hs_second = sf.stats(), hs.stats()
         moved = _moved_leads(sf, targets)
         contacts = len(hs.portal.contacts())

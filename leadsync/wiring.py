@@ -17,7 +17,7 @@ from connectors.registry import connector_type
 from leadsync.config import Settings
 from leadsync.engine.accounts import AccountRollup
 from leadsync.engine.act import Actor, ActSettings
-from leadsync.engine.cycle import EngineSettings, Progress, SyncEngine
+from leadsync.engine.cycle import EngineSettings, LogProgress, Progress, SyncEngine
 from leadsync.engine.scoring import ModelScorer
 from leadsync.errors import ConfigError
 from leadsync.logs import register_secrets
@@ -121,7 +121,7 @@ def build_engine(
         scorer,
         engine_settings(settings),
         clock,
-        progress,
+        progress or LogProgress(),
         accounts=rollup,
         actor=actor,
     )

@@ -19,12 +19,8 @@ EXECUTING = frozenset({"execute", "exec_driver_sql", "scalar", "scalars"})
 #: entry is deleted with the fix and the list only shrinks.
 PENDING = {
     "jobs/lease.py": "its advisory-lock SQL and engine: a store.cycle_lock-like module",
-    "leadsync/engine/accounts.py": "sa.Connection -> leadsync.store.Connection",
     "leadsync/engine/act.py": "the handoffs/recycles tables it passes to store.handoffs' "
     "acting_ids and finish: a kind the store maps to its table; sa.Connection",
-    "leadsync/engine/moves.py": "sa.Connection -> leadsync.store.Connection",
-    "leadsync/engine/pages.py": "sa.Connection -> leadsync.store.Connection",
-    "leadsync/engine/score_workers.py": "sa.Connection -> leadsync.store.Connection",
     "leadsync/service/runtime.py": "sa.engine.make_url: a store.db helper naming the backend",
 }
 

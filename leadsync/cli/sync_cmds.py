@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from leadsync.cli.output import RichProgress, console, emit_json
 from leadsync.cli.unreadable_view import print_unreadable, unreadable_document
 from leadsync.config import load_settings
 from leadsync.engine.cycle import CycleReport, LogProgress, Progress
+from leadsync.engine.request import CycleRequest
 from leadsync.errors import LeadSyncError
 from leadsync.handoff import explain_routing
 from leadsync.model import Result
@@ -66,25 +68,29 @@ DryRunOpt = Annotated[
 ]
 
 
-def _run_cycle(ctx: typer.Context, connector: list[str] | None, as_json: bool, **kw: Any) -> None:
-    if kw.get("diff_csv") is not None and not kw.get("dry_run"):
+def _run_cycle(
+    ctx: typer.Context, request: CycleRequest, as_json: bool, restart: bool = False
+) -> None:
+    """Run ``request``'s cycle and print its report. A backfill (not a dry run) is resumable:
+    the same command carries on where a crash left it, unless ``restart``."""
+    if request.diff_csv is not None and not request.dry_run:
         raise typer.BadParameter("--diff-csv needs --dry-run", param_hint="--diff-csv")
     obj: Context = ctx.obj
     settings = load_settings(obj.config)
     store = open_store(settings)
-    connectors = build_connectors(settings, connector)
-    restart = kw.pop("restart", False)
-    if kw.pop("resumable", False):
-        kw["resume_key"] = backfill_key(list(connectors), kw.get("since"))
+    connectors = build_connectors(settings, list(request.only) or None)
+    if request.full and not request.dry_run:
+        key = backfill_key(list(connectors), request.since)
+        request = replace(request, resume_key=key)
         if restart:
             with store.transaction() as conn:
-                checkpoints.clear(conn, kw["resume_key"])
+                checkpoints.clear(conn, key)
     with ExitStack() as stack:
         progress: Progress = LogProgress()
         if sys.stderr.isatty() and not as_json:
             progress = stack.enter_context(RichProgress())
         engine = build_engine(settings, store, connectors, progress=progress)
-        report = engine.cycle(connector, **kw)
+        report = engine.run(request)
     for c in connectors.values():
         c.close()
     store.close()
@@ -129,10 +135,8 @@ def sync(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one incremental cycle now."""
-    _run_cycle(
-        ctx,
-        connector,
-        as_json,
+    request = CycleRequest(
+        only=tuple(connector or ()),
         dry_run=dry_run,
         retry_failed=retry_failed,
         no_actions=no_actions,
@@ -141,6 +145,7 @@ def sync(
         adopt_model=adopt_model,
         reread=timedelta(hours=reread) if reread else None,
     )
+    _run_cycle(ctx, request, as_json)
 
 
 @app.command()
@@ -171,19 +176,16 @@ def backfill(
     Killed or interrupted, the same command carries on from the last committed page.
     """
     since_utc = since.replace(tzinfo=UTC) if since is not None else None
-    _run_cycle(
-        ctx,
-        connector,
-        as_json,
+    request = CycleRequest(
+        only=tuple(connector or ()),
         dry_run=dry_run,
         full=True,
         since=since_utc,
         no_actions=no_actions,
         diff_csv=diff_csv,
-        resumable=not dry_run,
-        restart=restart,
         adopt_model=adopt_model,
     )
+    _run_cycle(ctx, request, as_json, restart=restart)
 
 
 @app.command()
@@ -199,16 +201,10 @@ def rescore(
     Writes only the outputs that changed, hands off as usual (capped) unless --no-actions,
     and makes this config's model the one the store is scored with. Preview with --dry-run.
     """
-    _run_cycle(
-        ctx,
-        None,
-        as_json,
-        dry_run=dry_run,
-        rescore=True,
-        no_actions=no_actions,
-        diff_csv=diff_csv,
-        adopt_model=True,
+    request = CycleRequest(
+        dry_run=dry_run, rescore=True, no_actions=no_actions, diff_csv=diff_csv, adopt_model=True
     )
+    _run_cycle(ctx, request, as_json)
 
 
 def backfill_key(connectors: list[str], since: datetime | None) -> str:

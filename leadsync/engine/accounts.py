@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from leadsync.engine.scoring import ModelScorer
 from leadsync.model import AccountSignals, account_signals
+from leadsync.store import Connection
 from leadsync.store.accounts import account_keys_of, account_members
 from leadsync.store.identity import mark_dirty
 from leadsync.store.scoring import NO_HOLDS, Holds, held_among, load_inputs, save_scores
@@ -27,7 +26,7 @@ class AccountRollup:
 
     def settle(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         person_ids: Iterable[int],
         now: datetime,
         held: Holds = NO_HOLDS,

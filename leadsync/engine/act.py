@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 import structlog
@@ -113,6 +113,16 @@ class ActReport:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
+class _Picked(NamedTuple):
+    """A queued hand-off picked this cycle, with its person's inputs, the record it is for
+    and the person's latest result."""
+
+    item: ledger.QueuedHandoff
+    inputs: PersonInputs
+    record: StoredRecord
+    result: Mapping[str, Any]
+
+
 class Actor:
     """Decides transitions while scoring and carries them out against each CRM."""
 
@@ -125,9 +135,10 @@ class Actor:
         self.report = ActReport()
         self._users: dict[str, _LazyUsers] = {}
 
-    def begin_cycle(self) -> None:
-        """Fresh counters, and the CRM's users read again (at most once) this cycle."""
-        self.report = ActReport()
+    def begin_cycle(self, acted: ActReport) -> None:
+        """Count this cycle's work into ``acted``, which the cycle owns and reports, and read
+        the CRM's users again (at most once) this cycle."""
+        self.report = acted
         self._users = {name: _LazyUsers(c) for name, c in self.connectors.items()}
 
     # -- decide (inside the scoring transaction) --------------------------------------------
@@ -365,7 +376,8 @@ class Actor:
                     ledger.update_handoff(conn, item.id, state="cancelled", closed_at=now,
                                           closed_by="record gone")  # fmt: skip
                     continue
-                state = self._hand_off(conn, item, inputs, record, result, candidates, state, now)
+                picked_one = _Picked(item, inputs, record, result)
+                state = self._hand_off(conn, picked_one, candidates, state, now)
             ledger.save_routing_state(conn, name, state, now)
 
     def _drop_stale(self, store: Any, name: str) -> list[ledger.QueuedHandoff]:
@@ -394,14 +406,12 @@ class Actor:
     def _hand_off(
         self,
         conn: sa.Connection,
-        item: ledger.QueuedHandoff,
-        inputs: PersonInputs,
-        record: StoredRecord,
-        result: Mapping[str, Any],
+        picked: _Picked,
         candidates: Candidates,
         state: Any,
         now: datetime,
     ) -> Any:
+        item, inputs, record, result = picked
         attributes = merged_attributes(inputs.records, record.source)
         facts = person_facts(
             attributes, email=inputs.email, owner_id=record.owner_id, aliases=self.settings.aliases

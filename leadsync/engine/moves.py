@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
+from leadsync.store import Connection
 from leadsync.store import handoffs as ledger
 from leadsync.store.scoring import PersonInputs, ScoreRow, StoredRecord
 
@@ -43,7 +42,7 @@ class QuietMoves:
     order: tuple[str, ...]
 
     def record(
-        self, conn: sa.Connection, inputs: Sequence[PersonInputs], rows: Sequence[ScoreRow]
+        self, conn: Connection, inputs: Sequence[PersonInputs], rows: Sequence[ScoreRow]
     ) -> None:
         acted = ledger.acted_state(conn, [i.person_id for i in inputs])
         moved: list[tuple[int, str, str]] = []

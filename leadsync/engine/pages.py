@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-import sqlalchemy as sa
-
-from leadsync.store import checkpoints
+from leadsync.store import Connection, checkpoints
 
 T = TypeVar("T")
 
@@ -71,7 +69,7 @@ class Resumption:
         """Whether ``save`` would write anything: a resumable pull that completed a page."""
         return self.key is not None and token is not None
 
-    def save(self, conn: sa.Connection, token: str | None, records: int, now: datetime) -> None:
+    def save(self, conn: Connection, token: str | None, records: int, now: datetime) -> None:
         """Save ``token`` with the records stored so far; nothing when not resumable or when
         no page was completed (``token`` None)."""
         if self.key is None or token is None:

@@ -7,7 +7,7 @@ batch N+1 is read. A people pull keeps one commit in flight, so its commits run 
 and in order (they create and merge people by email). An activity pull keeps two (three was
 measured slower at 1M activities): activity batches only link to people, a batch holding a
 record also in the batch in flight waits for it, and checkpoints are saved as results are
-handed on, in order (``SyncEngine._store_pages``).
+handed on, in order (``leadsync.engine.pulls.store_pages``).
 
 Scoring batches are independent of each other (disjoint people, each batch clears its own dirty
 flags), so scoring keeps two in flight: while one batch waits on the store, the other runs the

@@ -4,8 +4,8 @@ A scoring batch loads its people's inputs, runs the model and saves the results,
 transaction. The model and the row handling around it are pure Python, so in one process
 two batches in flight take turns on one core: in a backfill the score phase ran leadsync's
 process at ~85 % of a core and the database at under half of one. Batches that share no rows
-(no account roll-up, no hand-offs routed: see ``SyncEngine._score_in_flight``) can instead each
-run whole in a worker process with its own connection, and then both cores work.
+(no account roll-up, no hand-offs routed: see ``leadsync.engine.score_phase.in_flight``) can
+instead each run whole in a worker process with its own connection, and then both cores work.
 
 Only the people's ids go to a worker and only the batch's counts come back: sending the inputs
 themselves was tried, and pickling them cost more than the model saves.
@@ -25,11 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 
-import sqlalchemy as sa
-
 from leadsync import interpreter
 from leadsync.engine.moves import QuietMoves
-from leadsync.store import Store
+from leadsync.store import Connection, Store
 from leadsync.store.scoring import PersonInputs, SaveCounts, ScoreRow, load_inputs, save_scores
 
 ScoreFn = Callable[[PersonInputs, datetime], ScoreRow]
@@ -54,7 +52,7 @@ class ScoreWork:
 
 
 def score_and_save(
-    conn: sa.Connection, ids: Sequence[int], now: datetime, score: ScoreFn
+    conn: Connection, ids: Sequence[int], now: datetime, score: ScoreFn
 ) -> tuple[list[PersonInputs], list[ScoreRow], SaveCounts]:
     """The part of a scoring batch every runner shares: inputs, model, saved results, in
     ``conn``'s transaction; the inputs and rows go on to whatever acts on them."""
@@ -64,7 +62,7 @@ def score_and_save(
 
 
 def score_batch(
-    conn: sa.Connection,
+    conn: Connection,
     ids: Sequence[int],
     now: datetime,
     score: ScoreFn,

@@ -76,7 +76,7 @@ def main(crm_path: str, store_url: str, phase: int) -> None:
     assert engine.actor is not None
     engine.actor.settings = replace(engine.actor.settings, action_chunk=3)
     print("ready", flush=True)
-    report = engine.cycle()
+    report = engine.run()
     print(report.status, flush=True)
 
 

@@ -47,13 +47,13 @@ def test_engaged_colleagues_make_the_account_a_good_fit(store: Store) -> None:
     settings = settings_from_dict(CONFIG, "test")
     engine = build_engine(settings, store, {"mem": connector}, clock=lambda: NOW)
 
-    engine.cycle()
+    engine.run()
     assert crm.fields["C"]["engaged_people"] == 1 and crm.fields["C"]["fit"] == "poor"
     assert "engaged_people" not in crm.fields["G"]
 
     # a second colleague engages: the whole account crosses the buying-group bar
     crm.add_activity("f2", "B", "form_submission", "Contact Us")
-    report = engine.cycle()
+    report = engine.run()
     group_score = crm.fields["A"]["score"] + crm.fields["B"]["score"]  # both decayed a little
     assert group_score > 190
     for pid in ("A", "B", "C"):
@@ -61,4 +61,4 @@ def test_engaged_colleagues_make_the_account_a_good_fit(store: Store) -> None:
         assert crm.fields[pid]["account_score"] == group_score
         assert crm.fields[pid]["fit"] == "good"
     assert sorted(crm.write_log[-1]) == ["A", "B", "C"] and report.written == {"mem": 3}
-    assert engine.cycle().written == {}  # settled: nothing more to write
+    assert engine.run().written == {}  # settled: nothing more to write

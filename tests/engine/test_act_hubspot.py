@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from leadsync.config import settings_from_dict
+from leadsync.engine.request import CycleRequest
 from leadsync.store import Store
 from leadsync.wiring import build_connectors, build_engine
 from sandboxes.hubspot import HubSpotSandbox, generate_portal
@@ -58,7 +59,7 @@ def test_hand_off_and_recycle_in_hubspot(sandbox: HubSpotSandbox, tmp_path: Path
     settings = settings_from_dict(data, "test")
     store = Store(settings.store.url)
     engine = build_engine(settings, store, build_connectors(settings))
-    first = engine.cycle(no_actions=True)
+    first = engine.run(CycleRequest(no_actions=True))
     assert first.status == "ok", first.errors
 
     marketing = [
@@ -71,7 +72,7 @@ def test_hand_off_and_recycle_in_hubspot(sandbox: HubSpotSandbox, tmp_path: Path
     target = marketing[0]
     form = next(g for g, f in portal.forms.items() if "contact" in f.name.lower())
     portal.add_form_submission(form, {"email": target.properties["email"]})
-    handed = engine.cycle()
+    handed = engine.run()
     assert handed.status == "ok", handed.errors
     assert handed.actions["handed_off"] == 1, handed.actions
     props = contact(sandbox, target.id)
@@ -86,10 +87,10 @@ def test_hand_off_and_recycle_in_hubspot(sandbox: HubSpotSandbox, tmp_path: Path
     assert tasks[0].properties["hubspot_owner_id"] == props["hubspot_owner_id"]
     assert tasks[0].properties.get("hs_task_priority") == "HIGH"
 
-    assert engine.cycle().actions["handed_off"] == 0  # nothing new: no second task
+    assert engine.run().actions["handed_off"] == 0  # nothing new: no second task
 
     portal.update("contacts", target.id, {"hs_lead_status": "UNQUALIFIED"})
-    recycled = engine.cycle()
+    recycled = engine.run()
     assert recycled.actions["recycled"] == 1, recycled.actions
     props = contact(sandbox, target.id)
     assert props["hubspot_owner_id"] == nurture_owner and props["hs_lead_status"] == "OPEN"

@@ -17,6 +17,7 @@ import pytest
 
 from leadsync.config import settings_from_dict
 from leadsync.engine.cycle import SyncEngine
+from leadsync.engine.request import CycleRequest
 from leadsync.store import Store
 from leadsync.wiring import build_connectors, build_engine
 from sandboxes.salesforce import SalesforceSandbox, generate_org
@@ -107,7 +108,7 @@ def test_hand_off_sla_and_recycle_in_salesforce(sandbox: SalesforceSandbox, tmp_
     org = sandbox.org
     clock = ShiftedClock()
     engine, store = make_engine(sandbox, tmp_path, clock)
-    backfill = engine.cycle(full=True, no_actions=True)
+    backfill = engine.run(CycleRequest(full=True, no_actions=True))
     assert backfill.status == "ok", backfill.errors
     assert backfill.actions["handed_off"] == 0
 
@@ -122,7 +123,7 @@ def test_hand_off_sla_and_recycle_in_salesforce(sandbox: SalesforceSandbox, tmp_
     called, ignored = candidates[0], candidates[1]
     for lead in (called, ignored):
         submit_contact_us(sandbox, lead)
-    report = engine.cycle()
+    report = engine.run()
     assert report.status == "ok", report.errors
     assert report.actions["handed_off"] == 2
     users = {u["Id"]: u for u in org.records("User")}
@@ -147,11 +148,11 @@ def test_hand_off_sla_and_recycle_in_salesforce(sandbox: SalesforceSandbox, tmp_
             "CompletedDateTime": datetime.now(UTC),
         },
     )
-    assert engine.cycle().actions["handed_off"] == 0  # idempotent: nothing new
+    assert engine.run().actions["handed_off"] == 0  # idempotent: nothing new
     assert len(keyed_tasks(sandbox, called["Id"])) == 1
 
     clock.offset = timedelta(days=4)  # past any 5-business-minute SLA, weekends included
-    late = engine.cycle()
+    late = engine.run()
     assert late.actions["breaches"] == 1, late.actions
     [escalation] = [
         t for t in keyed_tasks(sandbox, ignored["Id"]) if t["LeadSync_Key__c"].endswith("-sla")
@@ -161,7 +162,7 @@ def test_hand_off_sla_and_recycle_in_salesforce(sandbox: SalesforceSandbox, tmp_
 
     # sales sends the called lead back: nurture queue, nurture status, campaign, fields
     org.update("Lead", called["Id"], {"Status": "Recycled"})
-    recycled = engine.cycle()
+    recycled = engine.run()
     assert recycled.actions["recycled"] == 1, recycled.actions
     row = org.get("Lead", called["Id"])
     assert row is not None
@@ -174,7 +175,7 @@ def test_hand_off_sla_and_recycle_in_salesforce(sandbox: SalesforceSandbox, tmp_
     # fresh engagement after the recycle: handed off again, out of the nurture campaign
     clock.offset = timedelta(days=4, minutes=1)
     submit_contact_us(sandbox, called, at=clock())
-    back = engine.cycle()
+    back = engine.run()
     assert back.actions["handed_off"] == 1, back.actions
     row = org.get("Lead", called["Id"])
     assert (
@@ -195,7 +196,7 @@ def test_a_lead_converted_while_its_hand_off_is_owed_is_handed_off_as_its_contac
     org = sandbox.org
     clock = ShiftedClock()
     engine, store = make_engine(sandbox, tmp_path, clock)
-    assert engine.cycle(full=True, no_actions=True).status == "ok"
+    assert engine.run(CycleRequest(full=True, no_actions=True)).status == "ok"
     lead = next(
         r
         for r in org.records("Lead")
@@ -224,11 +225,11 @@ def test_a_lead_converted_while_its_hand_off_is_owed_is_handed_off_as_its_contac
 
     connector.reassign = converted_meanwhile
     submit_contact_us(sandbox, lead)
-    first = engine.cycle()
+    first = engine.run()
     assert first.actions["handed_off"] == 1 and first.actions["actions_rejected"] >= 1
     assert keyed_tasks(sandbox, lead["Id"]) == []
 
-    second = engine.cycle()  # pulls the conversion; the owed actions move to the contact
+    second = engine.run()  # pulls the conversion; the owed actions move to the contact
     [contact] = converted
     assert second.status == "ok", second.errors
     owner = org.get("Contact", contact)["OwnerId"]  # type: ignore[index]
@@ -236,6 +237,6 @@ def test_a_lead_converted_while_its_hand_off_is_owed_is_handed_off_as_its_contac
     assert users[owner]["Title"] == "Account Executive"
     [task] = keyed_tasks(sandbox, contact)
     assert task["OwnerId"] == owner and task["Subject"].startswith("LeadSync: hand-raiser")
-    assert engine.cycle().actions.get("handed_off", 0) == 0
+    assert engine.run().actions.get("handed_off", 0) == 0
     assert len(keyed_tasks(sandbox, contact)) == 1
     store.close()

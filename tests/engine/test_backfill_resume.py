@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from leadsync.engine.cycle import EngineSettings, SyncEngine
 from leadsync.engine.pages import PageMarks
+from leadsync.engine.request import CycleRequest
 from leadsync.store import Store
 from leadsync.store.schema import backfill_checkpoints, people
 from leadsync.store.scoring import PersonInputs, ScoreRow
@@ -68,7 +69,7 @@ def test_a_backfill_killed_in_its_pull_carries_on_from_the_last_committed_page(
     pull_people = connector.pull_people
     connector.pull_people = _dies_after(pull_people, 270)  # type: ignore[method-assign]
     with pytest.raises(Killed):
-        _engine(store, connector).cycle(full=True, resume_key=KEY)
+        _engine(store, connector).run(CycleRequest(full=True, resume_key=KEY))
     # Pages of 50, commits of 100: the commit of the first 200 carried the "200" checkpoint;
     # records 200-269 were in the batch that died with the process.
     assert _count(store, people) == 200
@@ -76,7 +77,7 @@ def test_a_backfill_killed_in_its_pull_carries_on_from_the_last_committed_page(
 
     connector.pull_people = pull_people  # type: ignore[method-assign]
     connector.pages_read = 0
-    report = _engine(store, connector).cycle(full=True, resume_key=KEY)
+    report = _engine(store, connector).run(CycleRequest(full=True, resume_key=KEY))
 
     assert report.status == "ok"
     assert report.pulled["mem.people"] == {"inserted": 320, "updated": 0, "unchanged": 0}
@@ -101,10 +102,10 @@ def test_a_backfill_killed_while_scoring_does_not_pull_or_score_again_what_it_fi
         return points_scorer(inputs, now)
 
     with pytest.raises(Killed):
-        _engine(store, connector, dies_at_300).cycle(full=True, resume_key=KEY)
+        _engine(store, connector, dies_at_300).run(CycleRequest(full=True, resume_key=KEY))
     pages_first = connector.pages_read
 
-    report = _engine(store, connector).cycle(full=True, resume_key=KEY)
+    report = _engine(store, connector).run(CycleRequest(full=True, resume_key=KEY))
 
     assert report.status == "ok"
     assert connector.pages_read == pages_first  # both streams were done: nothing re-pulled
@@ -119,9 +120,9 @@ def test_a_backfill_killed_while_scoring_does_not_pull_or_score_again_what_it_fi
 
 def test_another_backfill_or_a_finished_one_starts_from_the_beginning(store: Store) -> None:
     connector = MemoryConnector(_crm(120))
-    first = _engine(store, connector).cycle(full=True, resume_key=KEY)
-    again = _engine(store, connector).cycle(full=True, resume_key=KEY)
-    other = _engine(store, connector).cycle(full=True, resume_key="queue:7")
+    first = _engine(store, connector).run(CycleRequest(full=True, resume_key=KEY))
+    again = _engine(store, connector).run(CycleRequest(full=True, resume_key=KEY))
+    other = _engine(store, connector).run(CycleRequest(full=True, resume_key="queue:7"))
     assert first.scored == again.scored == other.scored == 120
     assert again.pulled["mem.people"]["unchanged"] == 120
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from leadsync.engine.request import CycleRequest
 from leadsync.store import Store
 from tests.engine.memory_crm import MemoryConnector, MemoryCRM
 from tests.engine.test_cycle import Clock, engine
@@ -30,19 +31,19 @@ def test_a_quiet_crm_is_not_re_read_forever_after_a_burst(store: Store) -> None:
         crm.add_person(f"L{i}", f"p{i}@acme.com", industry="Retail")
     clock = Clock()
     sync = engine(store, MemoryConnector(crm), clock=clock)
-    assert pulled(sync.cycle())["inserted"] == 300
+    assert pulled(sync.run())["inserted"] == 300
 
     # the memory CRM stamps a second apart: the last 2 minutes hold 121 of the 300
     clock.now += timedelta(minutes=1)  # within the overlap: its tail is read again
-    assert pulled(sync.cycle())["unchanged"] == 121
+    assert pulled(sync.run())["unchanged"] == 121
     clock.now += timedelta(minutes=2)  # an overlap later: one last re-read settles it
-    assert pulled(sync.cycle())["unchanged"] == 121
+    assert pulled(sync.run())["unchanged"] == 121
     clock.now += timedelta(minutes=1)
-    quiet = pulled(sync.cycle())
+    quiet = pulled(sync.run())
     assert quiet["unchanged"] <= 1 and quiet["inserted"] == quiet["updated"] == 0
 
     crm.add_person("NEW", "new@acme.com", industry="Retail")  # a change starts it over
-    assert pulled(sync.cycle())["inserted"] == 1
+    assert pulled(sync.run())["inserted"] == 1
 
 
 def test_a_record_committed_late_inside_the_overlap_is_still_pulled(store: Store) -> None:
@@ -51,7 +52,7 @@ def test_a_record_committed_late_inside_the_overlap_is_still_pulled(store: Store
         crm.add_person(f"L{i}", f"p{i}@acme.com", industry="Retail")
     clock = Clock()
     sync = engine(store, MemoryConnector(crm), clock=clock)
-    sync.cycle()
+    sync.run()
     newest = max(datetime.fromisoformat(p["modified"]) for p in crm.people.values())
     # stamped before the newest record the first pull saw, visible only now
     crm.people["LATE"] = {
@@ -60,7 +61,7 @@ def test_a_record_committed_late_inside_the_overlap_is_still_pulled(store: Store
         "modified": (newest - timedelta(seconds=30)).isoformat(),
     }
     clock.now += timedelta(seconds=30)
-    assert pulled(sync.cycle())["inserted"] == 1
+    assert pulled(sync.run())["inserted"] == 1
 
 
 def test_a_notified_cycle_reads_the_named_people_and_leaves_their_cursor(store: Store) -> None:
@@ -73,7 +74,7 @@ def test_a_notified_cycle_reads_the_named_people_and_leaves_their_cursor(store: 
     clock = Clock()
     connector = MemoryConnector(crm)
     sync = engine(store, connector, clock=clock)
-    sync.cycle()
+    sync.run()
     with store.reading() as conn:
         people_before = read_cursor(conn, "mem", "people")
     clock.now += timedelta(minutes=10)
@@ -82,7 +83,7 @@ def test_a_notified_cycle_reads_the_named_people_and_leaves_their_cursor(store: 
     crm.add_activity("A1", "HOT", "form_submission", "Contact Us")
 
     named = RecordRef("mem", "Lead", "HOT")
-    report = sync.cycle(notified=[named, RecordRef("other", "contact", "1")])
+    report = sync.run(CycleRequest(notified=(named, RecordRef("other", "contact", "1"))))
 
     assert connector.read_by_id == [[named]]
     assert pulled(report) == {"inserted": 1, "updated": 0, "unchanged": 0}
@@ -91,7 +92,7 @@ def test_a_notified_cycle_reads_the_named_people_and_leaves_their_cursor(store: 
         assert read_cursor(conn, "mem", "people") == people_before
         assert read_cursor(conn, "mem", "activities") is not None
     # The next poll still finds the record nobody named.
-    assert pulled(sync.cycle())["inserted"] == 1
+    assert pulled(sync.run())["inserted"] == 1
 
 
 def test_a_record_committed_late_is_found_by_the_daily_reread(store: Store) -> None:
@@ -105,16 +106,16 @@ def test_a_record_committed_late_is_found_by_the_daily_reread(store: Store) -> N
     clock = Clock()
     clock.now = newest + timedelta(minutes=5)  # the CRM's stamps and our clock agree
     sync = engine(store, MemoryConnector(crm), clock=clock)
-    sync.cycle()
+    sync.run()
     for _ in range(3):  # the cursor settles: later cycles start at it, not an overlap before
         clock.now += timedelta(minutes=3)
-        sync.cycle()
+        sync.run()
     crm.people["LATE"] = {
         "email": "late@acme.com",
         "attrs": {"industry": "Retail"},
         "modified": (newest - timedelta(hours=3)).isoformat(),
     }
     clock.now += timedelta(minutes=3)
-    assert pulled(sync.cycle()).get("inserted", 0) == 0  # an incremental cycle misses it
+    assert pulled(sync.run()).get("inserted", 0) == 0  # an incremental cycle misses it
     clock.now += timedelta(minutes=3)
-    assert pulled(sync.cycle(reread=timedelta(hours=24)))["inserted"] == 1
+    assert pulled(sync.run(CycleRequest(reread=timedelta(hours=24))))["inserted"] == 1

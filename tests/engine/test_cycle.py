@@ -13,7 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.base import Connector
-from leadsync.engine.cycle import EngineSettings, SyncEngine
+from leadsync.engine import score_phase
+from leadsync.engine.context import Cycle
+from leadsync.engine.cycle import CycleReport, EngineSettings, SyncEngine
 from leadsync.engine.request import CycleRequest
 from leadsync.records import RecordUpdate, WriteOutcome
 from leadsync.store import Store
@@ -80,7 +82,7 @@ def table_count(store: Store, table: sa.Table) -> int:
 
 
 def test_first_cycle_writes_everyone_in_minimum_calls(store: Store, crm: MemoryCRM) -> None:
-    report = engine(store, MemoryConnector(crm)).cycle()
+    report = engine(store, MemoryConnector(crm)).run()
     assert report.status == "ok"
     assert report.pulled["mem.people"]["inserted"] == 450
     assert report.written == {"mem": 450}
@@ -91,9 +93,9 @@ def test_first_cycle_writes_everyone_in_minimum_calls(store: Store, crm: MemoryC
 
 def test_second_cycle_with_no_changes_writes_nothing(store: Store, crm: MemoryCRM) -> None:
     connector = MemoryConnector(crm)
-    engine(store, connector).cycle()
+    engine(store, connector).run()
     calls, writes = connector.calls, len(crm.write_log)
-    report = engine(store, connector).cycle()
+    report = engine(store, connector).run()
     assert report.written == {} and report.queued == 0 and report.scored == 0
     assert len(crm.write_log) == writes
     assert connector.calls - calls == 2  # one pull per stream, nothing else
@@ -101,9 +103,9 @@ def test_second_cycle_with_no_changes_writes_nothing(store: Store, crm: MemoryCR
 
 def test_a_change_writes_only_that_record_and_field(store: Store, crm: MemoryCRM) -> None:
     connector = MemoryConnector(crm)
-    engine(store, connector).cycle()
+    engine(store, connector).run()
     crm.add_activity("NEW", "L1", "form_submission", "Price sheet")
-    report = engine(store, connector).cycle()
+    report = engine(store, connector).run()
     assert report.written == {"mem": 1}
     assert crm.write_log[-1] == ["L1"]
     with store.reading() as conn:
@@ -113,11 +115,11 @@ def test_a_change_writes_only_that_record_and_field(store: Store, crm: MemoryCRM
 
 def test_overlap_never_skips_a_record_stamped_at_the_cursor(store: Store, crm: MemoryCRM) -> None:
     connector = MemoryConnector(crm)
-    engine(store, connector).cycle()
+    engine(store, connector).run()
     # a late write in the CRM carrying a stamp equal to the newest one already seen
     newest = max(p["modified"] for p in crm.people.values())
     crm.people["L2"] = {**crm.people["L2"], "attrs": {"industry": "Retail"}, "modified": newest}
-    engine(store, connector).cycle()
+    engine(store, connector).run()
     assert crm.fields["L2"]["fit"] == "poor"
 
 
@@ -125,27 +127,27 @@ def test_rejections_are_kept_retried_then_parked_and_replayed(store: Store, crm:
     clock = Clock()
     crm.reject["L10"] = "FIELD_CUSTOM_VALIDATION_EXCEPTION"
     connector = MemoryConnector(crm)
-    first = engine(store, connector, clock=clock, max_write_attempts=2).cycle()
+    first = engine(store, connector, clock=clock, max_write_attempts=2).run()
     assert first.rejected == {"mem": 1} and "L10" not in crm.fields
     with store.reading() as conn:
         row = conn.execute(sa.select(pending_writes)).one()
     assert row.error_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION" and row.error_message.endswith(
         "says no"
     )
-    assert engine(store, connector, clock=clock).cycle().rejected == {}  # backing off
+    assert engine(store, connector, clock=clock).run().rejected == {}  # backing off
     clock.now += timedelta(minutes=2)
-    assert engine(store, connector, clock=clock, max_write_attempts=2).cycle().parked == {"mem": 1}
+    assert engine(store, connector, clock=clock, max_write_attempts=2).run().parked == {"mem": 1}
     clock.now += timedelta(days=1)
-    assert engine(store, connector, clock=clock).cycle().rejected == {}  # parked: left alone
+    assert engine(store, connector, clock=clock).run().rejected == {}  # parked: left alone
     del crm.reject["L10"]
-    replay = engine(store, connector, clock=clock).cycle(retry_failed=True)
+    replay = engine(store, connector, clock=clock).run(CycleRequest(retry_failed=True))
     assert replay.written == {"mem": 1} and crm.fields["L10"]["score"] == 50
     assert table_count(store, pending_writes) == 0
 
 
 def test_dry_run_reports_and_changes_nothing(store: Store, crm: MemoryCRM) -> None:
     connector = MemoryConnector(crm)
-    report = engine(store, connector).cycle(dry_run=True)
+    report = engine(store, connector).run(CycleRequest(dry_run=True))
     assert report.would_write["per_field"] == {
         "fit": 450,
         "score": 450,
@@ -155,26 +157,26 @@ def test_dry_run_reports_and_changes_nothing(store: Store, crm: MemoryCRM) -> No
     assert len(report.would_write["sample"]) == 10
     assert crm.write_log == [] and table_count(store, ledger) == 0
     assert table_count(store, pending_writes) == 0
-    real = engine(store, connector).cycle()
+    real = engine(store, connector).run()
     assert real.written == {"mem": 450}
 
 
 def test_write_outage_keeps_everything_owed_for_next_cycle(store: Store, crm: MemoryCRM) -> None:
     connector = MemoryConnector(crm, fail_writes=1)
-    report = engine(store, connector).cycle()
+    report = engine(store, connector).run()
     # Its only connector failed to write: the cycle failed (not "partial", which says some
     # connectors did their whole cycle), and that connector is named.
     assert report.status == "failed" and "503" in report.errors[0]
     assert list(report.failed_connectors) == ["mem"]
     assert table_count(store, pending_writes) == 450
-    assert engine(store, connector).cycle().written == {"mem": 450}
+    assert engine(store, connector).run().written == {"mem": 450}
 
 
 def test_one_crm_failing_does_not_stop_the_other(store: Store, crm: MemoryCRM) -> None:
     other = MemoryCRM()
     other.add_person("H1", "p1@acme1.com", industry="Manufacturing")
     broken = MemoryConnector(other, name="hub", fail_writes=5)
-    report = engine(store, MemoryConnector(crm), broken).cycle()
+    report = engine(store, MemoryConnector(crm), broken).run()
     assert report.status == "partial"
     assert report.written == {"mem": 450}
 
@@ -183,10 +185,10 @@ def test_dry_run_reports_cell_moves_and_writes_a_csv_of_every_change(
     store: Store, crm: MemoryCRM, tmp_path: Path
 ) -> None:
     sync = engine(store, MemoryConnector(crm))
-    sync.cycle()
+    sync.run()
     crm.add_activity("A-new", "L1", "form_submission", "Contact Us")  # L1: unready -> ready
     diff = tmp_path / "diff.csv"
-    report = sync.cycle(dry_run=True, diff_csv=diff)
+    report = sync.run(CycleRequest(dry_run=True, diff_csv=diff))
     assert report.would_write["cell_moves"] == {"good/unready -> good/sales_ready": 1}
     rows = list(csv.DictReader(diff.open()))
     changed = {(r["record"], r["field"]): (r["old"], r["new"]) for r in rows}
@@ -235,29 +237,29 @@ def test_held_pages_are_recorded_and_a_write_merged_into_meanwhile_stays_owed(
             )
 
     connector = HoldingConnector(crm, meanwhile=merge_a_newer_decision)
-    report = engine(store, connector, write_chunk=100).cycle()
+    report = engine(store, connector, write_chunk=100).run()
     assert connector.write_pages_read == 5  # 450 writes, 100 a page, all read before any answer
     assert report.written == {"mem": 449}
     with store.reading() as conn:
         owed = conn.execute(sa.select(pending_writes)).one()
     assert owed.values["score"] == 99 and owed.attempts == 0
     assert table_count(store, ledger) == 449
-    again = engine(store, MemoryConnector(crm)).cycle()
+    again = engine(store, MemoryConnector(crm)).run()
     assert again.written == {"mem": 1} and crm.fields["L1"]["score"] == 99
     assert table_count(store, pending_writes) == 0
 
 
 def test_scoring_batches_overlap_on_a_store_with_concurrent_writers_only(
-    store: Store, crm: MemoryCRM
+    store: Store, crm: MemoryCRM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     eng = engine(store, MemoryConnector(crm))
     caller = threading.get_ident()
     threads: set[int] = set()
     active = peak = 0
     lock = threading.Lock()
-    score_batch = eng._score_batch
+    score_batch = score_phase.score_batch
 
-    def tracked(conn: sa.Connection, ids: list[int], now: datetime) -> object:
+    def tracked(cycle: Cycle, conn: sa.Connection, ids: list[int], now: datetime) -> object:
         nonlocal active, peak
         with lock:
             active += 1
@@ -265,13 +267,13 @@ def test_scoring_batches_overlap_on_a_store_with_concurrent_writers_only(
             threads.add(threading.get_ident())
         try:
             time.sleep(0.05)  # long enough for the next batch to start, where it may
-            return score_batch(conn, ids, now)
+            return score_batch(cycle, conn, ids, now)
         finally:
             with lock:
                 active -= 1
 
-    eng._score_batch = tracked  # type: ignore[method-assign]
-    report = eng.cycle()
+    monkeypatch.setattr(score_phase, "score_batch", tracked)
+    report = eng.run()
     assert report.scored == 450 and report.written == {"mem": 450}
     assert crm.fields["L5"]["score"] == 50 and crm.fields["L3"]["fit"] == "poor"
     if store.concurrent_writers:
@@ -284,10 +286,11 @@ def test_scoring_batches_overlap_on_a_store_with_concurrent_writers_only(
 
 def test_batches_that_share_rows_score_one_at_a_time(store: Store, crm: MemoryCRM) -> None:
     eng = engine(store, MemoryConnector(crm))
+    cycle = Cycle(eng, CycleRequest(), CycleReport(1), Clock().now, 1)
     eng.accounts = object()  # type: ignore[assignment]
-    assert eng._score_in_flight() == 0  # account roll-ups update shared rows
+    assert score_phase.in_flight(cycle) == 0  # account roll-ups update shared rows
     eng.accounts = None
     eng.actor = object()  # type: ignore[assignment]
-    assert eng._score_in_flight() == 0  # hand-off routing takes turns across people
-    eng._cycle.request = CycleRequest(no_actions=True)
-    assert eng._score_in_flight() == (2 if store.concurrent_writers else 0)
+    assert score_phase.in_flight(cycle) == 0  # hand-off routing takes turns across people
+    cycle.request = CycleRequest(no_actions=True)
+    assert score_phase.in_flight(cycle) == (2 if store.concurrent_writers else 0)

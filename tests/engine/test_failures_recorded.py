@@ -69,9 +69,9 @@ def test_a_bug_in_one_connector_is_its_failure_and_the_other_still_syncs(
     store: Store, crm: MemoryCRM
 ) -> None:
     other = MemoryCRM()
-    make(store, MemoryConnector(crm, "mem"), MemoryConnector(other, "hub")).cycle()
+    make(store, MemoryConnector(crm, "mem"), MemoryConnector(other, "hub")).run()
     other.add_person("H1", "h1@beta.com", industry="Retail")
-    report = make(store, Buggy(crm, "mem"), MemoryConnector(other, "hub")).cycle()
+    report = make(store, Buggy(crm, "mem"), MemoryConnector(other, "hub")).run()
     assert report.status == "partial"
     assert "KeyError" in report.failed_connectors["mem"]
     assert "hub" not in report.failed_connectors and report.written.get("hub") == 1
@@ -86,7 +86,7 @@ def test_an_exception_that_escapes_the_cycle_is_recorded_failed(
         raise ZeroDivisionError("division by zero")
 
     with pytest.raises(ZeroDivisionError):
-        make(store, MemoryConnector(crm), score=broken_score).cycle()
+        make(store, MemoryConnector(crm), score=broken_score).run()
     [row] = the_runs(store)
     assert row.status == "failed"
     assert "ZeroDivisionError" in (row.error or "")
@@ -102,7 +102,7 @@ def test_ctrl_c_mid_cycle_is_recorded_interrupted_not_ok(store: Store, crm: Memo
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        make(store, Interrupted(crm)).cycle()
+        make(store, Interrupted(crm)).run()
     [row] = the_runs(store)
     assert row.status == "failed" and "interrupted" in (row.error or "")
 
@@ -111,9 +111,9 @@ def test_health_counts_failures_in_a_row_and_the_last_good_cycle(
     store: Store, crm: MemoryCRM
 ) -> None:
     good = MemoryConnector(crm)
-    make(store, good).cycle()
-    make(store, Buggy(crm)).cycle()
-    make(store, Buggy(crm)).cycle()
+    make(store, good).run()
+    make(store, Buggy(crm)).run()
+    make(store, Buggy(crm)).run()
     with store.reading() as conn:
         health = connector_health(conn, ["mem", "absent"])
     assert health["mem"].failures_in_a_row == 2 and health["mem"].last_good_at == NOW
@@ -170,7 +170,7 @@ def test_a_lost_cycle_lock_stops_the_cycle_before_it_writes(store: Store, crm: M
 
     def run() -> None:
         try:
-            engine.cycle()
+            engine.run()
         except BaseException as exc:
             failure.append(exc)
 
@@ -180,7 +180,7 @@ def test_a_lost_cycle_lock_stops_the_cycle_before_it_writes(store: Store, crm: M
     _lose_the_lock(store)
     # With the lock gone a second cycle can start beside the first: that must be the only
     # one that writes.
-    second = make(store, MemoryConnector(crm)).cycle()
+    second = make(store, MemoryConnector(crm)).run()
     assert second.written == {"mem": 30}
     connector.go_on.set()
     worker.join(30)

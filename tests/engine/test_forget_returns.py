@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from leadsync.config import settings_from_dict
+from leadsync.engine.request import CycleRequest
 from leadsync.records import ActivityRecord, PersonRecord, RecordRef
 from leadsync.store import Store
 from leadsync.store.privacy import forget
@@ -71,7 +72,7 @@ def test_a_forgotten_person_who_comes_back_is_read_whole_and_not_handed_off_twic
     engine = build_engine(
         settings_from_dict(config(), "test"), store, {"salesforce": connector}, clock=clock
     )
-    engine.cycle()
+    engine.run()
     assert crm.owners["R1"] == "rep-a" and len(crm.tasks) == 1
     whole = dict(crm.fields["R1"])
 
@@ -85,7 +86,7 @@ def test_a_forgotten_person_who_comes_back_is_read_whole_and_not_handed_off_twic
     # Sales edits the lead: the incremental pull sees the record and no activity.
     clock.now += timedelta(minutes=30)
     crm.set_status("R1", "Working")
-    report = engine.cycle()
+    report = engine.run()
     assert report.status == "ok", report.errors
     assert crm.fields["R1"]["score"] == whole["score"]
     assert crm.fields["R1"]["readiness"] == whole["readiness"]
@@ -93,7 +94,7 @@ def test_a_forgotten_person_who_comes_back_is_read_whole_and_not_handed_off_twic
     assert len(crm.tasks) == 1 and len(crm.owner_log) == 1
 
     clock.now += timedelta(minutes=5)
-    engine.cycle(full=True)
+    engine.run(CycleRequest(full=True))
     assert len(crm.tasks) == 1 and len(crm.owner_log) == 1
     with store.reading() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(handoffs)).scalar_one() == 0
@@ -112,15 +113,15 @@ def test_a_returning_person_waits_while_their_re_read_fails(store: Store) -> Non
     crm.add_activity("form-R2", "R2", "form_submission", "Contact Us")
     good = ByIdConnector(crm, "salesforce")
     settings = settings_from_dict({}, "test")
-    build_engine(settings, store, {"salesforce": good}, clock=clock).cycle()
+    build_engine(settings, store, {"salesforce": good}, clock=clock).run()
     with store.transaction() as conn:
         forget(conn, "r2@r2corp.com", clock.now)
     crm.set_status("R2", "Working")
     crm.fields.clear()
     failing = build_engine(settings, store, {"salesforce": Failing(crm, "salesforce")}, clock=clock)
-    report = failing.cycle()
+    report = failing.run()
     assert report.status == "failed" and report.people_waiting == 1
     assert "returning" in report.waiting_for and crm.fields == {}
-    healed = build_engine(settings, store, {"salesforce": good}, clock=clock).cycle()
+    healed = build_engine(settings, store, {"salesforce": good}, clock=clock).run()
     assert healed.status == "ok" and healed.people_waiting == 0
     assert crm.fields["R2"]["readiness"] == "hand_raiser"

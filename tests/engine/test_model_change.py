@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from leadsync.config import settings_from_dict
 from leadsync.engine.cycle import SyncEngine
+from leadsync.engine.request import CycleRequest
 from leadsync.errors import ModelMismatch
 from leadsync.store import Store
 from leadsync.store.model_state import scored_with
@@ -74,27 +75,27 @@ def test_another_model_refuses_to_write_until_adopted_then_reaches_everyone(
     store: Store, crm: MemoryCRM
 ) -> None:
     strict = engine(store, crm, good_fit_min=2)
-    assert strict.cycle().status == "ok"
+    assert strict.run().status == "ok"
     before = fits(crm)
     assert set(before.values()) == {"good", "poor"}
 
     loose = engine(store, crm, good_fit_min=1)
     with pytest.raises(ModelMismatch, match="leadsync rescore"):
-        loose.cycle()
+        loose.run()
     assert fits(crm) == before  # nothing written with the other model
     with store.reading() as conn:
         last = conn.execute(sa.select(runs).order_by(runs.c.id.desc())).first()
         assert last is not None and last.status == "failed" and "refused" in (last.error or "")
 
     # The dry run shows the whole effect, not only the people whose inputs changed.
-    preview = loose.cycle(dry_run=True)
+    preview = loose.run(CycleRequest(dry_run=True))
     assert preview.model["store"] != preview.model["fingerprint"]
     assert fits(crm) == before
 
     connector = loose.connectors["salesforce"]
     assert isinstance(connector, MemoryConnector)
     pulls = connector.pages_read
-    adopted = loose.cycle(rescore=True, adopt_model=True)
+    adopted = loose.run(CycleRequest(rescore=True, adopt_model=True))
     assert adopted.status == "ok" and connector.pages_read == pulls  # nothing re-pulled
     flips = sum(1 for pid, fit in fits(crm).items() if fit != before[pid])
     assert flips > 10 and preview.would_write["per_field"]["fit"] == flips
@@ -108,8 +109,8 @@ def test_another_model_refuses_to_write_until_adopted_then_reaches_everyone(
 
     # The replica still on the old file now refuses, and a second adoption writes nothing.
     with pytest.raises(ModelMismatch):
-        strict.cycle()
-    assert loose.cycle(rescore=True, adopt_model=True).written == {}
+        strict.run()
+    assert loose.run(CycleRequest(rescore=True, adopt_model=True)).written == {}
 
 
 def test_the_fingerprint_is_the_models_not_the_files() -> None:

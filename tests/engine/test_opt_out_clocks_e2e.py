@@ -158,7 +158,7 @@ def test_an_unsubscribe_at_20_outranks_a_form_at_8_the_same_day(
     store = Store(settings.store.url)
     connectors = build_connectors(settings)
     try:
-        report = build_engine(settings, store, connectors).cycle()
+        report = build_engine(settings, store, connectors).run()
     finally:
         for connector in connectors.values():
             connector.close()

@@ -137,7 +137,7 @@ def test_an_outage_during_writes_keeps_every_write_owed_without_spending_attempt
     world: World, mode: Mode
 ) -> None:
     world.fault_during_writes(mode)
-    report = world.engine.cycle()
+    report = world.engine.run()
     # its only connector failed to write: the cycle failed, naming it (no writes, no attempts)
     assert report.status == "failed" and list(report.failed_connectors) == [world.crm]
     assert not report.written and not report.rejected and not report.parked
@@ -160,7 +160,7 @@ def test_a_record_rejection_still_spends_an_attempt(
     monkeypatch.setattr(sf_http, "UNREACHABLE_HOLD_SECONDS", 0.0)
     monkeypatch.setattr(hs_client, "UNREACHABLE_HOLD_SECONDS", 0.0)
     world.fault_during_writes("refuse")
-    world.engine.cycle()
+    world.engine.run()
     owed = world.owed()
     if world.crm == "salesforce":
         writable = {
@@ -174,7 +174,7 @@ def test_a_record_rejection_still_spends_an_attempt(
         rejected = sorted(owed)[:2]
         world.sb.inject({"kind": "reject", "ids": rejected, "count": 2})
     world.fault_during_writes("pass")
-    report = world.engine.cycle()
+    report = world.engine.run()
     assert report.status == "ok", report.errors
     assert report.written[world.crm] >= 20
     left = world.owed()

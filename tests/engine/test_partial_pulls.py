@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from leadsync.config import settings_from_dict
 from leadsync.engine.cycle import SyncEngine
+from leadsync.engine.request import CycleRequest
 from leadsync.errors import RetriableSyncError
 from leadsync.records import ActivityRecord, PersonRecord
 from leadsync.store import Store
@@ -110,7 +111,7 @@ def test_a_half_pulled_crm_holds_its_people_and_the_rest_carry_on(
     sf.add_person("L1", "both@acme.co.uk", country="United Kingdom")
     hs.add_person("H1", "both@acme.co.uk")
     sf.add_person("L2", "only-sf@beta.co.uk", country="United Kingdom")
-    assert engine.cycle().status == "ok"
+    assert engine.run().status == "ok"
 
     # In the same morning: both raise a hand in Salesforce, and the first unsubscribes in
     # HubSpot later. HubSpot's pull then breaks half-way through.
@@ -122,7 +123,7 @@ def test_a_half_pulled_crm_holds_its_people_and_the_rest_carry_on(
     at(hs, "unsub-H1", clock.now - timedelta(minutes=10))
     hs.people["H1"]["modified"] = hs.tick().isoformat()
     hubspot.fail[stream] = 0
-    report = engine.cycle()
+    report = engine.run()
 
     assert report.status == "partial" and list(report.failed_connectors) == ["hubspot"]
     assert "hubspot" in report.waiting_for and report.people_waiting == 1
@@ -138,14 +139,14 @@ def test_a_half_pulled_crm_holds_its_people_and_the_rest_carry_on(
     # A later cycle of Salesforce alone (the service runs one connector a cycle) still
     # holds them: the gap is in the store, not in the cycle that saw it.
     clock.now += timedelta(minutes=5)
-    assert engine.cycle(["salesforce"]).people_waiting == 1
+    assert engine.run(CycleRequest(only=("salesforce",))).people_waiting == 1
     assert "L1" not in sf.owners
 
     # HubSpot answers again: the whole truth says "unsubscribed after the form": nobody is
     # handed to sales, and the person is scored and written at last.
     del hubspot.fail[stream]
     clock.now += timedelta(minutes=5)
-    healed = engine.cycle()
+    healed = engine.run()
     assert healed.status == "ok" and healed.people_waiting == 0 and not healed.waiting_for
     assert "L1" not in sf.owners and tasks_for(sf, "L1") == []
     assert sf.fields["L1"]["team"] == "marketing"
@@ -172,16 +173,16 @@ def test_a_queued_hand_off_waits_while_its_person_is_half_pulled(store: Store) -
         sf.add_person(pid, f"{pid.lower()}@gamma.co.uk", country="United Kingdom")
         hs.add_person(f"H{pid}", f"{pid.lower()}@gamma.co.uk")
         sf.add_activity(f"form-{pid}", pid, "form_submission", "Contact Us")
-    engine.cycle()
+    engine.run()
     assert len(sf.owners) == 1
     hubspot.fail["activities"] = 0
     clock.now += timedelta(minutes=5)
-    report = engine.cycle()
+    report = engine.run()
     assert report.actions["handed_off"] == 0 and report.actions["waiting"] == 1
     assert len(sf.owners) == 1
     del hubspot.fail["activities"]
     clock.now += timedelta(minutes=5)
-    assert engine.cycle().actions["handed_off"] == 1 and len(sf.owners) == 2
+    assert engine.run().actions["handed_off"] == 1 and len(sf.owners) == 2
 
 
 def test_a_failed_pull_is_recorded_per_connector_in_the_runs_table(store: Store) -> None:
@@ -189,7 +190,7 @@ def test_a_failed_pull_is_recorded_per_connector_in_the_runs_table(store: Store)
     engine, sf, _hs, hubspot = two_crms(store, clock)
     sf.add_person("L1", "a@acme.co.uk")
     hubspot.fail["people"] = 0
-    engine.cycle()
+    engine.run()
     with store.reading() as conn:
         [row] = conn.execute(sa.select(runs)).all()
     assert row.status == "partial" and "hubspot" in row.counts["failed_connectors"]

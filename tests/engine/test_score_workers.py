@@ -57,7 +57,7 @@ def _run(store: Store, crm: MemoryCRM, score: Any, **settings: Any) -> dict[str,
     engine = SyncEngine(
         store, {"mem": MemoryConnector(crm)}, score, EngineSettings(**values), Clock()
     )
-    report = engine.cycle()
+    report = engine.run()
     assert report.status == "ok" and report.scored == 300
     with store.reading() as conn:
         return {row.person_id: dict(row.result) for row in conn.execute(sa.select(scores))}

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from leadsync.engine.cycle import EngineSettings, Stored, SyncEngine
+from leadsync.engine.cycle import EngineSettings, SyncEngine
 from leadsync.engine.pages import PageMarks, Resumption
+from leadsync.engine.pulls import Reading, Stored, store_pages
 from leadsync.store import Store, checkpoints
 from leadsync.store.ingest import IngestCounts
 from tests.engine.test_cycle import Clock, points_scorer
@@ -77,9 +78,8 @@ def test_two_batches_commit_at_once_on_postgresql_one_at_a_time_on_sqlite(store:
     track = Tracker()
     engine = _engine(store)
     items = _items(8)
-    counts, _, stored = engine._store_pages(
-        iter(items), PageMarks(), Stored(track), Resumption(None, "mem", "activities", 0), 2
-    )
+    reading = Reading(iter(items), Resumption(None, "mem", "activities", 0), PageMarks())
+    counts, _, stored = store_pages(engine, reading, Stored(track), 2)
     assert (counts.inserted, stored) == (800, 800)
     assert track.peak == (2 if store.concurrent_writers else 1)
 
@@ -90,9 +90,8 @@ def test_a_record_in_two_batches_never_commits_in_both_at_once(store: Store) -> 
     items = _items(6)
     items[100 + 7] = Item("0-5")
     items[300 + 7] = Item("200-9")
-    _engine(store)._store_pages(
-        iter(items), PageMarks(), Stored(track), Resumption(None, "mem", "activities", 0), 2
-    )
+    reading = Reading(iter(items), Resumption(None, "mem", "activities", 0), PageMarks())
+    store_pages(_engine(store), reading, Stored(track), 2)
     assert frozenset({0, 100}) not in track.together
     assert frozenset({200, 300}) not in track.together
     if store.concurrent_writers:
@@ -118,9 +117,8 @@ def test_a_checkpoint_is_saved_only_once_every_batch_before_it_committed(store: 
             return counts
 
     track = SlowFirst(slow_first=0.5 if store.concurrent_writers else 0.0)
-    _engine(store)._store_pages(
-        pull(), marks, Stored(track), Resumption("bf", "mem", "activities", 0), 2
-    )
+    reading = Reading(pull(), Resumption("bf", "mem", "activities", 0), marks)
+    store_pages(_engine(store), reading, Stored(track), 2)
     if store.concurrent_writers:
         assert seen_while_first_ran == [None]
         assert track.order[0] != 0  # the first batch really committed after a later one
@@ -143,13 +141,8 @@ def test_a_batch_is_prepared_in_the_pulling_thread_and_stored_as_prepared(store:
         stored.append(rows)
         return IngestCounts(inserted=len(rows))
 
-    counts, _, _ = _engine(store)._store_pages(
-        iter(_items(3)),
-        PageMarks(),
-        Stored(store_rows, prepare),
-        Resumption(None, "mem", "people", 0),
-        1,
-    )
+    reading = Reading(iter(_items(3)), Resumption(None, "mem", "people", 0), PageMarks())
+    counts, _, _ = store_pages(_engine(store), reading, Stored(store_rows, prepare), 1)
     assert prepared_in == [threading.current_thread().name] * 3
     assert stored == [
         tuple(item.ref for item in _items(3)[i * 100 : (i + 1) * 100]) for i in range(3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +14,7 @@ from jobs.backfills import JOB_NAME, BackfillJob
 from jobs.runner import CycleOutcome
 from jobs.scheduler import Periodic, SyncScheduler
 from leadsync.engine.cycle import CycleReport
+from leadsync.engine.request import CycleRequest
 from leadsync.errors import AuthError, CycleBusy
 from leadsync.store import Store
 from leadsync.store.queue import (
@@ -65,20 +66,17 @@ class FakeEngine:
         self.resume_keys: list[str | None] = []
         self.during: Callable[[], None] = lambda: None
 
-    def cycle(
-        self,
-        only: Sequence[str] | None = None,
-        *,
-        dry_run: bool = False,
-        full: bool = False,
-        since: datetime | None = None,
-        no_actions: bool = False,
-        resume_key: str | None = None,
-    ) -> CycleReport:
+    def run(self, request: CycleRequest) -> CycleReport:
         self.calls.append(
-            {"only": only, "dry_run": dry_run, "full": full, "since": since, "no": no_actions}
+            {
+                "only": request.only,
+                "dry_run": request.dry_run,
+                "full": request.full,
+                "since": request.since,
+                "no": request.no_actions,
+            }
         )
-        self.resume_keys.append(resume_key)
+        self.resume_keys.append(request.resume_key)
         self.during()
         if isinstance(self.result, Exception):
             raise self.result
@@ -152,7 +150,7 @@ def test_job_runs_a_request_with_its_options_and_records_the_report(store: Store
     assert job.run_next() is True
     assert job.run_next() is False
     assert engine.calls == [
-        {"only": ["salesforce"], "dry_run": True, "full": True, "since": SINCE, "no": True}
+        {"only": ("salesforce",), "dry_run": True, "full": True, "since": SINCE, "no": True}
     ]
     row = _row(store, request_id)
     assert (row.state, row.status, row.run_id, row.error) == ("done", "ok", 41, None)
@@ -169,7 +167,7 @@ def test_job_with_no_connectors_named_covers_every_connector(store: Store) -> No
         store, engine, threading.Event(), ["salesforce", "hubspot"], per_connector=[per.append]
     )
     job.run_next()
-    assert engine.calls[0]["only"] is None
+    assert engine.calls[0]["only"] == ()  # every connector
     assert [o.connector for o in per] == ["salesforce", "hubspot"]
 
 

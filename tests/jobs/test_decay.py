@@ -9,6 +9,7 @@ from typing import Any
 
 from jobs.decay import DecayJob
 from leadsync.engine.cycle import CycleReport
+from leadsync.engine.request import CycleRequest
 from leadsync.store import Store
 from leadsync.store.runs import finish_run, start_run
 
@@ -20,10 +21,10 @@ class Engine:
         self.store, self.clock, self.fail, self.calls = store, clock, fail, 0
         self.rereads: list[timedelta | None] = []
 
-    def cycle(self, *, decay: bool = False, reread: timedelta | None = None) -> Any:
-        assert decay
+    def run(self, request: CycleRequest) -> Any:
+        assert request.decay
         self.calls += 1
-        self.rereads.append(reread)
+        self.rereads.append(request.reread)
         if self.fail:
             raise RuntimeError("model blew up")
         with self.store.transaction() as conn:

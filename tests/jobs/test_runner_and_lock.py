@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from jobs.lock import ProcessLock, lock_path_for
 from jobs.runner import CycleOutcome, CycleRunner, ShuttingDown, StopAwareProgress
 from leadsync.engine.cycle import CycleReport
+from leadsync.engine.request import CycleRequest
 from leadsync.errors import AuthError, CycleBusy, StoreError
 from leadsync.records import RecordRef
 
@@ -20,14 +20,10 @@ from leadsync.records import RecordRef
 class FakeEngine:
     def __init__(self, result: CycleReport | Exception) -> None:
         self.result = result
-        self.only: list[Sequence[str] | None] = []
-        self.notified: list[Sequence[RecordRef]] = []
+        self.requests: list[CycleRequest] = []
 
-    def cycle(
-        self, only: Sequence[str] | None = None, *, notified: Sequence[RecordRef] = ()
-    ) -> CycleReport:
-        self.only.append(only)
-        self.notified.append(notified)
+    def run(self, request: CycleRequest) -> CycleReport:
+        self.requests.append(request)
         if isinstance(self.result, Exception):
             raise self.result
         return self.result
@@ -39,7 +35,7 @@ def test_runner_reports_each_cycle_to_observers() -> None:
     engine = FakeEngine(report)
     runner = CycleRunner(engine, threading.Event(), [seen.append])
     outcome = runner.run("hubspot")
-    assert engine.only == [["hubspot"]]
+    assert engine.requests == [CycleRequest(only=("hubspot",))]
     assert outcome is not None and seen == [outcome]
     assert (outcome.status, outcome.errors, outcome.report) == (
         "partial",
@@ -55,7 +51,7 @@ def test_runner_passes_a_webhooks_records_to_the_cycle() -> None:
     runner = CycleRunner(engine, threading.Event())
     runner.run("hubspot", named)
     runner.run("hubspot")
-    assert engine.notified == [named, ()]
+    assert [r.notified for r in engine.requests] == [tuple(named), ()]
 
 
 def test_runner_turns_a_raised_auth_error_into_a_fatal_outcome() -> None:
@@ -75,7 +71,7 @@ def test_runner_skips_a_cycle_while_another_holds_the_store_and_tells_no_observe
     seen: list[CycleOutcome] = []
     engine = FakeEngine(CycleBusy("another cycle is running on this store"))
     assert CycleRunner(engine, threading.Event(), [seen.append]).run("salesforce") is None
-    assert engine.only == [["salesforce"]] and seen == []
+    assert engine.requests == [CycleRequest(only=("salesforce",))] and seen == []
 
 
 def test_runner_skips_cycles_once_stopping() -> None:
@@ -83,7 +79,7 @@ def test_runner_skips_cycles_once_stopping() -> None:
     stopping.set()
     engine = FakeEngine(CycleReport(run_id=1))
     assert CycleRunner(engine, stopping).run("salesforce") is None
-    assert engine.only == []
+    assert engine.requests == []
 
 
 def test_stopping_ends_pulls_at_a_batch_boundary_but_never_scoring() -> None:

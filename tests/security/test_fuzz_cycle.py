@@ -171,7 +171,7 @@ def _read_or_recorded(
 def _fuzz(world: World, store: Store, examples: int) -> None:
     engine = world.engine(store)
     org, portal = world.sandboxes.salesforce.org, world.sandboxes.hubspot.portal
-    first = engine.cycle()
+    first = engine.run()
     assert first.status == "ok", first.errors
     form_guid = next(iter(portal.forms))
 
@@ -189,7 +189,7 @@ def _fuzz(world: World, store: Store, examples: int) -> None:
         contact_ids = [str(portal.insert("contacts", v).id) for v in case.contacts]
         portal.add_form_submission(form_guid, {"email": case.contacts[0].get("fz_email", "")})
 
-        report = engine.cycle()
+        report = engine.run()
 
         assert report.status == "ok", report.errors
         records, rows = _stored(store)

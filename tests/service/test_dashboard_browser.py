@@ -75,7 +75,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         world.salesforce.api.faults.arm(
             {"kind": "reject", "count": 3, "object": "Lead", "message": REJECTION}
         )
-        engine.cycle()
+        engine.run()
         # Sales sends a handed-off Salesforce lead back: the next cycle recycles it.
         with store.reading() as conn:
             uid = conn.execute(
@@ -85,7 +85,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 .limit(1)
             ).scalar_one()
         world.salesforce.org.update("Lead", uid.split(":")[-1], {"Status": "Recycled"})
-        engine.cycle()
+        engine.run()
 
         site = Site(base="", store=store)
 

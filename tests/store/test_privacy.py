@@ -55,7 +55,7 @@ def test_forget_removes_every_trace_and_only_that_person(store: Store) -> None:
         {"salesforce": MemoryConnector(crm, "salesforce")},
         clock=Clock(),
     )
-    assert engine.cycle().actions["handed_off"] == 3
+    assert engine.run().actions["handed_off"] == 3
     before = dump(store)
     assert "f1@acme-f1.com" in before and "salesforce:Lead:F1" in before
     [digest] = [t for k, t in crm.tasks.items() if k.startswith("ls-digest-rep-c")]

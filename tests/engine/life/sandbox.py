@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from jobs.runner import CycleRunner
 from leadsync.config import settings_from_dict
+from leadsync.engine.request import CycleRequest
 from leadsync.sandboxes import Sandboxes, running_sandboxes
 from leadsync.service.state import CycleLog
 from leadsync.store import Store
@@ -108,7 +109,7 @@ class SandboxWorld:
         )
         try:
             if kind == "all":
-                facts.report = self.engine.cycle()
+                facts.report = self.engine.run()
             else:
                 facts.outcome = self.runner.run(kind)
                 if facts.outcome is not None and facts.outcome.report is not None:
@@ -242,7 +243,9 @@ def _settle_and_compare(world: SandboxWorld, surfacing: dict[str, set[str]]) -> 
         fresh_store = Store(url)
         connectors = build_connectors(world.settings)
         try:
-            build_engine(world.settings, fresh_store, connectors).cycle(full=True, no_actions=True)
+            build_engine(world.settings, fresh_store, connectors).run(
+                CycleRequest(full=True, no_actions=True)
+            )
             with fresh_store.reading() as conn:
                 theirs = _scores_by_records(conn)
         finally:

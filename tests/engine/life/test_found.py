@@ -295,7 +295,7 @@ def test_a_hubspot_write_outage_is_not_an_ok_cycle(store_url: str) -> None:
         try:
             connectors["hubspot"].create_fields()
             engine = build_engine(settings, store, connectors, progress=FailHubSpotWrites(sandbox))
-            report = engine.cycle()
+            report = engine.run()
         finally:
             connectors["hubspot"].close()
             store.close()

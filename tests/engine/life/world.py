@@ -24,6 +24,7 @@ from jobs.runner import CycleOutcome, CycleRunner
 from leadsync.config import settings_from_dict
 from leadsync.config.loading import read_toml
 from leadsync.engine.cycle import CycleReport, SyncEngine
+from leadsync.engine.request import CycleRequest
 from leadsync.errors import CycleBusy
 from leadsync.records import RecordRef
 from leadsync.service.state import CycleLog
@@ -417,8 +418,8 @@ class World:
                 elif outcome is not None and outcome.status == "error":
                     facts.crash = "; ".join(e.splitlines()[0][:300] for e in outcome.errors)
             else:
-                facts.report = self.engine.cycle(
-                    decay=kind == "decay", retry_failed=kind == "replay"
+                facts.report = self.engine.run(
+                    CycleRequest(decay=kind == "decay", retry_failed=kind == "replay")
                 )
         except CycleBusy as exc:
             facts.crash = f"CycleBusy: {exc}"
