@@ -44,11 +44,13 @@ class TaskState:
 
 @dataclass(frozen=True, slots=True)
 class Owners:
-    """Owners to reassign to: one the CRM accepts, and ones it refuses (field named)."""
+    """Owners to reassign to: one the CRM accepts, and ones it refuses (field named); and
+    a status the CRM takes."""
 
     active: str
     refused: tuple[str, ...]
     field: str
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,8 @@ class Driver(Protocol):
         ...
 
     def owner_of(self, ref: RecordRef) -> str | None: ...
+
+    def status_of(self, ref: RecordRef) -> str | None: ...
 
     def task(self, key: str) -> list[TaskState]:
         """Every task the CRM holds with LeadSync's key ``key``."""

@@ -41,7 +41,7 @@ class HubSpotDriver:
         owners = sorted(self.portal.owners.values(), key=lambda o: o.id)
         active = next(o.id for o in owners if not o.archived)
         archived = next(o.id for o in owners if o.archived)
-        self.owners = Owners(active, (archived, "999999999"), "hubspot_owner_id")
+        self.owners = Owners(active, (archived, "999999999"), "hubspot_owner_id", "IN_PROGRESS")
         self.absent = RecordRef("hubspot", "contact", "999999999")
         self._names = itertools.count()
 
@@ -111,6 +111,11 @@ class HubSpotDriver:
         contact = self.portal.get("contacts", ref.external_id)
         assert contact is not None, f"the portal has no live {ref}"
         return contact.properties.get("hubspot_owner_id") or None
+
+    def status_of(self, ref: RecordRef) -> str | None:
+        contact = self.portal.get("contacts", ref.external_id)
+        assert contact is not None, f"the portal has no live {ref}"
+        return contact.properties.get("hs_lead_status") or None
 
     def _tasks(self, key: str) -> list[Any]:
         return [t for t in self.portal.live("tasks") if t.properties.get(KEY_PROPERTY) == key]

@@ -31,7 +31,7 @@ class MemoryDriver:
         self.connect()
         crm.add_user("rep-a", "Ann Rep")
         crm.add_user("rep-gone", "Gone Rep", active=False)
-        self.owners = Owners("rep-a", ("rep-gone", "nobody"), "OwnerId")
+        self.owners = Owners("rep-a", ("rep-gone", "nobody"), "OwnerId", "Working")
         self.absent = RecordRef(NAME, "Lead", "00Q999999")
         self._ids = itertools.count(1)
         for n in range(SEEDED):
@@ -73,6 +73,9 @@ class MemoryDriver:
 
     def owner_of(self, ref: RecordRef) -> str | None:
         return self.crm.owners.get(ref.external_id)
+
+    def status_of(self, ref: RecordRef) -> str | None:
+        return self.crm.statuses.get(ref.external_id)
 
     def task(self, key: str) -> list[TaskState]:
         task = self.crm.tasks.get(key)

@@ -47,7 +47,7 @@ class SalesforceDriver:
         inactive = next(str(u["Id"]) for u in users if not u.get("IsActive"))
         # A well-formed User id the org never issued.
         unknown = self.org.ids.new("005")
-        self.owners = Owners(active, (inactive, unknown), "OwnerId")
+        self.owners = Owners(active, (inactive, unknown), "OwnerId", "Working - Contacted")
         self.absent = RecordRef("salesforce", "Lead", self.org.ids.new("00Q"))
         self._names = itertools.count()
 
@@ -123,6 +123,10 @@ class SalesforceDriver:
         owner = self._row(ref).get("OwnerId")
         return str(owner) if owner else None
 
+    def status_of(self, ref: RecordRef) -> str | None:
+        status = self._row(ref).get("Status")
+        return str(status) if status else None
+
     def task(self, key: str) -> list[TaskState]:
         return [
             TaskState(str(t["WhoId"]), str(t["OwnerId"]), bool(t.get("IsClosed")))
@@ -151,7 +155,7 @@ class SalesforceDriver:
 @contextmanager
 def salesforce_driver(tmp: Path) -> Iterator[SalesforceDriver]:
     """A small generated org behind the HTTPS sandbox, and its driver."""
-    with SalesforceSandbox(generate_org(leads=2100, seed=26), port=0) as sandbox:
+    with SalesforceSandbox(generate_org(leads=2100, seed=26, activities=1000), port=0) as sandbox:
         driver = SalesforceDriver(sandbox, tmp)
         try:
             yield driver

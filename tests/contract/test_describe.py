@@ -7,9 +7,6 @@ import pytest
 from tests.contract.drivers import Driver
 
 
-@pytest.mark.defect(
-    "memory", "tests/engine/memory_crm.py: MemoryConnector has no mapping; check() answers []"
-)
 def test_check_reports_a_mapped_field_the_crm_lacks_and_describe_does_not_list_it(
     crm: Driver,
 ) -> None:

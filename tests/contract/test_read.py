@@ -32,3 +32,12 @@ def test_read_activities_by_id_equals_what_the_full_pull_gave(crm: Driver) -> No
     read = crm.connector.read_activities(records)
     assert len(read) == len({a.ref for a in read}), "an activity was read twice"
     assert {a.ref: a for a in read} == pulled
+
+
+def test_find_people_by_address_in_any_case_finds_the_live_ones(crm: Driver) -> None:
+    live = crm.new_person("Find.Me@example.com")
+    gone = crm.new_person("find-gone@example.com")
+    crm.delete(gone)
+    found = crm.connector.find_people(["FIND.ME@EXAMPLE.COM", "find-gone@example.com"])
+    assert [p.ref for p in found] == [live]
+    assert found[0].email is not None and found[0].email.lower() == "find.me@example.com"
