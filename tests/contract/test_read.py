@@ -41,3 +41,10 @@ def test_find_people_by_address_in_any_case_finds_the_live_ones(crm: Driver) -> 
     found = crm.connector.find_people(["FIND.ME@EXAMPLE.COM", "find-gone@example.com"])
     assert [p.ref for p in found] == [live]
     assert found[0].email is not None and found[0].email.lower() == "find.me@example.com"
+
+
+def test_users_list_owners_active_and_not_and_usage_counts_the_calls(crm: Driver) -> None:
+    users = {u.id: u for u in crm.connector.users()}
+    active, inactive = crm.owners.active, crm.owners.refused[0]
+    assert users[active].active and not users[inactive].active
+    assert crm.connector.usage().calls > 0

@@ -146,3 +146,20 @@ def test_enrol_joins_and_leaves_nurture_idempotently_per_capabilities(crm: Drive
     outcomes = crm.connector.enrol([leave]) + crm.connector.enrol([leave])
     assert [o.ok for o in outcomes] == [True, True], outcomes
     assert person.external_id not in crm.members(target)
+
+
+@EXAMPLES
+@given(sizes=st.lists(st.integers(1, 3), min_size=1, max_size=3), score=st.integers(0, 99_999))
+def test_write_pages_answers_each_page_in_order(
+    crm: Driver, pool: list[RecordRef], sizes: list[int], score: int
+) -> None:
+    refs = iter(itertools.cycle(pool))
+    pages = [
+        [RecordUpdate(next(refs), {"score": score + n}) for n in range(size)] for size in sizes
+    ]
+    answered = list(crm.connector.write_pages(iter(pages)))
+    assert [[o.ref for o in page] for page in answered] == [[u.ref for u in p] for p in pages]
+    assert all(o.ok for page in answered for o in page), answered
+    last = {u.ref: u.values["score"] for page in pages for u in page}
+    for ref, value in last.items():
+        assert crm.output(ref, "score") == float(value)
