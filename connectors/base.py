@@ -3,6 +3,10 @@
 Paging, batching, retries, auth renewal and field mapping live inside the connector; callers
 see iterators of canonical records and lists of per-record outcomes. A connector converts its
 client library's exceptions into ``leadsync.errors`` at its boundary.
+
+``tests/contract`` holds the checks of this contract, run alike over every connector (each
+CRM's sandbox, and the in-memory CRM the engine tests use); a new connector joins them by
+adding its org driver there (``tests/contract/drivers.py`` says what a driver does).
 """
 
 from __future__ import annotations

@@ -8,20 +8,25 @@ records merge (the loser is deleted, pointing at the survivor, its activities mo
 record is deleted and undeleted, a person opts out, an email event carries only an address.
 Faults are armed per connector call (:class:`Fault`) and raise what the real connectors raise
 at their boundary (``leadsync.errors``); per-record rejections answer as theirs do.
+
+It keeps the connector contract as the real connectors do, checked by the same suite
+(``tests/contract``): an output value its field does not allow is refused naming the field, a
+retried task is left as the rep left it, an inactive or unknown owner is refused, and ``check``
+reports a mapped field the CRM does not have.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from connectors.base import Capabilities, write_each
-from leadsync.errors import AuthError, BudgetExhausted, RetriableSyncError, SyncError
+from leadsync.errors import RetriableSyncError
 from leadsync.records import (
     ActivityRecord,
     ApiUsage,
@@ -37,6 +42,16 @@ from leadsync.records import (
     TaskRequest,
     WriteOutcome,
 )
+from tests.engine.memory_faults import BUG, FAULT_KINDS, Fault, Fired
+from tests.engine.memory_schema import (
+    ATTRIBUTE_FIELDS,
+    NO_SUCH_RECORD,
+    invalid_value,
+    person_fields,
+)
+
+# Faults live in their own module; engine tests import them from here.
+__all__ = ["BUG", "FAULT_KINDS", "Fault", "Fired", "MemoryCRM", "MemoryConnector"]
 
 #: Record-level codes the real connectors mark retriable (Salesforce's TRANSIENT_CODES).
 RETRIABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
@@ -82,7 +97,8 @@ class MemoryCRM:
     owner_log: list[list[Any]] = field(default_factory=list)  # [id, owner, status] per change
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # by idempotency key
     task_log: list[str] = field(default_factory=list)  # key per create/upsert call item
-    #: [key, old record, new record] when an upsert moved an existing task to another record.
+    #: [key, old record, new record] when a retry of an existing task's key named another
+    #: record (the task stays where it is, as the real connectors leave it).
     task_moves: list[list[str]] = field(default_factory=list)
     members: dict[str, list[str]] = field(default_factory=dict)  # campaign -> record ids
     users: list[dict[str, Any]] = field(default_factory=list)
@@ -211,85 +227,6 @@ class MemoryCRM:
         return crm
 
 
-#: Fault kinds, and the error each raises (``None``: nothing reaches the engine).
-FAULT_KINDS = (
-    "timeout",
-    "refused",
-    "5xx",
-    "429",
-    "locked",
-    "budget",
-    "expired",
-    "expired_renewed",
-    "lost_reply",
-)
-
-
-#: Not a CRM failure: a bug in a connector, which lets a non-``SyncError`` exception escape.
-BUG = "bug"
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """A failure armed for one connector call.
-
-    ``after`` pages (of a pull) or calls (of anything else) succeed first, so a pull fails
-    part-way: a partial failure. ``lost_reply`` applies the call in the CRM, then loses the
-    answer (a timeout after the CRM committed); ``expired_renewed`` is a session expiry the
-    connector renews by itself, so the caller sees nothing.
-    """
-
-    kind: str
-    after: int = 0
-
-    def error(self, connector: str) -> SyncError | None:
-        kind = self.kind
-        if kind == "expired_renewed":
-            return None
-        if kind in ("timeout", "lost_reply"):
-            return RetriableSyncError("the CRM did not answer in time", connector=connector)
-        if kind == "refused":
-            return RetriableSyncError(
-                "cannot connect to the CRM (ConnectionRefusedError)", connector=connector
-            )
-        if kind == "5xx":
-            return RetriableSyncError(
-                "answered 503: SERVER_UNAVAILABLE", connector=connector, status=503
-            )
-        if kind == "429":
-            return RetriableSyncError(
-                "answered 429: rate limited", connector=connector, status=429, retry_after=10.0
-            )
-        if kind == "locked":
-            return RetriableSyncError(
-                "answered 400: UNABLE_TO_LOCK_ROW: unable to obtain exclusive access",
-                connector=connector,
-                status=400,
-            )
-        if kind == "budget":
-            return BudgetExhausted(
-                "the org's API request limit is exhausted", connector=connector, status=403
-            )
-        if kind == "expired":
-            return AuthError(
-                "the session expired and was not renewed; check the connector's credentials",
-                connector=connector,
-                status=401,
-            )
-        raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
-
-
-@dataclass(frozen=True, slots=True)
-class Fired:
-    """A fault that went off: on which call, of what kind, whether the caller saw an error,
-    and how many pages (or calls) had succeeded before it."""
-
-    call: str
-    kind: str
-    raised: bool
-    after: int
-
-
 class MemoryConnector:
     def __init__(
         self,
@@ -297,9 +234,13 @@ class MemoryConnector:
         name: str = "mem",
         fail_writes: int = 0,
         capabilities: Capabilities | None = None,
+        mapping: Mapping[str, str] | None = None,
     ) -> None:
         self.crm = crm
         self.name = name
+        #: Canonical attribute -> the CRM field it is read from (by default, the field of the
+        #: same name), as a real connector's mapping file says; ``check`` validates it.
+        self.mapping = dict(mapping or {name: name for name in ATTRIBUTE_FIELDS})
         # A test double stands in for either CRM: its programmes are lists when it plays
         # HubSpot, campaigns otherwise (the real connectors declare theirs).
         self.capabilities = capabilities or Capabilities(
@@ -456,11 +397,17 @@ class MemoryConnector:
     def _person(self, pid: str, p: dict[str, Any], modified: datetime | None) -> PersonRecord:
         merged = p.get("merged_into")
         converted = p.get("converted_at")
+        attributes = dict(p["attrs"])
+        for canonical, crm_field in self.mapping.items():
+            if crm_field != canonical:
+                attributes.pop(canonical, None)
+                if crm_field in p["attrs"]:
+                    attributes[canonical] = p["attrs"][crm_field]
         return PersonRecord(
             RecordRef(self.name, p.get("object", "Lead"), pid),
             p["email"],
             modified or datetime.fromisoformat(p["modified"]),
-            p["attrs"],
+            attributes,
             owner_id=self.crm.owners.get(pid),
             status=self.crm.statuses.get(pid, "Open"),
             opted_out=bool(p.get("opted_out", False)),
@@ -530,6 +477,11 @@ class MemoryConnector:
             self.crm.write_log.append([u.ref.external_id for u in batch])
             for update in batch:
                 refused = self._refused(update.ref, ("Score",))
+                if refused is None and update.ref.external_id not in self.crm.people:
+                    refused = WriteOutcome(update.ref, False, NO_SUCH_RECORD)
+                invalid = invalid_value(update.values) if refused is None else None
+                if invalid is not None:
+                    refused = WriteOutcome(update.ref, False, invalid)
                 if refused is not None:
                     outcomes.append(refused)
                     continue
@@ -551,10 +503,22 @@ class MemoryConnector:
         return write_each(self, pages)
 
     def describe(self) -> dict[str, dict[str, FieldInfo]]:
-        return {}
+        """The fields every person record has (Leads and Contacts alike)."""
+        return {"Lead": person_fields(), "Contact": person_fields()}
 
     def check(self) -> list[CheckProblem]:
-        return []
+        """Each mapped attribute whose field the CRM does not have."""
+        have = self.describe()["Lead"]
+        return [
+            CheckProblem(
+                "Lead",
+                crm_field,
+                f"attribute {canonical!r} reads a field the CRM does not have",
+                "create the field in the CRM or map the attribute to one it has",
+            )
+            for canonical, crm_field in self.mapping.items()
+            if crm_field not in have
+        ]
 
     def check_targets(
         self, statuses: Sequence[str], campaigns: Sequence[str], lists: Sequence[str]
@@ -574,6 +538,10 @@ class MemoryConnector:
             if refused is None and pid not in self.crm.people:
                 error = RecordError("ENTITY_IS_DELETED", "entity is deleted", ("OwnerId",))
                 refused = WriteOutcome(change.ref, False, error)
+            if refused is None and change.owner_id is not None:
+                owner_error = self._owner_error(change.owner_id)
+                if owner_error is not None:
+                    refused = WriteOutcome(change.ref, False, owner_error)
             if refused is not None:
                 outcomes.append(refused)
                 continue
@@ -589,8 +557,26 @@ class MemoryConnector:
             self._fire("reassign", lost)
         return outcomes
 
+    def _owner_error(self, owner_id: str) -> RecordError | None:
+        """Why the CRM refuses ``owner_id`` as an owner: a user who left, or (once the CRM
+        has a user directory) an id it never issued."""
+        users = {u["id"]: u for u in self.crm.users}
+        user = users.get(owner_id)
+        if user is None and users:
+            return RecordError(
+                "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ("OwnerId",)
+            )
+        if user is not None and not user["active"]:
+            return RecordError(
+                "INACTIVE_OWNER_OR_USER",
+                f"operation performed with inactive user [{owner_id}] as owner of lead",
+                ("OwnerId",),
+            )
+        return None
+
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
-        """Upserts on ``key``, as the real connectors do with an external id."""
+        """Creates each task once per ``key``, as the real connectors do with a unique key:
+        a retry of a key that has a task succeeds and leaves it as the rep left it."""
         self.calls += 1
         lost = self._meet("create_tasks", changes=True)
         outcomes = []
@@ -602,8 +588,11 @@ class MemoryConnector:
                 continue
             self.crm.task_log.append(task.key)
             before = self.crm.tasks.get(task.key)
-            if before is not None and before["record"] != record:
-                self.crm.task_moves.append([task.key, before["record"], record])
+            if before is not None:
+                if before["record"] != record:
+                    self.crm.task_moves.append([task.key, before["record"], record])
+                outcomes.append(WriteOutcome(task.person, True))
+                continue
             self.crm.tasks[task.key] = {
                 "record": record,
                 "owner": task.owner_id,
