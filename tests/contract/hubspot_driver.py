@@ -14,11 +14,11 @@ from pydantic import SecretStr
 
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.mapping import load_mapping
-from connectors.hubspot.sandbox import HubSpotSandbox, PortalState, generate_portal
-from connectors.hubspot.sandbox.schema import iso_instant, parse_instant
 from connectors.hubspot.settings import HubSpotSettings
 from leadsync.records import NurtureKind, RecordRef
 from mappings import default_mapping_path
+from sandboxes.hubspot import HubSpotSandbox, PortalState, generate_portal
+from sandboxes.hubspot.schema import iso_instant, parse_instant
 from tests.contract.drivers import MissingField, Owners, PersonState, Refusal, TaskState
 
 KEY_PROPERTY = "leadsync_key"

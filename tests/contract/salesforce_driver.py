@@ -13,11 +13,11 @@ from pydantic import SecretStr
 
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.mapping import load_mapping
-from connectors.salesforce.sandbox import SalesforceSandbox, generate_org
-from connectors.salesforce.sandbox.org import OrgState
 from connectors.salesforce.settings import SalesforceSettings
 from leadsync.records import NurtureKind, RecordRef
 from mappings import default_mapping_path
+from sandboxes.salesforce import SalesforceSandbox, generate_org
+from sandboxes.salesforce.org import OrgState
 from tests.contract.drivers import MissingField, Owners, PersonState, Refusal, TaskState
 
 PEOPLE = ("Lead", "Contact")

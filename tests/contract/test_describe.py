@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.contract.drivers import Driver
 
 
@@ -23,12 +21,5 @@ def test_check_reports_a_mapped_field_the_crm_lacks_and_describe_does_not_list_i
     assert described[missing.object_type], "describe listed no field of the mapped object"
 
 
-@pytest.mark.defect(
-    "hubspot-sandbox",
-    "connectors/hubspot/sandbox/schema.py contact_properties() lacks two of HubSpot's default "
-    "contact properties the shipped mappings/hubspot.toml reads: hs_lifecyclestage_customer_date "
-    "([contact].converted_at) and associatedcompanyid ([contact].company_id), so check() "
-    "reports both as missing against the sandbox",
-)
 def test_check_of_the_shipped_mapping_against_its_own_crm_is_clean(crm: Driver) -> None:
     assert crm.connector.check() == []
