@@ -44,11 +44,11 @@ from leadsync.handoff import (
     PendingHandoff,
     RoutingDecision,
     Transition,
+    digest_day,
     digest_key,
     due_at,
     escalate,
     hours_for,
-    local_day,
     person_facts,
     plan_handoff,
     plan_recycle,
@@ -487,8 +487,8 @@ class Actor:
             )
         else:
             lead: DigestLead = plan.digest_lead
-            # The owner's day: the digest key and date follow their midnight, not the org's.
-            day = local_day(now, hours_for(str(decision.owner_id), self.settings.handoff))
+            # The owner's business day: the digest key and date follow their hours, not the org's.
+            day, _ = digest_day(now, str(decision.owner_id), self.settings.handoff)
             key = digest_key(str(decision.owner_id), day)
             stored["digest"] = {"key": key, **payloads.digest_dict(lead)}
         ledger.update_handoff(
@@ -515,7 +515,7 @@ class Actor:
 
     def _queue_digest(self, conn: sa.Connection, owner_id: str, key: str, now: datetime) -> None:
         leads = [payloads.digest_lead(d) for d in ledger.digest_leads(conn, owner_id, key)]
-        day = local_day(now, hours_for(owner_id, self.settings.handoff))
+        day, send_at = digest_day(now, owner_id, self.settings.handoff)
         task = render_digest(owner_id, leads, self.settings.handoff, day)
         outbox.queue_action(
             conn,
@@ -524,6 +524,7 @@ class Actor:
             ref=task.person,
             payload=payloads.task_payload(task),
             now=now,
+            not_before=send_at,
         )
 
     def _nurture_kind(self, source: str) -> NurtureKind | None:

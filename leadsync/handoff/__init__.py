@@ -21,7 +21,8 @@ Wiring, per scored person (``result`` is ``Result.to_dict()``):
    settings.handoff, record_link, now)``. Write ``plan.owner_change`` with
    ``Connector.reassign``, ``plan.task`` with ``Connector.create_tasks``, or add
    ``plan.digest_lead`` to the owner's digest for the day and (re-)send
-   ``render_digest(owner, leads, settings.handoff, day)`` (same key all day: an upsert).
+   ``render_digest(owner, leads, settings.handoff, day)`` (same key all day, sent once when
+   the day's business window closes: ``digest_day``).
    Persist ``plan.history``, ``decision.state_updates`` (``RoutingState.to_dict``) and
    ``decision.to_dict()`` for ``leadsync explain`` (``explain_routing(stored)``).
 3. SLA watch, for open hand-offs: ``sla_breached(handed_off_at, plan.due_at,
@@ -68,6 +69,7 @@ from leadsync.handoff.sla import (
 from leadsync.handoff.tasks import (
     DigestLead,
     HandoffPerson,
+    digest_day,
     digest_key,
     notify_mode,
     render_digest,
@@ -100,6 +102,7 @@ __all__ = [
     "business_day",
     "business_minutes_between",
     "cool_down_until",
+    "digest_day",
     "digest_key",
     "due_at",
     "escalate",

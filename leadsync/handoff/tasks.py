@@ -1,8 +1,9 @@
 """The tasks a rep gets: one per hand-off, or one digest per rep per day, from the templates.
 
 Keys make every task idempotent: ``ls-<person>-<seq>`` for the ``seq``-th hand-off of a
-person, ``ls-digest-<owner>-<yyyymmdd>`` for a rep's digest of a day. A retry, or a re-render
-of the digest as more leads arrive that day, upserts the same task instead of adding one.
+person, ``ls-digest-<owner>-<yyyymmdd>`` for a rep's digest of a business day. A retry
+upserts the same task instead of adding one; a digest is sent once, when its day's business
+window closes, so every lead of that day is in it (``digest_day``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 
 from leadsync.config.operations import HandoffSettings, NotifyMode
 from leadsync.errors import ConfigError
-from leadsync.handoff.hours import hours_for
+from leadsync.handoff.hours import hours_for, local_day
 from leadsync.handoff.queueing import priority_key
 from leadsync.handoff.routing import RoutingDecision
 from leadsync.handoff.sla import due_at as sla_due_at
+from leadsync.handoff.sla import windows
 from leadsync.handoff.text import BODY_LIMIT, READINESS_WORDS, SUBJECT_LIMIT, clip, local_time
 from leadsync.model.result import Result
 from leadsync.records import RecordRef, TaskRequest
@@ -63,6 +65,19 @@ def task_key(person_key: str, seq: int) -> str:
 def digest_key(owner_id: str, day: date) -> str:
     """The idempotency key of one rep's digest task for ``day``."""
     return f"ls-digest-{owner_id}-{day:%Y%m%d}"
+
+
+def digest_day(now: datetime, owner_id: str, settings: HandoffSettings) -> tuple[date, datetime]:
+    """The business day a lead handed off at ``now`` joins the owner's digest of, and when
+    that digest is sent: the close of the owner's business window holding ``now``, or of the
+    next one when ``now`` is outside business hours.
+
+    A CRM creates a task once per key and never rewrites it (a rep may have edited it), so a
+    digest is sent once, complete, when its day's window closes; a lead handed off after the
+    close joins the next business day's digest."""
+    hours = hours_for(owner_id, settings)
+    opens, closes = next(windows(now, hours))
+    return local_day(opens, hours), closes
 
 
 def notify_mode(cell: str, settings: HandoffSettings) -> NotifyMode:

@@ -63,12 +63,15 @@ def queue_action(
     after: str | None = None,
     handoff_id: int | None = None,
     recycle_id: int | None = None,
+    not_before: datetime | None = None,
 ) -> None:
-    """Owe ``kind`` to the record's CRM. Re-queueing a key with a new payload re-opens it.
+    """Owe ``kind`` to the record's CRM, from ``not_before`` (default: now). Re-queueing a key
+    with a new payload re-opens it.
 
-    A daily digest is one task per rep and day: each lead that joins it re-queues the same
-    key with the longer list, and the CRM upserts the same task.
+    A daily digest is one task per rep and day, sent when that day's window closes: each lead
+    that joins it before then re-queues the same key with the longer list.
     """
+    first_try = max(now, not_before) if not_before is not None else now
     if kind not in KINDS:
         raise ValueError(f"unknown action kind {kind!r}; one of {', '.join(KINDS)}")
     existing = conn.execute(
@@ -87,7 +90,7 @@ def queue_action(
                 recycle_id=recycle_id,
                 state=PENDING,
                 attempts=0,
-                next_attempt_at=now,
+                next_attempt_at=first_try,
                 created_at=now,
             )
         )
@@ -102,7 +105,7 @@ def queue_action(
             record_uid=str(ref),
             state=PENDING,
             attempts=0,
-            next_attempt_at=now,
+            next_attempt_at=first_try,
             error_code=None,
             error_message=None,
             done_at=None,

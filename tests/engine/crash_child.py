@@ -19,7 +19,8 @@ from leadsync.store import Store
 from leadsync.wiring import build_engine
 from tests.engine.memory_crm import MemoryConnector, MemoryCRM
 
-PHASE_START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, in business hours
+# A Monday, in business hours; phase 2 comes after the 17:00 close, so the day's digest goes out.
+PHASE_START = datetime(2026, 3, 2, 16, 10, tzinfo=UTC)
 
 CONFIG: dict[str, Any] = {
     "icp": {

@@ -327,14 +327,6 @@ def test_no_sales_touch_for_n_days_recycles(store: Store, crm: MemoryCRM) -> Non
     assert recycle.trigger == "inactivity" and crm.owners["I1"] == NURTURE_QUEUE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leadsync/engine/act.py _queue_digest re-sends the day's digest task under the same "
-    "key (digest_key) expecting an upsert to update its subject and body; both real connectors "
-    "create a task once per key and leave an existing one untouched (tests/contract "
-    "test_task_upsert_is_idempotent_and_keeps_what_the_rep_did), and so now does the memory "
-    "CRM: the digest keeps listing only the day's first lead",
-)
 def test_daily_digest_is_one_task_per_rep_listing_every_lead(store: Store, crm: MemoryCRM) -> None:
     clock = Clock()
     notify = {"good_hand_raiser": "daily_digest", "poor_hand_raiser": "daily_digest"}
@@ -345,11 +337,21 @@ def test_daily_digest_is_one_task_per_rep_listing_every_lead(store: Store, crm: 
     clock.now += timedelta(minutes=10)
     hand_raise(crm, "G2", country="France")
     engine.run()
+    # Owners change at once; the digest waits for the close of the rep's day (17:00 UTC), as
+    # a CRM creates a task once per key and never rewrites it.
+    assert crm.owners["G1"] == crm.owners["G2"] == "rep-c"
+    assert crm.tasks == {}
+    clock.now = MONDAY_10.replace(hour=17, minute=1)
+    hand_raise(crm, "G3", country="France")  # after the close: Tuesday's digest
+    engine.run()
     [(key, digest)] = crm.tasks.items()
     assert key.startswith("ls-digest-rep-c-20260302")
     assert "2 new leads" in digest["subject"]
-    assert "g1@" in digest["body"] and "g2@" in digest["body"]
-    assert crm.owners["G1"] == crm.owners["G2"] == "rep-c"
+    assert "g1@" in digest["body"] and "g2@" in digest["body"] and "g3@" not in digest["body"]
+    clock.now += timedelta(days=1)
+    engine.run()
+    assert sorted(crm.tasks) == [key, "ls-digest-rep-c-20260303"]
+    assert "g3@" in crm.tasks["ls-digest-rep-c-20260303"]["body"]
 
 
 def test_dry_run_counts_hand_offs_without_acting(store: Store, crm: MemoryCRM) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -49,13 +50,16 @@ def test_forget_removes_every_trace_and_only_that_person(store: Store) -> None:
         crm.add_activity(f"form-{pid}", pid, "form_submission", "Contact Us")
     data = config(notify={"good_hand_raiser": "daily_digest", "poor_hand_raiser": "daily_digest"})
     data["handoff"]["sla"] = {"hand_raiser": 480, "sales_ready": 480}
+    clock = Clock()
     engine = build_engine(
         settings_from_dict(data, "test"),
         store,
         {"salesforce": MemoryConnector(crm, "salesforce")},
-        clock=Clock(),
+        clock=clock,
     )
     assert engine.run().actions["handed_off"] == 3
+    clock.now += timedelta(hours=8)  # past the reps' 17:00 close: the digest goes out
+    engine.run()
     before = dump(store)
     assert "f1@acme-f1.com" in before and "salesforce:Lead:F1" in before
     [digest] = [t for k, t in crm.tasks.items() if k.startswith("ls-digest-rep-c")]
