@@ -27,6 +27,7 @@ from leadsync.engine.act import Actor
 from leadsync.engine.pages import PageMarks, Resumption
 from leadsync.engine.pipeline import CommitPipeline
 from leadsync.engine.request import CycleRequest
+from leadsync.engine.riders import OwnerRiders
 from leadsync.engine.score_workers import ScoreWork, ScoreWorkers, score_and_save
 from leadsync.errors import (
     AuthError,
@@ -37,7 +38,7 @@ from leadsync.errors import (
 )
 from leadsync.records import RecordRef, RecordUpdate
 from leadsync.store import Store, checkpoints
-from leadsync.store.actions import replay_parked
+from leadsync.store.actions import DueAction, replay_parked
 from leadsync.store.cycle_lock import NO_LOCK, HeldLock
 from leadsync.store.ingest import IngestCounts, people_rows, store_people, upsert_activities
 from leadsync.store.model_state import adopt_model, scored_with
@@ -381,6 +382,11 @@ class SyncEngine:
         lock.verify()
         for name in self.connectors:
             self._guarded(report, name, self._flush, name, report)
+        if acting:
+            assert self.actor is not None
+            # The tasks of owner changes that rode in the field write (see engine.riders).
+            for name in self.connectors:
+                self._guarded(report, name, self.actor.after_write, self.store, name, lock)
 
     def _check_model(self, cycle: _Cycle) -> None:
         """Scores from two models never mix. The store records the model (a fingerprint of
@@ -895,12 +901,16 @@ class SyncEngine:
         are read again; one whose values were merged into since it was sent is left owed, to
         go again with the newer values. If the connector raises (budget spent, CRM down),
         pages already answered stay recorded and the rest stay owed for the next cycle;
-        re-sending values already applied is harmless.
+        re-sending values already applied is harmless. Owner changes that ride in the write
+        (``engine.riders``) go beside their record's values, settled with the same page.
         """
         connector = self.connectors[name]
         self.progress.phase(f"write {name}")
         now = self.clock()
-        handed: deque[list[tuple[int, bytes]]] = deque()
+        riders = None
+        if self.actor is not None and not self._cycle.request.no_actions:
+            riders = self.actor.riders(self.store, name)
+        handed: deque[tuple[list[tuple[int, bytes]], list[DueAction]]] = deque()
 
         def pages() -> Iterator[list[RecordUpdate]]:
             after = 0
@@ -908,17 +918,29 @@ class SyncEngine:
                 with self.store.reading() as conn:
                     due = due_writes(conn, name, now, self.settings.write_chunk, after=after)
                 if not due:
-                    return
+                    break
                 # Before every page: if another cycle may be running, write nothing more.
                 self._cycle.lock.verify()
                 after = due[-1].record_id
-                handed.append([(item.id, values_digest(item.values)) for item in due])
-                yield [RecordUpdate(item.ref, _for_connector(item.values)) for item in due]
+                riding = riders.take(item.ref for item in due) if riders else []
+                handed.append(([(item.id, values_digest(item.values)) for item in due], riding))
+                page = [RecordUpdate(item.ref, _for_connector(item.values)) for item in due]
+                yield page + OwnerRiders.updates(riding)
                 if len(due) < self.settings.write_chunk:
-                    return
+                    break
+            rest = riders.rest() if riders else []
+            if rest:
+                self._cycle.lock.verify()
+                handed.append(([], rest))
+                yield OwnerRiders.updates(rest)
 
-        def record(sent: list[tuple[int, bytes]], outcomes: list[Any]) -> Any:
+        def record(
+            sent: list[tuple[int, bytes]], riding: list[DueAction], answers: list[Any]
+        ) -> Any:
+            outcomes, owner_outcomes = answers[: len(sent)], answers[len(sent) :]
             with self.store.transaction() as conn:
+                if riders is not None:
+                    riders.add(riders.record(conn, riding, owner_outcomes, self.clock()))
                 current = writes_by_id(conn, [write_id for write_id, _ in sent])
                 due, answered = [], []
                 for (write_id, digest), outcome in zip(sent, outcomes, strict=True):
@@ -950,12 +972,15 @@ class SyncEngine:
         in_flight = 1 if self.store.concurrent_writers else 0
         with CommitPipeline[Any](in_flight, name="leadsync-write") as recorder:
             for outcomes in connector.write_pages(pages()):
-                sent = handed.popleft()
-                if len(outcomes) != len(sent):
+                sent, riding = handed.popleft()
+                if len(outcomes) != len(sent) + len(riding):
                     raise ValueError(
-                        f"{name} answered {len(outcomes)} outcomes for {len(sent)} writes"
+                        f"{name} answered {len(outcomes)} outcomes for "
+                        f"{len(sent) + len(riding)} writes"
                     )
-                recorder.submit(partial(record, sent, outcomes), account)
+                recorder.submit(partial(record, sent, riding, outcomes), account)
+        if riders is not None:
+            riders.finished = True
 
 
 def _status(names: Sequence[str], report: CycleReport) -> str:
