@@ -9,7 +9,11 @@ Two halves, both crash-safe the same way as the write-back:
 * ``act`` runs per CRM after scoring. It routes queued hand-offs (at most the per-cycle cap,
   hand-raisers first), persisting the owner decision, the round-robin state and the owed
   owner change, task and enrolments in one transaction; then it sends owed actions (owner
-  before task), settles them with the CRM's answers, and watches SLAs and inactivity.
+  before task), settles them with the CRM's answers, and watches SLAs and inactivity. For a
+  CRM whose connector takes owner changes in the field write (``owner_in_write``), the
+  cycle's write carries them (``engine.riders``) and ``after_write`` sends the rest. An owed
+  owner change to a rep the CRM now lists as inactive is not sent: the hand-off is routed
+  again.
 
 Every CRM call is idempotent under a key decided before the call, so a re-sent owner change
 sets the same owner and a re-sent task upserts the same task.
