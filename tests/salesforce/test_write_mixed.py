@@ -9,6 +9,7 @@ import random
 from itertools import groupby
 from typing import Any
 
+import pytest
 import responses
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -199,12 +200,20 @@ def test_a_refused_owner_keeps_its_error_and_the_values_still_go(
     )
 
 
+@pytest.mark.parametrize(
+    ("code", "fields"),
+    [
+        ("ENTITY_IS_DELETED", []),  # names no field: the record's
+        ("FIELD_CUSTOM_VALIDATION_EXCEPTION", ["LeadSync_Score__c"]),  # a value's
+        ("FIELD_CUSTOM_VALIDATION_EXCEPTION", ["OwnerId", "LeadSync_Score__c"]),  # both
+    ],
+)
 def test_a_refusal_of_the_record_itself_fails_values_and_owner_alike(
-    rsps: responses.RequestsMock, connector: SalesforceConnector
+    rsps: responses.RequestsMock, connector: SalesforceConnector, code: str, fields: list[str]
 ) -> None:
-    """A refusal naming no owner field (the record is deleted, a validation rule on a value)
-    is the record's: no owner change is made without its values, nothing is re-sent."""
-    error = {"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted", "fields": []}
+    """A refusal that does not name only the owner change's fields is the record's: no owner
+    change is made without its values, and nothing is re-sent."""
+    error = {"statusCode": code, "message": "refused", "fields": fields}
     rsps.add(
         responses.PATCH,
         f"{API}/composite/sobjects",
@@ -219,7 +228,7 @@ def test_a_refusal_of_the_record_itself_fails_values_and_owner_alike(
     )
     assert len(_patches(rsps)) == 1
     assert [o.ok for o in outcomes] == [False, False]
-    assert {o.error.code for o in outcomes if o.error} == {"ENTITY_IS_DELETED"}
+    assert {o.error.code for o in outcomes if o.error} == {code}
 
 
 def test_slots_of_a_merged_record_all_get_the_outcome() -> None:
@@ -229,3 +238,19 @@ def test_slots_of_a_merged_record_all_get_the_outcome() -> None:
     first.absorb(Pending(ref, "Lead", {"A": 2}, [Slot(ref, sink, (1,))]))
     first.set(WriteOutcome(ref, ok=True))
     assert first.fields == {"A": 2} and all(o is not None and o.ok for o in sink)
+
+
+def test_a_refused_owner_change_alone_is_not_sent_again(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    """With no values beside it there is nothing to send without it: one call, its error."""
+    error = {"statusCode": "INACTIVE_OWNER_OR_USER", "message": "inactive", "fields": ["OwnerId"]}
+    rsps.add(
+        responses.PATCH,
+        f"{API}/composite/sobjects",
+        json=[{"success": False, "errors": [error]}],
+    )
+    lead = _ref("Lead", 4)
+    [outcome] = connector.write([RecordUpdate(lead, {}, owner=OwnerChange(lead, "005X", None))])
+    assert len(_patches(rsps)) == 1
+    assert outcome.error is not None and outcome.error.code == "INACTIVE_OWNER_OR_USER"
