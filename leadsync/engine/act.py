@@ -376,6 +376,9 @@ class Actor:
         if not gone:
             return
         with store.transaction() as conn:
+            # Held back until routing re-owns them (which makes them due at once); if no one
+            # can take the lead now, they wait a back-off instead of being refused each cycle.
+            outbox.defer_actions(conn, gone, self.clock() + self.settings.action_backoff)
             for action in gone:
                 owner = action.payload["owner_id"]
                 assert action.handoff_id is not None

@@ -230,3 +230,44 @@ def test_an_owner_change_the_org_refuses_keeps_its_error_and_the_values_go(
 
 def _diff(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {k: v - b.get(k, 0) for k, v in a.items() if v - b.get(k, 0)}
+
+
+def test_with_no_one_left_to_take_it_the_owner_change_waits_unsent(
+    sandbox: SalesforceSandbox, tmp_path: Path
+) -> None:
+    """The only rep of the pool is deactivated and there is no fallback: the hand-off is
+    unrouted and its owner change held back, not sent to be refused every cycle."""
+    org = sandbox.org
+    rep = next(
+        u["Id"]
+        for u in org.records("User")
+        if u.get("IsActive") and u.get("Title") == "Account Executive"
+    )
+    handoff = {
+        "enabled": True,
+        "owner_status": "Working - Contacted",
+        "keep_active_owner": False,
+        "match_accounts": False,
+        "pools": [{"name": "AEs", "members": [rep]}],
+    }
+    clock = ShiftedClock()
+    engine, store = make_engine(sandbox, tmp_path, clock, {"handoff": handoff})
+    assert engine.cycle(full=True, no_actions=True).status == "ok"
+    [lead] = _marketing_leads(sandbox, 1)
+    _fail_first_write(engine.connectors["salesforce"])
+    submit_contact_us(sandbox, lead)
+    assert engine.cycle().actions["handed_off"] == 1
+    assert _owed_owner(store) == rep
+    _set_active(sandbox, rep, False)
+    try:
+        second = engine.cycle()
+        assert second.status == "ok", second.errors
+        assert second.actions["unrouted"] == 1 and second.actions["actions_rejected"] == 0
+        row = org.get("Lead", lead["Id"])
+        assert row is not None and row["OwnerId"] != rep
+        assert row["LeadSync_Team__c"] == "Sales"
+        with store.reading() as conn:
+            assert stuck_actions(conn) == []
+    finally:
+        _set_active(sandbox, rep, True)
+        store.close()
