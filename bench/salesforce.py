@@ -7,18 +7,28 @@ the wall time, and a naive script that calls ``sf.Lead.update`` once per record 
 most ``--naive-max`` records and extrapolated linearly beyond). It also measures an idle
 cycle (nothing changed: at most one call per pulled object type) and a full pull.
 
+Then a cycle with hand-offs through the whole engine, on its own org of ``--handoff-leads``
+leads: a new engagement half-life re-scores Leads and Contacts, ``--handoffs`` Contact Us
+forms hand leads to reps. It reports the calls that change the org against the minimum:
+ceil(records / 200) (field writes and owner changes, any object) + ceil(tasks / 200) +
+ceil(campaign memberships / 200) (the cycle's recycles; inserts of their own).
+
     python bench/salesforce.py                      # the full run (several minutes)
     python bench/salesforce.py --leads 5000 --sizes 1,1000,5000 --naive-max 200
+    python bench/salesforce.py --only-handoffs      # just the hand-off cycle
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import requests
 from simple_salesforce import Salesforce
@@ -26,8 +36,12 @@ from simple_salesforce import Salesforce
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.mapping import load_mapping
 from connectors.salesforce.settings import SalesforceSettings
+from leadsync.config import settings_from_dict
+from leadsync.engine.request import CycleRequest
 from leadsync.errors import FatalSyncError
 from leadsync.records import RecordRef, RecordUpdate
+from leadsync.store import Store
+from leadsync.wiring import build_connectors, build_engine
 from sandboxes.salesforce import SalesforceSandbox, generate_org
 
 #: create job, upload data, close (UploadComplete), one status poll. When the status counters
@@ -85,6 +99,8 @@ def run_cycle(sb: SalesforceSandbox, lead_ids: list[str], n: int, threshold: int
         calls = _write_calls(_diff(conn.usage().calls_by_endpoint, before))
     finally:
         conn.close()
+    # Converted and legal-hold leads are left out, so an org may have fewer than n to change.
+    n = len(updates)
     bulk = n > threshold
     minimum = BULK_JOB_MIN_CALLS if bulk else math.ceil(n / 200)
     return Row(n, "bulk" if bulk else "collections", calls, minimum, seconds, 0, 0.0, 0)
@@ -128,14 +144,153 @@ def idle_and_full(sb: SalesforceSandbox) -> tuple[dict[str, int], int, dict[str,
     return idle, people, full, full_seconds
 
 
+@dataclass
+class HandoffCycle:
+    """What one engine cycle with hand-offs handed the connector, and the calls it made."""
+
+    records: set[tuple[str, str]]
+    owner_changes: int = 0
+    tasks: int = 0
+    enrolments: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+
+    @property
+    def minimum(self) -> int:
+        return sum(math.ceil(n / 200) for n in (len(self.records), self.tasks, self.enrolments))
+
+
+def _engine_settings(sb: SalesforceSandbox, db: Path, extra: Mapping[str, Any]) -> Any:
+    org = sb.org
+    reps = sorted(
+        u["Id"]
+        for u in org.records("User")
+        if u.get("IsActive") and u.get("Title") == "Account Executive"
+    )
+    data: dict[str, Any] = {
+        "store": {"url": f"sqlite:///{db}"},
+        "connectors": {
+            "salesforce": {
+                "instance_url": sb.url,
+                "login_url": sb.url,
+                "auth": "client_credentials",
+                "client_id": sb.client_id,
+                "client_secret": sb.client_secret,
+                "ca_bundle": str(sb.ca_file),
+            }
+        },
+        "identity": {"sales_crm": "salesforce"},
+        "handoff": {
+            "enabled": True,
+            "owner_status": "Working - Contacted",
+            "keep_active_owner": False,
+            "match_accounts": False,
+            "pools": [{"name": "AEs", "members": reps}],
+            "fallback_owner": org.assignment_queue_id,
+        },
+        "recycle": {
+            "statuses": ["Recycled"],
+            "nurture_owner": org.nurture_queue_id,
+            "nurture_status": "Nurture",
+            "nurture_campaign": org.nurture_campaign_id,
+        },
+        **extra,
+    }
+    return settings_from_dict(data, "bench")
+
+
+def _tally(connector: Any, seen: HandoffCycle) -> None:
+    """Count what the connector is handed: records (by any write call), tasks, enrolments."""
+    write_pages, reassign = connector.write_pages, connector.reassign
+    create_tasks, enrol = connector.create_tasks, connector.enrol
+
+    def pages(stream: Any) -> Iterator[list[Any]]:
+        for page in stream:
+            for update in page:
+                seen.records.add((update.ref.object_type, update.ref.external_id))
+                seen.owner_changes += getattr(update, "owner", None) is not None
+            yield page
+
+    def owners(changes: Sequence[Any]) -> Any:
+        seen.records.update((c.ref.object_type, c.ref.external_id) for c in changes)
+        seen.owner_changes += len(changes)
+        return reassign(changes)
+
+    def tasks(items: Sequence[Any]) -> Any:
+        seen.tasks += len(items)
+        return create_tasks(items)
+
+    def enrolments(items: Sequence[Any]) -> Any:
+        seen.enrolments += len(items)
+        return enrol(items)
+
+    connector.write_pages = lambda stream: write_pages(pages(stream))
+    connector.reassign, connector.create_tasks, connector.enrol = owners, tasks, enrolments
+
+
+def handoff_cycle(leads: int, handoffs: int, seed: int) -> HandoffCycle:
+    """A cycle that re-scores Leads and Contacts and hands ``handoffs`` leads to reps."""
+    with SalesforceSandbox(generate_org(leads=leads, seed=seed), port=0) as sb:
+        db = Path(tempfile.mkdtemp()) / "state.db"
+        settings = _engine_settings(sb, db, {})
+        store = Store(settings.store.url)
+        build_engine(settings, store, build_connectors(settings)).run(
+            CycleRequest(full=True, no_actions=True)
+        )
+        store.close()
+        settings = _engine_settings(sb, db, {"engagement": {"half_life_days": 90}})
+        store = Store(settings.store.url)
+        engine = build_engine(settings, store, build_connectors(settings))
+        marketing = [
+            r
+            for r in sb.org.records("Lead")
+            if r.get("Email")
+            and not r.get("IsConverted")
+            and not r.get("Legal_Hold__c")
+            and r.get("LeadSync_Team__c") == "Marketing"
+            and r.get("Status") not in ("Recycled", "Nurture")
+        ]
+        for lead in marketing[:handoffs]:
+            sb.org.insert(
+                "Form_Submission__c",
+                {
+                    "Lead__c": lead["Id"],
+                    "Email__c": lead["Email"],
+                    "Form_Name__c": "Contact Us",
+                    "Submitted_At__c": datetime.now(UTC),
+                },
+            )
+        connector: Any = engine.connectors["salesforce"]
+        seen = HandoffCycle(set())
+        _tally(connector, seen)
+        connector.users()
+        before = dict(connector.usage().calls_by_endpoint)
+        start = time.perf_counter()
+        report = engine.run(CycleRequest(adopt_model=True))
+        seen.seconds = time.perf_counter() - start
+        if report.status != "ok":
+            raise SystemExit(f"hand-off cycle failed: {report.errors}")
+        spent = _diff(connector.usage().calls_by_endpoint, before)
+        seen.calls = sum(n for name, n in spent.items() if not name.startswith("GET"))
+        print(f"hand-off cycle calls: {spent}; actions: {report.actions}")
+        store.close()
+    return seen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--sizes", default="1,1000,100000")
     parser.add_argument("--naive-max", type=int, default=1000)
     parser.add_argument("--threshold", type=int, default=10_000, help="bulk_write_threshold")
+    parser.add_argument("--handoff-leads", type=int, default=2000)
+    parser.add_argument("--handoffs", type=int, default=40)
+    parser.add_argument("--only-handoffs", action="store_true")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.only_handoffs:
+        _print_handoffs(handoff_cycle(args.handoff_leads, args.handoffs, seed=7))
+        return
 
     t0 = time.perf_counter()
     org = generate_org(leads=args.leads, seed=7)
@@ -176,6 +331,17 @@ def main() -> None:
     print()
     print(f"idle cycle: {sum(idle.values())} calls {idle}")
     print(f"full pull: {people:,} people in {full_seconds:.1f}s, {sum(full.values())} calls {full}")
+    _print_handoffs(handoff_cycle(args.handoff_leads, args.handoffs, seed=7))
+
+
+def _print_handoffs(seen: HandoffCycle) -> None:
+    objects = sorted({kind for kind, _ in seen.records})
+    print(
+        f"hand-off cycle: {seen.calls} calls that change the org against a minimum of "
+        f"{seen.minimum} ({len(seen.records)} records of {'+'.join(objects)}, "
+        f"{seen.owner_changes} owner changes, {seen.tasks} tasks, {seen.enrolments} "
+        f"campaign memberships), {seen.seconds:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,10 @@ class Capabilities:
     #: Which ``[recycle]``/``[[nurture.enrol]]`` target its records join: ``campaign``
     #: (``nurture_campaign``, ``campaign``) or ``list`` (``nurture_list``, ``list``).
     nurture: NurtureKind | None = None
+    #: Owner and status changes ride in ``write_pages`` (``RecordUpdate.owner``), in the same
+    #: call as the record's field values, instead of ``reassign`` calls of their own; the
+    #: engine then sends tasks after the field write (a task follows its owner change).
+    owner_in_write: bool = False
 
 
 @dataclass(frozen=True, slots=True)

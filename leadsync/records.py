@@ -125,10 +125,15 @@ class ActivityRecord:
 
 @dataclass(frozen=True, slots=True)
 class RecordUpdate:
-    """Output values to write to one record, keyed by canonical output name (fit, score ...)."""
+    """Output values to write to one record, keyed by canonical output name (fit, score ...).
+
+    ``owner`` is an owner/status change made in the same write as the record's values; the
+    engine sends one only to a connector whose capabilities say ``owner_in_write``, as an
+    update of its own (no values) so it keeps its own outcome."""
 
     ref: RecordRef
     values: Mapping[str, Any]
+    owner: OwnerChange | None = None
 
 
 @dataclass(frozen=True, slots=True)

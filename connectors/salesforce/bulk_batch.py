@@ -12,7 +12,7 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from connectors.salesforce.client import csv_cell, utf8_size
 from leadsync.records import RecordRef, WriteOutcome
@@ -35,6 +35,15 @@ class Slot:
             self.sink[index] = outcome
 
 
+class Settles(Protocol):
+    """A record whose outcome a job's results settle (a ``Slot``, or a merged record's)."""
+
+    @property
+    def ref(self) -> RecordRef: ...
+
+    def set(self, outcome: WriteOutcome) -> None: ...
+
+
 class BulkBatch:
     """One job's rows: ``Id`` then every field any row has, in first-seen order.
 
@@ -46,7 +55,7 @@ class BulkBatch:
     def __init__(self, sobject: str) -> None:
         self.sobject = sobject
         self.columns: list[str] = ["Id"]
-        self.slots: dict[str, Slot] = {}
+        self.slots: dict[str, Settles] = {}
         self._row_bytes = 0
         self._padding = 0  # one comma a row for each column added after it
         self._header_bytes = len("Id\n")
@@ -82,7 +91,7 @@ class BulkBatch:
                 bound += 1 + len(name) + 1 + len(self.slots)
         return self.size + bound <= BULK_UPLOAD_BYTES
 
-    def add(self, slot: Slot, fields: Mapping[str, Any]) -> None:
+    def add(self, slot: Settles, fields: Mapping[str, Any]) -> None:
         for name in fields:
             if name not in self.columns:
                 self.columns.append(name)

@@ -102,12 +102,12 @@ class Enroller:
             }
             if enrolment.status is not None:
                 fields["Status"] = enrolment.status
-            items.append(Pending((index,), enrolment.ref, "CampaignMember", fields))
+            items.append(Pending.at(index, enrolment.ref, "CampaignMember", fields, outcomes))
 
         def already_member(item: Pending, error: RecordError) -> WriteOutcome | None:
             return WriteOutcome(item.ref, ok=True) if error.code == "DUPLICATE_VALUE" else None
 
-        self.writer.insert(items, outcomes, tolerate=already_member)
+        self.writer.insert(items, tolerate=already_member)
 
     def _remove(
         self,

@@ -24,8 +24,9 @@ CONNECTOR = ConnectorType(
     name="salesforce",
     settings=SalesforceSettings,
     build=build,
-    #: Nurture programmes are campaigns (CampaignMembers).
-    capabilities=Capabilities(nurture="campaign"),
+    #: Nurture programmes are campaigns (CampaignMembers); sObject Collections take an owner
+    #: change in the same record as the field values, any object mixed in one call.
+    capabilities=Capabilities(nurture="campaign", owner_in_write=True),
     default_mapping=default_mapping_path("salesforce"),
     rank=10,
 )

@@ -15,19 +15,28 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import structlog
 
-from connectors.salesforce.bulk_batch import BulkBatch, Slot
+from connectors.salesforce.bulk_batch import BulkBatch
 from connectors.salesforce.client import BulkIngestResult, RunningIngest, SalesforceClient
+from connectors.salesforce.collections import (
+    COLLECTION_LIMIT,
+    NO_AUTO_ASSIGN,
+    Collections,
+    Pending,
+    Tolerate,
+    TransientRecords,
+    merged,
+    no_result,
+    save_error,
+)
 from connectors.salesforce.http import TRANSIENT_CODES
 from connectors.salesforce.mapping import SalesforceMapping
-from leadsync.errors import RetriableSyncError
 from leadsync.records import (
     OwnerChange,
     RecordError,
@@ -39,21 +48,7 @@ from leadsync.records import (
 
 log = structlog.get_logger(__name__)
 
-COLLECTION_LIMIT = 200
-NO_AUTO_ASSIGN = {"Sforce-Auto-Assign": "FALSE"}
 REASON_LENGTH = 255
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """One record to send: where its outcome goes, its object, and its field values."""
-
-    indexes: tuple[int, ...]
-    ref: RecordRef
-    sobject: str
-    fields: Mapping[str, Any]
-    #: The outcome list of the page this record came in, when not the call's own list.
-    sink: list[WriteOutcome | None] | None = None
 
 
 def sf_value(value: Any) -> Any:
@@ -107,23 +102,6 @@ def parse_bulk_error(text: str) -> RecordError:
     return RecordError(code, message.strip(), fields, retriable=code in TRANSIENT_CODES)
 
 
-def _save_error(result: Mapping[str, Any]) -> RecordError:
-    errors = result.get("errors") or []
-    first = errors[0] if errors and isinstance(errors[0], Mapping) else {}
-    code = str(first.get("statusCode") or "UNKNOWN")
-    message = "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, Mapping))
-    fields = tuple(
-        str(f) for e in errors if isinstance(e, Mapping) for f in (e.get("fields") or [])
-    )
-    return RecordError(code, message, fields, retriable=code in TRANSIENT_CODES)
-
-
-def _no_result() -> RecordError:
-    return RecordError(
-        "LEADSYNC_NO_RESULT", "Salesforce returned no result for this record", (), True
-    )
-
-
 #: ``duplicate value found: <field> duplicates value on record with id: <id>``
 _DUPLICATE_ID = re.compile(r"record with id:\s*([A-Za-z0-9]{15,18})")
 
@@ -171,18 +149,6 @@ def owner_change_fields(
     return fields
 
 
-#: Turns a refusal that means "already done" into that record's outcome (else ``None``).
-Tolerate = Callable[[Pending, RecordError], WriteOutcome | None]
-
-
-class TransientRecords(RetriableSyncError):
-    """Salesforce answered, but refused some records with a transient code (a locked row):
-    raised inside a call so the client's retry loop re-sends just those."""
-
-    def __init__(self, count: int, code: str) -> None:
-        super().__init__(f"{count} records refused with {code}; re-sending them")
-
-
 class Writer:
     """Collections and Bulk writes for one connection."""
 
@@ -190,6 +156,7 @@ class Writer:
         self.client = client
         self.mapping = mapping
         self.settings = client.settings
+        self.collections = Collections(client)
 
     # -- public operations ---------------------------------------------------------------------
 
@@ -198,42 +165,33 @@ class Writer:
         return outcomes
 
     def write_pages(self, pages: Iterable[Sequence[RecordUpdate]]) -> Iterator[list[WriteOutcome]]:
-        """Output values of a stream of pages, with one Bulk job per object across pages.
+        """Output values (and owner changes riding with them) of a stream of pages, with one
+        Bulk job per object across pages.
 
         An object's records wait while they number ``bulk_write_threshold`` or fewer (few
-        enough for Collections, 200 a call); past that they go into the object's open Bulk job,
-        which is sent when its CSV nears the upload limit or the pages end. A sent job runs on
-        the org while later pages fill the next one; it is polled between pages when its poll
-        is due. A page's outcomes are yielded, pages in order, once every one is known, so a
-        page whose records sit in an unfinished job waits for that job; the next page is read
-        only when this one is placed.
+        enough for Collections); past that they go into the object's open Bulk job, which is
+        sent when its CSV nears the upload limit or the pages end. A sent job runs on the org
+        while later pages fill the next one; it is polled between pages when its poll is due.
+        What waits goes out at the end in Collections calls of 200 whatever the object (see
+        ``connectors.salesforce.collections``); a record carrying an owner change always does,
+        so a hand-off never waits on a Bulk job. A page's outcomes are yielded, pages in order,
+        once every one is known, so a page whose records sit in an unfinished job waits for
+        that job; the next page is read only when this one is placed.
         """
         held: deque[tuple[list[RecordRef], list[WriteOutcome | None]]] = deque()
-        waiting: dict[str, list[Pending]] = {}
+        waiting: dict[str, dict[RecordRef, Pending]] = {}
         jobs: dict[str, BulkBatch] = {}
         running: list[tuple[RunningIngest, BulkBatch]] = []
         for page in pages:
             outcomes: list[WriteOutcome | None] = [None] * len(page)
             held.append(([update.ref for update in page], outcomes))
-            for sobject, items in self._by_object(page, outcomes).items():
-                if sobject not in jobs:
-                    queue = waiting.setdefault(sobject, [])
-                    queue.extend(items)
-                    if len(queue) <= self.settings.bulk_write_threshold:
-                        continue
-                    items = waiting.pop(sobject)
-                    jobs[sobject] = BulkBatch(sobject)
-                for item in items:
-                    if not jobs[sobject].takes(item.ref, item.fields):
-                        running.append(self._bulk_start(jobs[sobject]))
-                        jobs[sobject] = BulkBatch(sobject)
-                    jobs[sobject].add(_slot(item), item.fields)
+            for item in self._pending(page, outcomes):
+                self._place(item, waiting, jobs, running)
             running = [job for job in running if not self._bulk_done(*job)]
             while held and None not in held[0][1]:
                 refs, done = held.popleft()
                 yield _complete(done, refs)
-        for items in waiting.values():
-            self._collections(items, "composite/sobjects", [], key_field=None)
+        self.collections.send([item for queue in waiting.values() for item in queue.values()])
         running.extend(self._bulk_start(job) for job in jobs.values())
         while running:
             # Each job is polled when due, and a page is answered as soon as its jobs are.
@@ -246,31 +204,74 @@ class Writer:
             refs, outcomes = held.popleft()
             yield _complete(outcomes, refs)
 
-    def _by_object(
+    def _place(
+        self,
+        item: Pending,
+        waiting: dict[str, dict[RecordRef, Pending]],
+        jobs: dict[str, BulkBatch],
+        running: list[tuple[RunningIngest, BulkBatch]],
+    ) -> None:
+        """Hold ``item`` for Collections, or put it in its object's Bulk job once the object's
+        records pass the threshold. A record already waiting takes the later change."""
+        queue = waiting.setdefault(item.sobject, {})
+        earlier = queue.get(item.ref)
+        if earlier is not None:
+            earlier.absorb(item)
+            return
+        if item.sobject in jobs and not item.owner_slots:
+            self._to_job(item, jobs, running)
+            return
+        queue[item.ref] = item
+        if item.sobject in jobs or len(queue) <= self.settings.bulk_write_threshold:
+            return
+        jobs[item.sobject] = BulkBatch(item.sobject)
+        for ref, each in list(queue.items()):
+            if not each.owner_slots:
+                del queue[ref]
+                self._to_job(each, jobs, running)
+
+    def _to_job(
+        self,
+        item: Pending,
+        jobs: dict[str, BulkBatch],
+        running: list[tuple[RunningIngest, BulkBatch]],
+    ) -> None:
+        job = jobs[item.sobject]
+        if not job.takes(item.ref, item.fields):
+            running.append(self._bulk_start(job))
+            job = jobs[item.sobject] = BulkBatch(item.sobject)
+        job.add(item, item.fields)
+
+    def _pending(
         self, updates: Sequence[RecordUpdate], outcomes: list[WriteOutcome | None]
-    ) -> dict[str, list[Pending]]:
-        """One Pending per record (a record named twice merges its values), by object."""
-        merged: dict[RecordRef, tuple[list[int], dict[str, Any]]] = {}
+    ) -> list[Pending]:
+        """One Pending per record of a page, in first-seen order: a record named twice merges
+        (later values win); an update's owner change rides with the record's values."""
+        items = []
         for index, update in enumerate(updates):
             fields = update_fields(update, self.mapping)
             if isinstance(fields, RecordError):
                 outcomes[index] = WriteOutcome(update.ref, ok=False, error=fields)
                 continue
-            indexes, values = merged.setdefault(update.ref, ([], {}))
-            indexes.append(index)
-            values.update(fields)
-        by_object: dict[str, list[Pending]] = {}
-        for ref, (indexes, values) in merged.items():
-            if not values:
-                for index in indexes:
-                    outcomes[index] = WriteOutcome(ref, ok=True)
-                continue
-            by_object.setdefault(ref.object_type, []).append(
-                Pending(tuple(indexes), ref, ref.object_type, values, outcomes)
-            )
-        return by_object
+            item = Pending.at(index, update.ref, update.ref.object_type, fields, outcomes)
+            if update.owner is not None:
+                owner = owner_change_fields(update.owner, self.mapping)
+                if isinstance(owner, RecordError):
+                    outcomes[index] = WriteOutcome(update.ref, ok=False, error=owner)
+                    continue
+                # The update's own outcome is the owner change's: its values ride along.
+                item.owner_fields, item.owner_slots, item.slots = owner, item.slots, []
+            items.append(item)
+        pending = []
+        for item in merged(items):
+            if item.empty:
+                item.set(WriteOutcome(item.ref, ok=True))
+            else:
+                pending.append(item)
+        return pending
 
     def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
+        """Owners and statuses, 200 records a call whatever their object."""
         outcomes: list[WriteOutcome | None] = [None] * len(changes)
         items = []
         for index, change in enumerate(changes):
@@ -278,8 +279,8 @@ class Writer:
             if isinstance(fields, RecordError):
                 outcomes[index] = WriteOutcome(change.ref, ok=False, error=fields)
                 continue
-            items.append(Pending((index,), change.ref, change.ref.object_type, fields))
-        self._collections(items, "composite/sobjects", outcomes, key_field=None)
+            items.append(Pending.owner_change(index, change.ref, fields, outcomes))
+        self.collections.send(items)
         return _complete(outcomes, changes)
 
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
@@ -316,27 +317,19 @@ class Writer:
                 "Priority": task.priority,
                 "Status": "Not Started",
             }
-            items.append(Pending((index,), task.person, "Task", fields))
+            items.append(Pending.at(index, task.person, "Task", fields, outcomes))
 
         def existing_task(item: Pending, error: RecordError) -> WriteOutcome | None:
             if not _duplicate_of_field(error, key_field):
                 return None
             return WriteOutcome(item.ref, ok=True, created_id=_duplicate_id(error))
 
-        self.insert(items, outcomes, tolerate=existing_task)
+        self.insert(items, tolerate=existing_task)
         return _complete(outcomes, tasks)
 
-    def insert(
-        self,
-        items: Sequence[Pending],
-        outcomes: list[WriteOutcome | None],
-        *,
-        tolerate: Tolerate | None = None,
-    ) -> None:
-        """Insert records via Collections POST (200 a call); outcomes land at each item's index."""
-        self._collections(
-            items, "composite/sobjects", outcomes, None, method="POST", tolerate=tolerate
-        )
+    def insert(self, items: Sequence[Pending], *, tolerate: Tolerate | None = None) -> None:
+        """Insert records via Collections POST (200 a call); each outcome lands in its slot."""
+        self.collections.send(items, method="POST", tolerate=tolerate)
 
     def delete(self, ids: Sequence[str]) -> dict[str, RecordError | None]:
         """Delete records by id via Collections (200 ids a call, ``allOrNone=false``).
@@ -364,7 +357,7 @@ class Writer:
                     if row.get("success"):
                         results[record_id] = None
                         continue
-                    error = _save_error(row) if row else _no_result()
+                    error = save_error(row) if row else no_result()
                     results[record_id] = error
                     if error.retriable:
                         transient.append(record_id)
@@ -377,81 +370,6 @@ class Writer:
             with contextlib.suppress(TransientRecords):
                 self.client.run(attempt)
         return results
-
-    # -- Collections --------------------------------------------------------------------------
-
-    def _collections(
-        self,
-        items: Sequence[Pending],
-        path: str,
-        outcomes: list[WriteOutcome | None],
-        key_field: str | None,
-        *,
-        method: str = "PATCH",
-        tolerate: Tolerate | None = None,
-    ) -> None:
-        """Send ``items`` 200 a call: PATCH updates by id (or upserts on ``key_field``), POST
-        inserts. ``tolerate`` turns a refusal that means "already done" into its outcome."""
-        for start in range(0, len(items), COLLECTION_LIMIT):
-            chunk = list(items[start : start + COLLECTION_LIMIT])
-            self._send_chunk(chunk, path, outcomes, key_field, method, tolerate)
-
-    def _send_chunk(
-        self,
-        chunk: list[Pending],
-        path: str,
-        outcomes: list[WriteOutcome | None],
-        key_field: str | None,
-        method: str,
-        tolerate: Tolerate | None,
-    ) -> None:
-        pending = chunk
-        with_id = method == "PATCH" and key_field is None
-        transient: list[tuple[Pending, RecordError]] = []
-
-        def attempt() -> None:
-            nonlocal pending, transient
-            self.client.check_budget(self.settings.api_reserve)
-            records = [_record(item, with_id) for item in pending]
-            results = self.client.sf.restful(
-                path,
-                method=method,
-                json={"allOrNone": False, "records": records},
-                headers=NO_AUTO_ASSIGN,
-            )
-            results = results if isinstance(results, list) else []
-            if len(results) != len(pending):
-                log.error(
-                    "salesforce.collections.short_answer", sent=len(pending), got=len(results)
-                )
-                results = results + [{}] * (len(pending) - len(results))
-            transient = []
-            for item, result in zip(pending, results, strict=True):
-                if result.get("success"):
-                    inserted = method == "POST" or result.get("created")
-                    created = result.get("id") if inserted else None
-                    _set(outcomes, item, WriteOutcome(item.ref, ok=True, created_id=created))
-                    continue
-                error = _save_error(result) if result else _no_result()
-                done = tolerate(item, error) if tolerate is not None else None
-                if done is not None:
-                    _set(outcomes, item, done)
-                elif error.retriable:
-                    transient.append((item, error))
-                else:
-                    _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
-            if transient:
-                code = transient[0][1].code
-                log.warning("salesforce.collections.transient", count=len(transient), code=code)
-                pending = [item for item, _ in transient]
-                raise TransientRecords(len(transient), code)
-
-        try:
-            self.client.run(attempt)
-        except TransientRecords:
-            # Retries spent: each still-refused record keeps Salesforce's word for it.
-            for item, error in transient:
-                _set(outcomes, item, WriteOutcome(item.ref, ok=False, error=error))
 
     # -- Bulk API 2.0 -------------------------------------------------------------------------
 
@@ -516,24 +434,6 @@ class Writer:
             failed=len(failed),
             unprocessed=len(unprocessed),
         )
-
-
-def _record(item: Pending, with_id: bool) -> dict[str, Any]:
-    record: dict[str, Any] = {"attributes": {"type": item.sobject}}
-    if with_id:
-        record["id"] = item.ref.external_id
-    record.update(item.fields)
-    return record
-
-
-def _set(outcomes: list[WriteOutcome | None], item: Pending, outcome: WriteOutcome) -> None:
-    _slot(item, outcomes).set(outcome)
-
-
-def _slot(item: Pending, outcomes: list[WriteOutcome | None] | None = None) -> Slot:
-    sink = item.sink if item.sink is not None else outcomes
-    assert sink is not None  # a Pending without a page's list is always given the call's
-    return Slot(item.ref, sink, item.indexes)
 
 
 def _complete(outcomes: list[WriteOutcome | None], requests: Sequence[Any]) -> list[WriteOutcome]:

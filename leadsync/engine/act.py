@@ -9,7 +9,11 @@ Two halves, both crash-safe the same way as the write-back:
 * ``act`` runs per CRM after scoring. It routes queued hand-offs (at most the per-cycle cap,
   hand-raisers first), persisting the owner decision, the round-robin state and the owed
   owner change, task and enrolments in one transaction; then it sends owed actions (owner
-  before task), settles them with the CRM's answers, and watches SLAs and inactivity.
+  before task), settles them with the CRM's answers, and watches SLAs and inactivity. For a
+  CRM whose connector takes owner changes in the field write (``owner_in_write``), the
+  cycle's write carries them (``engine.riders``) and ``after_write`` sends the rest. An owed
+  owner change to a rep the CRM now lists as inactive is not sent: the hand-off is routed
+  again.
 
 Every CRM call is idempotent under a key decided before the call, so a re-sent owner change
 sets the same owner and a re-sent task upserts the same task.
@@ -34,6 +38,7 @@ from leadsync.config.operations import (
 from leadsync.emails import FREE_MAIL_DOMAINS, email_domain
 from leadsync.engine import payloads
 from leadsync.engine.moves import QuietMoves, target_record
+from leadsync.engine.riders import OwnerRiders, Retry
 from leadsync.engine.scoring import merged_attributes
 from leadsync.handoff import (
     Breach,
@@ -78,6 +83,8 @@ from leadsync.store.scoring import (
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
+#: More owner changes than a cycle could owe: every one due is read at once.
+OWED_LIMIT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +141,14 @@ class Actor:
         self.clock = clock
         self.report = ActReport()
         self._users: dict[str, _LazyUsers] = {}
+        self._riders: dict[str, OwnerRiders] = {}
 
     def begin_cycle(self, acted: ActReport) -> None:
         """Count this cycle's work into ``acted``, which the cycle owns and reports, and read
         the CRM's users again (at most once) this cycle."""
         self.report = acted
         self._users = {name: _LazyUsers(c) for name, c in self.connectors.items()}
+        self._riders = {}
 
     # -- decide (inside the scoring transaction) --------------------------------------------
 
@@ -321,13 +330,83 @@ class Actor:
         self._sweep(store, name, self._users_of(name), held)
 
     def act(self, store: Any, name: str, held: Holds = NO_HOLDS, lock: HeldLock = NO_LOCK) -> None:
-        """After scoring: route queued hand-offs, then send every owed action.
+        """After scoring: route queued hand-offs, then send every owed action; for a CRM whose
+        owner changes ride in the field write, the write takes them (``riders``) and
+        ``after_write`` sends the rest.
 
         A queued hand-off of a ``held`` person stays queued: an owner change or a task made
         on half the truth cannot be taken back. ``lock`` is verified before every call that
         changes the CRM."""
-        self._route(store, name, self._users_of(name), held)
-        self._send(store, name, lock)
+        users = self._users_of(name)
+        self._reroute_deactivated(store, name, users)
+        self._route(store, name, users, held)
+        with store.transaction() as conn:
+            for key, uid in outbox.retarget_to_successors(conn, name, self.clock()):
+                log.info("handoff.action_retargeted", connector=name, action=key, record=uid)
+        if not self._rides(name):
+            self._send(store, name, lock)
+
+    def riders(self, store: Any, name: str) -> OwnerRiders | None:
+        """The owner changes due now, for the field write to carry (``None``: this CRM's
+        connector takes them only through ``reassign``)."""
+        if not self._rides(name):
+            return None
+        with store.reading() as conn:
+            due = outbox.due_actions(conn, name, "owner", self.clock(), OWED_LIMIT)
+        retry = Retry(self.settings.max_action_attempts, self.settings.action_backoff)
+        self._riders[name] = OwnerRiders(due, retry)
+        return self._riders[name]
+
+    def after_write(self, store: Any, name: str, lock: HeldLock = NO_LOCK) -> None:
+        """After the field write that carried the owner changes: count their outcomes, then
+        send what is owed now (the tasks they freed, enrolments), each kind in one pass. A
+        write that did not finish sends nothing more: the CRM just failed."""
+        riders = self._riders.pop(name, None)
+        if riders is None:
+            return
+        self.report.actions_done += riders.counts.done
+        self.report.actions_rejected += riders.counts.rejected
+        self.report.actions_parked += riders.counts.parked
+        if riders.finished:
+            self._send(store, name, lock)
+
+    def _rides(self, name: str) -> bool:
+        return self.connectors[name].capabilities.owner_in_write
+
+    def _reroute_deactivated(self, store: Any, name: str, users: _LazyUsers) -> None:
+        """An owed owner change to a user the CRM now lists as inactive (deactivated while the
+        hand-off waited) is not sent: the hand-off goes back in the queue and routing, which
+        skips inactive users, picks its owner again. The hand-off keeps its number, so its
+        owner change and task keep their keys: re-queued with the new owner, never doubled."""
+        with store.reading() as conn:
+            due = outbox.due_actions(conn, name, "owner", self.clock(), OWED_LIMIT)
+        owed = [a for a in due if a.handoff_id is not None and a.payload.get("owner_id")]
+        if not owed:
+            return
+        inactive = {u.id for u in users.get() if not u.active and not u.is_queue}
+        gone = [a for a in owed if a.payload["owner_id"] in inactive]
+        if not gone:
+            return
+        with store.transaction() as conn:
+            # Held back until routing re-owns them (which makes them due at once); if no one
+            # can take the lead now, they wait a back-off instead of being refused each cycle.
+            outbox.defer_actions(conn, gone, self.clock() + self.settings.action_backoff)
+            for action in gone:
+                owner = action.payload["owner_id"]
+                assert action.handoff_id is not None
+                ledger.update_handoff(
+                    conn,
+                    action.handoff_id,
+                    state=ledger.QUEUED,
+                    note=f"owner {owner} became inactive in the CRM before the owner change",
+                )
+                log.warning(
+                    "handoff.owner_inactive",
+                    connector=name,
+                    action=action.key,
+                    record=str(action.ref),
+                    owner=owner,
+                )
 
     def _users_of(self, name: str) -> _LazyUsers:
         if name not in self._users:
@@ -544,9 +623,6 @@ class Actor:
             "enrol": lambda due: connector.enrol([payloads.enrolment(a) for a in due]),
             "task": lambda due: connector.create_tasks([payloads.task(a) for a in due]),
         }
-        with store.transaction() as conn:
-            for key, uid in outbox.retarget_to_successors(conn, name, self.clock()):
-                log.info("handoff.action_retargeted", connector=name, action=key, record=uid)
         for kind in outbox.KINDS:
             while True:
                 now = self.clock()

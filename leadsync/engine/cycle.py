@@ -163,3 +163,8 @@ class SyncEngine(EngineParts):
         cycle.lock.verify()
         for name in self.connectors:
             guarded(report, name, writeback.flush, cycle, name)
+        if acting:
+            assert actor is not None
+            # The tasks of owner changes that rode in the field write (see engine.riders).
+            for name in self.connectors:
+                guarded(report, name, actor.after_write, self.store, name, cycle.lock)

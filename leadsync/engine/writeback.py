@@ -15,7 +15,9 @@ import structlog
 from leadsync.engine.context import Cycle
 from leadsync.engine.pipeline import CommitPipeline
 from leadsync.engine.report import bump
+from leadsync.engine.riders import OwnerRiders
 from leadsync.records import RecordUpdate
+from leadsync.store.actions import DueAction
 from leadsync.store.writes import (
     SCORED_AT,
     DueWrite,
@@ -37,14 +39,18 @@ def flush(cycle: Cycle, name: str) -> None:
     are read again; one whose values were merged into since it was sent is left owed, to
     go again with the newer values. If the connector raises (budget spent, CRM down),
     pages already answered stay recorded and the rest stay owed for the next cycle;
-    re-sending values already applied is harmless.
+    re-sending values already applied is harmless. Owner changes that ride in the write
+    (``engine.riders``) go beside their record's values, settled with the same page.
     """
     parts, report = cycle.parts, cycle.report
     store, settings = parts.store, parts.settings
     connector = parts.connectors[name]
     parts.progress.phase(f"write {name}")
     now = parts.clock()
-    handed: deque[list[tuple[int, bytes]]] = deque()
+    riders = None
+    if parts.actor is not None and not cycle.request.no_actions:
+        riders = parts.actor.riders(store, name)
+    handed: deque[tuple[list[tuple[int, bytes]], list[DueAction]]] = deque()
 
     def pages() -> Iterator[list[RecordUpdate]]:
         after = 0
@@ -52,17 +58,27 @@ def flush(cycle: Cycle, name: str) -> None:
             with store.reading() as conn:
                 due = due_writes(conn, name, now, settings.write_chunk, after=after)
             if not due:
-                return
+                break
             # Before every page: if another cycle may be running, write nothing more.
             cycle.lock.verify()
             after = due[-1].record_id
-            handed.append([(item.id, values_digest(item.values)) for item in due])
-            yield [RecordUpdate(item.ref, _for_connector(item.values)) for item in due]
+            riding = riders.take(item.ref for item in due) if riders else []
+            handed.append(([(item.id, values_digest(item.values)) for item in due], riding))
+            page = [RecordUpdate(item.ref, _for_connector(item.values)) for item in due]
+            yield page + OwnerRiders.updates(riding)
             if len(due) < settings.write_chunk:
-                return
+                break
+        rest = riders.rest() if riders else []
+        if rest:
+            cycle.lock.verify()
+            handed.append(([], rest))
+            yield OwnerRiders.updates(rest)
 
-    def record(sent: list[tuple[int, bytes]], outcomes: list[Any]) -> Any:
+    def record(sent: list[tuple[int, bytes]], riding: list[DueAction], answers: list[Any]) -> Any:
+        outcomes, owner_outcomes = answers[: len(sent)], answers[len(sent) :]
         with store.transaction() as conn:
+            if riders is not None:
+                riders.add(riders.record(conn, riding, owner_outcomes, parts.clock()))
             current = writes_by_id(conn, [write_id for write_id, _ in sent])
             due, answered = [], []
             for (write_id, digest), outcome in zip(sent, outcomes, strict=True):
@@ -94,10 +110,14 @@ def flush(cycle: Cycle, name: str) -> None:
     in_flight = 1 if store.concurrent_writers else 0
     with CommitPipeline[Any](in_flight, name="leadsync-write") as recorder:
         for outcomes in connector.write_pages(pages()):
-            sent = handed.popleft()
-            if len(outcomes) != len(sent):
-                raise ValueError(f"{name} answered {len(outcomes)} outcomes for {len(sent)} writes")
-            recorder.submit(partial(record, sent, outcomes), account)
+            sent, riding = handed.popleft()
+            if len(outcomes) != len(sent) + len(riding):
+                raise ValueError(
+                    f"{name} answered {len(outcomes)} outcomes for {len(sent) + len(riding)} writes"
+                )
+            recorder.submit(partial(record, sent, riding, outcomes), account)
+    if riders is not None:
+        riders.finished = True
 
 
 def _for_connector(values: Mapping[str, Any]) -> dict[str, Any]:

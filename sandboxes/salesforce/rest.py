@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from sandboxes.salesforce.app import SandboxApi
 
 COLLECTION_LIMIT = 200
+#: "A single request can process up to 10 chunks" (runs of records of one type).
+MAX_CHUNKS = 10
 _CURSOR_TTL = 15 * 60
 _NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
 
@@ -302,6 +304,23 @@ def _record_type(api: SandboxApi, record: dict[str, Any]) -> ObjectDef:
     return definition
 
 
+def _check_chunks(types: list[str]) -> None:
+    """A request is processed in chunks, a new one wherever the type changes from one record
+    to the next ({account1, account2, contact1, account3} is three), and takes at most ten.
+
+    The REST page documents the limit, not the refusal's body: the code is the API's
+    ``EXCEEDED_MAX_TYPES_LIMIT`` and the message the one Salesforce gives for the same limit
+    on DML, so a client that interleaves objects fails here as it would on an org."""
+    chunks = sum(1 for i, name in enumerate(types) if i == 0 or types[i - 1] != name)
+    if chunks > MAX_CHUNKS:
+        raise ApiError(
+            400,
+            "EXCEEDED_MAX_TYPES_LIMIT",
+            f"Cannot have more than {MAX_CHUNKS} chunks in a single operation ({chunks} "
+            "here). Please rearrange the data to reduce chunking.",
+        )
+
+
 def collection_write(
     api: SandboxApi, request: Request, operation: str, upsert_on: tuple[str, str] | None = None
 ) -> Response:
@@ -325,6 +344,7 @@ def collection_write(
                 400, "INVALID_TYPE", f"Upsert of mixed types is not supported: {definition.name}"
             )
         parsed.append((definition, parse_body(definition, record)))
+    _check_chunks([definition.name for definition, _ in parsed])
     results: list[dict[str, Any]] = []
     undo: list[tuple[str, str, Mapping[str, Any] | None]] = []
     failed = False

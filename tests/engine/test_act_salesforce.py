@@ -40,7 +40,10 @@ def sandbox() -> Iterator[SalesforceSandbox]:
 
 
 def make_engine(
-    sandbox: SalesforceSandbox, tmp_path: Path, clock: ShiftedClock
+    sandbox: SalesforceSandbox,
+    tmp_path: Path,
+    clock: ShiftedClock,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[SyncEngine, Store]:
     org = sandbox.org
     reps = sorted(
@@ -76,7 +79,7 @@ def make_engine(
             "nurture_campaign": org.nurture_campaign_id,
         },
     }
-    settings = settings_from_dict(data, "test")
+    settings = settings_from_dict({**data, **(extra or {})}, "test")
     store = Store(settings.store.url)
     engine = build_engine(settings, store, build_connectors(settings), clock=clock)
     return engine, store
@@ -208,10 +211,10 @@ def test_a_lead_converted_while_its_hand_off_is_owed_is_handed_off_as_its_contac
         and not keyed_tasks(sandbox, r["Id"])
     )
     connector: Any = engine.connectors["salesforce"]
-    reassign = connector.reassign
+    write_pages = connector.write_pages  # the owner change rides in the field write
     converted: list[str] = []
 
-    def converted_meanwhile(changes: Any) -> Any:
+    def converted_meanwhile(pages: Any) -> Any:
         # The rep converts the lead between LeadSync's decision and its owner change; the
         # conversion creates the Contact, as Salesforce's does.
         if not converted:
@@ -221,9 +224,9 @@ def test_a_lead_converted_while_its_hand_off_is_owed_is_handed_off_as_its_contac
             )
             org.convert_lead(lead["Id"], contact, account)
             converted.append(contact)
-        return reassign(changes)
+        return write_pages(pages)
 
-    connector.reassign = converted_meanwhile
+    connector.write_pages = converted_meanwhile
     submit_contact_us(sandbox, lead)
     first = engine.run()
     assert first.actions["handed_off"] == 1 and first.actions["actions_rejected"] >= 1

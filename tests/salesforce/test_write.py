@@ -251,14 +251,14 @@ def test_reassign_sets_owner_and_status(
             OwnerChange(RecordRef("salesforce", "Contact", "003C"), "005R", "Working"),
         ]
     )
-    records = _body(rsps.calls[-1])["records"]
-    assert records[0] == {
+    records = {r["id"]: r for r in _body(rsps.calls[-1])["records"]}
+    assert records[_lead(1).external_id] == {
         "attributes": {"type": "Lead"},
         "id": _lead(1).external_id,
         "OwnerId": "005R",
         "Status": "Working",
     }
-    assert records[1] == {"attributes": {"type": "Contact"}, "id": "003C", "OwnerId": "005R"}
+    assert records["003C"] == {"attributes": {"type": "Contact"}, "id": "003C", "OwnerId": "005R"}
     assert all(o.ok for o in outcomes)
 
 
