@@ -318,6 +318,17 @@ def contact_properties() -> list[dict[str, Any]]:
             options=_opts(*LEAD_STATUSES),
         ),
         owner_prop("sales_properties", "Contact owner"),
+        # HubSpot's own: the date a contact became a customer (calculated), and the id of its
+        # primary company. The connector reads both (converted_at, company_id).
+        prop(
+            "hs_lifecyclestage_customer_date",
+            "Date entered 'Customer (Lifecycle Stage Pipeline)'",
+            "datetime",
+            "date",
+            ci,
+            read_only=True,
+        ),
+        prop("associatedcompanyid", "Primary Associated Company ID", "number", "number", ci),
         prop(
             "hs_email_optout",
             "Unsubscribed from all email",
