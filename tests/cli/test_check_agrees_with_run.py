@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 
 from leadsync.cli.checking import find_problems
 from leadsync.config import settings_from_dict
+from leadsync.config.loading import read_toml
 from leadsync.records import CheckProblem
 from leadsync.sandboxes import Sandboxes, running_sandboxes
 from leadsync.store import Store
@@ -163,6 +164,40 @@ def test_shipped_mappings_and_the_sandbox_config_check_clean(
 ) -> None:
     data = sandboxes.config_data(f"sqlite:///{tmp_path / 'state.db'}")
     settings = settings_from_dict(data, "test")
+    connectors = build_connectors(settings)
+    try:
+        problems = find_problems(settings, connectors)
+    finally:
+        for connector in connectors.values():
+            connector.close()
+    assert problems == {"salesforce": [], "hubspot": []}
+
+
+def test_the_example_config_checks_clean_against_the_sandboxes(
+    sandboxes: Sandboxes, tmp_path: Path
+) -> None:
+    """config.example.toml as shipped, its ids (owners, campaigns, lists) swapped for the
+    sandboxes' own: its statuses and the shipped mappings fit a default org."""
+    example = read_toml(Path(__file__).resolve().parents[2] / "config.example.toml")
+    sandbox = sandboxes.config_data(f"sqlite:///{tmp_path / 'state.db'}")
+    org, portal = sandboxes.salesforce.org, sandboxes.hubspot.portal
+    reps = sandbox["handoff"]["pools"][0]["members"]
+    campaign, nurture_list = org.nurture_campaign_id, str(portal.nurture_list_id)
+    data = {k: v for k, v in example.items() if k != "service"}
+    data["store"], data["connectors"] = sandbox["store"], sandbox["connectors"]
+    handoff = data["handoff"]
+    handoff["fallback_owner"] = org.assignment_queue_id
+    handoff["pools"] = [{**pool, "members": reps[:1], "weights": [1]} for pool in handoff["pools"]]
+    handoff["rep_hours"] = {reps[0]: next(iter(handoff["rep_hours"].values()))}
+    data["recycle"] |= {
+        "nurture_owner": org.nurture_queue_id,
+        "nurture_campaign": campaign,
+        "nurture_list": nurture_list,
+    }
+    data["nurture"]["enrol"] = [
+        {**e, "campaign": campaign, "list": nurture_list} for e in data["nurture"]["enrol"]
+    ]
+    settings = settings_from_dict(data, "config.example.toml")
     connectors = build_connectors(settings)
     try:
         problems = find_problems(settings, connectors)
