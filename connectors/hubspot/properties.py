@@ -362,6 +362,22 @@ def _create(client: HubSpotClient, object_type: str, definition: dict[str, Any])
     return True
 
 
+def check_budget(remaining: int | None, reserve: int) -> list[CheckProblem]:
+    """The portal's daily API allowance left is above ``api_reserve``, or a run pauses."""
+    if remaining is None or remaining > reserve:
+        return []
+    return [
+        CheckProblem(
+            "portal",
+            "API calls",
+            f"only {remaining} API calls are left today and api_reserve is {reserve}, so a "
+            "run pauses its calls until the allowance resets at midnight (portal time zone)",
+            "wait for the reset, lower [connectors.hubspot] api_reserve, or raise the "
+            "portal's API limit",
+        )
+    ]
+
+
 def check_targets(
     client: HubSpotClient, mapping: HubSpotMapping, statuses: Sequence[str], lists: Sequence[str]
 ) -> list[CheckProblem]:

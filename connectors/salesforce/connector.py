@@ -398,6 +398,8 @@ class SalesforceConnector:
         """Validate every mapped field against the live describe; one problem per finding."""
         self._describes.clear()
         problems = sf_fields.check(self.mapping, self._describe_raw)
+        # After the describes: their answers carry the org's API allowance.
+        problems += sf_fields.check_budget(self.usage().remaining, self.settings.api_reserve)
         log.info("salesforce.check", problems=len(problems))
         return problems
 

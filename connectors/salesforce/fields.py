@@ -208,6 +208,23 @@ def _creatable(field: str) -> bool:
     return "." not in field and field.endswith("__c")
 
 
+def check_budget(remaining: int | None, reserve: int) -> list[CheckProblem]:
+    """The org's daily API allowance left is above ``api_reserve``, or writes pause (the run
+    logs ``salesforce.budget.reserve``)."""
+    if remaining is None or remaining > reserve:
+        return []
+    return [
+        CheckProblem(
+            "org",
+            "API calls",
+            f"only {remaining} API calls are left today and api_reserve is {reserve}, so "
+            "writes pause until the allowance recovers (salesforce.budget.reserve)",
+            "wait for the 24-hour allowance to recover, lower [connectors.salesforce] "
+            "api_reserve, or raise the org's API limit",
+        )
+    ]
+
+
 # -- statuses LeadSync sets --------------------------------------------------------------------
 
 

@@ -194,3 +194,19 @@ def test_hand_off_task_subject_names_the_contact(tmp_path: Path) -> None:
         subject = str(task.properties["hs_task_subject"])
         assert name in subject and target.properties["email"] not in subject
         store.close()
+
+
+def test_a_daily_allowance_down_to_the_reserve_is_reported() -> None:
+    """A run would stop calling (BudgetExhausted): check says so first."""
+    portal = generate_portal(contacts=5, seed=4)
+    with HubSpotSandbox(portal, port=0, tls=False, daily_limit=100) as sandbox:
+        connector = connect(sandbox, load_mapping(SHIPPED))  # api_reserve 0
+        assert connector.check() == []
+        reserved = HubSpotSettings(
+            base_url=sandbox.url, access_token=sandbox.access_token, api_reserve=1_000
+        )
+        tight = HubSpotConnector("hubspot", reserved, load_mapping(SHIPPED))
+        problems = [p for p in tight.check() if p.field == "API calls"]
+        assert len(problems) == 1 and "api_reserve is 1000" in problems[0].problem
+        connector.close()
+        tight.close()

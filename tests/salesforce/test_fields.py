@@ -276,3 +276,26 @@ def test_create_fields_makes_the_contact_status_a_picklist_of_lead_statuses(
     assert metadata["type"] == "Picklist"
     values = metadata["valueSet"]["valueSetDefinition"]["value"]
     assert [v["fullName"] for v in values] == list(STATUSES)
+
+
+def test_an_allowance_down_to_the_reserve_is_reported(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    """A run would pause writes (salesforce.budget.reserve): check says so first."""
+    used = "api-usage=14995/15000"  # 5 left; the tests' api_reserve is 10
+    for sobject, fields in (
+        ("Lead", LEAD_STANDARD + ALL_OUTPUTS),
+        ("Contact", CONTACT + ALL_OUTPUTS),
+        ("Account", ACCOUNT),
+        ("Task", [_field("LeadSync_Key__c", "string", externalId=True)]),
+        ("Form_Submission__c", FORM),
+    ):
+        rsps.add(
+            responses.GET,
+            f"{API}/sobjects/{sobject}/describe",
+            json={"name": sobject, "fields": fields},
+            headers={"Sforce-Limit-Info": used},
+        )
+    (problem,) = connector.check()
+    assert (problem.object_type, problem.field) == ("org", "API calls")
+    assert "only 5 API calls" in problem.problem and "api_reserve is 10" in problem.problem
