@@ -245,9 +245,8 @@ def _check_options(mapping: HubSpotMapping, name: str, live: dict[str, Any]) -> 
             CheckProblem(
                 "contact",
                 out.property,
-                f"LeadSync writes {written!r} for {name} = {canonical} ([{where.rsplit('.', 1)[0]}"
-                f"]), not one of the property's options ({allowed}): HubSpot refuses every "
-                "such contact",
+                f"LeadSync writes {written!r} for {name} = {canonical} ([values.{name}]), not "
+                f"one of the property's options ({allowed}): HubSpot refuses every such contact",
                 fix,
             )
         )
