@@ -16,6 +16,7 @@ from connectors.hubspot.mapping import HubSpotMapping, load_mapping
 from connectors.hubspot.pacing import Clock, Sleep
 from connectors.hubspot.plugin import CONNECTOR
 from connectors.hubspot.settings import HubSpotSettings
+from leadsync.errors import BudgetExhausted
 from leadsync.records import (
     ActivityRecord,
     ApiUsage,
@@ -93,8 +94,15 @@ class HubSpotConnector:
         return properties.describe(self.client)
 
     def check(self) -> list[CheckProblem]:
-        """Mapped properties that are missing, mistyped, read-only or lack options."""
-        return properties.check(self.client, self.mapping)
+        """Mapped properties that are missing, mistyped, read-only or lack options; a daily
+        allowance already down to ``api_reserve`` (a run would pause its writes)."""
+        try:
+            problems = properties.check(self.client, self.mapping)
+        except BudgetExhausted:
+            problems = []  # the pacer stops at the reserve; the problem below says so
+        return problems + properties.check_budget(
+            self.client.usage().remaining, self.settings.api_reserve
+        )
 
     def check_targets(
         self, statuses: Sequence[str], campaigns: Sequence[str], lists: Sequence[str]

@@ -13,13 +13,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadsync.config.loading import load
 from leadsync.emails import normalize_email
+from leadsync.model.values import FITS, READINESS_LEVELS, Team
 from leadsync.records import PersonRecord, RecordRef, UnreadableValue
 
 PropertyType = Literal["enumeration", "number", "string", "datetime", "date", "bool"]
@@ -38,6 +40,27 @@ _DEFAULT_FIELD_TYPE: dict[str, str] = {
 
 EmailEventType = Literal["OPEN", "CLICK", "STATUSCHANGE"]
 _ALL_EMAIL_EVENT_TYPES: tuple[EmailEventType, ...] = ("OPEN", "CLICK", "STATUSCHANGE")
+
+#: Canonical outputs the engine sends in ``RecordUpdate.values`` (the same names Salesforce maps).
+OUTPUT_NAMES = (
+    "fit",
+    "score",
+    "readiness",
+    "team",
+    "reason",
+    "scored_at",
+    "recycle_count",
+    "recycle_reason",
+    "account_score",
+    "engaged_people",
+)
+
+#: Every value LeadSync writes to each enumeration output: a value table must map each one.
+CANONICAL_VALUES: dict[str, tuple[str, ...]] = {
+    "fit": FITS,
+    "readiness": READINESS_LEVELS,
+    "team": get_args(Team),
+}
 
 #: Canonical task priorities (``TaskRequest.priority``) to ``hs_task_priority`` values.
 TASK_PRIORITY = {"High": "HIGH", "Normal": "MEDIUM", "Medium": "MEDIUM", "Low": "LOW"}
@@ -67,13 +90,13 @@ class OutputProperty(_Strict):
     label: str
     type: PropertyType
     field_type: FieldType | None = None
+    #: The older form of a value table: option values equal to the canonical values.
+    #: ``[values.<output>]`` replaces it and wins when both are given.
     options: list[str] = Field(default_factory=list)
     description: str = ""
 
     @model_validator(mode="after")
     def _options_match_type(self) -> OutputProperty:
-        if self.type == "enumeration" and not self.options:
-            raise ValueError("an enumeration needs options = [...]")
         if self.type != "enumeration" and self.options:
             raise ValueError(f"options are only allowed for enumeration, not {self.type}")
         return self
@@ -81,6 +104,34 @@ class OutputProperty(_Strict):
     def effective_field_type(self) -> str:
         """The HubSpot ``fieldType`` to create the property with."""
         return self.field_type or _DEFAULT_FIELD_TYPE[self.type]
+
+
+class OptionValue(_Strict):
+    """The portal's option for one canonical value: ``value`` is what the API takes (the
+    option's internal value), ``label`` what people read (and what ``fields create`` names
+    the option). Written ``good = "Good"`` (both) or ``good = { value = "good", label = "Good" }``.
+    """
+
+    value: str
+    label: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, raw: Any) -> Any:
+        return {"value": raw} if isinstance(raw, str) else raw
+
+    @model_validator(mode="after")
+    def _label_defaults_to_value(self) -> OptionValue:
+        if not self.value.strip():
+            raise ValueError("an option value cannot be empty")
+        if not self.label:
+            object.__setattr__(self, "label", self.value)
+        return self
+
+
+def _humane(canonical: str) -> str:
+    """``hand_raiser`` -> ``Hand raiser``: the label an option gets when nobody named one."""
+    return canonical.replace("_", " ").capitalize()
 
 
 class TaskSettings(_Strict):
@@ -116,10 +167,60 @@ class HubSpotMapping(_Strict):
     attributes: dict[str, str] = Field(default_factory=dict)
     #: canonical output name -> the contact property it is written to.
     outputs: dict[str, OutputProperty] = Field(default_factory=dict)
+    #: Canonical value -> the portal's option, per enumeration output (fit, readiness, team).
+    values: dict[str, dict[str, OptionValue]] = Field(default_factory=dict)
     tasks: TaskSettings = TaskSettings()
     activities: ActivitySources = ActivitySources()
     #: Lifecycle stages that count as converted (``converted_at`` is read only for these).
     converted_stages: list[str] = Field(default_factory=lambda: ["customer"])
+
+    @model_validator(mode="after")
+    def _value_tables_fit_outputs(self) -> HubSpotMapping:
+        for name, table in self.values.items():
+            out = self.outputs.get(name)
+            if out is None or out.type != "enumeration":
+                enums = [n for n, o in self.outputs.items() if o.type == "enumeration"]
+                raise ValueError(
+                    f"[values.{name}]: {name!r} is not an enumeration output; value tables "
+                    f"are for {', '.join(enums) or 'enumeration outputs'}"
+                )
+            known = CANONICAL_VALUES.get(name)
+            unknown = sorted(set(table) - set(known)) if known else []
+            if unknown:
+                raise ValueError(
+                    f"[values.{name}]: LeadSync never writes {', '.join(map(repr, unknown))}; "
+                    f"its values are {', '.join(known or ())}"
+                )
+        for name, out in self.outputs.items():
+            if out.type == "enumeration" and not (out.options or name in self.values):
+                raise ValueError(
+                    f"[outputs.{name}] is an enumeration: add a [values.{name}] table mapping "
+                    "each LeadSync value to the portal's option value"
+                )
+        return self
+
+    @cached_property
+    def _option_tables(self) -> dict[str, dict[str, OptionValue]]:
+        tables = {
+            name: {v: OptionValue(value=v, label=_humane(v)) for v in out.options}
+            for name, out in self.outputs.items()
+            if out.type == "enumeration"
+        }
+        return tables | {name: dict(table) for name, table in self.values.items()}
+
+    def option_table(self, output: str) -> dict[str, OptionValue]:
+        """Canonical value -> option for an enumeration output (``[values.*]``, else the
+        older ``options = [...]`` list, whose option values are the canonical values)."""
+        return self._option_tables.get(output, {})
+
+    def crm_value(self, output: str, value: Any) -> Any:
+        """The option value the portal takes for a canonical value (``good`` -> ``Good``);
+        anything the table does not name is written as is."""
+        if isinstance(value, str):
+            option = self._option_tables.get(output, {}).get(value)
+            if option is not None:
+                return option.value
+        return value
 
     @field_validator("attributes")
     @classmethod
@@ -385,5 +486,5 @@ def output_properties(values: Mapping[str, Any], mapping: HubSpotMapping) -> dic
             raise UnmappedOutput(
                 f"output {name!r} has no [outputs.{name}] entry in the HubSpot mapping"
             )
-        out[prop.property] = format_value(value, prop)
+        out[prop.property] = format_value(mapping.crm_value(name, value), prop)
     return out

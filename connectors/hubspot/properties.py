@@ -14,7 +14,11 @@ from typing import Any
 import structlog
 
 from connectors.hubspot.client import HubSpotClient, HubSpotRejected
-from connectors.hubspot.mapping import HubSpotMapping, OutputProperty
+from connectors.hubspot.mapping import (
+    CANONICAL_VALUES,
+    OUTPUT_NAMES,
+    HubSpotMapping,
+)
 from leadsync.errors import FatalSyncError
 from leadsync.records import CheckProblem, FieldInfo
 
@@ -90,8 +94,9 @@ def check_against(
         else:
             kind = _ATTRIBUTE_KINDS.get(name, "attribute")
             problems += _check_read_type(contacts[prop], kind, f"[attributes].{name}")
+    problems += _check_unmapped_outputs(mapping)
     for name, out in mapping.outputs.items():
-        problems.extend(_check_output(name, out, contacts.get(out.property)))
+        problems.extend(_check_output(mapping, name, contacts.get(out.property)))
     key = mapping.tasks.key_property
     task_key = tasks.get(key)
     if task_key is None:
@@ -170,8 +175,9 @@ def _check_read_type(live: dict[str, Any], kind: str, key: str) -> list[CheckPro
 
 
 def _check_output(
-    name: str, out: OutputProperty, live: dict[str, Any] | None
+    mapping: HubSpotMapping, name: str, live: dict[str, Any] | None
 ) -> list[CheckProblem]:
+    out = mapping.outputs[name]
     if live is None:
         return [
             CheckProblem(
@@ -201,19 +207,71 @@ def _check_output(
                 "map the output to a writable property",
             )
         )
-    if out.type == "enumeration":
-        offered = {str(o.get("value")) for o in live.get("options") or []}
-        missing = [o for o in out.options if o not in offered]
-        if missing:
-            problems.append(
-                CheckProblem(
-                    "contact",
-                    out.property,
-                    f"options lack {', '.join(missing)}",
-                    "add those option values to the property in HubSpot",
-                )
-            )
+    if out.type == "enumeration" and live_type == "enumeration":
+        problems += _check_options(mapping, name, live)
     return problems
+
+
+def _check_options(mapping: HubSpotMapping, name: str, live: dict[str, Any]) -> list[CheckProblem]:
+    """Every value LeadSync writes to an enumeration output must be one of its options, or
+    HubSpot refuses the whole record (``INVALID_OPTION``)."""
+    out = mapping.outputs[name]
+    options = [o for o in live.get("options") or [] if isinstance(o, dict)]
+    offered = [str(o.get("value")) for o in options]
+    allowed = ", ".join(offered) or "none"
+    table = mapping.option_table(name)
+    problems: list[CheckProblem] = []
+    for canonical in CANONICAL_VALUES.get(name) or tuple(table):
+        written = str(mapping.crm_value(name, canonical))
+        if written in offered:
+            continue
+        where = f"values.{name}.{canonical}"
+        option = table.get(canonical)
+        names = {_loose(written), _loose(canonical), _loose(option.label if option else "")}
+        names.discard("")
+        labelled = [o for o in options if _loose(str(o.get("label") or "")) in names]
+        if labelled:
+            fix = (
+                f"set {where} = {str(labelled[0].get('value'))!r} in mappings/hubspot.toml "
+                f"(the option labelled {str(labelled[0].get('label'))!r})"
+            )
+        else:
+            fix = (
+                f"add an option with internal value {written!r} to {out.property} in HubSpot "
+                f"(Settings > Properties), or set {where} in mappings/hubspot.toml to one of "
+                f"{allowed}"
+            )
+        problems.append(
+            CheckProblem(
+                "contact",
+                out.property,
+                f"LeadSync writes {written!r} for {name} = {canonical} ([values.{name}]), not "
+                f"one of the property's options ({allowed}): HubSpot refuses every such contact",
+                fix,
+            )
+        )
+    return problems
+
+
+def _loose(text: str) -> str:
+    """Text compared as people read it: "Hand-raiser", "hand_raiser" and "HAND RAISER" match."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _check_unmapped_outputs(mapping: HubSpotMapping) -> list[CheckProblem]:
+    """Outputs LeadSync writes that have no property: each update carrying one is refused."""
+    return [
+        CheckProblem(
+            "contact",
+            f"[outputs.{name}]",
+            f"output {name!r} is not mapped, so every contact update carrying it is refused "
+            "(UNMAPPED_OUTPUT)",
+            f"add [outputs.{name}] to mappings/hubspot.toml (see the shipped mapping), then "
+            + _RUN_CREATE,
+        )
+        for name in OUTPUT_NAMES
+        if name not in mapping.outputs
+    ]
 
 
 def create_fields(client: HubSpotClient, mapping: HubSpotMapping) -> list[str]:
@@ -221,13 +279,13 @@ def create_fields(client: HubSpotClient, mapping: HubSpotMapping) -> list[str]:
     created: list[str] = []
     contacts = {str(p["name"]) for p in read_properties(client, CONTACTS)}
     tasks = {str(p["name"]) for p in read_properties(client, TASKS)}
-    missing_outputs = [o for o in mapping.outputs.values() if o.property not in contacts]
+    missing_outputs = [n for n, o in mapping.outputs.items() if o.property not in contacts]
     need_task_key = mapping.tasks.key_property not in tasks
     if missing_outputs:
         created += _ensure_group(client, mapping, CONTACTS)
-    for out in missing_outputs:
-        if _create(client, CONTACTS, output_definition(out, mapping.group)):
-            created.append(f"{CONTACTS}.{out.property}")
+    for name in missing_outputs:
+        if _create(client, CONTACTS, output_definition(mapping, name)):
+            created.append(f"{CONTACTS}.{mapping.outputs[name].property}")
     if need_task_key:
         created += _ensure_group(client, mapping, TASKS)
         definition = {
@@ -245,20 +303,22 @@ def create_fields(client: HubSpotClient, mapping: HubSpotMapping) -> list[str]:
     return created
 
 
-def output_definition(out: OutputProperty, group: str) -> dict[str, Any]:
-    """The property-create body for one mapped output."""
+def output_definition(mapping: HubSpotMapping, name: str) -> dict[str, Any]:
+    """The property-create body for output ``name``; an enumeration gets one option per
+    entry of its value table (the option's value and label as the table names them)."""
+    out = mapping.outputs[name]
     definition: dict[str, Any] = {
         "name": out.property,
         "label": out.label,
         "type": out.type,
         "fieldType": out.effective_field_type(),
-        "groupName": group,
+        "groupName": mapping.group,
         "description": out.description or f"Written by LeadSync ({out.label}).",
     }
     if out.type == "enumeration":
         definition["options"] = [
-            {"label": value.replace("_", " ").capitalize(), "value": value, "displayOrder": i}
-            for i, value in enumerate(out.options)
+            {"label": option.label, "value": option.value, "displayOrder": i, "hidden": False}
+            for i, option in enumerate(mapping.option_table(name).values())
         ]
     return definition
 
@@ -301,6 +361,22 @@ def _create(client: HubSpotClient, object_type: str, definition: dict[str, Any])
     return True
 
 
+def check_budget(remaining: int | None, reserve: int) -> list[CheckProblem]:
+    """The portal's daily API allowance left is above ``api_reserve``, or a run pauses."""
+    if remaining is None or remaining > reserve:
+        return []
+    return [
+        CheckProblem(
+            "portal",
+            "API calls",
+            f"only {remaining} API calls are left today and api_reserve is {reserve}, so a "
+            "run pauses its calls until the allowance resets at midnight (portal time zone)",
+            "wait for the reset, lower [connectors.hubspot] api_reserve, or raise the "
+            "portal's API limit",
+        )
+    ]
+
+
 def check_targets(
     client: HubSpotClient, mapping: HubSpotMapping, statuses: Sequence[str], lists: Sequence[str]
 ) -> list[CheckProblem]:
@@ -308,6 +384,14 @@ def check_targets(
     problems: list[CheckProblem] = []
     status_property = mapping.contact.status
     wanted = sorted({s for s in statuses if s})
+    if wanted and not status_property:
+        problems.append(
+            CheckProblem(
+                "contact", "[contact].status",
+                f"no status property is mapped, but LeadSync sets {', '.join(map(repr, wanted))}",
+                "map [contact] status in mappings/hubspot.toml (HubSpot's is hs_lead_status)",
+            )
+        )  # fmt: skip
     if status_property and wanted:
         props = {str(p["name"]): p for p in read_properties(client, CONTACTS)}
         options = [str(o.get("value")) for o in props.get(status_property, {}).get("options", [])]

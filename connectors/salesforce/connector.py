@@ -16,7 +16,7 @@ from connectors.salesforce import fields as sf_fields
 from connectors.salesforce import history, soql
 from connectors.salesforce.client import BulkPosition, SalesforceClient, StartedQuery
 from connectors.salesforce.enrol import Enroller
-from connectors.salesforce.mapping import SalesforceMapping, load_mapping
+from connectors.salesforce.mapping import PEOPLE_OBJECTS, SalesforceMapping, load_mapping
 from connectors.salesforce.plugin import CONNECTOR
 from connectors.salesforce.pull import (
     COERCED_TYPES,
@@ -48,7 +48,6 @@ from leadsync.records import (
 
 log = structlog.get_logger(__name__)
 
-PEOPLE_OBJECTS = ("Lead", "Contact")
 #: Ids in one ``Id IN (...)`` query: 200 ids keep the SOQL far below its 100,000-character cap.
 _IDS_PER_QUERY = 200
 #: Addresses per ``Email IN (...)`` query: ~100 addresses keep the GET under the 16 KiB URI
@@ -399,34 +398,17 @@ class SalesforceConnector:
         """Validate every mapped field against the live describe; one problem per finding."""
         self._describes.clear()
         problems = sf_fields.check(self.mapping, self._describe_raw)
+        # After the describes: their answers carry the org's API allowance.
+        problems += sf_fields.check_budget(self.usage().remaining, self.settings.api_reserve)
         log.info("salesforce.check", problems=len(problems))
         return problems
 
     def check_targets(
         self, statuses: Sequence[str], campaigns: Sequence[str], lists: Sequence[str]
     ) -> list[CheckProblem]:
-        """Lead statuses LeadSync sets must be active picklist values; campaigns must exist."""
-        problems: list[CheckProblem] = []
-        lead = self.mapping.objects.get("Lead")
-        status_field = lead.status if lead is not None else None
-        wanted = sorted({s for s in statuses if s})
-        if status_field and wanted:
-            fields = {f["name"]: f for f in self._describe_raw("Lead").get("fields", [])}
-            values = [
-                str(v["value"])
-                for v in fields.get(status_field, {}).get("picklistValues", [])
-                if v.get("active", True)
-            ]
-            for status in wanted:
-                if status not in values:
-                    problems.append(
-                        CheckProblem(
-                            "Lead", status_field,
-                            f"LeadSync sets status {status!r}, not an active value here",
-                            f"use one of {', '.join(values)} in [handoff] owner_status / "
-                            "[recycle] nurture_status, or add the value in Setup",
-                        )
-                    )  # fmt: skip
+        """Statuses LeadSync sets must be mapped and active picklist values on every object a
+        person can be (Lead and Contact); campaigns must exist and be active."""
+        problems = sf_fields.check_statuses(self.mapping, self._describe_raw, statuses)
         ids = sorted({c for c in campaigns if c})
         if ids:
             found: dict[str, bool] = {}
@@ -465,6 +447,7 @@ class SalesforceConnector:
                 self.mapping, self._describe_raw
             )
         ]
+        bodies += sf_fields.missing_status_bodies(self.mapping, self._describe_raw)
         key = self.mapping.task_key_field
         if sf_fields.resolve(self._describe_raw, "Task", key) is None:
             bodies.append(sf_fields.task_key_body(key))

@@ -7,12 +7,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
 
-from connectors.salesforce.mapping import SalesforceMapping
+from connectors.salesforce.mapping import PEOPLE_OBJECTS, SalesforceMapping
 from leadsync.records import CheckProblem, FieldInfo
 
 log = structlog.get_logger(__name__)
@@ -192,13 +192,125 @@ def _check_read_type(
 
 
 def _missing_read(sobject: str, canonical: str, path: str) -> CheckProblem:
-    return CheckProblem(
-        sobject,
-        path,
-        f"field mapped for '{canonical}' does not exist or is not visible",
+    fix = (
         f"correct objects.{sobject}.{canonical} in mappings/salesforce.toml, or grant the "
-        f"integration user Read access to {sobject}.{path}",
+        f"integration user Read access to {sobject}.{path}"
     )
+    if canonical == "status" and _creatable(path):
+        fix = f"run `leadsync fields create` (a picklist with the Lead Status values), or {fix}"
+    return CheckProblem(
+        sobject, path, f"field mapped for '{canonical}' does not exist or is not visible", fix
+    )
+
+
+def _creatable(field: str) -> bool:
+    """A custom field on the object itself, which the Tooling API can create."""
+    return "." not in field and field.endswith("__c")
+
+
+def check_budget(remaining: int | None, reserve: int) -> list[CheckProblem]:
+    """The org's daily API allowance left is above ``api_reserve``, or writes pause (the run
+    logs ``salesforce.budget.reserve``)."""
+    if remaining is None or remaining > reserve:
+        return []
+    return [
+        CheckProblem(
+            "org",
+            "API calls",
+            f"only {remaining} API calls are left today and api_reserve is {reserve}, so "
+            "writes pause until the allowance recovers (salesforce.budget.reserve)",
+            "wait for the 24-hour allowance to recover, lower [connectors.salesforce] "
+            "api_reserve, or raise the org's API limit",
+        )
+    ]
+
+
+# -- statuses LeadSync sets --------------------------------------------------------------------
+
+
+def check_statuses(
+    mapping: SalesforceMapping, describe: Describer, statuses: Sequence[str]
+) -> list[CheckProblem]:
+    """The statuses LeadSync sets at hand-off and recycle, on every object a person can be.
+
+    A person handed off or recycled may be a Lead or a Contact: an object with no status field
+    mapped has the status left out of its reassignment (the run logs
+    ``salesforce.reassign.status_unmapped``), and a value the picklist lacks is refused.
+    """
+    wanted = sorted({s for s in statuses if s})
+    if not wanted:
+        return []
+    quoted = ", ".join(map(repr, wanted))
+    problems: list[CheckProblem] = []
+    for sobject in PEOPLE_OBJECTS:
+        obj = mapping.objects.get(sobject)
+        if obj is None or describe(sobject) == {}:
+            continue  # reported by ``check``
+        if not obj.status:
+            problems.append(
+                CheckProblem(
+                    sobject,
+                    "status",
+                    f"no status field is mapped, so the status LeadSync sets at hand-off and "
+                    f"recycle ({quoted}) is left out for every {sobject} "
+                    "(salesforce.reassign.status_unmapped)",
+                    f"map objects.{sobject}.status in mappings/salesforce.toml to a picklist "
+                    f"holding {quoted} (e.g. {sobject}_Status__c; `leadsync fields create` "
+                    "creates a missing custom one)",
+                )
+            )
+            continue
+        raw = resolve(describe, sobject, obj.status)
+        if raw is None or str(raw.get("type")) not in ("picklist", "combobox"):
+            continue  # missing or mistyped: reported by ``check``
+        values = field_info(raw).picklist_values
+        for status in wanted:
+            if status not in values:
+                problems.append(
+                    CheckProblem(
+                        sobject,
+                        obj.status,
+                        f"LeadSync sets status {status!r}, not an active value here",
+                        f"use one of {', '.join(values)} in [handoff] owner_status / "
+                        f"[recycle] nurture_status, or add the value to {sobject}.{obj.status} "
+                        "in Setup",
+                    )
+                )
+    return problems
+
+
+def missing_status_bodies(mapping: SalesforceMapping, describe: Describer) -> list[dict[str, Any]]:
+    """``CustomField`` bodies for mapped custom status fields the org lacks (a Contact has no
+    standard status): picklists holding the Lead Status values, so sales uses one vocabulary."""
+    lead = mapping.objects.get("Lead")
+    lead_raw = resolve(describe, "Lead", lead.status) if lead and lead.status else None
+    values = field_info(lead_raw).picklist_values if lead_raw is not None else ()
+    bodies = []
+    for sobject in PEOPLE_OBJECTS:
+        obj = mapping.objects.get(sobject)
+        field = obj.status if obj is not None else None
+        if not field or not _creatable(field) or describe(sobject) == {}:
+            continue
+        if resolve(describe, sobject, field) is None:
+            bodies.append(status_field_body(sobject, field, values))
+    return bodies
+
+
+def status_field_body(sobject: str, field: str, values: Sequence[str]) -> dict[str, Any]:
+    """The ``CustomField`` body of a status picklist on ``sobject``."""
+    metadata: dict[str, Any] = {
+        "label": f"{sobject} Status",
+        "type": "Picklist",
+        "description": "The sales status LeadSync sets at hand-off and recycle.",
+        "valueSet": {
+            "restricted": True,
+            "valueSetDefinition": {
+                "sorted": False,
+                "value": [{"fullName": v, "label": v, "default": False} for v in values],
+            },
+        },
+    }
+    return {"FullName": f"{sobject}.{field}", "Metadata": metadata}
 
 
 def _check_output(

@@ -33,6 +33,8 @@ OUTPUT_NAMES = (
 )
 
 MAPPABLE_OBJECTS = ("Lead", "Contact", "Account")
+#: The objects a person is: each can be handed off and recycled, so each needs its status.
+PEOPLE_OBJECTS = ("Lead", "Contact")
 
 # Campaign-member and task rules produce ``ActivityKind``s: the model's own list, so every
 # kind a mapping can produce is one an engagement rule can give points to.

@@ -9,10 +9,11 @@ import typer
 from rich.markup import escape
 
 from leadsync.cli.app import app
+from leadsync.cli.checking import find_problems
 from leadsync.cli.output import console, emit_json
 from leadsync.config import load_settings
 from leadsync.errors import LeadSyncError
-from leadsync.handoff.owners import check_owners
+from leadsync.records import CheckProblem
 from leadsync.store import db
 from leadsync.wiring import build_connectors
 
@@ -33,35 +34,14 @@ def check(
     """Validate the config and mappings against the live org(s)."""
     settings = load_settings(ctx.obj.config)
     connectors = build_connectors(settings, connector)
-    problems = {name: [str(p) for p in c.check()] for name, c in connectors.items()}
-    # Owners named in [handoff] and [recycle] must exist where hand-offs happen.
-    sales: str | None = settings.identity.sales_crm
-    if sales is None and len(connectors) == 1:
-        sales = next(iter(connectors))
-    if sales is not None and sales in connectors:
-        owners = check_owners(settings.handoff, settings.recycle, connectors[sales].users())
-        problems[sales].extend(
-            f"{settings.source}: {p.field}: {p.problem}; fix: {p.fix}" for p in owners
-        )
-        statuses = [
-            s
-            for s, on in (
-                (settings.handoff.owner_status, settings.handoff.enabled),
-                (settings.recycle.nurture_status, settings.recycle.enabled),
-            )
-            if on and s
-        ]
-        problems[sales].extend(str(p) for p in connectors[sales].check_targets(statuses, [], []))
-    # Nurture programmes live in each CRM: campaigns in Salesforce, lists in HubSpot.
-    campaigns = [settings.recycle.nurture_campaign, *(e.campaign for e in settings.nurture.enrol)]
-    lists = [settings.recycle.nurture_list, *(e.list for e in settings.nurture.enrol)]
-    for name, c in connectors.items():
-        problems[name].extend(
-            str(p)
-            for p in c.check_targets([], [x for x in campaigns if x], [x for x in lists if x])
-        )
-    for c in connectors.values():
-        c.close()
+    try:
+        problems = {
+            name: [_line(p, settings.source) for p in found]
+            for name, found in find_problems(settings, connectors).items()
+        }
+    finally:
+        for c in connectors.values():
+            c.close()
     if as_json:
         emit_json({"ok": not any(problems.values()), "problems": problems})
     else:
@@ -73,6 +53,13 @@ def check(
                 console.print(f"[red]{name}:[/red] {escape(problem)}", highlight=False)
     if any(problems.values()):
         raise typer.Exit(1)
+
+
+def _line(problem: CheckProblem, config_file: str) -> str:
+    """One problem as ``check`` prints it; a config problem names the file and the key."""
+    if problem.object_type == config_file:
+        return f"{problem.object_type}: {problem.field}: {problem.problem}; fix: {problem.fix}"
+    return str(problem)
 
 
 @fields_app.command("create")

@@ -220,7 +220,7 @@ _STAGE_LABELS = {
 
 
 def lifecycle_date_prop(stage: str) -> str:
-    """HubSpot's calculated "Became a <stage> Date" property of a lifecycle stage."""
+    """HubSpot's calculated "Date entered '<stage> (Lifecycle Stage Pipeline)'" property."""
     return f"hs_lifecyclestage_{stage}_date"
 
 
@@ -358,12 +358,13 @@ def contact_properties() -> list[dict[str, Any]]:
             read_only=True,
         ),
     ]
-    # Standard in every portal: HubSpot stamps "Became a <stage> Date" the first time a contact
+    # Standard in every portal: HubSpot stamps "Date entered '<stage> (Lifecycle Stage
+    # Pipeline)'" (formerly "Became a <stage> Date") the first time a contact
     # enters each lifecycle stage (``lifecycle_dates``), and keeps the primary company's id.
     props += [
         prop(
             lifecycle_date_prop(stage),
-            f"Became a {_STAGE_LABELS.get(stage, stage.title())} Date",
+            f"Date entered '{_STAGE_LABELS.get(stage, stage.title())} (Lifecycle Stage Pipeline)'",
             "datetime",
             "date",
             ci,

@@ -180,6 +180,16 @@ def output_fields() -> list[FieldDef]:
     ]
 
 
+CONTACT_STATUS_FIELD = _f(
+    "Contact_Status__c",
+    "picklist",
+    "Contact Status",
+    custom=True,
+    picklist=LEAD_STATUSES,
+    restricted=True,
+)
+
+
 TASK_KEY_FIELD = _f(
     "LeadSync_Key__c",
     "string",
@@ -291,7 +301,9 @@ def build_schema(with_output_fields: bool) -> dict[str, ObjectDef]:
     ]
     if with_output_fields:
         lead += output_fields()
-        contact += output_fields()
+        # Contacts have no standard status: `leadsync fields create` makes this picklist of
+        # the Lead Status values for the mapping's objects.Contact.status.
+        contact += [*output_fields(), CONTACT_STATUS_FIELD]
     account = [
         *_system(),
         _f("Name", "string", "Account Name", nillable=False),

@@ -180,7 +180,10 @@ def test_check_names_a_missing_owner_and_status_explain_show_hand_offs(
     lead = next(
         r
         for r in sandbox.org.records("Lead")
-        if r.get("Email") and not r.get("IsConverted") and r.get("LeadSync_Team__c") != "Sales"
+        if r.get("Email")
+        and not r.get("IsConverted")
+        and not r.get("HasOptedOutOfEmail")  # an opted-out lead is never handed off
+        and r.get("LeadSync_Team__c") != "Sales"
     )
     form = sandbox.org.insert(
         "Form_Submission__c",
@@ -196,6 +199,22 @@ def test_check_names_a_missing_owner_and_status_explain_show_hand_offs(
     assert synced["actions"]["handed_off"] >= 1, synced
     status = json.loads(leadsync("--config", str(config), "status", "--json", cwd=tmp_path).stdout)
     assert status["handoffs"].get("done", 0) >= 1
+    # Issue 22 #3: the task's subject names the lead (the shipped mapping reads the names).
+    # The person may be handed off as the lead or as a contact with the same address.
+    records = [
+        r
+        for sobject in ("Lead", "Contact")
+        for r in sandbox.org.records(sobject)
+        if r.get("Email") == lead["Email"]
+    ]
+    (task,) = [
+        t
+        for t in sandbox.org.records("Task")
+        if t.get("LeadSync_Key__c") and t.get("WhoId") in {r["Id"] for r in records}
+    ]
+    who = next(r for r in records if r["Id"] == task["WhoId"])
+    name = " ".join(p for p in (who.get("FirstName"), who["LastName"]) if p)
+    assert name in task["Subject"] and lead["Email"] not in task["Subject"]
     explained = leadsync("--config", str(config), "explain", lead["Id"], cwd=tmp_path).stdout
     assert "Hand-off 1 on" in explained and "Owner:" in explained and "first touch due" in explained
 

@@ -330,11 +330,14 @@ def test_check_reports_missing_mistyped_and_optionless() -> None:
     contacts["leadsync_score"] = {"name": "leadsync_score", "type": "string"}
     problems = check_against(MAPPING, contacts, {"leadsync_key": {"name": "leadsync_key"}})
     text = "\n".join(map(str, problems))
-    assert "leadsync_fit: options lack poor" in text
+    assert (
+        "leadsync_fit: LeadSync writes 'poor' for fit = poor ([values.fit]), not one of the "
+        "property's options (good)"
+    ) in text
     assert "leadsync_score: type is 'string'" in text
     assert "contact.leadsync_team: output 'team' has no property" in text
     assert "task.leadsync_key: the task key property does not require unique values" in text
-    assert output_definition(MAPPING.outputs["team"], "leadsync")["options"][0]["value"] == "sales"
+    assert output_definition(MAPPING, "team")["options"][0]["value"] == "sales"
 
 
 def test_activity_conversions() -> None:

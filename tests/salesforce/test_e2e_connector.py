@@ -189,6 +189,9 @@ def test_create_fields_on_an_org_without_them() -> None:
         created = conn.create_fields()
         # Custom Task fields are created on Activity, as in a real org.
         assert "Activity.LeadSync_Key__c" in created and "Lead.LeadSync_Fit__c" in created
+        # Contacts have no standard status: the mapped custom one is made from Lead Status.
+        assert "Contact.Contact_Status__c" in created
+        assert conn.check_targets(["Working - Contacted", "Nurture"], [], []) == []
         assert [str(p) for p in conn.check()] == []
         conn.close()
 

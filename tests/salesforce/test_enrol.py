@@ -10,7 +10,8 @@ import responses
 from responses import matchers
 
 from connectors.salesforce.connector import SalesforceConnector
-from leadsync.records import Enrolment, OwnerChange, RecordRef
+from connectors.salesforce.write import owner_change_fields
+from leadsync.records import Enrolment, OwnerChange, RecordError, RecordRef
 
 from .conftest import API
 
@@ -160,7 +161,7 @@ def test_status_only_reassign_sends_no_owner(
         responses.PATCH,
         f"{API}/composite/sobjects",
         match=[NO_ASSIGN],
-        json=[{"success": True, "errors": []}, {"success": True, "errors": []}],
+        json=[{"success": True, "errors": []}] * 3,
     )
     outcomes = connector.reassign(
         [
@@ -169,7 +170,10 @@ def test_status_only_reassign_sends_no_owner(
             OwnerChange(_contact(3), None, "Nurture"),
         ]
     )
-    records = _body(rsps.calls[-1])["records"]
+    # One chunk per object in a Collections call: the order is by type, then as given.
+    records = sorted(
+        _body(rsps.calls[-1])["records"], key=lambda r: (r["attributes"]["type"] != "Lead", r["id"])
+    )
     assert records == [
         {"attributes": {"type": "Lead"}, "id": _lead(1).external_id, "Status": "Nurture"},
         {
@@ -178,11 +182,21 @@ def test_status_only_reassign_sends_no_owner(
             "OwnerId": "00G5g000000QuEuAAK",
             "Status": "Nurture",
         },
+        # The shipped mapping keeps a contact's status in Contact_Status__c (issue 22 #5).
+        {
+            "attributes": {"type": "Contact"},
+            "id": _contact(3).external_id,
+            "Contact_Status__c": "Nurture",
+        },
     ]
-    assert [o.ok for o in outcomes] == [True, True, False]
-    # The shipped mapping gives Contact no status field: a status-only change has no target.
-    assert outcomes[2].error is not None
-    assert outcomes[2].error.code == "LEADSYNC_NOTHING_TO_CHANGE"
+    assert [o.ok for o in outcomes] == [True, True, True]
+    # A mapping that gives Contact no status field: a status-only change has no target.
+    contact = connector.mapping.objects["Contact"].model_copy(update={"status": None})
+    mapping = connector.mapping.model_copy(
+        update={"objects": {**connector.mapping.objects, "Contact": contact}}
+    )
+    refused = owner_change_fields(OwnerChange(_contact(3), None, "Nurture"), mapping)
+    assert isinstance(refused, RecordError) and refused.code == "LEADSYNC_NOTHING_TO_CHANGE"
 
 
 def test_users_asks_for_standard_users_and_lead_queues(

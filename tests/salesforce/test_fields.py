@@ -20,19 +20,27 @@ def _picklist(name: str, *values: str) -> dict[str, Any]:
     return _field(name, "picklist", picklistValues=[{"value": v, "active": True} for v in values])
 
 
-LEAD_STANDARD = [
-    _field(n, "string")
-    for n in ("Id", "Email", "Status", "Industry", "Country", "State", "City", "Title")
-] + [
-    _field("Company", "string"),
-    _field("Website", "url"),
-    _field("LeadSource", "picklist"),
-    _field("OwnerId", "reference"),
-    _field("HasOptedOutOfEmail", "boolean"),
-    _field("NumberOfEmployees", "int"),
-    _field("AnnualRevenue", "currency"),
-    _picklist("Ownership__c", "Public", "Private"),
-]
+NAMES = [_field("FirstName", "string"), _field("LastName", "string")]
+STATUSES = ("Open - Not Contacted", "Working - Contacted", "Nurture", "Recycled")
+
+LEAD_STANDARD = (
+    NAMES
+    + [
+        _field(n, "string")
+        for n in ("Id", "Email", "Industry", "Country", "State", "City", "Title")
+    ]
+    + [
+        _picklist("Status", *STATUSES),
+        _field("Company", "string"),
+        _field("Website", "url"),
+        _field("LeadSource", "picklist"),
+        _field("OwnerId", "reference"),
+        _field("HasOptedOutOfEmail", "boolean"),
+        _field("NumberOfEmployees", "int"),
+        _field("AnnualRevenue", "currency"),
+        _picklist("Ownership__c", "Public", "Private"),
+    ]
+)
 
 ALL_OUTPUTS = [
     _picklist("LeadSync_Fit__c", "Good", "Poor"),
@@ -47,15 +55,20 @@ ALL_OUTPUTS = [
     _field("LeadSync_Engaged_People__c", "double"),
 ]
 
-CONTACT = [
-    _field(n, "string")
-    for n in ("Id", "Email", "MailingCountry", "MailingState", "MailingCity", "Title")
-] + [
-    _field("OwnerId", "reference"),
-    _field("LeadSource", "picklist"),
-    _field("HasOptedOutOfEmail", "boolean"),
-    _field("AccountId", "reference", relationshipName="Account", referenceTo=["Account"]),
-]
+CONTACT = (
+    NAMES
+    + [
+        _field(n, "string")
+        for n in ("Id", "Email", "MailingCountry", "MailingState", "MailingCity", "Title")
+    ]
+    + [
+        _picklist("Contact_Status__c", *STATUSES),
+        _field("OwnerId", "reference"),
+        _field("LeadSource", "picklist"),
+        _field("HasOptedOutOfEmail", "boolean"),
+        _field("AccountId", "reference", relationshipName="Account", referenceTo=["Account"]),
+    ]
+)
 
 ACCOUNT = [
     _field("Industry", "picklist"),
@@ -221,3 +234,68 @@ def test_check_compares_each_mapped_fields_type_with_what_is_read(
     assert "Checkbox" in problems["Lead", "HasOptedOutOfEmail"].fix
     assert "objects.Lead.attributes.employees" in problems["Lead", "NumberOfEmployees"].problem
     assert "address" in problems["Lead", "City"].problem
+
+
+def test_statuses_are_checked_on_every_object_a_person_can_be(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    """Issue 22 #5: a contact handed off or recycled needs a status field holding the status."""
+    narrow = [f for f in CONTACT if f["name"] != "Contact_Status__c"]
+    _describe(rsps, "Lead", LEAD_STANDARD + ALL_OUTPUTS)
+    _describe(rsps, "Contact", [*narrow, _picklist("Contact_Status__c", "Nurture")])
+    problems = connector.check_targets(["Working - Contacted", "Nurture"], [], [])
+    assert [(p.object_type, p.field) for p in problems] == [("Contact", "Contact_Status__c")]
+    assert "'Working - Contacted'" in problems[0].problem
+
+    contact = connector.mapping.objects["Contact"].model_copy(update={"status": None})
+    objects = {**connector.mapping.objects, "Contact": contact}
+    connector.mapping = connector.mapping.model_copy(update={"objects": objects})
+    connector._describes.clear()
+    (unmapped,) = connector.check_targets(["Working - Contacted"], [], [])
+    assert (unmapped.object_type, unmapped.field) == ("Contact", "status")
+    assert "status_unmapped" in unmapped.problem and "objects.Contact.status" in unmapped.fix
+    assert connector.check_targets([], [], []) == []
+
+
+def test_create_fields_makes_the_contact_status_a_picklist_of_lead_statuses(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    _describe(rsps, "Lead", LEAD_STANDARD + ALL_OUTPUTS)
+    narrow = [f for f in CONTACT if f["name"] != "Contact_Status__c"]
+    _describe(rsps, "Contact", narrow + ALL_OUTPUTS)
+    _describe(rsps, "Task", [_field("LeadSync_Key__c", "string", externalId=True)])
+    rsps.add(
+        responses.POST,
+        f"{API}/tooling/sobjects/CustomField",
+        json={"id": "00N1", "success": True, "errors": []},
+        status=201,
+    )
+    assert connector.create_fields() == ["Contact.Contact_Status__c"]
+    (call,) = [c for c in rsps.calls if "tooling" in c.request.url]
+    metadata = json.loads(call.request.body)["Metadata"]
+    assert metadata["type"] == "Picklist"
+    values = metadata["valueSet"]["valueSetDefinition"]["value"]
+    assert [v["fullName"] for v in values] == list(STATUSES)
+
+
+def test_an_allowance_down_to_the_reserve_is_reported(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    """A run would pause writes (salesforce.budget.reserve): check says so first."""
+    used = "api-usage=14995/15000"  # 5 left; the tests' api_reserve is 10
+    for sobject, fields in (
+        ("Lead", LEAD_STANDARD + ALL_OUTPUTS),
+        ("Contact", CONTACT + ALL_OUTPUTS),
+        ("Account", ACCOUNT),
+        ("Task", [_field("LeadSync_Key__c", "string", externalId=True)]),
+        ("Form_Submission__c", FORM),
+    ):
+        rsps.add(
+            responses.GET,
+            f"{API}/sobjects/{sobject}/describe",
+            json={"name": sobject, "fields": fields},
+            headers={"Sforce-Limit-Info": used},
+        )
+    (problem,) = connector.check()
+    assert (problem.object_type, problem.field) == ("org", "API calls")
+    assert "only 5 API calls" in problem.problem and "api_reserve is 10" in problem.problem

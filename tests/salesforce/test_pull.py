@@ -21,14 +21,17 @@ LEAD_SOQL = (
     "SELECT Id, SystemModstamp, IsDeleted, MasterRecordId, IsConverted, ConvertedDate, "
     "ConvertedContactId, Email, Status, OwnerId, HasOptedOutOfEmail, Industry, "
     "NumberOfEmployees, AnnualRevenue, Country, State, City, Title, Company, Website, "
-    "LeadSource, Ownership__c FROM Lead WHERE SystemModstamp >= 2024-03-01T12:00:00Z "
+    "LeadSource, Ownership__c, FirstName, LastName FROM Lead WHERE SystemModstamp >= "
+    "2024-03-01T12:00:00Z "
     "ORDER BY SystemModstamp, Id"
 )
 CONTACT_SOQL = (
-    "SELECT Id, SystemModstamp, IsDeleted, MasterRecordId, Email, OwnerId, HasOptedOutOfEmail, "
-    "AccountId, Account.Industry, Account.NumberOfEmployees, Account.AnnualRevenue, "
+    "SELECT Id, SystemModstamp, IsDeleted, MasterRecordId, Email, Contact_Status__c, OwnerId, "
+    "HasOptedOutOfEmail, AccountId, Account.Industry, Account.NumberOfEmployees, "
+    "Account.AnnualRevenue, "
     "MailingCountry, MailingState, MailingCity, Title, Account.Name, Account.Website, "
-    "LeadSource, Account.Ownership FROM Contact WHERE SystemModstamp >= 2024-03-01T12:00:00Z "
+    "LeadSource, Account.Ownership, FirstName, LastName FROM Contact WHERE SystemModstamp >= "
+    "2024-03-01T12:00:00Z "
     "ORDER BY SystemModstamp, Id"
 )
 
@@ -227,9 +230,10 @@ def test_large_pull_switches_to_bulk_query(
     header = (
         "Id,SystemModstamp,IsDeleted,MasterRecordId,IsConverted,ConvertedDate,"
         "ConvertedContactId,Email,Status,OwnerId,HasOptedOutOfEmail,Industry,NumberOfEmployees,"
-        "AnnualRevenue,Country,State,City,Title,Company,Website,LeadSource,Ownership__c\n"
+        "AnnualRevenue,Country,State,City,Title,Company,Website,LeadSource,Ownership__c,"
+        "FirstName,LastName\n"
     )
-    row = "{id},2024-03-01T12:00:00.000Z,false,,false,,,{id}@x.com,Open,005A,true,Software,1200,2.5E7,DE,,Berlin,CEO,Acme,,Web,Private\n"  # noqa: E501
+    row = "{id},2024-03-01T12:00:00.000Z,false,,false,,,{id}@x.com,Open,005A,true,Software,1200,2.5E7,DE,,Berlin,CEO,Acme,,Web,Private,Ada,Lovelace\n"  # noqa: E501
     rsps.add(
         responses.GET,
         f"{API}/jobs/query/750Q/results",

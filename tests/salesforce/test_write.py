@@ -258,7 +258,13 @@ def test_reassign_sets_owner_and_status(
         "OwnerId": "005R",
         "Status": "Working",
     }
-    assert records["003C"] == {"attributes": {"type": "Contact"}, "id": "003C", "OwnerId": "005R"}
+    # The shipped mapping keeps a contact's status in Contact_Status__c (issue 22 #5).
+    assert records["003C"] == {
+        "attributes": {"type": "Contact"},
+        "id": "003C",
+        "OwnerId": "005R",
+        "Contact_Status__c": "Working",
+    }
     assert all(o.ok for o in outcomes)
 
 
