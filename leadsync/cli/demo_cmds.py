@@ -23,12 +23,19 @@ READINESS = (("hand_raiser", "Hand-raiser"), ("sales_ready", "Sales-ready"), ("u
 @app.command()
 def demo(
     leads: Annotated[
-        int, typer.Option(help="Leads in the generated Salesforce org.", min=50)
+        int, typer.Option(metavar="N", help="Leads in the generated Salesforce org.", min=50)
     ] = 2_000,
-    seed: Annotated[int, typer.Option(help="Seed of the generated org.")] = 7,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the generated org.")] = 7,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document on stdout.")
+    ] = False,
 ) -> None:
-    """Run LeadSync against built-in Salesforce and HubSpot sandboxes and show what it did."""
+    """Try LeadSync on built-in Salesforce and HubSpot sandboxes.
+
+    Generates an org and a portal sharing people, syncs both with the real clients, moves
+    leads to sales with HubSpot form submissions, and leaves a config and store behind for
+    `leadsync status`, `explain` and `report`.
+    """
     from leadsync.demo import run_demo
 
     with ExitStack() as stack:
@@ -83,23 +90,38 @@ def demo(
 @app.command()
 def sandbox(
     port: Annotated[
-        int, typer.Option(help="Salesforce port (HubSpot gets the next one); 0 picks free ports.")
+        int,
+        typer.Option(
+            metavar="PORT", help="Salesforce port (HubSpot gets the next one); 0 picks free ports."
+        ),
     ] = 8443,
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    leads: Annotated[int, typer.Option(help="Leads in the generated org.", min=50)] = 5_000,
-    seed: Annotated[int, typer.Option(help="Seed of the generated org and portal.")] = 7,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to bind.")] = "127.0.0.1",
+    leads: Annotated[
+        int, typer.Option(metavar="N", help="Leads in the generated org.", min=50)
+    ] = 5_000,
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Seed of the generated org and portal.")
+    ] = 7,
     live: Annotated[
         bool, typer.Option("--live/--no-live", help="Keep simulating CRM traffic.")
     ] = False,
-    tick: Annotated[float, typer.Option(help="Seconds between traffic ticks.", min=0.1)] = 5.0,
+    tick: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds between traffic ticks.", min=0.1)
+    ] = 5.0,
     write_config: Annotated[
-        Path, typer.Option(help="Where to write a LeadSync config that points at the sandboxes.")
+        Path,
+        typer.Option(
+            metavar="FILE", help="Where to write a LeadSync config that points at the sandboxes."
+        ),
     ] = Path("leadsync.sandbox.toml"),
     store_url: Annotated[
-        str, typer.Option(help="Store URL to put in that config.")
+        str, typer.Option(metavar="URL", help="Store URL to put in that config.")
     ] = "sqlite:///leadsync-sandbox.db",
 ) -> None:
-    """Serve the Salesforce and HubSpot sandboxes until Ctrl-C, for `leadsync sync` / `run`."""
+    """Serve the Salesforce and HubSpot sandboxes until Ctrl-C.
+
+    Writes a config pointing at them, for `leadsync sync` and `leadsync run`.
+    """
     import tomli_w
 
     from leadsync.sandboxes import running_sandboxes

@@ -34,6 +34,7 @@ StageOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--converted-stage",
+        metavar="STAGE",
         help="Also count a record whose lifecycle_stage attribute is this stage as converted "
         "(needs lifecycle_stage mapped under [attributes] in mappings/hubspot.toml; "
         "repeatable).",
@@ -88,7 +89,8 @@ def _dataset(
 
 
 @app.command(
-    help="Does the model work? Leads entering each matrix cell per month and how they convert "
+    help="Does the model work? Conversion per cell, box and rule.\n\n"
+    "Leads entering each matrix cell per month and how they convert "
     "(95% Wilson intervals, counts shown so small samples read as such); per ICP criterion and "
     "engagement rule, how often it fires and the conversion lift when it does, flagged "
     "'revisit your ICP' where the lift's interval includes 1; poor-fit leads by source and "
@@ -142,7 +144,8 @@ def report(
 
 
 @app.command(
-    help="Suggest points for each engagement rule and a good-fit cut-off from history: an "
+    help="Suggest engagement points and a good-fit cut-off.\n\n"
+    "Learned from history: an "
     "L2-regularised logistic regression over the ICP boxes and each rule's (decayed) activity "
     "count, mapped back to integer points, trained on earlier leads and checked on the last "
     "--holdout-months of leads (AUC of the current config against the suggestion). Prints the "

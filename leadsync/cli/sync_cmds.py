@@ -36,7 +36,8 @@ EXIT_FAILED = 1
 EXIT_PARTIAL = 5
 
 ConnectorOpt = Annotated[
-    list[str] | None, typer.Option("--connector", help="Only this connector (repeatable).")
+    list[str] | None,
+    typer.Option("--connector", metavar="NAME", help="Only this connector (repeatable)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DiffCsvOpt = Annotated[
@@ -150,7 +151,9 @@ def backfill(
     since: Annotated[
         datetime | None,
         typer.Option(
-            help="Only records modified since this date (YYYY-MM-DD).", formats=["%Y-%m-%d"]
+            metavar="YYYY-MM-DD",
+            help="Only records modified since this date.",
+            formats=["%Y-%m-%d"],
         ),
     ] = None,
     dry_run: DryRunOpt = False,
@@ -166,9 +169,10 @@ def backfill(
     adopt_model: AdoptModelOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-pull everything (or everything since a date) and re-score with the current model.
+    """Re-pull everything (or since a date) and re-score it.
 
-    Killed or interrupted, the same command carries on from the last committed page.
+    Scores with the current model. Killed or interrupted, the same command carries on from the last
+    committed page.
     """
     since_utc = since.replace(tzinfo=UTC) if since is not None else None
     _run_cycle(
@@ -194,9 +198,10 @@ def rescore(
     diff_csv: DiffCsvOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-score everyone from the store with this config's model; pull nothing.
+    """Re-score everyone from the store; pull nothing.
 
-    Writes only the outputs that changed, hands off as usual (capped) unless --no-actions,
+    Uses this config's model. Writes only the outputs that changed, hands off as usual (capped)
+    unless --no-actions,
     and makes this config's model the one the store is scored with. Preview with --dry-run.
     """
     _run_cycle(
@@ -273,10 +278,11 @@ def _per(counts: dict[str, int]) -> str:
 
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Recent runs, health, matrix counts, pending and parked writes, API calls, unreadable
-    values.
+    """Runs, health, matrix counts, owed writes, API calls.
 
-    Exits 1 when a connector is unhealthy (as /readyz would say), for cron monitoring."""
+    Recent runs, health, matrix counts, pending and parked writes and actions, hand-offs,
+    API calls and unreadable values, all from the store. Exits 1 when a connector is unhealthy (as
+    /readyz would say), for cron monitoring."""
     settings = load_settings(ctx.obj.config)
     store = open_store(settings)
     names = settings.connectors.configured()
@@ -388,7 +394,9 @@ def _print_status(document: dict[str, Any]) -> None:
 @app.command()
 def explain(
     ctx: typer.Context,
-    person: Annotated[str, typer.Argument(help="Email address or CRM record id.")],
+    person: Annotated[
+        str, typer.Argument(metavar="PERSON", help="Email address or CRM record id.")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Why this person has this fit, score and owner."""
