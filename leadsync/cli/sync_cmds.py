@@ -13,13 +13,13 @@ from rich.table import Table
 from rich.text import Text
 
 from leadsync.cli.app import Context, app
+from leadsync.cli.explain_view import explain_lines
 from leadsync.cli.output import RichProgress, console, emit_json
 from leadsync.cli.unreadable_view import print_unreadable, unreadable_document
+from leadsync.cli.wording import outputs_text, value_text
 from leadsync.config import load_settings
 from leadsync.engine.cycle import CycleReport, LogProgress, Progress
 from leadsync.errors import LeadSyncError
-from leadsync.handoff import explain_routing
-from leadsync.model import Result
 from leadsync.service.state import health_from_store, readiness
 from leadsync.store import checkpoints
 from leadsync.store.actions import action_counts, stuck_actions
@@ -265,7 +265,9 @@ def _print_report(report: CycleReport) -> None:
     console.print(table)
     if report.dry_run:
         for item in report.would_write.get("sample", []):
-            console.print(f"  {item['record']}: {item['values']}", markup=False)
+            console.print(
+                f"  {item['record']}: {outputs_text(item['values'])}", markup=False, highlight=False
+            )
     for error in report.errors:
         console.print(Text.assemble(("error:", "red"), f" {error}"), highlight=False)
     for name, why in report.waiting_for.items():
@@ -273,7 +275,7 @@ def _print_report(report: CycleReport) -> None:
 
 
 def _per(counts: dict[str, int]) -> str:
-    return ", ".join(f"{name} {n}" for name, n in counts.items())
+    return ", ".join(f"{name} {value_text(n)}" for name, n in counts.items())
 
 
 @app.command()
@@ -357,21 +359,18 @@ def _print_status(document: dict[str, Any]) -> None:
             run["kind"],
             f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
             run["status"],
-            str(run["api_calls"]),
+            value_text(run["api_calls"]),
             (run["error"] or "")[:80],
         )
     console.print(runs)
-    console.print(
-        "Matrix: " + (", ".join(f"{k} {v}" for k, v in document["matrix"].items()) or "empty")
-    )
+    console.print("Matrix: " + (_per(document["matrix"]) or "empty"))
     for source, counts in document["pending_writes"].items():
-        console.print(
-            f"Writes owed to {source}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-        )
+        console.print(f"Writes owed to {source}: " + _per(counts))
     for item in document["rejected"]:
         console.print(
             f"  {item['state']} {item['uid']} attempt {item['attempts']}: "
-            f"{item['error_code']}: {item['error_message']} {item['error_fields'] or ''}",
+            f"{item['error_code']}: {item['error_message']}"
+            + (f" (fields: {value_text(item['error_fields'])})" if item["error_fields"] else ""),
             markup=False,
         )
     console.print(
@@ -418,47 +417,5 @@ def explain(
     )
     shown = str(detail["person"]["email_norm"] or person)
     console.print(Text.assemble((shown, "bold"), f"  records: {records}"))
-    score = detail["score"]
-    if score is None:
-        console.print("Not scored yet: run `leadsync sync`.")
-        return
-    console.print(Result.from_dict(score["result"]).explain(), markup=False, highlight=False)
-    console.print(f"Scored at {score['scored_at']:%Y-%m-%d %H:%M} UTC")
-    for record_id, values in detail["written"].items():
-        console.print(f"Written to record {record_id}: {values}", markup=False)
-    for change in detail["history"][:5]:
-        console.print(
-            f"  {change['at']:%Y-%m-%d %H:%M}: {change['old_score']} -> {change['new_score']} "
-            f"({change['old_cell']} -> {change['new_cell']}) {change['cause']}",
-            markup=False,
-        )
-    for item in detail["handoffs"]:
-        _print_act(item)
-
-
-def _print_act(item: dict[str, Any]) -> None:
-    if item["kind"] == "recycle":
-        back = item["requalified_at"]
-        console.print(
-            f"Recycle {item['seq']} on {item['recycled_at']:%Y-%m-%d %H:%M} ({item['state']}): "
-            f"{item['reason']}" + (f"; re-qualified {back:%Y-%m-%d}" if back else ""),
-            markup=False,
-        )
-        return
-    when = item["handed_off_at"] or item["queued_at"]
-    console.print(
-        f"Hand-off {item['seq']} on {when:%Y-%m-%d %H:%M} ({item['state']}): {item['reason']}",
-        markup=False,
-    )
-    if item["decision"]:
-        console.print(explain_routing(item["decision"]), markup=False)
-    elif item["note"]:
-        console.print(f"  waiting: {item['note']}", markup=False)
-    if item["due_at"]:
-        touched = item["touched_at"]
-        console.print(
-            f"  first touch due {item['due_at']:%Y-%m-%d %H:%M} UTC; "
-            + (f"touched {touched:%Y-%m-%d %H:%M}" if touched else "not touched yet")
-            + (f"; SLA breached: {item['escalation']['why']}" if item["breached_at"] else ""),
-            markup=False,
-        )
+    for line in explain_lines(detail):
+        console.print(line, markup=False, highlight=False)
