@@ -79,6 +79,7 @@ def root(
         typer.Option(
             "--config",
             "-c",
+            metavar="FILE",
             help="Config file (default: $LEADSYNC_CONFIG, else ./leadsync.toml).",
             envvar="LEADSYNC_CONFIG",
         ),

@@ -30,6 +30,7 @@ def run(
         float,
         typer.Option(
             "--grace",
+            metavar="SECONDS",
             min=1.0,
             help="Seconds a running cycle gets to finish on SIGTERM before the process exits.",
         ),
@@ -38,6 +39,7 @@ def run(
         float,
         typer.Option(
             "--lease",
+            metavar="SECONDS",
             min=2.0,
             help="PostgreSQL: seconds within which a standby replica takes over from a dead "
             "leader.",
@@ -68,7 +70,10 @@ def run(
 def healthcheck(
     ctx: typer.Context,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the answer.")
+        float,
+        typer.Option(
+            "--timeout", metavar="SECONDS", min=0.1, help="Seconds to wait for the answer."
+        ),
     ] = 4.0,
 ) -> None:
     """Exit 0 when this machine's service answers /healthz.

@@ -44,6 +44,7 @@ DiffCsvOpt = Annotated[
     Path | None,
     typer.Option(
         "--diff-csv",
+        metavar="FILE",
         help="With --dry-run: write every field that would change (record, field, old, new).",
     ),
 ]

@@ -19,8 +19,9 @@ import leadsync.cli.service_cmds
 import leadsync.cli.sync_cmds  # noqa: F401  (registering the commands on ``app``)
 from leadsync.cli.app import ADMIN_ORDER, app
 
-#: Type names rich/typer print for a parameter with no readable metavar.
-TYPE_METAVAR = re.compile(r"<(bool|list\[\w+\]|%.*)>")
+#: Type names typer prints for a parameter with no readable metavar (``<bool>`` for a flag,
+#: ``<list[str]>``, ``<int range>``, ``<path>``), as if each took a value of that type.
+TYPE_METAVAR = re.compile(r"<(bool|list\[\w+\]|%.*|\w+ range|path)>")
 
 
 def root() -> TyperGroup:
@@ -54,7 +55,7 @@ def help_of(path: tuple[str, ...]) -> str:
     return result.output
 
 
-ALL = sorted(walk(root()))
+ALL = [(), *sorted(walk(root()))]  # () is `leadsync` itself
 
 
 def test_commands_are_listed_in_the_order_an_admin_uses_them_one_line_each() -> None:
@@ -68,10 +69,10 @@ def test_commands_are_listed_in_the_order_an_admin_uses_them_one_line_each() -> 
         assert not line.rstrip().endswith("..."), line
 
 
-@pytest.mark.parametrize("path", ALL, ids=" ".join)
+@pytest.mark.parametrize("path", ALL, ids=lambda p: " ".join(p) or "leadsync")
 def test_every_parameter_has_help_and_no_type_name_for_a_value(path: tuple[str, ...]) -> None:
     command = command_at(path)
-    ctx = typer.Context(command, info_name=path[-1])
+    ctx = typer.Context(command, info_name=path[-1] if path else "leadsync")
     for param in command.get_params(ctx):
         record = param.get_help_record(ctx) if isinstance(param, TyperOption) else None
         help_text = getattr(param, "help", None)
@@ -82,10 +83,10 @@ def test_every_parameter_has_help_and_no_type_name_for_a_value(path: tuple[str, 
     assert not TYPE_METAVAR.search(rendered), rendered
 
 
-@pytest.mark.parametrize("path", ALL, ids=" ".join)
+@pytest.mark.parametrize("path", ALL, ids=lambda p: " ".join(p) or "leadsync")
 def test_help_prints_section_names_and_brackets_as_written(path: tuple[str, ...]) -> None:
     command = command_at(path)
-    ctx = typer.Context(command, info_name=path[-1])
+    ctx = typer.Context(command, info_name=path[-1] if path else "leadsync")
     written = " ".join(
         [command.help or ""] + [getattr(p, "help", None) or "" for p in command.get_params(ctx)]
     )
