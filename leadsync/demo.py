@@ -2,14 +2,16 @@
 
 The demo's model (ICP, points, matrix) is ``demo.toml`` beside this file, which mirrors
 ``config.example.toml`` (a test keeps them equal); only the connections and the store are
-filled in at run time (``leadsync.sandboxes``), pointing at the sandboxes and a throwaway
-SQLite file.
+filled in at run time (``leadsync.sandboxes``), pointing at the sandboxes and a SQLite store in
+the demo's folder. The config and the store stay there when the demo ends, so ``leadsync
+status``, ``explain`` and ``report`` look at what the demo did (the sandboxes are gone: those
+commands read the store only).
 """
 
 from __future__ import annotations
 
 import math
-import tempfile
+import shlex
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,12 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+import requests
 import structlog
+import tomli_w
+from simple_salesforce import Salesforce
 
 from leadsync.config import settings_from_dict
 from leadsync.engine.cycle import CycleReport, Progress
 from leadsync.engine.request import CycleRequest
-from leadsync.sandboxes import running_sandboxes
+from leadsync.errors import LeadSyncError
+from leadsync.sandboxes import Sandboxes, running_sandboxes
 from leadsync.store.lookup import matrix_counts
 from leadsync.wiring import build_connectors, build_engine, open_store
 from sandboxes.hubspot import HubSpotSandbox
@@ -33,6 +40,29 @@ log = structlog.get_logger(__name__)
 
 SF_WRITE_BATCH = 200
 HS_WRITE_BATCH = 100
+
+#: The demo org's share of manufacturing leads with a recent run of webinar registrations and
+#: a price-sheet download (a quarter of that elsewhere): without it no good-fit lead in the
+#: generated org was ever sales-ready without a hand-raise, and a matrix cell sat empty.
+DEMO_ENGAGED = 0.3
+
+#: The first line of a config the demo writes; a leadsync.toml without it is never replaced.
+MARKER = "# Written by `leadsync demo`: the sandboxes it names stopped when the demo ended."
+CONFIG_NAME = "leadsync.toml"
+STORE_NAME = "leadsync.db"
+
+#: LeadSync's fields as a Salesforce list view shows them, beside the lead's own columns.
+LIST_VIEW = (
+    ("Name", "Name"),
+    ("Company", "Company"),
+    ("Fit", "LeadSync_Fit__c"),
+    ("Score", "LeadSync_Score__c"),
+    ("Readiness", "LeadSync_Readiness__c"),
+    ("Team", "LeadSync_Team__c"),
+    ("Reason", "LeadSync_Reason__c"),
+    ("Owner", "Owner.Name"),
+    ("Status", "Status"),
+)
 
 
 @dataclass
@@ -45,6 +75,7 @@ class DemoReport:
     moved: list[dict[str, Any]]
     api_calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
+    config: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,24 +87,61 @@ class DemoReport:
             "moved_by_hubspot_engagement": self.moved,
             "api_calls": self.api_calls,
             "seconds": round(self.seconds, 2),
+            "config": str(self.config) if self.config else None,
+            "next_commands": self.next_commands(),
         }
+
+    def next_commands(self) -> list[str]:
+        """Commands that look at what the demo did, from the store it left behind."""
+        if self.config is None:
+            return []
+        base = f"leadsync --config {shlex.quote(str(self.config))}"
+        person = next((m["email"] for m in self.moved if m.get("email")), None)
+        explain = [f"{base} explain {shlex.quote(person)}"] if person else []
+        return [f"{base} status", *explain, f"{base} report"]
+
+
+def prepare_folder(folder: Path) -> Path:
+    """The demo's folder, emptied of an earlier demo's config and store; its config path.
+
+    A config the demo did not write is left alone: the admin's own is never replaced.
+    """
+    config = folder / CONFIG_NAME
+    if config.exists() and not config.read_text(encoding="utf-8").startswith(MARKER):
+        raise LeadSyncError(
+            f"{config} was not written by `leadsync demo`; it is left alone: pass --dir with "
+            "another folder for the demo's config and store"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (STORE_NAME, f"{STORE_NAME}-wal", f"{STORE_NAME}-shm", CONFIG_NAME):
+        (folder / name).unlink(missing_ok=True)
+    return config
+
+
+def write_config(config: Path, data: dict[str, Any]) -> None:
+    # The sandboxes' throwaway credentials go to a file only its owner can read.
+    config.touch(mode=0o600, exist_ok=True)
+    config.chmod(0o600)
+    config.write_text(f"{MARKER}\n{tomli_w.dumps(data)}", encoding="utf-8")
 
 
 def run_demo(
     leads: int = 2_000,
     seed: int = 7,
+    folder: Path = Path("leadsync-demo"),
     progress: Progress | None = None,
     say: Callable[[str], None] = lambda _text: None,
 ) -> DemoReport:
     started = time.monotonic()
+    config = prepare_folder(folder)
     say(f"Generating a Salesforce org with {leads:,} leads and a HubSpot portal sharing people...")
     with ExitStack() as stack:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadsync-demo-")))
-        world = stack.enter_context(running_sandboxes(leads, seed))
+        world = stack.enter_context(running_sandboxes(leads, seed, engaged=DEMO_ENGAGED))
         sf, hs, shared = world.salesforce, world.hubspot, list(world.shared_emails)
         say(f"Salesforce sandbox at {sf.url} (HTTPS), HubSpot sandbox at {hs.url}")
-        data = world.config_data(f"sqlite:///{folder / 'leadsync-demo.db'}")
-        settings = settings_from_dict(data, "leadsync demo (built-in demo.toml)")
+        data = world.config_data(f"sqlite:///{(folder / STORE_NAME).resolve()}")
+        write_config(config, data)
+        settings = settings_from_dict(data, str(config))
         store = stack.enter_context(_closing(open_store(settings)))
         connectors = build_connectors(settings)
         engine = build_engine(settings, store, connectors, progress=progress)
@@ -93,7 +161,6 @@ def run_demo(
             )
         second = engine.run()
         sf_second, hs_second = sf.stats(), hs.stats()
-        moved = _moved_leads(sf, targets)
         contacts = len(hs.portal.contacts())
         with store.reading() as conn:
             matrix = matrix_counts(conn)
@@ -107,6 +174,11 @@ def run_demo(
                 hs_before, hs_first, hs_second, first, second, "hubspot", HS_WRITE_BATCH
             ),
         }
+        # Read back the way an admin would, after counting LeadSync's own calls.
+        salesforce = _salesforce_api(sf, stack)
+        moved = _list_view(salesforce, sf, targets)
+        api["salesforce"]["daily_limit"] = salesforce.limits()["DailyApiRequests"]["Max"]
+        api["hubspot"]["daily_limit"] = _hubspot_daily_limit(world)
     return DemoReport(
         leads=leads,
         hubspot_contacts=contacts,
@@ -116,6 +188,7 @@ def run_demo(
         moved=moved,
         api_calls=api,
         seconds=time.monotonic() - started,
+        config=config,
     )
 
 
@@ -157,36 +230,68 @@ def _contact_us_form(hs: HubSpotSandbox) -> str:
     raise RuntimeError("the generated HubSpot portal has no Contact Us form")
 
 
-def _moved_leads(sf: SalesforceSandbox, emails: list[str]) -> list[dict[str, Any]]:
-    """Each lead as Salesforce now has it: LeadSync's fields, its owner and its hand-off task."""
-    by_email = {r["Email"]: r for r in sf.org.records("Lead") if r.get("Email")}
-    names = {u["Id"]: u.get("Name") for u in sf.org.records("User")}
-    names.update({g["Id"]: g.get("Name") for g in sf.org.records("Group")})
-    tasks: dict[str, list[dict[str, Any]]] = {}
-    for row in sf.org.records("Task"):
-        if row.get("LeadSync_Key__c"):
-            tasks.setdefault(row.get("WhoId") or "", []).append(row)
+def _salesforce_api(sf: SalesforceSandbox, stack: ExitStack) -> Salesforce:
+    session = stack.enter_context(requests.Session())
+    # The sandbox's own CA; REQUESTS_CA_BUNDLE from the environment would replace it.
+    session.trust_env = False
+    session.verify = sf.ca_file
+    return Salesforce(instance_url=sf.url, session_id=sf.access_token(), session=session)
+
+
+def _list_view(api: Salesforce, sf: SalesforceSandbox, emails: list[str]) -> list[dict[str, Any]]:
+    """The leads the forms moved, as a Salesforce list view shows them, with each hand-off task;
+    read through the REST API (SOQL), as any Salesforce user would see them."""
+    by_email = {r["Email"]: r["Id"] for r in sf.org.records("Lead") if r.get("Email")}
+    ids = [by_email[e] for e in emails if e in by_email]
+    if not ids:
+        return []
+    quoted = ", ".join(f"'{i}'" for i in ids)
+    columns = ", ".join(column for _, column in LIST_VIEW)
+    rows = api.query_all(f"SELECT Id, Email, {columns} FROM Lead WHERE Id IN ({quoted})")
+    tasks = api.query_all(
+        "SELECT WhoId, Subject, Priority FROM Task "
+        f"WHERE WhoId IN ({quoted}) AND LeadSync_Key__c != null"
+    )
+    task_of = {t["WhoId"]: t for t in tasks["records"]}
+    order = {lead: i for i, lead in enumerate(ids)}
     moved = []
-    for email in emails:
-        lead = by_email.get(email)
-        if lead is None:
-            continue
-        found = tasks.get(lead["Id"])
-        task: dict[str, Any] | None = found[0] if found else None
+    for row in sorted(rows["records"], key=lambda r: order[r["Id"]]):
+        task = task_of.get(row["Id"])
         moved.append(
             {
-                "email": email,
-                "lead": lead["Id"],
-                "readiness": lead.get("LeadSync_Readiness__c"),
-                "team": lead.get("LeadSync_Team__c"),
-                "score": lead.get("LeadSync_Score__c"),
-                "owner": names.get(lead.get("OwnerId"), lead.get("OwnerId")),
-                "status": lead.get("Status"),
-                "task": task.get("Subject") if task else None,
-                "task_priority": task.get("Priority") if task else None,
+                "email": row["Email"],
+                "lead": row["Id"],
+                "name": row["Name"],
+                "company": row["Company"],
+                "fit": row["LeadSync_Fit__c"],
+                "score": row["LeadSync_Score__c"],
+                "readiness": row["LeadSync_Readiness__c"],
+                "team": row["LeadSync_Team__c"],
+                "reason": row["LeadSync_Reason__c"],
+                "owner": (row.get("Owner") or {}).get("Name"),
+                "status": row["Status"],
+                "task": task["Subject"] if task else None,
+                "task_priority": task["Priority"] if task else None,
             }
         )
     return moved
+
+
+def _hubspot_daily_limit(world: Sandboxes) -> int:
+    """The daily allowance HubSpot reports on every response (X-HubSpot-RateLimit-Daily)."""
+    answer = httpx.get(
+        f"{world.hubspot.url}/crm/v3/objects/contacts",
+        params={"limit": 1},
+        headers={"Authorization": f"Bearer {world.hubspot.access_token}"},
+    )
+    answer.raise_for_status()
+    return int(answer.headers["X-HubSpot-RateLimit-Daily"])
+
+
+def _is_write(endpoint: str) -> bool:
+    """A call that changes the CRM; reads, queries and searches (POST .../search) are pulls."""
+    method, _, path = endpoint.partition(" ")
+    return method != "GET" and not path.endswith("/search")
 
 
 def _calls(
@@ -198,18 +303,22 @@ def _calls(
     name: str,
     batch: int,
 ) -> dict[str, Any]:
-    """API calls per cycle, and the minimum the writes alone need (ceil(records / batch))."""
-    first_calls = first["total"] - before["total"]
-    second_calls = second["total"] - first["total"]
+    """API calls per cycle, pulls and writes apart, and the minimum the writes alone need
+    (ceil(records / batch)). OAuth token requests do not count against an org's API limit."""
+    by_endpoint = dict(
+        Counter(second.get("by_endpoint", {})) - Counter(before.get("by_endpoint", {}))
+    )
+    counted = {e: n for e, n in by_endpoint.items() if "/oauth2/" not in e}
+    writes = sum(n for e, n in counted.items() if _is_write(e))
     return {
-        "first_sync_calls": first_calls,
+        "first_sync_calls": first["total"] - before["total"],
         "first_sync_written": first_report.written.get(name, 0),
         "first_sync_rejected": first_report.rejected.get(name, 0),
         "first_sync_write_minimum": math.ceil(first_report.written.get(name, 0) / batch),
-        "live_sync_calls": second_calls,
+        "live_sync_calls": second["total"] - first["total"],
         "live_sync_written": second_report.written.get(name, 0),
         "live_sync_write_minimum": math.ceil(second_report.written.get(name, 0) / batch),
-        "by_endpoint": dict(
-            Counter(second.get("by_endpoint", {})) - Counter(before.get("by_endpoint", {}))
-        ),
+        "pulls": sum(counted.values()) - writes,
+        "writes": writes,
+        "by_endpoint": by_endpoint,
     }

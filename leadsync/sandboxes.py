@@ -75,14 +75,15 @@ class Sandboxes:
 
 @contextmanager
 def running_sandboxes(
-    leads: int, seed: int, host: str = "127.0.0.1", port: int = 0
+    leads: int, seed: int, host: str = "127.0.0.1", port: int = 0, engaged: float = 0.0
 ) -> Iterator[Sandboxes]:
     """Generate an org and a portal sharing a third of the people, and serve both.
 
     ``port`` 0 picks free ports; otherwise Salesforce gets ``port`` and HubSpot ``port + 1``.
+    ``engaged``: the share of leads with a recent run of active engagement (``generate_org``).
     """
     now = datetime.now(UTC)
-    org = generate_org(leads=leads, seed=seed, now=now)
+    org = generate_org(leads=leads, seed=seed, now=now, engaged=engaged)
     lead_emails = [r["Email"] for r in org.records("Lead") if r.get("Email")]
     shared = tuple(lead_emails[: len(lead_emails) // 3])
     portal = generate_portal(

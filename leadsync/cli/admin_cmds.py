@@ -20,7 +20,7 @@ from leadsync.wiring import build_connectors
 fields_app = typer.Typer(
     help="Custom fields and properties LeadSync writes to.", no_args_is_help=True
 )
-db_app = typer.Typer(help="The state store.", no_args_is_help=True)
+db_app = typer.Typer(help="The state store: its schema migrations.", no_args_is_help=True)
 app.add_typer(fields_app, name="fields")
 app.add_typer(db_app, name="db")
 
@@ -28,10 +28,19 @@ app.add_typer(db_app, name="db")
 @app.command()
 def check(
     ctx: typer.Context,
-    connector: Annotated[list[str] | None, typer.Option("--connector")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    connector: Annotated[
+        list[str] | None,
+        typer.Option("--connector", metavar="NAME", help="Only this connector (repeatable)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document on stdout.")
+    ] = False,
 ) -> None:
-    """Validate the config and mappings against the live org(s)."""
+    """Check the config and mappings against the live CRMs.
+
+    Mapped fields, owners, hand-off statuses, nurture campaigns and lists must exist in the
+    org or portal. Exits 1 when anything is missing, naming it and the fix.
+    """
     settings = load_settings(ctx.obj.config)
     connectors = build_connectors(settings, connector)
     try:
@@ -65,9 +74,12 @@ def _line(problem: CheckProblem, config_file: str) -> str:
 @fields_app.command("create")
 def fields_create(
     ctx: typer.Context,
-    connector: Annotated[list[str] | None, typer.Option("--connector")] = None,
+    connector: Annotated[
+        list[str] | None,
+        typer.Option("--connector", metavar="NAME", help="Only this connector (repeatable)."),
+    ] = None,
 ) -> None:
-    """Create the mapped output fields / properties that are missing."""
+    """Create the mapped output fields and properties that are missing."""
     settings = load_settings(ctx.obj.config)
     connectors = build_connectors(settings, connector)
     for name, c in connectors.items():
@@ -96,11 +108,14 @@ def db_upgrade(ctx: typer.Context) -> None:
 def forget(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The person's email address.")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document on stdout.")
+    ] = False,
 ) -> None:
-    """Remove a person and everything about them from the store; the CRMs are not touched.
+    """Remove a person from the store (not from the CRMs).
 
-    Erase or anonymise the person in the CRM first: a record still there is read again by the
+    Everything LeadSync holds about them goes; the CRMs are not touched. Erase or anonymise the
+    person in the CRM first: a record still there is read again by the
     next backfill.
     """
     from leadsync.store.privacy import forget as forget_person

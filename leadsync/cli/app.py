@@ -5,18 +5,55 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from leadsync import __version__, interpreter
 from leadsync.errors import ConfigError, CycleBusy, LeadSyncError, StoreError
 from leadsync.logs import configure, redact_text
 
+#: ``leadsync --help`` lists commands in the order an admin meets them: try it, connect it,
+#: run it, look at the results, improve the model, then housekeeping.
+ADMIN_ORDER = (
+    "demo",
+    "sandbox",
+    "check",
+    "fields",
+    "sync",
+    "backfill",
+    "rescore",
+    "run",
+    "queue-backfill",
+    "backfills",
+    "status",
+    "explain",
+    "report",
+    "tune",
+    "forget",
+    "db",
+    "healthcheck",
+)
+
+
+class AdminOrderGroup(TyperGroup):
+    """Lists commands in ``ADMIN_ORDER`` (any command missing from it comes last, by name)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:  # typer's vendored click.Context
+        known = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(ADMIN_ORDER)}
+        return sorted(known, key=lambda name: (rank.get(name, len(rank)), name))
+
+
 app = typer.Typer(
     name="leadsync",
+    cls=AdminOrderGroup,
     help="Qualify B2B leads in Salesforce and HubSpot and run the hand-off to sales.",
     no_args_is_help=True,
+    # Plain help text: rich markup would read "[sync]" in a help string as a style tag and
+    # swallow it, and rich panels show every flag as taking a "<bool>" value.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -42,6 +79,7 @@ def root(
         typer.Option(
             "--config",
             "-c",
+            metavar="FILE",
             help="Config file (default: $LEADSYNC_CONFIG, else ./leadsync.toml).",
             envvar="LEADSYNC_CONFIG",
         ),

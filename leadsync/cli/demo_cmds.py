@@ -7,15 +7,30 @@ import sys
 import threading
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from leadsync.cli.app import app
 from leadsync.cli.output import RichProgress, console, emit_json
+from leadsync.cli.wording import counts_text, score_text, value_text
 from leadsync.engine.cycle import LogProgress, Progress
 
+if TYPE_CHECKING:
+    from leadsync.demo import DemoReport
+
+CRM_NAMES = {"salesforce": "Salesforce", "hubspot": "HubSpot"}
+#: The list view's columns: the lead, LeadSync's fields, and who works it now.
+LIST_COLUMNS = (
+    ("Name", "name"),
+    ("Fit", "fit"),
+    ("Score", "score"),
+    ("Readiness", "readiness"),
+    ("Team", "team"),
+    ("Owner", "owner"),
+    ("Status", "status"),
+)
 CELLS = (("good", "Good fit"), ("poor", "Poor fit"))
 READINESS = (("hand_raiser", "Hand-raiser"), ("sales_ready", "Sales-ready"), ("unready", "Unready"))
 
@@ -23,12 +38,28 @@ READINESS = (("hand_raiser", "Hand-raiser"), ("sales_ready", "Sales-ready"), ("u
 @app.command()
 def demo(
     leads: Annotated[
-        int, typer.Option(help="Leads in the generated Salesforce org.", min=50)
+        int, typer.Option(metavar="N", help="Leads in the generated Salesforce org.", min=50)
     ] = 2_000,
-    seed: Annotated[int, typer.Option(help="Seed of the generated org.")] = 7,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the generated org.")] = 7,
+    folder: Annotated[
+        Path,
+        typer.Option(
+            "--dir",
+            metavar="FOLDER",
+            help="Where the demo leaves its config (leadsync.toml) and store (leadsync.db) for "
+            "`leadsync status`, `explain` and `report`; an earlier demo's are replaced.",
+        ),
+    ] = Path("leadsync-demo"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document on stdout.")
+    ] = False,
 ) -> None:
-    """Run LeadSync against built-in Salesforce and HubSpot sandboxes and show what it did."""
+    """Try LeadSync on built-in Salesforce and HubSpot sandboxes.
+
+    Generates an org and a portal sharing people, syncs both with the real clients, moves
+    leads to sales with HubSpot form submissions, and leaves a config and store behind for
+    `leadsync status`, `explain` and `report`.
+    """
     from leadsync.demo import run_demo
 
     with ExitStack() as stack:
@@ -36,70 +67,135 @@ def demo(
         if sys.stderr.isatty() and not as_json:
             progress = stack.enter_context(RichProgress())
         say = (lambda _t: None) if as_json else (lambda text: console.print(text, highlight=False))
-        report = run_demo(leads=leads, seed=seed, progress=progress, say=say)
+        report = run_demo(leads=leads, seed=seed, folder=folder, progress=progress, say=say)
     if as_json:
         emit_json(report.to_dict())
         return
+    print_demo(report)
+
+
+def print_demo(report: DemoReport) -> None:
+    """The matrix, the moved leads as a Salesforce list view, API use, and what to run next."""
     matrix = Table(title="Lead qualification matrix (people per cell)")
     matrix.add_column("")
     for _, label in READINESS:
         matrix.add_column(label, justify="right")
     for fit, label in CELLS:
-        matrix.add_row(label, *(str(report.matrix.get(f"{fit}/{r}", 0)) for r, _ in READINESS))
+        matrix.add_row(
+            label, *(value_text(report.matrix.get(f"{fit}/{r}", 0)) for r, _ in READINESS)
+        )
     dnc = sum(n for cell, n in report.matrix.items() if cell.endswith("do_not_contact"))
     console.print(matrix)
-    console.print(f"Do not contact: {dnc}")
-    for name, calls in report.api_calls.items():
-        console.print(
-            f"{name}: first sync wrote {calls['first_sync_written']:,} records with "
-            f"{calls['first_sync_calls']:,} API calls in all (writes alone need at least "
-            f"{calls['first_sync_write_minimum']:,}); the live cycle wrote "
-            f"{calls['live_sync_written']:,} with {calls['live_sync_calls']:,} calls "
-            f"(write minimum {calls['live_sync_write_minimum']:,})."
-        )
-    for name, calls in report.api_calls.items():
-        if calls["first_sync_rejected"]:
-            console.print(
-                f"{name} rejected {calls['first_sync_rejected']} records (validation rules); "
-                "they are kept with the CRM's message and retried: see `leadsync status`."
-            )
+    console.print(f"Do not contact: {value_text(dnc)}")
     if report.moved:
-        columns = ("email", "readiness", "team", "score", "owner", "status", "task_priority")
-        moved = Table(title="HubSpot form submissions moved these Salesforce leads to sales")
-        for column in columns:
-            moved.add_column("task" if column == "task_priority" else column)
-        for item in report.moved:
-            moved.add_row(*(str(item[c]) for c in columns))
-        console.print(moved)
+        print_list_view(report.moved)
     acted = report.second.actions
     console.print(
         f"Live cycle: {acted.get('handed_off', 0)} hand-offs (owner, hand-off status and a "
         f"task each), {acted.get('recycled', 0)} recycles, {acted.get('breaches', 0)} SLA "
-        f"breaches; {acted.get('actions_done', 0)} CRM actions confirmed."
+        f"breaches; {acted.get('actions_done', 0)} CRM actions confirmed.",
+        highlight=False,
     )
+    commands = report.next_commands()
+    for name, calls in report.api_calls.items():
+        console.print(api_use_text(name, calls), highlight=False)
+    for name, calls in report.api_calls.items():
+        if calls["first_sync_rejected"]:
+            console.print(
+                f"{CRM_NAMES.get(name, name)} rejected {calls['first_sync_rejected']} records "
+                "(validation rules); they are kept with the CRM's message and retried: see "
+                f"`{commands[0]}`.",
+                markup=False,
+                highlight=False,
+            )
+    if report.config is not None:
+        folder = report.config.parent
+        console.print(
+            f"Left in {folder}/: leadsync.toml (the config; the sandboxes it names have "
+            "stopped) and leadsync.db (the store). See what the demo did with:",
+            markup=False,
+            highlight=False,
+        )
+        for command in commands:
+            # One line each, never wrapped, so each can be copied and run as printed.
+            console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"Done in {report.seconds:.1f} s.")
+
+
+def print_list_view(moved: list[dict[str, Any]]) -> None:
+    """The moved leads as a Salesforce list view shows them, then one lead's Reason and task."""
+    view = Table(title="Salesforce list view (read back through the API): moved to sales")
+    for label, _ in LIST_COLUMNS:
+        view.add_column(label, overflow="fold")
+    for lead in moved:
+        view.add_row(
+            *(
+                score_text(lead[key]) if key == "score" else value_text(lead[key])
+                for _, key in LIST_COLUMNS
+            )
+        )
+    console.print(view)
+    first = moved[0]
+    console.print(
+        f"{value_text(first['name'])}'s Reason field: {value_text(first['reason'])}",
+        markup=False,
+        highlight=False,
+    )
+    console.print(
+        f"Task for the rep: {value_text(first['task'])} "
+        f"({value_text(first['task_priority'])} priority)",
+        markup=False,
+        highlight=False,
+    )
+
+
+def api_use_text(name: str, calls: dict[str, Any]) -> str:
+    """``Salesforce API calls: 21 of the org's daily limit of 100,000 (pulls 14, writes 7)``."""
+    used = calls["pulls"] + calls["writes"]
+    limit = calls.get("daily_limit")
+    of = f" of the {'org' if name == 'salesforce' else 'portal'}'s daily limit of {limit:,}"
+    return (
+        f"{CRM_NAMES.get(name, name)} API calls: {used:,}{of if limit else ''} "
+        f"(pulls {calls['pulls']:,}, writes {calls['writes']:,}); records written: first sync "
+        f"{calls['first_sync_written']:,}, live cycle {calls['live_sync_written']:,}."
+    )
 
 
 @app.command()
 def sandbox(
     port: Annotated[
-        int, typer.Option(help="Salesforce port (HubSpot gets the next one); 0 picks free ports.")
+        int,
+        typer.Option(
+            metavar="PORT", help="Salesforce port (HubSpot gets the next one); 0 picks free ports."
+        ),
     ] = 8443,
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    leads: Annotated[int, typer.Option(help="Leads in the generated org.", min=50)] = 5_000,
-    seed: Annotated[int, typer.Option(help="Seed of the generated org and portal.")] = 7,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to bind.")] = "127.0.0.1",
+    leads: Annotated[
+        int, typer.Option(metavar="N", help="Leads in the generated org.", min=50)
+    ] = 5_000,
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Seed of the generated org and portal.")
+    ] = 7,
     live: Annotated[
         bool, typer.Option("--live/--no-live", help="Keep simulating CRM traffic.")
     ] = False,
-    tick: Annotated[float, typer.Option(help="Seconds between traffic ticks.", min=0.1)] = 5.0,
+    tick: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds between traffic ticks.", min=0.1)
+    ] = 5.0,
     write_config: Annotated[
-        Path, typer.Option(help="Where to write a LeadSync config that points at the sandboxes.")
+        Path,
+        typer.Option(
+            metavar="FILE", help="Where to write a LeadSync config that points at the sandboxes."
+        ),
     ] = Path("leadsync.sandbox.toml"),
     store_url: Annotated[
-        str, typer.Option(help="Store URL to put in that config.")
+        str, typer.Option(metavar="URL", help="Store URL to put in that config.")
     ] = "sqlite:///leadsync-sandbox.db",
 ) -> None:
-    """Serve the Salesforce and HubSpot sandboxes until Ctrl-C, for `leadsync sync` / `run`."""
+    """Serve the Salesforce and HubSpot sandboxes until Ctrl-C.
+
+    Writes a config pointing at them, for `leadsync sync` and `leadsync run`.
+    """
     import tomli_w
 
     from leadsync.sandboxes import running_sandboxes
@@ -122,16 +218,27 @@ def sandbox(
         console.print("Stats: GET <url>/_sandbox/stats   Faults: POST <url>/_sandbox/faults")
         hubspot_traffic = HubSpotTraffic(world.hubspot.portal, seed=seed, interval_s=tick)
         salesforce_traffic = SalesforceTraffic(world.salesforce.org, seed=seed)
+        made: dict[str, int] = {}
         if live:
             hubspot_traffic.start()
         try:
             while not stop.wait(tick):
                 if live:
                     changes = salesforce_traffic.tick()
-                    console.print(f"salesforce traffic: {changes}", highlight=False)
+                    for name, n in changes.items():
+                        made[name] = made.get(name, 0) + n
+                    console.print(
+                        f"Salesforce traffic: {counts_text(changes) or 'no changes'}",
+                        highlight=False,
+                    )
         except KeyboardInterrupt:
             pass
         finally:
             if live:
                 hubspot_traffic.stop()
-    console.print("Sandboxes stopped.")
+            served = (world.salesforce.stats()["total"], world.hubspot.stats()["total"])
+    console.print(
+        f"Sandboxes stopped. They served {served[0]:,} Salesforce and {served[1]:,} HubSpot "
+        "API calls" + (f"; Salesforce traffic made {counts_text(made)}." if made else "."),
+        highlight=False,
+    )

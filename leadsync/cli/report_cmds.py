@@ -26,6 +26,7 @@ CycleOpt = Annotated[
     float,
     typer.Option(
         "--sales-cycle-days",
+        metavar="DAYS",
         min=1,
         help="A lead counts as converted if it converts within this many days of entering.",
     ),
@@ -34,6 +35,7 @@ StageOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--converted-stage",
+        metavar="STAGE",
         help="Also count a record whose lifecycle_stage attribute is this stage as converted "
         "(needs lifecycle_stage mapped under [attributes] in mappings/hubspot.toml; "
         "repeatable).",
@@ -41,7 +43,9 @@ StageOpt = Annotated[
 ]
 MappingOpt = Annotated[
     Path | None,
-    typer.Option("--mapping", help="Mapping of the export's columns (see docs in `report`)."),
+    typer.Option(
+        "--mapping", metavar="FILE", help="Mapping of the export's columns (see docs in `report`)."
+    ),
 ]
 
 _CONVERSION_HELP = (
@@ -88,7 +92,8 @@ def _dataset(
 
 
 @app.command(
-    help="Does the model work? Leads entering each matrix cell per month and how they convert "
+    help="Does the model work? Conversion per cell, box and rule.\n\n"
+    "Leads entering each matrix cell per month and how they convert "
     "(95% Wilson intervals, counts shown so small samples read as such); per ICP criterion and "
     "engagement rule, how often it fires and the conversion lift when it does, flagged "
     "'revisit your ICP' where the lift's interval includes 1; poor-fit leads by source and "
@@ -100,15 +105,24 @@ def _dataset(
 )
 def report(
     ctx: typer.Context,
-    months: Annotated[int, typer.Option("--months", min=1, help="Months to cover.")] = 12,
+    months: Annotated[
+        int, typer.Option("--months", metavar="N", min=1, help="Months to cover.")
+    ] = 12,
     sales_cycle_days: CycleOpt = 90.0,
     as_json: JsonOpt = False,
     csv_dir: Annotated[
-        Path | None, typer.Option("--csv", help="Also write one CSV per table into this folder.")
+        Path | None,
+        typer.Option(
+            "--csv", metavar="FOLDER", help="Also write one CSV per table into this folder."
+        ),
     ] = None,
     export: Annotated[
         Path | None,
-        typer.Option("--export", help="Read this CRM report export (CSV) instead of the store."),
+        typer.Option(
+            "--export",
+            metavar="FILE",
+            help="Read this CRM report export (CSV) instead of the store.",
+        ),
     ] = None,
     mapping: MappingOpt = None,
     converted_stage: StageOpt = None,
@@ -142,7 +156,8 @@ def report(
 
 
 @app.command(
-    help="Suggest points for each engagement rule and a good-fit cut-off from history: an "
+    help="Suggest engagement points and a good-fit cut-off.\n\n"
+    "Learned from history: an "
     "L2-regularised logistic regression over the ICP boxes and each rule's (decayed) activity "
     "count, mapped back to integer points, trained on earlier leads and checked on the last "
     "--holdout-months of leads (AUC of the current config against the suggestion). Prints the "
@@ -152,16 +167,25 @@ def report(
 def tune(
     ctx: typer.Context,
     holdout_months: Annotated[
-        int, typer.Option("--holdout-months", min=1, help="Months of the latest leads held out.")
+        int,
+        typer.Option(
+            "--holdout-months", metavar="N", min=1, help="Months of the latest leads held out."
+        ),
     ] = 3,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write the snippet and the diff (as comments) to this file."),
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Write the snippet and the diff (as comments) to this file.",
+        ),
     ] = None,
     sales_cycle_days: CycleOpt = 90.0,
     export: Annotated[
         Path | None,
-        typer.Option("--csv", "--export", help="Tune from this CRM report export (CSV)."),
+        typer.Option(
+            "--csv", "--export", metavar="FILE", help="Tune from this CRM report export (CSV)."
+        ),
     ] = None,
     mapping: MappingOpt = None,
     converted_stage: StageOpt = None,

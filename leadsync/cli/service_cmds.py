@@ -30,6 +30,7 @@ def run(
         float,
         typer.Option(
             "--grace",
+            metavar="SECONDS",
             min=1.0,
             help="Seconds a running cycle gets to finish on SIGTERM before the process exits.",
         ),
@@ -38,15 +39,17 @@ def run(
         float,
         typer.Option(
             "--lease",
+            metavar="SECONDS",
             min=2.0,
             help="PostgreSQL: seconds within which a standby replica takes over from a dead "
             "leader.",
         ),
     ] = DEFAULT_LEASE.total_seconds(),
 ) -> None:
-    """Run the service: scheduled syncs, HubSpot webhooks, /healthz, /readyz and /metrics.
+    """Run the service: scheduled syncs, webhooks, health.
 
-    On PostgreSQL any number of replicas may run: one leads (runs the cycles), the others
+    Serves scheduled syncs, HubSpot webhooks, /healthz, /readyz and /metrics. On PostgreSQL any
+    number of replicas may run: one leads (runs the cycles), the others
     stand by and serve HTTP. On SQLite a second process is refused.
     """
     obj: Context = ctx.obj
@@ -67,12 +70,16 @@ def run(
 def healthcheck(
     ctx: typer.Context,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the answer.")
+        float,
+        typer.Option(
+            "--timeout", metavar="SECONDS", min=0.1, help="Seconds to wait for the answer."
+        ),
     ] = 4.0,
 ) -> None:
-    """Exit 0 when this machine's `leadsync run` answers /healthz (the image's HEALTHCHECK).
+    """Exit 0 when this machine's service answers /healthz.
 
-    It asks the host and port of [service] in the config, so a changed port stays checked.
+    The container image's HEALTHCHECK: it asks `leadsync run` on this machine. It asks the host and
+    port of [service] in the config, so a changed port stays checked.
     """
     obj: Context = ctx.obj
     service = load_settings(obj.config).service
@@ -101,12 +108,15 @@ def healthz_url(host: str, port: int) -> str:
 def queue_backfill(
     ctx: typer.Context,
     connector: Annotated[
-        list[str] | None, typer.Option("--connector", help="Only this connector (repeatable).")
+        list[str] | None,
+        typer.Option("--connector", metavar="NAME", help="Only this connector (repeatable)."),
     ] = None,
     since: Annotated[
         datetime | None,
         typer.Option(
-            help="Only records modified since this date (YYYY-MM-DD).", formats=["%Y-%m-%d"]
+            metavar="YYYY-MM-DD",
+            help="Only records modified since this date.",
+            formats=["%Y-%m-%d"],
         ),
     ] = None,
     dry_run: Annotated[
@@ -118,7 +128,10 @@ def queue_backfill(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Queue a backfill for the running service (`leadsync run` runs it between cycles)."""
+    """Queue a backfill for the running service.
+
+    The leading `leadsync run` starts it between cycles; `leadsync backfills` shows how it went.
+    """
     settings = load_settings(ctx.obj.config)
     configured = settings.require_connectors()
     unknown = [name for name in connector or [] if name not in configured]
@@ -157,7 +170,7 @@ def backfills(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Queued, running and finished backfill requests, newest first."""
+    """Queued, running and finished backfills, newest first."""
     settings = load_settings(ctx.obj.config)
     store = open_store(settings)
     try:

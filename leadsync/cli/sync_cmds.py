@@ -14,14 +14,14 @@ from rich.table import Table
 from rich.text import Text
 
 from leadsync.cli.app import Context, app
+from leadsync.cli.explain_view import explain_lines
 from leadsync.cli.output import RichProgress, console, emit_json
 from leadsync.cli.unreadable_view import print_unreadable, unreadable_document
+from leadsync.cli.wording import outputs_text, value_text
 from leadsync.config import load_settings
 from leadsync.engine.cycle import CycleReport, LogProgress, Progress
 from leadsync.engine.request import CycleRequest
 from leadsync.errors import LeadSyncError
-from leadsync.handoff import explain_routing
-from leadsync.model import Result
 from leadsync.service.state import health_from_store, readiness
 from leadsync.store import checkpoints
 from leadsync.store.actions import action_counts, stuck_actions
@@ -38,13 +38,15 @@ EXIT_FAILED = 1
 EXIT_PARTIAL = 5
 
 ConnectorOpt = Annotated[
-    list[str] | None, typer.Option("--connector", help="Only this connector (repeatable).")
+    list[str] | None,
+    typer.Option("--connector", metavar="NAME", help="Only this connector (repeatable)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DiffCsvOpt = Annotated[
     Path | None,
     typer.Option(
         "--diff-csv",
+        metavar="FILE",
         help="With --dry-run: write every field that would change (record, field, old, new).",
     ),
 ]
@@ -155,7 +157,9 @@ def backfill(
     since: Annotated[
         datetime | None,
         typer.Option(
-            help="Only records modified since this date (YYYY-MM-DD).", formats=["%Y-%m-%d"]
+            metavar="YYYY-MM-DD",
+            help="Only records modified since this date.",
+            formats=["%Y-%m-%d"],
         ),
     ] = None,
     dry_run: DryRunOpt = False,
@@ -171,9 +175,10 @@ def backfill(
     adopt_model: AdoptModelOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-pull everything (or everything since a date) and re-score with the current model.
+    """Re-pull everything (or since a date) and re-score it.
 
-    Killed or interrupted, the same command carries on from the last committed page.
+    Scores with the current model. Killed or interrupted, the same command carries on from the last
+    committed page.
     """
     since_utc = since.replace(tzinfo=UTC) if since is not None else None
     request = CycleRequest(
@@ -196,9 +201,10 @@ def rescore(
     diff_csv: DiffCsvOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-score everyone from the store with this config's model; pull nothing.
+    """Re-score everyone from the store; pull nothing.
 
-    Writes only the outputs that changed, hands off as usual (capped) unless --no-actions,
+    Uses this config's model. Writes only the outputs that changed, hands off as usual (capped)
+    unless --no-actions,
     and makes this config's model the one the store is scored with. Preview with --dry-run.
     """
     request = CycleRequest(
@@ -256,7 +262,9 @@ def _print_report(report: CycleReport) -> None:
     console.print(table)
     if report.dry_run:
         for item in report.would_write.get("sample", []):
-            console.print(f"  {item['record']}: {item['values']}", markup=False)
+            console.print(
+                f"  {item['record']}: {outputs_text(item['values'])}", markup=False, highlight=False
+            )
     for error in report.errors:
         console.print(Text.assemble(("error:", "red"), f" {error}"), highlight=False)
     for name, why in report.waiting_for.items():
@@ -264,15 +272,16 @@ def _print_report(report: CycleReport) -> None:
 
 
 def _per(counts: dict[str, int]) -> str:
-    return ", ".join(f"{name} {n}" for name, n in counts.items())
+    return ", ".join(f"{name} {value_text(n)}" for name, n in counts.items())
 
 
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Recent runs, health, matrix counts, pending and parked writes, API calls, unreadable
-    values.
+    """Runs, health, matrix counts, owed writes, API calls.
 
-    Exits 1 when a connector is unhealthy (as /readyz would say), for cron monitoring."""
+    Recent runs, health, matrix counts, pending and parked writes and actions, hand-offs,
+    API calls and unreadable values, all from the store. Exits 1 when a connector is unhealthy (as
+    /readyz would say), for cron monitoring."""
     settings = load_settings(ctx.obj.config)
     store = open_store(settings)
     names = settings.connectors.configured()
@@ -347,21 +356,18 @@ def _print_status(document: dict[str, Any]) -> None:
             run["kind"],
             f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
             run["status"],
-            str(run["api_calls"]),
+            value_text(run["api_calls"]),
             (run["error"] or "")[:80],
         )
     console.print(runs)
-    console.print(
-        "Matrix: " + (", ".join(f"{k} {v}" for k, v in document["matrix"].items()) or "empty")
-    )
+    console.print("Matrix: " + (_per(document["matrix"]) or "empty"))
     for source, counts in document["pending_writes"].items():
-        console.print(
-            f"Writes owed to {source}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-        )
+        console.print(f"Writes owed to {source}: " + _per(counts))
     for item in document["rejected"]:
         console.print(
             f"  {item['state']} {item['uid']} attempt {item['attempts']}: "
-            f"{item['error_code']}: {item['error_message']} {item['error_fields'] or ''}",
+            f"{item['error_code']}: {item['error_message']}"
+            + (f" (fields: {value_text(item['error_fields'])})" if item["error_fields"] else ""),
             markup=False,
         )
     console.print(
@@ -384,7 +390,9 @@ def _print_status(document: dict[str, Any]) -> None:
 @app.command()
 def explain(
     ctx: typer.Context,
-    person: Annotated[str, typer.Argument(help="Email address or CRM record id.")],
+    person: Annotated[
+        str, typer.Argument(metavar="PERSON", help="Email address or CRM record id.")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Why this person has this fit, score and owner."""
@@ -406,47 +414,5 @@ def explain(
     )
     shown = str(detail["person"]["email_norm"] or person)
     console.print(Text.assemble((shown, "bold"), f"  records: {records}"))
-    score = detail["score"]
-    if score is None:
-        console.print("Not scored yet: run `leadsync sync`.")
-        return
-    console.print(Result.from_dict(score["result"]).explain(), markup=False, highlight=False)
-    console.print(f"Scored at {score['scored_at']:%Y-%m-%d %H:%M} UTC")
-    for record_id, values in detail["written"].items():
-        console.print(f"Written to record {record_id}: {values}", markup=False)
-    for change in detail["history"][:5]:
-        console.print(
-            f"  {change['at']:%Y-%m-%d %H:%M}: {change['old_score']} -> {change['new_score']} "
-            f"({change['old_cell']} -> {change['new_cell']}) {change['cause']}",
-            markup=False,
-        )
-    for item in detail["handoffs"]:
-        _print_act(item)
-
-
-def _print_act(item: dict[str, Any]) -> None:
-    if item["kind"] == "recycle":
-        back = item["requalified_at"]
-        console.print(
-            f"Recycle {item['seq']} on {item['recycled_at']:%Y-%m-%d %H:%M} ({item['state']}): "
-            f"{item['reason']}" + (f"; re-qualified {back:%Y-%m-%d}" if back else ""),
-            markup=False,
-        )
-        return
-    when = item["handed_off_at"] or item["queued_at"]
-    console.print(
-        f"Hand-off {item['seq']} on {when:%Y-%m-%d %H:%M} ({item['state']}): {item['reason']}",
-        markup=False,
-    )
-    if item["decision"]:
-        console.print(explain_routing(item["decision"]), markup=False)
-    elif item["note"]:
-        console.print(f"  waiting: {item['note']}", markup=False)
-    if item["due_at"]:
-        touched = item["touched_at"]
-        console.print(
-            f"  first touch due {item['due_at']:%Y-%m-%d %H:%M} UTC; "
-            + (f"touched {touched:%Y-%m-%d %H:%M}" if touched else "not touched yet")
-            + (f"; SLA breached: {item['escalation']['why']}" if item["breached_at"] else ""),
-            markup=False,
-        )
+    for line in explain_lines(detail):
+        console.print(line, markup=False, highlight=False)

@@ -54,6 +54,7 @@ def generate_org(
     with_output_fields: bool = True,
     now: datetime | None = None,
     activities: int | None = None,
+    engaged: float = 0.0,
 ) -> OrgState:
     """A seeded org with ``leads`` leads, ~``leads/3`` contacts and their history.
 
@@ -62,7 +63,11 @@ def generate_org(
     (default: the current time). ``activities`` asks for exactly that many CampaignMember,
     Task, Event and Form_Submission__c records (shares in ``generator_bulk.MIX``), held as
     compact columnar tables so millions fit; by default each person gets a drawn history
-    (about 2.7 activities a lead) stored as plain records.
+    (about 2.7 activities a lead) stored as plain records. ``engaged`` is the share of leads
+    at manufacturers (the vendor's market) with a recent run of active engagement (two webinar
+    registrations and a price-sheet download in the last two weeks: sales-ready without a
+    hand-raise); leads elsewhere get a quarter of that share. The default 0 adds none, so the
+    rest of the org is the same for a seed whatever ``engaged`` is.
     """
     rng = random.Random(seed)
     moment = (now or datetime.now(UTC)).astimezone(UTC)
@@ -77,6 +82,9 @@ def generate_org(
         _history(org, rng, people, lead_ids, contacts, moment, with_output_fields)
     else:
         _bulk_history(org, rng, people, lead_ids, contacts, moment, activities)
+    if engaged > 0:
+        # Its own random stream: the rest of the org stays what this seed always gave.
+        _engaged_runs(org, random.Random(f"{seed}:engaged"), people, lead_ids, moment, engaged)
     return org
 
 
@@ -535,3 +543,50 @@ def _task(
         "Description": "Left a voicemail." if kind == "Call" else None,
     }
     org.insert("Task", values, created=when)
+
+
+def _engaged_runs(
+    org: OrgState,
+    rng: random.Random,
+    people: _People,
+    lead_ids: list[str],
+    now: datetime,
+    share: float,
+) -> None:
+    """Two webinar registrations and a price-sheet download in the last 14 days for a share
+    of the open leads, four times as likely at a manufacturer (see ``generate_org``)."""
+    webinars = [c for c in people.campaigns if c[5] == "Webinar"][:2]
+    price_sheet = next(c for c in people.campaigns if c[4].startswith("Price"))
+    members = {(r.get("CampaignId"), r.get("LeadId")) for r in org.records("CampaignMember")}
+    for lead in lead_ids:
+        row = org.raw("Lead", lead) or {}
+        if row.get("IsDeleted") or row.get("IsConverted"):
+            continue
+        odds = share if row.get("Industry") == "Manufacturing" else share / 4
+        if rng.random() >= odds:
+            continue
+        for campaign, status in ((w, "Registered") for w in webinars):
+            if (campaign[0], lead) not in members:
+                _member(org, campaign[0], lead, status, days_ago(now, rng.uniform(0, 14)))
+        if (price_sheet[0], lead) not in members:
+            when = days_ago(now, rng.uniform(0, 14))
+            _member(org, price_sheet[0], lead, "Submitted", when)
+            org.insert(
+                "Form_Submission__c",
+                {
+                    "Email__c": row.get("Email"),
+                    "Form_Name__c": price_sheet[4],
+                    "Page_URL__c": f"https://www.example-corp.com{price_sheet[3]}",
+                    "Submitted_At__c": when,
+                    "Lead__c": lead,
+                },
+                created=when,
+            )
+
+
+def _member(org: OrgState, campaign: str, lead: str, status: str, when: datetime) -> None:
+    org.insert(
+        "CampaignMember",
+        {"CampaignId": campaign, "Status": status, "HasResponded": True, "LeadId": lead},
+        created=when,
+    )

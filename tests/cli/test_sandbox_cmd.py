@@ -41,6 +41,9 @@ def test_sandbox_serves_a_config_that_sync_uses(tmp_path: Path) -> None:
         out, err = server.communicate(timeout=30)
     assert server.returncode == 0, err
     assert "Sandboxes stopped." in out
+    # traffic and the exit summary in words: counts, never a dict or a None
+    assert "Salesforce traffic: " in out and "They served " in out, out
+    assert not any(raw in out for raw in ("{", "}", "None")), out
     secrets = [line.split("=", 1)[1].strip().strip('"') for line in config.read_text().splitlines()
                if line.startswith(("client_secret", "access_token"))]  # fmt: skip
     assert secrets and not any(secret in out + err for secret in secrets)
