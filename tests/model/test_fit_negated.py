@@ -54,6 +54,11 @@ BOXES: list[tuple[CriterionDef, list[object], list[object]]] = [
         ["UK", "united kingdom"],
         ["France"],
     ),
+    (  # a country the alias table does not list is read as itself
+        CriterionDef("IS", "country", "one_of", ("Iceland",)),
+        ["ICELAND", "Spain;Iceland"],
+        ["Spain"],
+    ),
     (
         CriterionDef("Not public", "ownership", "none_of", ("Public",)),
         ["Private"],
@@ -127,3 +132,33 @@ def test_negating_turns_a_readable_outcome_around_and_names_the_value(
         assert shown(value).casefold() in turned.reason.casefold()
     else:
         assert turned.reason == f"not ({plain.reason})"
+
+
+@pytest.mark.parametrize(
+    ("box", "value", "status", "reason"),
+    [
+        (BOXES[2][0], "1,000", "missed", "employees 1,000 is not below 1,000"),
+        (BOXES[2][0], "500-1000", "unreadable", "could not read employees: '500-1000' is partly "
+         "below 1,000"),
+        (BOXES[3][0], "10-50", "unreadable", "could not read employees: '10-50' is partly at "
+         "least 50"),
+        (BOXES[3][0], "10-49", "missed", "employees 10-49 is not at least 50"),
+        (BOXES[3][0], "under 50", "unreadable", "could not read employees: 'under 50' is partly "
+         "at least 50"),
+        (BOXES[3][0], "50+", "checked", "employees 50+ is at least 50"),
+        (BOXES[3][0], 49.5, "missed", "employees 49.50 is not at least 50"),
+        (BOXES[4][0], "50M-60M", "unreadable", "could not read annual_revenue: '50M-60M' is "
+         "partly between 1,000,000 and 50,000,000"),
+        (BOXES[4][0], "1-1M", "unreadable", "could not read annual_revenue: '1-1M' is partly "
+         "between 1,000,000 and 50,000,000"),
+        (BOXES[4][0], "1M-50M", "checked", "annual_revenue 1,000,000-50,000,000 is between "
+         "1,000,000 and 50,000,000"),
+    ],
+)  # fmt: skip
+def test_a_range_touching_a_limit_is_read_to_the_edge(
+    box: CriterionDef, value: object, status: str, reason: str
+) -> None:
+    """A range is checked only if all of it is in, missed only if none of it is; the limits
+    are ``below`` exclusive, ``at_least`` and ``between`` inclusive (CriterionDef)."""
+    got = outcome(box, value)
+    assert (got.status, got.reason) == (status, reason)
