@@ -177,14 +177,27 @@ def test_a_confirmed_write_differing_only_in_scored_at_is_settled(store: Store) 
 def test_the_ledger_keeps_every_value_written_across_writes(store: Store) -> None:
     lead = RecordRef("sf", "Lead", "1")
     with store.transaction() as conn:
+        # Others first, so the lead's record id is not the ledger's first row id.
+        upsert_people(conn, [PersonRecord(RecordRef("sf", "Lead", "0"), "b@x.com", T0)], T0)
         pid = _person(conn, lead)
+        assert queue_writes(conn, {}, T0) == 0
         queue_writes(conn, {pid: {"fit": "good", "score": 40}}, T0)
         _confirm(conn, due_writes(conn, "sf", T0, 10), T0)
         queue_writes(conn, {pid: {"fit": "good", "score": 55}}, T0)
         _confirm(conn, due_writes(conn, "sf", T0, 10), T0 + timedelta(minutes=1))
-        (values,) = conn.execute(sa.select(ledger.c["values"])).scalars()
+        (values,) = conn.execute(
+            sa.select(ledger.c["values"])
+            .join(crm_records, crm_records.c.id == ledger.c.record_id)
+            .where(crm_records.c.external_id == "1")
+        ).scalars()
         assert {k: v for k, v in values.items() if k != SCORED_AT} == {"fit": "good", "score": 55}
         assert queue_writes(conn, {pid: {"fit": "good", "score": 55}}, T0) == 0
+        # ... and only for the record written to: the other lead's ledger is empty.
+        assert conn.execute(sa.select(ledger.c.record_id)).scalars().all() == [
+            conn.execute(
+                sa.select(crm_records.c.id).where(crm_records.c.external_id == "1")
+            ).scalar_one()
+        ]
 
 
 def test_rejections_back_off_doubling_and_keep_what_the_crm_said(store: Store) -> None:
@@ -201,7 +214,7 @@ def test_rejections_back_off_doubling_and_keep_what_the_crm_said(store: Store) -
                 backoff=BACKOFF,
             )  # fmt: skip
             row = conn.execute(sa.select(pending_writes)).one()
-            assert row.attempts == attempt
+            assert row.attempts == attempt and row.updated_at == now
             assert row.next_attempt_at == now + BACKOFF * 2 ** (attempt - 1)
             if error is None:
                 assert (row.error_code, row.error_message, row.error_fields) == (
@@ -239,9 +252,63 @@ def test_counts_and_replay_per_connector(store: Store) -> None:
             "sf": {"pending": 2, "retrying": 1, "parked": 1},
             "hs": {"pending": 0, "retrying": 1, "parked": 0},
         }
-        assert replay_failed(conn, "sf", T0) == 2
+        replayed_at = T0 + timedelta(hours=2)
+        assert replay_failed(conn, "sf", replayed_at) == 2
+        stamps = conn.execute(
+            sa.select(pending_writes.c.updated_at).where(pending_writes.c.source == "sf")
+        ).scalars()
+        assert sorted(stamps) == [T0, T0, replayed_at, replayed_at]
         assert pending_counts(conn)["sf"] == {"pending": 4, "retrying": 0, "parked": 0}
         assert {d.attempts for d in due_writes(conn, "sf", T0, 10)} == {0}
         assert pending_counts(conn)["hs"] == {"pending": 0, "retrying": 1, "parked": 0}
         assert replay_failed(conn, None, T0) == 1
         assert replay_failed(conn, None, T0) == 0
+
+
+def test_a_value_cleared_to_none_is_written_like_any_other(store: Store) -> None:
+    """``None`` (an output the model leaves empty) is a value: owed when the ledger does not
+    hold it, and still owed if decided while a write without it was in flight."""
+    lead = RecordRef("sf", "Lead", "1")
+    with store.transaction() as conn:
+        pid = _person(conn, lead)
+        assert queue_writes(conn, {pid: {"team": None}}, T0) == 1
+        sent = due_writes(conn, "sf", T0, 10)
+        assert sent[0].values["team"] is None
+        _confirm(conn, sent, T0)
+        queue_writes(conn, {pid: {"team": "sales", "score": 40}}, T0)
+        sent = due_writes(conn, "sf", T0, 10)
+        queue_writes(conn, {pid: {"team": "sales", "score": 40, "owner": None}}, T0)
+        _confirm(conn, sent, T0 + timedelta(minutes=1))
+        (owed,) = due_writes(conn, "sf", T0 + timedelta(hours=1), 10)
+    assert "owner" in owed.values and owed.values["owner"] is None
+
+
+def test_a_write_settled_meanwhile_does_not_stop_the_others_settling(store: Store) -> None:
+    """The outbox row of the first confirmed write was erased while it was in flight (a
+    person forgotten): the writes after it in the same confirmation still settle."""
+    with store.transaction() as conn:
+        refs = [RecordRef("sf", "Lead", str(i)) for i in range(3)]
+        upsert_people(conn, [PersonRecord(r, f"p{i}@x.com", T0) for i, r in enumerate(refs)], T0)
+        pids = [find_person(conn, f"p{i}@x.com") for i in range(3)]
+        queue_writes(conn, {pid: {"score": 40} for pid in pids if pid is not None}, T0)
+        sent = due_writes(conn, "sf", T0, 10)
+        conn.execute(sa.delete(pending_writes).where(pending_writes.c.id == sent[0].id))
+        _confirm(conn, sent, T0)
+        assert due_writes(conn, "sf", T0 + timedelta(hours=1), 10) == []
+
+
+def test_a_retried_write_confirmed_with_newer_values_owed_starts_afresh(store: Store) -> None:
+    lead = RecordRef("sf", "Lead", "1")
+    with store.transaction() as conn:
+        pid = _person(conn, lead)
+        queue_writes(conn, {pid: {"score": 40}}, T0)
+        (first,) = due_writes(conn, "sf", T0, 10)
+        refused = [WriteOutcome(lead, False, REFUSED)]
+        record_outcomes(conn, [first], refused, T0, max_attempts=9, backoff=BACKOFF)
+        retry_at = T0 + BACKOFF
+        sent = due_writes(conn, "sf", retry_at, 10)
+        queue_writes(conn, {pid: {"score": 55}}, retry_at)
+        _confirm(conn, sent, retry_at)
+        row = conn.execute(sa.select(pending_writes)).one()
+    assert row.values["score"] == 55
+    assert (row.attempts, row.error_code, row.error_message) == (0, None, None)
