@@ -312,3 +312,19 @@ def test_a_retried_write_confirmed_with_newer_values_owed_starts_afresh(store: S
         row = conn.execute(sa.select(pending_writes)).one()
     assert row.values["score"] == 55
     assert (row.attempts, row.error_code, row.error_message) == (0, None, None)
+
+
+def test_every_changed_record_is_queued_past_unchanged_ones(store: Store) -> None:
+    """Among many people, those whose values did not change are skipped, not a stop: every
+    changed record after them is still queued, and the count says how many were."""
+    refs = [RecordRef("sf", "Lead", str(i)) for i in range(6)]
+    with store.transaction() as conn:
+        upsert_people(conn, [PersonRecord(r, f"p{i}@x.com", T0) for i, r in enumerate(refs)], T0)
+        pids = [pid for i in range(6) if (pid := find_person(conn, f"p{i}@x.com")) is not None]
+        queue_writes(conn, {pid: {"score": 40} for pid in pids[:3]}, T0)
+        _confirm(conn, due_writes(conn, "sf", T0, 10)[:2], T0)  # the third stays owed
+        decided = {pid: {"score": 40} for pid in pids} | {pids[2]: {"score": 55}}
+        # unchanged, unchanged, merged into the owed write, new, new, new
+        assert queue_writes(conn, decided, T0) == 4
+        owed = {d.ref.external_id: d.values["score"] for d in due_writes(conn, "sf", T0, 10)}
+    assert owed == {"2": 55, "3": 40, "4": 40, "5": 40}
