@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -145,6 +146,7 @@ def test_recycle_moves_to_nurture_and_counts(source: str, nurture, target) -> No
         handed_off_at=NOW - timedelta(days=31),
         recycles=1,
         recycled_at=NOW - timedelta(days=100),
+        last_sales_touch_at=NOW - timedelta(days=30, hours=12),
     )
     decided = transition(
         "sales",
@@ -164,6 +166,12 @@ def test_recycle_moves_to_nurture_and_counts(source: str, nurture, target) -> No
     assert plan.outputs.values["recycle_reason"].startswith("Recycled 2024-06-05: no sales touch")
     assert plan.history.recycles == 2 and plan.history.recycled_at == NOW
     assert not plan.history.open
+    # Everything else the history knew is kept: the next hand-off is number 3.
+    assert plan.history == dataclasses.replace(history, recycles=2, recycled_at=NOW)
+    assert plan.outputs.ref == ref and plan.reason == plan.outputs.values["recycle_reason"]
+    handoff = dataclasses.replace(decided, kind="handoff")
+    with pytest.raises(ValueError, match="needs a recycle transition, got handoff"):
+        plan_recycle(ref, "r1", handoff, history, RECYCLE, NOW, nurture)
 
 
 def test_recycle_without_nurture_owner_keeps_the_owner_and_changes_the_status() -> None:

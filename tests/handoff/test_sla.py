@@ -157,6 +157,38 @@ def test_sales_touches_are_the_owners_own_activities_since_the_handoff() -> None
     assert touches == [since + timedelta(minutes=5), since + timedelta(minutes=10)]
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    touch_s=st.integers(-3, 3) | st.integers(297, 303) | st.integers(-900, 1200),
+    late_s=st.integers(1, 600),
+)
+@example(touch_s=0, late_s=60)  # a touch exactly at the hand-off
+@example(touch_s=300, late_s=60)  # ... exactly at the due time
+@example(touch_s=-1, late_s=60)
+@example(touch_s=301, late_s=60)
+def test_a_touch_counts_from_the_hand_off_to_the_due_time_both_included(
+    touch_s: int, late_s: int
+) -> None:
+    """A rep's call ``touch_s`` seconds after the hand-off (due 5 minutes after it), checked
+    ``late_s`` seconds past the due time."""
+    handed = datetime(2024, 6, 5, 10, 0, tzinfo=UTC)
+    due = handed + timedelta(minutes=5)
+    at = handed + timedelta(seconds=touch_s)
+    call = ActivityRecord(
+        ref=RecordRef("salesforce", "Task", "t1"),
+        kind="call",
+        occurred_at=at,
+        modified_at=at,
+        actor_id="r1",
+    )
+    touches = sales_touches([call], "r1", handed)
+    assert touches == ([at] if touch_s >= 0 else [])
+    in_time = 0 <= touch_s <= 300
+    assert sla_breached(handed, due, [at], due + timedelta(seconds=late_s)) is not in_time
+    assert sla_breached(handed, due, touches, due + timedelta(seconds=late_s)) is not in_time
+    assert not sla_breached(handed, due, [], due)  # not yet past due
+
+
 ZONES = [
     "UTC",
     "Europe/London",

@@ -232,11 +232,20 @@ def test_the_queue_shares_the_worker_with_cycles_and_never_overlaps_them() -> No
         periodic=[Periodic(JOB_NAME, lambda: work(JOB_NAME), timedelta(seconds=0.2))],
     )
     scheduler.start()
-    time.sleep(1.0)
+    _wait_until(lambda: {"salesforce", "hubspot", JOB_NAME} <= set(ran))
+    _wait_until(lambda: scheduler.running != JOB_NAME)
+    before = ran.count(JOB_NAME)
     assert scheduler.trigger(JOB_NAME) is True
-    time.sleep(0.5)
+    _wait_until(lambda: ran.count(JOB_NAME) > before)
     assert scheduler.shutdown(timeout=2)
     assert most[0] == 1
     assert {"salesforce", "hubspot", JOB_NAME} <= set(ran)
     with pytest.raises(ValueError, match="named like a connector"):
         SyncScheduler(work, ["hubspot"], timedelta(1), periodic=[Periodic("hubspot", int, 1)])  # type: ignore[arg-type]
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)

@@ -40,12 +40,16 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 def test_slow_cycles_never_overlap_and_are_not_stacked() -> None:
     engine = SlowEngine(seconds=0.5)
     scheduler = SyncScheduler(engine.run, ["salesforce", "hubspot"], timedelta(seconds=0.1))
+    began = time.monotonic()
     scheduler.start()
-    time.sleep(1.6)
+    _wait_for(lambda: len(engine.calls) >= 3)
     assert scheduler.shutdown(timeout=2)
+    elapsed = time.monotonic() - began
     assert engine.max_active == 1
-    # Due every 0.1 s but each takes 0.5 s: runs are skipped, not queued up behind each other.
-    assert 3 <= len(engine.calls) <= 5
+    # Due every 0.1 s but each takes 0.5 s: runs are skipped, not queued up behind each other
+    # (at most one more began between the third and the shutdown), nor run side by side.
+    assert len(engine.calls) in (3, 4)
+    assert elapsed >= 0.5 * (len(engine.calls) - 1)
     assert set(engine.calls) == {"salesforce", "hubspot"}
 
 

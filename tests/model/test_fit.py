@@ -214,3 +214,28 @@ def test_hostile_attributes_never_raise() -> None:
         assert len(result.criteria) == 3 and result.explain()
     broken = score(Person("p", "not a mapping"), [], spec, NOW)  # type: ignore[arg-type]
     assert broken.fit == "poor" and "attributes are not readable" in broken.notes[0]
+
+
+def test_criterion_values_and_patterns_read_like_the_persons_values() -> None:
+    """A box written with an alias ("UK") or a pattern in capitals checks the same people as
+    the canonical spelling: both sides are normalised alike."""
+    written_as_alias = CriterionDef("UK", "country", "one_of", ("UK",))
+    for raw in ("United Kingdom", "GB", "u.k."):
+        assert outcome(written_as_alias, {"country": raw}).status == "checked", raw
+    capitals = CriterionDef("Buyer", "title", "matches", pattern=r"\bVP of IT\b")
+    assert outcome(capitals, {"title": "vp of it"}).status == "checked"
+
+
+def test_target_accounts_are_judged_per_person_not_per_company_name() -> None:
+    """Two people at "Initech": the one whose email is on a listed domain is a target, the
+    other is not, however many people the same spec scored before."""
+    spec = build_spec(
+        [CriterionDef("Target", "company", "in_list", ("globex.co.uk",))], good_fit_min=1
+    )
+    people = [
+        (Person(f"p{i}", {"company": "Initech"}, email=email), fit)
+        for i in range(3)
+        for email, fit in (("jo@uk.globex.co.uk", "good"), ("al@initech.com", "poor"))
+    ]
+    for person, fit in people:
+        assert score(person, [], spec, NOW).fit == fit, person

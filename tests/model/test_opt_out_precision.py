@@ -9,6 +9,7 @@ order the precisions cannot decide keeps the person out of sales' hands.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from random import Random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -188,3 +189,15 @@ def test_spanning_carries_an_interval_never_narrower_than_the_known_one(
     assert activity.earliest <= low and activity.latest >= high
     assert activity.earliest > low - timedelta(seconds=1)
     assert activity.latest < high + timedelta(seconds=1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 80), min_size=1, max_size=6, unique=True), st.randoms())
+def test_the_reason_names_the_latest_unsubscribe(days_ago: list[int], rng: Random) -> None:
+    """Whatever order the CRM lists them in, "unsubscribed <date>" is the last one's date."""
+    outs = [unsubscribe(f"u{d}", d * _DAY, (0, 0)) for d in days_ago]
+    rng.shuffle(outs)
+    result = score(Person("p"), outs, SPEC, NOW)
+    latest = (NOW - timedelta(days=min(days_ago))).date().isoformat()
+    assert result.readiness == "do_not_contact"
+    assert result.readiness_reason == f"unsubscribed {latest}, no later hand-raise"

@@ -123,8 +123,10 @@ def test_the_standby_takes_over_within_the_lease_and_cycles_never_overlap(
 
         # Ask the leader for a cycle and kill it while that cycle is (most likely) running.
         body, headers = hubspot_delivery(f"{base_a}/hooks", [contact_event(6)], secret=secret)
+        asked_at = datetime.now(UTC)
         httpx.post(f"{base_a}/hooks", content=body, headers=headers, timeout=5)
-        time.sleep(0.3)
+        # Kill once the asked-for cycle has begun (it may be running or just finished).
+        _wait_for(lambda: any(r.started_at > asked_at for r in _runs(url)), 30, a)
         killed_at = datetime.now(UTC)
         began = time.monotonic()
         a.send_signal(signal.SIGKILL)
