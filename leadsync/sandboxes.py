@@ -7,6 +7,8 @@ sees. ``leadsync demo`` and ``leadsync sandbox`` both start from here.
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from leadsync.config.loading import read_toml
+from leadsync.errors import AddressInUse
 from sandboxes.hubspot import HubSpotSandbox, generate_portal
 from sandboxes.salesforce import SalesforceSandbox, generate_org
 
@@ -79,8 +82,12 @@ def running_sandboxes(
 ) -> Iterator[Sandboxes]:
     """Generate an org and a portal sharing a third of the people, and serve both.
 
-    ``port`` 0 picks free ports; otherwise Salesforce gets ``port`` and HubSpot ``port + 1``.
+    ``port`` 0 picks free ports; otherwise Salesforce gets ``port`` and HubSpot ``port + 1``;
+    either taken raises ``AddressInUse`` (before the minutes a large org takes to generate).
     """
+    if port:
+        for taken in (port, port + 1):
+            _claimable(host, taken, port)
     now = datetime.now(UTC)
     org = generate_org(leads=leads, seed=seed, now=now)
     lead_emails = [r["Email"] for r in org.records("Lead") if r.get("Email")]
@@ -89,6 +96,36 @@ def running_sandboxes(
         contacts=max(len(shared), leads // 2), seed=seed, now=now, shared_emails=shared
     )
     with ExitStack() as stack:
-        sf = stack.enter_context(SalesforceSandbox(org, host=host, port=port))
-        hs = stack.enter_context(HubSpotSandbox(portal, host=host, port=port + 1 if port else 0))
+        try:
+            sf = stack.enter_context(SalesforceSandbox(org, host=host, port=port))
+            hs = stack.enter_context(
+                HubSpotSandbox(portal, host=host, port=port + 1 if port else 0)
+            )
+        except OSError as exc:
+            # Taken in the meantime: the same one line as the check above.
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise _taken(host, port) from exc
         yield Sandboxes(sf, hs, shared)
+
+
+def _taken(host: str, port: int) -> AddressInUse:
+    return AddressInUse(
+        f"cannot serve the sandboxes on {host}:{port} and {port + 1}: another process listens "
+        "on one of them; stop it, or pass --port with another port (0 picks free ones)"
+    )
+
+
+def _claimable(host: str, port: int, asked: int) -> None:
+    """Raise ``AddressInUse`` unless ``port`` can be listened on now (as the sandbox will:
+    with SO_REUSEADDR, so a port in TIME_WAIT from the last run counts as free)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+            probe.listen(1)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise _taken(host, asked) from exc

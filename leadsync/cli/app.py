@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from leadsync import __version__, interpreter
-from leadsync.errors import ConfigError, CycleBusy, LeadSyncError, StoreError
+from leadsync.errors import AddressInUse, ConfigError, CycleBusy, LeadSyncError, StoreError
 from leadsync.logs import configure, redact_text
 
 app = typer.Typer(
@@ -73,6 +73,9 @@ def main() -> None:
     except CycleBusy as exc:
         typer.echo(f"leadsync: {redact_text(str(exc))}", err=True)
         sys.exit(4)
+    except AddressInUse as exc:
+        typer.echo(f"leadsync: {redact_text(str(exc))}", err=True)
+        sys.exit(6)
     except LeadSyncError as exc:
         typer.echo(f"leadsync: {redact_text(str(exc))}", err=True)
         sys.exit(1)

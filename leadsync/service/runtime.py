@@ -39,7 +39,7 @@ from leadsync.logs import register_secrets
 from leadsync.service.app import ServiceParts, build_app
 from leadsync.service.hosts import served_hosts
 from leadsync.service.metrics import ServiceMetrics
-from leadsync.service.server import http_config
+from leadsync.service.server import http_config, listening_socket
 from leadsync.service.state import CycleLog
 from leadsync.service.views import ReportInputs
 from leadsync.service.webhook import HubSpotWebhook, people_named
@@ -93,6 +93,12 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
     token = service.access_token.get_secret_value() if service.access_token else None
     register_secrets([token])
     with ExitStack() as stack:
+        # The port first: taken, the start fails before the store or any CRM is touched.
+        listener = stack.enter_context(
+            listening_socket(
+                service.host, service.port, moved_by=f"[service] port in {settings.source}"
+            )
+        )
         store = open_store(settings)
         stack.callback(store.close)
         connectors = build_connectors(settings)
@@ -157,14 +163,14 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
         scheduler.start()
         log.info(
             "service.started",
-            url=f"http://{service.host}:{service.port}",
+            url=f"http://{service.host}:{listener.getsockname()[1]}",
             connectors=list(connectors),
             interval_seconds=settings.sync.interval_seconds,
             webhook=service.webhook_path if webhook else None,
             hosts=list(hosts) if hosts is not None else "any",
         )
         try:
-            _Server(config, stop).run()
+            _Server(config, stop).run(sockets=[listener])
         finally:
             stop()
             finished = scheduler.shutdown(grace)
