@@ -11,7 +11,7 @@ import typer
 
 from leadsync import __version__, interpreter
 from leadsync.errors import AddressInUse, ConfigError, CycleBusy, LeadSyncError, StoreError
-from leadsync.logs import configure, redact_text
+from leadsync.logs import configure, redact_text, say_repeats
 
 app = typer.Typer(
     name="leadsync",
@@ -46,13 +46,21 @@ def root(
             envvar="LEADSYNC_CONFIG",
         ),
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="More log lines: -v info, -vv debug (a terminal shows warnings only).",
+        ),
+    ] = 0,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
 ) -> None:
-    configure(level="debug" if verbose else "info")
-    ctx.obj = Context(config=config, verbose=verbose)
+    configure(level=(None, "info", "debug")[min(verbose, 2)])
+    ctx.obj = Context(config=config, verbose=verbose > 0)
 
 
 def main() -> None:
@@ -62,7 +70,7 @@ def main() -> None:
 
     interpreter.tune()
     try:
-        app()
+        _run_app()
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(f"leadsync: {redact_text(problem)}", err=True)
@@ -82,3 +90,11 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("leadsync: interrupted; the next run resumes where this one stopped", err=True)
         sys.exit(130)
+
+
+def _run_app() -> None:
+    try:
+        app()
+    finally:
+        # Warnings held back as repeats are counted once the command is done, on a terminal.
+        say_repeats()
