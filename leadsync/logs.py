@@ -85,6 +85,8 @@ def _current_stderr_logger(*_args: Any) -> structlog.PrintLogger:
 
 #: The console that owns the live (progress) display, while there is one.
 _display: Console | None = None
+#: Where terminal log lines go otherwise (it looks sys.stderr up as it writes).
+_stderr = Console(stderr=True)
 
 
 def print_through(console: Console | None) -> Console | None:
@@ -107,7 +109,7 @@ class TerminalLogger:
         """structlog's factories pass the logger's name; a sentence does not carry it."""
 
     def _print(self, style: str, sentence: str) -> None:
-        console = _display if _display is not None else Console(stderr=True)
+        console = _display if _display is not None else _stderr
         console.print(Text(sentence, style=style), soft_wrap=False, highlight=False)
 
     def debug(self, sentence: str) -> None:
@@ -217,7 +219,7 @@ def configure(*, json_lines: bool | None = None, level: str | None = None) -> No
 
     JSON lines (the default when stderr is not a terminal) are written from ``level`` up,
     info by default. On a terminal the default is warning: a person asks for more (``-v``)."""
-    global _once
+    global _once, _stderr
     as_json = (not sys.stderr.isatty()) if json_lines is None else json_lines
     threshold = logging.getLevelNamesMapping()[
         (level or ("info" if as_json else "warning")).upper()
@@ -233,6 +235,7 @@ def configure(*, json_lines: bool | None = None, level: str | None = None) -> No
         factory: Any = _current_stderr_logger
     else:
         _once = OncePerEvent(every=threshold < logging.WARNING)
+        _stderr = Console(stderr=True)  # colours as the terminal of this moment supports
         tail = [structlog.processors.format_exc_info, redact_processor, _once, _render_sentence]
         factory = TerminalLogger
     structlog.configure(
