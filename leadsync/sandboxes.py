@@ -8,7 +8,6 @@ sees. ``leadsync demo`` and ``leadsync sandbox`` both start from here.
 from __future__ import annotations
 
 import errno
-import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -18,11 +17,17 @@ from typing import Any
 
 from leadsync.config.loading import read_toml
 from leadsync.errors import AddressInUse
+from leadsync.ports import listening_socket
 from sandboxes.hubspot import HubSpotSandbox, generate_portal
 from sandboxes.salesforce import SalesforceSandbox, generate_org
 
 #: The model the sandboxes are scored with: config.example.toml's (a test keeps them equal).
 DEMO_CONFIG = Path(__file__).resolve().parent / "demo.toml"
+#: What to do when a sandbox port is taken.
+_REMEDY = (
+    "stop that process, or pass --port with another port (HubSpot takes the next one; "
+    "0 picks free ones)"
+)
 
 
 @dataclass(frozen=True)
@@ -85,9 +90,9 @@ def running_sandboxes(
     ``port`` 0 picks free ports; otherwise Salesforce gets ``port`` and HubSpot ``port + 1``;
     either taken raises ``AddressInUse`` (before the minutes a large org takes to generate).
     """
-    if port:
-        for taken in (port, port + 1):
-            _claimable(host, taken, port)
+    for claimed in (port, port + 1) if port else ():
+        # Only a check: the sandbox servers bind for themselves once the world is generated.
+        listening_socket(host, claimed, remedy=_REMEDY).close()
     now = datetime.now(UTC)
     org = generate_org(leads=leads, seed=seed, now=now)
     lead_emails = [r["Email"] for r in org.records("Lead") if r.get("Email")]
@@ -112,20 +117,5 @@ def running_sandboxes(
 def _taken(host: str, port: int) -> AddressInUse:
     return AddressInUse(
         f"cannot serve the sandboxes on {host}:{port} and {port + 1}: another process listens "
-        "on one of them; stop it, or pass --port with another port (0 picks free ones)"
+        f"on one of them; {_REMEDY}"
     )
-
-
-def _claimable(host: str, port: int, asked: int) -> None:
-    """Raise ``AddressInUse`` unless ``port`` can be listened on now (as the sandbox will:
-    with SO_REUSEADDR, so a port in TIME_WAIT from the last run counts as free)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-            probe.listen(1)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            raise _taken(host, asked) from exc

@@ -36,10 +36,11 @@ from jobs.runner import CycleRunner, StopAwareProgress
 from jobs.scheduler import Periodic, SyncScheduler
 from leadsync.config import Settings
 from leadsync.logs import register_secrets
+from leadsync.ports import listening_socket
 from leadsync.service.app import ServiceParts, build_app
 from leadsync.service.hosts import served_hosts
 from leadsync.service.metrics import ServiceMetrics
-from leadsync.service.server import http_config, listening_socket
+from leadsync.service.server import http_config
 from leadsync.service.state import CycleLog
 from leadsync.service.views import ReportInputs
 from leadsync.service.webhook import HubSpotWebhook, people_named
@@ -96,7 +97,10 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
         # The port first: taken, the start fails before the store or any CRM is touched.
         listener = stack.enter_context(
             listening_socket(
-                service.host, service.port, moved_by=f"[service] port in {settings.source}"
+                service.host,
+                service.port,
+                remedy=f"stop that process or set [service] port in {settings.source} to a "
+                "free one",
             )
         )
         store = open_store(settings)

@@ -16,15 +16,11 @@ client dripping a byte a second holds a connection, and its memory, for good. He
 from __future__ import annotations
 
 import asyncio
-import errno
-import socket
 
 import h11
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
-
-from leadsync.errors import AddressInUse
 
 #: A browser, HubSpot or Prometheus sends a request head in one packet.
 HEADER_SECONDS = 10.0
@@ -92,33 +88,3 @@ def http_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
         access_log=False,
         lifespan="off",
     )
-
-
-def listening_socket(host: str, port: int, *, moved_by: str) -> socket.socket:
-    """A socket already listening on ``host``:``port``, for ``uvicorn.Server.run(sockets=)``.
-
-    ``leadsync run`` claims its port before anything else, so a taken port ends the start
-    with ``AddressInUse`` (naming ``moved_by``, the setting that changes the port) before a
-    single CRM call; uvicorn binding it later would find out after the first cycle began.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    # As uvicorn does: a port a previous run left in TIME_WAIT is free to take again.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        # Listen now: a socket merely bound with SO_REUSEADDR does not keep a second one out.
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        why = {
-            errno.EADDRINUSE: "another process listens on it",
-            errno.EACCES: "ports below 1024 need privileges this process lacks",
-        }.get(exc.errno or 0)
-        if why is not None:
-            raise AddressInUse(
-                f"cannot listen on {host}:{port}: {why}; stop that process or set {moved_by} "
-                "to a free port"
-            ) from exc
-        raise
-    return sock

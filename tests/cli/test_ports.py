@@ -69,5 +69,5 @@ def test_sandbox_with_a_port_taken_says_so_in_one_line(
     )  # fmt: skip
     assert result.returncode == EXIT_ADDRESS_IN_USE, result.stderr
     (line,) = [line for line in result.stderr.splitlines() if not line.startswith("{")]
-    assert str(port) in line and "--port" in line and "Traceback" not in result.stderr
+    assert f"127.0.0.1:{taken}" in line and "--port" in line and "Traceback" not in result.stderr
     assert not (tmp_path / "sb.toml").exists()
