@@ -11,6 +11,7 @@ lease is given up, and ``serve`` returns.
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -36,7 +37,6 @@ from jobs.runner import CycleRunner, StopAwareProgress
 from jobs.scheduler import Periodic, SyncScheduler
 from leadsync.config import Settings
 from leadsync.logs import register_secrets
-from leadsync.ports import listening_socket
 from leadsync.service.app import ServiceParts, build_app
 from leadsync.service.hosts import served_hosts
 from leadsync.service.metrics import ServiceMetrics
@@ -75,8 +75,16 @@ def make_lease(store_url: str, lease: timedelta) -> Lease:
     return SoleLease()
 
 
-def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT_LEASE) -> bool:
-    """Run until SIGTERM/SIGINT; ``True`` when the running cycle finished within ``grace`` s.
+def serve(
+    settings: Settings,
+    listener: socket.socket,
+    *,
+    grace: float = 60.0,
+    lease: timedelta = DEFAULT_LEASE,
+) -> bool:
+    """Serve on ``listener`` (``leadsync.ports.listening_socket``: the port is claimed before
+    any other work) until SIGTERM/SIGINT; ``True`` when the running cycle finished within
+    ``grace`` s.
 
     ``False`` means a cycle was still running at the deadline: everything it committed is
     kept, and the next run redoes the rest. ``lease`` bounds how long a standby replica
@@ -94,15 +102,6 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
     token = service.access_token.get_secret_value() if service.access_token else None
     register_secrets([token])
     with ExitStack() as stack:
-        # The port first: taken, the start fails before the store or any CRM is touched.
-        listener = stack.enter_context(
-            listening_socket(
-                service.host,
-                service.port,
-                remedy=f"stop that process or set [service] port in {settings.source} to a "
-                "free one",
-            )
-        )
         store = open_store(settings)
         stack.callback(store.close)
         connectors = build_connectors(settings)

@@ -12,6 +12,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import sys
 import termios
@@ -47,8 +48,12 @@ class Seen:
         return [i for i, line in enumerate(self.lines) if BAR_GLYPH.match(line)]
 
 
-def on_terminal(args: list[str], cwd: Path, timeout: float = 240) -> Seen:
-    """``leadsync ARGS`` with stdin, stdout and stderr on one pty of COLUMNS x ROWS."""
+def on_terminal(
+    args: list[str], cwd: Path, timeout: float = 240, stop_at: bytes | None = None
+) -> Seen:
+    """``leadsync ARGS`` with stdin, stdout and stderr on one pty of COLUMNS x ROWS.
+
+    A command that runs until stopped (``run``) gets SIGTERM once ``stop_at`` was printed."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: becomes leadsync
         os.chdir(cwd)
@@ -70,8 +75,11 @@ def on_terminal(args: list[str], cwd: Path, timeout: float = 240) -> Seen:
         if not chunk:
             break
         received += chunk
+        if stop_at is not None and stop_at in received:
+            os.kill(pid, signal.SIGTERM)
+            stop_at = None
     else:
-        os.kill(pid, 9)
+        os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     return Seen(os.waitstatus_to_exitcode(status), scrollback(bytes(received)))

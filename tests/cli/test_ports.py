@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 import tomli_w
 
 from leadsync.sandboxes import Sandboxes, running_sandboxes
+from tests.cli.terminal import on_terminal
 
 CLI = [sys.executable, "-c", "from leadsync.cli import main; main()"]
 
@@ -37,11 +39,7 @@ def world() -> Iterator[Sandboxes]:
 def test_run_with_its_port_taken_fails_before_any_crm_call(
     world: Sandboxes, taken: int, tmp_path: Path
 ) -> None:
-    data = world.config_data(f"sqlite:///{tmp_path / 'state.db'}")
-    data["service"] = {"host": "127.0.0.1", "port": taken}
-    config = tmp_path / "leadsync.toml"
-    config.write_text(tomli_w.dumps(data))
-    config.chmod(0o600)
+    config = service_config(world, taken, tmp_path)
     world.salesforce.reset_stats()
     world.hubspot.reset_stats()
     result = subprocess.run(
@@ -54,6 +52,30 @@ def test_run_with_its_port_taken_fails_before_any_crm_call(
     assert "service.started" not in result.stderr
     assert world.salesforce.stats()["total"] == 0
     assert world.hubspot.stats()["total"] == 0
+
+
+def service_config(world: Sandboxes, port: int, tmp_path: Path) -> Path:
+    data = world.config_data(f"sqlite:///{tmp_path / 'state.db'}")
+    data["service"] = {"host": "127.0.0.1", "port": port}
+    config = tmp_path / "leadsync.toml"
+    config.write_text(tomli_w.dumps(data))
+    config.chmod(0o600)
+    return config
+
+
+@pytest.mark.slow
+def test_run_on_a_terminal_says_where_it_serves(world: Sandboxes, tmp_path: Path) -> None:
+    # A terminal shows warnings only, so the start is said in a line of its own.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = service_config(world, port, tmp_path)
+    seen = on_terminal(["--config", str(config), "run"], cwd=tmp_path, stop_at=b"Ctrl-C stops")
+    # (A SIGTERM that lands before the service installs its handlers ends it at once.)
+    assert seen.exit_code in (0, -signal.SIGTERM), "\n".join(seen.lines)
+    assert seen.lines[0] == (
+        f"Serving http://127.0.0.1:{port} (dashboard, /healthz, /metrics); Ctrl-C stops."
+    )
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["salesforce port", "hubspot port"])
