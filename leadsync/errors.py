@@ -4,6 +4,7 @@
     ├── ConfigError          fix the file named in the message (config or mapping); exit non-zero
     ├── StoreError           the state store is unreachable or its schema does not fit this version
     ├── CycleBusy            another cycle holds the store's cycle lock: run again later
+    ├── AddressInUse         the address to serve on is taken: stop its holder or pick a port
     ├── CycleRefused         the cycle must not write; the message says what to do
     │   ├── CycleLockLost    the cycle lock was lost mid-cycle: it stopped before its next write;
     │   │                    the next cycle carries on
@@ -52,6 +53,12 @@ class StoreError(LeadSyncError):
 class CycleBusy(LeadSyncError):
     """Another cycle (a scheduled one, a backfill, a manual ``leadsync sync``) is running on
     this store. Nothing was done; run again once it has finished."""
+
+
+class AddressInUse(LeadSyncError):
+    """The host and port a server (``leadsync run``, ``leadsync sandbox``) is to listen on
+    are taken by another process. Nothing was started; the message names the port and the
+    setting or option that moves it."""
 
 
 class CycleRefused(LeadSyncError):

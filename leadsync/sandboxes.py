@@ -7,6 +7,7 @@ sees. ``leadsync demo`` and ``leadsync sandbox`` both start from here.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -15,11 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from leadsync.config.loading import read_toml
+from leadsync.errors import AddressInUse
+from leadsync.ports import listening_socket
 from sandboxes.hubspot import HubSpotSandbox, generate_portal
 from sandboxes.salesforce import SalesforceSandbox, generate_org
 
 #: The model the sandboxes are scored with: config.example.toml's (a test keeps them equal).
 DEMO_CONFIG = Path(__file__).resolve().parent / "demo.toml"
+#: What to do when a sandbox port is taken.
+_REMEDY = (
+    "stop that process, or pass --port with another port (HubSpot takes the next one; "
+    "0 picks free ones)"
+)
 
 
 @dataclass(frozen=True)
@@ -79,9 +87,13 @@ def running_sandboxes(
 ) -> Iterator[Sandboxes]:
     """Generate an org and a portal sharing a third of the people, and serve both.
 
-    ``port`` 0 picks free ports; otherwise Salesforce gets ``port`` and HubSpot ``port + 1``.
+    ``port`` 0 picks free ports; otherwise Salesforce gets ``port`` and HubSpot ``port + 1``;
+    either taken raises ``AddressInUse`` (before the minutes a large org takes to generate).
     ``engaged``: the share of leads with a recent run of active engagement (``generate_org``).
     """
+    for claimed in (port, port + 1) if port else ():
+        # Only a check: the sandbox servers bind for themselves once the world is generated.
+        listening_socket(host, claimed, remedy=_REMEDY).close()
     now = datetime.now(UTC)
     org = generate_org(leads=leads, seed=seed, now=now, engaged=engaged)
     lead_emails = [r["Email"] for r in org.records("Lead") if r.get("Email")]
@@ -90,6 +102,21 @@ def running_sandboxes(
         contacts=max(len(shared), leads // 2), seed=seed, now=now, shared_emails=shared
     )
     with ExitStack() as stack:
-        sf = stack.enter_context(SalesforceSandbox(org, host=host, port=port))
-        hs = stack.enter_context(HubSpotSandbox(portal, host=host, port=port + 1 if port else 0))
+        try:
+            sf = stack.enter_context(SalesforceSandbox(org, host=host, port=port))
+            hs = stack.enter_context(
+                HubSpotSandbox(portal, host=host, port=port + 1 if port else 0)
+            )
+        except OSError as exc:
+            # Taken in the meantime: the same one line as the check above.
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise _taken(host, port) from exc
         yield Sandboxes(sf, hs, shared)
+
+
+def _taken(host: str, port: int) -> AddressInUse:
+    return AddressInUse(
+        f"cannot serve the sandboxes on {host}:{port} and {port + 1}: another process listens "
+        f"on one of them; {_REMEDY}"
+    )

@@ -11,8 +11,8 @@ import typer
 from typer.core import TyperGroup
 
 from leadsync import __version__, interpreter
-from leadsync.errors import ConfigError, CycleBusy, LeadSyncError, StoreError
-from leadsync.logs import configure, redact_text
+from leadsync.errors import AddressInUse, ConfigError, CycleBusy, LeadSyncError, StoreError
+from leadsync.logs import configure, redact_text, say_repeats
 
 #: ``leadsync --help`` lists commands in the order an admin meets them: try it, connect it,
 #: run it, look at the results, improve the model, then housekeeping.
@@ -84,13 +84,21 @@ def root(
             envvar="LEADSYNC_CONFIG",
         ),
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="More log lines: -v info, -vv debug (a terminal shows warnings only).",
+        ),
+    ] = 0,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
 ) -> None:
-    configure(level="debug" if verbose else "info")
-    ctx.obj = Context(config=config, verbose=verbose)
+    configure(level=(None, "info", "debug")[min(verbose, 2)])
+    ctx.obj = Context(config=config, verbose=verbose > 0)
 
 
 def main() -> None:
@@ -100,7 +108,7 @@ def main() -> None:
 
     interpreter.tune()
     try:
-        app()
+        _run_app()
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(f"leadsync: {redact_text(problem)}", err=True)
@@ -111,9 +119,20 @@ def main() -> None:
     except CycleBusy as exc:
         typer.echo(f"leadsync: {redact_text(str(exc))}", err=True)
         sys.exit(4)
+    except AddressInUse as exc:
+        typer.echo(f"leadsync: {redact_text(str(exc))}", err=True)
+        sys.exit(6)
     except LeadSyncError as exc:
         typer.echo(f"leadsync: {redact_text(str(exc))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("leadsync: interrupted; the next run resumes where this one stopped", err=True)
         sys.exit(130)
+
+
+def _run_app() -> None:
+    try:
+        app()
+    finally:
+        # Warnings held back as repeats are counted once the command is done, on a terminal.
+        say_repeats()

@@ -18,6 +18,7 @@ from leadsync.cli.app import Context, app
 from leadsync.cli.output import console, emit_json
 from leadsync.config import load_settings
 from leadsync.errors import ConfigError
+from leadsync.ports import listening_socket
 from leadsync.service.runtime import DEFAULT_LEASE, serve
 from leadsync.store.queue import enqueue_backfill, recent_requests
 from leadsync.wiring import open_store
@@ -54,11 +55,29 @@ def run(
     """
     obj: Context = ctx.obj
     settings = load_settings(obj.config)
+    service = settings.service
     with ExitStack() as stack:
         lock_path = lock_path_for(settings.store.url)
         if lock_path is not None:
             stack.enter_context(ProcessLock(lock_path))
-        finished = serve(settings, grace=grace, lease=timedelta(seconds=lease))
+        # The port before any other work: taken, the start ends here (exit 6), no CRM called.
+        listener = stack.enter_context(
+            listening_socket(
+                service.host,
+                service.port,
+                remedy=f"stop that process or set [service] port in {settings.source} to a "
+                "free one",
+            )
+        )
+        if sys.stderr.isatty():
+            # A terminal shows warnings only (-v: info); say once that the service is up.
+            port = listener.getsockname()[1]
+            console.print(
+                f"Serving {healthz_url(service.host, port).removesuffix('/healthz')} "
+                "(dashboard, /healthz, /metrics); Ctrl-C stops.",
+                highlight=False,
+            )
+        finished = serve(settings, listener, grace=grace, lease=timedelta(seconds=lease))
     if not finished:
         # The cycle's worker thread would hold the interpreter open; what it committed is
         # durable and the next start redoes the rest, so leave now as promised.

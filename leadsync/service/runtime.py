@@ -11,6 +11,7 @@ lease is given up, and ``serve`` returns.
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -74,8 +75,16 @@ def make_lease(store_url: str, lease: timedelta) -> Lease:
     return SoleLease()
 
 
-def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT_LEASE) -> bool:
-    """Run until SIGTERM/SIGINT; ``True`` when the running cycle finished within ``grace`` s.
+def serve(
+    settings: Settings,
+    listener: socket.socket,
+    *,
+    grace: float = 60.0,
+    lease: timedelta = DEFAULT_LEASE,
+) -> bool:
+    """Serve on ``listener`` (``leadsync.ports.listening_socket``: the port is claimed before
+    any other work) until SIGTERM/SIGINT; ``True`` when the running cycle finished within
+    ``grace`` s.
 
     ``False`` means a cycle was still running at the deadline: everything it committed is
     kept, and the next run redoes the rest. ``lease`` bounds how long a standby replica
@@ -157,14 +166,14 @@ def serve(settings: Settings, *, grace: float = 60.0, lease: timedelta = DEFAULT
         scheduler.start()
         log.info(
             "service.started",
-            url=f"http://{service.host}:{service.port}",
+            url=f"http://{service.host}:{listener.getsockname()[1]}",
             connectors=list(connectors),
             interval_seconds=settings.sync.interval_seconds,
             webhook=service.webhook_path if webhook else None,
             hosts=list(hosts) if hosts is not None else "any",
         )
         try:
-            _Server(config, stop).run()
+            _Server(config, stop).run(sockets=[listener])
         finally:
             stop()
             finished = scheduler.shutdown(grace)
