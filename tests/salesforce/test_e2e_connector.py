@@ -219,3 +219,19 @@ def test_bad_credentials_stop_with_a_clear_message(sb: SalesforceSandbox) -> Non
     with pytest.raises(AuthError, match="client_secret"):
         conn.users()
     conn.close()
+
+
+@pytest.mark.parametrize(("records", "bulk"), [(100, False), (101, True)])
+def test_bulk_write_starts_above_the_threshold_not_at_it(
+    sb: SalesforceSandbox, records: int, bulk: bool
+) -> None:
+    # "bulk_write_threshold: above this many" — exactly that many still go by Collections.
+    conn = connector_for(sb, bulk_write_threshold=100)
+    ids = lead_ids(sb)[:records]
+    outcomes = conn.write(updates_for(ids, seed=3))
+    assert all(o.ok for o in outcomes)
+    calls = conn.usage().calls_by_endpoint
+    ingest = sum(v for k, v in calls.items() if "jobs/ingest" in k)
+    collections = sum(v for k, v in calls.items() if "composite/sobjects" in k)
+    assert (ingest > 0, collections > 0) == (bulk, not bulk), calls
+    conn.close()
