@@ -92,5 +92,7 @@ def test_salesforce_a_hidden_standard_field_is_about_access_a_custom_one_about_c
         problem = problems["Lead", name]
         assert_standard_advice(problem, name)
         assert "field-level security" in problem.fix
-    for name in custom_fields:
+    for i, name in enumerate(custom_fields):
         assert_custom_advice(problems["Lead", name], name)
+        # The key as the mapping file spells it: attributes live in their own table.
+        assert f"objects.Lead.attributes.x{i} " in problems["Lead", name].problem

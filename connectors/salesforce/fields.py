@@ -108,12 +108,12 @@ def check(mapping: SalesforceMapping, describe: Describer) -> list[CheckProblem]
         }
         readable = {k: v for k, v in identity.items() if v} | dict(obj.attributes)
         for canonical, path in readable.items():
+            where = f"objects.{sobject}" + ("" if canonical in identity else ".attributes")
             raw = resolve(describe, sobject, path)
             if raw is None:
-                problems.append(_missing_read(sobject, canonical, path))
+                problems.append(_missing_read(sobject, f"{where}.{canonical}", path))
                 continue
             kind = READ_KINDS.get(canonical, "attribute")
-            where = f"objects.{sobject}" + ("" if canonical in identity else ".attributes")
             problems.extend(_check_read_type(sobject, path, raw, kind, f"{where}.{canonical}"))
         for output, field in obj.outputs.items():
             problems.extend(_check_output(mapping, sobject, output, field, describe))
@@ -192,9 +192,8 @@ def _check_read_type(
     )
 
 
-def _missing_read(sobject: str, canonical: str, path: str) -> CheckProblem:
-    key = f"objects.{sobject}.{canonical}"
-    if canonical == "status" and _creatable(path):
+def _missing_read(sobject: str, key: str, path: str) -> CheckProblem:
+    if key == f"objects.{sobject}.status" and _creatable(path):
         fix = (
             f"run `leadsync fields create` (a picklist with the Lead Status values), or map "
             f"{key} to another field in {MAPPING_FILE}"
