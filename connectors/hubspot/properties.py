@@ -8,6 +8,7 @@ creates the ``leadsync`` property group and the missing properties with the mapp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from connectors.hubspot.mapping import (
 )
 from leadsync.errors import FatalSyncError
 from leadsync.records import CheckProblem, FieldInfo
+from mappings import MAPPING_FILE
 
 log = structlog.get_logger(__name__)
 
@@ -71,26 +73,14 @@ def check_against(
 ) -> list[CheckProblem]:
     """The checks of :func:`check`, as a pure function of the portal's property lists."""
     problems: list[CheckProblem] = []
-    fix_mapping = "correct the property name in mappings/hubspot.toml"
     for key, prop in mapping.contact.model_dump().items():
         if prop not in contacts:
-            problems.append(
-                CheckProblem(
-                    "contact", prop, f"[contact].{key} names a missing property", fix_mapping
-                )
-            )
+            problems.append(missing_read(prop, f"[contact].{key}"))
         else:
             problems += _check_read_type(contacts[prop], _CONTACT_KINDS[key], f"[contact].{key}")
     for name, prop in mapping.attributes.items():
         if prop not in contacts:
-            problems.append(
-                CheckProblem(
-                    "contact",
-                    prop,
-                    f"attribute {name!r} reads a property the portal does not have",
-                    f"create it in HubSpot or {fix_mapping}",
-                )
-            )
+            problems.append(missing_read(prop, f"[attributes].{name}"))
         else:
             kind = _ATTRIBUTE_KINDS.get(name, "attribute")
             problems += _check_read_type(contacts[prop], kind, f"[attributes].{name}")
@@ -112,6 +102,56 @@ def check_against(
             )
         )
     return problems
+
+
+# -- properties the portal does not show ------------------------------------------------------
+
+#: HubSpot's default contact properties a mapping is likely to name: every portal has them, so
+#: one missing from the describe is hidden from this app (scopes), never misnamed.
+STANDARD_CONTACT_PROPERTIES = frozenset(
+    {
+        "address", "annualrevenue", "associatedcompanyid", "city", "company", "country",
+        "createdate", "email", "fax", "first_conversion_date", "first_conversion_event_name",
+        "firstname", "hs_analytics_source", "hs_analytics_source_data_1",
+        "hs_analytics_source_data_2", "hs_email_optout", "hs_language", "hs_latest_source",
+        "hs_lead_status", "hs_object_id", "hs_persona", "hubspot_owner_id", "industry",
+        "jobtitle", "lastmodifieddate", "lastname", "lifecyclestage", "mobilephone",
+        "num_conversion_events", "numemployees", "phone", "recent_conversion_date",
+        "recent_conversion_event_name", "salutation", "state", "website", "zip",
+    }
+)  # fmt: skip
+#: The date HubSpot stamps when a contact first enters each lifecycle stage, custom stages
+#: included (``hs_lifecyclestage_customer_date``, and the newer ``hs_v2_date_entered_*``).
+_STAGE_DATE = re.compile(r"hs_lifecyclestage_\w+_date|hs_v2_date_entered_\w+")
+
+
+def is_standard_contact_property(name: str) -> bool:
+    """Whether ``name`` is one of HubSpot's own contact properties, present in every portal."""
+    return name in STANDARD_CONTACT_PROPERTIES or _STAGE_DATE.fullmatch(name) is not None
+
+
+def missing_read(prop: str, key: str) -> CheckProblem:
+    """A mapped read whose property the portal does not list. HubSpot's own property is there
+    in every portal, so renaming it is never the fix: the app does not see it. A custom one
+    may be absent from this portal: create it, or map another."""
+    if is_standard_contact_property(prop):
+        return CheckProblem(
+            "contact",
+            prop,
+            f"{key} names {prop}, a standard HubSpot contact property, but the portal does not "
+            "show it to this app",
+            "check that the private app has the crm.objects.contacts.read and "
+            "crm.schemas.contacts.read scopes (Settings > Integrations > Private Apps) and that "
+            f"the portal's subscription offers {prop}; the name in {MAPPING_FILE} is HubSpot's "
+            "own, so keep it",
+        )
+    return CheckProblem(
+        "contact",
+        prop,
+        f"{key} names {prop}, a custom property this portal does not have",
+        f"create {prop} in HubSpot (Settings > Properties), or map {key} to another property "
+        f"in {MAPPING_FILE}",
+    )
 
 
 # -- the type of what is read ----------------------------------------------------------------
@@ -168,7 +208,7 @@ def _check_read_type(live: dict[str, Any], kind: str, key: str) -> list[CheckPro
             name,
             f"type is {live_type!r}; {key} is read as {wanted}, so a value LeadSync cannot "
             "read costs that value (each is listed in `leadsync status`)",
-            f"map {key} in mappings/hubspot.toml to a {fix_type} property, or change "
+            f"map {key} in {MAPPING_FILE} to a {fix_type} property, or change "
             f"{name}'s type to {fix_type} in HubSpot (Settings > Properties)",
         )
     ]
@@ -232,13 +272,13 @@ def _check_options(mapping: HubSpotMapping, name: str, live: dict[str, Any]) -> 
         labelled = [o for o in options if _loose(str(o.get("label") or "")) in names]
         if labelled:
             fix = (
-                f"set {where} = {str(labelled[0].get('value'))!r} in mappings/hubspot.toml "
+                f"set {where} = {str(labelled[0].get('value'))!r} in {MAPPING_FILE} "
                 f"(the option labelled {str(labelled[0].get('label'))!r})"
             )
         else:
             fix = (
                 f"add an option with internal value {written!r} to {out.property} in HubSpot "
-                f"(Settings > Properties), or set {where} in mappings/hubspot.toml to one of "
+                f"(Settings > Properties), or set {where} in {MAPPING_FILE} to one of "
                 f"{allowed}"
             )
         problems.append(
@@ -266,7 +306,7 @@ def _check_unmapped_outputs(mapping: HubSpotMapping) -> list[CheckProblem]:
             f"[outputs.{name}]",
             f"output {name!r} is not mapped, so every contact update carrying it is refused "
             "(UNMAPPED_OUTPUT)",
-            f"add [outputs.{name}] to mappings/hubspot.toml (see the shipped mapping), then "
+            f"add [outputs.{name}] to {MAPPING_FILE} (see the shipped mapping), then "
             + _RUN_CREATE,
         )
         for name in OUTPUT_NAMES
@@ -389,7 +429,7 @@ def check_targets(
             CheckProblem(
                 "contact", "[contact].status",
                 f"no status property is mapped, but LeadSync sets {', '.join(map(repr, wanted))}",
-                "map [contact] status in mappings/hubspot.toml (HubSpot's is hs_lead_status)",
+                f"map [contact] status in {MAPPING_FILE} (HubSpot's is hs_lead_status)",
             )
         )  # fmt: skip
     if status_property and wanted:

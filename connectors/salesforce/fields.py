@@ -14,6 +14,7 @@ import structlog
 
 from connectors.salesforce.mapping import PEOPLE_OBJECTS, SalesforceMapping
 from leadsync.records import CheckProblem, FieldInfo
+from mappings import MAPPING_FILE
 
 log = structlog.get_logger(__name__)
 
@@ -107,12 +108,12 @@ def check(mapping: SalesforceMapping, describe: Describer) -> list[CheckProblem]
         }
         readable = {k: v for k, v in identity.items() if v} | dict(obj.attributes)
         for canonical, path in readable.items():
+            where = f"objects.{sobject}" + ("" if canonical in identity else ".attributes")
             raw = resolve(describe, sobject, path)
             if raw is None:
-                problems.append(_missing_read(sobject, canonical, path))
+                problems.append(_missing_read(sobject, f"{where}.{canonical}", path))
                 continue
             kind = READ_KINDS.get(canonical, "attribute")
-            where = f"objects.{sobject}" + ("" if canonical in identity else ".attributes")
             problems.extend(_check_read_type(sobject, path, raw, kind, f"{where}.{canonical}"))
         for output, field in obj.outputs.items():
             problems.extend(_check_output(mapping, sobject, output, field, describe))
@@ -186,21 +187,49 @@ def _check_read_type(
         path,
         f"is a {sf_type} field; {key} is read as {wanted}, so a value LeadSync cannot "
         "read costs that value (each is listed in `leadsync status`)",
-        f"map {key} in mappings/salesforce.toml to a {fix_type} field, or change {path}'s "
+        f"map {key} in {MAPPING_FILE} to a {fix_type} field, or change {path}'s "
         f"type to {fix_type} in Setup (Object Manager > {sobject} > Fields & Relationships)",
     )
 
 
-def _missing_read(sobject: str, canonical: str, path: str) -> CheckProblem:
-    fix = (
-        f"correct objects.{sobject}.{canonical} in mappings/salesforce.toml, or grant the "
-        f"integration user Read access to {sobject}.{path}"
-    )
-    if canonical == "status" and _creatable(path):
-        fix = f"run `leadsync fields create` (a picklist with the Lead Status values), or {fix}"
+def _missing_read(sobject: str, key: str, path: str) -> CheckProblem:
+    if key == f"objects.{sobject}.status" and _creatable(path):
+        fix = (
+            f"run `leadsync fields create` (a picklist with the Lead Status values), or map "
+            f"{key} to another field in {MAPPING_FILE}"
+        )
+        return CheckProblem(sobject, path, f"{key} names {path}, which does not exist", fix)
+    return missing_field(sobject, path, key)
+
+
+def missing_field(sobject: str, path: str, key: str) -> CheckProblem:
+    """A mapped field the describe does not list. A standard field is in every org, so the
+    integration user does not see it (field-level security, or an edition without it), and
+    renaming it is never the fix; a custom one may be absent from this org."""
+    if is_standard_field(path):
+        return CheckProblem(
+            sobject,
+            path,
+            f"{key} names {path}, a standard Salesforce field, but the integration user does "
+            "not see it",
+            f"grant the integration user's profile or permission set Read access to "
+            f"{sobject}.{path} (field-level security) and check the org's edition offers it; "
+            f"the name in {MAPPING_FILE} is Salesforce's own, so keep it",
+        )
     return CheckProblem(
-        sobject, path, f"field mapped for '{canonical}' does not exist or is not visible", fix
+        sobject,
+        path,
+        f"{key} names {path}, a custom field this org does not have or does not show to the "
+        "integration user",
+        f"create {path} in Setup (Object Manager > {sobject} > Fields & Relationships) and grant "
+        f"the integration user Read access, or map {key} to another field in {MAPPING_FILE}",
     )
+
+
+def is_standard_field(path: str) -> bool:
+    """Whether every step of ``path`` is a standard field or relationship: custom ones end in
+    ``__c`` (fields) or ``__r`` (relationships), managed-package ones too."""
+    return not any(part.endswith(("__c", "__r")) for part in path.split("."))
 
 
 def _creatable(field: str) -> bool:
@@ -254,7 +283,7 @@ def check_statuses(
                     f"no status field is mapped, so the status LeadSync sets at hand-off and "
                     f"recycle ({quoted}) is left out for every {sobject} "
                     "(salesforce.reassign.status_unmapped)",
-                    f"map objects.{sobject}.status in mappings/salesforce.toml to a picklist "
+                    f"map objects.{sobject}.status in {MAPPING_FILE} to a picklist "
                     f"holding {quoted} (e.g. {sobject}_Status__c; `leadsync fields create` "
                     "creates a missing custom one)",
                 )
@@ -318,11 +347,15 @@ def _check_output(
 ) -> Iterator[CheckProblem]:
     raw = resolve(describe, sobject, field)
     if raw is None:
+        key = f"objects.{sobject}.outputs.{output}"
+        if not _creatable(field):
+            yield missing_field(sobject, field, key)
+            return
         yield CheckProblem(
             sobject,
             field,
             f"output field for '{output}' does not exist",
-            "run `leadsync fields create` (or create it in Setup and map it here)",
+            f"run `leadsync fields create`, or map {key} to another field in {MAPPING_FILE}",
         )
         return
     info = field_info(raw)
@@ -359,7 +392,7 @@ def _check_output(
                     field,
                     f"picklist lacks the value {value!r} (for '{output}' = {canonical})",
                     f"add picklist value {value!r} to {sobject}.{field}, or change "
-                    f"values.{output}.{canonical} in mappings/salesforce.toml",
+                    f"values.{output}.{canonical} in {MAPPING_FILE}",
                 )
 
 
@@ -392,7 +425,7 @@ def _check_forms(mapping: SalesforceMapping, describe: Describer) -> Iterator[Ch
             "*",
             "form submission object is not visible",
             f"create {forms.object} or set activities.forms.source to 'campaign_members' or "
-            f"'none' in mappings/salesforce.toml; {_object_access_fix(forms.object)}",
+            f"'none' in {MAPPING_FILE}; {_object_access_fix(forms.object)}",
         )
         return
     for key in (
@@ -408,12 +441,7 @@ def _check_forms(mapping: SalesforceMapping, describe: Describer) -> Iterator[Ch
             continue
         raw = resolve(describe, forms.object, path)
         if raw is None:
-            yield CheckProblem(
-                forms.object,
-                path,
-                f"form field for '{key}' does not exist or is not visible",
-                f"correct activities.forms.{key} in mappings/salesforce.toml",
-            )
+            yield missing_field(forms.object, path, f"activities.forms.{key}")
             continue
         yield from _check_read_type(
             forms.object, path, raw, _FORM_KINDS[key], f"activities.forms.{key}"

@@ -35,7 +35,7 @@ from connectors.hubspot.webhooks import (
 from connectors.hubspot.write import chunks_without_repeats, errors_by_id
 from leadsync.errors import AuthError, BudgetExhausted, ConfigError, RetriableSyncError
 from leadsync.records import RecordRef, TaskRequest
-from mappings import default_mapping_path
+from mappings import MAPPING_FILE, default_mapping_path
 
 MAPPING = load_mapping(default_mapping_path("hubspot"))
 
@@ -444,6 +444,6 @@ def test_check_compares_each_read_propertys_type_with_what_is_read() -> None:
     assert set(problems) == {"hs_lifecyclestage_customer_date", "hs_email_optout", "numemployees"}
     converted = problems["hs_lifecyclestage_customer_date"]
     assert "[contact].converted_at is read as a date-time" in converted.problem
-    assert "datetime" in converted.fix and "mappings/hubspot.toml" in converted.fix
+    assert "datetime" in converted.fix and MAPPING_FILE in converted.fix
     assert "bool" in problems["hs_email_optout"].fix
     assert "[attributes].employees" in problems["numemployees"].problem
