@@ -58,7 +58,7 @@ def report_document(
         document["backtest_rule"] = BACKTEST_RULE.format(window=ds.window_days)
         document["matrix_by_month"] = matrix_by_month(leads)
     if conn is not None:
-        document.update(store_sections(conn, start, now, ds.cycle_days, stage_list))
+        document.update(store_sections(conn, start, ds.cycle_days, stage_list))
     else:
         document["not_available"] = (
             "matrix per month, hand-raisers against sales-ready and the recycle flow need the "

@@ -274,11 +274,11 @@ def dataset_sections(ds: Dataset, leads: Sequence[Lead]) -> dict[str, Any]:
 def store_sections(
     conn: Connection,
     start: datetime,
-    now: datetime,
     cycle_days: float,
     stages: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The sections only the store can answer: hand-offs and recycles."""
+    """The sections only the store can answer: hand-offs and recycles (the months come from
+    the dataset: ``matrix_by_month``)."""
     converted = conversions(conn, None, stages)
     return {
         "hand_raisers_vs_sales_ready": hand_raisers_vs_sales_ready(
