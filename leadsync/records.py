@@ -68,7 +68,8 @@ class PersonRecord:
     a number in a picklist); the model cleans them when it scores. ``merged_into`` names the
     surviving record when this one was converted or merged, so its history can move there.
     ``unreadable`` lists the values the connector could not read (each is left out, or set
-    to its safe default: an unreadable opt-out reads as opted out).
+    to its safe default: an unreadable opt-out reads as opted out). ``created_at`` is when the
+    record entered the CRM (the report dates a lead by it), ``converted_at`` when it converted.
     """
 
     ref: RecordRef
@@ -82,6 +83,7 @@ class PersonRecord:
     converted_at: datetime | None = None
     deleted: bool = False
     merged_into: RecordRef | None = None
+    created_at: datetime | None = None
     unreadable: tuple[UnreadableValue, ...] = ()
 
 

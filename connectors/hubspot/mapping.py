@@ -81,6 +81,8 @@ class ContactFields(_Strict):
     lifecycle_stage: str = "lifecyclestage"
     converted_at: str = "hs_lifecyclestage_customer_date"
     company_id: str = "associatedcompanyid"
+    #: When the contact entered the CRM (the report dates a lead by it).
+    created: str = "createdate"
 
 
 class OutputProperty(_Strict):
@@ -171,7 +173,8 @@ class HubSpotMapping(_Strict):
     values: dict[str, dict[str, OptionValue]] = Field(default_factory=dict)
     tasks: TaskSettings = TaskSettings()
     activities: ActivitySources = ActivitySources()
-    #: Lifecycle stages that count as converted (``converted_at`` is read only for these).
+    #: Lifecycle stages that count as converted: a contact converted when it first entered
+    #: any of them (HubSpot's ``hs_lifecyclestage_<stage>_date``, or ``contact.converted_at``).
     converted_stages: list[str] = Field(default_factory=lambda: ["customer"])
 
     @model_validator(mode="after")
@@ -241,10 +244,16 @@ class HubSpotMapping(_Strict):
             c.opted_out,
             c.lifecycle_stage,
             c.converted_at,
+            *self.stage_date_properties(),
             c.company_id,
+            c.created,
             *self.attributes.values(),
         ]
         return list(dict.fromkeys(wanted))
+
+    def stage_date_properties(self) -> list[str]:
+        """HubSpot's "date entered <stage>" property of each converted stage."""
+        return [f"hs_lifecyclestage_{stage}_date" for stage in self.converted_stages]
 
 
 def load_mapping(path: Path) -> HubSpotMapping:
@@ -422,7 +431,13 @@ def person_from_contact(
         if readable:
             attributes[name] = value
     stage = read.text(c.lifecycle_stage, props.get(c.lifecycle_stage)) or ""
-    converted = read.time(c.converted_at, props.get(c.converted_at))
+    # The first entry into any converted stage: a contact that went opportunity -> customer
+    # converted when it became an opportunity, if both count.
+    entered = [
+        read.time(name, props.get(name))
+        for name in dict.fromkeys([c.converted_at, *mapping.stage_date_properties()])
+    ]
+    converted = min((t for t in entered if t is not None), default=None)
     if converted is None and stage in mapping.converted_stages:
         converted = modified
     person = PersonRecord(
@@ -442,6 +457,7 @@ def person_from_contact(
         account_id=read.object_id(c.company_id, props.get(c.company_id)),
         converted_at=converted,
         deleted=archived,
+        created_at=read.time(c.created, props.get(c.created)),
     )
     # An archived contact has nothing left to fix.
     if read.notes and not archived:

@@ -186,6 +186,7 @@ _CONTACT_KINDS: dict[str, str] = {
     "lifecycle_stage": "enumeration",
     "converted_at": "datetime",
     "company_id": "id",
+    "created": "datetime",
 }
 _ATTRIBUTE_KINDS: dict[str, str] = {"employees": "number", "annual_revenue": "number"}
 #: Property types that do not hold one readable value (a map pin).

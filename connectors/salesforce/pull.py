@@ -32,7 +32,7 @@ from leadsync.records import ActivityRecord, PersonRecord, RecordRef, Unreadable
 #: Key prefixes of the record ids a Task's or Event's WhoId can hold.
 _WHO_PREFIX = {"00Q": "Lead", "003": "Contact"}
 
-_PERSON_SYSTEM = ("Id", "SystemModstamp", "IsDeleted", "MasterRecordId")
+_PERSON_SYSTEM = ("Id", "SystemModstamp", "IsDeleted", "MasterRecordId", "CreatedDate")
 _LEAD_CONVERSION = ("IsConverted", "ConvertedDate", "ConvertedContactId")
 
 
@@ -410,6 +410,7 @@ def to_person(
         converted_at=converted_at,
         deleted=deleted,
         merged_into=merged_into,
+        created_at=read.time("CreatedDate"),
     )
     # A record the CRM deleted or merged away has nothing left to fix.
     if read.notes and not (deleted or merged_into):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -41,6 +42,17 @@ StageOpt = Annotated[
         "repeatable).",
     ),
 ]
+WindowOpt = Annotated[
+    float,
+    typer.Option(
+        "--window-days",
+        metavar="DAYS",
+        min=0,
+        help="Back-test: place each lead in the cell the model gives it this many days after "
+        "it entered the CRM (or just before it converted, if sooner), from the activities "
+        "before then.",
+    ),
+]
 MappingOpt = Annotated[
     Path | None,
     typer.Option(
@@ -56,11 +68,23 @@ _CONVERSION_HELP = (
 )
 
 
+#: ``leadsync.report.dataset.BACKTEST_WINDOW_DAYS``, not imported: the report loads lazily.
+_WINDOW_DAYS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Periods:
+    """How long after entering a lead counts as converted, and when its back-test reads it."""
+
+    cycle_days: float
+    window_days: float = _WINDOW_DAYS
+
+
 def _dataset(
     settings: Settings,
     export: Path | None,
     mapping: Path | None,
-    cycle_days: float,
+    periods: Periods,
     stages: list[str],
     now: datetime,
 ) -> tuple[Dataset, str]:
@@ -82,9 +106,10 @@ def _dataset(
                 conn,
                 spec,
                 fit_source=settings.identity.fit_source,
-                cycle_days=cycle_days,
+                cycle_days=periods.cycle_days,
                 now=now,
                 stages=stages,
+                window_days=periods.window_days,
             )
     finally:
         store.close()
@@ -93,7 +118,8 @@ def _dataset(
 
 @app.command(
     help="Does the model work? Conversion per cell, box and rule.\n\n"
-    "Leads entering each matrix cell per month and how they convert "
+    "Leads per month they entered the CRM, in the matrix cell a back-test gives them "
+    "(--window-days after entering, or just before converting), and how they convert "
     "(95% Wilson intervals, counts shown so small samples read as such); per ICP criterion and "
     "engagement rule, how often it fires and the conversion lift when it does, flagged "
     "'revisit your ICP' where the lift's interval includes 1; poor-fit leads by source and "
@@ -109,6 +135,7 @@ def report(
         int, typer.Option("--months", metavar="N", min=1, help="Months to cover.")
     ] = 12,
     sales_cycle_days: CycleOpt = 90.0,
+    window_days: WindowOpt = _WINDOW_DAYS,
     as_json: JsonOpt = False,
     csv_dir: Annotated[
         Path | None,
@@ -133,7 +160,8 @@ def report(
     settings = load_settings(ctx.obj.config)
     now = datetime.now(UTC)
     stages = converted_stage or []
-    ds, conversion = _dataset(settings, export, mapping, sales_cycle_days, stages, now)
+    periods = Periods(sales_cycle_days, window_days)
+    ds, conversion = _dataset(settings, export, mapping, periods, stages, now)
     if export is None:
         store = open_store(settings)
         try:
@@ -200,7 +228,9 @@ def tune(
             f"--out {out} is the live config; tune never edits it: write elsewhere and review"
         )
     now = datetime.now(UTC)
-    ds, _ = _dataset(settings, export, mapping, sales_cycle_days, converted_stage or [], now)
+    ds, _ = _dataset(
+        settings, export, mapping, Periods(sales_cycle_days), converted_stage or [], now
+    )
     found = suggest(ds, holdout_months)
     spec = settings.model_spec()
     current_text = config_path.read_text(encoding="utf-8")

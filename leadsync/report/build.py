@@ -6,14 +6,20 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from leadsync.report.dataset import Dataset
-from leadsync.report.sections import dataset_sections, period_start, store_sections
+from leadsync.report.dataset import BACKTEST_RULE, Dataset
+from leadsync.report.sections import (
+    dataset_sections,
+    matrix_by_month,
+    period_start,
+    store_sections,
+)
 from leadsync.store import Connection
 
 CONVERSION_STORE = (
     "converted = a Salesforce lead converted (ConvertedDate) or a HubSpot contact whose "
-    "lifecycle stage reached one of the mapping's converted_stages (customer by default){stages}; "
-    "the store holds no opportunities, so 'opportunity won' is not seen"
+    "lifecycle stage reached one of the mapping's converted_stages (customer by default; dated "
+    "by when it first entered one){stages}; the store holds no opportunities, so "
+    "'opportunity won' is not seen"
 )
 CONVERSION_CSV = "converted = the export's converted flag ({column})"
 
@@ -28,7 +34,8 @@ def report_document(
     conversion: str = "",
 ) -> dict[str, Any]:
     """Every section the data can answer. Store sections need ``conn``; the dataset
-    sections cover leads that entered within the period (all rows of an undated export)."""
+    sections cover leads that entered the CRM within the period (all rows of an undated
+    export); the months are when they entered, each in its back-test cell."""
     start = period_start(now, months)
     leads = [
         lead for lead in ds.leads if lead.entered_at is None or start <= lead.entered_at <= now
@@ -47,8 +54,11 @@ def report_document(
         ),
         **dataset_sections(ds, leads),
     }
+    if ds.window_days is not None:
+        document["backtest_rule"] = BACKTEST_RULE.format(window=ds.window_days)
+        document["matrix_by_month"] = matrix_by_month(leads)
     if conn is not None:
-        document.update(store_sections(conn, start, now, ds.cycle_days, stage_list))
+        document.update(store_sections(conn, start, ds.cycle_days, stage_list))
     else:
         document["not_available"] = (
             "matrix per month, hand-raisers against sales-ready and the recycle flow need the "

@@ -2,19 +2,25 @@
 rule, what the rule counted at the lead's decision moment, and whether the lead converted
 within the sales cycle.
 
-Each lead has an *entry* (its first activity, first score or conversion, whichever came first)
-and an *outcome*: converted within the sales cycle after entering, or not; a lead whose cycle
-is still running has no outcome yet (``converted is None``) and is left out of every rate.
-Its features are read at its *snapshot*: just after its last activity before the outcome (the
-conversion, or the end of its cycle), i.e. at the score the lead had reached when it last
-engaged. Reading everyone at their own last engagement, rather than converters at conversion
-and the others at the end of their cycle, keeps decay from favouring converters merely because
-they were read sooner; and nothing done after converting leaks into the features.
+Each lead has an *entry*: when it entered the CRM (its earliest record's creation time), or,
+for records stored before creation times were pulled, its first activity, first score or
+conversion, whichever came first. It has an *outcome*: converted within the sales cycle after
+entering, or not; a lead whose cycle is still running has no outcome yet (``converted is
+None``) and is left out of every rate. Its features are read at its *snapshot*: just after its
+last activity before the outcome (the conversion, or the end of its cycle), i.e. at the score
+the lead had reached when it last engaged. Reading everyone at their own last engagement,
+rather than converters at conversion and the others at the end of their cycle, keeps decay from
+favouring converters merely because they were read sooner; and nothing done after converting
+leaks into the features.
 
 Per rule, ``exposure`` is what the rule's points are multiplied by in the model's score: the
 sum of the decay factors of the activities it counted (window and cap applied), so a config's
 engagement score is exactly ``sum(points * exposure)``. ``fired`` is how many activities it
 counted. From a CSV export, which has counts and no dates, exposure is the plain count.
+
+The matrix cell of a lead is a back-test (``BACKTEST_RULE``): the model scores it as of
+``backtest_at``, the earliest of its entry plus the window, just before its conversion and
+now, from the activities before that moment; nothing later can move it into a cell.
 """
 
 from __future__ import annotations
@@ -34,6 +40,15 @@ from leadsync.store.history import PersonHistory, histories
 _TICK = timedelta(seconds=1)
 #: Activity kinds that carry a campaign (the campaign a lead came in through).
 CAMPAIGN_KINDS = ("campaign_member", "campaign_response")
+#: Days after entering at which a lead's back-test cell is read, unless it converted sooner.
+BACKTEST_WINDOW_DAYS = 30.0
+#: The back-test's rule in words, for the report page (``{window}``: the window in days).
+BACKTEST_RULE = (
+    "back-test: each lead is placed in the cell the model gives it {window:g} days after it "
+    "entered the CRM, or just before it converted if that came sooner (now, for a lead that "
+    "entered less than {window:g} days ago), counting only the activities before that moment: "
+    "nothing it did later, and nothing after converting"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +68,9 @@ class Lead:
     exposure: tuple[float, ...]
     #: Per engagement rule: how many activities it counted.
     fired: tuple[int, ...]
+    #: The matrix cell the model gave it as of ``backtest_at`` (None from a CSV export).
+    cell: str | None = None
+    backtest_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +107,8 @@ class Dataset:
     decayed: bool
     cycle_days: float
     quality: DataQuality | None = None
+    #: Days after entering at which the back-test reads a lead's cell (store only).
+    window_days: float | None = None
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -130,6 +150,17 @@ def lead_features(
     return boxes, tuple(exposure.values()), tuple(fired.values())
 
 
+def backtest_at(
+    entered: datetime, converted_at: datetime | None, window: timedelta, now: datetime
+) -> datetime:
+    """When a lead's back-test reads it: ``window`` after it entered, or just before it
+    converted or now if either came sooner (never after any of them)."""
+    moments = [entered + window, now]
+    if converted_at is not None:
+        moments.append(converted_at - _TICK)
+    return min(moments)
+
+
 def outcome(
     entered_at: datetime, converted_at: datetime | None, cycle: timedelta, now: datetime
 ) -> tuple[bool | None, datetime]:
@@ -142,32 +173,56 @@ def outcome(
     return None, now
 
 
-def lead_of(
-    history: PersonHistory,
-    spec: ModelSpec,
-    unit: ModelSpec,
-    fit_source: str | None,
-    cycle: timedelta,
-    now: datetime,
-) -> Lead | None:
-    """One person's history read as of their snapshot; None without any (no activity,
-    score or conversion)."""
-    inputs = history.inputs
-    acts = to_activities(inputs)
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How the store's history is read: the model, where fit is read, the sales cycle, the
+    back-test window and the clock."""
+
+    spec: ModelSpec
+    fit_source: str | None
+    cycle: timedelta
+    window: timedelta
+    now: datetime
+    unit: ModelSpec = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "unit", unit_spec(self.spec))
+
+
+def entry(history: PersonHistory, acts: Sequence[Activity]) -> datetime | None:
+    """When a lead entered: its CRM creation time; without one, its first activity, score or
+    conversion. None without any of them."""
+    if history.created_at is not None:
+        return history.created_at
     starts = [t for t in (history.first_scored_at, history.converted_at) if t is not None]
     if acts:
         starts.append(acts[0].occurred_at)
-    if not starts:
+    return min(starts, default=None)
+
+
+def backtest_cell(reading: Reading, person: Person, acts: Sequence[Activity], at: datetime) -> str:
+    """The cell the model gives ``person`` as of ``at`` from the activities before it."""
+    return score(person, [a for a in acts if a.occurred_at < at], reading.spec, at).cell
+
+
+def lead_of(history: PersonHistory, reading: Reading) -> Lead | None:
+    """One person's history read as of their snapshot, with their back-test cell; None
+    without any dated history (no creation time, activity, score or conversion)."""
+    spec, unit, now = reading.spec, reading.unit, reading.now
+    inputs = history.inputs
+    acts = to_activities(inputs)
+    entered = entry(history, acts)
+    if entered is None:
         return None
-    entered = min(starts)
-    result, told = outcome(entered, history.converted_at, cycle, now)
+    result, told = outcome(entered, history.converted_at, reading.cycle, now)
     before = [a for a in acts if a.occurred_at < told]
     snapshot = before[-1].occurred_at + _TICK if before else min(entered, told)
-    attributes = merged_attributes(inputs.records, fit_source)
+    attributes = merged_attributes(inputs.records, reading.fit_source)
     person = Person(key=str(inputs.person_id), attributes=attributes, email=inputs.email)
     boxes, exposure, fired = lead_features(spec, unit, person, before, snapshot)
     source = attributes.get("lead_source")
     campaign = next((a.name for a in acts if a.kind in CAMPAIGN_KINDS and a.name), None)
+    at = backtest_at(entered, history.converted_at, reading.window, now)
     return Lead(
         key=str(inputs.person_id),
         entered_at=entered,
@@ -178,6 +233,8 @@ def lead_of(
         boxes=boxes,
         exposure=exposure,
         fired=fired,
+        cell=backtest_cell(reading, person, acts, at),
+        backtest_at=at,
     )
 
 
@@ -190,13 +247,16 @@ def leads_from_store(
     now: datetime,
     stages: Iterable[str] = (),
     origin: str = "store",
+    window_days: float = BACKTEST_WINDOW_DAYS,
 ) -> Dataset:
-    """Every person in the store with some history, read as of their snapshot."""
-    cycle = timedelta(days=cycle_days)
-    unit = unit_spec(spec)
+    """Every person in the store with some history, read as of their snapshot, with their
+    back-test cell ``window_days`` after entering (see ``BACKTEST_RULE``)."""
+    reading = Reading(
+        spec, fit_source, timedelta(days=cycle_days), timedelta(days=window_days), now
+    )
     leads: list[Lead] = []
     for history in histories(conn, stages):
-        lead = lead_of(history, spec, unit, fit_source, cycle, now)
+        lead = lead_of(history, reading)
         if lead is not None:
             leads.append(lead)
     return Dataset(
@@ -209,4 +269,5 @@ def leads_from_store(
         leads=tuple(leads),
         decayed=True,
         cycle_days=cycle_days,
+        window_days=window_days,
     )

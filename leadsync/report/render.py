@@ -37,8 +37,13 @@ def print_report(document: Mapping[str, Any], console: Console) -> None:
         f"decided ({leads['converted']} converted), {leads['open']} still in their sales cycle"
     )
     console.print(document["conversion"], markup=False, highlight=False)
+    if "backtest_rule" in document:
+        console.print(f"Months are when leads entered the CRM; {document['backtest_rule']}.",
+                      markup=False, highlight=False)  # fmt: skip
     if "matrix_by_month" in document:
-        table = Table(title="Matrix per month: people entering each cell, converted in the cycle")
+        table = Table(
+            title="Matrix per month: leads entering the CRM per back-test cell, converted"
+        )
         for column in ("month", "cell", "entered", "converted (95% CI)", "open", "after conv."):
             table.add_column(column)
         for row in document["matrix_by_month"]:

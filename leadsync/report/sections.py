@@ -21,7 +21,6 @@ from leadsync.report.dataset import Dataset, Lead
 from leadsync.report.stats import Lift, lift, share
 from leadsync.store import Connection
 from leadsync.store.history import (
-    cell_entries,
     conversions,
     handed_off_since,
     people_handed_off_since,
@@ -145,35 +144,22 @@ def poor_fit_by(ds: Dataset, leads: Sequence[Lead], key: str) -> list[dict[str, 
     return rows
 
 
-def matrix_by_month(
-    conn: Connection,
-    start: datetime,
-    now: datetime,
-    cycle_days: float,
-    converted: dict[int, datetime],
-) -> list[dict[str, Any]]:
-    """People entering each matrix cell per month (from the score history), and the share of
-    them that converted within the sales cycle after entering. Entries after a person had
-    already converted are left out; ``open`` counts entries whose cycle is still running."""
-    cycle = timedelta(days=cycle_days)
-    seen: set[tuple[str, str, int]] = set()
+def matrix_by_month(leads: Sequence[Lead]) -> list[dict[str, Any]]:
+    """Leads per month they entered the CRM and per back-test cell (see ``BACKTEST_RULE``),
+    and the share that converted within the sales cycle after entering. ``open`` counts those
+    whose cycle is still running; ``after_conversion`` those already converted when they
+    entered (left out of ``entered``)."""
     cells: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for entry in cell_entries(conn, start, now):
-        pid, at, cell = entry.person_id, entry.at, entry.cell
-        month = f"{at:%Y-%m}"
-        conv = converted.get(pid)
-        counts = cells[(month, cell)]
-        if conv is not None and conv < at:
-            counts[3] += 1  # already a customer when they entered
+    for lead in leads:
+        if lead.cell is None or lead.entered_at is None:
             continue
-        if (month, cell, pid) in seen:
+        counts = cells[(f"{lead.entered_at:%Y-%m}", lead.cell)]
+        if lead.converted_at is not None and lead.converted_at < lead.entered_at:
+            counts[3] += 1
             continue
-        seen.add((month, cell, pid))
         counts[0] += 1
-        if conv is not None and conv <= at + cycle:
-            counts[1] += 1
-        elif at + cycle > now:
-            counts[2] += 1
+        counts[1] += lead.converted is True
+        counts[2] += lead.converted is None
     rows = []
     for (month, cell), (n, k, still_open, after) in sorted(cells.items()):
         rows.append(
@@ -288,14 +274,13 @@ def dataset_sections(ds: Dataset, leads: Sequence[Lead]) -> dict[str, Any]:
 def store_sections(
     conn: Connection,
     start: datetime,
-    now: datetime,
     cycle_days: float,
     stages: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The sections only the store can answer: months, hand-offs and recycles."""
+    """The sections only the store can answer: hand-offs and recycles (the months come from
+    the dataset: ``matrix_by_month``)."""
     converted = conversions(conn, None, stages)
     return {
-        "matrix_by_month": matrix_by_month(conn, start, now, cycle_days, converted),
         "hand_raisers_vs_sales_ready": hand_raisers_vs_sales_ready(
             conn, start, cycle_days, converted
         ),

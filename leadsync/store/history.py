@@ -41,6 +41,10 @@ class PersonHistory:
     first_scored_at: datetime | None
     #: The earliest conversion (see ``conversions``).
     converted_at: datetime | None
+    #: When the person entered the CRM: the earliest creation time of any record they had
+    #: (a Contact converted from a Lead entered when the Lead was created); None when no
+    #: record's is known (stored before creation times were pulled).
+    created_at: datetime | None = None
 
 
 def _record_column(name: str) -> sa.ColumnElement[object]:
@@ -97,6 +101,13 @@ def _histories(
         ).all()
     )
     converted = conversions(conn, part, stages)
+    created = dict(
+        conn.execute(
+            sa.select(crm_records.c.person_id, sa.func.min(crm_records.c.created_at))
+            .where(among(conn, crm_records.c.person_id, part))
+            .group_by(crm_records.c.person_id)
+        ).all()
+    )
     for pid in part:
         head = heads.get(pid)
         if head is None or not records[pid]:
@@ -110,7 +121,7 @@ def _histories(
             activities=tuple(acts[pid]),
             recycle_reason=head.recycle_reason,
         )
-        yield PersonHistory(inputs, first_scored.get(pid), converted.get(pid))
+        yield PersonHistory(inputs, first_scored.get(pid), converted.get(pid), created.get(pid))
 
 
 def conversions(

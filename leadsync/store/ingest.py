@@ -126,15 +126,17 @@ def _record_row(
         "opted_out": bool(rec.opted_out),
         "account_id": _clip(rec.account_id, 128),
         "converted_at": rec.converted_at,
+        "created_at": rec.created_at,
         "deleted": bool(rec.deleted),
         "merged_into": _clip(rec.merged_into, 300) if rec.merged_into else None,
         "modified_at": rec.modified_at,
         "updated_at": now,
     }
     # Content only: our own write-back bumps the CRM's modstamp without changing any input.
-    row["fingerprint"] = fingerprint(
-        _with_notes({k: v for k, v in row.items() if k not in _NOT_FINGERPRINTED}, notes)
-    )
+    content = {k: v for k, v in row.items() if k not in _NOT_FINGERPRINTED}
+    if content["created_at"] is None:  # keeps the fingerprint it had before it was pulled
+        del content["created_at"]
+    row["fingerprint"] = fingerprint(_with_notes(content, notes))
     domain = email_domain(email)
     row["email_domain"] = domain if domain and len(domain) <= 255 else None
     return row

@@ -89,6 +89,8 @@ crm_records = sa.Table(
     sa.Column("opted_out", sa.Boolean, nullable=False, default=False),
     sa.Column("account_id", sa.String(128)),
     sa.Column("converted_at", UTCDateTime),
+    # When the record entered the CRM: the report dates a lead by its earliest record's.
+    sa.Column("created_at", UTCDateTime),
     sa.Column("deleted", sa.Boolean, nullable=False, default=False),
     sa.Column("merged_into", sa.String(300)),
     sa.Column("modified_at", UTCDateTime, nullable=False),

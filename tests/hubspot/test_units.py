@@ -430,6 +430,7 @@ def test_check_compares_each_read_propertys_type_with_what_is_read() -> None:
         "hs_email_optout": "bool",
         "lifecyclestage": "enumeration",
         "hs_lifecyclestage_customer_date": "datetime",
+        "createdate": "datetime",
         "associatedcompanyid": "number",
         "numemployees": "enumeration",
     }

@@ -18,15 +18,16 @@ from .conftest import API, INSTANCE, LIMIT_HEADERS
 
 SINCE = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 LEAD_SOQL = (
-    "SELECT Id, SystemModstamp, IsDeleted, MasterRecordId, IsConverted, ConvertedDate, "
-    "ConvertedContactId, Email, Status, OwnerId, HasOptedOutOfEmail, Industry, "
+    "SELECT Id, SystemModstamp, IsDeleted, MasterRecordId, CreatedDate, IsConverted, "
+    "ConvertedDate, ConvertedContactId, Email, Status, OwnerId, HasOptedOutOfEmail, Industry, "
     "NumberOfEmployees, AnnualRevenue, Country, State, City, Title, Company, Website, "
     "LeadSource, Ownership__c, FirstName, LastName FROM Lead WHERE SystemModstamp >= "
     "2024-03-01T12:00:00Z "
     "ORDER BY SystemModstamp, Id"
 )
 CONTACT_SOQL = (
-    "SELECT Id, SystemModstamp, IsDeleted, MasterRecordId, Email, Contact_Status__c, OwnerId, "
+    "SELECT Id, SystemModstamp, IsDeleted, MasterRecordId, CreatedDate, Email, "
+    "Contact_Status__c, OwnerId, "
     "HasOptedOutOfEmail, AccountId, Account.Industry, Account.NumberOfEmployees, "
     "Account.AnnualRevenue, "
     "MailingCountry, MailingState, MailingCity, Title, Account.Name, Account.Website, "
@@ -228,12 +229,12 @@ def test_large_pull_switches_to_bulk_query(
     rsps.add(responses.GET, f"{API}/jobs/query/750Q", json={"id": "750Q", "state": "InProgress"})
     rsps.add(responses.GET, f"{API}/jobs/query/750Q", json={"id": "750Q", "state": "JobComplete"})
     header = (
-        "Id,SystemModstamp,IsDeleted,MasterRecordId,IsConverted,ConvertedDate,"
+        "Id,SystemModstamp,IsDeleted,MasterRecordId,CreatedDate,IsConverted,ConvertedDate,"
         "ConvertedContactId,Email,Status,OwnerId,HasOptedOutOfEmail,Industry,NumberOfEmployees,"
         "AnnualRevenue,Country,State,City,Title,Company,Website,LeadSource,Ownership__c,"
         "FirstName,LastName\n"
     )
-    row = "{id},2024-03-01T12:00:00.000Z,false,,false,,,{id}@x.com,Open,005A,true,Software,1200,2.5E7,DE,,Berlin,CEO,Acme,,Web,Private,Ada,Lovelace\n"  # noqa: E501
+    row = "{id},2024-03-01T12:00:00.000Z,false,,2023-11-02T08:30:00.000Z,false,,,{id}@x.com,Open,005A,true,Software,1200,2.5E7,DE,,Berlin,CEO,Acme,,Web,Private,Ada,Lovelace\n"  # noqa: E501
     rsps.add(
         responses.GET,
         f"{API}/jobs/query/750Q/results",
@@ -259,6 +260,7 @@ def test_large_pull_switches_to_bulk_query(
     assert [p.ref.external_id for p in people] == ["00Q1", "00Q2", "00Q3", "00Q4"]
     assert people[0].attributes["employees"] == 1200
     assert people[0].attributes["annual_revenue"] == 2.5e7
+    assert people[0].created_at == datetime(2023, 11, 2, 8, 30, tzinfo=UTC)
     assert people[0].attributes["state"] is None
     assert people[0].opted_out is True and people[0].deleted is False
     assert people[0].modified_at == datetime(2024, 3, 1, 12, tzinfo=UTC)
