@@ -18,13 +18,13 @@ from leadsync.model.values import FITS, READINESS_LEVELS
 from leadsync.records import ApiUsage
 from leadsync.report import leads_from_store, report_document, share
 from leadsync.store import Connection
-from leadsync.store.actions import stuck_actions
+from leadsync.store.actions import action_counts, stuck_action_count, stuck_actions
 from leadsync.store.handoffs import recent_handoffs, recent_recycles, sla_breaches
 from leadsync.store.lookup import matrix_counts
 from leadsync.store.queue import recent_requests
 from leadsync.store.runs import calls_since, recent_runs
 from leadsync.store.unreadable import summary as unreadable_summary
-from leadsync.store.writes import pending_counts, rejected_writes
+from leadsync.store.writes import pending_counts, rejected_write_count, rejected_writes
 
 
 class HasUsage(Protocol):
@@ -55,7 +55,8 @@ def matrix(conn: Connection, teams: Mapping[str, str] | None = None) -> dict[str
 
 
 def cycles(conn: Connection, limit: int = 30) -> list[dict[str, Any]]:
-    """Recent runs with the counts a reader scans for: pulled, scored, written, rejected."""
+    """Recent runs with the totals a reader scans for (``RunCounts``, as ``leadsync status``
+    and ``/metrics`` count them): pulled (and how many changed), scored, written, rejected."""
     out = []
     for run in recent_runs(conn, limit):
         counts = run["counts"] or {}
@@ -63,14 +64,8 @@ def cycles(conn: Connection, limit: int = 30) -> list[dict[str, Any]]:
         out.append(
             {
                 **run,
+                **run["totals"],
                 "seconds": (finished - run["started_at"]).total_seconds() if finished else None,
-                "pulled": sum(
-                    sum(v for k, v in c.items() if k != "unchanged")
-                    for c in (counts.get("pulled") or {}).values()
-                ),
-                "scored": counts.get("scored", 0),
-                "written": sum((counts.get("written") or {}).values()),
-                "rejected": sum((counts.get("rejected") or {}).values()),
                 "errors": counts.get("errors") or ([run["error"]] if run["error"] else []),
             }
         )
@@ -83,7 +78,15 @@ def rejected(conn: Connection, limit: int = 100) -> dict[str, Any]:
     actions = stuck_actions(conn, limit)
     uids = [w["uid"] for w in writes] + [a["record"] for a in actions]
     sources = sorted({uid.split(":", 1)[0] for uid in uids})
-    return {"writes": writes, "actions": actions, "sources": sources, "owed": pending_counts(conn)}
+    return {
+        "writes": writes,
+        "writes_count": rejected_write_count(conn),
+        "actions": actions,
+        "actions_count": stuck_action_count(conn),
+        "sources": sources,
+        "owed": pending_counts(conn),
+        "owed_actions": action_counts(conn),
+    }
 
 
 def handoff_page(conn: Connection, limit: int = 50) -> dict[str, Any]:
