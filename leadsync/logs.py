@@ -251,11 +251,11 @@ def configure(*, json_lines: bool | None = None, level: str | None = None) -> No
     )
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """A handler that writes to the ``sys.stderr`` of the moment (see
     ``_current_stderr_logger``)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
