@@ -98,6 +98,14 @@ def handoff_page(conn: Connection, limit: int = 50) -> dict[str, Any]:
     return {"recent": recent, "breaches": breaches, "recycled": recycled, "returned": returned}
 
 
+def name_owners(page: Mapping[str, Any], names: Mapping[str, Mapping[str, str]]) -> None:
+    """Give each hand-off and breach on ``handoff_page``'s page its owner's name, as the
+    hand-off's CRM (``names[source]``) calls them; ``None`` where the CRM did not say."""
+    for row in (*page["recent"], *page["breaches"]):
+        owner = row.get("owner_id")
+        row["owner_name"] = names.get(row.get("source") or "", {}).get(owner) if owner else None
+
+
 def budget(
     conn: Connection,
     connectors: Sequence[str],
@@ -185,13 +193,17 @@ def _lift_row(
 def report_charts(document: Mapping[str, Any]) -> dict[str, Any]:
     """The plain numbers the page's charts draw (``report.js``), from the report document.
 
-    ``months``: every month of the period, people entering each matrix cell per month, and
+    ``months``: the period's months from the first in which anyone entered a cell (none when
+    nobody did), people entering each matrix cell per month, and
     the month's conversion share over all cells with its Wilson interval. ``lift``: per ICP
     criterion (led by good fit against poor) and per rule, the lift with its 95% interval and
     the report's flag. ``recycle``: handed off, recycled by reason, re-qualified, converted.
     """
     period = document["period"]
-    labels = _months(period["from"], period["to"])
+    entered = [row for row in document.get("matrix_by_month", []) if row["entered"]]
+    # From the first month anyone entered: a young store draws no run of empty months.
+    first = min((row["month"] for row in entered), default=None)
+    labels = [m for m in _months(period["from"], period["to"]) if first and m >= first]
     by_cell: dict[str, dict[str, int]] = {}
     totals = {month: [0, 0] for month in labels}
     for row in document.get("matrix_by_month", []):
