@@ -238,6 +238,7 @@ def configure(*, json_lines: bool | None = None, level: str | None = None) -> No
         _stderr = Console(stderr=True)  # colours as the terminal of this moment supports
         tail = [structlog.processors.format_exc_info, redact_processor, _once, _render_sentence]
         factory = TerminalLogger
+    _bridge_stdlib(threshold if as_json else None)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -248,3 +249,47 @@ def configure(*, json_lines: bool | None = None, level: str | None = None) -> No
         logger_factory=factory,
         cache_logger_on_first_use=False,
     )
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A handler that writes to the ``sys.stderr`` of the moment (see
+    ``_current_stderr_logger``)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def _bridge_stdlib(threshold: int | None) -> None:
+    """Libraries that log through stdlib ``logging`` (APScheduler, uvicorn) write the same
+    JSON lines as ours, so every stderr line parses: their warnings and errors, as stdlib
+    alone would print them (their info is chatter: httpx logs every request), everything
+    from ``threshold`` when that is debug (``-vv``). ``None`` (a terminal) removes the
+    bridge and leaves them to stdlib's own warnings."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+    if threshold is None:
+        return
+    handler = _StderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_processor,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    root.addHandler(handler)
+    root.setLevel(threshold if threshold <= logging.DEBUG else max(threshold, logging.WARNING))

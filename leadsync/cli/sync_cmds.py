@@ -24,18 +24,20 @@ from leadsync.engine.request import CycleRequest
 from leadsync.errors import LeadSyncError
 from leadsync.service.state import health_from_store, readiness
 from leadsync.store import checkpoints
-from leadsync.store.actions import action_counts, stuck_actions
+from leadsync.store.actions import action_counts, stuck_action_count, stuck_actions
 from leadsync.store.handoffs import handoff_summary, person_handoffs
 from leadsync.store.lookup import find_person, matrix_counts, person_detail
 from leadsync.store.returning import any_returning
-from leadsync.store.runs import PullGap, pull_gaps_of, recent_runs
+from leadsync.store.runs import PullGap, RunCounts, pull_gaps_of, recent_runs
 from leadsync.store.scoring import Holds, waiting_people
-from leadsync.store.writes import pending_counts, rejected_writes
+from leadsync.store.writes import pending_counts, rejected_write_count, rejected_writes
 from leadsync.wiring import build_connectors, build_engine, health_rules, open_store
 
 #: Exit codes of ``sync`` and ``backfill`` when a cycle did not end ok (README, "Exit codes").
 EXIT_FAILED = 1
 EXIT_PARTIAL = 5
+#: Rejected writes and refused actions ``status`` lists; it says how many more there are.
+LISTED = 20
 
 ConnectorOpt = Annotated[
     list[str] | None,
@@ -224,16 +226,27 @@ def _print_report(report: CycleReport) -> None:
     table.add_column("result")
     for stream, counts in report.pulled.items():
         table.add_row(f"pulled {stream}", ", ".join(f"{k} {v}" for k, v in counts.items()))
+    # The totals the dashboard's cycle rows, ``status`` and ``/metrics`` show for this run.
+    totals = RunCounts.of(report.to_dict()).to_dict()
+    table.add_row(
+        "pulled",
+        f"{value_text(totals['pulled'])} records read, "
+        f"{value_text(totals['changed'])} new or changed"
+        + (
+            f" ({value_text(totals['resumed'])} read before a restart)" if totals["resumed"] else ""
+        ),
+    )
     table.add_row("scored", f"{report.scored} people, {report.changed} changed")
     if report.dry_run:
         per_field = report.would_write.get("per_field", {})
         table.add_row("would write", ", ".join(f"{k} {v}" for k, v in per_field.items()) or "none")
         moves = report.would_write.get("cell_moves", {})
         table.add_row("cells", ", ".join(f"{k}: {v}" for k, v in moves.items()) or "no moves")
+        would = report.would_write
         table.add_row(
             "would act",
-            f"{report.would_write.get('handoffs', 0)} hand-offs, "
-            f"{report.would_write.get('recycles', 0)} recycles",
+            f"{would.get('handoffs', 0)} handed off ({would.get('handoffs_waiting', 0)} "
+            f"waiting for the cap or a held CRM), {would.get('recycles', 0)} recycled",
         )
     else:
         table.add_row("written", _per(report.written) or "nothing to write")
@@ -304,9 +317,11 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             "runs": recent_runs(conn, 10),
             "matrix": matrix_counts(conn),
             "pending_writes": pending_counts(conn),
-            "rejected": rejected_writes(conn, 20),
+            "rejected": rejected_writes(conn, LISTED),
+            "rejected_count": rejected_write_count(conn),
             "pending_actions": action_counts(conn),
-            "rejected_actions": stuck_actions(conn, 20),
+            "rejected_actions": stuck_actions(conn, LISTED),
+            "rejected_actions_count": stuck_action_count(conn),
             **handoff_summary(conn),
             **unreadable_document(conn),
         }
@@ -347,15 +362,18 @@ def _print_status(document: dict[str, Any]) -> None:
             highlight=False,
         )
     runs = Table(title="Recent runs")
-    for column in ("id", "connector", "kind", "started", "status", "API calls", "error"):
+    columns = ("id", "connector", "kind", "started", "status", "pulled", "changed", "written")
+    for column in (*columns, "rejected", "API calls", "error"):
         runs.add_column(column)
     for run in document["runs"]:
+        totals = run.get("totals") or {}
         runs.add_row(
             str(run["id"]),
             run["connector"],
             run["kind"],
             f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
             run["status"],
+            *(value_text(totals.get(k, 0)) for k in ("pulled", "changed", "written", "rejected")),
             value_text(run["api_calls"]),
             (run["error"] or "")[:80],
         )
@@ -370,6 +388,7 @@ def _print_status(document: dict[str, Any]) -> None:
             + (f" (fields: {value_text(item['error_fields'])})" if item["error_fields"] else ""),
             markup=False,
         )
+    _print_more(len(document["rejected"]), document.get("rejected_count", 0), "rejected writes")
     console.print(
         f"Hand-offs: {_per(document['handoffs']) or 'none'}; recycles: "
         f"{_per(document['recycles']) or 'none'}; SLA breaches: {document['sla_breaches']}"
@@ -382,9 +401,20 @@ def _print_status(document: dict[str, Any]) -> None:
             f"{item['attempts']}: {item['error_code']}: {item['error_message']}",
             markup=False,
         )
+    _print_more(
+        len(document["rejected_actions"]),
+        document.get("rejected_actions_count", 0),
+        "refused actions",
+    )
     for item in document["unrouted"]:
         console.print(f"  unrouted {item['record']}: {item['why']}", markup=False)
     print_unreadable(console, document["unreadable"])
+
+
+def _print_more(listed: int, total: int, what: str) -> None:
+    if total > listed:
+        more = value_text(total - listed)
+        console.print(f"  and {more} more {what} (the dashboard's Rejected page lists them)")
 
 
 @app.command()

@@ -9,7 +9,7 @@ decides their hand-off, so a crash re-scores exactly who was not yet saved.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from datetime import datetime
 from functools import partial
@@ -22,10 +22,12 @@ from leadsync.engine.context import Cycle
 from leadsync.engine.pipeline import CommitPipeline
 from leadsync.engine.score_workers import ScoreWork, ScoreWorkers, score_and_save
 from leadsync.store import Connection
+from leadsync.store.handoffs import queued_handoffs, results_of
 from leadsync.store.scoring import (
     cell_moves,
     dirty_count,
     dirty_people,
+    held_among,
     history_mark,
     load_inputs,
     mark_all_dirty,
@@ -189,12 +191,39 @@ def dry_score(cycle: Cycle) -> None:
                 parts.progress.advance(len(ids))
             moves = cell_moves(conn, mark)
             per_field, sample = _would_write(cycle, conn, now, request.diff_csv)
+            acting = parts.actor is not None and not request.no_actions
+            handoffs = _would_hand_off(cycle, conn) if acting else (0, 0)
         finally:
             trans.rollback()
     report.would_write = {"per_field": per_field, "sample": sample, "cell_moves": moves}
     if parts.actor is not None:
-        report.would_write["handoffs"] = cycle.acted.handoffs_queued
+        report.would_write["handoffs"], report.would_write["handoffs_waiting"] = handoffs
         report.would_write["recycles"] = cycle.acted.recycled
+
+
+def _would_hand_off(cycle: Cycle, conn: Connection) -> tuple[int, int]:
+    """What the real cycle's routing would do with the hand-offs queued now (this dry run's
+    and any left from earlier cycles): ``(handed off, waiting)``. As routing does, per CRM:
+    a hand-off whose person left the sales cells is dropped, a held person's waits, and at
+    most ``[sync] handoffs_per_cycle`` go, the rest waiting for the cap."""
+    assert cycle.parts.actor is not None
+    cap = cycle.parts.actor.settings.handoffs_per_cycle
+    now = waiting = 0
+    for name in cycle.parts.connectors:
+        queued = queued_handoffs(conn, name)
+        results = results_of(conn, [q.person_id for q in queued])
+        sales = [q for q in queued if _still_sales(results.get(q.person_id))]
+        held = held_among(conn, [q.person_id for q in sales], cycle.held)
+        ready = len(sales) - sum(1 for q in sales if q.person_id in held)
+        now += min(ready, cap)
+        waiting += len(sales) - min(ready, cap)
+    return now, waiting
+
+
+def _still_sales(result: Mapping[str, Any] | None) -> bool:
+    return result is None or (
+        result.get("team") == "sales" and result.get("readiness") != "do_not_contact"
+    )
 
 
 def _would_write(

@@ -37,6 +37,7 @@ from leadsync.service.names import (
     path_problem,
 )
 from leadsync.service.offload import Offload, StoreBusy
+from leadsync.service.owners import HasUsers, OwnerNames
 from leadsync.service.state import (
     STALE_INTERVALS,
     CycleLog,
@@ -78,6 +79,8 @@ class ServiceParts:
     leadership: Leadership | None = None
     #: The connectors' API usage, for the dashboard's budget (``/metrics`` has its own).
     usage: Mapping[str, HasUsage] = field(default_factory=dict)
+    #: The connectors' users and queues, for owner names on the dashboard (none: ids).
+    users: Mapping[str, HasUsers] = field(default_factory=dict)
     #: Ask the scheduler for a connector's cycle or a job now (``False``: standing by).
     trigger: Callable[[str], bool] = lambda name: False
     #: Which team holds each matrix cell (``good/hand_raiser`` -> ``sales``).
@@ -194,6 +197,7 @@ def build_app(parts: ServiceParts) -> ASGIApp:
                 matrix_teams=parts.matrix_teams,
                 clock=parts.clock,
                 report=parts.report,
+                owner_names=OwnerNames(parts.users) if parts.users else None,
             )
         )
     )

@@ -11,6 +11,7 @@ forged requests are kept out, is ``leadsync.service.auth``'s docstring.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +27,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from leadsync.config.operations import MIN_SERVICE_TOKEN
 from leadsync.report.render import lift_text, share_text
 from leadsync.service import views
 from leadsync.service.auth import (
@@ -39,6 +41,7 @@ from leadsync.service.auth import (
 )
 from leadsync.service.names import LOGIN, LOGOUT, STATIC, UNREADABLE
 from leadsync.service.offload import Offload
+from leadsync.service.owners import OwnerNames
 from leadsync.service.webhook import read_limited
 from leadsync.store import Store
 from leadsync.store.actions import replay_parked
@@ -50,6 +53,8 @@ log = structlog.get_logger(__name__)
 #: The scheduler's name for the backfill queue job (``jobs.backfills.JOB_NAME``).
 BACKFILL_JOB = "backfills"
 MAX_FORM_BYTES = 16 * 1024
+#: A greyed-out action button's tooltip (the page says the same at more length).
+ACTIONS_OFF = "needs [service] access_token: set it in the config, restart, and sign in"
 #: Months the report page covers unless ``?months=`` says otherwise, and the most it allows.
 REPORT_MONTHS = 12
 REPORT_MAX_MONTHS = 36
@@ -61,6 +66,8 @@ STORE_SECONDS = 10.0
 REPORT_STORE_SECONDS = 120.0
 #: Pages and actions whose store work may be in flight at once (stuck ones included).
 STORE_THREADS = 3
+#: How long the hand-offs page waits for the CRMs' user lists before it shows ids.
+OWNER_NAMES_SECONDS = 10.0
 #: Sent with every page: no framing (the retry button cannot be clickjacked), no outside or
 #: inline scripts or styles (scripts are this site's static files only), forms post only here.
 SECURITY_HEADERS = {
@@ -101,6 +108,8 @@ class DashboardParts:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     #: The config the report page reads (model, fit source, sales cycle); ``None``: no report.
     report: views.ReportInputs | None = None
+    #: Owner names per connector (the CRMs' users); ``None``: owners shown by id.
+    owner_names: OwnerNames | None = None
 
 
 def routes(parts: DashboardParts) -> list[BaseRoute]:
@@ -155,6 +164,8 @@ class _Pages:
             role=self.parts.role(),
             connectors=list(self.parts.connectors),
             actions_enabled=access is not None,
+            actions_off_title=ACTIONS_OFF,
+            min_token=MIN_SERVICE_TOKEN,
             signed_in=caller is not None and caller.how == "session",
             csrf=access.csrf(caller.nonce) if access and caller and caller.nonce else "",
             flash=request.query_params.get("flash", ""),
@@ -192,7 +203,24 @@ class _Pages:
         return self._render(request, "unreadable.html", data=await self._read(views.unreadable))
 
     async def handoffs(self, request: Request) -> Response:
-        return self._render(request, "handoffs.html", data=await self._read(views.handoff_page))
+        data = await self._read(views.handoff_page)
+        views.name_owners(data, await self._owner_names())
+        return self._render(request, "handoffs.html", data=data)
+
+    async def _owner_names(self) -> dict[str, dict[str, str]]:
+        """Each connector's owner names; ids only for a CRM that does not answer in time."""
+        names = self.parts.owner_names
+        if names is None:
+            return {}
+
+        def read() -> dict[str, dict[str, str]]:
+            return {name: names.of(name) for name in self.parts.connectors}
+
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(read), OWNER_NAMES_SECONDS)
+        except TimeoutError:
+            log.warning("dashboard.owner_names_slow", seconds=OWNER_NAMES_SECONDS)
+            return {}
 
     async def backfills(self, request: Request, error: str = "", status: int = 200) -> Response:
         requests = await self._read(views.backfills)

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from jobs.runner import CycleOutcome
 from leadsync.records import ApiUsage
+from leadsync.store.runs import RunCounts
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -68,7 +69,7 @@ class ServiceMetrics:
         )
         self.pulled = Counter(
             "leadsync_records_pulled",
-            "Records pulled from the CRM",
+            "Records read from the CRM (new, changed, unchanged or skipped)",
             ["connector"],
             registry=self.registry,
         )
@@ -107,15 +108,15 @@ class ServiceMetrics:
         """Count one finished cycle (a ``CycleRunner`` observer)."""
         self.cycles.labels(outcome.connector, outcome.status).inc()
         self.duration.labels(outcome.connector).observe(outcome.duration_seconds)
-        report = outcome.report
-        if report is None:
+        if outcome.report is None:
             return
-        for stream, counts in report.pulled.items():
-            connector = stream.partition(".")[0]
-            self.pulled.labels(connector).inc(sum(counts.values()))
-        for connector, n in report.written.items():
+        # The same totals the dashboard's cycle rows and ``leadsync status`` show.
+        totals = RunCounts.of(outcome.report.to_dict())
+        for connector, n in totals.pulled.items():
+            self.pulled.labels(connector).inc(n)
+        for connector, n in totals.written.items():
             self.written.labels(connector).inc(n)
-        for connector, n in report.rejected.items():
+        for connector, n in totals.rejected.items():
             self.rejected.labels(connector).inc(n)
 
     def render(self) -> bytes:

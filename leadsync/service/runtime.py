@@ -146,6 +146,7 @@ def serve(
                 access_token=token,
                 leadership=scheduler,
                 usage=connectors,
+                users=connectors,
                 trigger=scheduler.trigger,
                 matrix_teams={
                     f"{fit}/{ready}": team

@@ -18,13 +18,13 @@ from leadsync.model.values import FITS, READINESS_LEVELS
 from leadsync.records import ApiUsage
 from leadsync.report import leads_from_store, report_document, share
 from leadsync.store import Connection
-from leadsync.store.actions import stuck_actions
+from leadsync.store.actions import action_counts, stuck_action_count, stuck_actions
 from leadsync.store.handoffs import recent_handoffs, recent_recycles, sla_breaches
 from leadsync.store.lookup import matrix_counts
 from leadsync.store.queue import recent_requests
 from leadsync.store.runs import calls_since, recent_runs
 from leadsync.store.unreadable import summary as unreadable_summary
-from leadsync.store.writes import pending_counts, rejected_writes
+from leadsync.store.writes import pending_counts, rejected_write_count, rejected_writes
 
 
 class HasUsage(Protocol):
@@ -55,7 +55,8 @@ def matrix(conn: Connection, teams: Mapping[str, str] | None = None) -> dict[str
 
 
 def cycles(conn: Connection, limit: int = 30) -> list[dict[str, Any]]:
-    """Recent runs with the counts a reader scans for: pulled, scored, written, rejected."""
+    """Recent runs with the totals a reader scans for (``RunCounts``, as ``leadsync status``
+    and ``/metrics`` count them): pulled (and how many changed), scored, written, rejected."""
     out = []
     for run in recent_runs(conn, limit):
         counts = run["counts"] or {}
@@ -63,14 +64,8 @@ def cycles(conn: Connection, limit: int = 30) -> list[dict[str, Any]]:
         out.append(
             {
                 **run,
+                **run["totals"],
                 "seconds": (finished - run["started_at"]).total_seconds() if finished else None,
-                "pulled": sum(
-                    sum(v for k, v in c.items() if k != "unchanged")
-                    for c in (counts.get("pulled") or {}).values()
-                ),
-                "scored": counts.get("scored", 0),
-                "written": sum((counts.get("written") or {}).values()),
-                "rejected": sum((counts.get("rejected") or {}).values()),
                 "errors": counts.get("errors") or ([run["error"]] if run["error"] else []),
             }
         )
@@ -83,7 +78,15 @@ def rejected(conn: Connection, limit: int = 100) -> dict[str, Any]:
     actions = stuck_actions(conn, limit)
     uids = [w["uid"] for w in writes] + [a["record"] for a in actions]
     sources = sorted({uid.split(":", 1)[0] for uid in uids})
-    return {"writes": writes, "actions": actions, "sources": sources, "owed": pending_counts(conn)}
+    return {
+        "writes": writes,
+        "writes_count": rejected_write_count(conn),
+        "actions": actions,
+        "actions_count": stuck_action_count(conn),
+        "sources": sources,
+        "owed": pending_counts(conn),
+        "owed_actions": action_counts(conn),
+    }
 
 
 def handoff_page(conn: Connection, limit: int = 50) -> dict[str, Any]:
@@ -93,6 +96,14 @@ def handoff_page(conn: Connection, limit: int = 50) -> dict[str, Any]:
     recycled = recent_recycles(conn, limit)
     returned = sum(1 for r in recycled if r["requalified_at"] is not None)
     return {"recent": recent, "breaches": breaches, "recycled": recycled, "returned": returned}
+
+
+def name_owners(page: Mapping[str, Any], names: Mapping[str, Mapping[str, str]]) -> None:
+    """Give each hand-off and breach on ``handoff_page``'s page its owner's name, as the
+    hand-off's CRM (``names[source]``) calls them; ``None`` where the CRM did not say."""
+    for row in (*page["recent"], *page["breaches"]):
+        owner = row.get("owner_id")
+        row["owner_name"] = names.get(row.get("source") or "", {}).get(owner) if owner else None
 
 
 def budget(
@@ -182,13 +193,17 @@ def _lift_row(
 def report_charts(document: Mapping[str, Any]) -> dict[str, Any]:
     """The plain numbers the page's charts draw (``report.js``), from the report document.
 
-    ``months``: every month of the period, people entering each matrix cell per month, and
+    ``months``: the period's months from the first in which anyone entered a cell (none when
+    nobody did), people entering each matrix cell per month, and
     the month's conversion share over all cells with its Wilson interval. ``lift``: per ICP
     criterion (led by good fit against poor) and per rule, the lift with its 95% interval and
     the report's flag. ``recycle``: handed off, recycled by reason, re-qualified, converted.
     """
     period = document["period"]
-    labels = _months(period["from"], period["to"])
+    entered = [row for row in document.get("matrix_by_month", []) if row["entered"]]
+    # From the first month anyone entered: a young store draws no run of empty months.
+    first = min((row["month"] for row in entered), default=None)
+    labels = [m for m in _months(period["from"], period["to"]) if first and m >= first]
     by_cell: dict[str, dict[str, int]] = {}
     totals = {month: [0, 0] for month in labels}
     for row in document.get("matrix_by_month", []):

@@ -268,36 +268,56 @@ def replay_parked(conn: sa.Connection, source: str, now: datetime) -> int:
     return result.rowcount or 0
 
 
+def action_state(state: str, error_code: str | None) -> str:
+    """What a screen calls an owed action: ``pending`` (the CRM has not refused it),
+    ``retrying`` (the CRM refused it; it waits for its next try) or ``parked``."""
+    if state == PARKED:
+        return "parked"
+    return "retrying" if error_code is not None else "pending"
+
+
 def action_counts(conn: sa.Connection) -> dict[str, dict[str, int]]:
-    """``{source: {state: n}}`` of actions not yet done, for ``leadsync status``."""
+    """``{source: {pending, retrying, parked}}`` of actions not yet done (``action_state``)."""
     query = (
-        sa.select(actions.c.source, actions.c.state, sa.func.count())
+        sa.select(
+            actions.c.source,
+            actions.c.state,
+            actions.c.error_code.is_not(None).label("refused"),
+            sa.func.count(),
+        )
         .where(actions.c.state != DONE)
-        .group_by(actions.c.source, actions.c.state)
+        .group_by(actions.c.source, actions.c.state, sa.text("3"))
     )
     out: dict[str, dict[str, int]] = {}
-    for source, state, n in conn.execute(query):
-        out.setdefault(source, {})[state] = n
+    for source, state, refused, n in conn.execute(query):
+        bucket = out.setdefault(source, {"pending": 0, "retrying": 0, "parked": 0})
+        bucket[action_state(state, "refused" if refused else None)] += n
     return out
 
 
+#: The actions the CRM refused and that are still owed: what ``stuck_actions`` lists.
+_STUCK = sa.and_(actions.c.state != DONE, actions.c.error_code.is_not(None))
+
+
 def stuck_actions(conn: sa.Connection, limit: int = 50) -> list[dict[str, Any]]:
-    """Rejected and parked actions with the CRM's message, newest first."""
-    query = (
-        sa.select(actions)
-        .where(actions.c.state != DONE, actions.c.error_code.is_not(None))
-        .order_by(actions.c.id.desc())
-        .limit(limit)
-    )
+    """Refused actions (retrying or parked) with the CRM's message, newest first; ``state``
+    is ``action_state``'s word, as ``action_counts`` counts them."""
+    query = sa.select(actions).where(_STUCK).order_by(actions.c.id.desc()).limit(limit)
     return [
         {
             "key": row.key,
             "kind": row.kind,
             "record": row.record_uid,
-            "state": row.state,
+            "state": action_state(row.state, row.error_code),
             "attempts": row.attempts,
             "error_code": row.error_code,
             "error_message": row.error_message,
         }
         for row in conn.execute(query)
     ]
+
+
+def stuck_action_count(conn: sa.Connection) -> int:
+    """How many actions ``stuck_actions`` would list without a limit."""
+    query = sa.select(sa.func.count()).select_from(actions).where(_STUCK)
+    return int(conn.execute(query).scalar_one())

@@ -107,9 +107,75 @@ def finish_run(
     )
 
 
+#: What a pulled stream's counts (``CycleReport.pulled``) call the records this run read:
+#: each record read lands in exactly one. ``unreadable`` and ``clipped`` count values, and
+#: ``resumed_done`` the records an earlier run of the same backfill read: none is a record
+#: read by this run.
+RECORDS_READ = ("inserted", "updated", "unchanged", "skipped")
+#: The records read that were new or different from what the store held.
+RECORDS_CHANGED = ("inserted", "updated")
+
+
+@dataclass(frozen=True, slots=True)
+class RunCounts:
+    """One run's totals as every screen shows them (``status``, the dashboard's cycle rows,
+    ``/metrics``): computed here from the run's report, never re-added by a screen."""
+
+    #: Records read by this run, per connector.
+    pulled: Mapping[str, int]
+    #: Of those, new or changed.
+    changed: Mapping[str, int]
+    #: Records an earlier, interrupted run of the same backfill had read (not read again).
+    resumed: int
+    scored: int
+    written: Mapping[str, int]
+    rejected: Mapping[str, int]
+
+    @classmethod
+    def of(cls, counts: Mapping[str, Any] | None) -> RunCounts:
+        """The totals of a run's ``counts`` (``CycleReport.to_dict()``, as the runs table
+        keeps it)."""
+        counts = counts or {}
+        pulled: dict[str, int] = {}
+        changed: dict[str, int] = {}
+        resumed = 0
+        for stream, by_kind in (counts.get("pulled") or {}).items():
+            connector = str(stream).partition(".")[0]
+            pulled[connector] = pulled.get(connector, 0) + sum(
+                int(by_kind.get(k, 0)) for k in RECORDS_READ
+            )
+            changed[connector] = changed.get(connector, 0) + sum(
+                int(by_kind.get(k, 0)) for k in RECORDS_CHANGED
+            )
+            resumed += int(by_kind.get("resumed_done", 0))
+        return cls(
+            pulled=pulled,
+            changed=changed,
+            resumed=resumed,
+            scored=int(counts.get("scored") or 0),
+            written=dict(counts.get("written") or {}),
+            rejected=dict(counts.get("rejected") or {}),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The totals a screen prints, each summed over connectors."""
+        return {
+            "pulled": sum(self.pulled.values()),
+            "changed": sum(self.changed.values()),
+            "resumed": self.resumed,
+            "scored": self.scored,
+            "written": sum(self.written.values()),
+            "rejected": sum(self.rejected.values()),
+        }
+
+
 def recent_runs(conn: sa.Connection, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest runs, each with its ``totals`` (``RunCounts``) beside its raw counts."""
     query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [
+        {**row._mapping, "totals": RunCounts.of(row.counts).to_dict()}
+        for row in conn.execute(query)
+    ]
 
 
 def calls_since(conn: sa.Connection, since: datetime, connectors: Sequence[str]) -> dict[str, int]:

@@ -284,8 +284,21 @@ def replay_failed(conn: sa.Connection, source: str | None, now: datetime) -> int
     return conn.execute(query).rowcount or 0
 
 
+def owed_state(state: str, attempts: int) -> str:
+    """What a screen calls an owed write: ``pending`` (never tried, or put back in line),
+    ``retrying`` (the CRM rejected it; it waits for its next try) or ``parked``."""
+    if state == "parked":
+        return "parked"
+    return "retrying" if attempts > 0 else "pending"
+
+
+#: The writes the CRM rejected (retrying or parked): what ``rejected_writes`` lists.
+_REJECTED = pending_writes.c.attempts > 0
+
+
 def rejected_writes(conn: sa.Connection, limit: int = 50) -> list[dict[str, Any]]:
-    """Rejected writes (waiting or parked) with the CRM's code, message and fields."""
+    """Rejected writes (retrying or parked) with the CRM's code, message and fields, newest
+    first; ``state`` is ``owed_state``'s word, as ``pending_counts`` counts them."""
     query = (
         sa.select(
             crm_records.c.uid,
@@ -297,15 +310,24 @@ def rejected_writes(conn: sa.Connection, limit: int = 50) -> list[dict[str, Any]
             pending_writes.c.next_attempt_at,
         )
         .join(crm_records, crm_records.c.id == pending_writes.c.record_id)
-        .where(pending_writes.c.attempts > 0)
+        .where(_REJECTED)
         .order_by(pending_writes.c.updated_at.desc())
         .limit(limit)
     )
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [
+        {**row._mapping, "state": owed_state(row.state, row.attempts)}
+        for row in conn.execute(query)
+    ]
+
+
+def rejected_write_count(conn: sa.Connection) -> int:
+    """How many writes ``rejected_writes`` would list without a limit."""
+    query = sa.select(sa.func.count()).select_from(pending_writes).where(_REJECTED)
+    return int(conn.execute(query).scalar_one())
 
 
 def pending_counts(conn: sa.Connection) -> dict[str, dict[str, int]]:
-    """Outbox size per connector: waiting writes, retrying rejections, parked ones."""
+    """Outbox size per connector, by ``owed_state``: pending, retrying, parked."""
     query = sa.select(
         pending_writes.c.source,
         pending_writes.c.state,
@@ -314,9 +336,8 @@ def pending_counts(conn: sa.Connection) -> dict[str, dict[str, int]]:
     ).group_by(pending_writes.c.source, pending_writes.c.state, sa.text("3"))
     out: dict[str, dict[str, int]] = {}
     for source, state, rejected, n in conn.execute(query):
-        key = "parked" if state == "parked" else ("retrying" if rejected else "pending")
         bucket = out.setdefault(source, {"pending": 0, "retrying": 0, "parked": 0})
-        bucket[key] += n
+        bucket[owed_state(state, int(bool(rejected)))] += n
     return out
 
 

@@ -56,7 +56,7 @@ def test_without_a_token_pages_are_open_and_actions_refused(harness: Harness) ->
             answer = client.get(page, headers=HTML)
             assert answer.status_code == 200, page
             assert answer.headers["content-security-policy"].endswith("base-uri 'none'")
-        assert "Queueing needs" in client.get("/backfills").text
+        assert "Queueing a backfill is off" in client.get("/backfills").text
         queued = client.post("/backfills", data={"connector": "salesforce"})
         retried = client.post("/rejected/retry", data={"connector": "salesforce"})
         assert "actions are disabled" in client.get("/login").text

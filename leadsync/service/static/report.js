@@ -19,6 +19,22 @@
   var RED = "#b42318";
   var GREY = "#98a2b3";
   var INK = "#1d2430";
+  // Category labels (months, recycle steps) never overlap: Chart.js turns them up to 45
+  // degrees, then shows every other one (or fewer) rather than letting them collide.
+  var CATEGORY_TICKS = { autoSkip: true, autoSkipPadding: 12, minRotation: 0, maxRotation: 45 };
+  // The lift axis (log scale) labels 1-2-5 steps only ("0.1", "0.2", "0.5", "1", "2", ...),
+  // flat, skipping more where they would still touch.
+  var LIFT_TICKS = {
+    autoSkip: true,
+    autoSkipPadding: 12,
+    minRotation: 0,
+    maxRotation: 0,
+    callback: function (value) {
+      var step = value / Math.pow(10, Math.floor(Math.log10(value)));
+      step = Math.round(step * 100) / 100;
+      return [1, 2, 5].indexOf(step) >= 0 ? String(Number(value.toPrecision(2))) : "";
+    },
+  };
 
   function pct(value) {
     return value === null || value === undefined ? "-" : Math.round(value * 100) + "%";
@@ -111,7 +127,7 @@
         maintainAspectRatio: false,
         interaction: { mode: "index", intersect: false },
         scales: {
-          x: { stacked: true },
+          x: { stacked: true, ticks: CATEGORY_TICKS },
           y: { stacked: true, beginAtZero: true, title: { display: true, text: "people entering" } },
           share: {
             position: "right",
@@ -208,6 +224,7 @@
         scales: {
           x: {
             type: "logarithmic",
+            ticks: LIFT_TICKS,
             title: {
               display: true,
               text:
@@ -267,7 +284,7 @@
       options: {
         maintainAspectRatio: false,
         scales: {
-          x: { stacked: true },
+          x: { stacked: true, ticks: CATEGORY_TICKS },
           y: { stacked: true, beginAtZero: true, title: { display: true, text: "people" } },
         },
         plugins: {
