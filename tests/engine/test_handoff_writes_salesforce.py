@@ -217,7 +217,7 @@ def test_an_owner_change_the_org_refuses_keeps_its_error_and_the_values_go(
         )
 
         connector.users = users_now
-        clock.offset += timedelta(minutes=5)  # past the refused action's back-off
+        clock.offset += timedelta(minutes=30)  # past the refused action's back-off (doubling)
         again = engine.run()
         assert again.status == "ok", again.errors
         row = org.get("Lead", lead["Id"])
