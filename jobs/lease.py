@@ -26,23 +26,19 @@ also writes through the same server, so a leader that cannot reach it cannot com
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-import sqlalchemy as sa
 import structlog
-from sqlalchemy.pool import NullPool
 
 from leadsync.store.cycle_lock import LOCK_CLASS
+from leadsync.store.scheduler_lock import SCHEDULER_LOCK, LeaseSession, LeaseSessionFailed
+
+__all__ = ["LEADER", "LOCK_CLASS", "SCHEDULER_LOCK", "STANDBY", "AdvisoryLease", "SoleLease"]
 
 log = structlog.get_logger(__name__)
-
-#: ``pg_try_advisory_lock(LOCK_CLASS, SCHEDULER_LOCK)``: "LS" and the scheduler's number.
-#: Advisory locks are per database, so two deployments on one server never collide.
-SCHEDULER_LOCK = 1
 
 LEADER, STANDBY = "leader", "standby"
 
@@ -90,23 +86,8 @@ class AdvisoryLease:
         if seconds < 2:
             raise ValueError("a lease shorter than 2 s cannot be watched by TCP keepalives")
         self.lease = lease
-        self._lock = lock
         self._tick = seconds / 2
-        self._engine = sa.create_engine(
-            url,
-            poolclass=NullPool,
-            isolation_level="AUTOCOMMIT",
-            connect_args={
-                "connect_timeout": max(2, int(seconds / 2)),
-                "keepalives": 1,
-                "keepalives_idle": max(1, int(seconds / 4)),
-                "keepalives_interval": max(1, int(seconds / 4)),
-                "keepalives_count": 2,
-                "tcp_user_timeout": int(seconds * 1000 / 2),
-                "application_name": "leadsync scheduler lease",
-            },
-        )
-        self._conn: sa.Connection | None = None
+        self._session = LeaseSession(url, lease, lock)
         self._held = False
         self.since = datetime.now(UTC)
         self._stop = threading.Event()
@@ -129,7 +110,7 @@ class AdvisoryLease:
         if self._thread is not None:
             self._thread.join()
         self._close()
-        self._engine.dispose()
+        self._session.dispose()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -138,32 +119,12 @@ class AdvisoryLease:
                     self._check()
                 else:
                     self._try_acquire()
-            except sa.exc.SQLAlchemyError as exc:
-                self._lost(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+            except LeaseSessionFailed as exc:
+                self._lost(str(exc))
             self._stop.wait(self._tick)
 
     def _try_acquire(self) -> None:
-        if self._conn is None:
-            self._conn = self._engine.connect()
-            # Server side: drop this session about 2 * lease after the client falls silent.
-            self._conn.execute(
-                sa.text(
-                    "SELECT set_config('tcp_keepalives_idle', :idle, false), "
-                    "set_config('tcp_keepalives_interval', :interval, false), "
-                    "set_config('tcp_keepalives_count', '2', false), "
-                    "set_config('idle_session_timeout', '0', false), "
-                    "set_config('statement_timeout', :timeout, false)"
-                ),
-                {
-                    "idle": str(max(1, int(self.lease.total_seconds()))),
-                    "interval": str(max(1, int(self.lease.total_seconds() / 2))),
-                    "timeout": str(max(1, int(self.lease.total_seconds() * 1000 / 4))),
-                },
-            )
-        got = self._conn.execute(
-            sa.text("SELECT pg_try_advisory_lock(:cls, :obj)"),
-            {"cls": LOCK_CLASS, "obj": self._lock},
-        ).scalar_one()
+        got = self._session.try_lock()
         if not got or self._stop.is_set():
             if got:
                 self._close()
@@ -173,14 +134,7 @@ class AdvisoryLease:
         self._on_elected()
 
     def _check(self) -> None:
-        assert self._conn is not None
-        held = self._conn.execute(
-            sa.text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                "AND pid = pg_backend_pid() AND classid = :cls AND objid = :obj AND granted"
-            ),
-            {"cls": LOCK_CLASS, "obj": self._lock},
-        ).scalar_one()
+        held = self._session.holds()
         if not held:
             self._lost("the server no longer lists our advisory lock")
 
@@ -195,10 +149,5 @@ class AdvisoryLease:
             log.warning("lease.unavailable", reason=why)
 
     def _close(self) -> None:
-        if self._conn is None:
-            return
-        # A failing close means the connection is already gone, and with it the lock.
-        with contextlib.suppress(sa.exc.SQLAlchemyError):
-            self._conn.close()
-        self._conn = None
+        self._session.close()
         self._held = False

@@ -14,15 +14,6 @@ SCANNED = ("leadsync", "connectors", "jobs")
 STORE = ROOT / "leadsync" / "store"
 #: Calls that run SQL on a connection, whatever the receiver is called.
 EXECUTING = frozenset({"execute", "exec_driver_sql", "scalar", "scalars"})
-#: Modules that still break the boundary, each with what is left to move. Owned by others
-#: when the boundary was drawn (issue 26 #4); the test below fails once one is clean, so the
-#: entry is deleted with the fix and the list only shrinks.
-PENDING = {
-    "jobs/lease.py": "its advisory-lock SQL and engine: a store.cycle_lock-like module",
-    "leadsync/engine/act.py": "the handoffs/recycles tables it passes to store.handoffs' "
-    "acting_ids and finish: a kind the store maps to its table; sa.Connection",
-    "leadsync/service/runtime.py": "sa.engine.make_url: a store.db helper naming the backend",
-}
 
 
 def _sources() -> list[Path]:
@@ -70,14 +61,7 @@ def _breaches_by_module() -> dict[str, list[str]]:
 
 def test_no_sql_outside_the_store() -> None:
     found = _breaches_by_module()
-    new = {path: lines for path, lines in found.items() if path not in PENDING}
-    assert not new, f"SQL outside leadsync/store (move it behind a store function): {new}"
-
-
-def test_pending_list_only_names_modules_still_breaching() -> None:
-    found = _breaches_by_module()
-    clean = sorted(path for path in PENDING if path not in found)
-    assert not clean, f"these no longer reach past the store: delete them from PENDING: {clean}"
+    assert not found, f"SQL outside leadsync/store (move it behind a store function): {found}"
 
 
 def test_the_scan_sees_each_kind_of_breach() -> None:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from connectors.base import Connector
-from leadsync.engine.act import Actor, ActReport
+from leadsync.engine.act import Acting, Actor, ActReport
 from leadsync.engine.report import CycleReport, LogProgress, Progress
 from leadsync.engine.request import CycleRequest
 from leadsync.store import Store
@@ -80,6 +80,8 @@ class Cycle:
     lock: HeldLock = NO_LOCK
     #: What the actor did (the actor counts into it; it is the report's ``actions``).
     acted: ActReport = field(default_factory=ActReport)
+    #: The actor's work in this cycle (``Actor.begin_cycle``); ``None``: no actor.
+    acting: Acting | None = None
     #: Some records were forgotten (``leadsync forget``): watch for them coming back.
     forgotten: bool = False
     #: Who is neither scored nor acted on in this cycle (half-pulled CRMs, returning people).

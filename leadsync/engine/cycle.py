@@ -98,7 +98,7 @@ class SyncEngine(EngineParts):
         request, report = cycle.request, cycle.report
         calls_before = {n: c.usage().calls for n, c in self.connectors.items()}
         if self.actor is not None:
-            self.actor.begin_cycle(cycle.acted)
+            cycle.acting = self.actor.begin_cycle(cycle.acted)
         try:
             holds.check_model(cycle)
             # One CRM failing must not stop the others: each step is guarded per connector.
@@ -145,26 +145,23 @@ class SyncEngine(EngineParts):
                 )
 
     def _score_act_write(self, cycle: Cycle) -> None:
-        report, actor = cycle.report, self.actor
-        acting = actor is not None and not cycle.request.no_actions
-        if acting:
-            assert actor is not None
+        report = cycle.report
+        acting = None if cycle.request.no_actions else cycle.acting
+        if acting is not None:
             # Inactivity and cool-downs re-queue people, so they are scored now.
             for name in self.connectors:
-                guarded(report, name, actor.sweep, self.store, name, cycle.held)
+                guarded(report, name, acting.sweep, self.store, name, cycle.held)
         score_phase.score(cycle)
         if cycle.request.decay:
             score_phase.decay(cycle)
-        if acting:
-            assert actor is not None
+        if acting is not None:
             # Before the field writes: speed-to-lead is the point of a hand-off.
             for name in self.connectors:
-                guarded(report, name, actor.act, self.store, name, cycle.held, cycle.lock)
+                guarded(report, name, acting.act, self.store, name, cycle.held, cycle.lock)
         cycle.lock.verify()
         for name in self.connectors:
             guarded(report, name, writeback.flush, cycle, name)
-        if acting:
-            assert actor is not None
+        if acting is not None:
             # The tasks of owner changes that rode in the field write (see engine.riders).
             for name in self.connectors:
-                guarded(report, name, actor.after_write, self.store, name, cycle.lock)
+                guarded(report, name, acting.after_write, self.store, name, cycle.lock)

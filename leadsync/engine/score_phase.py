@@ -121,9 +121,9 @@ def score_batch(cycle: Cycle, conn: Connection, ids: list[int], now: datetime) -
     settling their accounts with them."""
     parts = cycle.parts
     inputs, rows, saved = score_and_save(conn, ids, now, parts.score)
-    if parts.actor is not None:
+    if cycle.acting is not None:
         # Same transaction: a transition is decided exactly once with the score behind it.
-        parts.actor.decide(conn, inputs, rows, now, no_actions=cycle.request.no_actions)
+        cycle.acting.decide(conn, inputs, rows, now, no_actions=cycle.request.no_actions)
     if parts.accounts is not None:
         # Same transaction: the roll-up is never left half-applied by a crash.
         saved.changed += parts.accounts.settle(conn, ids, now, cycle.held)
@@ -160,9 +160,9 @@ def decay(cycle: Cycle) -> None:
                     kept_inputs.append(item)
                     kept_rows.append(row)
             saved = save_scores(conn, kept_rows, [], now)
-            if parts.actor is not None and kept_rows:
+            if cycle.acting is not None and kept_rows:
                 quiet = cycle.request.no_actions
-                parts.actor.decide(conn, kept_inputs, kept_rows, now, no_actions=quiet)
+                cycle.acting.decide(conn, kept_inputs, kept_rows, now, no_actions=quiet)
         after = ids[-1]
         report.scored += len(inputs)
         report.changed += saved.changed

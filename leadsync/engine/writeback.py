@@ -48,8 +48,8 @@ def flush(cycle: Cycle, name: str) -> None:
     parts.progress.phase(f"write {name}")
     now = parts.clock()
     riders = None
-    if parts.actor is not None and not cycle.request.no_actions:
-        riders = parts.actor.riders(store, name)
+    if cycle.acting is not None and not cycle.request.no_actions:
+        riders = cycle.acting.riders(store, name)
     handed: deque[tuple[list[tuple[int, bytes]], list[DueAction]]] = deque()
 
     def pages() -> Iterator[list[RecordUpdate]]:

@@ -18,7 +18,6 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
-import sqlalchemy as sa
 import structlog
 import uvicorn
 
@@ -45,6 +44,7 @@ from leadsync.service.state import CycleLog
 from leadsync.service.views import ReportInputs
 from leadsync.service.webhook import HubSpotWebhook, people_named
 from leadsync.store import Store
+from leadsync.store.db import backend_name
 from leadsync.store.webhooks import StoredEventIds, hand_over
 from leadsync.wiring import build_connectors, build_engine, health_rules, open_store
 
@@ -70,7 +70,7 @@ class _Server(uvicorn.Server):
 
 def make_lease(store_url: str, lease: timedelta) -> Lease:
     """An advisory-lock lease on PostgreSQL; on SQLite the process lock already decided."""
-    if sa.engine.make_url(store_url).get_backend_name() == "postgresql":
+    if backend_name(store_url) == "postgresql":
         return AdvisoryLease(store_url, lease)
     return SoleLease()
 

@@ -28,12 +28,21 @@ PG_CONNECT_TIMEOUT = 10
 _LIBPQ_DRIVERS = frozenset({"psycopg", "psycopg2"})
 
 
-def create_engine(url: str) -> sa.Engine:
-    """An engine tuned for the store: WAL and foreign keys on SQLite, a small pool on Postgres."""
+def backend_name(url: str) -> str:
+    """Which database ``url`` names (``"postgresql"``, ``"sqlite"``), without connecting."""
+    return _parsed(url).get_backend_name()
+
+
+def _parsed(url: str) -> sa.URL:
     try:
-        parsed = sa.engine.make_url(url)
+        return sa.engine.make_url(url)
     except sa.exc.ArgumentError as exc:
         raise StoreError(f"store url {url!r} is not a database URL: {exc}") from None
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine tuned for the store: WAL and foreign keys on SQLite, a small pool on Postgres."""
+    parsed = _parsed(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -219,8 +219,24 @@ def insert_handoff(conn: sa.Connection, values: Mapping[str, Any]) -> int:
     return int(result.scalar_one())
 
 
-def finish(conn: sa.Connection, table: sa.Table, ids: Iterable[int], now: datetime) -> int:
-    """Mark hand-offs or recycles ``done`` once the CRM confirmed every action they owed."""
+#: What acts on a person's team and owes actions until the CRM confirmed them: a hand-off
+#: to sales or a recycle to nurture, each with its own table.
+ActingKind = Literal["handoff", "recycle"]
+ACTING_KINDS: tuple[ActingKind, ...] = ("handoff", "recycle")
+_TABLES: dict[str, sa.Table] = {"handoff": handoffs, "recycle": recycles}
+
+
+def _table_of(kind: ActingKind) -> sa.Table:
+    table = _TABLES.get(kind)
+    if table is None:
+        raise ValueError(f"unknown acting kind {kind!r}; one of {', '.join(ACTING_KINDS)}")
+    return table
+
+
+def finish(conn: sa.Connection, kind: ActingKind, ids: Iterable[int], now: datetime) -> int:
+    """Mark hand-offs or recycles (``kind``) ``done`` once the CRM confirmed every action
+    they owed."""
+    table = _table_of(kind)
     ids = list(ids)
     for part in chunks(ids):
         conn.execute(
@@ -231,7 +247,9 @@ def finish(conn: sa.Connection, table: sa.Table, ids: Iterable[int], now: dateti
     return len(ids)
 
 
-def acting_ids(conn: sa.Connection, table: sa.Table, source: str) -> list[int]:
+def acting_ids(conn: sa.Connection, kind: ActingKind, source: str) -> list[int]:
+    """The hand-offs or recycles (``kind``) of CRM ``source`` still acting (owing actions)."""
+    table = _table_of(kind)
     query = sa.select(table.c.id).where(table.c.source == source, table.c.state == ACTING)
     return list(conn.execute(query).scalars())
 
