@@ -431,15 +431,23 @@ def _apply_merges(
     persons = _person_of_uids(
         conn, sorted({row["uid"] for row in merging} | {row["merged_into"] for row in merging})
     )
+    # A CRM merge also says the merged-away address is the survivor's person: whoever holds
+    # a live record with that address (the same person in the other CRM, met first by a
+    # fresh store) is the survivor's person too, as for a store that saw the merge happen.
+    holders = person_by_email(conn, [row["email_norm"] for row in merging if row["email_norm"]])
     for row in merging:
-        loser = persons[row["uid"]]
         survivor = persons.get(row["merged_into"])
-        if survivor is not None and survivor != loser:
+        if survivor is None:
+            continue
+        for loser in (persons[row["uid"]], holders.get(row["email_norm"] or "")):
+            if loser is None or loser == survivor:
+                continue
             merge_people(conn, loser, survivor, now)
             dirty.discard(loser)
             dirty.add(survivor)
             # merge_people moved every record of the loser to the survivor.
             persons = {uid: survivor if p == loser else p for uid, p in persons.items()}
+            holders = {email: survivor if p == loser else p for email, p in holders.items()}
 
 
 def _person_of_uids(conn: sa.Connection, uids: list[str]) -> dict[str, int]:
