@@ -422,32 +422,47 @@ _LINK_ACTIVITY = (
 def _apply_merges(
     conn: sa.Connection, rows: dict[str, dict[str, Any]], now: datetime, dirty: set[int]
 ) -> None:
-    """A converted or merged record's person joins the survivor's person, history and all."""
-    merging = [row for row in rows.values() if row["merged_into"]]
-    if not merging:
+    """A converted or merged record's person joins the survivor's person, history and all.
+
+    A merge is applied once both its records are stored, whichever came first: a merged
+    record in this batch whose survivor is known, or a survivor in this batch that records
+    already stored were merged into. A CRM merge also says the merged-away address is the
+    survivor's person: whoever holds a live record with that address (the same person in
+    the other CRM, met first by a fresh store) joins too, as for a store that saw it happen.
+    """
+    links = [(row["uid"], row["email_norm"], row["merged_into"]) for row in rows.values()]
+    links = [link for link in links if link[2]]
+    links += _stored_merges_into(conn, [uid for uid, row in rows.items() if not row["deleted"]])
+    if not links:
         return
     # One lookup for the whole batch: a backfill brings thousands of converted leads, mostly
     # with survivors not pulled yet, and asked two queries for each.
-    persons = _person_of_uids(
-        conn, sorted({row["uid"] for row in merging} | {row["merged_into"] for row in merging})
-    )
-    # A CRM merge also says the merged-away address is the survivor's person: whoever holds
-    # a live record with that address (the same person in the other CRM, met first by a
-    # fresh store) is the survivor's person too, as for a store that saw the merge happen.
-    holders = person_by_email(conn, [row["email_norm"] for row in merging if row["email_norm"]])
-    for row in merging:
-        survivor = persons.get(row["merged_into"])
+    persons = _person_of_uids(conn, sorted({uid for link in links for uid in (link[0], link[2])}))
+    holders = person_by_email(conn, [email for _, email, _ in links if email])
+    for uid, email, into in links:
+        survivor = persons.get(into)
         if survivor is None:
             continue
-        for loser in (persons[row["uid"]], holders.get(row["email_norm"] or "")):
+        for loser in (persons.get(uid), holders.get(email or "")):
             if loser is None or loser == survivor:
                 continue
             merge_people(conn, loser, survivor, now)
             dirty.discard(loser)
             dirty.add(survivor)
             # merge_people moved every record of the loser to the survivor.
-            persons = {uid: survivor if p == loser else p for uid, p in persons.items()}
-            holders = {email: survivor if p == loser else p for email, p in holders.items()}
+            persons = {u: survivor if p == loser else p for u, p in persons.items()}
+            holders = {e: survivor if p == loser else p for e, p in holders.items()}
+
+
+def _stored_merges_into(conn: sa.Connection, uids: list[str]) -> list[tuple[str, str, str]]:
+    """``(uid, email, survivor)`` of stored records converted or merged into ``uids``."""
+    found: list[tuple[str, str, str]] = []
+    for part in chunks(uids):
+        query = sa.select(
+            crm_records.c.uid, crm_records.c.email_norm, crm_records.c.merged_into
+        ).where(among(conn, crm_records.c.merged_into, part))
+        found.extend((uid, email, into) for uid, email, into in conn.execute(query))
+    return found
 
 
 def _person_of_uids(conn: sa.Connection, uids: list[str]) -> dict[str, int]:

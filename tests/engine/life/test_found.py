@@ -335,3 +335,22 @@ def all_groups(world: World) -> set[frozenset[str]]:
     for person_id, uid in rows:
         groups.setdefault(person_id, set()).add(uid)
     return {frozenset(g) for g in groups.values()}
+
+
+def test_a_merge_stored_before_its_survivor_joins_the_address_holder(world: World) -> None:
+    """bench/life.py seed 366, shrunk: HubSpot merges contact p3 (also a Salesforce lead)
+    into p1 before any cycle; the merged record is pulled before its survivor. Once both are
+    stored, p3's lead is p1's person too, whichever arrived first."""
+    play(
+        world,
+        Step("create", 7, "both"),
+        Step("create", 2, "both"),
+        Step("create", 1, HS),
+        Step("create", 3, "both"),
+        Step("create", 6, "both"),  # pages of 3: the merged record and its survivor apart
+        Step("merge", 1, HS, other=3),
+        Step("cycle", arg="all"),
+    )
+    assert frozenset(
+        {"hubspot:contact:H1", "hubspot:contact:H3", "salesforce:Lead:L3"}
+    ) in all_groups(world)
