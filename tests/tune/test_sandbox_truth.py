@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from leadsync.cli.demo_cmds import conversion_text
 from leadsync.config import load_settings
-from leadsync.demo import run_demo
+from leadsync.demo import DemoReport, run_demo
 from leadsync.report import Dataset, leads_from_store, report_document
 from leadsync.tune import suggest
 from leadsync.wiring import open_store
@@ -18,9 +19,13 @@ HAND_RAISES = ("Contact Us", "Demo request")
 
 
 @pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, datetime]:
-    folder = tmp_path_factory.mktemp("truth") / "demo"
-    report = run_demo(leads=3000, seed=11, folder=folder)
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoReport:
+    return run_demo(leads=3000, seed=11, folder=tmp_path_factory.mktemp("truth") / "demo")
+
+
+@pytest.fixture(scope="module")
+def synced(demo: DemoReport) -> tuple[Dataset, datetime]:
+    report = demo
     assert report.config is not None
     settings = load_settings(report.config)
     now = datetime.now(UTC)
@@ -84,3 +89,15 @@ def test_tune_recovers_the_hidden_drivers(synced: tuple[Dataset, datetime]) -> N
     assert boxes["Manufacturing"] > 0 and boxes["Decision maker"] > 0, boxes
     assert found.split.note.startswith("the last 3 months leave")  # inside the sales cycle
     assert found.suggested.auc is not None and found.suggested.auc > 0.55
+
+
+@pytest.mark.slow
+def test_demo_ends_with_conversion_per_cell(demo: DemoReport) -> None:
+    cells = demo.conversion
+    rates = {c: n["converted"] / n["leads"] for c, n in cells.items() if n["leads"] >= 5}
+    assert max(rates, key=lambda c: rates[c]) == "good/hand_raiser", cells
+    assert sum(n["leads"] for n in cells.values()) > 500
+    line = conversion_text(cells)
+    good = cells["good/hand_raiser"]
+    assert f"good/hand-raiser {good['converted']} of {good['leads']} (" in line
+    assert demo.to_dict()["conversion_per_cell"] == cells
