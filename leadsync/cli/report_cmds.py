@@ -140,6 +140,9 @@ def report(
     from leadsync.report import report_document
     from leadsync.report.render import print_report
 
+    if tables is not None and tables.exists() and not tables.is_dir():
+        # Said before the report is computed: the folder is wrong whatever the data says.
+        raise ConfigError(f"--tables {tables} is a file; give a folder for the CSV tables")
     settings = load_settings(ctx.obj.config)
     now = datetime.now(UTC)
     stages = converted_stage or []
@@ -267,8 +270,6 @@ def tune(
 def _write_tables(document: dict[str, Any], folder: Path) -> list[Path]:
     from leadsync.report.render import write_csvs
 
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--tables {folder} is a file; give a folder for the CSV tables")
     try:
         return write_csvs(document, folder)
     except OSError as exc:

@@ -86,16 +86,15 @@ def generate_org(
         truth_rng = _history(
             org, rng, people, lead_ids, contacts, moment, with_output_fields, joined
         )
+        live = [i for i in lead_ids if not (org.raw("Lead", i) or {}).get("IsDeleted")]
+        _convert_by_truth(org, truth_rng, live, joined, moment)
     else:
         _bulk_history(org, rng, people, lead_ids, contacts, moment, activities)
     if engaged > 0:
-        # Its own random stream: the rest of the org stays what this seed always gave.
+        # Its own random stream: the rest of the org stays what this seed always gave. The
+        # runs go to leads that have not converted, in the last two weeks: leads mid-cycle.
         runs = random.Random(f"{seed}:engaged")
-        _engaged_runs(org, runs, people, lead_ids, moment, engaged, joined)
-    if activities is None:
-        # Conversions last, so the engaged runs are part of the truth they are drawn from.
-        live = [i for i in lead_ids if not (org.raw("Lead", i) or {}).get("IsDeleted")]
-        _convert_by_truth(org, truth_rng, live, joined, moment)
+        _engaged_runs(org, runs, people, lead_ids, moment, engaged)
     return org
 
 
@@ -603,11 +602,9 @@ def _engaged_runs(
     lead_ids: list[str],
     now: datetime,
     share: float,
-    joined: dict[str, list[truth.Membership]],
 ) -> None:
     """Two webinar registrations and a price-sheet download in the last 14 days for a share
-    of the open leads, four times as likely at a manufacturer (see ``generate_org``); each
-    added to the lead's memberships in ``joined``."""
+    of the open leads, four times as likely at a manufacturer (see ``generate_org``)."""
     webinars = [c for c in people.campaigns if c[5] == "Webinar"][:2]
     price_sheet = next(c for c in people.campaigns if c[4].startswith("Price"))
     members = {(r.get("CampaignId"), r.get("LeadId")) for r in org.records("CampaignMember")}
@@ -620,13 +617,10 @@ def _engaged_runs(
             continue
         for campaign, status in ((w, "Registered") for w in webinars):
             if (campaign[0], lead) not in members:
-                when = days_ago(now, rng.uniform(0, 14))
-                _member(org, campaign[0], lead, status, when)
-                joined.setdefault(lead, []).append((campaign[4], "Webinar", status, True, when))
+                _member(org, campaign[0], lead, status, days_ago(now, rng.uniform(0, 14)))
         if (price_sheet[0], lead) not in members:
             when = days_ago(now, rng.uniform(0, 14))
             _member(org, price_sheet[0], lead, "Submitted", when)
-            joined.setdefault(lead, []).append((price_sheet[4], "Website", "Submitted", True, when))
             org.insert(
                 "Form_Submission__c",
                 {
