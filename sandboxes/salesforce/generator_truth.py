@@ -14,7 +14,7 @@ engagement, drawn after its history is generated::
   submission or webinar registration, 10 per ebook download.
 
 The cycle starts at the lead's first activity (its creation without any) and lasts a delay
-drawn from a gamma distribution (median about 40 days, 5 to 85 days, so inside the report's
+drawn from a gamma distribution (median about 57 days, 20 to 88 days, so inside the report's
 90-day sales cycle); what the lead did before that day drives it. A day after ``now`` has not
 come yet: the lead stays open. So ``leadsync report`` on the
 synced org shows good-fit hand-raisers converting best, and ``leadsync tune`` recovers the
@@ -45,10 +45,10 @@ NOISE = 0.5
 #: Most hand-raises that add to the propensity (a third form adds nothing new).
 HAND_RAISE_CAP = 2
 #: Sales cycle after the last engagement: gamma(shape, scale) days, bounded.
-CYCLE_SHAPE = 3.0
-CYCLE_SCALE_DAYS = 15.0
-CYCLE_MIN_DAYS = 5.0
-CYCLE_MAX_DAYS = 85.0
+CYCLE_SHAPE = 6.0
+CYCLE_SCALE_DAYS = 10.0
+CYCLE_MIN_DAYS = 20.0
+CYCLE_MAX_DAYS = 88.0
 
 #: Campaigns whose submission raises a hand, and the example config's points for the rest.
 HAND_RAISE_CAMPAIGNS = frozenset({"Contact Us", "Demo Request"})
