@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import structlog
 import tomli_w
 from simple_salesforce import Salesforce
 
-from leadsync.config import settings_from_dict
+from leadsync.config import Settings, settings_from_dict
 from leadsync.engine.cycle import CycleReport, Progress
 from leadsync.engine.request import CycleRequest
 from leadsync.errors import LeadSyncError
@@ -45,6 +46,8 @@ HS_WRITE_BATCH = 100
 #: a price-sheet download (a quarter of that elsewhere): without it no good-fit lead in the
 #: generated org was ever sales-ready without a hand-raise, and a matrix cell sat empty.
 DEMO_ENGAGED = 0.3
+#: The sales cycle the demo's conversion per cell counts in (``report``'s default).
+CYCLE_DAYS = 90.0
 
 #: The first line of a config the demo writes; a leadsync.toml without it is never replaced.
 MARKER = "# Written by `leadsync demo`: the sandboxes it names stopped when the demo ended."
@@ -76,6 +79,8 @@ class DemoReport:
     api_calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
     config: Path | None = None
+    #: cell -> {"leads": decided leads, "converted": of them}, as ``report`` reads the store.
+    conversion: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +93,7 @@ class DemoReport:
             "api_calls": self.api_calls,
             "seconds": round(self.seconds, 2),
             "config": str(self.config) if self.config else None,
+            "conversion_per_cell": self.conversion,
             "next_commands": self.next_commands(),
         }
 
@@ -164,6 +170,7 @@ def run_demo(
         contacts = len(hs.portal.contacts())
         with store.reading() as conn:
             matrix = matrix_counts(conn)
+        conversion = conversion_per_cell(store, settings)
         for connector in connectors.values():
             connector.close()
         api = {
@@ -189,7 +196,39 @@ def run_demo(
         api_calls=api,
         seconds=time.monotonic() - started,
         config=config,
+        conversion=conversion,
     )
+
+
+def conversion_per_cell(store: Any, settings: Settings) -> dict[str, dict[str, int]]:
+    """Per matrix cell, the leads whose sales cycle has told and how many converted: each lead
+    read as ``leadsync report`` reads it (fit and score at its last activity before the
+    outcome), so the cells show the sandbox's hidden truth the report finds."""
+    from leadsync.report import leads_from_store
+
+    spec = settings.model_spec()
+    with store.reading() as conn:
+        ds = leads_from_store(
+            conn,
+            spec,
+            fit_source=settings.identity.fit_source,
+            cycle_days=CYCLE_DAYS,
+            now=datetime.now(UTC),
+        )
+    raising = [i for i, rule in enumerate(spec.rules) if rule.interest == "hand_raiser"]
+    cells: dict[str, dict[str, int]] = {}
+    for lead in ds.decided:
+        if any(lead.fired[i] for i in raising):
+            readiness = "hand_raiser"
+        elif ds.engagement(lead) >= spec.sales_ready_threshold:
+            readiness = "sales_ready"
+        else:
+            readiness = "unready"
+        cell = f"{'good' if ds.is_good_fit(lead) else 'poor'}/{readiness}"
+        counts = cells.setdefault(cell, {"leads": 0, "converted": 0})
+        counts["leads"] += 1
+        counts["converted"] += bool(lead.converted)
+    return cells
 
 
 class _closing:

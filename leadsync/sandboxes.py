@@ -20,6 +20,7 @@ from leadsync.errors import AddressInUse
 from leadsync.ports import listening_socket
 from sandboxes.hubspot import HubSpotSandbox, generate_portal
 from sandboxes.salesforce import SalesforceSandbox, generate_org
+from sandboxes.salesforce.generator_truth import converted_emails
 
 #: The model the sandboxes are scored with: config.example.toml's (a test keeps them equal).
 DEMO_CONFIG = Path(__file__).resolve().parent / "demo.toml"
@@ -99,7 +100,11 @@ def running_sandboxes(
     lead_emails = [r["Email"] for r in org.records("Lead") if r.get("Email")]
     shared = tuple(lead_emails[: len(lead_emails) // 3])
     portal = generate_portal(
-        contacts=max(len(shared), leads // 2), seed=seed, now=now, shared_emails=shared
+        contacts=max(len(shared), leads // 2),
+        seed=seed,
+        now=now,
+        shared_emails=shared,
+        converted=converted_emails(org.records("Lead")),
     )
     with ExitStack() as stack:
         try:

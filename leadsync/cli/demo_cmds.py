@@ -119,7 +119,27 @@ def print_demo(report: DemoReport) -> None:
         for command in commands:
             # One line each, never wrapped, so each can be copied and run as printed.
             console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
+    if report.conversion:
+        console.print(conversion_text(report.conversion), markup=False, highlight=False)
     console.print(f"Done in {report.seconds:.1f} s.")
+
+
+def conversion_text(cells: dict[str, dict[str, int]]) -> str:
+    """``Converted within 90 days, per cell: good/hand-raiser 9 of 14 (64 %), ...``."""
+    parts = []
+    for fit, _ in CELLS:
+        for readiness, label in READINESS:
+            counts = cells.get(f"{fit}/{readiness}")
+            if counts and counts["leads"]:
+                rate = 100 * counts["converted"] / counts["leads"]
+                parts.append(
+                    f"{fit}/{label.lower()} {counts['converted']:,} of {counts['leads']:,} "
+                    f"({rate:.0f} %)"
+                )
+    return (
+        "Converted within 90 days, per cell (leads whose cycle has told, read as `report` "
+        "reads them): " + "; ".join(parts)
+    )
 
 
 def print_list_view(moved: list[dict[str, Any]]) -> None:

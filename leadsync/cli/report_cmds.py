@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -53,13 +53,26 @@ WindowOpt = Annotated[
         "before then.",
     ),
 ]
+ExportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--csv",
+        "--export",
+        metavar="FILE",
+        help="Read this CRM report export (CSV, one row per lead) instead of the store; "
+        "needs --csv-map (the format is in the README, 'Reports from a CRM export').",
+    ),
+]
 MappingOpt = Annotated[
     Path | None,
     typer.Option(
-        "--mapping", metavar="FILE", help="Mapping of the export's columns (see docs in `report`)."
+        "--csv-map",
+        "--mapping",
+        metavar="MAP.toml",
+        help="Which of the export's columns is what: converted flag, created date, ICP "
+        "attributes, activity counts.",
     ),
 ]
-
 _CONVERSION_HELP = (
     "Converted means: a Salesforce lead converted (ConvertedDate), or a HubSpot contact whose "
     "lifecycle stage reached one of converted_stages in mappings/hubspot.toml (customer by "
@@ -93,12 +106,15 @@ def _dataset(
     spec = settings.model_spec()
     if export is not None:
         if mapping is None:
-            raise ConfigError("--mapping MAP.toml is required with a CSV export")
+            raise ConfigError(
+                f"--csv {export} needs --csv-map MAP.toml naming its columns (see the README, "
+                "'Reports from a CRM export')"
+            )
         converted = load_csv_mapping(mapping).converted
         ds = leads_from_csv(export, mapping, spec, now)
         return ds, CONVERSION_CSV.format(column=converted)
     if mapping is not None:
-        raise ConfigError("--mapping is only read together with a CSV export")
+        raise ConfigError("--csv-map is only read together with --csv FILE (a CRM export)")
     store = open_store(settings)
     try:
         with store.reading() as conn:
@@ -124,10 +140,11 @@ def _dataset(
     "engagement rule, how often it fires and the conversion lift when it does, flagged "
     "'revisit your ICP' where the lift's interval includes 1; poor-fit leads by source and "
     "campaign; hand-raisers against other sales-ready leads (conversion, hours to first sales "
-    "touch); the recycle flow. " + _CONVERSION_HELP + " With --export and --mapping it reads a "
-    "CRM report export instead of the store (one row per lead; the mapping names the converted "
-    "column, optional created/source/campaign columns, and the attributes, activity_counts "
-    "and last_activity tables); the months, hand-off and recycle sections then need the store."
+    "touch); the recycle flow. " + _CONVERSION_HELP + " With --csv FILE and --csv-map MAP it "
+    "reads a CRM report export instead of the store (one row per lead; the map names the "
+    "converted column, optional created/source/campaign columns, and the attributes, "
+    "activity_counts and last_activity tables; see the README); the months, hand-off and "
+    "recycle sections then need the store. Exit 2: the export or map cannot be used."
 )
 def report(
     ctx: typer.Context,
@@ -137,26 +154,22 @@ def report(
     sales_cycle_days: CycleOpt = 90.0,
     window_days: WindowOpt = _WINDOW_DAYS,
     as_json: JsonOpt = False,
-    csv_dir: Annotated[
+    tables: Annotated[
         Path | None,
         typer.Option(
-            "--csv", metavar="FOLDER", help="Also write one CSV per table into this folder."
+            "--tables", metavar="FOLDER", help="Also write one CSV per table into this folder."
         ),
     ] = None,
-    export: Annotated[
-        Path | None,
-        typer.Option(
-            "--export",
-            metavar="FILE",
-            help="Read this CRM report export (CSV) instead of the store.",
-        ),
-    ] = None,
+    export: ExportOpt = None,
     mapping: MappingOpt = None,
     converted_stage: StageOpt = None,
 ) -> None:
     from leadsync.report import report_document
-    from leadsync.report.render import print_report, write_csvs
+    from leadsync.report.render import print_report
 
+    if tables is not None and tables.exists() and not tables.is_dir():
+        # Said before the report is computed: the folder is wrong whatever the data says.
+        raise ConfigError(f"--tables {tables} is a file; give a folder for the CSV tables")
     settings = load_settings(ctx.obj.config)
     now = datetime.now(UTC)
     stages = converted_stage or []
@@ -173,8 +186,8 @@ def report(
             store.close()
     else:
         document = report_document(ds, now=now, months=months, conversion=conversion)
-    if csv_dir is not None:
-        document["csv_files"] = [str(p) for p in write_csvs(document, csv_dir)]
+    if tables is not None:
+        document["csv_files"] = [str(p) for p in _write_tables(document, tables)]
     if as_json:
         emit_json(document)
         return
@@ -190,7 +203,11 @@ def report(
     "count, mapped back to integer points, trained on earlier leads and checked on the last "
     "--holdout-months of leads (AUC of the current config against the suggestion). Prints the "
     "suggestion as a TOML snippet and a unified diff against the config file; --out writes "
-    "them to a file for review. Never changes the config. " + _CONVERSION_HELP
+    "them to a file for review. Never changes the config. Leads without entry dates (an "
+    "undated export), or months held out that hold only one class, get a stratified random "
+    "hold-out instead (--holdout share of converted and other leads, drawn with --seed); the "
+    "split made is said on screen. Exit 2: the export or map cannot be used, or it holds too "
+    "few converted or other leads to tune on. " + _CONVERSION_HELP
 )
 def tune(
     ctx: typer.Context,
@@ -200,6 +217,21 @@ def tune(
             "--holdout-months", metavar="N", min=1, help="Months of the latest leads held out."
         ),
     ] = 3,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            "--holdout",
+            metavar="SHARE",
+            min=0.05,
+            max=0.5,
+            help="Share held out when the hold-out is stratified random (undated leads, or "
+            "months holding one class).",
+        ),
+    ] = 0.25,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", metavar="N", help="Seed of a stratified random hold-out."),
+    ] = 7,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -209,12 +241,7 @@ def tune(
         ),
     ] = None,
     sales_cycle_days: CycleOpt = 90.0,
-    export: Annotated[
-        Path | None,
-        typer.Option(
-            "--csv", "--export", metavar="FILE", help="Tune from this CRM report export (CSV)."
-        ),
-    ] = None,
+    export: ExportOpt = None,
     mapping: MappingOpt = None,
     converted_stage: StageOpt = None,
     as_json: JsonOpt = False,
@@ -231,7 +258,11 @@ def tune(
     ds, _ = _dataset(
         settings, export, mapping, Periods(sales_cycle_days), converted_stage or [], now
     )
-    found = suggest(ds, holdout_months)
+    try:
+        found = suggest(ds, holdout_months, share=holdout, seed=seed, now=now)
+    except LeadSyncError as exc:
+        # Too little history in the data given: the input cannot be tuned on (exit 2).
+        raise ConfigError(f"{ds.origin}: {exc}") from None
     spec = settings.model_spec()
     current_text = config_path.read_text(encoding="utf-8")
     header = [
@@ -255,12 +286,24 @@ def tune(
     if ds.quality is not None:
         document["data_quality"] = ds.quality.to_dict()
     if out is not None:
-        out.write_text(review_file(snippet_text, diff_text, now), encoding="utf-8")
+        try:
+            out.write_text(review_file(snippet_text, diff_text, now), encoding="utf-8")
+        except OSError as exc:
+            raise LeadSyncError(f"--out {out}: cannot write ({exc.strerror})") from None
         document["written"] = str(out)
     if as_json:
         emit_json(document)
         return
     _print_tune(found, ds, diff_text, out)
+
+
+def _write_tables(document: dict[str, Any], folder: Path) -> list[Path]:
+    from leadsync.report.render import write_csvs
+
+    try:
+        return write_csvs(document, folder)
+    except OSError as exc:
+        raise LeadSyncError(f"--tables {folder}: cannot write ({exc.strerror})") from None
 
 
 def _auc(value: float | None) -> str:
@@ -271,12 +314,14 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
     split = found.split
     train_pos = sum(bool(lead.converted) for lead in split.train)
     test_pos = sum(bool(lead.converted) for lead in split.test)
+    if split.note:
+        console.print(f"note: {split.note}", markup=False, highlight=False)
+    console.print(split.description, markup=False, highlight=False)
     console.print(
-        f"Trained on {len(split.train)} leads ({train_pos} converted); held out "
-        f"{len(split.test)} ({test_pos} converted)"
-        + (f" entering from {split.cutoff:%Y-%m-%d}" if split.cutoff else " (the last rows)")
-        + f"; L2 strength C = {found.fit.c:.3g}",
+        f"Trained on {len(split.train):,} leads ({train_pos:,} converted); held out "
+        f"{len(split.test):,} ({test_pos:,} converted); L2 strength C = {found.fit.c:.3g}",
         markup=False,
+        highlight=False,
     )
     table = Table(title="Hold-out ranking quality (AUC; 0.5 = chance)")
     for column in ("config", "fit then score", "score only", "fit only"):

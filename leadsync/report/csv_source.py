@@ -132,8 +132,15 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]], list[str]]:
         )
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    rows = [row for row in reader]
+    # newline="": the csv module reads line ends itself, a bare carriage return included.
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        rows = [row for row in reader]
+    except csv.Error as exc:
+        raise ConfigError(
+            f"{path}: line {reader.line_num} cannot be read as CSV ({exc}); export the report "
+            "as CSV again, or fix that line"
+        ) from None
     if not rows:
         raise ConfigError(f"{path}: the file is empty; export the report with a header row")
     header = [h.strip() for h in rows[0]]

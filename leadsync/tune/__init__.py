@@ -1,6 +1,7 @@
 """``leadsync tune``: points per engagement rule and a good-fit cut-off suggested from history
-(an L2 logistic regression mapped back to integer points), checked on a time-based hold-out
-against the current config, and written as a config diff for review; never applied.
+(an L2 logistic regression mapped back to integer points), checked on a hold-out (the latest
+months, or a stated stratified random share) against the current config, and written as a
+config diff for review; never applied.
 """
 
 from leadsync.tune.diff import review_file, snippet, suggested_text, unified_diff
@@ -13,6 +14,8 @@ from leadsync.tune.fitting import (
     features,
     fit_logistic,
     labels,
+    split_history,
+    stratified_split,
     suggest,
     time_split,
     to_points,
@@ -29,6 +32,8 @@ __all__ = [
     "labels",
     "review_file",
     "snippet",
+    "split_history",
+    "stratified_split",
     "suggest",
     "suggested_text",
     "time_split",

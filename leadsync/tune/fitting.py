@@ -10,16 +10,23 @@ cut-off (``good_fit_min``) is the one that ranks the training leads best togethe
 suggested points.
 
 A config ranks leads the way the matrix does: good fit above poor fit, then by score. The
-hold-out is time-based: train on the leads that entered earlier, test on the last months.
+hold-out is time-based when every lead has an entry date: train on the leads that entered
+earlier, test on the last months. An undated export, or a time hold-out holding only one class
+(all converted, say, when the months held out lie inside the sales cycle), gets a stratified
+random hold-out instead: a stated share of the converted and of the other leads, drawn with a
+stated seed, so a run can be repeated. The split always says on screen which one it made.
+
+Only leads whose whole sales cycle lies in the past are learned from: a lead that entered less
+than a cycle ago is decided only if it converted already, and keeping those would teach the
+model that recent leads convert (and that whatever recent leads do is what converts).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -27,7 +34,7 @@ from numpy.typing import NDArray
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from leadsync.errors import LeadSyncError
@@ -37,8 +44,9 @@ from leadsync.report.sections import period_start
 
 #: Regularisation strengths tried (sklearn's C: smaller = stronger L2 penalty).
 C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))
-#: Share of an undated export held out (its last rows).
-UNDATED_HOLDOUT = 0.25
+#: Share of the leads a stratified random hold-out keeps apart, and its default seed.
+HOLDOUT_SHARE = 0.25
+HOLDOUT_SEED = 7
 #: Fewest converters and non-converters each side of the split needs.
 MIN_CLASS = 5
 
@@ -47,8 +55,12 @@ MIN_CLASS = 5
 class Split:
     train: tuple[Lead, ...]
     test: tuple[Lead, ...]
-    #: First entry date of the test leads (``None`` for an undated export).
+    #: First entry date of the test leads (``None`` for a stratified random hold-out).
     cutoff: datetime | None
+    #: How the split was made, as said on screen ("hold-out: 25 % stratified random, ...").
+    description: str = ""
+    #: Why the split is not the one asked for (a time hold-out with one class), or "".
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +119,8 @@ class Suggestion:
                 "leads": len(split.test),
                 "converted": _positives(split.test),
                 "from": split.cutoff,
+                "how": split.description,
+                "note": split.note or None,
             },
             "regularisation_c": self.fit.c,
             "good_fit_min": {"current": ds.good_fit_min, "suggested": self.good_fit_min},
@@ -146,31 +160,114 @@ def labels(leads: Sequence[Lead]) -> NDArray[np.int_]:
     return np.asarray([1 if lead.converted else 0 for lead in leads], dtype=int)
 
 
-def time_split(ds: Dataset, holdout_months: int) -> Split:
-    """Decided leads split by time: the last ``holdout_months`` months of entries are the test
-    set. An export without dates is split by row order (its last quarter is the test set)."""
-    decided = list(ds.decided)
-    if decided and all(lead.entered_at is not None for lead in decided):
-        decided.sort(key=lambda lead: lead.entered_at or datetime.min)
-        latest = decided[-1].entered_at
-        assert latest is not None
-        cutoff = period_start(latest, holdout_months)
-        train = tuple(lead for lead in decided if (lead.entered_at or cutoff) < cutoff)
-        test = tuple(lead for lead in decided if (lead.entered_at or cutoff) >= cutoff)
-        split = Split(train, test, cutoff)
+def _counts(leads: Sequence[Lead]) -> tuple[int, int]:
+    positives = _positives(leads)
+    return positives, len(leads) - positives
+
+
+def closed_cohorts(ds: Dataset, now: datetime | None) -> tuple[Lead, ...]:
+    """Decided leads whose sales cycle has ended by ``now`` (all decided leads of an export,
+    whose converted flag is final, or when ``now`` is not given)."""
+    if now is None or ds.cycle_days <= 0:
+        return ds.decided
+    cycle = timedelta(days=ds.cycle_days)
+    return tuple(
+        lead for lead in ds.decided if lead.entered_at is None or lead.entered_at + cycle <= now
+    )
+
+
+def stratified_split(leads: Sequence[Lead], share: float, seed: int, note: str = "") -> Split:
+    """``share`` of the converted and of the other leads held out at random (``seed``)."""
+    y = labels(leads)
+    if len(leads) < 2 or min(int(y.sum()), int(len(y) - y.sum())) < 2:
+        train, test = list(leads), []
     else:
-        at = len(decided) - math.ceil(len(decided) * UNDATED_HOLDOUT)
-        split = Split(tuple(decided[:at]), tuple(decided[at:]), None)
-    for name, part in (("training", split.train), ("hold-out", split.test)):
-        positives = _positives(part)
-        if positives < MIN_CLASS or len(part) - positives < MIN_CLASS:
-            raise LeadSyncError(
-                f"not enough history to tune: the {name} leads hold {positives} converted and "
-                f"{len(part) - positives} not converted (at least {MIN_CLASS} of each needed); "
-                f"{len(ds.leads) - len(decided)} leads are still within their sales cycle. "
-                f"Try another --holdout-months, a shorter --sales-cycle-days, or more history"
-            )
+        train, test = train_test_split(
+            list(leads), test_size=share, random_state=seed, stratify=y, shuffle=True
+        )
+    positives = _positives(test)
+    description = (
+        f"hold-out: {share * 100:g} % stratified random, seed {seed}: {len(test):,} rows, "
+        f"{positives:,} converted"
+    )
+    return Split(tuple(train), tuple(test), None, description, note)
+
+
+def time_split(ds: Dataset, holdout_months: int, now: datetime | None = None) -> Split:
+    """Leads split by time: the last ``holdout_months`` months of entries are the test set
+    (every lead must be dated; ``split_history`` falls back when they are not)."""
+    decided = closed_cohorts(ds, now)
+    split = _by_time(decided, holdout_months)
+    if split is None:
+        raise LeadSyncError("a time hold-out needs an entry date on every lead")
+    _check(split, ds, len(decided))
     return split
+
+
+def _by_time(leads: Sequence[Lead], holdout_months: int) -> Split | None:
+    if not leads or any(lead.entered_at is None for lead in leads):
+        return None
+    ordered = sorted(leads, key=lambda lead: lead.entered_at or datetime.min)
+    latest = ordered[-1].entered_at
+    assert latest is not None
+    cutoff = period_start(latest, holdout_months)
+    train = tuple(lead for lead in ordered if (lead.entered_at or cutoff) < cutoff)
+    test = tuple(lead for lead in ordered if (lead.entered_at or cutoff) >= cutoff)
+    positives = _positives(test)
+    description = (
+        f"hold-out: the last {holdout_months} months of entries (from {cutoff:%Y-%m-%d}): "
+        f"{len(test):,} leads, {positives:,} converted"
+    )
+    return Split(train, test, cutoff, description)
+
+
+def split_history(
+    ds: Dataset,
+    holdout_months: int,
+    *,
+    share: float = HOLDOUT_SHARE,
+    seed: int = HOLDOUT_SEED,
+    now: datetime | None = None,
+) -> Split:
+    """The hold-out ``tune`` checks on: by time when every lead is dated and both sides hold
+    both classes; otherwise stratified random (``share``, ``seed``), with a one-line note."""
+    leads = closed_cohorts(ds, now)
+    by_time = _by_time(leads, holdout_months)
+    if by_time is not None and _short_side(by_time) is None:
+        return by_time
+    note = ""
+    if by_time is not None:
+        side, positives, negatives = _short_side(by_time) or ("", 0, 0)
+        note = (
+            f"the last {holdout_months} months leave the {side} leads {positives:,} converted "
+            f"and {negatives:,} not converted: held out at random instead"
+        )
+    split = stratified_split(leads, share, seed, note)
+    _check(split, ds, len(leads))
+    return split
+
+
+def _short_side(split: Split) -> tuple[str, int, int] | None:
+    """The first side of ``split`` with fewer than ``MIN_CLASS`` of a class, with its counts."""
+    for name, part in (("training", split.train), ("hold-out", split.test)):
+        positives, negatives = _counts(part)
+        if positives < MIN_CLASS or negatives < MIN_CLASS:
+            return name, positives, negatives
+    return None
+
+
+def _check(split: Split, ds: Dataset, usable: int) -> None:
+    """At least ``MIN_CLASS`` converted and not-converted leads on each side, or an error
+    that says what to try."""
+    short = _short_side(split)
+    if short is not None:
+        name, positives, negatives = short
+        raise LeadSyncError(
+            f"not enough history to tune: the {name} leads hold {positives} converted and "
+            f"{negatives} not converted (at least {MIN_CLASS} of each needed); "
+            f"{len(ds.leads) - usable} leads are still within their sales cycle. Try another "
+            "--holdout-months or --holdout share, a shorter --sales-cycle-days, or more history"
+        )
 
 
 def fit_logistic(leads: Sequence[Lead], n_criteria: int) -> LogisticFit:
@@ -252,9 +349,17 @@ def best_cutoff(ds: Dataset, leads: Sequence[Lead], points: Sequence[float]) -> 
     return best
 
 
-def suggest(ds: Dataset, holdout_months: int) -> Suggestion:
-    """Fit on the earlier leads, suggest points and a cut-off, evaluate both configs later."""
-    split = time_split(ds, holdout_months)
+def suggest(
+    ds: Dataset,
+    holdout_months: int,
+    *,
+    share: float = HOLDOUT_SHARE,
+    seed: int = HOLDOUT_SEED,
+    now: datetime | None = None,
+) -> Suggestion:
+    """Fit on the training leads, suggest points and a cut-off, evaluate both configs on the
+    hold-out (``split_history``)."""
+    split = split_history(ds, holdout_months, share=share, seed=seed, now=now)
     fit = fit_logistic(split.train, len(ds.criteria))
     seen = [any(lead.fired[i] for lead in split.train) for i in range(len(ds.rules))]
     points = to_points(fit.rule_coef, ds.points, seen)

@@ -3,13 +3,20 @@
 Values are as untidy as a real portal's: countries spelled many ways, missing company sizes,
 job titles in every case, employee counts as HubSpot's enumeration ranges. Activity spreads
 over the ~120 days before ``now``; the same seed and ``now`` always give the same portal.
+
+Customers follow the same hidden truth as the Salesforce org's conversions
+(``sandboxes.salesforce.generator_truth``): a person shared with the org is a customer exactly
+when their Salesforce lead converted, from that day; any other contact becomes one with the
+propensity its fit and engagement give (Contact Us and Demo Request submissions raise a hand;
+price sheets, ebooks and webinar registrations add points), a sales cycle after its last such
+activity. The lifecycle stage drawn with the contact's values never says customer.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +27,13 @@ from sandboxes.hubspot.portal import (
     Owner,
     PortalState,
 )
-from sandboxes.hubspot.schema import ANALYTICS_SOURCES, EMPLOYEE_RANGES, iso_instant
+from sandboxes.hubspot.schema import (
+    ANALYTICS_SOURCES,
+    EMPLOYEE_RANGES,
+    iso_instant,
+    lifecycle_date_prop,
+)
+from sandboxes.salesforce import generator_truth as truth
 
 HISTORY_DAYS = 120
 
@@ -291,11 +304,14 @@ def generate_portal(
     with_output_properties: bool = True,
     now: datetime | None = None,
     shared_emails: Sequence[str] = (),
+    converted: Mapping[str, datetime] | None = None,
 ) -> PortalState:
     """A portal of ``contacts`` contacts with engagement history over the last ~120 days.
 
     ``shared_emails`` become the first contacts' addresses, so the same people exist in the
-    Salesforce sandbox too. API writes after generation are stamped with the real clock.
+    Salesforce sandbox too; ``converted`` (email -> when) names those whose Salesforce lead
+    converted: they are customers from then, and no other shared person is. API writes after
+    generation are stamped with the real clock.
     """
     rng = random.Random(seed)
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
@@ -322,10 +338,16 @@ def generate_portal(
         _set_modified(portal, "contacts", obj.id, created + timedelta(hours=rng.randint(0, 72)))
         ids.append(obj.id)
 
-    _forms(portal, rng, start, now, ids)
+    # People shared with the org engage in Salesforce, where their conversion is drawn:
+    # engagement here would be engagement the hidden truth never saw (drawn, then dropped).
+    quiet = set(ids[: len(emails)])
+    _forms(portal, rng, start, now, ids, quiet)
     _emails(portal, rng, start, now, ids)
-    _webinars(portal, rng, start, now, ids)
+    _webinars(portal, rng, start, now, ids, quiet)
     _sales_activity(portal, rng, now, ids, sales)
+    # Its own stream, so the portal above is what the seed always gave.
+    shared = {e.casefold(): (converted or {}).get(e) for e in emails}
+    _customers(portal, random.Random(f"{seed}:truth"), now, ids, shared)
     portal.add_list(ObjectList("1", "LeadSync nurture", "MANUAL", start, start))
     portal.nurture_list_id = "1"
     portal.nurture_owner_id = next(
@@ -341,7 +363,12 @@ def _moment_after(rng: random.Random, earliest: datetime, now: datetime) -> date
 
 
 def _forms(
-    portal: PortalState, rng: random.Random, start: datetime, now: datetime, ids: list[int]
+    portal: PortalState,
+    rng: random.Random,
+    start: datetime,
+    now: datetime,
+    ids: list[int],
+    quiet: set[int],
 ) -> None:
     guids = []
     for name, _ in FORMS:
@@ -363,6 +390,8 @@ def _forms(
                 values["company"] = contact.properties["company"]
             if FORMS[index][0] == "Contact Us":
                 values["message"] = "Please call me about pricing."
+            if contact_id in quiet:
+                continue
             portal.add_form_submission(
                 guids[index],
                 values,
@@ -440,7 +469,12 @@ def _emails(
 
 
 def _webinars(
-    portal: PortalState, rng: random.Random, start: datetime, now: datetime, ids: list[int]
+    portal: PortalState,
+    rng: random.Random,
+    start: datetime,
+    now: datetime,
+    ids: list[int],
+    quiet: set[int],
 ) -> None:
     contacts = portal.objects["contacts"]
     for index, name in enumerate(WEBINARS):
@@ -464,8 +498,10 @@ def _webinars(
             if contacts[contact_id].created_at >= begins or rng.random() >= 0.08:
                 continue
             registered = begins - timedelta(days=rng.randint(1, 14), minutes=rng.randint(0, 600))
-            portal.add_participation(event.object_id, contact_id, "REGISTERED", at=registered)
             outcome = rng.random()
+            if contact_id in quiet:
+                continue
+            portal.add_participation(event.object_id, contact_id, "REGISTERED", at=registered)
             if outcome < 0.5:
                 portal.add_participation(event.object_id, contact_id, "ATTENDED", at=begins)
             elif outcome < 0.6:
@@ -510,3 +546,63 @@ def _sales_activity(
                 },
                 at=at,
             )
+
+
+def _customers(
+    portal: PortalState,
+    rng: random.Random,
+    now: datetime,
+    ids: list[int],
+    shared: Mapping[str, datetime | None],
+) -> None:
+    """Lifecycle stage ``customer`` (and its date) by the hidden truth; see the module."""
+    contacts = portal.objects["contacts"]
+    engaged: dict[int, list[truth.Membership]] = {}
+    for form in portal.forms.values():
+        kind = "Website" if form.name in truth.HAND_RAISE_CAMPAIGNS else "Form"
+        label = "Price Sheet Download" if form.name.startswith("Price") else form.name
+        for submission in form.submissions:
+            email = next((v["value"] for v in submission["values"] if v["name"] == "email"), "")
+            found = portal.find_unique("contacts", "email", email) if email else None
+            if found is not None:
+                at = datetime.fromtimestamp(submission["submittedAt"] / 1000, tz=UTC)
+                engaged.setdefault(found.id, []).append((label, kind, "Submitted", True, at))
+    for event in portal.marketing_events.values():
+        for record in event.participations:
+            if record["state"] == "REGISTERED":
+                engaged.setdefault(record["contact_id"], []).append(
+                    ("Webinar", "Webinar", "Registered", True, record["occurred_at"])
+                )
+    for contact_id in ids:
+        contact = contacts[contact_id]
+        props = contact.properties
+        if props.get("lifecyclestage") == "customer":
+            props["lifecyclestage"] = "opportunity"
+            props.pop(lifecycle_date_prop("customer"), None)
+            props[lifecycle_date_prop("opportunity")] = props["createdate"]
+        email = props.get("email", "").casefold()
+        when = truth.draw_conversion(
+            rng, _boxes(props), engaged.get(contact_id, []), contact.created_at, now
+        )
+        if email in shared:
+            when = shared[email]
+        if when is not None:
+            props["lifecyclestage"] = "customer"
+            props[lifecycle_date_prop("customer")] = iso_instant(when)
+            _set_modified(portal, "contacts", contact_id, when)
+
+
+def _boxes(props: Mapping[str, str]) -> int:
+    """The example config's ICP boxes a contact's HubSpot values meet."""
+    employees = props.get("numemployees", "")
+    low = employees.split("-")[0].rstrip("+")
+    return truth.icp_boxes(
+        {
+            "Industry": props.get("industry", "").replace("_", " "),
+            "NumberOfEmployees": int(low) if low.isdigit() and int(low) < 1000 else None,
+            "Country": props.get("country", ""),
+            "Title": props.get("jobtitle", ""),
+            "Company": props.get("company", ""),
+            "Website": props.get("website", ""),
+        }
+    )

@@ -6,7 +6,9 @@ queues, campaigns of every type with their member statuses (the "Nurture Program
 where recycled leads go), accounts, contacts and leads with the attribute spread of a real B2B
 org — dirt included (country spellings, messy titles, blank and duplicate emails, odd unicode)
 — and ~120 days of history: campaign responses, form submissions, rep calls and emails,
-meetings, and leads that converted.
+meetings, and leads that converted. Who converted follows a hidden propensity over fit and
+engagement (``generator_truth`` documents its drivers), so the report and ``tune`` have a
+truth to find.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sandboxes.salesforce import generator_bulk as bulk
+from sandboxes.salesforce import generator_truth as truth
 from sandboxes.salesforce.generator_data import (
     CAMPAIGNS,
     COMPANY_SUFFIXES,
@@ -78,13 +81,20 @@ def generate_org(
     accounts = _accounts(org, rng, max(5, leads // 10), moment)
     contacts = _contacts(org, rng, people, accounts, max(3, leads // 3), moment)
     lead_ids = _leads(org, rng, people, accounts, contacts, leads, moment)
+    joined: dict[str, list[truth.Membership]] = {}
     if activities is None:
-        _history(org, rng, people, lead_ids, contacts, moment, with_output_fields)
+        truth_rng = _history(
+            org, rng, people, lead_ids, contacts, moment, with_output_fields, joined
+        )
+        live = [i for i in lead_ids if not (org.raw("Lead", i) or {}).get("IsDeleted")]
+        _convert_by_truth(org, truth_rng, live, joined, moment)
     else:
         _bulk_history(org, rng, people, lead_ids, contacts, moment, activities)
     if engaged > 0:
-        # Its own random stream: the rest of the org stays what this seed always gave.
-        _engaged_runs(org, random.Random(f"{seed}:engaged"), people, lead_ids, moment, engaged)
+        # Its own random stream: the rest of the org stays what this seed always gave. The
+        # runs go to leads that have not converted, in the last two weeks: leads mid-cycle.
+        runs = random.Random(f"{seed}:engaged")
+        _engaged_runs(org, runs, people, lead_ids, moment, engaged)
     return org
 
 
@@ -425,13 +435,16 @@ def _history(
     contacts: list[tuple[str, str | None]],
     now: datetime,
     with_keys: bool,
-) -> None:
-    """Campaign responses, form submissions, rep activity and conversions in the last 120 days."""
+    joined: dict[str, list[truth.Membership]],
+) -> random.Random:
+    """Campaign responses, form submissions and rep activity in the last 120 days; each
+    lead's memberships go to ``joined``. Returns the random stream conversions draw from."""
     live_leads = [i for i in lead_ids if not (org.raw("Lead", i) or {}).get("IsDeleted")]
     for person in live_leads + [c for c, _ in contacts]:
         row = org.raw("Lead" if person.startswith("00Q") else "Contact", person) or {}
         for _ in range(rng.choices((0, 1, 2, 3, 4), (30, 30, 20, 12, 8))[0]):
-            _membership(org, rng, people, person, row.get("Email"), now)
+            member = _membership(org, rng, people, person, row.get("Email"), now)
+            joined.setdefault(person, []).append(member)
     working = [
         i for i in live_leads if (org.raw("Lead", i) or {}).get("Status") == "Working - Contacted"
     ]
@@ -454,15 +467,42 @@ def _history(
                 },
                 created=start,
             )
-    _convert(org, rng, working, now)
+    # Its own stream, seeded from this one: the draws above stay what the seed always gave.
+    return random.Random(rng.getrandbits(64))
+
+
+def _convert_by_truth(
+    org: OrgState,
+    rng: random.Random,
+    leads: list[str],
+    joined: dict[str, list[truth.Membership]],
+    now: datetime,
+) -> None:
+    """Each lead converts with the hidden propensity of ``generator_truth``, one sales cycle
+    after its last engagement, if that day has come."""
+    converting: list[tuple[str, datetime]] = []
+    for lead in leads:
+        row = org.raw("Lead", lead) or {}
+        created = row.get("CreatedDate")
+        start = created if isinstance(created, datetime) else now
+        when = truth.draw_conversion(rng, truth.icp_boxes(row), joined.get(lead, []), start, now)
+        if when is not None and row.get("Status") != "Unqualified":
+            converting.append((lead, when))
+    _convert_at(org, converting)
 
 
 def _convert(org: OrgState, rng: random.Random, working: list[str], now: datetime) -> None:
-    """A share of worked leads converted into a new contact on a fresh account."""
+    """A share of worked leads converted into a new contact on a fresh account (the bulk
+    history's conversions: its activities are drawn apart from the people)."""
+    picked = rng.sample(working, k=len(working) // 4)
+    _convert_at(org, [(lead, days_ago(now, rng.uniform(0, HISTORY_DAYS))) for lead in picked])
+
+
+def _convert_at(org: OrgState, converting: list[tuple[str, datetime]]) -> None:
+    """Convert each lead at its moment into a new contact on a fresh account."""
     conversions: list[tuple[str, str, str, datetime | None]] = []
-    for lead in rng.sample(working, k=len(working) // 4):
+    for lead, when in converting:
         row = org.raw("Lead", lead) or {}
-        when = days_ago(now, rng.uniform(0, HISTORY_DAYS))
         account = org.insert(
             "Account",
             {
@@ -470,6 +510,7 @@ def _convert(org: OrgState, rng: random.Random, working: list[str], now: datetim
                 "Industry": row.get("Industry"),
                 "NumberOfEmployees": row.get("NumberOfEmployees"),
                 "BillingCountry": row.get("Country"),
+                "Ownership": row.get("Ownership__c"),
                 "OwnerId": row.get("OwnerId"),
             },
             created=when,
@@ -500,10 +541,18 @@ def _membership(
     person: str,
     email: str | None,
     now: datetime,
-) -> None:
-    campaign, statuses, responded, page, name, _kind = rng.choice(people.campaigns)
+) -> truth.Membership:
+    """One campaign membership (and its form submission); (name, type, status, responded,
+    when) for the hidden truth."""
+    campaign, statuses, responded, page, name, kind = rng.choice(people.campaigns)
     status = rng.choice(statuses)
     when = days_ago(now, rng.uniform(0, HISTORY_DAYS))
+    if not person.startswith("00Q"):
+        # Drawn and dropped, so the leads' histories stay what the seed gave: a contact is an
+        # existing account's person, never a lead again, and no conversion of theirs can be
+        # drawn (Salesforce records conversions on leads); campaign history on contacts would
+        # read as leads that never convert, whatever their fit and engagement.
+        return name, kind, status, status in responded, when
     link = {"LeadId": person} if person.startswith("00Q") else {"ContactId": person}
     org.insert(
         "CampaignMember",
@@ -523,6 +572,7 @@ def _membership(
             },
             created=when,
         )
+    return name, kind, status, status in responded, when
 
 
 def _task(

@@ -166,7 +166,7 @@ def test_cli_report_from_an_export_writes_json_and_csv(
     out = tmp_path / "tables"
     run = subprocess.run(
         [sys.executable, "-c", "from leadsync.cli import main; main()", "--config", str(config),
-         "report", "--export", str(export), "--mapping", str(mapping), "--json", "--csv",
+         "report", "--csv", str(export), "--csv-map", str(mapping), "--json", "--tables",
          str(out), "--months", "60"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
