@@ -23,6 +23,7 @@ model that recent leads convert (and that whatever recent leads do is what conve
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -179,7 +180,9 @@ def closed_cohorts(ds: Dataset, now: datetime | None) -> tuple[Lead, ...]:
 def stratified_split(leads: Sequence[Lead], share: float, seed: int, note: str = "") -> Split:
     """``share`` of the converted and of the other leads held out at random (``seed``)."""
     y = labels(leads)
-    if len(leads) < 2 or min(int(y.sum()), int(len(y) - y.sum())) < 2:
+    held = math.ceil(share * len(leads))  # as train_test_split rounds a float test_size
+    # Each side of a stratified split needs a lead of each class: too few rows hold none out.
+    if held < 2 or len(leads) - held < 2 or min(int(y.sum()), int(len(y) - y.sum())) < 2:
         train, test = list(leads), []
     else:
         train, test = train_test_split(

@@ -211,7 +211,8 @@ class OrgState:
         definition = self.schema[object_type]
         row = self._canonical(definition, values)
         with self.lock:
-            stamp = created or self.stamp()
+            # Salesforce keeps datetimes to the millisecond: a backdated stamp is cut to it.
+            stamp = _to_milliseconds(created) if created else self.stamp()
             record_id = row.get("Id") or self.ids.new(definition.prefix)
             for name, spec in definition.fields.items():
                 if row.get(name) is None:
@@ -219,7 +220,7 @@ class OrgState:
                         row[name] = spec.default
                     elif spec.type == "boolean":
                         row[name] = False  # checkboxes are never null in Salesforce
-            touched = modified or stamp
+            touched = _to_milliseconds(modified) if modified else stamp
             row.update(
                 Id=record_id, CreatedDate=stamp, LastModifiedDate=touched, SystemModstamp=touched
             )
@@ -417,3 +418,7 @@ def days_ago(now: datetime, days: float) -> datetime:
 def as_date(moment: datetime) -> date:
     """The UTC calendar date of a moment."""
     return moment.astimezone(UTC).date()
+
+
+def _to_milliseconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -203,8 +203,9 @@ def test_month_chart_starts_at_the_first_month_with_data(site: Site, page: Any) 
         sum(cell["entered"][i] for cell in entered["cells"]) for i in range(len(entered["labels"]))
     ]
     assert drawn["labels"] == entered["labels"]
-    assert per_month and per_month[0] > 0  # no run of empty months before the data
-    assert len(per_month) < 12
+    # No run of empty months before the data (months are CRM entry months: a generated org
+    # created over the past year fills all twelve).
+    assert per_month and per_month[0] > 0
     assert overlapping(drawn) == []
     for canvas in ("chart-lift-criteria", "chart-lift-rules", "chart-recycle"):
         assert overlapping(page.evaluate(_TICKS, canvas)) == [], canvas
