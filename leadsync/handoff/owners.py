@@ -65,6 +65,6 @@ def _unknown(key: str, owner_id: str) -> CheckProblem:
         "config",
         key,
         f"no user or queue with id {owner_id!r} in the CRM",
-        "copy the id from the CRM (Salesforce: the user's or queue's 18-character id; "
-        "HubSpot: the owner id) and run `leadsync check` again",
+        "copy the user's, queue's or owner's id from the CRM's user list and run "
+        "`leadsync check` again",
     )
