@@ -308,9 +308,18 @@ def _insert_new_records(conn: sa.Connection, rows: list[dict[str, Any]], now: da
     slots: list[str | None] = []  # one per person to create: its email
     slot_by_email: dict[str, int] = {}
     slot_of: dict[int, int] = {}  # row index -> slot
+    # A merge survivor arriving after its merged-away record joins that record's person; when
+    # its own address already names another person (the same person in the other CRM), the
+    # two are one person, as for a store that saw the merge happen.
+    joins: dict[int, int] = {}
     for index, row in enumerate(rows):
         email = row["email_norm"]
         person_id = absorbed.get(row["uid"])
+        if person_id is not None and email and not row["deleted"]:
+            known = by_email.get(email)
+            if known is not None and known != person_id:
+                joins[person_id] = known
+                person_id = known
         if person_id is None and email and not row["deleted"]:
             if email in slot_by_email:
                 slot_of[index] = slot_by_email[email]
@@ -328,7 +337,9 @@ def _insert_new_records(conn: sa.Connection, rows: list[dict[str, Any]], now: da
         rows[index]["person_id"] = created[slot]
     insert_rows(conn, crm_records, rows)
     _link_orphans(conn, rows)
-    return {row["person_id"] for row in rows}
+    for loser, survivor in joins.items():
+        merge_people(conn, loser, survivor, now)
+    return {joins.get(row["person_id"], row["person_id"]) for row in rows}
 
 
 def _create_people(conn: sa.Connection, emails: list[str | None], now: datetime) -> list[int]:

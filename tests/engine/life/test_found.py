@@ -354,3 +354,32 @@ def test_a_merge_stored_before_its_survivor_joins_the_address_holder(world: Worl
     assert frozenset(
         {"hubspot:contact:H1", "hubspot:contact:H3", "salesforce:Lead:L3"}
     ) in all_groups(world)
+
+
+def test_a_survivor_met_after_its_merged_record_joins_its_own_address(
+    world: World, tmp_path: Path
+) -> None:
+    """bench/life.py seed 410, shrunk: HubSpot merges contact p4 into p5 (p5 also a
+    Salesforce lead) before any cycle. The fresh store meets p5's lead, then the merged-away
+    contact, then its survivor: the survivor joins the merged-away person and must also be
+    the same person as the lead with its own address."""
+    play(
+        world,
+        Step("create", 4, HS, n=3),
+        Step("create", 1, "both", n=3),
+        Step("create", 5, "both", n=4),
+        Step("merge", 5, HS, other=4),
+        Step("create", 7, "both", n=4),
+        Step("create", 3, "both", n=4),
+        Step("cycle", arg="all"),
+        Step("form", 5, SF, arg="Ebook download"),
+        Step("cycle", arg="all"),
+    )
+    crms = {name: copy.deepcopy(crm) for name, crm in world.crms.items()}
+    fresh = World(f"sqlite:///{tmp_path / 'fresh.db'}", 2, crms)
+    fresh.now = world.now
+    try:
+        fresh.cycle("all")
+        assert live_groups(world) == live_groups(fresh)
+    finally:
+        fresh.close()
