@@ -71,6 +71,27 @@ class ConnectorType:
     rank: int = 100
 
 
+@dataclass(frozen=True, slots=True)
+class InstallStep:
+    """One thing ``leadsync install`` or ``uninstall`` makes, changes or removes in a CRM.
+
+    A plan lists every step, those already in place too (``change == "unchanged"``, ``run``
+    None), so the admin reads the whole of what LeadSync owns in the org; running a plan's
+    steps and planning again yields only unchanged steps (install and uninstall are
+    idempotent).
+    """
+
+    #: What it is, in the CRM's words: ``permission set LeadSync_Integration``,
+    #: ``list view Lead.LeadSync_Hand_raisers``, ``property group leadsync``.
+    what: str
+    #: ``create``, ``update``, ``assign``, ``unassign``, ``remove`` or ``unchanged``.
+    change: str
+    #: What the change holds, for the plan the admin reads (``edit on 6 fields, read on 14``).
+    detail: str = ""
+    #: Makes the change (one or a few CRM calls); None for an unchanged step.
+    run: Callable[[], None] | None = None
+
+
 @runtime_checkable
 class Connector(Protocol):
     """One configured CRM connection."""
@@ -143,6 +164,20 @@ class Connector(Protocol):
 
     def create_fields(self) -> list[str]:
         """Create the mapped output fields that are missing; return what was created."""
+        ...
+
+    def plan_install(self, sales_users: Sequence[str]) -> list[InstallStep]:
+        """What ``leadsync install`` makes so LeadSync works and sales sees its outputs: the
+        integration user's access (read on every mapped input, edit on every output and what
+        hand-off changes), read on the outputs for ``sales_users`` (CRM user ids), and the
+        views or lists sales and marketing open. Creates no field (``create_fields`` does).
+        Reads the CRM; changes nothing until a step runs."""
+        ...
+
+    def plan_uninstall(self, remove_fields: bool) -> list[InstallStep]:
+        """What ``leadsync uninstall`` removes: everything ``plan_install`` makes, and the
+        output fields LeadSync created when ``remove_fields`` (they hold data, so only when
+        the admin asks). Reads the CRM; changes nothing until a step runs."""
         ...
 
     def write(self, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:

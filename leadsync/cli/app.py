@@ -21,6 +21,7 @@ ADMIN_ORDER = (
     "sandbox",
     "check",
     "fields",
+    "install",
     "sync",
     "backfill",
     "rescore",
@@ -32,6 +33,7 @@ ADMIN_ORDER = (
     "report",
     "tune",
     "forget",
+    "uninstall",
     "db",
     "healthcheck",
 )
@@ -104,7 +106,13 @@ def root(
 def main() -> None:
     # Importing the command modules registers them on ``app``.
     import leadsync.cli.report_cmds  # noqa: F401
-    from leadsync.cli import admin_cmds, demo_cmds, service_cmds, sync_cmds  # noqa: F401
+    from leadsync.cli import (  # noqa: F401
+        admin_cmds,
+        demo_cmds,
+        install_cmds,
+        service_cmds,
+        sync_cmds,
+    )
 
     interpreter.tune()
     try:

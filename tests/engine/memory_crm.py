@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Capabilities, write_each
+from connectors.base import Capabilities, InstallStep, write_each
 from leadsync.errors import RetriableSyncError
 from leadsync.records import (
     ActivityRecord,
@@ -74,6 +74,7 @@ _STATE_KEYS = (
     "task_moves",
     "members",
     "users",
+    "installed",
 )
 
 
@@ -102,6 +103,8 @@ class MemoryCRM:
     task_moves: list[list[str]] = field(default_factory=list)
     members: dict[str, list[str]] = field(default_factory=dict)  # campaign -> record ids
     users: list[dict[str, Any]] = field(default_factory=list)
+    #: What ``install`` made: thing -> its detail (access grants, views), as a CRM keeps them.
+    installed: dict[str, str] = field(default_factory=dict)
 
     def tick(self) -> datetime:
         self.clock_ticks += 1
@@ -527,6 +530,39 @@ class MemoryConnector:
 
     def create_fields(self) -> list[str]:
         return []
+
+    def plan_install(self, sales_users: Sequence[str]) -> list[InstallStep]:
+        """Access for the integration user and for ``sales_users``, and one view of the
+        outputs: as a CRM keeps them, in ``crm.installed``."""
+        wanted = {
+            "access for the integration user": f"read on {len(self.mapping)} fields",
+            "view of hand-raisers": "Fit, Score, Readiness",
+        }
+        wanted.update({f"read on the outputs for {user}": "outputs" for user in sales_users})
+        return [self._install_step(what, detail) for what, detail in wanted.items()]
+
+    def _install_step(self, what: str, detail: str) -> InstallStep:
+        have = self.crm.installed.get(what)
+        if have == detail:
+            return InstallStep(what, "unchanged", detail)
+
+        def run() -> None:
+            self.calls += 1
+            self.crm.installed[what] = detail
+            self.crm.save()
+
+        return InstallStep(what, "create" if have is None else "update", detail, run)
+
+    def plan_uninstall(self, remove_fields: bool) -> list[InstallStep]:
+        def remover(what: str) -> Callable[[], None]:
+            def run() -> None:
+                self.calls += 1
+                del self.crm.installed[what]
+                self.crm.save()
+
+            return run
+
+        return [InstallStep(what, "remove", "", remover(what)) for what in self.crm.installed]
 
     def reassign(self, changes: Sequence[OwnerChange]) -> list[WriteOutcome]:
         self.calls += 1
