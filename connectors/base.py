@@ -206,6 +206,14 @@ class Connector(Protocol):
         """Add records to (or remove them from) nurture campaigns or lists; one outcome each."""
         ...
 
+    def enrol_and_create_tasks(
+        self, enrolments: Sequence[Enrolment], tasks: Sequence[TaskRequest]
+    ) -> tuple[list[WriteOutcome], list[WriteOutcome]]:
+        """``enrol`` and ``create_tasks`` at once, for a CRM that inserts both in the same
+        calls; one outcome per enrolment and per task. A CRM that cannot gains nothing by
+        it and sends them apart (``enrol_then_create_tasks``)."""
+        ...
+
     def users(self) -> list[CrmUser]:
         """Users and queues that can own records, active and inactive."""
         ...
@@ -225,3 +233,12 @@ def write_each(
     """``write_pages`` for a connector that gains nothing from holding pages: each in turn."""
     for page in pages:
         yield connector.write(page)
+
+
+def enrol_then_create_tasks(
+    connector: Connector, enrolments: Sequence[Enrolment], tasks: Sequence[TaskRequest]
+) -> tuple[list[WriteOutcome], list[WriteOutcome]]:
+    """``enrol_and_create_tasks`` for a CRM whose enrolments and tasks are calls apart."""
+    enrolled = connector.enrol(enrolments) if enrolments else []
+    created = connector.create_tasks(tasks) if tasks else []
+    return enrolled, created

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Checkpoint, write_each
+from connectors.base import Checkpoint, enrol_then_create_tasks, write_each
 from connectors.hubspot import activities, enrol, history, properties, pull, write
 from connectors.hubspot import tasks as tasks_api
 from connectors.hubspot.client import HubSpotClient
@@ -126,6 +126,12 @@ class HubSpotConnector:
         """Owners and/or statuses by batch update (HubSpot has no assignment rules to bypass);
         ``owner_id=None`` changes only the status."""
         return write.reassign(self.client, self.mapping, changes)
+
+    def enrol_and_create_tasks(
+        self, enrolments: Sequence[Enrolment], tasks: Sequence[TaskRequest]
+    ) -> tuple[list[WriteOutcome], list[WriteOutcome]]:
+        """Lists and tasks are different APIs here: the calls go apart."""
+        return enrol_then_create_tasks(self, enrolments, tasks)
 
     def enrol(self, enrolments: Sequence[Enrolment]) -> list[WriteOutcome]:
         """Add contacts to (or remove them from) MANUAL/SNAPSHOT lists; idempotent both ways."""

@@ -328,6 +328,12 @@ class SalesforceConnector:
         """Add people to (or remove them from) campaigns as CampaignMembers; idempotent."""
         return self._enroller.enrol(enrolments)
 
+    def enrol_and_create_tasks(
+        self, enrolments: Sequence[Enrolment], tasks: Sequence[TaskRequest]
+    ) -> tuple[list[WriteOutcome], list[WriteOutcome]]:
+        """Campaign members and tasks inserted together: one Collections call per 200."""
+        return self._enroller.enrol_and_create_tasks(enrolments, tasks)
+
     # -- describe / check / create ------------------------------------------------------------
 
     def _prefetch_describes(self) -> None:

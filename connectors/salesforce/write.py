@@ -190,7 +190,7 @@ class Writer:
             running = [job for job in running if not self._bulk_done(*job)]
             while held and None not in held[0][1]:
                 refs, done = held.popleft()
-                yield _complete(done, refs)
+                yield complete(done, refs)
         self.collections.send([item for queue in waiting.values() for item in queue.values()])
         running.extend(self._bulk_start(job) for job in jobs.values())
         while running:
@@ -199,10 +199,10 @@ class Writer:
             running = [job for job in running if not self._bulk_done(*job)]
             while held and None not in held[0][1]:
                 refs, done = held.popleft()
-                yield _complete(done, refs)
+                yield complete(done, refs)
         while held:
             refs, outcomes = held.popleft()
-            yield _complete(outcomes, refs)
+            yield complete(outcomes, refs)
 
     def _place(
         self,
@@ -281,7 +281,7 @@ class Writer:
                 continue
             items.append(Pending.owner_change(index, change.ref, fields, outcomes))
         self.collections.send(items)
-        return _complete(outcomes, changes)
+        return complete(outcomes, changes)
 
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[WriteOutcome]:
         """Insert hand-off tasks; a key that already has a task counts as done, untouched.
@@ -293,6 +293,14 @@ class Writer:
         retry, at no more calls than an upsert and one fewer than checking existence first.
         """
         outcomes: list[WriteOutcome | None] = [None] * len(tasks)
+        self.insert(self.task_items(tasks, outcomes), tolerate=self.existing_task)
+        return complete(outcomes, tasks)
+
+    def task_items(
+        self, tasks: Sequence[TaskRequest], outcomes: list[WriteOutcome | None]
+    ) -> list[Pending]:
+        """The Task inserts for ``tasks``, each answering into its slot of ``outcomes``; a
+        task Salesforce cannot take (its person is no Lead or Contact) is answered now."""
         key_field = self.mapping.task_key_field
         items = []
         for index, task in enumerate(tasks):
@@ -318,14 +326,13 @@ class Writer:
                 "Status": "Not Started",
             }
             items.append(Pending.at(index, task.person, "Task", fields, outcomes))
+        return items
 
-        def existing_task(item: Pending, error: RecordError) -> WriteOutcome | None:
-            if not _duplicate_of_field(error, key_field):
-                return None
-            return WriteOutcome(item.ref, ok=True, created_id=_duplicate_id(error))
-
-        self.insert(items, tolerate=existing_task)
-        return _complete(outcomes, tasks)
+    def existing_task(self, item: Pending, error: RecordError) -> WriteOutcome | None:
+        """A task insert refused because its key already has a task: that task is this one."""
+        if not _duplicate_of_field(error, self.mapping.task_key_field):
+            return None
+        return WriteOutcome(item.ref, ok=True, created_id=_duplicate_id(error))
 
     def insert(self, items: Sequence[Pending], *, tolerate: Tolerate | None = None) -> None:
         """Insert records via Collections POST (200 a call); each outcome lands in its slot."""
@@ -436,7 +443,7 @@ class Writer:
         )
 
 
-def _complete(outcomes: list[WriteOutcome | None], requests: Sequence[Any]) -> list[WriteOutcome]:
+def complete(outcomes: list[WriteOutcome | None], requests: Sequence[Any]) -> list[WriteOutcome]:
     """Every request's outcome; one never sent (a bug, or a call cut short) says so.
 
     ``requests`` are the calls' items (anything with ``ref`` or ``person``) or their refs."""

@@ -13,7 +13,6 @@ the rest once it has answered.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -61,49 +60,33 @@ def after_write(acting: Acting, store: Any, name: str, lock: HeldLock = NO_LOCK)
 
 
 def send_owed(acting: Acting, store: Any, name: str, lock: HeldLock) -> None:
-    """Send every owed action of CRM ``name`` that is due, kind by kind (owners before the
-    tasks that wait for them), settle each with the CRM's answer, then mark done the
-    hand-offs and recycles that owe nothing more. ``lock`` is verified before every call."""
+    """Send every owed action of CRM ``name`` that is due: owner changes first (a task
+    follows its owner change), then enrolments and tasks together (a CRM that inserts both
+    in one call does); settle each with the CRM's answer, then mark done the hand-offs and
+    recycles that owe nothing more. ``lock`` is verified before every call."""
     connector = acting.connectors[name]
-    senders: dict[str, Callable[[list[outbox.DueAction]], list[WriteOutcome]]] = {
-        "owner": lambda due: connector.reassign([payloads.owner_change(a) for a in due]),
-        "enrol": lambda due: connector.enrol([payloads.enrolment(a) for a in due]),
-        "task": lambda due: connector.create_tasks([payloads.task(a) for a in due]),
-    }
-    for kind in outbox.KINDS:
-        while True:
-            now = acting.clock()
-            with store.reading() as conn:
-                due = outbox.due_actions(conn, name, kind, now, acting.settings.action_chunk)
-            if not due:
-                break
-            lock.verify()
-            # A raise (CRM down, budget spent) records nothing: every action stays owed.
-            outcomes = senders[kind](due)
-            with store.transaction() as conn:
-                counts = outbox.record_action_outcomes(
-                    conn,
-                    due,
-                    outcomes,
-                    acting.clock(),
-                    max_attempts=acting.settings.max_action_attempts,
-                    backoff=acting.settings.action_backoff,
-                )
-            acting.report.actions_done += counts.done
-            acting.report.actions_rejected += counts.rejected
-            acting.report.actions_parked += counts.parked
-            for item, outcome in zip(due, outcomes, strict=True):
-                if not outcome.ok and outcome.error is not None:
-                    log.warning(
-                        "handoff.action_rejected",
-                        connector=name,
-                        action=item.key,
-                        record=str(item.ref),
-                        code=outcome.error.code,
-                        message=outcome.error.message,
-                    )
-            if len(due) < acting.settings.action_chunk:
-                break
+    chunk = acting.settings.action_chunk
+    while True:
+        due = _due(acting, store, name, "owner")
+        if not due:
+            break
+        lock.verify()
+        # A raise (CRM down, budget spent) records nothing: every action stays owed.
+        outcomes = connector.reassign([payloads.owner_change(a) for a in due])
+        _settle(acting, store, name, [(due, outcomes)])
+        if len(due) < chunk:
+            break
+    while True:
+        enrolments, tasks = _due(acting, store, name, "enrol"), _due(acting, store, name, "task")
+        if not enrolments and not tasks:
+            break
+        lock.verify()
+        enrolled, created = connector.enrol_and_create_tasks(
+            [payloads.enrolment(a) for a in enrolments], [payloads.task(a) for a in tasks]
+        )
+        _settle(acting, store, name, [(enrolments, enrolled), (tasks, created)])
+        if len(enrolments) < chunk and len(tasks) < chunk:
+            break
     now = acting.clock()
     with store.transaction() as conn:
         for kind in ledger.ACTING_KINDS:
@@ -114,3 +97,42 @@ def send_owed(acting: Acting, store: Any, name: str, lock: HeldLock) -> None:
                 recycle_ids=ids if kind == "recycle" else (),
             )
             ledger.finish(conn, kind, [i for i in ids if (kind, i) not in owing], now)
+
+
+def _due(acting: Acting, store: Any, name: str, kind: str) -> list[outbox.DueAction]:
+    with store.reading() as conn:
+        return outbox.due_actions(conn, name, kind, acting.clock(), acting.settings.action_chunk)
+
+
+def _settle(
+    acting: Acting,
+    store: Any,
+    name: str,
+    answered: list[tuple[list[outbox.DueAction], list[WriteOutcome]]],
+) -> None:
+    """Record the CRM's answers to the actions sent, in one transaction."""
+    with store.transaction() as conn:
+        for due, outcomes in answered:
+            counts = outbox.record_action_outcomes(
+                conn,
+                due,
+                outcomes,
+                acting.clock(),
+                max_attempts=acting.settings.max_action_attempts,
+                backoff=acting.settings.action_backoff,
+            )
+            acting.report.actions_done += counts.done
+            acting.report.actions_rejected += counts.rejected
+            acting.report.actions_parked += counts.parked
+    for due, outcomes in answered:
+        for item, outcome in zip(due, outcomes, strict=True):
+            if not outcome.ok and outcome.error is not None:
+                log.warning(
+                    "handoff.action_rejected",
+                    connector=name,
+                    action=item.key,
+                    record=str(item.ref),
+                    code=outcome.error.code,
+                    message=outcome.error.message,
+                    fields=list(outcome.error.fields),
+                )

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Capabilities, InstallStep, write_each
+from connectors.base import Capabilities, InstallStep, enrol_then_create_tasks, write_each
 from leadsync.errors import RetriableSyncError
 from leadsync.records import (
     ActivityRecord,
@@ -642,6 +642,12 @@ class MemoryConnector:
         if lost is not None:
             self._fire("create_tasks", lost)
         return outcomes
+
+    def enrol_and_create_tasks(
+        self, enrolments: Sequence[Enrolment], tasks: Sequence[TaskRequest]
+    ) -> tuple[list[WriteOutcome], list[WriteOutcome]]:
+        """Lists and tasks are different APIs here: the calls go apart."""
+        return enrol_then_create_tasks(self, enrolments, tasks)
 
     def enrol(self, enrolments: Sequence[Enrolment]) -> list[WriteOutcome]:
         self.calls += 1

@@ -209,3 +209,34 @@ def test_users_are_standard_users_and_lead_queues(
     # Issue 21 #12: LeadSync's own API user (the token's identity) is marked, and only it.
     [own] = [u for u in users if u.integration]
     assert own.id == sb.org.integration_user_id
+
+
+def test_members_and_tasks_share_the_collections_inserts(
+    sb: SalesforceSandbox, conn: SalesforceConnector
+) -> None:
+    """A cycle that recycles and hands off inserts CampaignMembers and Tasks in the same
+    calls (issue 22 #2): 100 + 100 records in one call (ceil(200 / 200)), where a call for
+    each kind took two. A retry finds both done."""
+    campaign = str(sb.org.nurture_campaign_id)
+    owner = next(u for u in conn.users() if u.active and not u.is_queue)
+    due = datetime.now(UTC) + timedelta(hours=4)
+    joining = [
+        Enrolment(_lead(lid), campaign, "Sent") for lid in _not_in(sb, campaign, 100, offset=200)
+    ]
+    tasks = [
+        TaskRequest(f"handoff:mixed:{i}", _lead(lid), owner.id, "Call", "fit: good", due)
+        for i, lid in enumerate(lead_ids(sb)[400:500])
+    ]
+    before = dict(conn.usage().calls_by_endpoint)
+    enrolled, created = conn.enrol_and_create_tasks(joining, tasks)
+    after = conn.usage().calls_by_endpoint
+    inserts = after.get("POST composite/sobjects", 0) - before.get("POST composite/sobjects", 0)
+    assert [o.ok for o in enrolled] == [True] * 100 and [o.ok for o in created] == [True] * 100
+    assert inserts == 1, after
+    members = _members(sb, campaign)
+    assert all(e.ref.external_id in members for e in joining)
+    keys = {t.get("LeadSync_Key__c") for t in sb.org.records("Task")}
+    assert {t.key for t in tasks} <= keys
+    again_enrolled, again_created = conn.enrol_and_create_tasks(joining[:3], tasks[:3])
+    assert all(o.ok for o in again_enrolled + again_created)
+    assert len([t for t in sb.org.records("Task") if t.get("LeadSync_Key__c") == tasks[0].key]) == 1
