@@ -8,6 +8,7 @@ A small mapping file names the columns::
     source = "Lead Source"                 # optional: poor-fit leads by source
     campaign = "Primary Campaign"          # optional: poor-fit leads by campaign
     converted_values = ["closed won"]      # optional: more words that mean converted
+    blanks = ["Select...", "(none)"]       # optional: more cell values that mean blank
 
     [attributes]                           # ICP attribute = column
     industry = "Industry"
@@ -20,7 +21,8 @@ A small mapping file names the columns::
     column = "Last Activity"
     labels = { "Requested a demo" = "Demo request" }   # default: labels equal to rule names
 
-Exports are messy. Blank cells, "Select"/"--None--"-style placeholders, mixed case, numbers
+Exports are messy. Blank cells, "Select"/"--None--"/"NaN"/"NULL"-style placeholders (and the
+mapping's own ``blanks``), mixed case, numbers
 written as text ("1,200", " 3 ", "2.0") and unreadable values are read as well as they can be
 and counted per column in a data-quality summary; no cell makes the run fail. A mapping that
 names a column the file lacks, or a rule the config lacks, is a ``ConfigError``.
@@ -48,7 +50,7 @@ PLACEHOLDERS = frozenset(
     {
         "select", "--select--", "- select -", "-- select --", "please select", "select one",
         "--none--", "-- none --", "none", "n/a", "na", "#n/a", "null", "nil", "-", "--", "?",
-        "unknown", "not specified", "tbd",
+        "unknown", "not specified", "tbd", "nan", "#null!", "(blank)", "undefined",
     }
 )  # fmt: skip
 TRUE_WORDS = frozenset(
@@ -76,6 +78,8 @@ class CsvMapping(BaseModel):
 
     converted: str = Field(min_length=1)
     converted_values: tuple[str, ...] = ()
+    #: Cell values this export uses for "nobody filled this in", beside ``PLACEHOLDERS``.
+    blanks: tuple[str, ...] = ()
     created: str | None = None
     id: str | None = None
     source: str | None = None
@@ -93,7 +97,8 @@ def load_csv_mapping(path: Path) -> CsvMapping:
 class _Quality:
     """Counts problems per column while cells are read."""
 
-    def __init__(self) -> None:
+    def __init__(self, blanks: Sequence[str] = ()) -> None:
+        self.placeholders = PLACEHOLDERS | {b.strip().casefold() for b in blanks}
         self.columns: dict[str, Counter[str]] = defaultdict(Counter)
         self.examples: dict[tuple[str, str], list[str]] = defaultdict(list)
 
@@ -109,7 +114,7 @@ class _Quality:
         if not text:
             self.note(column, "blank")
             return None
-        if text.casefold() in PLACEHOLDERS:
+        if text.casefold() in self.placeholders:
             self.note(column, "placeholder", text)
             return None
         return text
@@ -266,7 +271,7 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
     def column(name: str) -> str:
         return col[name.strip().casefold()]
 
-    quality = _Quality()
+    quality = _Quality(mapping.blanks)
     kept = [row for row in rows if any((v or "").strip() for v in row.values())]
     skipped = len(rows) - len(kept)
     created: list[datetime | None] = [None] * len(kept)

@@ -180,3 +180,33 @@ def test_cli_report_from_an_export_writes_json_and_csv(
     assert rows[0]["name"] == "Manufacturing"
     assert {"lift_ratio", "lift_low", "lift_high", "with_k", "with_n", "flag"} <= set(rows[0])
     assert (out / "data_quality.csv").exists() and (out / "rules.csv").exists()
+
+
+def test_nan_null_and_the_mappings_own_blanks_read_as_blank(tmp_path: Path) -> None:
+    """Issue 23 #6: an export writing "NaN" (pandas) or "NULL" (SQL) in empty cells, or its
+    own "Select..." placeholder, is read as blank: no box is checked by a word meaning
+    nobody filled it in, and the data-quality summary counts them."""
+    export, mapping = tmp_path / "nan.csv", tmp_path / "map.toml"
+    rows = [
+        ("1", "Manufacturing", "yes"),
+        ("2", "NaN", "no"),
+        ("3", "NULL", "no"),
+        ("4", "Select...", "no"),
+    ]
+    with export.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Lead ID", "Industry", "Converted"])
+        writer.writerows(rows)
+    spec = settings(GOOD, f"sqlite:///{tmp_path / 'unused.db'}").model_spec()
+    names = [c.name for c in spec.criteria]
+    text = 'converted = "Converted"\nid = "Lead ID"\n[attributes]\nindustry = "Industry"\n'
+    mapping.write_text(text)
+    before = leads_from_csv(export, mapping, spec, NOW)
+    assert before.quality is not None
+    assert before.quality.columns["Industry"]["placeholder"] == 2  # NaN, NULL
+    mapping.write_text('blanks = ["Select..."]\n' + text)
+    ds = leads_from_csv(export, mapping, spec, NOW)
+    assert ds.quality is not None
+    assert ds.quality.columns["Industry"]["placeholder"] == 3
+    industry_box = next(i for i, c in enumerate(spec.criteria) if c.attribute == "industry")
+    assert [lead.boxes[industry_box] for lead in ds.leads] == [True, False, False, False], names
