@@ -46,9 +46,10 @@ def install(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Grant LeadSync's access and make the views and lists sales and marketing open.
+    """Grant access to LeadSync's fields; make views and lists.
 
-    Run after `fields create`. Safe to run again: what is in place is left as it is.
+    The integration user's access, read access for sales, and the views and lists sales and
+    marketing open. Run after `fields create`. Safe to run again: what is in place is left as it is.
     """
     settings = load_settings(ctx.obj.config)
     connectors = build_connectors(settings, connector)
@@ -77,9 +78,10 @@ def uninstall(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Remove what `install` made: access grants, list views, lists.
+    """Remove what `install` made (fields stay).
 
-    Fields stay (they hold data) unless --remove-fields.
+    Access grants, list views and lists. Fields stay, since they hold data, unless
+    --remove-fields.
     """
     settings = load_settings(ctx.obj.config)
     connectors = build_connectors(settings, connector)
