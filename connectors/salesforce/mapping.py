@@ -163,6 +163,24 @@ class ActivitySources(_Strict):
     events: EventSource = Field(default_factory=EventSource)
     forms: FormSource = Field(default_factory=FormSource)
 
+    @model_validator(mode="after")
+    def _one_source_per_submission(self) -> ActivitySources:
+        """A web form that adds its submitter to a campaign leaves two records of one
+        submission: the campaign member and the form tool's record. Read as form
+        submissions from both, every submission would count twice."""
+        if self.forms.source != "custom_object" or not self.campaign_members.enabled:
+            return self
+        for index, rule in enumerate(self.campaign_members.rules):
+            if rule.kind == "form_submission":
+                raise ValueError(
+                    f"campaign_members.rules[{index}] makes campaign members form submissions "
+                    f"while forms.source = 'custom_object' reads each submission from "
+                    f"{self.forms.object}: every submission would count twice; give the rule "
+                    "another kind (campaign_response), or set forms.source = "
+                    "'campaign_members' and drop the rule"
+                )
+        return self
+
 
 class SalesforceMapping(_Strict):
     """The whole file: objects, canonical-to-picklist value maps, activity sources."""

@@ -13,6 +13,8 @@ from connectors.salesforce.pull import campaign_member_kind, task_kind, to_activ
 from leadsync.config import settings_from_dict
 from leadsync.errors import ConfigError
 
+ROOT = Path(__file__).resolve().parents[2]
+
 DEFAULT_OUTPUTS = {
     "fit": "LeadSync_Fit__c",
     "score": "LeadSync_Score__c",
@@ -103,7 +105,7 @@ def test_bad_activity_kind_lists_allowed(tmp_path: Path) -> None:
         ("Webinar", "Registered", False, "webinar_registered"),
         ("Webinar", "Attended", True, "webinar_attended"),
         ("Content", "Downloaded", True, "ebook_download"),
-        ("Website", "Responded", True, "form_submission"),
+        ("Website", "Responded", True, "campaign_response"),
         ("Website", "Sent", False, "campaign_member"),
         ("Email", "Clicked", True, "campaign_response"),
         (None, None, False, "campaign_member"),
@@ -188,3 +190,21 @@ def test_every_kind_a_mapping_produces_can_earn_points(tmp_path: Path) -> None:
     ]
     settings = settings_from_dict({"engagement": {"rules": rules}}, "test")
     assert {r.kind[0] for r in settings.engagement.rules} == produced
+
+
+def test_a_submission_is_not_read_from_both_its_campaign_member_and_its_form_record(
+    tmp_path: Path,
+) -> None:
+    """The shipped mapping read a web form's responded campaign member as a form submission
+    and its Form_Submission__c too: every Contact Us counted twice (200 points for one
+    form). A mapping that does both is refused, naming the rule and the fix."""
+    text = (ROOT / "mappings" / "salesforce.toml").read_text()
+    rule = '\n[[activities.campaign_members.rules]]\ncampaign_type = "Website"\n'
+    rule += 'responded = true\nkind = "form_submission"\n'
+    path = tmp_path / "salesforce.toml"
+    at = text.index("\n# Tasks:")
+    path.write_text(text[:at] + rule + text[at:])
+    with pytest.raises(ConfigError) as err:
+        load_mapping(path)
+    assert "every submission would count twice" in str(err.value)
+    assert "campaign_members.rules[3]" in str(err.value)
