@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sandboxes.salesforce import generator_bulk as bulk
 from sandboxes.salesforce import generator_truth as truth
@@ -399,7 +401,10 @@ def _leads(
             Ownership__c=rng.choice(OWNERSHIP) if rng.random() < 0.3 else None,
             Legal_Hold__c=rng.random() < 0.005,
         )
-        created = days_ago(now, rng.uniform(0, 400))
+        # An org whose inflow grew: 45% of its leads entered in the last four months, the rest
+        # over the year before (leads engage in their first months, so the recent ones are
+        # the engaged ones today).
+        created = days_ago(now, 400 * rng.uniform(0, 1) ** 1.5)
         age = (now - created).total_seconds() / 86400
         modified = days_ago(now, rng.uniform(0, min(age, 90)))
         lead_ids.append(org.insert("Lead", values, created=created, modified=modified))
@@ -443,7 +448,7 @@ def _history(
     for person in live_leads + [c for c, _ in contacts]:
         row = org.raw("Lead" if person.startswith("00Q") else "Contact", person) or {}
         for _ in range(rng.choices((0, 1, 2, 3, 4), (30, 30, 20, 12, 8))[0]):
-            member = _membership(org, rng, people, person, row.get("Email"), now)
+            member = _membership(org, rng, people, person, row, now)
             joined.setdefault(person, []).append(member)
     working = [
         i for i in live_leads if (org.raw("Lead", i) or {}).get("Status") == "Working - Contacted"
@@ -539,14 +544,23 @@ def _membership(
     rng: random.Random,
     people: _People,
     person: str,
-    email: str | None,
+    row: Mapping[str, Any],
     now: datetime,
 ) -> truth.Membership:
     """One campaign membership (and its form submission); (name, type, status, responded,
-    when) for the hidden truth."""
+    when) for the hidden truth. A lead engages in the ``HISTORY_DAYS`` after it entered the
+    CRM (a lead is created by its first form or list, and worked for months after), so a
+    lead that entered a year ago engaged and converted a year ago, as the report reads it."""
     campaign, statuses, responded, page, name, kind = rng.choice(people.campaigns)
     status = rng.choice(statuses)
-    when = days_ago(now, rng.uniform(0, HISTORY_DAYS))
+    email = row.get("Email")
+    ago = rng.uniform(0, HISTORY_DAYS)
+    when = days_ago(now, ago)
+    created = row.get("CreatedDate")
+    if person.startswith("00Q") and isinstance(created, datetime):
+        # The same draw, placed in the lead's own first months instead of the last ones.
+        span = min(float(HISTORY_DAYS), (now - created).total_seconds() / 86400)
+        when = created + timedelta(days=span * (1 - ago / HISTORY_DAYS))
     if not person.startswith("00Q"):
         # Drawn and dropped, so the leads' histories stay what the seed gave: a contact is an
         # existing account's person, never a lead again, and no conversion of theirs can be
