@@ -132,9 +132,9 @@ class HubSpotConnector:
 
     def plan_install(self, sales_users: Sequence[str]) -> list[InstallStep]:
         """The ``leadsync`` group, the options of the enumeration outputs, and marketing's
-        active lists (``connectors.hubspot.install``). ``sales_users`` need nothing: HubSpot
-        shows every property to every user."""
-        return install.plan_install(self.client, self.mapping)
+        active lists (``connectors.hubspot.install``). ``sales_users`` need no grant: HubSpot
+        shows every property to every user (the plan says so)."""
+        return install.plan_install(self.client, self.mapping, sales_users)
 
     def plan_uninstall(self, remove_fields: bool) -> list[InstallStep]:
         """The lists install made; LeadSync's properties and groups with ``remove_fields``."""

@@ -23,7 +23,7 @@ contacts hold them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +99,8 @@ def marketing_lists(mapping: HubSpotMapping) -> list[MarketingList]:
             MarketingList(
                 "LeadSync: hand-raisers",
                 f"contacts whose {out['readiness'].label} is "
-                f"{label('readiness', 'hand_raiser')}: they asked for sales",
+                f"{label('readiness', 'hand_raiser')}: they asked for sales; HubSpot keeps it "
+                "current as LeadSync scores",
                 (_is_any_of(out["readiness"].property, hand_raiser),),
             )
         )
@@ -108,8 +109,9 @@ def marketing_lists(mapping: HubSpotMapping) -> list[MarketingList]:
         lists.append(
             MarketingList(
                 "LeadSync: recycled to nurture",
-                f"contacts sales sent back to marketing: {out['recycle_count'].label} at "
-                f"least 1 and {out['team'].label} {label('team', 'marketing')}",
+                "contacts sales sent back that are marketing's again: "
+                f"{out['recycle_count'].label} is 1 or more and {out['team'].label} is "
+                f"{label('team', 'marketing')}",
                 (
                     _at_least(out["recycle_count"].property, 1),
                     _is_any_of(out["team"].property, marketing),
@@ -122,8 +124,11 @@ def marketing_lists(mapping: HubSpotMapping) -> list[MarketingList]:
 # -- install ---------------------------------------------------------------------------------------
 
 
-def plan_install(client: HubSpotClient, mapping: HubSpotMapping) -> list[InstallStep]:
-    """The group, the options and the lists, each as it is or as it will be."""
+def plan_install(
+    client: HubSpotClient, mapping: HubSpotMapping, sales_users: Sequence[str] = ()
+) -> list[InstallStep]:
+    """The group, the options and the lists, each as it is or as it will be; for
+    ``sales_users``, a step in place, saying why they need no grant."""
     contacts = {str(p["name"]): p for p in read_properties(client, CONTACTS)}
     missing = [o.property for o in mapping.outputs.values() if o.property not in contacts]
     if missing:
@@ -137,6 +142,14 @@ def plan_install(client: HubSpotClient, mapping: HubSpotMapping) -> list[Install
         if out.type == "enumeration":
             steps.append(_options_step(client, mapping, name, contacts[out.property]))
     steps += [_list_step(client, spec) for spec in marketing_lists(mapping)]
+    if sales_users:
+        steps.append(
+            InstallStep(
+                f"read on LeadSync's properties for {len(sales_users)} sales users",
+                "unchanged",
+                "HubSpot shows every contact property to every user",
+            )
+        )
     return steps
 
 
@@ -146,9 +159,9 @@ def _groups(client: HubSpotClient, object_type: str) -> dict[str, dict[str, Any]
 
 
 def _group_step(client: HubSpotClient, mapping: HubSpotMapping) -> InstallStep:
-    what = f"property group {mapping.group}"
+    what = f"property group {mapping.group} on {CONTACTS}"
     have = _groups(client, CONTACTS).get(mapping.group)
-    detail = f"contact properties labelled {mapping.group_label!r}"
+    detail = f"labelled {mapping.group_label!r}"
     if have is not None and have.get("label") == mapping.group_label:
         return InstallStep(what, "unchanged", detail)
     if have is None:
@@ -325,7 +338,7 @@ def plan_uninstall(
                 InstallStep(
                     what,
                     "remove",
-                    f"list {list_id}, {have.get('size', 0)} contacts (contacts stay)",
+                    f"list {list_id} of {have.get('size', 0)} contacts; the contacts stay",
                     _call(client, "lists.delete", _LISTS, "remove", list_id, expect_body=False),
                 )
             )
@@ -351,7 +364,7 @@ def _field_removals(client: HubSpotClient, mapping: HubSpotMapping) -> list[Inst
                 InstallStep(
                     f"property {object_type}.{prop['name']}",
                     "remove",
-                    f"{prop.get('label')}, and the values contacts hold in it",
+                    f"{prop.get('label')!r} and every contact's value in it",
                     _call(
                         client,
                         f"properties.{object_type}.archive",

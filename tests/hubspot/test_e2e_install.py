@@ -148,8 +148,11 @@ def test_install_adds_the_missing_options_relabels_and_makes_both_lists(
     assert [(f["property"], f["operation"]["values"]) for f in branch["filters"]] == [
         ("leadsync_readiness", ["hand_raiser"])
     ]
-    # Installing again finds everything in place.
+    # Installing again finds everything in place; reps need no grant to read the outputs.
     assert changes(connector.plan_install([])) == {}
+    again = connector.plan_install(["501", "502"])
+    assert changes(again) == {}
+    assert "every user" in again[-1].detail
 
 
 def test_a_contact_value_lost_to_a_removed_option_comes_back_writable(
