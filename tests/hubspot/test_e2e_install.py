@@ -155,7 +155,7 @@ def test_install_adds_the_missing_options_relabels_and_makes_both_lists(
     assert "every user" in again[-1].detail
 
 
-def test_a_contact_value_lost_to_a_removed_option_comes_back_writable(
+def test_check_sends_a_missing_option_to_install_which_makes_it_writable(
     sandbox: Any, connect: Connect
 ) -> None:
     team = sandbox.portal.properties["contacts"]["leadsync_team"]
@@ -164,7 +164,10 @@ def test_a_contact_value_lost_to_a_removed_option_comes_back_writable(
     ref = RecordRef("hubspot", "contact", str(sandbox.portal.live("contacts")[0].id))
     (refused,) = connector.write([RecordUpdate(ref, {"team": "marketing"})])
     assert not refused.ok
+    (problem,) = [p for p in connector.check() if p.field == "leadsync_team"]
+    assert "run `leadsync install`" in problem.fix
     run(connector.plan_install([]))
+    assert [p for p in connector.check() if p.field == "leadsync_team"] == []
     (written,) = connector.write([RecordUpdate(ref, {"team": "marketing"})])
     assert written.ok, written.error
 
