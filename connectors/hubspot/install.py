@@ -139,7 +139,8 @@ def plan_install(
         )
     steps = [_group_step(client, mapping)]
     for name, out in mapping.outputs.items():
-        if out.type == "enumeration":
+        # A property of another type has no options to add (check reports the mismatch).
+        if out.type == "enumeration" and contacts[out.property].get("type") == "enumeration":
             steps.append(_options_step(client, mapping, name, contacts[out.property]))
     steps += [_list_step(client, spec) for spec in marketing_lists(mapping)]
     if sales_users:
@@ -332,6 +333,12 @@ def plan_uninstall(
         have = find_list(client, spec.name)
         if have is None:
             steps.append(InstallStep(what, "unchanged", "not in the portal"))
+        elif have.get("processingType") != "DYNAMIC":
+            # Install makes only active lists: one of another kind by this name is someone's.
+            kind = str(have.get("processingType"))
+            steps.append(
+                InstallStep(what, "unchanged", f"kept: a {kind} list LeadSync did not make")
+            )
         else:
             list_id = str(have["listId"])
             steps.append(

@@ -417,3 +417,16 @@ def test_list_endpoints_refuse_as_hubspot_does(sandbox: Any, connect: Connect) -
     assert (status, body["category"]) == (403, "MISSING_SCOPES")
     assert body["errors"][0]["context"]["requiredGranularScopes"] == ["crm.lists.write"]
     assert narrow.get_by_id(list_id).list.name == "Warm"  # reading needs crm.lists.read only
+
+
+def test_a_list_of_another_kind_with_install_s_name_is_neither_replaced_nor_removed(
+    connect: Connect,
+) -> None:
+    connector = connect()
+    body = {"name": HAND_RAISERS, "objectTypeId": "0-1", "processingType": "MANUAL"}
+    made = connector.client.call("l", "crm.lists.lists_api", "create", body)
+    with pytest.raises(ConfigError, match="MANUAL list named"):
+        connector.plan_install([])
+    kept = next(s for s in connector.plan_uninstall(False) if s.what == f"list {HAND_RAISERS}")
+    assert kept.change == "unchanged" and "did not make" in kept.detail
+    assert read_list(connector, HAND_RAISERS)["listId"] == made["list"]["listId"]
