@@ -430,3 +430,23 @@ def test_a_list_of_another_kind_with_install_s_name_is_neither_replaced_nor_remo
     kept = next(s for s in connector.plan_uninstall(False) if s.what == f"list {HAND_RAISERS}")
     assert kept.change == "unchanged" and "did not make" in kept.detail
     assert read_list(connector, HAND_RAISERS)["listId"] == made["list"]["listId"]
+
+
+def test_install_restores_the_group_label_and_makes_a_missing_group(
+    sandbox: Any, connect: Connect
+) -> None:
+    connector = connect()
+    sandbox.portal.groups["contacts"]["leadsync"]["label"] = "Scoring (old)"
+    plan = connector.plan_install([])
+    assert changes(plan)["property group leadsync on contacts"] == "update"
+    run(plan)
+    assert sandbox.portal.groups["contacts"]["leadsync"]["label"] == "LeadSync"
+    # The admin moved LeadSync's properties out and deleted the group: install makes it again.
+    for prop in sandbox.portal.properties["contacts"].values():
+        if prop["groupName"] == "leadsync":
+            prop["groupName"] = "contactinformation"
+    del sandbox.portal.groups["contacts"]["leadsync"]
+    plan = connector.plan_install([])
+    assert changes(plan) == {"property group leadsync on contacts": "create"}
+    run(plan)
+    assert changes(connector.plan_install([])) == {}
