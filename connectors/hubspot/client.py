@@ -366,6 +366,16 @@ class HubSpotClient:
         self.pacer.observe(_header_dict(headers))
         return data, status
 
+    def token_scopes(self) -> frozenset[str]:
+        """The scopes the private app's token carries (HubSpot's access-token-info)."""
+        answer = self.raw(
+            "private_app.token_info",
+            "/oauth/v2/private-apps/get/access-token-info",
+            method="POST",
+            body={"tokenKey": self._settings.access_token.get_secret_value()},
+        )
+        return frozenset(str(s) for s in answer.get("scopes") or [])
+
     # -- usage ---------------------------------------------------------------------------------
 
     def usage(self) -> ApiUsage:
@@ -415,6 +425,17 @@ def error_body(exc: BaseException) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+def missing_scopes(body: Mapping[str, Any]) -> list[str]:
+    """The scopes a ``MISSING_SCOPES`` answer names (any one of them is enough)."""
+    names: list[str] = []
+    for err in body.get("errors") or []:
+        context = err.get("context") if isinstance(err, dict) else None
+        if isinstance(context, dict):
+            for key in ("requiredGranularScopes", "requiredScopes"):
+                names += [str(s) for s in context.get(key) or []]
+    return list(dict.fromkeys(names))
+
+
 def throttle_of(exc: BaseException) -> Throttle | None:
     """The rate-limit policy a 429 answer names, or ``None`` when ``exc`` is not a 429."""
     if not is_api_exception(exc) or getattr(exc, "status", None) != 429:
@@ -453,11 +474,14 @@ def translate_error(exc: BaseException, connector: str, *, endpoint: str = "") -
                 status=status,
             )
         if status == 403:
-            return FatalSyncError(
-                f"{detail}; grant the private app the scope this call needs",
-                connector=connector,
-                status=status,
+            scopes = missing_scopes(body)
+            fix = (
+                f"tick {' or '.join(scopes)} in the private app's scopes (Settings > "
+                "Integrations > Private Apps)"
+                if scopes
+                else "grant the private app the scope this call needs"
             )
+            return FatalSyncError(f"{detail}; {fix}", connector=connector, status=status)
         if status in (423, 429, 477) or status >= 500:
             # 423: a lock HubSpot holds 2 s; 477: the portal is migrating, Retry-After says
             # how long (hours); 429 without a burst policy; 5xx: HubSpot is having trouble.

@@ -8,15 +8,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Checkpoint, enrol_then_create_tasks, write_each
-from connectors.hubspot import activities, enrol, history, properties, pull, write
+from connectors.base import Checkpoint, InstallStep, enrol_then_create_tasks, write_each
+from connectors.hubspot import (
+    access,
+    activities,
+    enrol,
+    history,
+    install,
+    properties,
+    pull,
+    write,
+)
 from connectors.hubspot import tasks as tasks_api
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import HubSpotMapping, load_mapping
 from connectors.hubspot.pacing import Clock, Sleep
 from connectors.hubspot.plugin import CONNECTOR
 from connectors.hubspot.settings import HubSpotSettings
-from leadsync.errors import BudgetExhausted
+from leadsync.errors import BudgetExhausted, FatalSyncError
 from leadsync.records import (
     ActivityRecord,
     ApiUsage,
@@ -94,12 +103,19 @@ class HubSpotConnector:
         return properties.describe(self.client)
 
     def check(self) -> list[CheckProblem]:
-        """Mapped properties that are missing, mistyped, read-only or lack options; a daily
-        allowance already down to ``api_reserve`` (a run would pause its writes)."""
+        """Scopes the private app lacks; mapped properties that are missing, mistyped,
+        read-only or lack options; a daily allowance already down to ``api_reserve`` (a run
+        would pause its writes)."""
+        problems: list[CheckProblem] = []
         try:
-            problems = properties.check(self.client, self.mapping)
+            problems += access.check_scopes(self.client)
+            problems += properties.check(self.client, self.mapping)
         except BudgetExhausted:
-            problems = []  # the pacer stops at the reserve; the problem below says so
+            pass  # the pacer stops at the reserve; the problem below says so
+        except FatalSyncError as exc:
+            # A missing read scope is named above; the properties cannot be read without it.
+            if exc.status != 403 or not problems:
+                raise
         return problems + properties.check_budget(
             self.client.usage().remaining, self.settings.api_reserve
         )
@@ -113,6 +129,16 @@ class HubSpotConnector:
     def create_fields(self) -> list[str]:
         """Create the ``leadsync`` group and the missing mapped properties."""
         return properties.create_fields(self.client, self.mapping)
+
+    def plan_install(self, sales_users: Sequence[str]) -> list[InstallStep]:
+        """The ``leadsync`` group, the options of the enumeration outputs, and marketing's
+        active lists (``connectors.hubspot.install``). ``sales_users`` need no grant: HubSpot
+        shows every property to every user (the plan says so)."""
+        return install.plan_install(self.client, self.mapping, sales_users)
+
+    def plan_uninstall(self, remove_fields: bool) -> list[InstallStep]:
+        """The lists install made; LeadSync's properties and groups with ``remove_fields``."""
+        return install.plan_uninstall(self.client, self.mapping, remove_fields)
 
     def write(self, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
         """Output values by batch update (100 a call); one outcome per update, in order."""

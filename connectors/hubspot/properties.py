@@ -278,9 +278,8 @@ def _check_options(mapping: HubSpotMapping, name: str, live: dict[str, Any]) -> 
             )
         else:
             fix = (
-                f"add an option with internal value {written!r} to {out.property} in HubSpot "
-                f"(Settings > Properties), or set {where} in {MAPPING_FILE} to one of "
-                f"{allowed}"
+                f"run `leadsync install` (it adds {written!r} to {out.property}'s options), "
+                f"or set {where} in {MAPPING_FILE} to one of {allowed}"
             )
         problems.append(
             CheckProblem(

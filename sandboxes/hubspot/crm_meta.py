@@ -1,4 +1,4 @@
-"""Properties and property groups, owners, and v3 lists with their memberships."""
+"""Properties and property groups, and owners (v3 lists are in ``lists``)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,11 @@ from sandboxes.hubspot.http import ApiError, Request, Response, Router
 from sandboxes.hubspot.portal import OBJECT_TYPES, PortalState
 from sandboxes.hubspot.schema import (
     FIELD_TYPES,
-    OBJECT_TYPE_IDS,
     Option,
     iso_instant,
 )
 
 OWNERS_LIMIT = 500
-#: Record ids one memberships add/remove request may carry.
-MEMBERSHIP_LIMIT = 100_000
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -36,6 +33,23 @@ def _paged(items: list[Any], after: int, limit: int, path: str) -> dict[str, Any
     return body
 
 
+def _options(options: Any) -> list[dict[str, Any]]:
+    """A request's options as stored, or a 400 when one lacks a label or a value."""
+    if not isinstance(options, list):
+        raise ApiError.validation("options must be a list")
+    for option in options:
+        if not isinstance(option, dict) or not option.get("label") or "value" not in option:
+            raise ApiError.validation("Each option needs a label and a value")
+    return [
+        {
+            **Option(str(o["value"]), o["label"]).to_json(o.get("displayOrder", i)),
+            "hidden": bool(o.get("hidden", False)),
+            "description": o.get("description", ""),
+        }
+        for i, o in enumerate(options)
+    ]
+
+
 class CrmMetaApi:
     def __init__(self, portal: PortalState) -> None:
         self.portal = portal
@@ -47,15 +61,13 @@ class CrmMetaApi:
         router.add("GET", props + "/groups", self.list_groups)
         router.add("POST", props + "/groups", self.create_group)
         router.add("GET", props + "/groups/{groupName}", self.read_group)
+        router.add("PATCH", props + "/groups/{groupName}", self.update_group)
+        router.add("DELETE", props + "/groups/{groupName}", self.archive_group)
         router.add("GET", props + "/{propertyName}", self.read_property)
+        router.add("PATCH", props + "/{propertyName}", self.update_property)
+        router.add("DELETE", props + "/{propertyName}", self.archive_property)
         router.add("GET", "/crm/v3/owners", self.list_owners)
         router.add("GET", "/crm/v3/owners/{ownerId}", self.read_owner)
-        router.add("GET", "/crm/v3/lists", self.lists_by_id)
-        router.add("POST", "/crm/v3/lists/search", self.search_lists)
-        router.add("GET", "/crm/v3/lists/{listId}", self.read_list)
-        router.add("GET", "/crm/v3/lists/{listId}/memberships", self.list_memberships)
-        router.add("PUT", "/crm/v3/lists/{listId}/memberships/add", self.add_memberships)
-        router.add("PUT", "/crm/v3/lists/{listId}/memberships/remove", self.remove_memberships)
 
     # -- properties -----------------------------------------------------------------------------
 
@@ -107,9 +119,6 @@ class CrmMetaApi:
             raise ApiError.validation("Enumeration properties need at least one option")
         if kind == "bool" and not options:
             options = [{"label": "Yes", "value": "true"}, {"label": "No", "value": "false"}]
-        for option in options:
-            if not isinstance(option, dict) or not option.get("label") or "value" not in option:
-                raise ApiError.validation("Each option needs a label and a value")
         if body.get("hasUniqueValue") and kind not in ("string", "number"):
             raise ApiError.validation("Only string and number properties can have unique values")
         with self.portal.lock:
@@ -127,14 +136,7 @@ class CrmMetaApi:
                 "fieldType": field_type,
                 "groupName": body["groupName"],
                 "description": body.get("description", ""),
-                "options": [
-                    {
-                        **Option(str(o["value"]), o["label"]).to_json(o.get("displayOrder", i)),
-                        "hidden": bool(o.get("hidden", False)),
-                        "description": o.get("description", ""),
-                    }
-                    for i, o in enumerate(options)
-                ],
+                "options": _options(options),
                 "displayOrder": body.get("displayOrder", -1),
                 "calculated": False,
                 "externalOptions": False,
@@ -153,6 +155,56 @@ class CrmMetaApi:
             }
             self.portal.add_property(object_type, definition)
         return Response(201, definition)
+
+    def update_property(self, request: Request) -> Response:
+        """``PATCH``: the fields sent replace the stored ones; ``options`` replaces every option
+        (HubSpot's documented behaviour: send the whole list to add one)."""
+        object_type = _object_type(request)
+        body = request.json_object()
+        name = request.params["propertyName"]
+        with self.portal.lock:
+            definition = self.portal.properties[object_type].get(name)
+            if definition is None or definition["archived"]:
+                raise ApiError.not_found(f"Unable to find property {name} on {object_type}")
+            if definition["modificationMetadata"].get("readOnlyDefinition"):
+                raise ApiError.validation(f"Property {name} is read-only and cannot be updated")
+            kind = body.get("type", definition["type"])
+            field_type = body.get("fieldType", definition["fieldType"])
+            if kind not in FIELD_TYPES or field_type not in FIELD_TYPES[kind]:
+                raise ApiError.validation(
+                    f"fieldType {field_type!r} is not valid for type {kind!r}"
+                )
+            if "groupName" in body and body["groupName"] not in self.portal.groups[object_type]:
+                raise ApiError.validation(f"Property group {body['groupName']} does not exist.")
+            updated = dict(definition)
+            for key in ("label", "description", "groupName", "displayOrder", "hidden", "formField"):
+                if key in body:
+                    updated[key] = body[key]
+            updated["type"], updated["fieldType"] = kind, field_type
+            if "options" in body:
+                updated["options"] = _options(body["options"])
+            if kind == "enumeration" and not updated.get("options"):
+                raise ApiError.validation("Enumeration properties need at least one option")
+            updated["updatedAt"] = iso_instant(self.portal.now())
+            self.portal.add_property(object_type, updated)
+        return Response(200, updated)
+
+    def archive_property(self, request: Request) -> Response:
+        """``DELETE``: archives the property (its values stay hidden with it); HubSpot's own
+        properties cannot be archived."""
+        object_type = _object_type(request)
+        name = request.params["propertyName"]
+        with self.portal.lock:
+            definition = self.portal.properties[object_type].get(name)
+            if definition is None or definition["archived"]:
+                raise ApiError.not_found(f"Unable to find property {name} on {object_type}")
+            if not definition["modificationMetadata"].get("archivable", True):
+                raise ApiError.validation(f"Property {name} is not archivable")
+            self.portal.add_property(
+                object_type,
+                {**definition, "archived": True, "archivedAt": iso_instant(self.portal.now())},
+            )
+        return Response(204)
 
     def list_groups(self, request: Request) -> Response:
         object_type = _object_type(request)
@@ -188,6 +240,42 @@ class CrmMetaApi:
             self.portal.groups[object_type][name] = group
         return Response(201, group)
 
+    def update_group(self, request: Request) -> Response:
+        object_type = _object_type(request)
+        body = request.json_object()
+        name = request.params["groupName"]
+        with self.portal.lock:
+            group = self.portal.groups[object_type].get(name)
+            if group is None:
+                raise ApiError.not_found(f"Property group {name} not found")
+            changes: dict[str, Any] = {k: body[k] for k in ("label", "displayOrder") if k in body}
+            updated = {**group, **changes}
+            if not updated["label"]:
+                raise ApiError.validation("Property group needs a label")
+            self.portal.groups[object_type][name] = updated
+        return Response(200, updated)
+
+    def archive_group(self, request: Request) -> Response:
+        """``DELETE``: a group still holding live properties is refused; archive or move
+        them first."""
+        object_type = _object_type(request)
+        name = request.params["groupName"]
+        with self.portal.lock:
+            if name not in self.portal.groups[object_type]:
+                raise ApiError.not_found(f"Property group {name} not found")
+            held = sorted(
+                p["name"]
+                for p in self.portal.properties[object_type].values()
+                if p["groupName"] == name and not p["archived"]
+            )
+            if held:
+                raise ApiError.validation(
+                    f"Property group {name} still holds properties ({', '.join(held)}); "
+                    "archive them or move them to another group first"
+                )
+            del self.portal.groups[object_type][name]
+        return Response(204)
+
     # -- owners ---------------------------------------------------------------------------------
 
     def list_owners(self, request: Request) -> Response:
@@ -214,116 +302,3 @@ class CrmMetaApi:
                 ):
                     return Response(200, owner.to_json())
         raise ApiError.not_found(f"Owner {key} not found")
-
-    # -- lists ----------------------------------------------------------------------------------
-
-    def _list_json(self, list_id: str, *, search: bool = False) -> dict[str, Any]:
-        found = self.portal.lists.get(list_id)
-        if found is None:
-            raise ApiError.not_found(f"List {list_id} does not exist")
-        body: dict[str, Any] = {
-            "listId": found.list_id,
-            "listVersion": found.version,
-            "name": found.name,
-            "objectTypeId": OBJECT_TYPE_IDS["contacts"],
-            "processingType": found.processing_type,
-            "processingStatus": "COMPLETE",
-            "createdAt": iso_instant(found.created_at),
-            "updatedAt": iso_instant(found.updated_at),
-        }
-        if search:
-            body["additionalProperties"] = {"hs_list_size": str(len(found.members))}
-        else:
-            body["size"] = len(found.members)
-        return body
-
-    def read_list(self, request: Request) -> Response:
-        with self.portal.lock:
-            return Response(200, {"list": self._list_json(request.params["listId"])})
-
-    def lists_by_id(self, request: Request) -> Response:
-        with self.portal.lock:
-            lists = [self._list_json(i) for i in request.args("listIds") if i in self.portal.lists]
-        return Response(200, {"lists": lists})
-
-    def search_lists(self, request: Request) -> Response:
-        body = request.json_object()
-        query = str(body.get("query") or "").lower()
-        offset = int(body.get("offset") or 0)
-        count = int(body.get("count") or 20)
-        with self.portal.lock:
-            matched = [
-                self._list_json(i, search=True)
-                for i, found in self.portal.lists.items()
-                if query in found.name.lower()
-            ]
-        page = matched[offset : offset + count]
-        return Response(
-            200,
-            {
-                "lists": page,
-                "total": len(matched),
-                "offset": offset + len(page),
-                "hasMore": offset + count < len(matched),
-            },
-        )
-
-    def list_memberships(self, request: Request) -> Response:
-        limit = request.int_arg("limit", 100, low=1, high=250)
-        after = request.int_arg("after", 0)
-        with self.portal.lock:
-            found = self.portal.lists.get(request.params["listId"])
-            if found is None:
-                raise ApiError.not_found(f"List {request.params['listId']} does not exist")
-            rows = [
-                {"recordId": str(i), "membershipTimestamp": iso_instant(t)}
-                for i, t in sorted(found.members.items())
-            ]
-        return Response(200, _paged(rows, after, limit, request.path))
-
-    def _change_members(self, request: Request, *, add: bool) -> Response:
-        ids = request.json()
-        if not isinstance(ids, list) or not all(isinstance(i, str | int) for i in ids):
-            raise ApiError.validation("Body must be a JSON list of record ids")
-        if len(ids) > MEMBERSHIP_LIMIT:
-            raise ApiError.validation(
-                f"Too many record ids: {len(ids)}; at most {MEMBERSHIP_LIMIT} per request"
-            )
-        with self.portal.lock:
-            found = self.portal.lists.get(request.params["listId"])
-            if found is None:
-                raise ApiError.not_found(f"List {request.params['listId']} does not exist")
-            if found.processing_type == "DYNAMIC":
-                raise ApiError.validation(
-                    f"List {found.list_id} is an active (DYNAMIC) list; memberships of "
-                    "MANUAL or SNAPSHOT lists only can be changed"
-                )
-            changed, missing = [], []
-            now = self.portal.now()
-            for raw in ids:
-                key = str(raw)
-                if self.portal.get("contacts", key) is None:
-                    missing.append(key)
-                elif add and int(key) not in found.members:
-                    found.members[int(key)] = now
-                    changed.append(key)
-                elif not add and int(key) in found.members:
-                    del found.members[int(key)]
-                    changed.append(key)
-            if changed:
-                found.version += 1
-                found.updated_at = now
-        return Response(
-            200,
-            {
-                "recordsIdsAdded": changed if add else [],
-                "recordIdsRemoved": [] if add else changed,
-                "recordIdsMissing": missing,
-            },
-        )
-
-    def add_memberships(self, request: Request) -> Response:
-        return self._change_members(request, add=True)
-
-    def remove_memberships(self, request: Request) -> Response:
-        return self._change_members(request, add=False)

@@ -150,6 +150,10 @@ class ObjectList:
     updated_at: datetime
     members: dict[int, datetime] = field(default_factory=dict)
     version: int = 1
+    #: The normalised ``filterBranch`` of a DYNAMIC or SNAPSHOT list made through the API
+    #: (``sandboxes.hubspot.list_filters``); None for MANUAL lists and generated ones.
+    filter_branch: dict[str, Any] | None = None
+    filters_updated_at: datetime | None = None
 
 
 class PortalState:

@@ -1,8 +1,9 @@
 """The HubSpot sandbox server: real HTTP(S) (``sandboxes.serving``) over one live portal.
 
 Every API call passes, in order: injected delay, authentication (a private-app bearer token;
-an injected expiry answers ``EXPIRED_AUTHENTICATION``), routing, injected rate-limit and
-HTTP faults, HubSpot's own rate limits, then the endpoint. ``/_sandbox/*`` needs no token
+an injected expiry answers ``EXPIRED_AUTHENTICATION``), routing, the token's scopes
+(``sandboxes.hubspot.scopes``: 403 ``MISSING_SCOPES``), injected rate-limit and HTTP faults,
+HubSpot's own rate limits, then the endpoint. ``/_sandbox/*`` needs no token
 and is not counted.
 """
 
@@ -23,8 +24,10 @@ from sandboxes.hubspot.crm_meta import CrmMetaApi
 from sandboxes.hubspot.crm_objects import CrmObjectsApi
 from sandboxes.hubspot.http import ApiError, Request, Response, Router
 from sandboxes.hubspot.limits import Faults, RateLimiter, rate_limit_error
+from sandboxes.hubspot.lists import ListsApi
 from sandboxes.hubspot.marketing import MarketingApi
 from sandboxes.hubspot.portal import PortalState
+from sandboxes.hubspot.scopes import ALL_SCOPES, missing_scopes, required_scopes
 from sandboxes.hubspot.search import SearchApi
 from sandboxes.hubspot.webhooks import WebhookDispatcher
 from sandboxes.serving import Answer, SandboxServer
@@ -62,6 +65,8 @@ class HubSpotSandbox:
         self.access_token = access_token or f"pat-sandbox-{secrets.token_hex(16)}"
         self.client_secret = client_secret or secrets.token_hex(18)
         self.app_id = app_id
+        #: Each token the portal honours -> the scopes its private app was granted.
+        self._tokens: dict[str, frozenset[str]] = {self.access_token: ALL_SCOPES}
         self.limiter = RateLimiter(
             rate_limit_per_10s, daily_limit, search_rate_per_s, clock=limit_clock
         )
@@ -72,6 +77,8 @@ class HubSpotSandbox:
         CrmMetaApi(portal).register(self.router)
         AssociationsApi(portal).register(self.router)
         MarketingApi(portal).register(self.router)
+        ListsApi(portal).register(self.router)
+        self.router.add("POST", "/oauth/v2/private-apps/get/access-token-info", self._token_info)
         self._stats_lock = threading.Lock()
         self._by_endpoint: Counter[str] = Counter()
         self._by_status: Counter[str] = Counter()
@@ -121,6 +128,13 @@ class HubSpotSandbox:
         self.stop()
 
     # -- test and demo hooks --------------------------------------------------------------------
+
+    def issue_token(self, scopes: Sequence[str]) -> str:
+        """A further private-app token for this portal, granted only ``scopes`` (a test's
+        app without, say, ``crm.lists.write``)."""
+        token = f"pat-sandbox-{secrets.token_hex(16)}"
+        self._tokens[token] = frozenset(scopes)
+        return token
 
     def stats(self) -> dict[str, Any]:
         """API calls served (``/_sandbox`` excluded): total, by endpoint, by status, webhooks."""
@@ -177,8 +191,11 @@ class HubSpotSandbox:
             delay = self.faults.take("delay")
             if delay is not None:
                 time.sleep(float(delay.spec["seconds"]))
-            self._authenticate(request)
+            scopes = self._authenticate(request)
             handler = self.router.match(request)
+            required = required_scopes(request.method, request.path)
+            if required and not scopes.intersection(required):
+                raise missing_scopes(required)
             self._injected_failure(request)
             headers = self.limiter.admit(search=request.path.endswith("/search"))
             answer = handler(request)
@@ -193,11 +210,11 @@ class HubSpotSandbox:
             self._by_status[str(answer.status)] += 1
         return answer
 
-    def _authenticate(self, request: Request) -> None:
+    def _authenticate(self, request: Request) -> frozenset[str]:
+        """The scopes of the request's bearer token; 401 when it is not one of ours."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(
-            token.strip().encode(), self.access_token.encode()
-        ):
+        scopes = self._scopes_of(token.strip()) if scheme.lower() == "bearer" else None
+        if scopes is None:
             raise ApiError(
                 401,
                 "INVALID_AUTHENTICATION",
@@ -211,6 +228,30 @@ class HubSpotSandbox:
                 "EXPIRED_AUTHENTICATION",
                 "The OAuth token used to make this call expired 0 second(s) ago.",
             )
+        return scopes
+
+    def _scopes_of(self, token: str) -> frozenset[str] | None:
+        for known, scopes in self._tokens.items():
+            if secrets.compare_digest(token.encode(), known.encode()):
+                return scopes
+        return None
+
+    def _token_info(self, request: Request) -> Response:
+        """``POST /oauth/v2/private-apps/get/access-token-info``: who a private-app token
+        belongs to and the scopes it carries."""
+        key = str(request.json_object().get("tokenKey") or "")
+        scopes = self._scopes_of(key)
+        if scopes is None:
+            raise ApiError.not_found("No private app access token matches tokenKey")
+        return Response(
+            200,
+            {
+                "userId": 1,
+                "hubId": self.portal.portal_id,
+                "appId": self.app_id,
+                "scopes": sorted(scopes),
+            },
+        )
 
     def _injected_failure(self, request: Request) -> None:
         limited = self.faults.take("rate_limit")
