@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from sandboxes.salesforce import generator_bulk as bulk
 from sandboxes.salesforce import generator_truth as truth
+from sandboxes.salesforce import listviews, security
 from sandboxes.salesforce.generator_data import (
     CAMPAIGNS,
     COMPANY_SUFFIXES,
@@ -164,6 +165,8 @@ def _users_and_queues(org: OrgState, now: datetime) -> _People:
         )
 
     org.integration_user_id = user("Integration", "User", "API Integration", department="IT")
+    security.seed(org, org.integration_user_id, "Salesforce Integration")
+    listviews.seed(org)
     vp = user("Victoria", "Hale", "VP Sales")
     emea = user("Marco", "Bianchi", "Sales Manager EMEA", manager=vp)
     amer = user("Dana", "Whitfield", "Sales Manager Americas", manager=vp)
