@@ -46,7 +46,10 @@ def install(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Grant LeadSync's access and make the views and lists sales and marketing open.
+    """Grant LeadSync's access, views and lists in each CRM.
+
+    Access for the integration user (and, with --sales-access, the reps); the views and
+    lists sales and marketing open.
 
     Run after `fields create`. Safe to run again: what is in place is left as it is.
     """
@@ -77,7 +80,9 @@ def uninstall(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Remove what `install` made: access grants, list views, lists.
+    """Remove what `install` made: grants, views, lists.
+
+    Access grants and their assignments, list views, lists.
 
     Fields stay (they hold data) unless --remove-fields.
     """

@@ -115,12 +115,14 @@ class OrgState:
         """The object type an id's key prefix belongs to."""
         return self._by_prefix.get(record_id[:3])
 
-    def add_field(self, object_type: str, definition: FieldDef) -> None:
-        """Create a custom field (what Tooling CustomField create does). No profile grants
-        it: the running user sees it once a permission set does."""
+    def add_field(self, object_type: str, definition: FieldDef, *, secured: bool = False) -> None:
+        """Add a custom field. ``secured``: made through the Tooling API, so no profile
+        grants it and the running user sees it once a permission set does; otherwise a field
+        the org's admin made and granted long ago, as the generated org's own are."""
         with self.lock:
             self.schema[object_type].add(definition)
-            self.security.secure(object_type, definition.name)
+            if secured:
+                self.security.secure(object_type, definition.name)
 
     def remove_field(self, object_type: str, name: str) -> None:
         """Delete a custom field (Metadata deleteMetadata); its values go with it."""

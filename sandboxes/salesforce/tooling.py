@@ -73,7 +73,7 @@ def create_custom_field(api: SandboxApi, request: Request) -> Response:
             ["FullName"],
         )
     spec = _field_from_metadata(field_name, metadata)
-    api.org.add_field(definition.name, spec)
+    api.org.add_field(definition.name, spec, secured=True)
     new_id = api.org.ids.new("00N")
     return Response.json(
         201, {"id": new_id, "success": True, "errors": [], "warnings": [], "infos": []}
@@ -113,8 +113,8 @@ def _create_activity_field(api: SandboxApi, field_name: str, metadata: dict[str,
             ["FullName"],
         )
     spec = _field_from_metadata(field_name, metadata)
-    api.org.add_field("Task", spec)
-    api.org.add_field("Event", spec)
+    api.org.add_field("Task", spec, secured=True)
+    api.org.add_field("Event", spec, secured=True)
     return Response.json(
         201,
         {"id": api.org.ids.new("00N"), "success": True, "errors": [], "warnings": [], "infos": []},
