@@ -2,7 +2,8 @@
 
 ``check`` answers one ``CheckProblem`` per problem, each with the fix an admin can act on.
 ``create_fields`` creates the missing LeadSync output fields with the Tooling API
-(``CustomField``); the integration user then needs field-level security on them.
+(``CustomField``); no profile grants a new field, so ``leadsync install`` (``install``)
+grants the integration user access to them.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ log = structlog.get_logger(__name__)
 
 #: Said after creating fields: new custom fields are invisible to the API until FLS grants them.
 FLS_NOTE = (
-    "grant the integration user's profile or permission set Read and Edit on the new fields "
-    "(Setup > Permission Sets > Object Settings), then add them to list views and page layouts"
+    "run `leadsync install`: it grants the integration user Read and Edit on the new fields "
+    "(permission set LeadSync_Integration) and makes the Lead list views sales opens; add the "
+    "fields to page layouts in Setup"
 )
 
 # What each output must be (describe types) and how to create it (Tooling metadata).
