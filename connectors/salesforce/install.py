@@ -81,7 +81,9 @@ class PermissionSetState:
     row: dict[str, Any]
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
-    assignees: dict[str, str] = field(default_factory=dict)
+    #: Assignee (15-character id) -> (the assignment's id, the assignee's id as the org
+    #: gives it).
+    assignees: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -170,8 +172,8 @@ class Installer:
             state = have.get(name)
             if state is None:
                 continue
-            for user, assignment in state.assignees.items():
-                who = "the integration user" if user == own[:15] else user
+            for user, (assignment, assignee) in state.assignees.items():
+                who = "the integration user" if user == own[:15] else assignee
                 steps.append(
                     InstallStep(
                         f"assignment of {name} to {who}",
@@ -263,9 +265,9 @@ class Installer:
             "PermissionSetAssignment",
             [soql.is_in("PermissionSetId", ids)],
         ):
-            by_id[str(row["PermissionSetId"])[:15]].assignees[str(row["AssigneeId"])[:15]] = str(
-                row["Id"]
-            )
+            assignee = str(row["AssigneeId"])
+            by_set = by_id[str(row["PermissionSetId"])[:15]]
+            by_set.assignees[assignee[:15]] = (str(row["Id"]), assignee)
         return sets
 
     def _set_step(self, spec: PermissionSetSpec, state: PermissionSetState | None) -> InstallStep:

@@ -190,3 +190,27 @@ def test_list_view_results_show_the_columns_and_rows_sales_sees(
     assert result["size"] == len(expected) > 0
     cells = {c["fieldNameOrPath"]: c["value"] for c in result["records"][0]["columns"]}
     assert cells["LeadSync_Readiness__c"] == "Sales-ready"
+
+
+def test_sales_access_assigns_the_sales_set_to_the_reps(
+    sb: SalesforceSandbox, conn: SalesforceConnector
+) -> None:
+    reps = sorted(
+        str(u["Id"])
+        for u in sb.org.records("User")
+        if u["IsActive"] and u["Id"] != sb.org.integration_user_id
+    )[:2]
+    plan = conn.plan_install(reps)
+    wanted = {f"assignment of LeadSync_Sales to {rep}" for rep in reps}
+    assert wanted <= {s.what for s in plan}
+    for step in plan:
+        if step.run is not None:
+            step.run()
+    again = {s.what: s.change for s in conn.plan_install(reps)}
+    assert {again[w] for w in wanted} == {"unchanged"}
+    sales = sf_client(conn).query(
+        "SELECT AssigneeId FROM PermissionSetAssignment WHERE PermissionSet.Name = 'LeadSync_Sales'"
+    )["records"]
+    assert sorted(r["AssigneeId"] for r in sales) == reps
+    removal = {s.what: s.change for s in conn.plan_uninstall(False)}
+    assert {removal[w] for w in wanted} == {"unassign"}
