@@ -387,7 +387,10 @@ class Installer:
 
     def _view_step(self, view: ListViewSpec, have: Any) -> InstallStep:
         what = f"list view {view.full_name}"
-        detail = f"'{view.label}': {', '.join(view.columns)}"
+        signs = {"equals": "=", "notEqual": "!=", "greaterThan": ">", "lessThan": "<"}
+        where = ", ".join(f"{f} {signs.get(op, op)} {v}" for f, op, v in view.filters)
+        scope = "my leads" if view.scope == "Mine" else "all leads"
+        detail = f"'{view.label}': {scope}, {where}; {len(view.columns)} columns"
         if have is None:
             return InstallStep(what, "create", detail, lambda: self._save_view(view, True))
         if _view_shape(have) == (view.label, view.scope, view.columns, view.filters):
