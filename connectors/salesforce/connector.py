@@ -404,7 +404,13 @@ class SalesforceConnector:
         A field the org has but field-level security hides from the integration user is
         reported as the missing grant, not as a missing field."""
         self._describes.clear()
-        hidden = self._installer.hidden_fields()
+        try:
+            hidden = self._installer.hidden_fields()
+        except FatalSyncError as exc:
+            # A user without Metadata API access still gets every other finding; a hidden
+            # field then reads as a missing one, whose fix names the grant too.
+            log.warning("salesforce.check.metadata_unreadable", error=str(exc))
+            hidden = set()
         problems = sf_fields.check(self.mapping, self._describe_raw, hidden)
         # After the describes: their answers carry the org's API allowance.
         problems += sf_fields.check_budget(self.usage().remaining, self.settings.api_reserve)

@@ -161,6 +161,32 @@ def test_every_problem_says_how_to_fix_it(
     assert "campaign_members" in problems["Form_Submission__c", "*"].fix
 
 
+def test_a_user_without_metadata_access_still_gets_every_finding(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    lead_outputs = [f for f in ALL_OUTPUTS if f["name"] != "LeadSync_Team__c"]
+    _describe(rsps, "Lead", LEAD_STANDARD + lead_outputs)
+    _describe(rsps, "Contact", CONTACT + ALL_OUTPUTS)
+    _describe(rsps, "Account", ACCOUNT)
+    _describe(rsps, "Task", [_field("LeadSync_Key__c", "string", externalId=True)])
+    _describe(rsps, "Form_Submission__c", FORM)
+    fault = (
+        '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+        'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:sf="http://soap.sforce.com/2006/04/metadata"><soapenv:Body><soapenv:Fault>'
+        "<faultcode>sf:INSUFFICIENT_ACCESS</faultcode><faultstring>INSUFFICIENT_ACCESS: "
+        "insufficient access rights on cross-reference id</faultstring></soapenv:Fault>"
+        "</soapenv:Body></soapenv:Envelope>"
+    )
+    soap = API.replace("/services/data/v", "/services/Soap/m/") + "/"
+    rsps.add(responses.POST, soap, body=fault, status=500, content_type="text/xml")
+
+    problems = {(p.object_type, p.field): p for p in connector.check()}
+
+    assert list(problems) == [("Lead", "LeadSync_Team__c")]
+    assert "leadsync fields create" in problems["Lead", "LeadSync_Team__c"].fix
+
+
 def test_create_fields_posts_tooling_custom_fields(
     rsps: responses.RequestsMock, connector: SalesforceConnector
 ) -> None:
