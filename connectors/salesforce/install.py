@@ -153,10 +153,10 @@ class Installer:
                     if assigned
                     else InstallStep(what, "assign", "", self._assigner(spec.name, user))
                 )
-        views = self._read_views([v.full_name for v in self.list_views(hidden)])
         # Fields hidden now are granted by the integration set's step, which runs first.
-        for view in self.list_views(hidden):
-            steps.append(self._view_step(view, views.get(view.full_name)))
+        wanted = self.list_views(hidden)
+        have_views = self._read_views([v.full_name for v in wanted])
+        steps += [self._view_step(view, have_views.get(view.full_name)) for view in wanted]
         return steps
 
     def plan_uninstall(self, remove_fields: bool) -> list[InstallStep]:
