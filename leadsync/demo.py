@@ -68,6 +68,10 @@ LIST_VIEW = (
 )
 
 
+#: The list view the demo opens after the syncs (one of those ``leadsync install`` makes).
+SALES_VIEW = "LeadSync: sales-ready"
+
+
 @dataclass
 class DemoReport:
     leads: int
@@ -81,6 +85,9 @@ class DemoReport:
     config: Path | None = None
     #: cell -> {"leads": decided leads, "converted": of them}, as ``report`` reads the store.
     conversion: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: The list view install made, as its results resource gives it: label, size, columns,
+    #: first rows.
+    sales_view: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +101,7 @@ class DemoReport:
             "seconds": round(self.seconds, 2),
             "config": str(self.config) if self.config else None,
             "conversion_per_cell": self.conversion,
+            "sales_list_view": self.sales_view,
             "next_commands": self.next_commands(),
         }
 
@@ -150,6 +158,10 @@ def run_demo(
         settings = settings_from_dict(data, str(config))
         store = stack.enter_context(_closing(open_store(settings)))
         connectors = build_connectors(settings)
+        say("leadsync install: permission sets for LeadSync and sales, Lead list views...")
+        for step in connectors["salesforce"].plan_install([]):
+            if step.run is not None:
+                step.run()
         engine = build_engine(settings, store, connectors, progress=progress)
         say(
             "First sync (a backfill, so --no-actions: existing leads keep their owners): pull "
@@ -184,6 +196,7 @@ def run_demo(
         # Read back the way an admin would, after counting LeadSync's own calls.
         salesforce = _salesforce_api(sf, stack)
         moved = _list_view(salesforce, sf, targets)
+        sales_view = _sales_view(salesforce, SALES_VIEW)
         api["salesforce"]["daily_limit"] = salesforce.limits()["DailyApiRequests"]["Max"]
         api["hubspot"]["daily_limit"] = _hubspot_daily_limit(world)
     return DemoReport(
@@ -197,6 +210,7 @@ def run_demo(
         seconds=time.monotonic() - started,
         config=config,
         conversion=conversion,
+        sales_view=sales_view,
     )
 
 
@@ -314,6 +328,23 @@ def _list_view(api: Salesforce, sf: SalesforceSandbox, emails: list[str]) -> lis
             }
         )
     return moved
+
+
+def _sales_view(api: Salesforce, label: str, rows: int = 5) -> dict[str, Any]:
+    """A list view ``leadsync install`` made, as sales opens it: its columns and first rows,
+    read through the list view results resource (``/sobjects/Lead/listviews/{id}/results``),
+    which runs the view's own filters and columns."""
+    views = api.restful("sobjects/Lead/listviews") or {}
+    view = next(v for v in views["listviews"] if v["label"] == label)
+    result = api.restful(f"sobjects/Lead/listviews/{view['id']}/results", params={"limit": rows})
+    assert result is not None
+    shown = [i for i, c in enumerate(result["columns"]) if not c["hidden"]]
+    return {
+        "label": result["label"],
+        "size": result["size"],
+        "columns": [result["columns"][i]["label"] for i in shown],
+        "rows": [[r["columns"][i]["value"] for i in shown] for r in result["records"]],
+    }
 
 
 def _hubspot_daily_limit(world: Sandboxes) -> int:

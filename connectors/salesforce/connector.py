@@ -11,12 +11,14 @@ from typing import Any
 
 import structlog
 
-from connectors.base import Checkpoint
+from connectors.base import Checkpoint, InstallStep
 from connectors.salesforce import fields as sf_fields
 from connectors.salesforce import history, soql
 from connectors.salesforce.client import BulkPosition, SalesforceClient, StartedQuery
 from connectors.salesforce.enrol import Enroller
+from connectors.salesforce.install import Installer
 from connectors.salesforce.mapping import PEOPLE_OBJECTS, SalesforceMapping, load_mapping
+from connectors.salesforce.metadata import MetadataApi
 from connectors.salesforce.plugin import CONNECTOR
 from connectors.salesforce.pull import (
     COERCED_TYPES,
@@ -80,6 +82,9 @@ class SalesforceConnector:
         self.client = SalesforceClient(name, settings, sleep=sleep)
         self._writer = Writer(self.client, mapping)
         self._enroller = Enroller(self._writer)
+        self._installer = Installer(
+            self.client, mapping, self._describe_raw, MetadataApi(self.client)
+        )
         self._describes: dict[str, dict[str, Any]] = {}
         #: Record counts of the objects a full pull has still to read (see _count_the_rest),
         #: and the Bulk jobs started for the large ones; each is taken once.
@@ -401,9 +406,18 @@ class SalesforceConnector:
         return result
 
     def check(self) -> list[CheckProblem]:
-        """Validate every mapped field against the live describe; one problem per finding."""
+        """Validate every mapped field against the live describe; one problem per finding.
+        A field the org has but field-level security hides from the integration user is
+        reported as the missing grant, not as a missing field."""
         self._describes.clear()
-        problems = sf_fields.check(self.mapping, self._describe_raw)
+        try:
+            hidden = self._installer.hidden_fields()
+        except FatalSyncError as exc:
+            # A user without Metadata API access still gets every other finding; a hidden
+            # field then reads as a missing one, whose fix names the grant too.
+            log.warning("salesforce.check.metadata_unreadable", error=str(exc))
+            hidden = set()
+        problems = sf_fields.check(self.mapping, self._describe_raw, hidden)
         # After the describes: their answers carry the org's API allowance.
         problems += sf_fields.check_budget(self.usage().remaining, self.settings.api_reserve)
         log.info("salesforce.check", problems=len(problems))
@@ -481,6 +495,17 @@ class SalesforceConnector:
                 connector=self.name,
             )
         return created
+
+    def plan_install(self, sales_users: Sequence[str]) -> list[InstallStep]:
+        """Permission sets for the integration user and sales, and Lead list views (see
+        ``install``); reads the org, changes nothing until a step runs."""
+        self._describes.clear()
+        return self._installer.plan_install(sales_users)
+
+    def plan_uninstall(self, remove_fields: bool) -> list[InstallStep]:
+        """What ``plan_install`` makes, and LeadSync's fields when ``remove_fields``."""
+        self._describes.clear()
+        return self._installer.plan_uninstall(remove_fields)
 
     # -- users, usage -------------------------------------------------------------------------
 

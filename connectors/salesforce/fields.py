@@ -2,12 +2,14 @@
 
 ``check`` answers one ``CheckProblem`` per problem, each with the fix an admin can act on.
 ``create_fields`` creates the missing LeadSync output fields with the Tooling API
-(``CustomField``); the integration user then needs field-level security on them.
+(``CustomField``); no profile grants a new field, so ``leadsync install`` (``install``)
+grants the integration user access to them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import structlog
@@ -20,8 +22,9 @@ log = structlog.get_logger(__name__)
 
 #: Said after creating fields: new custom fields are invisible to the API until FLS grants them.
 FLS_NOTE = (
-    "grant the integration user's profile or permission set Read and Edit on the new fields "
-    "(Setup > Permission Sets > Object Settings), then add them to list views and page layouts"
+    "run `leadsync install`: it grants the integration user Read and Edit on the new fields "
+    "(permission set LeadSync_Integration) and makes the Lead list views sales opens; add the "
+    "fields to page layouts in Setup"
 )
 
 # What each output must be (describe types) and how to create it (Tooling metadata).
@@ -90,8 +93,13 @@ def resolve(describe: Describer, sobject: str, path: str) -> Mapping[str, Any] |
     return resolve(describe, str(targets[0]), rest)
 
 
-def check(mapping: SalesforceMapping, describe: Describer) -> list[CheckProblem]:
-    """Every problem with the mapping against the org's describes, each with its fix."""
+def check(
+    mapping: SalesforceMapping, describe: Describer, hidden: AbstractSet[str] = frozenset()
+) -> list[CheckProblem]:
+    """Every problem with the mapping against the org's describes, each with its fix.
+
+    ``hidden`` names fields (``Lead.Fit__c``) the org has but the integration user does not
+    see: each is reported as the grant it lacks."""
     problems: list[CheckProblem] = []
     for sobject, obj in mapping.objects.items():
         if describe(sobject) == {}:
@@ -110,14 +118,23 @@ def check(mapping: SalesforceMapping, describe: Describer) -> list[CheckProblem]
         for canonical, path in readable.items():
             where = f"objects.{sobject}" + ("" if canonical in identity else ".attributes")
             raw = resolve(describe, sobject, path)
+            if raw is None and f"{sobject}.{path}" in hidden:
+                problems.append(no_grant(sobject, path, edit=False))
+                continue
             if raw is None:
                 problems.append(_missing_read(sobject, f"{where}.{canonical}", path))
                 continue
             kind = READ_KINDS.get(canonical, "attribute")
             problems.extend(_check_read_type(sobject, path, raw, kind, f"{where}.{canonical}"))
         for output, field in obj.outputs.items():
+            if f"{sobject}.{field}" in hidden:
+                problems.append(no_grant(sobject, field, edit=True))
+                continue
             problems.extend(_check_output(mapping, sobject, output, field, describe))
-    problems.extend(_check_task_key(mapping, describe))
+    if f"Task.{mapping.task_key_field}" in hidden:
+        problems.append(no_grant("Task", mapping.task_key_field, edit=True))
+    else:
+        problems.extend(_check_task_key(mapping, describe))
     problems.extend(_check_forms(mapping, describe))
     return problems
 
@@ -200,6 +217,19 @@ def _missing_read(sobject: str, key: str, path: str) -> CheckProblem:
         )
         return CheckProblem(sobject, path, f"{key} names {path}, which does not exist", fix)
     return missing_field(sobject, path, key)
+
+
+def no_grant(sobject: str, field: str, *, edit: bool) -> CheckProblem:
+    """A field the org has that field-level security hides from the integration user."""
+    need = "Read and Edit" if edit else "Read"
+    return CheckProblem(
+        sobject,
+        field,
+        f"the integration user cannot {'edit' if edit else 'read'} it (field-level security "
+        "grants it no access)",
+        f"run `leadsync install`, or grant {need} on {sobject}.{field} in a permission set "
+        "assigned to the integration user",
+    )
 
 
 def missing_field(sobject: str, path: str, key: str) -> CheckProblem:
@@ -372,9 +402,10 @@ def _check_output(
         yield CheckProblem(
             sobject,
             field,
-            "is not updateable by the integration user",
-            "make the field updateable for the integration user's profile (field-level "
-            "security: Edit), and check it is not a formula or read-only field",
+            "the integration user cannot edit it (not updateable)",
+            f"run `leadsync install`, or grant Edit on {sobject}.{field} in a permission set "
+            "assigned to the integration user; a formula or read-only field cannot be "
+            "written at all: map the output to another field",
         )
     short = info.length is not None and info.length < 255
     if output in ("reason", "recycle_reason") and info.type == "string" and short:

@@ -87,6 +87,10 @@ def fields_create(
         c.close()
         if created:
             console.print(f"{name}: created {', '.join(created)}")
+            console.print(
+                f"{name}: next, run `leadsync install`: it grants access to the new fields "
+                "and makes the views sales opens"
+            )
         else:
             console.print(f"{name}: every mapped field already exists")
 

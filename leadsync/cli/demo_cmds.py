@@ -89,6 +89,8 @@ def print_demo(report: DemoReport) -> None:
     console.print(f"Do not contact: {value_text(dnc)}")
     if report.moved:
         print_list_view(report.moved)
+    if report.sales_view:
+        print_sales_view(report.sales_view)
     acted = report.second.actions
     console.print(
         f"Live cycle: {acted.get('handed_off', 0)} hand-offs (owner, hand-off status and a "
@@ -167,6 +169,23 @@ def print_list_view(moved: list[dict[str, Any]]) -> None:
         markup=False,
         highlight=False,
     )
+
+
+def print_sales_view(view: dict[str, Any]) -> None:
+    """A list view ``install`` made, its first rows as sales sees them in Salesforce. The
+    Reason column (up to 255 characters; one lead's is printed above) is named, not shown,
+    so the table stays readable and every cell whole."""
+    shown = [i for i, label in enumerate(view["columns"]) if not label.endswith("Reason")]
+    table = Table(
+        title=f"Salesforce list view '{view['label']}' as sales opens it "
+        f"(first {len(view['rows'])} of {value_text(view['size'])})"
+    )
+    for i in shown:
+        table.add_column(view["columns"][i], overflow="fold")
+    for row in view["rows"]:
+        table.add_row(*(value_text(row[i]) for i in shown))
+    console.print(table)
+    console.print(f"Its columns: {', '.join(view['columns'])}.", highlight=False)
 
 
 def api_use_text(name: str, calls: dict[str, Any]) -> str:

@@ -46,10 +46,12 @@ def install(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Grant access to LeadSync's fields; make views and lists.
+    """Grant LeadSync's access, views and lists in each CRM.
 
-    The integration user's access, read access for sales, and the views and lists sales and
-    marketing open. Run after `fields create`. Safe to run again: what is in place is left as it is.
+    Access for the integration user (and, with --sales-access, the reps); the views and
+    lists sales and marketing open.
+
+    Run after `fields create`. Safe to run again: what is in place is left as it is.
     """
     settings = load_settings(ctx.obj.config)
     connectors = build_connectors(settings, connector)
@@ -78,10 +80,10 @@ def uninstall(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Remove what `install` made (fields stay).
+    """Remove what `install` made: grants, views, lists.
 
-    Access grants, list views and lists. Fields stay, since they hold data, unless
-    --remove-fields.
+    Access grants and their assignments, list views, lists. Fields stay, since they hold
+    data, unless --remove-fields.
     """
     settings = load_settings(ctx.obj.config)
     connectors = build_connectors(settings, connector)

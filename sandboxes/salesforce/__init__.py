@@ -17,6 +17,12 @@ worth knowing:
   'Closed - Converted' cannot be set directly (FIELD_CUSTOM_VALIDATION_EXCEPTION); a converted
   Lead answers CANNOT_UPDATE_CONVERTED_LEAD.
 
+As strict as an org about field-level security: a field created through the Tooling API is
+granted by no profile, so describe, SOQL (REST and Bulk) and writes treat it as missing for
+the API user until a ``FieldPermissions`` row of a ``PermissionSet`` assigned to it grants it
+(``security``); the security sObjects, the Metadata API's ListView CRUD (SOAP, ``metadata``)
+and the list view resources (``listviews``) are served as the real API serves them.
+
 ``GET /_sandbox/stats`` counts calls by endpoint and ``POST /_sandbox/faults`` injects faults;
 neither needs auth nor counts as API usage.
 """

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import structlog
 
-from sandboxes.salesforce import rest, tooling
+from sandboxes.salesforce import listviews, metadata, rest, tooling
 from sandboxes.salesforce.auth import (
     INVALID_SESSION,
     Credentials,
@@ -41,6 +41,8 @@ _RELEASES = {
     60: "Spring '24",
     59: "Winter '24",
 }
+#: The Metadata API's SOAP endpoint (simple-salesforce posts to it with a trailing slash).
+SOAP_PATH = re.compile(r"^/services/Soap/m/(\d+\.\d)$")
 _ID_LIKE = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
 _HTTP_ERROR_CODES = {
     500: "UNKNOWN_EXCEPTION",
@@ -142,6 +144,9 @@ class SandboxApi:
                         for v in VERSIONS
                     ],
                 )
+            soap = SOAP_PATH.match(path)
+            if soap is not None and soap.group(1) in VERSIONS and request.method == "POST":
+                return self._metadata_call(request, endpoint)
             match = VERSIONED_PATH.match(path)
             if match is None or match.group(1) not in VERSIONS:
                 return Response.json(
@@ -175,6 +180,20 @@ class SandboxApi:
             [{"errorCode": code, "message": f"Injected HTTP {injected.status}."}],
             headers,
         )
+
+    def _metadata_call(self, request: Request, endpoint: str) -> Response:
+        """A Metadata API (SOAP) call: authenticated by its SessionHeader, not a bearer
+        token, and counted against the same daily allowance."""
+        failed = self._injected_error(endpoint)
+        if failed is not None:
+            return failed
+        with self._lock:
+            over = self._usage >= self.api_daily_limit
+            if not over:
+                self._usage += 1
+        if over:
+            return metadata.fault("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        return metadata.handle(self, request)
 
     def _api_call(self, request: Request, version: str, rest_path: str, endpoint: str) -> Response:
         token = bearer_token(request.headers)
@@ -265,6 +284,12 @@ class SandboxApi:
         if not parts:
             return rest.global_describe(self, version) if method == "GET" else _not_found()
         name = parts[0]
+        if parts[1:] == ["listviews"] and method == "GET":
+            return listviews.list_views(self, name, version)
+        if len(parts) == 4 and parts[1] == "listviews" and parts[3] == "results":
+            if method == "GET":
+                return listviews.results(self, request, name, parts[2])
+            return _not_found()
         if len(parts) == 1:
             if method == "GET":
                 return rest.object_info(self, name, version)

@@ -416,7 +416,9 @@ class BulkJobs:
 
     def _run_ingest(self, job: Job) -> None:
         org = self._api.org
-        definition = org.schema[job.object]
+        # As the running user sees it: a column field-level security hides is not found.
+        definition = org.object_def(job.object)
+        assert definition is not None
         reader = csv.reader(
             io.StringIO(job.upload or "", newline=""), delimiter=_DELIMITERS[job.delimiter]
         )

@@ -22,6 +22,7 @@ from typing import Any
 
 from sandboxes.salesforce import generator_bulk as bulk
 from sandboxes.salesforce import generator_truth as truth
+from sandboxes.salesforce import listviews, security
 from sandboxes.salesforce.generator_data import (
     CAMPAIGNS,
     COMPANY_SUFFIXES,
@@ -166,6 +167,8 @@ def _users_and_queues(org: OrgState, now: datetime) -> _People:
         )
 
     org.integration_user_id = user("Integration", "User", "API Integration", department="IT")
+    security.seed(org, org.integration_user_id, "Salesforce Integration")
+    listviews.seed(org)
     vp = user("Victoria", "Hale", "VP Sales")
     emea = user("Marco", "Bianchi", "Sales Manager EMEA", manager=vp)
     amer = user("Dana", "Whitfield", "Sales Manager Americas", manager=vp)

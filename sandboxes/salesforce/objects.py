@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from sandboxes.salesforce.schema import FieldDef, ObjectDef
+from sandboxes.salesforce.security import security_objects
 
 
 def _f(name: str, type_: str, label: str = "", **kw: Any) -> FieldDef:
@@ -525,5 +526,6 @@ def build_schema(with_output_fields: bool) -> dict[str, ObjectDef]:
         ObjectDef(
             "Form_Submission__c", "a0F", "Form Submission", {f.name: f for f in form}, custom=True
         ),
+        *security_objects(),
     ]
     return {d.name: d for d in defs}

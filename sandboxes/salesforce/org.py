@@ -10,12 +10,16 @@ import threading
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandboxes.salesforce.columns import ColumnTable
 from sandboxes.salesforce.ids import IdFactory, to18
 from sandboxes.salesforce.objects import build_schema
 from sandboxes.salesforce.schema import FieldDef, ObjectDef
+from sandboxes.salesforce.security import SECURITY_OBJECTS, FieldSecurity
+
+if TYPE_CHECKING:
+    from sandboxes.salesforce.listviews import ListView
 
 #: A stored record: a sparse dict, or a read-only view of a columnar row (never mutated).
 Row = Mapping[str, Any]
@@ -87,10 +91,23 @@ class OrgState:
         #: Salesforce dates a campaign member's FirstRespondedDate.
         self.time_zone: tzinfo = UTC
         self._last_stamp = datetime(2000, 1, 1, tzinfo=UTC)
+        #: Field-level security of the running user (see :mod:`security`).
+        self.security = FieldSecurity()
+        #: List views by full name (``Lead.AllOpenLeads``), see :mod:`listviews`.
+        self.list_views: dict[str, ListView] = {}
 
     # --- metadata -------------------------------------------------------------------------
     def object_def(self, name: str) -> ObjectDef | None:
-        """The object called ``name`` in any letter case."""
+        """The object called ``name`` in any letter case, as the API's running user sees it:
+        without the fields field-level security hides from it (every API handler asks here;
+        ``schema`` holds every field, for the org's own bookkeeping)."""
+        canonical = self._index.get(name.lower())
+        if not canonical:
+            return None
+        return self.security.view(self, self.schema[canonical])
+
+    def full_def(self, name: str) -> ObjectDef | None:
+        """The object called ``name`` with every field, whoever may see them (Setup's view)."""
         canonical = self._index.get(name.lower())
         return self.schema[canonical] if canonical else None
 
@@ -98,10 +115,25 @@ class OrgState:
         """The object type an id's key prefix belongs to."""
         return self._by_prefix.get(record_id[:3])
 
-    def add_field(self, object_type: str, definition: FieldDef) -> None:
-        """Create a custom field (what Tooling CustomField create does)."""
+    def add_field(self, object_type: str, definition: FieldDef, *, secured: bool = False) -> None:
+        """Add a custom field. ``secured``: made through the Tooling API, so no profile
+        grants it and the running user sees it once a permission set does; otherwise a field
+        the org's admin made and granted long ago, as the generated org's own are."""
         with self.lock:
             self.schema[object_type].add(definition)
+            if secured:
+                self.security.secure(object_type, definition.name)
+
+    def remove_field(self, object_type: str, name: str) -> None:
+        """Delete a custom field (Metadata deleteMetadata); its values go with it."""
+        with self.lock:
+            definition = self.schema[object_type]
+            spec = definition.field(name)
+            if spec is None:
+                return
+            del definition.fields[spec.name]
+            definition.__post_init__()
+            self.security.forget(object_type, spec.name)
 
     def attach(self, table: ColumnTable) -> None:
         """Hold an object's records as a built :class:`ColumnTable` (the object must be empty)."""
@@ -232,6 +264,7 @@ class OrgState:
             self._derive(object_type, None, row)
             self._rows[object_type][record_id] = _sparse(row)
             self._reindex(definition, None, row)
+            self._touched(object_type)
         return record_id
 
     def update(
@@ -258,6 +291,7 @@ class OrgState:
             self._derive(object_type, old, row)
             self._rows[object_type][full] = _sparse(row)
             self._reindex(definition, old, row)
+            self._touched(object_type)
 
     def restore(self, object_type: str, record_id: str, row: Row | None) -> None:
         """Put back a row as it was before a write (``None``: the write created it).
@@ -274,6 +308,7 @@ class OrgState:
             else:
                 self._rows[object_type][record_id] = row
                 self._reindex(definition, current, row)
+            self._touched(object_type)
 
     def delete(self, object_type: str, record_id: str) -> None:
         """Move a record to the recycle bin (IsDeleted = true; still visible to queryAll)."""
@@ -325,6 +360,10 @@ class OrgState:
                     self.update(object_type, record_id, {target: contact}, modified=stamp)
 
     # --- helpers ----------------------------------------------------------------------------
+    def _touched(self, object_type: str) -> None:
+        if object_type in SECURITY_OBJECTS:
+            self.security.changed()
+
     def _canonical(self, definition: ObjectDef, values: Mapping[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {}
         for key, value in values.items():

@@ -52,6 +52,13 @@ class FieldDef:
     relationship_name: str | None = None
     default: Any = None
 
+    def permissionable(self) -> bool:
+        """Whether field-level security applies to it (describe's ``permissionable``): system
+        fields, the name and required fields are always visible, so no grant can name them."""
+        if self.name in _SYSTEM_FIELDS:
+            return False
+        return self.custom or self.nillable or self.type == "boolean"
+
     def describe(self) -> dict[str, Any]:
         """The field's entry in ``/sobjects/{Type}/describe``."""
         return {
@@ -85,9 +92,23 @@ class FieldDef:
             "referenceTo": list(self.reference_to),
             "relationshipName": self.relationship_name,
             "polymorphicForeignKey": len(self.reference_to) > 1,
+            "permissionable": self.permissionable(),
         }
 
 
+_SYSTEM_FIELDS = frozenset(
+    {
+        "Id",
+        "IsDeleted",
+        "OwnerId",
+        "CreatedDate",
+        "CreatedById",
+        "LastModifiedDate",
+        "LastModifiedById",
+        "SystemModstamp",
+        "Name",
+    }
+)
 _DEFAULTED = frozenset({"Id", "OwnerId", "CreatedDate", "LastModifiedDate", "SystemModstamp"})
 
 

@@ -219,7 +219,7 @@ def _resolve(
         if not targets:
             raise SoqlError("INVALID_FIELD", error_at(text, column, _NO_RELATION.format(name=hop)))
         hops.append((reference.name, reference.relationship_name or hop, targets))
-        current = [org.schema[t] for t in targets]
+        current = [d for t in targets if (d := org.object_def(t)) is not None]
     final = [obj.field(parts[-1]) for obj in current]
     if any(spec is None for spec in final):
         raise SoqlError(

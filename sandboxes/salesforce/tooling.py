@@ -55,7 +55,8 @@ def create_custom_field(api: SandboxApi, request: Request) -> Response:
         )
     if object_name.lower() == "activity":
         return _create_activity_field(api, field_name, metadata)
-    definition = api.org.object_def(object_name)
+    # Setup sees every field: one hidden from the API user is still a duplicate name.
+    definition = api.org.full_def(object_name)
     if definition is None:
         raise ApiError(
             400,
@@ -72,7 +73,7 @@ def create_custom_field(api: SandboxApi, request: Request) -> Response:
             ["FullName"],
         )
     spec = _field_from_metadata(field_name, metadata)
-    api.org.add_field(definition.name, spec)
+    api.org.add_field(definition.name, spec, secured=True)
     new_id = api.org.ids.new("00N")
     return Response.json(
         201, {"id": new_id, "success": True, "errors": [], "warnings": [], "infos": []}
@@ -101,7 +102,7 @@ def _check_developer_name(field_name: str) -> str:
 
 
 def _create_activity_field(api: SandboxApi, field_name: str, metadata: dict[str, Any]) -> Response:
-    task, event = api.org.object_def("Task"), api.org.object_def("Event")
+    task, event = api.org.full_def("Task"), api.org.full_def("Event")
     assert task is not None and event is not None
     _check_developer_name(field_name)
     if task.field(field_name) is not None:
@@ -112,8 +113,8 @@ def _create_activity_field(api: SandboxApi, field_name: str, metadata: dict[str,
             ["FullName"],
         )
     spec = _field_from_metadata(field_name, metadata)
-    api.org.add_field("Task", spec)
-    api.org.add_field("Event", spec)
+    api.org.add_field("Task", spec, secured=True)
+    api.org.add_field("Event", spec, secured=True)
     return Response.json(
         201,
         {"id": api.org.ids.new("00N"), "success": True, "errors": [], "warnings": [], "infos": []},

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sandboxes.salesforce import security
 from sandboxes.salesforce.faults import FaultBoard
 from sandboxes.salesforce.ids import to18
 from sandboxes.salesforce.org import OrgState
@@ -215,6 +216,9 @@ def check_record(
                 f"Required fields are missing: [{', '.join(blanked)}]",
                 blanked,
             )
+    refusal = security.refuse(org, name, old, merged)
+    if refusal is not None:
+        raise RecordFailure(*refusal)
     for rule in org.validation_rules:
         if rule.object_type == name and rule.applies(old, merged):
             raise RecordFailure(
@@ -375,7 +379,11 @@ def delete(ctx: WriteContext, record_id: str) -> str:
                 "UNABLE_TO_LOCK_ROW",
                 "unable to obtain exclusive access to this record or 200 records",
             )
+        refusal = security.refuse_delete(ctx.org, object_type, full)
+        if refusal is not None:
+            raise RecordFailure(*refusal)
         ctx.org.delete(object_type, full)
+        security.cascade(ctx.org, object_type, full)
     return full
 
 

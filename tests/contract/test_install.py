@@ -9,15 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pytest
-
 from connectors.base import InstallStep
 from tests.contract.drivers import Driver
-
-# Until each CRM's installer lands (issue 25), its checks fail for it: strict xfails.
-pytestmark = [
-    pytest.mark.defect("salesforce-sandbox", "no installer: connectors/salesforce/install.py"),
-]
 
 CHANGES = {"create", "update", "assign", "unassign", "remove", "unchanged"}
 

@@ -191,6 +191,12 @@ def test_create_fields_on_an_org_without_them() -> None:
         assert "Activity.LeadSync_Key__c" in created and "Lead.LeadSync_Fit__c" in created
         # Contacts have no standard status: the mapped custom one is made from Lead Status.
         assert "Contact.Contact_Status__c" in created
+        # New fields are granted by no profile: check names the grant, install makes it.
+        hidden = [p for p in conn.check() if "leadsync install" in p.fix]
+        assert ("Lead", "LeadSync_Fit__c") in {(p.object_type, p.field) for p in hidden}
+        for step in conn.plan_install([]):
+            if step.run is not None:
+                step.run()
         assert conn.check_targets(["Working - Contacted", "Nurture"], [], []) == []
         assert [str(p) for p in conn.check()] == []
         conn.close()

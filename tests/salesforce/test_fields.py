@@ -85,6 +85,21 @@ FORM = [
 ] + [_field("Submitted_At__c", "datetime")]
 
 
+def _no_such_fields(rsps: responses.RequestsMock) -> None:
+    """The Metadata API's readMetadata answer for fields the org does not have at all (a
+    record without a fullName): ``check`` asks it whether a missing field is only hidden."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+        'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns="http://soap.sforce.com/2006/04/metadata" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+        '<readMetadataResponse><result><records xsi:type="CustomField"/></result>'
+        "</readMetadataResponse></soapenv:Body></soapenv:Envelope>"
+    )
+    soap = API.replace("/services/data/v", "/services/Soap/m/") + "/"
+    rsps.add(responses.POST, soap, body=body, content_type="text/xml")
+
+
 def _describe(rsps: responses.RequestsMock, sobject: str, fields: list[dict[str, Any]]) -> None:
     rsps.add(
         responses.GET,
@@ -130,6 +145,7 @@ def test_every_problem_says_how_to_fix_it(
         status=404,
         json=[{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
     )
+    _no_such_fields(rsps)
 
     problems = {(p.object_type, p.field): p for p in connector.check()}
 
@@ -137,11 +153,38 @@ def test_every_problem_says_how_to_fix_it(
     assert "leadsync fields create" in problems["Lead", "LeadSync_Team__c"].fix
     assert "Sales-ready" in problems["Lead", "LeadSync_Readiness__c"].fix
     assert "add picklist value 'Sales-ready'" in problems["Lead", "LeadSync_Readiness__c"].fix
-    assert "updateable" in problems["Lead", "LeadSync_Score__c"].fix
+    assert "cannot edit" in problems["Lead", "LeadSync_Score__c"].problem
+    assert "leadsync install" in problems["Lead", "LeadSync_Score__c"].fix
     assert "255" in problems["Lead", "LeadSync_Reason__c"].fix
     assert "datetime" in problems["Lead", "LeadSync_Scored_At__c"].problem
     assert "External ID" in problems["Task", "LeadSync_Key__c"].fix
     assert "campaign_members" in problems["Form_Submission__c", "*"].fix
+
+
+def test_a_user_without_metadata_access_still_gets_every_finding(
+    rsps: responses.RequestsMock, connector: SalesforceConnector
+) -> None:
+    lead_outputs = [f for f in ALL_OUTPUTS if f["name"] != "LeadSync_Team__c"]
+    _describe(rsps, "Lead", LEAD_STANDARD + lead_outputs)
+    _describe(rsps, "Contact", CONTACT + ALL_OUTPUTS)
+    _describe(rsps, "Account", ACCOUNT)
+    _describe(rsps, "Task", [_field("LeadSync_Key__c", "string", externalId=True)])
+    _describe(rsps, "Form_Submission__c", FORM)
+    fault = (
+        '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+        'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:sf="http://soap.sforce.com/2006/04/metadata"><soapenv:Body><soapenv:Fault>'
+        "<faultcode>sf:INSUFFICIENT_ACCESS</faultcode><faultstring>INSUFFICIENT_ACCESS: "
+        "insufficient access rights on cross-reference id</faultstring></soapenv:Fault>"
+        "</soapenv:Body></soapenv:Envelope>"
+    )
+    soap = API.replace("/services/data/v", "/services/Soap/m/") + "/"
+    rsps.add(responses.POST, soap, body=fault, status=500, content_type="text/xml")
+
+    problems = {(p.object_type, p.field): p for p in connector.check()}
+
+    assert list(problems) == [("Lead", "LeadSync_Team__c")]
+    assert "leadsync fields create" in problems["Lead", "LeadSync_Team__c"].fix
 
 
 def test_create_fields_posts_tooling_custom_fields(

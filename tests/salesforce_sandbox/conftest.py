@@ -42,6 +42,25 @@ def client(sandbox: SalesforceSandbox) -> Salesforce:
     return Salesforce(instance_url=sandbox.url, session_id=token, version=VERSION, session=session)
 
 
+def grant(sf: Salesforce, user_id: str, fields: list[str], *, edit: bool = True) -> str:
+    """What an admin does for a new field: a permission set granting it, assigned to the user
+    (ordinary sObjects through REST). Returns the permission set's id."""
+    name = "Grant_" + "_".join(f.split(".")[1].removesuffix("__c") for f in fields)[:60]
+    created = sf.PermissionSet.create({"Name": name, "Label": name.replace("_", " ")})
+    for field in fields:
+        sf.FieldPermissions.create(
+            {
+                "ParentId": created["id"],
+                "SobjectType": field.split(".")[0],
+                "Field": field,
+                "PermissionsRead": True,
+                "PermissionsEdit": edit,
+            }
+        )
+    sf.PermissionSetAssignment.create({"PermissionSetId": created["id"], "AssigneeId": user_id})
+    return str(created["id"])
+
+
 class Raw:
     """Plain HTTPS calls with a bearer token, for asserting on status codes and error bodies."""
 

@@ -8,7 +8,7 @@ import io
 from simple_salesforce import Salesforce
 
 from sandboxes.salesforce import SalesforceSandbox, generate_org
-from tests.salesforce_sandbox.conftest import Raw, client
+from tests.salesforce_sandbox.conftest import Raw, client, grant
 
 
 def parse(chunks: list[str]) -> list[dict[str, str]]:
@@ -147,6 +147,9 @@ def test_tooling_custom_field_then_describe_and_write() -> None:
         }
         created = sf.toolingexecute("sobjects/CustomField", method="POST", data=body)
         assert created["success"] and created["id"].startswith("00N")
+        # No profile grants a new field: the API user sees it once a permission set does.
+        assert "LeadSync_Fit__c" not in {f["name"] for f in sf.Lead.describe()["fields"]}
+        grant(sf, org.integration_user_id, ["Lead.LeadSync_Fit__c"])
         fit = next(f for f in sf.Lead.describe()["fields"] if f["name"] == "LeadSync_Fit__c")
         assert fit["restrictedPicklist"] and fit["custom"]
         score = {
@@ -154,6 +157,7 @@ def test_tooling_custom_field_then_describe_and_write() -> None:
             "Metadata": {"label": "Score", "type": "Number", "precision": 6, "scale": 0},
         }
         sf.toolingexecute("sobjects/CustomField", method="POST", data=score)
+        grant(sf, org.integration_user_id, ["Lead.LeadSync_Score__c"])
         lead = next(
             r
             for r in org.records("Lead")
@@ -186,6 +190,7 @@ def test_tooling_custom_field_then_describe_and_write() -> None:
         assert refused.status_code == 400
         assert "Activity.LeadSync_Key__c" in refused.json()[0]["message"]
         sf.toolingexecute("sobjects/CustomField", method="POST", data=key)
+        grant(sf, org.integration_user_id, ["Task.LeadSync_Key__c"])
         event_fields = {f["name"] for f in sf.Event.describe()["fields"]}
         assert "LeadSync_Key__c" in event_fields  # activity fields appear on Task and Event
         upsert = Raw(sandbox).call(
