@@ -92,7 +92,8 @@ def sandboxes(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def test_the_section_lists_every_step_in_order() -> None:
     steps = [shlex.join(c[:3]) for c in going_live_commands(going_live_section(README.read_text()))]
-    wanted = ["leadsync fields create", "leadsync check", "leadsync sync --dry-run"]
+    wanted = ["leadsync fields create", "leadsync install", "leadsync check"]
+    wanted += ["leadsync sync --dry-run"]
     wanted += ["leadsync backfill --no-actions", "leadsync sync", "leadsync status"]
     assert [s for s in steps if s in wanted] == wanted, steps
 
