@@ -542,6 +542,11 @@ def _convert_at(org: OrgState, converting: list[tuple[str, datetime]]) -> None:
     org.convert_leads(conversions)
 
 
+#: A lead's campaign responses fall in its first weeks: its sales cycle (which the hidden
+#: truth starts at the first response) then ends within the report's 90 days from entry.
+ENGAGED_DAYS = 30.0
+
+
 def _membership(
     org: OrgState,
     rng: random.Random,
@@ -551,9 +556,9 @@ def _membership(
     now: datetime,
 ) -> truth.Membership:
     """One campaign membership (and its form submission); (name, type, status, responded,
-    when) for the hidden truth. A lead engages in the ``HISTORY_DAYS`` after it entered the
-    CRM (a lead is created by its first form or list, and worked for months after), so a
-    lead that entered a year ago engaged and converted a year ago, as the report reads it."""
+    when) for the hidden truth. A lead engages in the ``ENGAGED_DAYS`` after it entered the
+    CRM (a lead is created by its first form or list), so a lead that entered a year ago
+    engaged and converted a year ago, within the sales cycle the report reads from entry."""
     campaign, statuses, responded, page, name, kind = rng.choice(people.campaigns)
     status = rng.choice(statuses)
     email = row.get("Email")
@@ -561,8 +566,8 @@ def _membership(
     when = days_ago(now, ago)
     created = row.get("CreatedDate")
     if person.startswith("00Q") and isinstance(created, datetime):
-        # The same draw, placed in the lead's own first months instead of the last ones.
-        span = min(float(HISTORY_DAYS), (now - created).total_seconds() / 86400)
+        # The same draw, placed in the lead's own first weeks instead of the last months.
+        span = min(ENGAGED_DAYS, (now - created).total_seconds() / 86400)
         when = created + timedelta(days=span * (1 - ago / HISTORY_DAYS))
     if not person.startswith("00Q"):
         # Drawn and dropped, so the leads' histories stay what the seed gave: a contact is an
