@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -28,6 +29,7 @@ from simple_salesforce.bulk2 import (
 
 from connectors.salesforce import auth
 from connectors.salesforce.http import RetryPolicy, SalesforceSession, Timeouts, call
+from connectors.salesforce.pull import parse_datetime as parse_sf_datetime
 from connectors.salesforce.settings import SalesforceSettings
 from leadsync.errors import AuthError, BudgetExhausted, FatalSyncError, RetriableSyncError
 
@@ -52,6 +54,10 @@ _MIN_POLL_WAIT = 0.25
 _MAX_POLL_WAIT = 30.0
 
 
+#: How far our clock may run ahead of the org's, where a time of the org's is guessed from ours.
+CLOCK_MARGIN = timedelta(minutes=5)
+
+
 @dataclass(frozen=True, slots=True)
 class StartedQuery:
     """A Bulk query job created ahead of reading it: it runs on the org meanwhile."""
@@ -60,6 +66,9 @@ class StartedQuery:
     job_id: str
     expected_rows: int | None
     started: float  # time.monotonic() at creation
+    #: The job's ``createdDate`` as the org answered it (its clock, not ours; ours less
+    #: ``CLOCK_MARGIN`` if it did not say): the job holds nothing modified after it.
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +330,13 @@ class SalesforceClient:
         )
         job_id = str(job["id"])
         log.info("salesforce.bulk.query", object=sobject, job=job_id, expected_rows=expected_rows)
-        return StartedQuery(soql, job_id, expected_rows, time.monotonic())
+        try:
+            created_at = parse_sf_datetime(job.get("createdDate"))
+        except (ValueError, OverflowError):
+            created_at = None
+        if created_at is None:
+            created_at = datetime.now(UTC) - CLOCK_MARGIN
+        return StartedQuery(soql, job_id, expected_rows, time.monotonic(), created_at)
 
     def start_update(
         self,

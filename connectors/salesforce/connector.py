@@ -26,6 +26,7 @@ from connectors.salesforce.pull import (
     activity_plans,
     coerce,
     flatten,
+    parse_datetime,
     person_plan,
     to_activity,
     to_person,
@@ -216,7 +217,11 @@ class SalesforceConnector:
             # Counted large: straight to Bulk. The REST probe would cost a call for nothing,
             # and an ordered queryAll over millions of rows can outlast the read timeout.
             log.info("salesforce.pull.bulk", object=plan.sobject, rows=size, counted=True)
-            yield from self._bulk_rows(plan, since, None, on_page, size, started)
+            if started is None:
+                started = self.client.start_query(plan.sobject, plan.bulk_soql(since), True, size)
+            recent: dict[str, str] = {}
+            yield from self._bulk_rows(plan, since, None, on_page, size, started, recent)
+            yield from self._since_started(plan, started, recent)
             return
         pages = self.client.query_pages(plan.rest_soql(since), include_deleted=True)
         total, first = next(pages)
@@ -227,7 +232,9 @@ class SalesforceConnector:
             own = self.client.start_query(plan.sobject, plan.bulk_soql(since), True, total)
             if since is None and size is None:
                 self._count_the_rest(plan.sobject)
-            yield from self._bulk_rows(plan, since, None, on_page, total, own)
+            recent = {}
+            yield from self._bulk_rows(plan, since, None, on_page, total, own, recent)
+            yield from self._since_started(plan, own, recent)
             return
         count = len(first)
         yield from (flatten(record) for record in first)
@@ -236,6 +243,29 @@ class SalesforceConnector:
             log.debug("salesforce.page", object=plan.sobject, count=len(records))
             yield from (flatten(record) for record in records)
         log.info("salesforce.pull.done", object=plan.sobject, count=count, api="rest")
+
+    def _since_started(
+        self, plan: PullPlan, started: StartedQuery, recent: Mapping[str, str]
+    ) -> Iterator[dict[str, Any]]:
+        """What changed after a Bulk job was made: the job answers as of then, and a pull
+        answers as of now (a rep's meeting logged while the people were stored; a Lead
+        changed while millions of rows were read). Without it, the next cycle's cursor (the
+        newest stamp of any object) could pass over those changes. One REST call in the
+        usual case. ``recent``: id -> stamp of the job's rows stamped after it was made; such
+        a row comes again only if it changed again, so a pull yields a record once."""
+        assert started.created_at is not None
+        count = 0
+        for _, records in self.client.query_pages(
+            plan.rest_soql(started.created_at), include_deleted=True
+        ):
+            for record in records:
+                row = flatten(record)
+                seen = recent.get(str(row.get("Id")))
+                if seen is not None and _same_stamp(seen, row.get("SystemModstamp")):
+                    continue
+                count += 1
+                yield row
+        log.info("salesforce.pull.caught_up", object=plan.sobject, count=count)
 
     def _count_the_rest(self, sobject: str) -> None:
         """A full pull found ``sobject`` large, so the org is: count the objects it pulls after
@@ -269,8 +299,15 @@ class SalesforceConnector:
         on_page: Callable[[BulkPosition], None] | None,
         expected_rows: int | None = None,
         started: StartedQuery | None = None,
+        recent: dict[str, str] | None = None,
     ) -> Iterator[dict[str, Any]]:
+        """A Bulk job's rows, typed as REST's; ``recent`` hears the id and stamp of each row
+        stamped after ``started`` was made (see ``_since_started``)."""
         types = self._field_types(plan)
+        # Bulk CSV stamps share one shape ("2024-03-01T12:00:00.000Z"): compared as text.
+        made = None
+        if recent is not None and started is not None and started.created_at is not None:
+            made = started.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         # Only booleans and numbers change from their CSV text; the rest stay strings.
         typed = {name: kind for name, kind in types.items() if kind in COERCED_TYPES}
         count = 0
@@ -287,6 +324,9 @@ class SalesforceConnector:
             # A CSV cell is a string and never nested: ``flatten`` has nothing to do but
             # turn "" into None, done here without its per-value type checks.
             row = {k: v or None for k, v in raw.items()}
+            stamp = row.get("SystemModstamp")
+            if made is not None and recent is not None and stamp is not None and stamp >= made:
+                recent[str(row.get("Id"))] = stamp
             for name, kind in typed.items():
                 value = row.get(name)
                 if value is not None:
@@ -576,3 +616,11 @@ def build_connector(
 def _same_user(user_id: str, own: str | None) -> bool:
     """Salesforce ids compare on their 15-character case-sensitive form."""
     return own is not None and user_id[:15] == own[:15]
+
+
+def _same_stamp(bulk: str, rest: Any) -> bool:
+    """A Bulk CSV stamp and a REST one name the same moment (their shapes differ)."""
+    try:
+        return parse_datetime(bulk) == parse_datetime(rest)
+    except (ValueError, OverflowError):
+        return False

@@ -157,15 +157,6 @@ def test_activity_pull_since_a_cursor_returns_the_activities_at_or_after_it(
             assert activity.kind == "meeting"
 
 
-@pytest.mark.defect(
-    "salesforce-sandbox",
-    "connectors/salesforce/connector.py: SalesforceConnector.pull_people(None) (through "
-    "_count_the_rest) starts Bulk query jobs for the activity objects and keeps them in "
-    "self._started; pull_activities(None) then reads those jobs (_rows pops them) instead of "
-    "querying now, and never resets them as pull_people does. So a full activity pull answers "
-    "as of the earlier people pull: activities logged since are missing from it (they come a "
-    "cycle later, through the cursor, which is the newest stamp the stale job held)",
-)
 def test_full_activity_pull_after_a_full_people_pull_has_what_was_logged_in_between(
     crm: Driver, pool: list[RecordRef]
 ) -> None:

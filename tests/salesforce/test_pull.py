@@ -224,7 +224,7 @@ def test_large_pull_switches_to_bulk_query(
                 }
             )
         ],
-        json={"id": "750Q", "state": "UploadComplete"},
+        json={"id": "750Q", "state": "UploadComplete", "createdDate": JOB_MADE},
     )
     rsps.add(responses.GET, f"{API}/jobs/query/750Q", json={"id": "750Q", "state": "InProgress"})
     rsps.add(responses.GET, f"{API}/jobs/query/750Q", json={"id": "750Q", "state": "JobComplete"})
@@ -249,6 +249,8 @@ def test_large_pull_switches_to_bulk_query(
         body=header + row.format(id="00Q3") + row.format(id="00Q4"),
         headers={"Sforce-Locator": "null", "Sforce-NumberOfRecords": "2"},
     )
+    # A lead changed while the job ran: the job does not hold it; the pull still does.
+    _catch_up(rsps, bulk_soql, [_lead("00Q5")])
     _query(
         rsps,
         CONTACT_SOQL.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", ""),
@@ -257,7 +259,7 @@ def test_large_pull_switches_to_bulk_query(
 
     people = list(connector.pull_people(None))
 
-    assert [p.ref.external_id for p in people] == ["00Q1", "00Q2", "00Q3", "00Q4"]
+    assert [p.ref.external_id for p in people] == ["00Q1", "00Q2", "00Q3", "00Q4", "00Q5"]
     assert people[0].attributes["employees"] == 1200
     assert people[0].attributes["annual_revenue"] == 2.5e7
     assert people[0].created_at == datetime(2023, 11, 2, 8, 30, tzinfo=UTC)
@@ -281,7 +283,12 @@ def test_bulk_query_first_poll_waits_for_the_probed_row_count(
     )
     _describes(rsps, {"Lead": {"name": "Lead", "fields": []}})
     _counts(rsps, {"Contact": 0})
-    rsps.add(responses.POST, f"{API}/jobs/query", json={"id": "750Q", "state": "UploadComplete"})
+    rsps.add(
+        responses.POST,
+        f"{API}/jobs/query",
+        json={"id": "750Q", "state": "UploadComplete", "createdDate": JOB_MADE},
+    )
+    _catch_up(rsps, full_soql.replace(" ORDER BY SystemModstamp, Id", ""))
     rsps.add(
         responses.GET,
         f"{API}/jobs/query/750Q",
@@ -337,7 +344,34 @@ def _large_lead_probe(
     return clock
 
 
-def _query_job(rsps: responses.RequestsMock, job: str, soql: str, states: list[str]) -> None:
+#: When the mocked org says a Bulk query job was made (``createdDate``).
+JOB_MADE = "2024-03-01T12:05:00.000+0000"
+
+
+def _catch_up(
+    rsps: responses.RequestsMock, bulk_soql: str, records: list[dict[str, Any]] | None = None
+) -> None:
+    """The REST query a pull makes after reading a Bulk job: what changed since it was made."""
+    since = bulk_soql + " WHERE SystemModstamp >= 2024-03-01T12:05:00Z ORDER BY SystemModstamp, Id"
+    rows = records or []
+    rsps.add(
+        responses.GET,
+        f"{API}/queryAll/",
+        match=[matchers.query_param_matcher({"q": since})],
+        json={"totalSize": len(rows), "done": True, "records": rows},
+    )
+
+
+def _query_job(
+    rsps: responses.RequestsMock,
+    job: str,
+    soql: str,
+    states: list[str],
+    *,
+    caught_up: bool = True,
+) -> None:
+    """A Bulk query job for ``soql``'s object, and (``caught_up``) the REST query a pull makes
+    after reading it, for what changed since the job was made (nothing here)."""
     bulk_soql = soql.replace(" WHERE SystemModstamp >= 2024-03-01T12:00:00Z", "").replace(
         " ORDER BY SystemModstamp, Id", ""
     )
@@ -345,8 +379,10 @@ def _query_job(rsps: responses.RequestsMock, job: str, soql: str, states: list[s
         responses.POST,
         f"{API}/jobs/query",
         match=[matchers.json_params_matcher({"query": bulk_soql}, strict_match=False)],
-        json={"id": job, "state": "UploadComplete"},
+        json={"id": job, "state": "UploadComplete", "createdDate": JOB_MADE},
     )
+    if caught_up:
+        _catch_up(rsps, bulk_soql)
     for state in states:
         rsps.add(responses.GET, f"{API}/jobs/query/{job}", json={"id": job, "state": state})
     rsps.add(
