@@ -107,12 +107,13 @@ def fetch_token(
             connector=connector,
         )
     log.info("salesforce.auth.token", auth=settings.auth, instance_url=instance_url)
-    return Token(str(body["access_token"]), instance_url, _user_of(body.get("id")))
+    return Token(str(body["access_token"]), instance_url, user_of(body.get("id")))
 
 
-def _user_of(identity: object) -> str | None:
-    """The user id at the end of an identity URL (``https://login.../id/00D.../005...``)."""
-    if not isinstance(identity, str) or "/id/" not in identity:
+def user_of(identity: object) -> str | None:
+    """The user id at the end of an identity URL (``https://login.../id/00D.../005...``),
+    or a bare user id."""
+    if not isinstance(identity, str):
         return None
     user = identity.rstrip("/").rsplit("/", 1)[-1]
     return user if user.isalnum() and len(user) in (15, 18) else None

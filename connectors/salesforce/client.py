@@ -169,6 +169,17 @@ class SalesforceClient:
             )
         return self._sf
 
+    def login_user_id(self) -> str | None:
+        """The user LeadSync acts as: from the login's identity URL, else (a token given as
+        ``access_token`` carries none) from the org's OpenID Connect UserInfo endpoint."""
+        sf = self.sf
+        if self.own_user_id is None:
+            url = f"https://{sf.sf_instance}/services/oauth2/userinfo"
+            response = self._call(lambda: sf.session.get(url, headers=sf.headers))
+            if response.status_code == 200:
+                self.own_user_id = auth.user_of(response.json().get("user_id"))
+        return self.own_user_id
+
     def _renew(self) -> str:
         token = auth.fetch_token(self.settings, self.session, connector=self.name)
         if self._sf is not None:

@@ -222,14 +222,14 @@ class Installer:
     # -- permission sets ---------------------------------------------------------------------
 
     def _own_user_id(self) -> str:
-        self.client.sf  # noqa: B018 - logs in, which tells who LeadSync is
-        if not self.client.own_user_id:
+        user_id = self.client.login_user_id()
+        if not user_id:
             raise FatalSyncError(
-                "the login did not say which user LeadSync is; use an auth flow that does "
-                "(not access_token) to run install",
+                "neither the login nor the org's UserInfo endpoint said which user LeadSync "
+                "is; give the token the openid scope, or use client_credentials or jwt auth",
                 connector=self.client.name,
             )
-        return self.client.own_user_id
+        return user_id
 
     def _query(self, fields: list[str], sobject: str, where: list[soql.Condition]) -> list[Any]:
         rows: list[dict[str, Any]] = []

@@ -132,6 +132,8 @@ class SandboxApi:
             if path == "/services/oauth2/token":
                 failed = self._injected_error(endpoint)
                 return failed if failed is not None else self._token(request)
+            if path == "/services/oauth2/userinfo":
+                return self._userinfo(request)
             if path == "/services/data":
                 return Response.json(
                     200,
@@ -357,6 +359,29 @@ class SandboxApi:
         )
         log.info("salesforce_sandbox.token", grant_type=form.get("grant_type"), status=status)
         return Response.json(status, body)
+
+    def _userinfo(self, request: Request) -> Response:
+        """OpenID Connect's UserInfo: who a token acts for (``user_id``), as Salesforce
+        answers it; a token that is not valid gets 403 ``Bad_OAuth_Token``."""
+        token = bearer_token(request.headers)
+        if request.method not in ("GET", "POST"):
+            return _not_found()
+        if token is None or not self.sessions.valid(token):
+            return Response(403, b"Bad_OAuth_Token", {"Content-Type": "text/plain"})
+        user_id, org_id = self.org.integration_user_id, self.org.org_id
+        user = self.org.raw("User", user_id) or {}
+        return Response.json(
+            200,
+            {
+                "sub": f"{self.base_url}/id/{org_id}/{user_id}",
+                "user_id": user_id,
+                "organization_id": org_id,
+                "preferred_username": user.get("Username"),
+                "name": user.get("Name"),
+                "email": user.get("Email"),
+                "active": bool(user.get("IsActive", True)),
+            },
+        )
 
     def _sandbox(self, request: Request, path: str) -> Response:
         if path == "/_sandbox/stats" and request.method == "GET":

@@ -214,3 +214,27 @@ def test_sales_access_assigns_the_sales_set_to_the_reps(
     assert sorted(r["AssigneeId"] for r in sales) == reps
     removal = {s.what: s.change for s in conn.plan_uninstall(False)}
     assert {removal[w] for w in wanted} == {"unassign"}
+
+
+def test_install_with_a_given_access_token_asks_the_org_who_it_is(
+    sb: SalesforceSandbox, conn: SalesforceConnector
+) -> None:
+    """A token given as ``access_token`` carries no identity URL: install stopped ("use an
+    auth flow that does"). The org's UserInfo endpoint says who the token acts for."""
+    conn.client.sf  # noqa: B018 - a token the sandbox issued, as an admin would paste one
+    token = conn.client.sf.session_id
+    pasted = connector_for(
+        sb,
+        auth="access_token",
+        access_token=token,
+        instance_url=sb.url,
+        client_id=None,
+        client_secret=None,
+    )
+    try:
+        assert pasted.client.login_user_id() == sb.org.integration_user_id
+        steps = pasted.plan_install([])
+        assignment = next(s for s in steps if s.what.startswith("assignment of"))
+        assert assignment.change in ("assign", "unchanged"), assignment
+    finally:
+        pasted.close()
