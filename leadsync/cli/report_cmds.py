@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -165,6 +165,7 @@ def report(
     converted_stage: StageOpt = None,
 ) -> None:
     from leadsync.report import report_document
+    from leadsync.report.build import data_end
     from leadsync.report.render import print_report
 
     if tables is not None and tables.exists() and not tables.is_dir():
@@ -185,7 +186,13 @@ def report(
         finally:
             store.close()
     else:
-        document = report_document(ds, now=now, months=months, conversion=conversion)
+        # An export that ends before today: its months end where its rows do.
+        end = data_end(ds, now)
+        document = report_document(ds, now=end, months=months, conversion=conversion)
+        if end < now - timedelta(days=31) and "data_quality" in document:
+            document["data_quality"]["notes"].insert(
+                0, f"the export's newest row entered on {end:%Y-%m-%d}: the months end there"
+            )
     if tables is not None:
         document["csv_files"] = [str(p) for p in _write_tables(document, tables)]
     if as_json:

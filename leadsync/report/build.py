@@ -24,6 +24,13 @@ CONVERSION_STORE = (
 CONVERSION_CSV = "converted = the export's converted flag ({column})"
 
 
+def data_end(ds: Dataset, now: datetime) -> datetime:
+    """Where a report of ``ds`` ends: ``now``, or its newest entry when that is earlier (an
+    export of last year's leads, read by months counted back from today, showed nobody)."""
+    dated = [lead.entered_at for lead in ds.leads if lead.entered_at is not None]
+    return min(now, max(dated)) if dated else now
+
+
 def report_document(
     ds: Dataset,
     *,

@@ -31,6 +31,7 @@ names a column the file lacks, or a rule the config lacks, is a ``ConfigError``.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 from collections import Counter, defaultdict
@@ -43,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadsync.config.loading import read_toml, validate
 from leadsync.errors import ConfigError
 from leadsync.model import ModelSpec, Person, score
+from leadsync.model.reading import norm, read_texts
 from leadsync.report.dataset import DataQuality, Dataset, Lead
 
 #: Cell values that mean "nobody filled this in".
@@ -244,6 +246,37 @@ def _case_variants(quality: _Quality, column: str, values: Sequence[str | None])
                         examples.append(f"{spelling} = {common}")
 
 
+def _values_matching_no_row(
+    spec: ModelSpec, mapping: CsvMapping, cells: dict[str, list[str | None]]
+) -> list[str]:
+    """An ICP box value no row holds ("admin" where the data says "admin."): the box checks
+    nobody for it, silently. One note per such value, with the nearest value the data has."""
+    notes = []
+    for criterion in spec.criteria:
+        definition = criterion.definition
+        column = mapping.attributes.get(definition.attribute)
+        if definition.operator not in ("one_of", "none_of") or column is None:
+            continue
+        held: set[str] = set()
+        for cell in cells.get(definition.attribute, ()):
+            texts = read_texts(cell) if cell is not None else ()
+            if isinstance(texts, tuple):
+                held.update(criterion.aliases.get(t, t) for t in texts)
+        for value in definition.values:
+            key = criterion.aliases.get(norm(value), norm(value))
+            if key not in held:
+                notes.append(
+                    f"box {definition.name!r}: {value!r} matches no row of column {column!r}"
+                    + _closest(key, held)
+                )
+    return notes
+
+
+def _closest(value: str, held: set[str]) -> str:
+    near = difflib.get_close_matches(value, sorted(held), n=1, cutoff=0.75)
+    return f" (the data has {near[0]!r})" if near else ""
+
+
 def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetime) -> Dataset:
     """Read an export with its mapping into a ``Dataset`` (exposure = plain counts)."""
     mapping = load_csv_mapping(mapping_path)
@@ -300,6 +333,7 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
     converted_column = column(mapping.converted)
     index = {name: i for i, name in enumerate(rule_names)}
     leads: list[Lead] = []
+    labels_seen: set[str] = set()
     for n, row in enumerate(kept):
         flag = quality.cell(converted_column, row.get(converted_column))
         converted = False
@@ -317,6 +351,7 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
             header_name = column(mapping.last_activity.column)
             label = quality.cell(header_name, row.get(header_name))
             if label is not None:
+                labels_seen.add(label)
                 matched = labels.get(label.casefold())
                 if matched is None:
                     quality.note(header_name, "label matches no rule (ignored)", label)
@@ -348,6 +383,18 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
     ]
     if not mapping.created:
         notes.append("no created column mapped: rows are taken in file order as time order")
+    notes += _values_matching_no_row(spec, mapping, attribute_cells)
+    if mapping.last_activity is not None:
+        header_name = column(mapping.last_activity.column)
+        present = {
+            norm(c) for c in (quality.cell(header_name, r.get(header_name)) for r in kept) if c
+        }
+        notes += [
+            f"last_activity.labels: {label!r} matches no row of column {header_name!r}"
+            + _closest(norm(label), present)
+            for label in mapping.last_activity.labels
+            if norm(label) not in present
+        ]
     return Dataset(
         origin=f"csv:{path}",
         criteria=tuple(c.name for c in spec.criteria),

@@ -210,3 +210,67 @@ def test_nan_null_and_the_mappings_own_blanks_read_as_blank(tmp_path: Path) -> N
     assert ds.quality.columns["Industry"]["placeholder"] == 3
     industry_box = next(i for i, c in enumerate(spec.criteria) if c.attribute == "industry")
     assert [lead.boxes[industry_box] for lead in ds.leads] == [True, False, False, False], names
+
+
+def test_a_box_value_no_row_holds_is_reported_with_the_nearest_the_data_has(
+    tmp_path: Path,
+) -> None:
+    """Issue 23 #6: a box value that matches nothing in the data ("Manufacturing" where the
+    export says "Manufacturing.") silently checked nobody. Each such value, and each last
+    activity label no row holds, is a data-quality note naming the nearest value there is;
+    a value the data holds (any case, or through an alias: "UK") is not."""
+    export, mapping = tmp_path / "x.csv", tmp_path / "map.toml"
+    with export.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Industry", "Country", "Last", "Converted"])
+        writer.writerows(
+            [
+                ("Manufacturing.", "UK", "Demo request", "yes"),
+                ("Retail", "france", "Blog view", "no"),
+                ("Manufacturing.", "Germany", "", "no"),
+            ]
+        )
+    mapping.write_text(
+        'converted = "Converted"\n[attributes]\nindustry = "Industry"\ncountry = "Country"\n'
+        '[last_activity]\ncolumn = "Last"\nlabels = { "Requested a demo" = "Demo request" }\n'
+    )
+    spec = settings(GOOD, f"sqlite:///{tmp_path / 'unused.db'}").model_spec()
+    ds = leads_from_csv(export, mapping, spec, NOW)
+    assert ds.quality is not None
+    notes = [n for n in ds.quality.notes if "matches no row" in n]
+    assert notes == [
+        "box 'Manufacturing': 'Manufacturing' matches no row of column 'Industry' "
+        "(the data has 'manufacturing.')",
+        "last_activity.labels: 'Requested a demo' matches no row of column 'Last'",
+    ], ds.quality.notes
+
+
+def test_an_export_that_ends_before_today_is_reported_up_to_its_last_row(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Issue 23 #6: the export's rows end on 2025-06-01; `report` counted its default months
+    back from today and showed 0 people, with no hint. Its months now end at its newest row,
+    and the data-quality notes say so."""
+    import json
+
+    import tomli_w
+    from typer.testing import CliRunner
+
+    import leadsync.cli.report_cmds  # noqa: F401 - registers report on the app
+    from leadsync.cli.app import app
+
+    export, mapping = files
+    config = tmp_path / "leadsync.toml"
+    config.write_text(tomli_w.dumps({**GOOD, "store": {"url": f"sqlite:///{tmp_path / 's.db'}"}}))
+    args = ["--config", str(config), "report", "--csv", str(export), "--csv-map", str(mapping)]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["leads"]["total"] > 0
+    spec = settings(GOOD, f"sqlite:///{tmp_path / 'unused.db'}").model_spec()
+    dated = leads_from_csv(export, mapping, spec, NOW).leads
+    newest = max(lead.entered_at for lead in dated if lead.entered_at is not None)
+    assert document["period"]["to"].startswith(f"{newest:%Y-%m-%d}")
+    assert document["data_quality"]["notes"][0] == (
+        f"the export's newest row entered on {newest:%Y-%m-%d}: the months end there"
+    )
