@@ -17,6 +17,9 @@ A small mapping file names the columns::
     [activity_counts]                      # engagement rule (as named in the config) = column
     "Demo request" = "Demo Requests"
 
+    [recency]                              # engagement rule = column of days since its last
+    "Email open" = "Days Since Last Open"  # activity (blank or negative: never), decayed as
+                                           # the model decays a dated activity
     [last_activity]                        # or a column naming the lead's last activity
     column = "Last Activity"
     labels = { "Requested a demo" = "Demo request" }   # default: labels equal to rule names
@@ -88,6 +91,8 @@ class CsvMapping(BaseModel):
     campaign: str | None = None
     attributes: dict[str, str] = Field(default_factory=dict)
     activity_counts: dict[str, str] = Field(default_factory=dict)
+    #: Rule -> a column of days since the lead's last such activity (negative: never).
+    recency: dict[str, str] = Field(default_factory=dict)
     last_activity: LastActivity | None = None
 
 
@@ -161,6 +166,7 @@ def _check_columns(mapping: CsvMapping, header: Sequence[str], where: str, path:
     wanted += [(k, v) for k, v in (("source", mapping.source), ("campaign", mapping.campaign)) if v]
     wanted += [(f"attributes.{k}", v) for k, v in mapping.attributes.items()]
     wanted += [(f"activity_counts.{k!r}", v) for k, v in mapping.activity_counts.items()]
+    wanted += [(f"recency.{k!r}", v) for k, v in mapping.recency.items()]
     if mapping.last_activity is not None:
         wanted.append(("last_activity.column", mapping.last_activity.column))
     present = {h.casefold() for h in header}
@@ -193,6 +199,23 @@ def _count(quality: _Quality, column: str, raw: str | None) -> int:
     if cleaned != text or cleaned != str(int(value)):
         quality.note(column, "number as text, cleaned", text)
     return int(value)
+
+
+def _days(quality: _Quality, column: str, raw: str | None) -> float | None:
+    """Days since a lead's last activity of a kind; ``None`` for never (blank, a placeholder,
+    or a negative number, as exports write "never": -1)."""
+    text = quality.cell(column, raw)
+    if text is None:
+        return None
+    cleaned = text.replace(",", "").replace("\u00a0", "").replace(" ", "")
+    if not _NUMBER.match(cleaned):
+        quality.note(column, "unreadable (read as never)", text)
+        return None
+    value = float(cleaned)
+    if value < 0:
+        quality.note(column, "negative: never", text)
+        return None
+    return value
 
 
 def _parse_dates(
@@ -288,6 +311,17 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
         for name in mapping.activity_counts
         if name not in rule_names
     ]
+    unknown += [
+        f"{where}: recency.{name!r}: no engagement rule of that name in the config; "
+        f"rules: {', '.join(rule_names)}"
+        for name in mapping.recency
+        if name not in rule_names
+    ]
+    unknown += [
+        f"{where}: recency.{name!r}: the rule also has a column in activity_counts; map one of them"
+        for name in mapping.recency
+        if name in mapping.activity_counts
+    ]
     if mapping.last_activity is not None:
         unknown += [
             f"{where}: last_activity.labels.{label!r}: {rule!r} is not an engagement rule in "
@@ -347,6 +381,14 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
         for rule, name in mapping.activity_counts.items():
             header_name = column(name)
             counts[index[rule]] += _count(quality, header_name, row.get(header_name))
+        exposure = [float(c) for c in counts]
+        for rule, name in mapping.recency.items():
+            header_name = column(name)
+            days = _days(quality, header_name, row.get(header_name))
+            if days is not None and days <= spec.window_days:
+                counts[index[rule]] = 1
+                half_life = spec.half_life_days
+                exposure[index[rule]] = 2.0 ** (-days / half_life) if half_life > 0 else 1.0
         if mapping.last_activity is not None:
             header_name = column(mapping.last_activity.column)
             label = quality.cell(header_name, row.get(header_name))
@@ -371,7 +413,10 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
                 source=text_cells.get("source", [None] * len(kept))[n],
                 campaign=text_cells.get("campaign", [None] * len(kept))[n],
                 boxes=tuple(c.status == "checked" for c in result.criteria),
-                exposure=tuple(float(c) for c in counts),
+                exposure=tuple(
+                    exposure[i] if rule in mapping.recency else float(counts[i])
+                    for i, rule in enumerate(rule_names)
+                ),
                 fired=tuple(counts),
             )
         )

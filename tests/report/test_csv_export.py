@@ -274,3 +274,29 @@ def test_an_export_that_ends_before_today_is_reported_up_to_its_last_row(
     assert document["data_quality"]["notes"][0] == (
         f"the export's newest row entered on {newest:%Y-%m-%d}: the months end there"
     )
+
+
+def test_a_recency_column_is_read_as_a_decayed_activity(tmp_path: Path) -> None:
+    """Issue 23 #6: a column of days since the last contact (-1 for never) could not be used
+    (a CSV rule was a count times points), though the model's decay expresses exactly that.
+    Mapped under [recency], a row's days become one activity that long ago, decayed with the
+    config's half-life; never (-1, blank) is none; past the window is none."""
+    export, mapping = tmp_path / "recency.csv", tmp_path / "map.toml"
+    with export.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Days Since Open", "Converted"])
+        writer.writerows([("0", "yes"), ("30", "no"), ("-1", "no"), ("", "no"), ("9999", "no")])
+    mapping.write_text('converted = "Converted"\n[recency]\n"Email open" = "Days Since Open"\n')
+    spec = settings(GOOD, f"sqlite:///{tmp_path / 'unused.db'}").model_spec()
+    ds = leads_from_csv(export, mapping, spec, NOW)
+    rule = ds.rules.index("Email open")
+    half = spec.half_life_days
+    assert [lead.exposure[rule] for lead in ds.leads] == pytest.approx(
+        [1.0, 2.0 ** (-30 / half), 0.0, 0.0, 0.0]
+    )
+    assert [lead.fired[rule] for lead in ds.leads] == [1, 1, 0, 0, 0]
+    assert ds.quality is not None
+    assert ds.quality.columns["Days Since Open"]["negative: never"] == 1
+    mapping.write_text('converted = "Converted"\n[recency]\n"Email opens" = "Days Since Open"\n')
+    with pytest.raises(ConfigError, match=r"recency\.'Email opens': no engagement rule"):
+        leads_from_csv(export, mapping, spec, NOW)
