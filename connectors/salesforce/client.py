@@ -58,6 +58,11 @@ _MAX_POLL_WAIT = 30.0
 CLOCK_MARGIN = timedelta(minutes=5)
 
 
+def _our_guess_of_now() -> datetime:
+    """The org's time when it did not tell: ours, less the skew it may have on us."""
+    return datetime.now(UTC) - CLOCK_MARGIN
+
+
 @dataclass(frozen=True, slots=True)
 class StartedQuery:
     """A Bulk query job created ahead of reading it: it runs on the org meanwhile."""
@@ -68,7 +73,7 @@ class StartedQuery:
     started: float  # time.monotonic() at creation
     #: The job's ``createdDate`` as the org answered it (its clock, not ours; ours less
     #: ``CLOCK_MARGIN`` if it did not say): the job holds nothing modified after it.
-    created_at: datetime | None = None
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,9 +350,9 @@ class SalesforceClient:
             created_at = parse_sf_datetime(job.get("createdDate"))
         except (ValueError, OverflowError):
             created_at = None
-        if created_at is None:
-            created_at = datetime.now(UTC) - CLOCK_MARGIN
-        return StartedQuery(soql, job_id, expected_rows, time.monotonic(), created_at)
+        return StartedQuery(
+            soql, job_id, expected_rows, time.monotonic(), created_at or _our_guess_of_now()
+        )
 
     def start_update(
         self,

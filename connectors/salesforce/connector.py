@@ -253,7 +253,6 @@ class SalesforceConnector:
         newest stamp of any object) could pass over those changes. One REST call in the
         usual case. ``recent``: id -> stamp of the job's rows stamped after it was made; such
         a row comes again only if it changed again, so a pull yields a record once."""
-        assert started.created_at is not None
         count = 0
         for _, records in self.client.query_pages(
             plan.rest_soql(started.created_at), include_deleted=True
@@ -306,7 +305,7 @@ class SalesforceConnector:
         types = self._field_types(plan)
         # Bulk CSV stamps share one shape ("2024-03-01T12:00:00.000Z"): compared as text.
         made = None
-        if recent is not None and started is not None and started.created_at is not None:
+        if recent is not None and started is not None:
             made = started.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         # Only booleans and numbers change from their CSV text; the rest stay strings.
         typed = {name: kind for name, kind in types.items() if kind in COERCED_TYPES}
@@ -325,7 +324,7 @@ class SalesforceConnector:
             # turn "" into None, done here without its per-value type checks.
             row = {k: v or None for k, v in raw.items()}
             stamp = row.get("SystemModstamp")
-            if made is not None and recent is not None and stamp is not None and stamp >= made:
+            if recent is not None and made is not None and stamp is not None and stamp >= made:
                 recent[str(row.get("Id"))] = stamp
             for name, kind in typed.items():
                 value = row.get(name)

@@ -110,10 +110,11 @@ def _settle(
     name: str,
     answered: list[tuple[list[outbox.DueAction], list[WriteOutcome]]],
 ) -> None:
-    """Record the CRM's answers to the actions sent, in one transaction."""
+    """Record the CRM's answers to the actions sent, in one transaction; the cycle's report
+    counts them once it has committed."""
     with store.transaction() as conn:
-        for due, outcomes in answered:
-            counts = outbox.record_action_outcomes(
+        settled = [
+            outbox.record_action_outcomes(
                 conn,
                 due,
                 outcomes,
@@ -121,9 +122,12 @@ def _settle(
                 max_attempts=acting.settings.max_action_attempts,
                 backoff=acting.settings.action_backoff,
             )
-            acting.report.actions_done += counts.done
-            acting.report.actions_rejected += counts.rejected
-            acting.report.actions_parked += counts.parked
+            for due, outcomes in answered
+        ]
+    for counts in settled:
+        acting.report.actions_done += counts.done
+        acting.report.actions_rejected += counts.rejected
+        acting.report.actions_parked += counts.parked
     for due, outcomes in answered:
         for item, outcome in zip(due, outcomes, strict=True):
             if not outcome.ok and outcome.error is not None:
