@@ -115,6 +115,9 @@ class Installer:
         self.mapping = mapping
         self.describe = describe
         self.metadata = metadata
+        #: Permission set name -> id, as a step made or found it: an assignment step (one per
+        #: rep) needs the id of a set an earlier step of the same run may have just made.
+        self._set_ids: dict[str, str] = {}
 
     # -- plans ------------------------------------------------------------------------------
 
@@ -138,6 +141,7 @@ class Installer:
             ),
         ]
         have = self._permission_sets()
+        self._set_ids = {name: state.id for name, state in have.items()}
         own = self._own_user_id()
         steps: list[InstallStep] = []
         for spec in specs:
@@ -270,6 +274,18 @@ class Installer:
             by_set.assignees[assignee[:15]] = (str(row["Id"]), assignee)
         return sets
 
+    def _set_id(self, name: str) -> str:
+        """The id of permission set ``name``: made or found in this run, else one query."""
+        if name not in self._set_ids:
+            rows = self._query(["Id"], "PermissionSet", [soql.eq("Name", name)])
+            if not rows:
+                raise FatalSyncError(
+                    f"permission set {name} is missing; run `leadsync install` again",
+                    connector=self.client.name,
+                )
+            self._set_ids[name] = str(rows[0]["Id"])
+        return self._set_ids[name]
+
     def _set_step(self, spec: PermissionSetSpec, state: PermissionSetState | None) -> InstallStep:
         what = f"permission set {spec.name}"
         detail = spec.grants.detail()
@@ -282,7 +298,7 @@ class Installer:
 
     def _create_set(self, spec: PermissionSetSpec) -> None:
         created = self.client.rest("POST", "sobjects/PermissionSet", json=spec.header())
-        set_id = str(created["id"])
+        set_id = self._set_ids[spec.name] = str(created["id"])
         empty = PermissionSetState({"Id": set_id, **spec.header()})
         self._apply(set_id, _set_changes(spec, empty))
 
@@ -316,13 +332,7 @@ class Installer:
 
     def _assigner(self, name: str, user: str) -> Callable[[], None]:
         def run() -> None:
-            state = self._permission_sets().get(name)
-            if state is None:
-                raise FatalSyncError(
-                    f"permission set {name} is missing; run `leadsync install` again",
-                    connector=self.client.name,
-                )
-            body = {"PermissionSetId": state.id, "AssigneeId": user}
+            body = {"PermissionSetId": self._set_id(name), "AssigneeId": user}
             self.client.rest("POST", "sobjects/PermissionSetAssignment", json=body)
 
         return run
