@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from leadsync.cli.app import app
 from leadsync.cli.checking import find_problems
+from leadsync.cli.options import ConnectorOpt, JsonOpt
 from leadsync.cli.output import console, emit_json
 from leadsync.config import load_settings
 from leadsync.errors import LeadSyncError
@@ -28,13 +29,8 @@ app.add_typer(db_app, name="db")
 @app.command()
 def check(
     ctx: typer.Context,
-    connector: Annotated[
-        list[str] | None,
-        typer.Option("--connector", metavar="NAME", help="Only this connector (repeatable)."),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout.")
-    ] = False,
+    connector: ConnectorOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check the config and mappings against the live CRMs.
 
@@ -74,10 +70,7 @@ def _line(problem: CheckProblem, config_file: str) -> str:
 @fields_app.command("create")
 def fields_create(
     ctx: typer.Context,
-    connector: Annotated[
-        list[str] | None,
-        typer.Option("--connector", metavar="NAME", help="Only this connector (repeatable)."),
-    ] = None,
+    connector: ConnectorOpt = None,
 ) -> None:
     """Create the mapped output fields and properties that are missing."""
     settings = load_settings(ctx.obj.config)
@@ -112,9 +105,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 def forget(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The person's email address.")],
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout.")
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Remove a person from the store (not from the CRMs).
 

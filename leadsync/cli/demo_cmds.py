@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from leadsync.cli.app import app
+from leadsync.cli.options import JsonOpt
 from leadsync.cli.output import RichProgress, console, emit_json
 from leadsync.cli.wording import counts_text, score_text, value_text
 from leadsync.engine.cycle import LogProgress, Progress
@@ -50,9 +51,7 @@ def demo(
             "`leadsync status`, `explain` and `report`; an earlier demo's are replaced.",
         ),
     ] = Path("leadsync-demo"),
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout.")
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Try LeadSync on built-in Salesforce and HubSpot sandboxes.
 

@@ -17,24 +17,20 @@ from rich.markup import escape
 
 from connectors.base import Connector, InstallStep
 from leadsync.cli.app import app
+from leadsync.cli.options import ConnectorOpt, JsonOpt
 from leadsync.cli.output import console, emit_json
 from leadsync.config import load_settings
 from leadsync.config.settings import Settings
 from leadsync.errors import LeadSyncError
 from leadsync.wiring import build_connectors
 
-ConnectorOption = Annotated[
-    list[str] | None,
-    typer.Option("--connector", metavar="NAME", help="Only this connector (repeatable)."),
-]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
 @app.command()
 def install(
     ctx: typer.Context,
-    connector: ConnectorOption = None,
+    connector: ConnectorOpt = None,
     dry_run: DryRunOption = False,
     sales_access: Annotated[
         bool,
@@ -44,7 +40,7 @@ def install(
             "and the fallback owner.",
         ),
     ] = False,
-    as_json: JsonOption = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Grant LeadSync's access, views and lists in each CRM.
 
@@ -68,7 +64,7 @@ def install(
 @app.command()
 def uninstall(
     ctx: typer.Context,
-    connector: ConnectorOption = None,
+    connector: ConnectorOpt = None,
     dry_run: DryRunOption = False,
     remove_fields: Annotated[
         bool,
@@ -78,7 +74,7 @@ def uninstall(
             "reasons they hold.",
         ),
     ] = False,
-    as_json: JsonOption = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Remove what `install` made: grants, views, lists.
 

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from leadsync.cli.app import app
+from leadsync.cli.options import JsonOpt
 from leadsync.cli.output import console, emit_json
 from leadsync.config import Settings, load_settings
 from leadsync.errors import ConfigError, LeadSyncError
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from leadsync.report import Dataset
     from leadsync.tune import Suggestion
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 CycleOpt = Annotated[
     float,
     typer.Option(

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from jobs.lock import ProcessLock, lock_path_for
 from leadsync.cli.app import Context, app
+from leadsync.cli.options import ConnectorOpt, JsonOpt
 from leadsync.cli.output import console, emit_json
 from leadsync.config import load_settings
 from leadsync.errors import ConfigError
@@ -126,10 +127,7 @@ def healthz_url(host: str, port: int) -> str:
 @app.command("queue-backfill")
 def queue_backfill(
     ctx: typer.Context,
-    connector: Annotated[
-        list[str] | None,
-        typer.Option("--connector", metavar="NAME", help="Only this connector (repeatable)."),
-    ] = None,
+    connector: ConnectorOpt = None,
     since: Annotated[
         datetime | None,
         typer.Option(
@@ -145,7 +143,7 @@ def queue_backfill(
         bool,
         typer.Option("--no-actions", help="Write fields, but hand nobody off or recycle nobody."),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Queue a backfill for the running service.
 
@@ -187,7 +185,7 @@ def queue_backfill(
 @app.command("backfills")
 def backfills(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Queued, running and finished backfills, newest first."""
     settings = load_settings(ctx.obj.config)

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from leadsync.cli.app import Context, app
 from leadsync.cli.explain_view import explain_lines
+from leadsync.cli.options import ConnectorOpt, JsonOpt
 from leadsync.cli.output import RichProgress, console, emit_json
 from leadsync.cli.unreadable_view import print_unreadable, unreadable_document
 from leadsync.cli.wording import outputs_text, value_text
@@ -39,11 +40,6 @@ EXIT_PARTIAL = 5
 #: Rejected writes and refused actions ``status`` lists; it says how many more there are.
 LISTED = 20
 
-ConnectorOpt = Annotated[
-    list[str] | None,
-    typer.Option("--connector", metavar="NAME", help="Only this connector (repeatable)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DiffCsvOpt = Annotated[
     Path | None,
     typer.Option(
