@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -213,19 +215,26 @@ def _scores_by_records(conn: sa.Connection) -> dict[tuple[str, ...], dict[str, A
     return {tuple(sorted(uids.get(row.person_id, ()))): dict(row._mapping) for row in rows}
 
 
-def _fresh_run_agrees(world: World) -> Any:
-    with world.store.reading() as conn:
-        ours = _scores_by_records(conn)
+@contextmanager
+def fresh_run(world: World) -> Iterator[World]:
+    """A new engine and store over copies of ``world``'s CRMs, at its clock, after the one
+    full sync a newcomer would run: what the same CRMs give without this life's history."""
     with tempfile.TemporaryDirectory(prefix="leadsync-life-") as folder:
         crms = {name: copy.deepcopy(crm) for name, crm in world.crms.items()}
         fresh = World(f"sqlite:///{Path(folder) / 'fresh.db'}", world.cap, crms)
         fresh.now = world.now
         try:
             fresh.cycle("all")
-            with fresh.store.reading() as conn:
-                theirs = _scores_by_records(conn)
+            yield fresh
         finally:
             fresh.close()
+
+
+def _fresh_run_agrees(world: World) -> Any:
+    with world.store.reading() as conn:
+        ours = _scores_by_records(conn)
+    with fresh_run(world) as fresh, fresh.store.reading() as conn:
+        theirs = _scores_by_records(conn)
     forgotten = world.forgotten_emails
     for key in sorted(set(ours) | set(theirs)):
         mine, fresh_one = ours.get(key), theirs.get(key)

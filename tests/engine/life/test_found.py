@@ -8,9 +8,7 @@ steps are the shrunk life (``python bench/life.py --seed S --lives 1 --shrink NA
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +20,7 @@ from leadsync.store import Store
 from leadsync.store.schema import crm_records, people, runs, scores
 from leadsync.wiring import build_connectors, build_engine
 from sandboxes.hubspot import HubSpotSandbox, generate_portal
-from tests.engine.life.convergence import converge
+from tests.engine.life.convergence import converge, fresh_run
 from tests.engine.life.invariants import RULES, check_cycle, missing_history
 from tests.engine.life.steps import HS, SF, Step
 from tests.engine.life.world import CycleFacts, World
@@ -195,9 +193,7 @@ def live_groups(world: World) -> set[frozenset[str]]:
     return {frozenset(g) for g in groups.values()}
 
 
-def test_a_merge_across_addresses_groups_records_as_a_fresh_run_does(
-    world: World, tmp_path: Path
-) -> None:
+def test_a_merge_across_addresses_groups_records_as_a_fresh_run_does(world: World) -> None:
     """Salesforce merges lead p6 into lead p5, both also HubSpot contacts. Seen as it
     happened, p6's HubSpot contact moves with p6's person into the merged one; read by a
     fresh store, it is a person of its own (no live record shares its address): the same
@@ -210,19 +206,11 @@ def test_a_merge_across_addresses_groups_records_as_a_fresh_run_does(
         Step("merge", 5, SF, other=6),
         Step("cycle", arg="all"),
     )
-    crms = {name: copy.deepcopy(crm) for name, crm in world.crms.items()}
-    fresh = World(f"sqlite:///{tmp_path / 'fresh.db'}", 1, crms)
-    fresh.now = world.now
-    try:
-        fresh.cycle("all")
+    with fresh_run(world) as fresh:
         assert live_groups(world) == live_groups(fresh)
-    finally:
-        fresh.close()
 
 
-def test_a_deleted_leads_activities_count_as_a_fresh_run_counts_them(
-    world: World, tmp_path: Path
-) -> None:
+def test_a_deleted_leads_activities_count_as_a_fresh_run_counts_them(world: World) -> None:
     """A lead raises a hand and is handed off, then sales deletes the lead; the person lives
     on as a HubSpot contact. The store that saw the lead live keeps counting its demo
     request (the person stays a hand-raiser); a fresh store puts the deleted lead, and its
@@ -236,16 +224,10 @@ def test_a_deleted_leads_activities_count_as_a_fresh_run_counts_them(
         Step("delete", 7, SF),
         Step("cycle", arg="all"),
     )
-    crms = {name: copy.deepcopy(crm) for name, crm in world.crms.items()}
-    fresh = World(f"sqlite:///{tmp_path / 'fresh.db'}", 1, crms)
-    fresh.now = world.now
-    try:
-        fresh.cycle("all")
+    with fresh_run(world) as fresh:
         contact = "hubspot:contact:H7"
         with world.store.reading() as ours, fresh.store.reading() as theirs:
             assert readiness_of(ours, contact) == readiness_of(theirs, contact)
-    finally:
-        fresh.close()
 
 
 def readiness_of(conn: sa.Connection, uid: str) -> str:
@@ -304,9 +286,7 @@ def test_a_hubspot_write_outage_is_not_an_ok_cycle(store_url: str) -> None:
     assert report.status == "failed" and "hubspot" in report.failed_connectors  # ...and it says so
 
 
-def test_a_contact_merged_into_one_both_crms_know_groups_as_a_fresh_run_does(
-    world: World, tmp_path: Path
-) -> None:
+def test_a_contact_merged_into_one_both_crms_know_groups_as_a_fresh_run_does(world: World) -> None:
     """bench/life.py seed 345, shrunk: HubSpot merges contact p5 into p9, whom Salesforce
     knows too. Seen as it happened, p5's record joins p9's person; a fresh store must not
     keep the merged-away record as a person of its own."""
@@ -318,14 +298,8 @@ def test_a_contact_merged_into_one_both_crms_know_groups_as_a_fresh_run_does(
         Step("merge", 5, HS, other=9),
         Step("cycle", arg="all"),
     )
-    crms = {name: copy.deepcopy(crm) for name, crm in world.crms.items()}
-    fresh = World(f"sqlite:///{tmp_path / 'fresh.db'}", 1, crms)
-    fresh.now = world.now
-    try:
-        fresh.cycle("all")
+    with fresh_run(world) as fresh:
         assert all_groups(world) == all_groups(fresh)
-    finally:
-        fresh.close()
 
 
 def all_groups(world: World) -> set[frozenset[str]]:
@@ -357,9 +331,7 @@ def test_a_merge_stored_before_its_survivor_joins_the_address_holder(world: Worl
     ) in all_groups(world)
 
 
-def test_a_survivor_met_after_its_merged_record_joins_its_own_address(
-    world: World, tmp_path: Path
-) -> None:
+def test_a_survivor_met_after_its_merged_record_joins_its_own_address(world: World) -> None:
     """bench/life.py seed 410, shrunk: HubSpot merges contact p4 into p5 (p5 also a
     Salesforce lead) before any cycle. The fresh store meets p5's lead, then the merged-away
     contact, then its survivor: the survivor joins the merged-away person and must also be
@@ -376,14 +348,8 @@ def test_a_survivor_met_after_its_merged_record_joins_its_own_address(
         Step("form", 5, SF, arg="Ebook download"),
         Step("cycle", arg="all"),
     )
-    crms = {name: copy.deepcopy(crm) for name, crm in world.crms.items()}
-    fresh = World(f"sqlite:///{tmp_path / 'fresh.db'}", 2, crms)
-    fresh.now = world.now
-    try:
-        fresh.cycle("all")
+    with fresh_run(world) as fresh:
         assert live_groups(world) == live_groups(fresh)
-    finally:
-        fresh.close()
 
 
 def test_a_score_the_decay_pass_kept_is_compared_at_the_decay_pass(world: World) -> None:
