@@ -288,6 +288,9 @@ def minimum_calls(
       as many as jobs); the objects at or under it share ``ceil(sum / 200)`` Collections
       calls (a call may mix objects).
 
+    * before the write-back, one REST query per people object for what others changed
+      since the pull began (pulls leave out LeadSync's own writes; see ``engine.pulls``).
+
     Not in the minimum, so counted as overhead: the REST first page that tells the connector a
     pull is big enough for Bulk, status polls beyond the first, describes and the user and
     queue reads a cycle makes.
@@ -324,6 +327,12 @@ def minimum_calls(
         total = sum(collections.values())
         parts[part] = math.ceil(total / COLLECTION_SIZE)
         rules[part] = f"Collections: ceil({total:,} / 200)"
+    people = [name for name in ("Lead", "Contact") if name in rows]
+    if any(written.values()) and people:
+        # Pulls leave out LeadSync's own writes, so before it writes a client must learn
+        # what others changed since it read (an edit its write would hide): one query each.
+        parts["catch-up"] = len(people)
+        rules["catch-up"] = "others' changes since the pull began: 1 REST query per people object"
     return Minimum(parts, rules)
 
 
@@ -625,9 +634,13 @@ def phases_from_log(events: list[dict[str, Any]], started: float, ended: float) 
             mark = at
         elif name == "salesforce.pull.done":
             rows, seconds = int(event.get("count") or 0), at - mark
+            sobject = str(event.get("object"))
+            if any(p["object"] == sobject for p in pulls):
+                # Read again before the write: what others changed since the pull began.
+                sobject += " (catch-up)"
             pulls.append(
                 {
-                    "object": event.get("object"),
+                    "object": sobject,
                     "rows": rows,
                     "api": event.get("api"),
                     "seconds": round(seconds, 1),

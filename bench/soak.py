@@ -61,7 +61,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -159,6 +159,14 @@ def kill_pg_connections(url: str) -> int:
     return int(killed)
 
 
+def changed_the_crm(run: Mapping[str, Any]) -> bool:
+    """Whether a recorded run wrote fields or sent actions (tasks, enrolments) to its CRM."""
+    counts = run.get("counts") or {}
+    if isinstance(counts, str):
+        counts = json.loads(counts)
+    return bool(counts.get("written")) or bool((counts.get("actions") or {}).get("actions_done"))
+
+
 def store_state(url: str) -> dict[str, Any]:
     """What the store still owes and the runs it recorded (only to know when it converged and
     to report; the checker's one look at the store is ``bench/soak_store.py``)."""
@@ -195,7 +203,9 @@ def store_state(url: str) -> dict[str, Any]:
             runs = [
                 dict(r._mapping)
                 for r in conn.execute(
-                    sa.text("SELECT connector, status, started_at FROM runs ORDER BY started_at")
+                    sa.text(
+                        "SELECT connector, status, started_at, counts FROM runs ORDER BY started_at"
+                    )
                 )
             ]
             return {
@@ -747,6 +757,9 @@ def run_soak(store_url: str, options: SoakOptions) -> dict[str, Any]:
                         if r["connector"] == connector and r["started_at"].timestamp() > quiet_wall
                     ]
                     if len(after) < 2 or any(r["status"] != "ok" for r in after[-2:]):
+                        return False
+                    if changed_the_crm(after[-1]):
+                        # What it wrote or enrolled is read back by the cycle after it.
                         return False
                 owed = (
                     state["writes"].get("pending", 0)

@@ -49,6 +49,10 @@ class Capabilities:
     #: call as the record's field values, instead of ``reassign`` calls of their own; the
     #: engine then sends tasks after the field write (a task follows its owner change).
     owner_in_write: bool = False
+    #: ``pull_people(..., skip_own_writes=True)`` leaves out records whose last change was
+    #: LeadSync's own write (the CRM says who changed a record last), so a cycle does not
+    #: re-read what the cycle before it wrote. A CRM that cannot tell returns them anyway.
+    skips_own_writes: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,7 @@ class Connector(Protocol):
         *,
         resume: str | None = None,
         checkpoint: Checkpoint | None = None,
+        skip_own_writes: bool = False,
     ) -> Iterator[PersonRecord]:
         """People modified at or after ``since`` (all of them when ``None``), deletions included.
 
@@ -114,7 +119,9 @@ class Connector(Protocol):
         A connector that can resume calls ``checkpoint(token)`` between pages, once every
         record before that point has been yielded, and continues from ``resume`` (a token it
         gave earlier for the same ``since``) without re-reading those pages. One that cannot
-        never calls it and starts over.
+        never calls it and starts over. ``skip_own_writes``: leave out records whose last
+        change was this connection's own write, where the CRM can tell
+        (``Capabilities.skips_own_writes``); ignored otherwise.
         """
         ...
 

@@ -68,9 +68,12 @@ class HubSpotConnector:
         *,
         resume: str | None = None,
         checkpoint: Checkpoint | None = None,
+        skip_own_writes: bool = False,
     ) -> Iterator[PersonRecord]:
         """Contacts modified at or after ``since`` (search), or all (list paging), plus archived;
-        a full pull resumes at list pages."""
+        a full pull resumes at list pages. ``skip_own_writes`` is not honoured: CRM search
+        filters on ``hs_lastmodifieddate`` but not on who made the change, so LeadSync's own
+        write-backs are read back (once each) and found unchanged, not re-scored."""
         return pull.pull_contacts(self.client, self.mapping, since, resume, checkpoint)
 
     def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:

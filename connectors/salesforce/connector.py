@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,9 @@ class SalesforceConnector:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.name = name
+        self.capabilities = replace(
+            CONNECTOR.capabilities, skips_own_writes=not settings.reread_own_writes
+        )
         self.settings = settings
         self.mapping = mapping
         self._clock = clock
@@ -100,13 +104,19 @@ class SalesforceConnector:
         *,
         resume: str | None = None,
         checkpoint: Checkpoint | None = None,
+        skip_own_writes: bool = False,
     ) -> Iterator[PersonRecord]:
         """Leads then Contacts with SystemModstamp >= ``since`` (queryAll: deletions included);
-        resumable at Bulk result pages and between objects."""
+        resumable at Bulk result pages and between objects. ``skip_own_writes``: not those
+        LeadSync's user changed last (unless ``reread_own_writes``)."""
         self._warn_if_ahead(since)
         # Jobs started ahead belong to the pull that started them: a later cycle starts afresh.
         self._full_pull_sizes, self._started = {}, {}
-        for plan, row in self._resumable(self._people_plans(), since, resume, checkpoint):
+        not_by = None
+        if skip_own_writes and since is not None and self.capabilities.skips_own_writes:
+            not_by = self.client.login_user_id()
+        plans = self._people_plans(not_by)
+        for plan, row in self._resumable(plans, since, resume, checkpoint):
             yield to_person(self.name, plan.sobject, row, self.mapping.objects[plan.sobject])
 
     def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:
@@ -401,8 +411,11 @@ class SalesforceConnector:
                     deeper.append((str(targets[0]), rest))
             paths = deeper
 
-    def _people_plans(self) -> list[PullPlan]:
-        return [person_plan(sobject, self.mapping.objects[sobject]) for sobject in PEOPLE_OBJECTS]
+    def _people_plans(self, not_by: str | None = None) -> list[PullPlan]:
+        return [
+            person_plan(sobject, self.mapping.objects[sobject], not_by)
+            for sobject in PEOPLE_OBJECTS
+        ]
 
     def _all_plans(self) -> list[PullPlan]:
         """Every object a full pull reads: people, then activity sources."""

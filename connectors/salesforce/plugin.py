@@ -25,8 +25,9 @@ CONNECTOR = ConnectorType(
     settings=SalesforceSettings,
     build=build,
     #: Nurture programmes are campaigns (CampaignMembers); sObject Collections take an owner
-    #: change in the same record as the field values, any object mixed in one call.
-    capabilities=Capabilities(nurture="campaign", owner_in_write=True),
+    #: change in the same record as the field values, any object mixed in one call;
+    #: ``LastModifiedById`` tells LeadSync's own writes from everyone else's.
+    capabilities=Capabilities(nurture="campaign", owner_in_write=True, skips_own_writes=True),
     default_mapping=default_mapping_path("salesforce"),
     rank=10,
 )

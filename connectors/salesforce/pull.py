@@ -42,21 +42,32 @@ class PullPlan:
 
     sobject: str
     fields: tuple[str, ...]
+    #: A read since a point leaves out records this user changed last (LeadSync's own user:
+    #: its write-backs are not read back).
+    not_by: str | None = None
 
     def rest_soql(self, since: datetime | None) -> str:
-        where = [soql.ge("SystemModstamp", since)] if since else []
-        return soql.select(self.fields, self.sobject, where, order_by=["SystemModstamp", "Id"])
+        return soql.select(
+            self.fields, self.sobject, self._since(since), order_by=["SystemModstamp", "Id"]
+        )
 
     def by_id_soql(self, ids: Sequence[str]) -> str:
         return soql.select(self.fields, self.sobject, [soql.is_in("Id", ids)])
 
     def bulk_soql(self, since: datetime | None) -> str:
         # Bulk API 2.0 documents ORDER BY as unsupported (it disables PK chunking).
-        where = [soql.ge("SystemModstamp", since)] if since else []
-        return soql.select(self.fields, self.sobject, where)
+        return soql.select(self.fields, self.sobject, self._since(since))
+
+    def _since(self, since: datetime | None) -> list[soql.Condition]:
+        if since is None:
+            return []
+        where = [soql.ge("SystemModstamp", since)]
+        if self.not_by:
+            where.append(soql.ne("LastModifiedById", self.not_by))
+        return where
 
 
-def person_plan(sobject: str, mapping: ObjectMapping) -> PullPlan:
+def person_plan(sobject: str, mapping: ObjectMapping, not_by: str | None = None) -> PullPlan:
     fields = list(_PERSON_SYSTEM)
     if sobject == "Lead":
         fields += _LEAD_CONVERSION
@@ -64,7 +75,7 @@ def person_plan(sobject: str, mapping: ObjectMapping) -> PullPlan:
         if name:
             fields.append(name)
     fields += mapping.attributes.values()
-    return PullPlan(sobject, tuple(dict.fromkeys(fields)))
+    return PullPlan(sobject, tuple(dict.fromkeys(fields)), not_by)
 
 
 def activity_plans(mapping: SalesforceMapping) -> list[PullPlan]:

@@ -54,6 +54,10 @@ class SalesforceSettings(ConnectorSettingsBase):
     #: Rows per Bulk API 2.0 query result page (``maxRecords``). Pages bound our memory, and
     #: a backfill killed midway resumes from the last page the store committed.
     bulk_page_size: int = Field(default=50_000, ge=1, le=1_000_000)
+    #: A cycle's pull leaves out Leads and Contacts whose last change was LeadSync's own write
+    #: (``LastModifiedById`` is LeadSync's user): it does not read back what it wrote. Set
+    #: true when another tool writes as the same user, so its changes are read every cycle.
+    reread_own_writes: bool = False
 
     # -- On the wire: timeouts and the quick retries of an unreachable host ------------------
     # ``timeout_seconds`` is the read timeout: the longest silence while waiting for an answer.

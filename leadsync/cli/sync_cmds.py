@@ -278,6 +278,8 @@ def _print_report(report: CycleReport) -> None:
         console.print(Text.assemble(("error:", "red"), f" {error}"), highlight=False)
     for name, why in report.waiting_for.items():
         console.print(Text.assemble(("waiting:", "yellow"), f" {name}: {why}"), highlight=False)
+    for note in report.notes:
+        console.print(Text.assemble(("note:", "cyan"), f" {note}"), highlight=False)
 
 
 def _per(counts: dict[str, int]) -> str:

@@ -88,6 +88,10 @@ class Cycle:
     held: Holds = NO_HOLDS
     #: This cycle's model is not the one the store was scored with (``holds.check_model``).
     model_changed: bool = False
+    #: When this cycle's reading began: its start, or a resumed backfill's first start.
+    read_began: datetime | None = None
+    #: Connectors whose people this cycle read whole since their cursor (not by id).
+    people_read: set[str] = field(default_factory=set)
 
     @property
     def resume_key(self) -> str | None:

@@ -87,6 +87,7 @@ class SyncEngine(EngineParts):
             cycle.lock, cycle.forgotten = lock, any_forgotten(conn)
             key = cycle.resume_key
             began = None if key is None else checkpoints.begin(conn, key, started)
+            cycle.read_began = began or started
             if began is not None:
                 # Marked when it began; whoever was scored since is done, the rest still dirty.
                 log.info("backfill.resuming", key=key, began=began.isoformat())
@@ -154,14 +155,22 @@ class SyncEngine(EngineParts):
         score_phase.score(cycle)
         if cycle.request.decay:
             score_phase.decay(cycle)
+        # Edits made since the pull, read before they could hide behind LeadSync's writes.
+        writing = []
+        for name in self.connectors:
+            errors = len(report.errors)
+            guarded(report, name, pulls.catch_up, cycle, name)
+            if len(report.errors) == errors:
+                writing.append(name)  # else its writes could rest on an edit it missed
+        score_phase.score(cycle)  # whoever the catch-up found changed (none: a no-op)
         if acting is not None:
             # Before the field writes: speed-to-lead is the point of a hand-off.
-            for name in self.connectors:
+            for name in writing:
                 guarded(report, name, acting.act, self.store, name, cycle.held, cycle.lock)
         cycle.lock.verify()
-        for name in self.connectors:
+        for name in writing:
             guarded(report, name, writeback.flush, cycle, name)
         if acting is not None:
             # The tasks of owner changes that rode in the field write (see engine.riders).
-            for name in self.connectors:
+            for name in writing:
                 guarded(report, name, acting.after_write, self.store, name, cycle.lock)

@@ -37,6 +37,7 @@ from leadsync.engine.request import CycleRequest
 from leadsync.records import RecordRef
 from leadsync.store import checkpoints
 from leadsync.store.ingest import IngestCounts, people_rows, store_people, upsert_activities
+from leadsync.store.lookup import record_count
 from leadsync.store.returning import (
     any_returning,
     find_returning,
@@ -51,8 +52,13 @@ from leadsync.store.runs import (
     set_cursor,
     settle_cursor,
 )
+from leadsync.store.writes import owes_due
 
 log = structlog.get_logger(__name__)
+
+#: An incremental pull of at least this many records, a tenth of the people known or more,
+#: is said so (``CycleReport.notes``).
+LARGE_PULL = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,9 @@ class FromCursor:
 
     reread: timedelta | None = None
     complete: bool = True
+    #: Leave out records whose last change was LeadSync's own write (people streams of CRMs
+    #: that can tell; see ``catch_up`` for the edits such a write could hide).
+    skip_own_writes: bool = False
 
     def begin(self, cycle: Cycle, stream: StreamPull) -> Reading:
         with cycle.parts.store.reading() as conn:
@@ -134,7 +143,9 @@ class FromCursor:
         if since is not None and self.reread is not None:
             since = min(since, cycle.started - self.reread)
         resumption = Resumption(None, stream.connector, stream.stream, 0)
-        return Reading(stream.pull(since), resumption, since=since, cursor=cursor)
+        items = stream.pull(since, skip_own_writes=True) if self.skip_own_writes else None
+        items = stream.pull(since) if items is None else items
+        return Reading(items, resumption, since=since, cursor=cursor)
 
     def end(self, cycle: Cycle, stream: StreamPull, reading: Reading, pulled: Pulled) -> None:
         _advance_cursor(cycle, stream, reading.cursor, pulled.newest)
@@ -219,7 +230,10 @@ def modes_for(request: CycleRequest, name: str) -> tuple[PullMode, PullMode]:
         return mode, mode
     incremental = FromCursor(request.reread)
     named = tuple(ref for ref in request.notified if ref.source == name)
-    return (ById(named) if named else incremental), incremental
+    # The daily re-read (``reread``) reads LeadSync's own writes too: an edit that landed on
+    # a record in the moment LeadSync wrote to it is seen there at the latest.
+    people = FromCursor(request.reread, skip_own_writes=request.reread is None)
+    return (ById(named) if named else people), incremental
 
 
 def pull_connector(cycle: Cycle, name: str) -> None:
@@ -251,9 +265,62 @@ def pull_connector(cycle: Cycle, name: str) -> None:
         if stream.mode.complete:
             with parts.store.transaction() as conn:
                 close_gap(conn, name, stream.stream, parts.clock())
+            if stream.stream == "people":
+                cycle.people_read.add(name)
 
 
-def pull_stream(cycle: Cycle, stream: StreamPull) -> None:
+def catch_up(cycle: Cycle, name: str) -> None:
+    """Just before this cycle changes anything in CRM ``name``, read again the people
+    someone else changed since its pull.
+
+    A CRM that tells LeadSync's own writes apart (``Capabilities.skips_own_writes``) is
+    pulled without them. But a record names only who changed it *last*: a rep's edit that
+    lands after LeadSync read the record and before LeadSync writes to it would be hidden
+    behind that write and never pulled. Read here, the edit is stored (and its person
+    re-scored) before the write; what it could still hide is an edit in the moments of the
+    write itself, which the daily re-read (``[sync] reread_hours``) reads. A cycle that
+    changes nothing in the CRM skips this read."""
+    parts = cycle.parts
+    connector = parts.connectors[name]
+    if not connector.capabilities.skips_own_writes or cycle.request.dry_run:
+        return
+    with parts.store.reading() as conn:
+        if not owes_due(conn, name, parts.clock()):
+            return
+    people = Stored(partial(_store_people, cycle), people_rows)
+    since = None
+    if name in cycle.people_read and cycle.read_began is not None:
+        # This cycle read them whole from their cursor: what changed since it began reading.
+        since = cycle.read_began - parts.settings.overlap
+    mode = CaughtUp(since)
+    stream = StreamPull(name, "people", connector.pull_people, people, 1, mode)
+    pull_stream(cycle, stream, label=f"{name}.people (changed while this cycle ran)")
+
+
+@dataclass(frozen=True, slots=True)
+class CaughtUp:
+    """Others' changes (LeadSync's own writes left out) since ``since``, or, for a cycle
+    that did not read the people whole, since the cursor, as ``FromCursor`` reads it."""
+
+    since: datetime | None
+    complete: bool = False
+
+    def begin(self, cycle: Cycle, stream: StreamPull) -> Reading:
+        if self.since is None:
+            return FromCursor(skip_own_writes=True).begin(cycle, stream)
+        items = stream.pull(self.since, skip_own_writes=True)
+        return Reading(
+            items, Resumption(None, stream.connector, stream.stream, 0), since=self.since
+        )
+
+    def end(self, cycle: Cycle, stream: StreamPull, reading: Reading, pulled: Pulled) -> None:
+        if reading.cursor is not None:
+            _advance_cursor(cycle, stream, reading.cursor, pulled.newest)
+
+
+def pull_stream(cycle: Cycle, stream: StreamPull, label: str | None = None) -> None:
+    """Read and store one stream as its mode says; its counts are reported under ``label``
+    (by default ``connector.stream``); a labelled read that found nothing is not."""
     parts, name, kind = cycle.parts, stream.connector, stream.stream
     parts.progress.phase(f"pull {name} {kind}")
     reading = stream.mode.begin(cycle, stream)
@@ -268,9 +335,37 @@ def pull_stream(cycle: Cycle, stream: StreamPull) -> None:
         report["unreadable"] = counts.unreadable
     if counts.clipped:
         report["clipped"] = counts.clipped
-    cycle.report.pulled[f"{name}.{kind}"] = report
+    if label is None or pulled.records:
+        cycle.report.pulled[label or f"{name}.{kind}"] = report
     log.info("sync.pulled", connector=name, stream=kind, since=reading.since, **report)
+    if reading.cursor is not None:
+        _say_if_large(cycle, stream, reading, pulled)
     stream.mode.end(cycle, stream, reading, pulled)
+
+
+def _say_if_large(cycle: Cycle, stream: StreamPull, reading: Reading, pulled: Pulled) -> None:
+    """An incremental pull that read a large share of the org is said so, with what it was:
+    a mass update or an import in the CRM, or records touched without a change LeadSync
+    reads (its own write-backs, where the CRM cannot leave them out, or unmapped fields)."""
+    records = pulled.records
+    if records < LARGE_PULL:
+        return
+    with cycle.parts.store.reading() as conn:
+        known = record_count(conn, stream.connector)
+    if records * 10 < known:
+        return
+    since = f" since {reading.since:%Y-%m-%d %H:%M} UTC" if reading.since else ""
+    same = pulled.counts.unchanged
+    note = (
+        f"{stream.connector} {stream.stream}: a large pull, {records:,} records changed{since} "
+        f"({known:,} people known there); {same:,} of them unchanged in anything LeadSync "
+        "reads (LeadSync's own write-backs read back where the CRM cannot leave them out, "
+        "or edits to fields it does not map): not scored again, but each costs its share "
+        "of the read's API calls"
+    )
+    cycle.report.notes.append(note)
+    log.warning("sync.large_pull", connector=stream.connector, stream=stream.stream,
+                records=records, unchanged=same, known=known)  # fmt: skip
 
 
 def store_pages(parts: EngineParts, reading: Reading, upsert: Stored, in_flight: int = 1) -> Pulled:

@@ -69,6 +69,8 @@ class CycleReport:
     model: dict[str, str] = field(default_factory=dict)
     #: People left queued this cycle because they wait for such a connector.
     people_waiting: int = 0
+    #: What an admin should know of this cycle, in plain sentences (a large pull ...).
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,7 @@ class CycleReport:
             "waiting_for": self.waiting_for,
             "people_waiting": self.people_waiting,
             "model": self.model,
+            "notes": self.notes,
         }
 
     def count_saved(self, saved: Any) -> None:

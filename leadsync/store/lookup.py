@@ -70,3 +70,9 @@ def matrix_counts(conn: sa.Connection) -> dict[str, int]:
         .group_by(scores.c.cell)
     )
     return {cell: n for cell, n in conn.execute(query)}
+
+
+def record_count(conn: sa.Connection, source: str) -> int:
+    """How many records (live or deleted) the store holds from connector ``source``."""
+    query = sa.select(sa.func.count()).where(crm_records.c.source == source)
+    return int(conn.execute(query).scalar() or 0)

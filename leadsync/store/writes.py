@@ -21,7 +21,7 @@ from leadsync.records import RecordRef, WriteOutcome
 from leadsync.store.bulk_insert import insert_rows
 from leadsync.store.identity import chunks, refresh_planner_stats
 from leadsync.store.members import among
-from leadsync.store.schema import crm_records, ledger, pending_writes
+from leadsync.store.schema import actions, crm_records, ledger, pending_writes
 
 #: Written with every change so sales sees when the values were decided; never a reason to write.
 SCORED_AT = "scored_at"
@@ -324,6 +324,18 @@ def rejected_write_count(conn: sa.Connection) -> int:
     """How many writes ``rejected_writes`` would list without a limit."""
     query = sa.select(sa.func.count()).select_from(pending_writes).where(_REJECTED)
     return int(conn.execute(query).scalar_one())
+
+
+def owes_due(conn: sa.Connection, source: str, now: datetime) -> bool:
+    """Whether connector ``source`` has writes due now, or actions (hand-offs, recycles)
+    still to send: whether this cycle will change anything in that CRM."""
+    writes = sa.exists().where(
+        pending_writes.c.source == source,
+        pending_writes.c.state == "pending",
+        pending_writes.c.next_attempt_at <= now,
+    )
+    acts = sa.exists().where(actions.c.source == source, actions.c.state == "pending")
+    return bool(conn.execute(sa.select(sa.or_(writes, acts))).scalar())
 
 
 def pending_counts(conn: sa.Connection) -> dict[str, dict[str, int]]:

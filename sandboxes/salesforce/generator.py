@@ -194,6 +194,9 @@ def _users_and_queues(org: OrgState, now: datetime) -> _People:
         user("Nora", "Quinn", "Marketing Ops Manager", department="Marketing"),
         user("Oscar", "Reyes", "Demand Gen Manager", department="Marketing"),
     ]
+    # The org's own changes (its people, web forms, automation) are not the integration
+    # user's: LeadSync tells its writes from theirs by LastModifiedById.
+    org.background_user_id = people.marketing[0]
     for name, developer in (("Nurture Queue", "Nurture_Queue"), ("Sales Queue", "Sales_Queue")):
         queue = org.insert(
             "Group",

@@ -114,12 +114,13 @@ def _common(
 ) -> dict[str, Reader]:
     stamp = stamp_reader(stamps)
     integration = org.integration_user_id
+    maker = org.background_user_id or integration
     return {
         "CreatedDate": stamp,
         "LastModifiedDate": stamp,
         "SystemModstamp": stamp,
-        "CreatedById": lambda i: integration,
-        "LastModifiedById": lambda i: integration,
+        "CreatedById": lambda i: maker,
+        "LastModifiedById": lambda i: maker,
         "OwnerId": lambda i: integration,
     }
 

@@ -81,6 +81,10 @@ class OrgState:
         self.validation_rules: list[ValidationRule] = default_validation_rules()
         #: The running user of API calls and the owner of records created without one.
         self.integration_user_id: str = ""
+        #: Who changes records outside the API (``insert``/``update`` called directly: the
+        #: org's people, its web forms, its automation); their LastModifiedById. Unset: the
+        #: integration user.
+        self.background_user_id: str = ""
         #: Where the active Lead assignment rule sends leads (set by the generator).
         self.assignment_queue_id: str | None = None
         self.assignment_rule_id = self.ids.new("01Q")
@@ -234,8 +238,10 @@ class OrgState:
         *,
         created: datetime | None = None,
         modified: datetime | None = None,
+        by: str | None = None,
     ) -> str:
-        """Store a new record (no API validation) and return its id.
+        """Store a new record (no API validation) and return its id; ``by`` is who made it
+        (the API's running user; by default ``background_user_id``).
 
         ``created`` backdates CreatedDate and ``modified`` LastModifiedDate/SystemModstamp
         (defaulting to ``created``), so generated history looks lived-in.
@@ -258,9 +264,10 @@ class OrgState:
             )
             if "OwnerId" in definition.fields and not row.get("OwnerId"):
                 row["OwnerId"] = self.integration_user_id
-            if self.integration_user_id:
-                row.setdefault("CreatedById", self.integration_user_id)
-                row.setdefault("LastModifiedById", self.integration_user_id)
+            maker = self._maker(by)
+            if maker:
+                row.setdefault("CreatedById", maker)
+                row.setdefault("LastModifiedById", maker)
             self._derive(object_type, None, row)
             self._rows[object_type][record_id] = _sparse(row)
             self._reindex(definition, None, row)
@@ -274,8 +281,10 @@ class OrgState:
         values: Mapping[str, Any],
         *,
         modified: datetime | None = None,
+        by: str | None = None,
     ) -> None:
-        """Change fields of a record (no API validation); bumps LastModifiedDate/SystemModstamp."""
+        """Change fields of a record (no API validation); bumps LastModifiedDate/SystemModstamp
+        and sets LastModifiedById to ``by`` (by default ``background_user_id``)."""
         definition = self.schema[object_type]
         changes = self._canonical(definition, values)
         full = to18(record_id) or record_id
@@ -285,6 +294,9 @@ class OrgState:
                 raise KeyError(f"{object_type} {record_id} does not exist")
             stamp = modified or self.stamp()
             row = {**old, **changes, "LastModifiedDate": stamp, "SystemModstamp": stamp}
+            maker = self._maker(by)
+            if maker:
+                row["LastModifiedById"] = maker
             for name, value in changes.items():
                 if value is None and definition.fields[name].type == "boolean":
                     row[name] = False
@@ -310,9 +322,9 @@ class OrgState:
                 self._reindex(definition, current, row)
             self._touched(object_type)
 
-    def delete(self, object_type: str, record_id: str) -> None:
+    def delete(self, object_type: str, record_id: str, by: str | None = None) -> None:
         """Move a record to the recycle bin (IsDeleted = true; still visible to queryAll)."""
-        self.update(object_type, record_id, {"IsDeleted": True})
+        self.update(object_type, record_id, {"IsDeleted": True}, by=by)
 
     def merge(self, object_type: str, master_id: str, victim_id: str) -> None:
         """Merge ``victim`` into ``master``: the victim is deleted and points at its master."""
@@ -360,6 +372,9 @@ class OrgState:
                     self.update(object_type, record_id, {target: contact}, modified=stamp)
 
     # --- helpers ----------------------------------------------------------------------------
+    def _maker(self, by: str | None) -> str:
+        return by or self.background_user_id or self.integration_user_id
+
     def _touched(self, object_type: str) -> None:
         if object_type in SECURITY_OBJECTS:
             self.security.changed()

@@ -340,7 +340,7 @@ def create(ctx: WriteContext, definition: ObjectDef, values: dict[str, Any]) -> 
     checked = check_record(ctx, definition, None, values)
     if "OwnerId" in definition.fields and "OwnerId" not in checked:
         checked["OwnerId"] = ctx.org.integration_user_id
-    return ctx.org.insert(definition.name, checked)
+    return ctx.org.insert(definition.name, checked, by=ctx.org.integration_user_id)
 
 
 def update(ctx: WriteContext, definition: ObjectDef, record_id: str, values: dict[str, Any]) -> str:
@@ -358,7 +358,7 @@ def update(ctx: WriteContext, definition: ObjectDef, record_id: str, values: dic
             raise RecordFailure("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
         values = {k: v for k, v in values.items() if k != "Id"}
         checked = check_record(ctx, definition, old, values)
-        ctx.org.update(definition.name, full, checked)
+        ctx.org.update(definition.name, full, checked, by=ctx.org.integration_user_id)
     return full
 
 
@@ -382,7 +382,7 @@ def delete(ctx: WriteContext, record_id: str) -> str:
         refusal = security.refuse_delete(ctx.org, object_type, full)
         if refusal is not None:
             raise RecordFailure(*refusal)
-        ctx.org.delete(object_type, full)
+        ctx.org.delete(object_type, full, by=ctx.org.integration_user_id)
         security.cascade(ctx.org, object_type, full)
     return full
 

@@ -97,4 +97,5 @@ class MemoryDriver:
 @contextmanager
 def memory_driver(tmp: Path) -> Iterator[MemoryDriver]:
     """A memory CRM with enough people to page, and its driver."""
-    yield MemoryDriver(MemoryCRM())
+    # A write bumps the record's stamp and names LeadSync as its last changer, as in a CRM.
+    yield MemoryDriver(MemoryCRM(stamp_writes=True))

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leadsync.records import RecordRef
+from leadsync.records import RecordRef, RecordUpdate
 from tests.contract.drivers import Driver
 
 #: Each example touches the live sandbox org: a few, the same ones every run.
@@ -168,3 +168,28 @@ def test_full_activity_pull_after_a_full_people_pull_has_what_was_logged_in_betw
     crm.log_meeting(pool[0], title)
     names = {a.name for a in crm.connector.pull_activities(None)}
     assert title in names
+
+
+def test_a_pull_skipping_own_writes_leaves_out_only_records_the_connector_changed_last(
+    crm: Driver,
+) -> None:
+    """A record LeadSync wrote last is left out where the CRM can tell; one someone changed
+    after LeadSync's write is not. A CRM that cannot tell returns both, and a pull that
+    does not ask to skip always does."""
+    written = crm.new_person(f"own-write-{next(_titles)}@example.com")
+    edited = crm.new_person(f"own-then-edited-{next(_titles)}@example.com")
+    since = min(crm.change(written), crm.change(edited))
+    outcomes = crm.connector.write(
+        [RecordUpdate(written, {"score": 41}), RecordUpdate(edited, {"score": 42})]
+    )
+    assert all(o.ok for o in outcomes), outcomes
+    crm.change(edited)  # someone edits it after LeadSync's write
+
+    skipping = {p.ref for p in crm.connector.pull_people(since, skip_own_writes=True)}
+    everything = {p.ref for p in crm.connector.pull_people(since)}
+    assert {written, edited} <= everything
+    assert edited in skipping
+    if crm.connector.capabilities.skips_own_writes:
+        assert written not in skipping
+    else:
+        assert written in skipping

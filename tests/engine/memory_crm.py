@@ -53,6 +53,9 @@ from tests.engine.memory_schema import (
 # Faults live in their own module; engine tests import them from here.
 __all__ = ["BUG", "FAULT_KINDS", "Fault", "Fired", "MemoryCRM", "MemoryConnector"]
 
+#: Who changed a record last when it was LeadSync's write (``people[pid]["by"]``).
+OWN_WRITE = "leadsync"
+
 #: Record-level codes the real connectors mark retriable (Salesforce's TRANSIENT_CODES).
 RETRIABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
 
@@ -150,6 +153,7 @@ class MemoryCRM:
         """Change a record's own columns (``opted_out``, ``deleted`` ...) and bump its stamp."""
         self.people[pid].update(changes)
         self.people[pid]["modified"] = self.tick().isoformat()
+        self.people[pid].pop("by", None)  # someone other than LeadSync changed it last
         self.save()
 
     def set_attribute(self, pid: str, name: str, value: Any) -> None:
@@ -246,8 +250,10 @@ class MemoryConnector:
         self.mapping = dict(mapping or {name: name for name in ATTRIBUTE_FIELDS})
         # A test double stands in for either CRM: its programmes are lists when it plays
         # HubSpot, campaigns otherwise (the real connectors declare theirs).
+        # Like the real ones, it tells its own writes from others' unless it plays HubSpot.
         self.capabilities = capabilities or Capabilities(
-            nurture="list" if name == "hubspot" else "campaign"
+            nurture="list" if name == "hubspot" else "campaign",
+            skips_own_writes=name != "hubspot",
         )
         self.calls = 0
         self.fail_writes = fail_writes
@@ -317,14 +323,18 @@ class MemoryConnector:
         *,
         resume: str | None = None,
         checkpoint: Callable[[str], None] | None = None,
+        skip_own_writes: bool = False,
     ) -> Iterator[PersonRecord]:
         self.calls += 1
         rows = sorted(self.crm.people.items(), key=lambda kv: kv[1]["modified"])
         fault = self._pull_fault("pull_people")
+        # Filtered by the CRM, as a query's WHERE: pages hold only what it returns.
+        if since is not None:
+            rows = [(pid, p) for pid, p in rows if datetime.fromisoformat(p["modified"]) >= since]
+        if skip_own_writes and since is not None and self.capabilities.skips_own_writes:
+            rows = [(pid, p) for pid, p in rows if p.get("by") != OWN_WRITE]
         for pid, p in self._paged(rows, resume, checkpoint, "pull_people", fault):
-            modified = datetime.fromisoformat(p["modified"])
-            if since is None or modified >= since:
-                yield self._person(pid, p, modified)
+            yield self._person(pid, p, datetime.fromisoformat(p["modified"]))
 
     def _pull_fault(self, call: str) -> Fault | None:
         armed = self.faults.get(call)
@@ -467,6 +477,7 @@ class MemoryConnector:
     def _stamp(self, pid: str) -> None:
         if self.crm.stamp_writes and pid in self.crm.people:
             self.crm.people[pid]["modified"] = self.crm.tick().isoformat()
+            self.crm.people[pid]["by"] = OWN_WRITE
 
     def write(self, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
         if self.fail_writes:

@@ -96,7 +96,11 @@ def test_another_model_refuses_to_write_until_adopted_then_reaches_everyone(
     assert isinstance(connector, MemoryConnector)
     pulls = connector.pages_read
     adopted = loose.run(CycleRequest(rescore=True, adopt_model=True))
-    assert adopted.status == "ok" and connector.pages_read == pulls  # nothing re-pulled
+    assert adopted.status == "ok"
+    # Nothing pulled again. Only others' edits since the last poll are looked for before the
+    # rescore writes over them (one page: the overlap behind the cursor), and none found.
+    assert connector.pages_read - pulls <= 1
+    assert all(c["inserted"] == c["updated"] == 0 for c in adopted.pulled.values())
     flips = sum(1 for pid, fit in fits(crm).items() if fit != before[pid])
     assert flips > 10 and preview.would_write["per_field"]["fit"] == flips
     assert adopted.written == {"salesforce": flips}

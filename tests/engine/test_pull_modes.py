@@ -35,7 +35,9 @@ def test_each_stream_is_read_as_the_request_asks(request: CycleRequest, name: st
         assert people == activities == Everything(request.since)
     else:
         assert activities == FromCursor(request.reread)
-        assert people == (ById(named) if named else FromCursor(request.reread))
+        # The daily re-read reads LeadSync's own writes too; a plain poll leaves them out.
+        own = FromCursor(request.reread, skip_own_writes=request.reread is None)
+        assert people == (ById(named) if named else own)
     # Only a read of everything that changed closes a stream's gap.
     assert people.complete == (not named or request.full)
     assert activities.complete
