@@ -358,10 +358,8 @@ def _say_if_large(cycle: Cycle, stream: StreamPull, reading: Reading, pulled: Pu
     same = pulled.counts.unchanged
     note = (
         f"{stream.connector} {stream.stream}: a large pull, {records:,} records changed{since} "
-        f"({known:,} people known there); {same:,} of them unchanged in anything LeadSync "
-        "reads (LeadSync's own write-backs read back where the CRM cannot leave them out, "
-        "or edits to fields it does not map): not scored again, but each costs its share "
-        "of the read's API calls"
+        f"(of {known:,} known); {same:,} changed nothing LeadSync reads and were not scored "
+        "again (its own write-backs, where the CRM cannot leave them out, or unmapped fields)"
     )
     cycle.report.notes.append(note)
     log.warning("sync.large_pull", connector=stream.connector, stream=stream.stream,

@@ -146,3 +146,24 @@ def test_a_catch_up_that_fails_stops_that_crms_writes_for_the_cycle(store: Store
     assert len(crm.write_log) == writes  # nothing written on what it could not check
     connector.pull_people = real  # type: ignore[method-assign]
     assert sync.run().written == {"mem": 1}
+
+
+def test_a_large_pull_is_said_so_with_how_much_of_it_changed_nothing(store: Store) -> None:
+    """Played as HubSpot (no pull leaves LeadSync's writes out): after a backfill of 1,000
+    people the next sync reads them all back, and says so."""
+    crm, clock = _world(1_000)
+    sync = engine(store, MemoryConnector(crm, name="hubspot"), clock=clock)
+    assert sync.run(CycleRequest(full=True)).notes == []  # a backfill reads everything anyway
+
+    clock.now += timedelta(minutes=5)
+    crm.set_clock(clock.now)
+    report = sync.run()
+    assert sum(report.pulled["hubspot.people"].values()) == 1_000
+    (note,) = report.notes
+    assert "hubspot people: a large pull, 1,000 records changed" in note
+    assert "1,000 changed nothing LeadSync reads" in note
+
+    clock.now += timedelta(minutes=5)
+    crm.set_clock(clock.now)
+    crm.set_attribute("L1", "industry", "Manufacturing")
+    assert sync.run().notes == []  # one record is not news
