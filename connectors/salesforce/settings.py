@@ -56,7 +56,8 @@ class SalesforceSettings(ConnectorSettingsBase):
     bulk_page_size: int = Field(default=50_000, ge=1, le=1_000_000)
     #: A cycle's pull leaves out Leads and Contacts whose last change was LeadSync's own write
     #: (``LastModifiedById`` is LeadSync's user): it does not read back what it wrote. Set
-    #: true when another tool writes as the same user, so its changes are read every cycle.
+    #: true when another tool writes as the same user, or a Flow that LeadSync's writes start
+    #: changes a field LeadSync reads (it runs as LeadSync's user): then every cycle reads them.
     reread_own_writes: bool = False
 
     # -- On the wire: timeouts and the quick retries of an unreachable host ------------------

@@ -162,7 +162,10 @@ class SyncEngine(EngineParts):
             guarded(report, name, pulls.catch_up, cycle, name)
             if len(report.errors) == errors:
                 writing.append(name)  # else its writes could rest on an edit it missed
-        score_phase.score(cycle)  # whoever the catch-up found changed (none: a no-op)
+        # Whoever the catch-up found changed (none: a no-op); someone it found back after
+        # ``forget`` waits to be re-read whole, as anyone held does.
+        holds.find_held(cycle)
+        score_phase.score(cycle)
         if acting is not None:
             # Before the field writes: speed-to-lead is the point of a hand-off.
             for name in writing:

@@ -263,6 +263,9 @@ class MemoryConnector:
         self.read_by_id: list[list[RecordRef]] = []
         #: Every ``read_people`` call, answered or not: its refs and whether it answered.
         self.read_attempts: list[tuple[list[RecordRef], bool]] = []
+        #: Changes made in the CRM when the next activities pull starts (after the people
+        #: pull): edits that land while a cycle runs, between its read and its writes.
+        self.during_activities_pull: list[Callable[[], None]] = []
         #: Armed faults per call name (``pull_people``, ``write``, ``create_tasks`` ...).
         self.faults: dict[str, list[Fault]] = {}
         self.fired: list[Fired] = []
@@ -437,6 +440,9 @@ class MemoryConnector:
         checkpoint: Callable[[str], None] | None = None,
     ) -> Iterator[ActivityRecord]:
         self.calls += 1
+        while self.during_activities_pull:
+            # Someone works in the CRM while the cycle runs: after it read the people.
+            self.during_activities_pull.pop(0)()
         rows = sorted(self.crm.activities.items(), key=lambda kv: kv[1]["modified"])
         fault = self._pull_fault("pull_activities")
         for aid, a in self._paged(rows, resume, checkpoint, "pull_activities", fault):

@@ -143,7 +143,10 @@ def _event(rng: random.Random, alive: list[int]) -> Step:
         return Step(kind, who, n=rng.choice((0, 1)))
     if kind == "edit":
         attribute = rng.choice(sorted(VALUES))
-        return Step(kind, who, crm, attribute, rng.randrange(len(VALUES[attribute])))
+        n = rng.randrange(len(VALUES[attribute]))
+        # A third of the edits land while a cycle runs (drawn without another random
+        # number, so the lives of earlier seeds keep their shape).
+        return Step("edit_during" if (who + n) % 3 == 0 else kind, who, crm, attribute, n)
     if kind == "reject":
         return Step(kind, who, crm, rng.choice(REJECTIONS), rng.choice((0, 1, 2, 3)))
     if kind == "rep":

@@ -99,6 +99,29 @@ def test_after_forget_a_returning_person_is_not_scored_from_one_record(world: Wo
         assert all(not missing_history(world, conn, pid, email) for pid, email in scored)
 
 
+def test_a_person_back_after_forget_found_by_the_catch_up_waits_to_be_read_whole(
+    world: World,
+) -> None:
+    """bench/life.py seed 516, shrunk: a forgotten lead edited while a Salesforce cycle ran
+    came back through the read before the writes (``pulls.catch_up``) and was scored at
+    once, without the HubSpot email open ``forget`` had removed: "scored without activity
+    hubspot:Activity:HA1". The holds are now found again before that second scoring."""
+    play(
+        world,
+        Step("create", 8, "both", n=4),
+        Step("email", 8, HS, "email_open"),
+        Step("cycle", arg=HS),
+        Step("cycle", arg=SF),
+        Step("forget", 8),
+        Step("edit_during", 8, SF, "title", 4),
+        Step("create", 6, SF, n=2),
+    )
+    facts = play(world, Step("cycle", arg=SF))
+    assert [
+        v for v in check_cycle(world, facts) if v.invariant == "scored_from_partial_history"
+    ] == []
+
+
 def test_readyz_is_not_ready_after_a_connector_cycle_failed(world: World) -> None:
     play(world, Step("create", 0, SF), Step("cycle", arg=SF))
     facts = play(world, Step("fault", crm=SF, arg="pull_people:5xx"), Step("cycle", arg=SF))

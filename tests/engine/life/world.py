@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,14 @@ class World:
         self.crms[step.crm].set_attribute(rid, step.arg, value)
         if step.n >= 3:
             self.steps["unreadable"] += 1
+        return True
+
+    def _do_edit_during(self, step: Step) -> bool:
+        """An edit that lands while the connector's next cycle runs, after it read the people
+        (a rep working the lead as LeadSync scores it)."""
+        if self.live(step.crm, step.who) is None:
+            return False
+        self.connectors[step.crm].during_activities_pull.append(partial(self._do_edit, step))
         return True
 
     def _do_form(self, step: Step) -> bool:
