@@ -294,7 +294,12 @@ def catch_up(cycle: Cycle, name: str) -> None:
         since = cycle.read_began - parts.settings.overlap
     mode = CaughtUp(since)
     stream = StreamPull(name, "people", connector.pull_people, people, 1, mode)
-    pull_stream(cycle, stream, label=f"{name}.people (changed while this cycle ran)")
+    try:
+        pull_stream(cycle, stream, label=f"{name}.people (changed while this cycle ran)")
+    except BaseException as exc:
+        # What it stored may be half of what changed: a gap, as a failed pull leaves.
+        _record_gap(parts, stream, exc)
+        raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -266,6 +266,8 @@ class MemoryConnector:
         #: Changes made in the CRM when the next activities pull starts (after the people
         #: pull): edits that land while a cycle runs, between its read and its writes.
         self.during_activities_pull: list[Callable[[], None]] = []
+        #: ``pull_people`` calls so far (a test resets it per cycle with ``fired``).
+        self.people_pulls = 0
         #: Armed faults per call name (``pull_people``, ``write``, ``create_tasks`` ...).
         self.faults: dict[str, list[Fault]] = {}
         self.fired: list[Fired] = []
@@ -300,10 +302,10 @@ class MemoryConnector:
 
     def _fire(self, call: str, fault: Fault, after: int = 0) -> None:
         if fault.kind == BUG:
-            self.fired.append(Fired(call, fault.kind, True, after))
+            self.fired.append(Fired(call, fault.kind, True, after, self._nth(call)))
             raise RuntimeError(f"{self.name}: a bug in the connector's {call}")
         error = fault.error(self.name)
-        self.fired.append(Fired(call, fault.kind, error is not None, after))
+        self.fired.append(Fired(call, fault.kind, error is not None, after, self._nth(call)))
         if error is not None:
             raise error
 
@@ -329,6 +331,7 @@ class MemoryConnector:
         skip_own_writes: bool = False,
     ) -> Iterator[PersonRecord]:
         self.calls += 1
+        self.people_pulls += 1
         rows = sorted(self.crm.people.items(), key=lambda kv: kv[1]["modified"])
         fault = self._pull_fault("pull_people")
         # Filtered by the CRM, as a query's WHERE: pages hold only what it returns.
@@ -338,6 +341,9 @@ class MemoryConnector:
             rows = [(pid, p) for pid, p in rows if p.get("by") != OWN_WRITE]
         for pid, p in self._paged(rows, resume, checkpoint, "pull_people", fault):
             yield self._person(pid, p, datetime.fromisoformat(p["modified"]))
+
+    def _nth(self, call: str) -> int:
+        return self.people_pulls if call == "pull_people" else 0
 
     def _pull_fault(self, call: str) -> Fault | None:
         armed = self.faults.get(call)

@@ -83,3 +83,6 @@ class Fired:
     kind: str
     raised: bool
     after: int
+    #: Which ``pull_people`` call of the cycle it was (1: the cycle's pull; 2: the read of
+    #: others' changes before its writes, ``engine.pulls.catch_up``); 0 for other calls.
+    nth: int = 0

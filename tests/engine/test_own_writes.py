@@ -15,6 +15,7 @@ import pytest
 from leadsync.engine.request import CycleRequest
 from leadsync.records import ActivityRecord
 from leadsync.store import Store
+from leadsync.store.runs import pull_gaps_of
 from tests.engine.memory_crm import MemoryConnector, MemoryCRM
 from tests.engine.test_cycle import Clock, engine
 
@@ -144,6 +145,8 @@ def test_a_catch_up_that_fails_stops_that_crms_writes_for_the_cycle(store: Store
     report = sync.run()
     assert report.status != "ok" and "mem" in report.failed_connectors
     assert len(crm.write_log) == writes  # nothing written on what it could not check
+    with store.reading() as conn:  # and what it stored of that read is half of it: a gap
+        assert [(g.connector, g.stream) for g in pull_gaps_of(conn, ["mem"])] == [("mem", "people")]
     connector.pull_people = real  # type: ignore[method-assign]
     assert sync.run().written == {"mem": 1}
 

@@ -410,7 +410,7 @@ class World:
         for crm in self.crms.values():
             crm.set_clock(self.now)
         for connector in self.connectors.values():
-            connector.fired = []
+            connector.fired, connector.people_pulls = [], 0
         self.cycles += 1
         pulled = (kind,) if kind in (SF, HS) else (HS,) if kind == "hook" else (SF, HS)
         facts = CycleFacts(self.cycles, kind, self.now, pulled)
@@ -459,7 +459,9 @@ class World:
         whose pull failed."""
         failed = set()
         for name in facts.pulled:
-            raised = {f.call for f in facts.raised(name)}
+            # A second people read (others' changes, read after scoring and before the
+            # writes) that fails stops the writes, not a pull the scores rested on.
+            raised = {f.call for f in facts.raised(name) if f.nth <= 1}
             by_id = name == HS and facts.by_id_failed
             people_ok = "pull_people" not in raised and not by_id and facts.crash is None
             activities_ok = people_ok and "pull_activities" not in raised
