@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadsync.records import RecordRef, WriteOutcome
-from leadsync.store.identity import chunks
+from leadsync.store.identity import chunks, mark_dirty
 from leadsync.store.members import among
 from leadsync.store.schema import actions, crm_records
 
@@ -167,6 +167,7 @@ def record_action_outcomes(
             .values(state=DONE, done_at=now, error_code=None, error_message=None)
         )
     counts.done = len(done_ids)
+    _note_own_changes(conn, [i for i, o in zip(due, outcomes, strict=True) if o.ok], now)
     for item, outcome in zip(due, outcomes, strict=True):
         if outcome.ok:
             continue
@@ -187,6 +188,27 @@ def record_action_outcomes(
         counts.parked += parked
         counts.rejected += not parked
     return counts
+
+
+def _note_own_changes(conn: sa.Connection, done: Sequence[DueAction], now: datetime) -> None:
+    """The owner and status a confirmed owner change gave a record are what the CRM now
+    holds: pulls leave LeadSync's own writes out (``Capabilities.skips_own_writes``), so the
+    stored copy takes them here, or a later read would take the owner it had before for
+    someone else's re-assignment (the hand-off's SLA watch follows the record's owner). Its
+    person is scored again next cycle, as the record read back would have had them."""
+    touched: set[int] = set()
+    for item in done:
+        if item.kind != "owner":
+            continue
+        values = {k: item.payload.get(k) for k in ("owner_id", "status")}
+        values = {k: v for k, v in values.items() if v is not None}
+        if not values:
+            continue
+        uid = str(item.ref)
+        conn.execute(sa.update(crm_records).where(crm_records.c.uid == uid).values(**values))
+        query = sa.select(crm_records.c.person_id).where(crm_records.c.uid == uid)
+        touched.update(p for p in conn.execute(query).scalars() if p is not None)
+    mark_dirty(conn, touched, now)
 
 
 def retarget_to_successors(

@@ -122,6 +122,26 @@ def test_a_person_back_after_forget_found_by_the_catch_up_waits_to_be_read_whole
     ] == []
 
 
+def test_a_hand_off_leadsync_made_is_not_taken_for_a_rep_reassigning_the_lead(
+    world: World,
+) -> None:
+    """bench/life.py seed 897, shrunk: a lead recycled, edited while the next Salesforce
+    cycle ran and handed off again in it. The read before the writes stored the lead with
+    the nurture queue as owner; the hand-off then gave it to a rep, a write the next pulls
+    leave out, so the SLA watch took the stored queue owner for a re-assignment and closed
+    the hand-off. A confirmed owner change now updates the stored record."""
+    play(
+        world,
+        Step("create", crm="both", n=3),
+        Step("form", crm=SF, arg="Contact Us"),
+        Step("status", crm=SF, arg="Unqualified"),
+        Step("cycle", arg=SF),
+        Step("edit_during", crm=SF, arg="country", n=6),
+        Step("form", crm=SF, arg="Contact Us"),
+    )
+    assert [v for v in converge(world) if v.invariant == "converged_owner"] == []
+
+
 def test_readyz_is_not_ready_after_a_connector_cycle_failed(world: World) -> None:
     play(world, Step("create", 0, SF), Step("cycle", arg=SF))
     facts = play(world, Step("fault", crm=SF, arg="pull_people:5xx"), Step("cycle", arg=SF))
