@@ -218,7 +218,10 @@ def known_opt_out(world: World, email: str | None) -> str | None:
         seen = world.seen_until.get((source, "people"))
         if record is None or record.get("email") != email or not record.get("opted_out"):
             continue
-        if record.get("deleted") or seen is None or at >= seen:
+        # A converted or merged-away record is frozen history: its flag went to the record
+        # it became (Salesforce copies HasOptedOutOfEmail to the contact), whose flag the
+        # CRM keeps current from then on (an opt-in there lifts it).
+        if record.get("deleted") or record.get("merged_into") or seen is None or at >= seen:
             continue
         flagged = f"{source} record {rid} opted out at {at:%m-%d %H:%M:%S}"
         break
