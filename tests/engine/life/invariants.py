@@ -266,7 +266,10 @@ def _nothing_acted_on_a_failed_pull(world: World, facts: CycleFacts, conn: sa.Co
             crm_records.c.source.in_(failed)
         )
     ):
-        exposed.setdefault(person_id, uid)
+        # A record first read after the cycle scored (the read of others' changes before
+        # its writes, ``engine.pulls.catch_up``) was not known when it scored.
+        if uid in facts.known_records:
+            exposed.setdefault(person_id, uid)
     for person_id, uid in conn.execute(
         sa.select(activities.c.person_id, activities.c.uid).where(
             activities.c.person_id.is_not(None),

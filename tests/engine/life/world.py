@@ -90,6 +90,8 @@ class CycleFacts:
     failed_pulls: frozenset[str] = frozenset()
     #: The webhook's people could not be read by id (a hook cycle's people pull failed).
     by_id_failed: bool = False
+    #: The records the store held when the cycle began (what LeadSync knew of).
+    known_records: frozenset[str] = frozenset()
 
     def raised(self, connector: str | None = None) -> list[Fired]:
         """Faults that reached the engine as errors (of one connector, or any)."""
@@ -413,7 +415,9 @@ class World:
             connector.fired, connector.people_pulls = [], 0
         self.cycles += 1
         pulled = (kind,) if kind in (SF, HS) else (HS,) if kind == "hook" else (SF, HS)
-        facts = CycleFacts(self.cycles, kind, self.now, pulled)
+        with self.store.reading() as conn:
+            known = frozenset(conn.execute(sa.select(crm_records.c.uid)).scalars())
+        facts = CycleFacts(self.cycles, kind, self.now, pulled, known_records=known)
         reads_before = len(self.connectors[HS].read_attempts)
         notified: Sequence[RecordRef] = ()
         try:
