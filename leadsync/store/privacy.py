@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from leadsync.emails import normalize_email
 from leadsync.store import unreadable
 from leadsync.store.identity import chunks
-from leadsync.store.returning import remember_forgotten
+from leadsync.store.returning import remember_forgotten, remember_forgotten_address
 from leadsync.store.schema import (
     actions,
     activities,
@@ -84,6 +84,10 @@ def forget(conn: sa.Connection, email: str, now: datetime) -> Forgotten:
         activity_uids += conn.execute(
             sa.select(activities.c.uid).where(activities.c.person_id.in_(part))
         ).scalars()
+    if activity_uids and not person_ids:
+        # Only activities carried the address: its return must still be read whole.
+        remember_forgotten_address(conn, address, now)
+        result.rows["remembered_record_hashes"] += 1
     result.rows[unreadable_values.name] = unreadable.forget(conn, [*uids, *activity_uids])
     # Children before parents (foreign keys), the outbox before the records it points at.
     for part in chunks(uids):

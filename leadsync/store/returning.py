@@ -85,6 +85,19 @@ def any_forgotten(conn: sa.Connection) -> bool:
     return conn.execute(sa.select(forgotten_records.c.uid_hash).limit(1)).first() is not None
 
 
+def remember_forgotten_address(conn: sa.Connection, address: str, now: datetime) -> None:
+    """``forget`` of an address only activities carried (an email event of a contact never
+    pulled): keep its hash, so a record with it later is read whole, and those activities
+    with it, instead of scored without them."""
+    key = address_hash(address)
+    conn.execute(sa.delete(forgotten_records).where(forgotten_records.c.uid_hash == key))
+    conn.execute(
+        sa.insert(forgotten_records),
+        [{"uid_hash": key, "acted_team": None, "acted_cell": None, "recycled_at": None,
+          "recycle_count": 0, "forgotten_at": now}],
+    )  # fmt: skip
+
+
 def find_returning(conn: sa.Connection, records: Mapping[str, str | None], now: datetime) -> int:
     """Queue the people of stored records (uid -> address) whose id or address was
     forgotten; how many."""

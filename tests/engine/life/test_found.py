@@ -142,6 +142,31 @@ def test_a_hand_off_leadsync_made_is_not_taken_for_a_rep_reassigning_the_lead(
     assert [v for v in converge(world) if v.invariant == "converged_owner"] == []
 
 
+def test_an_address_only_an_email_event_carried_is_read_whole_when_it_returns(
+    world: World,
+) -> None:
+    """bench/life.py seed 1599, shrunk: a HubSpot unsubscribe of an address whose contact
+    LeadSync never pulled was stored on its own; ``forget`` of that address deleted it and
+    kept no hash (no person had it), so when a Salesforce lead with the address arrived it
+    was not read whole and was scored without the unsubscribe (while HubSpot's pull failed).
+    ``forget`` now keeps the address's hash in that case too."""
+    play(
+        world,
+        Step("cycle", arg="all"),
+        Step("create", 1, HS, n=2),
+        Step("cycle", arg=SF),
+        Step("email", 1, HS, "unsubscribe"),
+        Step("create", 4, "both", n=1),
+        Step("cycle", arg="hook"),
+        Step("create", 1, SF, n=1),
+        Step("fault", crm=HS, arg="pull_people:expired", n=1),
+        Step("forget", 1),
+    )
+    facts = play(world, Step("cycle", arg="all"))
+    found = [v for v in check_cycle(world, facts) if v.invariant == "scored_from_partial_history"]
+    assert found == []
+
+
 def test_readyz_is_not_ready_after_a_connector_cycle_failed(world: World) -> None:
     play(world, Step("create", 0, SF), Step("cycle", arg=SF))
     facts = play(world, Step("fault", crm=SF, arg="pull_people:5xx"), Step("cycle", arg=SF))
