@@ -196,19 +196,17 @@ def _note_own_changes(conn: sa.Connection, done: Sequence[DueAction], now: datet
     stored copy takes them here, or a later read would take the owner it had before for
     someone else's re-assignment (the hand-off's SLA watch follows the record's owner). Its
     person is scored again next cycle, as the record read back would have had them."""
-    touched: set[int] = set()
+    uids: list[str] = []
     for item in done:
-        if item.kind != "owner":
-            continue
         values = {k: item.payload.get(k) for k in ("owner_id", "status")}
         values = {k: v for k, v in values.items() if v is not None}
-        if not values:
-            continue
-        uid = str(item.ref)
-        conn.execute(sa.update(crm_records).where(crm_records.c.uid == uid).values(**values))
-        query = sa.select(crm_records.c.person_id).where(crm_records.c.uid == uid)
-        touched.update(p for p in conn.execute(query).scalars() if p is not None)
-    mark_dirty(conn, touched, now)
+        if item.kind == "owner" and values:
+            uids.append(str(item.ref))
+            update = sa.update(crm_records).where(crm_records.c.uid == uids[-1])
+            conn.execute(update.values(**values))
+    for part in chunks(uids):
+        people = sa.select(crm_records.c.person_id).where(among(conn, crm_records.c.uid, part))
+        mark_dirty(conn, conn.execute(people).scalars(), now)
 
 
 def retarget_to_successors(

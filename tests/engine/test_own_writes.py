@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from leadsync.engine.request import CycleRequest
+from leadsync.errors import RetriableSyncError
 from leadsync.records import ActivityRecord
 from leadsync.store import Store
 from leadsync.store.runs import pull_gaps_of
@@ -36,6 +37,12 @@ def _world(people: int = 120) -> tuple[MemoryCRM, Clock]:
     return crm, clock
 
 
+def _later(clock: Clock, crm: MemoryCRM) -> None:
+    """Five minutes on, on both clocks."""
+    clock.now += timedelta(minutes=5)
+    crm.set_clock(clock.now)
+
+
 def _read(report: Any, stream: str = "mem.people") -> int:
     return sum(report.pulled.get(stream, {}).values())
 
@@ -46,8 +53,7 @@ def test_a_sync_after_a_backfill_reads_none_of_the_backfills_own_writes(store: S
     backfill = sync.run(CycleRequest(full=True))
     assert backfill.written == {"mem": 120}
 
-    clock.now += timedelta(minutes=5)
-    crm.set_clock(clock.now)
+    _later(clock, crm)
     crm.set_attribute("L7", "industry", "Manufacturing")  # a rep's edit
     report = sync.run()
 
@@ -60,8 +66,7 @@ def test_the_daily_reread_reads_own_writes_too(store: Store) -> None:
     crm, clock = _world(30)
     sync = engine(store, MemoryConnector(crm), clock=clock)
     sync.run(CycleRequest(full=True))
-    clock.now += timedelta(minutes=5)
-    crm.set_clock(clock.now)
+    _later(clock, crm)
     report = sync.run(CycleRequest(decay=True, reread=timedelta(hours=24)))
     assert _read(report) == 30  # what an edit hidden by a write could hide is read here
 
@@ -90,8 +95,7 @@ def test_an_edit_made_while_a_cycle_runs_is_read_before_the_write_that_would_hid
 
     # Next cycle: L3 scores again (a form fill), and while the cycle runs a rep sets its
     # industry. The cycle's write to L3 would name LeadSync as its last changer.
-    clock.now += timedelta(minutes=5)
-    crm.set_clock(clock.now)
+    _later(clock, crm)
     crm.add_activity("A3", "L3", "form_submission", "Contact Us")
     connector = _EditsWhilePulling(
         crm, lambda: crm.set_attribute("L3", "industry", "Manufacturing")
@@ -104,8 +108,7 @@ def test_an_edit_made_while_a_cycle_runs_is_read_before_the_write_that_would_hid
     # kept seeing "poor" until the daily re-read.
     assert report.pulled["mem.people (changed while this cycle ran)"]["updated"] == 1
     assert crm.fields["L3"]["fit"] == "good" and crm.fields["L3"]["score"] == 50
-    clock.now += timedelta(minutes=5)
-    crm.set_clock(clock.now)
+    _later(clock, crm)
     assert sync.run().written == {}  # nothing left behind
 
 
@@ -114,8 +117,7 @@ def test_a_cycle_that_changes_nothing_in_the_crm_does_not_read_again(store: Stor
     connector = MemoryConnector(crm)
     sync = engine(store, connector, clock=clock)
     sync.run(CycleRequest(full=True))
-    clock.now += timedelta(minutes=5)
-    crm.set_clock(clock.now)
+    _later(clock, crm)
     calls = connector.calls
     report = sync.run()
     assert report.written == {} and not report.actions.get("actions_done")
@@ -127,21 +129,20 @@ def test_a_catch_up_that_fails_stops_that_crms_writes_for_the_cycle(store: Store
     connector = MemoryConnector(crm)
     sync = engine(store, connector, clock=clock)
     sync.run(CycleRequest(full=True))
-    clock.now += timedelta(minutes=5)
-    crm.set_clock(clock.now)
+    _later(clock, crm)
     crm.add_activity("A1", "L1", "form_submission", "Contact Us")
     writes = len(crm.write_log)
 
     real = connector.pull_people
+    reads: list[Any] = []
 
-    def failing_second_read(since: Any, **kw: Any) -> Any:
-        if kw.get("skip_own_writes") and connector.calls >= 1 and failing_second_read.seen:
-            raise ConnectionError("refused")
-        failing_second_read.seen = True
+    def refused_on_the_catch_up(since: Any, **kw: Any) -> Any:
+        reads.append(since)
+        if len(reads) == 2:  # the cycle's pull, then the read before its writes
+            raise RetriableSyncError("cannot connect to the CRM", connector="mem")
         return real(since, **kw)
 
-    failing_second_read.seen = False  # type: ignore[attr-defined]
-    connector.pull_people = failing_second_read  # type: ignore[method-assign]
+    connector.pull_people = refused_on_the_catch_up  # type: ignore[method-assign]
     report = sync.run()
     assert report.status != "ok" and "mem" in report.failed_connectors
     assert len(crm.write_log) == writes  # nothing written on what it could not check
@@ -158,15 +159,13 @@ def test_a_large_pull_is_said_so_with_how_much_of_it_changed_nothing(store: Stor
     sync = engine(store, MemoryConnector(crm, name="hubspot"), clock=clock)
     assert sync.run(CycleRequest(full=True)).notes == []  # a backfill reads everything anyway
 
-    clock.now += timedelta(minutes=5)
-    crm.set_clock(clock.now)
+    _later(clock, crm)
     report = sync.run()
     assert sum(report.pulled["hubspot.people"].values()) == 1_000
     (note,) = report.notes
     assert "hubspot people: a large pull, 1,000 records changed" in note
     assert "1,000 changed nothing LeadSync reads" in note
 
-    clock.now += timedelta(minutes=5)
-    crm.set_clock(clock.now)
+    _later(clock, crm)
     crm.set_attribute("L1", "industry", "Manufacturing")
     assert sync.run().notes == []  # one record is not news
