@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.salesforce.fields import Describer, resolve
-from connectors.salesforce.mapping import SalesforceMapping
+from connectors.salesforce.mapping import FORM_FIELD_KEYS, SalesforceMapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +44,7 @@ def inputs(mapping: SalesforceMapping, describe: Describer) -> Iterator[FieldRef
             yield _holder(describe, sobject, path)
     forms = mapping.activities.forms
     if forms.source == "custom_object":
-        for key in (
-            "email_field",
-            "name_field",
-            "url_field",
-            "lead_field",
-            "contact_field",
-            "submitted_at_field",
-        ):
+        for key in FORM_FIELD_KEYS:
             path = getattr(forms, key)
             if path:
                 yield _holder(describe, forms.object, path)

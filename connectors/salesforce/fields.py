@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from connectors.salesforce.mapping import PEOPLE_OBJECTS, SalesforceMapping
+from connectors.salesforce.mapping import FORM_FIELD_KEYS, PEOPLE_OBJECTS, SalesforceMapping
 from leadsync.records import CheckProblem, FieldInfo
 from mappings import MAPPING_FILE
 
@@ -459,14 +459,7 @@ def _check_forms(mapping: SalesforceMapping, describe: Describer) -> Iterator[Ch
             f"'none' in {MAPPING_FILE}; {_object_access_fix(forms.object)}",
         )
         return
-    for key in (
-        "email_field",
-        "name_field",
-        "url_field",
-        "lead_field",
-        "contact_field",
-        "submitted_at_field",
-    ):
+    for key in FORM_FIELD_KEYS:
         path = getattr(forms, key)
         if not path:
             continue

@@ -129,6 +129,17 @@ class EventSource(_Strict):
     kind: ActivityKind = "meeting"
 
 
+#: The field keys of a form submission object (``FormSource``), in the order checks name them.
+FORM_FIELD_KEYS = (
+    "email_field",
+    "name_field",
+    "url_field",
+    "lead_field",
+    "contact_field",
+    "submitted_at_field",
+)
+
+
 class FormSource(_Strict):
     """Where form submissions come from: a custom object, responded campaign members, or none."""
 
@@ -143,15 +154,7 @@ class FormSource(_Strict):
     #: With ``source = "campaign_members"``: responded members of these campaign types.
     campaign_types: list[str] = Field(default_factory=lambda: ["Website"])
 
-    @field_validator(
-        "object",
-        "email_field",
-        "name_field",
-        "url_field",
-        "lead_field",
-        "contact_field",
-        "submitted_at_field",
-    )
+    @field_validator("object", *FORM_FIELD_KEYS)
     @classmethod
     def _names(cls, value: str | None) -> str | None:
         return None if value is None else _api_name(value)

@@ -183,16 +183,22 @@ class SandboxApi:
             headers,
         )
 
+    def _count_call(self) -> tuple[bool, int]:
+        """Count one call against the org's daily allowance: whether it was already spent
+        (the call is then refused and not counted), and the calls used so far."""
+        with self._lock:
+            over = self._usage >= self.api_daily_limit
+            if not over:
+                self._usage += 1
+            return over, self._usage
+
     def _metadata_call(self, request: Request, endpoint: str) -> Response:
         """A Metadata API (SOAP) call: authenticated by its SessionHeader, not a bearer
         token, and counted against the same daily allowance."""
         failed = self._injected_error(endpoint)
         if failed is not None:
             return failed
-        with self._lock:
-            over = self._usage >= self.api_daily_limit
-            if not over:
-                self._usage += 1
+        over, _ = self._count_call()
         if over:
             return metadata.fault("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         return metadata.handle(self, request)
@@ -206,11 +212,7 @@ class SandboxApi:
         failed = self._injected_error(endpoint)
         if failed is not None:
             return failed
-        with self._lock:
-            over = self._usage >= self.api_daily_limit
-            if not over:
-                self._usage += 1
-            usage = self._usage
+        over, usage = self._count_call()
         if over or self.faults.take("rate_limit", endpoint=endpoint):
             return Response.json(
                 403,
