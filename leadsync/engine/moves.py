@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from leadsync.engine.scoring import age_order
 from leadsync.store import Connection
 from leadsync.store import handoffs as ledger
 from leadsync.store.scoring import PersonInputs, ScoreRow, StoredRecord
@@ -19,7 +20,8 @@ from leadsync.store.scoring import PersonInputs, ScoreRow, StoredRecord
 def target_record(
     records: Sequence[StoredRecord], sales_crm: str | None, order: Sequence[str]
 ) -> StoredRecord | None:
-    """The record a hand-off acts on: in the sales CRM, unconverted first, newest first."""
+    """The record a hand-off acts on: in the sales CRM, unconverted first, newest first
+    (by creation: see :func:`age_order`)."""
     live = [r for r in records if r.converted_at is None] or list(records)
     if sales_crm is not None:
         live = [r for r in live if r.source == sales_crm]
@@ -30,7 +32,7 @@ def target_record(
             live = [r for r in live if r.source == order[first]]
     if not live:
         return None
-    return max(live, key=lambda r: (r.modified_at, r.id))
+    return max(live, key=age_order)
 
 
 @dataclass(frozen=True, slots=True)

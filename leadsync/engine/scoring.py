@@ -2,7 +2,7 @@
 
 Conflicting attribute values across a person's records are resolved by source priority: the
 configured system of record (``identity.fit_source``) wins; within a source, the most
-recently modified record wins; an empty value never overwrites a filled one.
+recently created record wins; an empty value never overwrites a filled one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from leadsync.store.scoring import PersonInputs, ScoreRow, StoredRecord
 
 def merged_attributes(records: Sequence[StoredRecord], fit_source: str | None) -> dict[str, Any]:
     """One attribute set from several CRM records; ``fit_source``'s values win."""
-    ordered = sorted(records, key=lambda r: (r.source == fit_source, r.modified_at, r.id))
+    ordered = sorted(records, key=lambda r: (r.source == fit_source, *age_order(r)))
     merged: dict[str, Any] = {}
     for record in ordered:
         for key, value in record.attributes.items():
@@ -26,6 +26,15 @@ def merged_attributes(records: Sequence[StoredRecord], fit_source: str | None) -
                 continue
             merged[key] = value
     return merged
+
+
+def age_order(record: StoredRecord) -> tuple[datetime, str]:
+    """Oldest first, by when the record entered the CRM. Not by its last modification:
+    LeadSync's own write-backs move that stamp, so the winner would flip with each write and a
+    fresh store would pick another record than the one that lived through them. A record read
+    before its creation date was stored falls back to its modification stamp until read again;
+    the CRM's id settles a tie the same way in every store."""
+    return (record.created_at or record.modified_at, record.external_id)
 
 
 def account_key(inputs: PersonInputs, fit_source: str | None, mode: str) -> str | None:

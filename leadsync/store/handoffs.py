@@ -387,7 +387,10 @@ def mark_dirty(conn: sa.Connection, person_ids: Iterable[int], now: datetime) ->
 
 
 def account_owners(conn: sa.Connection, source: str, domains: Iterable[str]) -> dict[str, str]:
-    """Email domain -> owner of the most recently modified Contact there (the account's rep)."""
+    """Email domain -> owner of the most recently created Contact there (the account's rep).
+
+    By creation, not modification: LeadSync's own write-backs move a Contact's modification
+    stamp, and the rep a lead is routed to must not depend on which Contact it wrote last."""
     wanted = sorted({d for d in domains if d})
     owners: dict[str, str] = {}
     for part in chunks(wanted):
@@ -400,7 +403,10 @@ def account_owners(conn: sa.Connection, source: str, domains: Iterable[str]) -> 
                 crm_records.c.owner_id.is_not(None),
                 crm_records.c.deleted.is_(False),
             )
-            .order_by(crm_records.c.modified_at)
+            .order_by(
+                sa.func.coalesce(crm_records.c.created_at, crm_records.c.modified_at),
+                crm_records.c.external_id,
+            )
         )
         owners.update({domain: owner for domain, owner in conn.execute(query)})
     return owners

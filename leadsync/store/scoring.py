@@ -40,6 +40,7 @@ class StoredRecord:
     account_id: str | None
     converted_at: datetime | None
     modified_at: datetime
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +271,7 @@ def load_inputs(conn: sa.Connection, person_ids: Sequence[int]) -> list[PersonIn
                     account_id=row.account_id,
                     converted_at=row.converted_at,
                     modified_at=row.modified_at,
+                    created_at=row.created_at,
                 )
             )
         # Selected in StoredActivity's field order and unpacked: a backfill loads ten

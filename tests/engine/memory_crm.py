@@ -118,10 +118,12 @@ class MemoryCRM:
         self.epoch = max(self.epoch, now.timestamp() - self.clock_ticks)
 
     def add_person(self, pid: str, email: str, object_type: str = "Lead", **attrs: Any) -> None:
+        stamp = self.tick().isoformat()
         self.people[pid] = {
             "email": email,
             "attrs": attrs,
-            "modified": self.tick().isoformat(),
+            "modified": stamp,
+            "created": stamp,
             "object": object_type,
         }
         self.save()
@@ -436,6 +438,7 @@ class MemoryConnector:
             converted_at=datetime.fromisoformat(converted) if converted else None,
             deleted=bool(p.get("deleted", False)),
             merged_into=RecordRef(self.name, merged[0], merged[1]) if merged else None,
+            created_at=datetime.fromisoformat(p["created"]) if "created" in p else None,
         )
 
     def pull_activities(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -120,3 +121,24 @@ def test_migration_rereads_the_domains_stored_before_it(store_url: str) -> None:
     finally:
         engine.dispose()
     assert got == {email: new for email, (_, new) in rows.items()}
+
+
+def test_the_account_rep_is_the_newest_contacts_owner_whoever_wrote_last(store: Store) -> None:
+    """Two Contacts at one domain, owned by two reps: the newer Contact's rep is the account's,
+    also when LeadSync wrote fit to the older one last (a write moves its modification stamp)
+    and a store reads both for the first time after that."""
+    older = PersonRecord(
+        RecordRef("sf", "Contact", "003A"), "a@acme.com", T0, owner_id="005old", created_at=T0
+    )
+    newer = PersonRecord(
+        RecordRef("sf", "Contact", "003B"),
+        "b@acme.com",
+        T0.replace(hour=10),
+        owner_id="005new",
+        created_at=T0.replace(hour=10),
+    )
+    written = replace(older, modified_at=T0.replace(hour=11))
+    with store.transaction() as conn:
+        upsert_people(conn, [written, newer], T0.replace(hour=11))
+    with store.reading() as conn:
+        assert account_owners(conn, "sf", ["acme.com"]) == {"acme.com": "005new"}

@@ -449,3 +449,18 @@ def test_a_score_the_decay_pass_kept_is_compared_at_the_decay_pass(world: World)
         Step("cycle", arg="hook"),
     )
     assert [v for v in converge(world) if v.invariant.startswith("converged")] == []
+
+
+def test_a_merged_person_takes_fit_from_the_same_lead_as_a_fresh_run(world: World) -> None:
+    """bench/life.py seed 1542, shrunk: two people in both CRMs, then HubSpot merges one
+    contact into the other, so one person holds two Salesforce leads. Within the fit source
+    the most recently *modified* lead won, and LeadSync's own write-backs move that stamp:
+    the settling cycles took fit from one lead, a fresh store from the other. The tie now
+    goes to the most recently created lead, a stamp no write moves."""
+    play(
+        world,
+        Step("create", 5, "both", n=4),
+        Step("create", 2, "both", n=1),
+        Step("merge", 2, HS, other=5),
+    )
+    assert [v for v in converge(world) if v.invariant == "converged_scores"] == []
