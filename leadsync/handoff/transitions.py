@@ -91,8 +91,11 @@ def _recycle(
     if not settings.enabled:
         return None
     in_sales_hands = previous_team == "sales" or history.open
-    first_into_sales = previous_team is None and new_team == "sales"
-    if is_recycle_status(status, settings) and (in_sales_hands or first_into_sales):
+    # Sales' verdict stands whenever the person would next go to sales, not only on the first
+    # scoring: a lead rejected while marketing held it, then scoring into sales, is recycled
+    # (status, owner, engagement baseline) as a fresh store reading the same CRM would do.
+    into_sales = previous_team != "sales" and new_team == "sales"
+    if is_recycle_status(status, settings) and (in_sales_hands or into_sales):
         return "recycle_status", f"sales set status {status!r}"
     if history.open and history.handed_off_at is not None:
         last = max(filter(None, (history.handed_off_at, history.last_sales_touch_at)))

@@ -151,6 +151,23 @@ def test_a_lead_sales_already_rejected_is_recycled_not_handed_off_on_first_scori
     assert decided is not None and decided.kind == "recycle"
 
 
+def test_a_lead_sales_rejected_while_marketing_held_it_is_recycled_when_it_enters_sales() -> None:
+    """bench/life.py seed 1250: sales set Unqualified on a lead marketing held, then it raised
+    its hand. The lived store handed it off; a fresh store, scoring it first, recycled it. The
+    verdict now counts the same way on every entry into sales."""
+    decided = transition(
+        "marketing",
+        "sales",
+        "good/unready",
+        "good/hand_raiser",
+        status="Unqualified",
+        handoff=HANDOFF,
+        recycle=RECYCLE,
+        now=NOW,
+    )
+    assert decided is not None and (decided.kind, decided.trigger) == ("recycle", "recycle_status")
+
+
 def test_an_open_handoff_whose_model_team_dropped_is_still_recycled_on_status() -> None:
     history = HandoffHistory(handoffs=1, handed_off_at=NOW - timedelta(days=3))
     decided = transition(
