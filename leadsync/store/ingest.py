@@ -440,21 +440,30 @@ def _apply_merges(
     already stored were merged into. A CRM merge also says the merged-away address is the
     survivor's person: whoever holds a live record with that address (the same person in
     the other CRM, met first by a fresh store) joins too, as for a store that saw it happen.
+    So does whoever holds the survivor's own address, also once the survivor is deleted: a
+    store that saw the merge had them together already, and a deletion splits nobody.
     """
+    live = [row for row in rows.values() if not row["deleted"]]
     links = [(row["uid"], row["email_norm"], row["merged_into"]) for row in rows.values()]
     links = [link for link in links if link[2]]
-    links += _stored_merges_into(conn, [uid for uid, row in rows.items() if not row["deleted"]])
+    links += _stored_merges_into(conn, list(rows))
+    links += _stored_merges_into_address(conn, [row["email_norm"] for row in live])
     if not links:
         return
     # One lookup for the whole batch: a backfill brings thousands of converted leads, mostly
     # with survivors not pulled yet, and asked two queries for each.
-    persons = _person_of_uids(conn, sorted({uid for link in links for uid in (link[0], link[2])}))
-    holders = person_by_email(conn, [email for _, email, _ in links if email])
+    persons, addresses = _people_and_addresses(
+        conn, sorted({uid for link in links for uid in (link[0], link[2])})
+    )
+    holders = person_by_email(
+        conn, [e for _, email, into in links for e in (email, addresses.get(into)) if e]
+    )
     for uid, email, into in links:
         survivor = persons.get(into)
         if survivor is None:
             continue
-        for loser in (persons.get(uid), holders.get(email or "")):
+        own = addresses.get(into) or ""
+        for loser in (persons.get(uid), holders.get(email or ""), holders.get(own)):
             if loser is None or loser == survivor:
                 continue
             merge_people(conn, loser, survivor, now)
@@ -474,6 +483,39 @@ def _stored_merges_into(conn: sa.Connection, uids: list[str]) -> list[tuple[str,
         ).where(among(conn, crm_records.c.merged_into, part))
         found.extend((uid, email, into) for uid, email, into in conn.execute(query))
     return found
+
+
+def _stored_merges_into_address(
+    conn: sa.Connection, emails: list[str | None]
+) -> list[tuple[str, str, str]]:
+    """``(uid, email, survivor)`` of stored merges whose survivor has one of ``emails``."""
+    survivor = crm_records.alias("survivor")
+    found: list[tuple[str, str, str]] = []
+    for part in chunks(sorted({e for e in emails if e})):
+        query = (
+            sa.select(crm_records.c.uid, crm_records.c.email_norm, crm_records.c.merged_into)
+            .join(survivor, survivor.c.uid == crm_records.c.merged_into)
+            .where(among(conn, survivor.c.email_norm, part))
+        )
+        found.extend((uid, email, into) for uid, email, into in conn.execute(query))
+    return found
+
+
+def _people_and_addresses(
+    conn: sa.Connection, uids: list[str]
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Each stored record's person and address, by uid."""
+    persons: dict[str, int] = {}
+    addresses: dict[str, str] = {}
+    for part in chunks(uids):
+        query = sa.select(
+            crm_records.c.uid, crm_records.c.person_id, crm_records.c.email_norm
+        ).where(among(conn, crm_records.c.uid, part))
+        for uid, person_id, email in conn.execute(query):
+            persons[uid] = person_id
+            if email:
+                addresses[uid] = email
+    return persons, addresses
 
 
 def _person_of_uids(conn: sa.Connection, uids: list[str]) -> dict[str, int]:

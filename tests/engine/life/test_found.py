@@ -464,3 +464,60 @@ def test_a_merged_person_takes_fit_from_the_same_lead_as_a_fresh_run(world: Worl
         Step("merge", 2, HS, other=5),
     )
     assert [v for v in converge(world) if v.invariant == "converged_scores"] == []
+
+
+def test_a_lead_rejected_before_its_hand_raise_is_recycled_as_a_fresh_run_does(
+    world: World,
+) -> None:
+    """bench/life.py seed 1250, shrunk: sales set Unqualified on a lead marketing held, then
+    it asked for a demo. The store that lived it handed it off (only a first scoring honoured
+    the status); a fresh store recycled it. Both recycle it now."""
+    play(
+        world,
+        Step("create", crm="both"),
+        Step("cycle", arg="all"),
+        Step("reject", crm=SF, arg="FIELD_CUSTOM_VALIDATION_EXCEPTION"),
+        Step("status", crm=SF, arg="Unqualified"),
+        Step("form", crm=SF, arg="Demo request"),
+    )
+    assert [v for v in converge(world) if v.invariant == "converged_scores"] == []
+
+
+def test_a_merge_whose_survivor_is_deleted_still_groups_as_a_fresh_run_does(
+    world: World,
+) -> None:
+    """bench/life.py seed 859, shrunk: Salesforce merges lead L2 into L6 (both people also
+    HubSpot contacts), a sync, then L6 is deleted. The store that saw the merge kept both
+    contacts on one person; a fresh store joined the merged-away address's contact to the
+    (deleted) survivor's person but left the survivor's own address's contact apart. A
+    merge now joins both addresses, whether or not its survivor still lives."""
+    play(
+        world,
+        Step("create", 6, "both", n=1),
+        Step("create", 2, "both", n=2),
+        Step("merge", 6, SF, other=2),
+        Step("cycle", arg="all"),
+        Step("delete", 6, SF),
+    )
+    assert [v for v in converge(world) if v.invariant == "converged_people"] == []
+    with fresh_run(world) as fresh:
+        assert live_groups(world) == live_groups(fresh)
+
+
+def test_a_record_forgotten_with_its_merged_address_is_not_missed(world: World) -> None:
+    """bench/life.py seed 1271, shrunk: HubSpot merges p9's contact into p1's, then
+    ``forget p9``: LeadSync forgets the whole person, p1's contact too, and reads it again
+    only when it next changes. A fresh store reads it at once; the convergence check took
+    that for a person this life lost (it knew only the forgotten address)."""
+    play(
+        world,
+        Step("create", 1, HS),
+        Step("cycle", arg=HS),
+        Step("create", 9, HS),
+        Step("merge", 1, HS, other=9),
+        Step("create", 4, "both", n=2),
+        Step("cycle", arg=HS),
+        Step("cycle", arg=HS),
+        Step("forget", 9),
+    )
+    assert [v for v in converge(world) if v.invariant == "converged_people"] == []

@@ -120,6 +120,9 @@ class World:
         self.opted_at: dict[tuple[str, str], datetime] = {}
         self.forgotten_emails: set[str] = set()
         self.forgotten_people: set[int] = set()
+        #: Every record the forgotten people held: a person is forgotten whole, with the
+        #: other addresses a merge gave it, and a fresh store still reads those records.
+        self.forgotten_records: set[str] = set()
         self.forgotten_task_keys: set[str] = set()
         self._activity_ids = 0
         self._last_cycle_at = START
@@ -347,6 +350,11 @@ class World:
                 ).scalars()
             )
             self.forgotten_people.update(ids)
+            self.forgotten_records.update(
+                conn.execute(
+                    sa.select(crm_records.c.uid).where(crm_records.c.person_id.in_(ids))
+                ).scalars()
+            )
             # A merge may have renumbered their hand-offs: their tasks' keys are kept as sent.
             owed = sa.select(handoffs.c.id).where(handoffs.c.person_id.in_(ids))
             self.forgotten_task_keys.update(
