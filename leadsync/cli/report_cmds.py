@@ -22,6 +22,7 @@ from leadsync.wiring import open_store
 if TYPE_CHECKING:
     from leadsync.report import Dataset
     from leadsync.tune import Suggestion
+    from leadsync.tune.checklist import BoxEvidence, Rate
 
 CycleOpt = Annotated[
     float,
@@ -277,15 +278,12 @@ def tune(
         f" Hold-out AUC: current {_auc(found.current.auc)}, suggested "
         f"{_auc(found.suggested.auc)} ({found.suggested.leads} leads).",
         " Review, then copy into the config; nothing was changed.",
-        *(
-            f" criterion {name!r}: {coef:+.2f} log-odds when checked"
-            for name, coef in zip(ds.criteria, found.fit.box_coef, strict=True)
-        ),
+        *(f" criterion {box.name!r}: {_box_line(box)}" for box in found.boxes),
     ]
-    snippet_text = snippet(spec, found.points, found.good_fit_min, header)
+    snippet_text = snippet(spec, found.points, found.checklist, header, current_text)
     diff_text = unified_diff(
         current_text,
-        suggested_text(current_text, spec, found.points, found.good_fit_min),
+        suggested_text(current_text, spec, found.points, found.checklist),
         str(config_path),
     )
     document = found.to_dict(ds)
@@ -311,6 +309,29 @@ def _write_tables(document: dict[str, Any], folder: Path) -> list[Path]:
         return write_csvs(document, folder)
     except OSError as exc:
         raise LeadSyncError(f"--tables {folder}: cannot write ({exc.strerror})") from None
+
+
+def _rate(rate: Rate) -> str:
+    value = rate.value
+    if value is None:
+        return "no leads"
+    return f"{rate.converted:,}/{rate.leads:,} = {value:.1%} ({rate.low:.1%}-{rate.high:.1%})"
+
+
+def _lift(box: BoxEvidence) -> str:
+    if box.lift is None:
+        return "n/a"
+    high = "inf" if box.lift_high == float("inf") else f"{box.lift_high:.2f}"
+    return f"{box.lift:.2f} ({box.lift_low:.2f}-{high})"
+
+
+def _box_line(box: BoxEvidence) -> str:
+    """One box's verdict with its evidence, for the review file's header."""
+    line = (
+        f"{box.verdict}; converted {_rate(box.checked)} with it, {_rate(box.unchecked)} "
+        f"without; lift {_lift(box)}"
+    )
+    return f"{line}; {box.note}" if box.note else line
 
 
 def _auc(value: float | None) -> str:
@@ -345,6 +366,20 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
             name, f"{ds.points[i]:g}", str(found.points[i]), f"{found.fit.rule_coef[i]:+.3f}"
         )
     console.print(rules)
+    boxes = Table(title="ICP checklist (training leads; rates and lift with 95 % intervals)")
+    for column in ("box", "converted with it", "without it", "lift", "suggested"):
+        boxes.add_column(column)
+    for box in found.boxes:
+        was = "required" if box.required_now else "counts"
+        boxes.add_row(
+            box.name,
+            _rate(box.checked),
+            _rate(box.unchecked),
+            _lift(box),
+            f"{box.verdict} (now: {was})" + (f"; {box.note}" if box.note else ""),
+        )
+    if found.boxes:
+        console.print(boxes)
     console.print(f"good_fit_min: current {ds.good_fit_min}, suggested {found.good_fit_min}")
     console.print(diff_text or "No change to the config file.", markup=False, highlight=False)
     if ds.quality is not None:

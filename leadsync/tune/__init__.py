@@ -1,5 +1,6 @@
-"""``leadsync tune``: points per engagement rule and a good-fit cut-off suggested from history
-(an L2 logistic regression mapped back to integer points), checked on a hold-out (the latest
+"""``leadsync tune``: points per engagement rule and the ICP checklist (boxes kept, dropped or
+required, and the good-fit cut-off) suggested from history (an L2 logistic regression mapped
+back to integer points; the checklist searched box by box), checked on a hold-out (the latest
 months, or a stated stratified random share) against the current config, and written as a
 config diff for review; never applied.
 """

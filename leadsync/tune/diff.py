@@ -15,6 +15,7 @@ from tomlkit.items import AoT, Table
 
 from leadsync.model import ModelSpec
 from leadsync.model.engagement import Rule
+from leadsync.tune.checklist import Checklist
 
 _DAY = 86_400.0
 
@@ -53,20 +54,41 @@ def _rules_aot(spec: ModelSpec, points: Sequence[int]) -> AoT:
     return tomlkit.aot() if not tables else AoT(tables)
 
 
+def _edit_criteria(entries: Any, checklist: Checklist) -> None:
+    """The file's ``[[icp.criteria]]`` entries as the checklist says: dropped boxes removed,
+    ``required`` set or cleared (entries are matched in order, as the config reads them)."""
+    if not isinstance(entries, AoT | list) or len(entries) != len(checklist.kept):
+        return
+    for index in reversed(range(len(entries))):
+        entry = entries[index]
+        if not checklist.kept[index]:
+            del entries[index]
+        elif checklist.required[index]:
+            entry["required"] = True
+        elif "required" in entry:
+            del entry["required"]
+
+
 def snippet(
     spec: ModelSpec,
     points: Sequence[int],
-    good_fit_min: int,
+    checklist: Checklist,
     header: Sequence[str],
+    config_text: str,
 ) -> str:
-    """A TOML snippet holding the suggested ``[icp] good_fit_min`` and the whole rule list
-    (a TOML array replaces as a whole, so every rule is listed with its points)."""
+    """A TOML snippet holding the suggested ``[icp]`` (cut-off and the criteria kept) and
+    the whole rule list (a TOML array replaces as a whole, so every entry is listed)."""
     doc = tomlkit.document()
     for line in header:
         doc.add(tomlkit.comment(line))
     if spec.criteria:
         icp = tomlkit.table()
-        icp.add("good_fit_min", good_fit_min)
+        icp.add("good_fit_min", checklist.good_fit_min)
+        current = tomlkit.parse(config_text).get("icp")
+        entries = current.get("criteria") if isinstance(current, Table) else None
+        if isinstance(entries, AoT) and len(entries) == len(checklist.kept):
+            _edit_criteria(entries, checklist)
+            icp.add("criteria", entries)
         doc.add("icp", icp)
     engagement = tomlkit.table()
     engagement.add("rules", _rules_aot(spec, points))
@@ -74,16 +96,17 @@ def snippet(
     return tomlkit.dumps(doc)
 
 
-def suggested_text(text: str, spec: ModelSpec, points: Sequence[int], good_fit_min: int) -> str:
-    """The config file's text with the suggested points and cut-off edited in."""
+def suggested_text(text: str, spec: ModelSpec, points: Sequence[int], checklist: Checklist) -> str:
+    """The config file's text with the suggested points and checklist edited in."""
     doc = tomlkit.parse(text)
     if spec.criteria:
         icp = doc.get("icp")
         if isinstance(icp, Table):
-            icp["good_fit_min"] = good_fit_min
+            icp["good_fit_min"] = checklist.good_fit_min
+            _edit_criteria(icp.get("criteria"), checklist)
         else:
             table = tomlkit.table()
-            table.add("good_fit_min", good_fit_min)
+            table.add("good_fit_min", checklist.good_fit_min)
             doc.add("icp", table)
     engagement = doc.get("engagement")
     if not isinstance(engagement, Table):

@@ -5,9 +5,9 @@ cross-validation on the training leads) over each lead's ICP boxes (0/1) and, pe
 rule, the exposure its points multiply (the decayed count of activities it counted). Because
 the config's engagement score is exactly ``sum(points * exposure)``, a rule's coefficient *is*
 its weight in log-odds; scaling the coefficients so the strongest rule keeps the config's
-largest points, and rounding, gives integer points in the config's own units. The good-fit
-cut-off (``good_fit_min``) is the one that ranks the training leads best together with the
-suggested points.
+largest points, and rounding, gives integer points in the config's own units. The ICP
+checklist (which boxes count, which are required, and ``good_fit_min``) is the one that ranks
+the training leads best together with the suggested points (:mod:`leadsync.tune.checklist`).
 
 A config ranks leads the way the matrix does: good fit above poor fit, then by score. The
 hold-out is time-based when every lead has an entry date: train on the leads that entered
@@ -42,6 +42,13 @@ from leadsync.errors import LeadSyncError
 from leadsync.model import round_half_up
 from leadsync.report.dataset import Dataset, Lead
 from leadsync.report.sections import period_start
+from leadsync.tune.checklist import (
+    BoxEvidence,
+    Checklist,
+    evidence,
+    search_checklist,
+    weak_boxes,
+)
 
 #: Regularisation strengths tried (sklearn's C: smaller = stronger L2 penalty).
 C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))
@@ -103,13 +110,19 @@ class LogisticFit:
 @dataclass(frozen=True, slots=True)
 class Suggestion:
     points: tuple[int, ...]
-    good_fit_min: int
+    checklist: Checklist
+    #: Each ICP box on the training leads: counts, rates, lift, and what to do with it.
+    boxes: tuple[BoxEvidence, ...]
     fit: LogisticFit
     split: Split
     current: Evaluation
     suggested: Evaluation
     #: The unrounded regression's own hold-out AUC (no integer points, no matrix ordering).
     logistic_auc: float | None
+
+    @property
+    def good_fit_min(self) -> int:
+        return self.checklist.good_fit_min
 
     def to_dict(self, ds: Dataset) -> dict[str, Any]:
         split = self.split
@@ -134,10 +147,7 @@ class Suggestion:
                 }
                 for i, name in enumerate(ds.rules)
             ],
-            "criteria": [
-                {"name": name, "required": ds.required[i], "coefficient": self.fit.box_coef[i]}
-                for i, name in enumerate(ds.criteria)
-            ],
+            "criteria": [box.to_dict() for box in self.boxes],
             "auc": {
                 "current": self.current.to_dict(),
                 "suggested": self.suggested.to_dict(),
@@ -322,13 +332,18 @@ def _auc(y: NDArray[np.int_], key: Sequence[float]) -> float | None:
     return float(roc_auc_score(y, np.asarray(key, dtype=float)))
 
 
+def current_checklist(ds: Dataset) -> Checklist:
+    """The config's own checklist: every box counts, its required ones, its cut-off."""
+    return Checklist((True,) * len(ds.criteria), tuple(ds.required), ds.good_fit_min)
+
+
 def evaluate(
-    ds: Dataset, leads: Sequence[Lead], points: Sequence[float], good_fit_min: int
+    ds: Dataset, leads: Sequence[Lead], points: Sequence[float], checklist: Checklist
 ) -> Evaluation:
     """AUC of the matrix ordering (good fit first, then score), of the score, and of fit."""
     y = labels(leads)
     scores = [ds.engagement(lead, points) for lead in leads]
-    good = [1.0 if ds.is_good_fit(lead, good_fit_min) else 0.0 for lead in leads]
+    good = [1.0 if checklist.is_good_fit(lead) else 0.0 for lead in leads]
     span = (max(scores) - min(scores) + 1.0) if scores else 1.0
     low = min(scores) if scores else 0.0
     combined = [g * span + (s - low) for g, s in zip(good, scores, strict=True)]
@@ -339,17 +354,6 @@ def evaluate(
         score_auc=_auc(y, scores),
         fit_auc=_auc(y, good),
     )
-
-
-def best_cutoff(ds: Dataset, leads: Sequence[Lead], points: Sequence[float]) -> int:
-    """The ``good_fit_min`` whose matrix ordering ranks ``leads`` best (ties: the config's
-    own value, then the lower one)."""
-    best, best_auc = ds.good_fit_min, -1.0
-    for minimum in sorted(range(len(ds.criteria) + 1), key=lambda m: (m != ds.good_fit_min, m)):
-        auc = evaluate(ds, leads, points, minimum).auc
-        if auc is not None and auc > best_auc + 1e-12:
-            best, best_auc = minimum, auc
-    return best
 
 
 def suggest(
@@ -366,14 +370,16 @@ def suggest(
     fit = fit_logistic(split.train, len(ds.criteria))
     seen = [any(lead.fired[i] for lead in split.train) for i in range(len(ds.rules))]
     points = to_points(fit.rule_coef, ds.points, seen)
-    cutoff = best_cutoff(ds, split.train, points)
+    scores = np.asarray([ds.engagement(lead, points) for lead in split.train], dtype=float)
+    checklist = search_checklist(ds, split.train, scores, weak_boxes(ds, split.train))
     y = labels(split.test)
     return Suggestion(
         points=points,
-        good_fit_min=cutoff,
+        checklist=checklist,
+        boxes=evidence(ds, split.train, fit.box_coef, checklist),
         fit=fit,
         split=split,
-        current=evaluate(ds, split.test, ds.points, ds.good_fit_min),
-        suggested=evaluate(ds, split.test, points, cutoff),
+        current=evaluate(ds, split.test, ds.points, current_checklist(ds)),
+        suggested=evaluate(ds, split.test, points, checklist),
         logistic_auc=_auc(y, fit.probabilities(ds, split.test).tolist()),
     )

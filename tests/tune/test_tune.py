@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,8 +15,13 @@ from leadsync.config import settings_from_dict
 from leadsync.errors import LeadSyncError
 from leadsync.report import Dataset
 from leadsync.tune import suggest, suggested_text, time_split, to_points, unified_diff
+from leadsync.tune.checklist import Checklist
 from leadsync.tune.fitting import evaluate
 from tests.report.history import BAD, dataset
+
+
+def spec_required(spec: Any) -> tuple[bool, ...]:
+    return tuple(c.definition.required for c in spec.criteria)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +41,16 @@ def test_tune_beats_a_deliberately_bad_config_on_the_hold_out(bad: Dataset) -> N
     box = dict(zip(bad.criteria, found.fit.box_coef, strict=True))
     assert box["Manufacturing"] > 1.0
     assert all(abs(box[name]) < 0.5 for name in box if name != "Manufacturing")
-    # The unrounded regression is the ceiling the integer points approach.
-    assert found.logistic_auc is not None and found.logistic_auc >= found.suggested.auc - 0.02
+    # The checklist keeps the one box that drives conversion and drops the noise.
+    verdicts = {b.name: b.verdict for b in found.boxes}
+    assert verdicts["Manufacturing"] in ("keep", "require")
+    assert {v for name, v in verdicts.items() if name != "Manufacturing"} == {"drop"}
+    manufacturing = next(b for b in found.boxes if b.name == "Manufacturing")
+    assert manufacturing.lift_low > 1.5
+    # Issue 23's goal: within 5 % of the unrounded regression on the hold-out, in the
+    # method's own shape (a checklist and integer points).
+    assert found.logistic_auc is not None
+    assert found.suggested.auc >= 0.95 * found.logistic_auc
 
 
 def test_split_is_by_time(bad: Dataset) -> None:
@@ -67,9 +81,10 @@ def test_to_points_scales_to_the_config_and_keeps_unseen_rules() -> None:
 
 def test_evaluate_ranks_good_fit_first(bad: Dataset) -> None:
     leads = bad.decided[:400]
-    strict = evaluate(bad, leads, bad.points, len(bad.criteria))
+    every = (True,) * len(bad.criteria)
+    strict = evaluate(bad, leads, bad.points, Checklist(every, bad.required, len(every)))
     assert strict.leads == 400 and strict.auc is not None and strict.fit_auc is not None
-    scores_only = evaluate(bad, leads, bad.points, 0)
+    scores_only = evaluate(bad, leads, bad.points, Checklist(every, bad.required, 0))
     assert scores_only.auc == pytest.approx(scores_only.score_auc)
     assert scores_only.fit_auc == pytest.approx(0.5)
 
@@ -79,7 +94,8 @@ def test_diff_changes_only_points_and_cut_off(history_url: str, bad: Dataset) ->
     data = tomllib.loads(text)
     spec = settings_from_dict(data, "config.example.toml").model_spec()
     points = [7 * (i + 1) for i in range(len(spec.rules))]
-    after = suggested_text(text, spec, points, 2)
+    every = (True,) * len(spec.criteria)
+    after = suggested_text(text, spec, points, Checklist(every, spec_required(spec), 2))
     diff = unified_diff(text, after, "leadsync.toml")
     lines = diff.splitlines()
     changed = [x for x in lines if x[:1] in "+-" and not x.startswith(("+++", "---"))]
@@ -95,7 +111,9 @@ def test_diff_changes_only_points_and_cut_off(history_url: str, bad: Dataset) ->
         'operator = "one_of"\nvalues = ["Manufacturing"]\n'
     )
     small = settings_from_dict(tomllib.loads(minimal), "<m>").model_spec()
-    spelled = suggested_text(minimal, small, [1] * len(small.rules), 0)
+    spelled = suggested_text(
+        minimal, small, [1] * len(small.rules), Checklist((True,), (False,), 0)
+    )
     again = settings_from_dict(tomllib.loads(spelled), "<m>").model_spec()
     assert [r.name for r in again.rules] == [r.name for r in small.rules]
     assert [r.points for r in again.rules] == [1.0] * len(small.rules)
@@ -126,6 +144,11 @@ def test_cli_tune_writes_a_review_file_and_leaves_the_config(
     assert names == [rule["name"] for rule in BAD["engagement"]["rules"]]
     assert "# +" in out.read_text() and "Hold-out AUC" in out.read_text()
     assert "Hold-out ranking quality" in run.stdout
+    print(run.stdout)  # shown with -s: what an admin reads
+    assert "ICP checklist" in run.stdout and "Manufacturing" in run.stdout
+    # The review file says what becomes of each box, with its evidence.
+    assert "criterion 'Manufacturing': keep" in out.read_text()
+    assert [c["name"] for c in suggestion["icp"]["criteria"]] == ["Manufacturing"]
     refused = subprocess.run(
         [sys.executable, "-c", "from leadsync.cli import main; main()", "--config", str(config),
          "tune", "--out", str(config)],

@@ -1,0 +1,112 @@
+"""The suggested ICP checklist: its statistics, its search, and the config edit it becomes."""
+
+from __future__ import annotations
+
+import random
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadsync.config import settings_from_dict
+from leadsync.report.dataset import Dataset, Lead
+from leadsync.tune import snippet, suggested_text
+from leadsync.tune.checklist import (
+    Checklist,
+    lift_interval,
+    plainest,
+    search_checklist,
+    weak_boxes,
+    wilson,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_wilson_interval_matches_the_textbook_values() -> None:
+    # Wilson 95 % intervals as published (e.g. Newcombe 1998, table I).
+    low, high = wilson(81, 263).low, wilson(81, 263).high
+    assert (round(low, 4), round(high, 4)) == (0.2553, 0.3662)
+    none = wilson(0, 10)
+    assert none.low == 0.0 and round(none.high, 4) == 0.2775
+    assert wilson(0, 0).value is None
+
+
+def test_lift_interval_spans_one_exactly_when_the_rates_could_be_equal() -> None:
+    lift, low, high = lift_interval(wilson(30, 100), wilson(30, 100))
+    assert lift == pytest.approx(1.0) and low < 1.0 < high
+    lift, low, high = lift_interval(wilson(60, 100), wilson(20, 100))
+    assert lift == pytest.approx(3.0) and low > 1.0
+    # No converter without the box: still a finite ratio, a wide interval above 1.
+    lift, low, high = lift_interval(wilson(12, 40), wilson(0, 200))
+    assert lift is not None and lift > 10 and low > 1.0
+
+
+def lead(n: int, boxes: tuple[bool, ...], score: float, converted: bool) -> Lead:
+    return Lead(
+        key=str(n), entered_at=NOW, converted=converted, converted_at=None, source=None,
+        campaign=None, boxes=boxes, exposure=(score,), fired=(1 if score else 0,),
+    )  # fmt: skip
+
+
+def world(seed: int, size: int = 3000) -> tuple[Dataset, list[Lead]]:
+    """Box 0 drives conversion (+1.8 log-odds), boxes 1-3 are noise, the score helps too."""
+    rng = random.Random(seed)
+    leads = []
+    for n in range(size):
+        boxes = tuple(rng.random() < 0.4 for _ in range(4))
+        score = float(rng.choice((0, 0, 0, 1, 2)))
+        odds = -2.0 + 1.8 * boxes[0] + 0.8 * score
+        leads.append(lead(n, boxes, score, rng.random() < 1 / (1 + np.exp(-odds))))
+    ds = Dataset(
+        origin="<test>", criteria=("Driver", "Noise A", "Noise B", "Noise C"),
+        required=(False,) * 4, good_fit_min=2, rules=("Rule",), points=(1.0,),
+        leads=tuple(leads), decayed=False, cycle_days=0.0,
+    )  # fmt: skip
+    return ds, leads
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(0, 10_000))
+def test_the_search_keeps_the_driver_and_drops_the_noise(seed: int) -> None:
+    ds, leads = world(seed)
+    scores = np.asarray([x.exposure[0] for x in leads])
+    chosen = search_checklist(ds, leads, scores, weak_boxes(ds, leads))
+    assert chosen.kept[0] and not any(chosen.kept[1:]), chosen
+    good = [x for x in leads if chosen.is_good_fit(x)]
+    assert good and all(x.boxes[0] for x in good)
+
+
+def test_all_required_reads_as_all_of_them() -> None:
+    plain = plainest(Checklist((True, False, True), (True, False, True), 0))
+    assert plain == Checklist((True, False, True), (False, False, False), 2)
+    mixed = Checklist((True, True), (True, False), 1)
+    assert plainest(mixed) == mixed
+
+
+def test_the_config_edit_drops_and_requires_boxes_and_still_validates() -> None:
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text()
+    spec = settings_from_dict(tomllib.loads(text), "config.example.toml").model_spec()
+    width = len(spec.criteria)
+    assert width >= 3
+    kept = (True, False) + (True,) * (width - 2)
+    required = (False, False, True) + (False,) * (width - 3)
+    chosen = Checklist(kept, required, 1)
+    points = [int(r.points) for r in spec.rules]
+    after = tomllib.loads(suggested_text(text, spec, points, chosen))
+    names = [c["name"] for c in after["icp"]["criteria"]]
+    assert names == [c.name for c, k in zip(spec.criteria, kept, strict=True) if k]
+    assert [bool(c.get("required")) for c in after["icp"]["criteria"]] == [
+        r for r, k in zip(required, kept, strict=True) if k
+    ]
+    assert after["icp"]["good_fit_min"] == 1
+    again = settings_from_dict(after, "<suggested>").model_spec()
+    assert len(again.criteria) == width - 1
+    # The snippet carries the same checklist, so copying it in gives the same config.
+    piece = tomllib.loads(snippet(spec, points, chosen, ["header"], text))
+    assert piece["icp"]["good_fit_min"] == after["icp"]["good_fit_min"]
+    assert piece["icp"]["criteria"] == after["icp"]["criteria"]
