@@ -242,6 +242,13 @@ def known_opt_out(world: World, email: str | None) -> str | None:
     last = max(at for at, _ in every) if flagged else max(unsubscribed)
     for other in world.crms.values():
         mine = {rid for rid, p in other.people.items() if p.get("email") == email}
+        # A merge moves the merged record's activities to its survivor: a hand-raise made on
+        # the merged-away record is the same person's, now found on the survivor.
+        mine |= {
+            p["merged_into"][1]
+            for rid, p in other.people.items()
+            if rid in mine and p.get("merged_into")
+        }
         for a in other.activities.values():
             if (
                 a["person"] in mine

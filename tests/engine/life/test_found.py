@@ -521,3 +521,23 @@ def test_a_record_forgotten_with_its_merged_address_is_not_missed(world: World) 
         Step("forget", 9),
     )
     assert [v for v in converge(world) if v.invariant == "converged_people"] == []
+
+
+def test_a_hand_raise_moved_by_a_merge_still_lifts_an_earlier_unsubscribe(world: World) -> None:
+    """bench/life.py seed 2050, shrunk: p5 unsubscribes in HubSpot, then submits Contact Us
+    on lead L5, which Salesforce merges into L8. The form moves to L8 with the merge, and
+    the hand-off of the merged person is right (a hand-raise after the unsubscribe); the
+    life's check looked for the form on p5's own records only and called it a contact of
+    someone unsubscribed."""
+    facts = play(
+        world,
+        Step("create", 5, "both", n=3),
+        Step("email", 5, HS, "unsubscribe"),
+        Step("cycle", arg="decay"),
+        Step("form", 5, SF, "Contact Us"),
+        Step("create", 8, "both", n=4),
+        Step("merge", 8, SF, other=5),
+        Step("cycle", arg="all"),
+    )
+    assert facts.report is not None and facts.report.actions["handed_off"] == 1
+    assert [v for v in check_cycle(world, facts) if v.invariant == "opted_out_handed_off"] == []
