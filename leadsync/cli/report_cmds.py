@@ -279,6 +279,7 @@ def tune(
         f"{_auc(found.suggested.auc)} ({found.suggested.leads} leads).",
         " Review, then copy into the config; nothing was changed.",
         *(f" criterion {box.name!r}: {_box_line(box)}" for box in found.boxes),
+        *(f" rule {rule.name!r}: {rule.note}" for rule in found.rules if rule.note),
     ]
     snippet_text = snippet(spec, found.points, found.checklist, header, current_text)
     diff_text = unified_diff(
@@ -358,12 +359,21 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
         table.add_row(name, _auc(row.auc), _auc(row.score_auc), _auc(row.fit_auc))
     table.add_row("logistic regression (unrounded)", _auc(found.logistic_auc), "", "")
     console.print(table)
-    rules = Table(title="Engagement points")
-    for column in ("rule", "current", "suggested", "log-odds per activity"):
+    rules = Table(title="Engagement points (training leads; rates with 95 % intervals)")
+    for column in (
+        "rule", "current", "suggested", "log-odds per activity", "converted when it fired",
+        "when it did not", "note",
+    ):  # fmt: skip
         rules.add_column(column)
-    for i, name in enumerate(ds.rules):
+    for i, rule in enumerate(found.rules):
         rules.add_row(
-            name, f"{ds.points[i]:g}", str(found.points[i]), f"{found.fit.rule_coef[i]:+.3f}"
+            rule.name,
+            f"{ds.points[i]:g}",
+            str(found.points[i]),
+            f"{found.fit.rule_coef[i]:+.3f}",
+            _rate(rule.fired),
+            _rate(rule.not_fired),
+            rule.note,
         )
     console.print(rules)
     boxes = Table(title="ICP checklist (training leads; rates and lift with 95 % intervals)")

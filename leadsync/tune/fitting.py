@@ -49,6 +49,7 @@ from leadsync.tune.checklist import (
     search_checklist,
     weak_boxes,
 )
+from leadsync.tune.rules import RuleEvidence, rule_evidence
 
 #: Regularisation strengths tried (sklearn's C: smaller = stronger L2 penalty).
 C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))
@@ -113,6 +114,8 @@ class Suggestion:
     checklist: Checklist
     #: Each ICP box on the training leads: counts, rates, lift, and what to do with it.
     boxes: tuple[BoxEvidence, ...]
+    #: Each engagement rule on the training leads: counts, rates, lift, warnings.
+    rules: tuple[RuleEvidence, ...]
     fit: LogisticFit
     split: Split
     current: Evaluation
@@ -144,6 +147,7 @@ class Suggestion:
                     "current": ds.points[i],
                     "suggested": self.points[i],
                     "coefficient": self.fit.rule_coef[i],
+                    **self.rules[i].to_dict(),
                 }
                 for i, name in enumerate(ds.rules)
             ],
@@ -377,6 +381,7 @@ def suggest(
         points=points,
         checklist=checklist,
         boxes=evidence(ds, split.train, fit.box_coef, checklist),
+        rules=rule_evidence(ds, split.train, points),
         fit=fit,
         split=split,
         current=evaluate(ds, split.test, ds.points, current_checklist(ds)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import tomllib
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from leadsync.tune.checklist import (
     weak_boxes,
     wilson,
 )
+from leadsync.tune.rules import rule_evidence
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -110,3 +112,32 @@ def test_the_config_edit_drops_and_requires_boxes_and_still_validates() -> None:
     piece = tomllib.loads(snippet(spec, points, chosen, ["header"], text))
     assert piece["icp"]["good_fit_min"] == after["icp"]["good_fit_min"]
     assert piece["icp"]["criteria"] == after["icp"]["criteria"]
+
+
+def test_rare_rules_and_flipped_signs_are_explained() -> None:
+    """A rule seen for few leads is flagged with its interval; a sign flipped against the
+    config is explained by the rates, including when the rule alone looks good."""
+    rng = random.Random(5)
+    leads = []
+    for n in range(600):
+        rare = n < 12
+        common = rng.random() < 0.5
+        converted = rng.random() < (0.6 if rare else 0.4 if common else 0.1)
+        leads.append(
+            Lead(
+                key=str(n), entered_at=NOW, converted=converted, converted_at=None,
+                source=None, campaign=None, boxes=(), exposure=(float(rare), float(common)),
+                fired=(int(rare), int(common)),
+            )
+        )  # fmt: skip
+    ds = Dataset(
+        origin="<test>", criteria=(), required=(), good_fit_min=0, rules=("Rare", "Common"),
+        points=(10.0, 50.0), leads=tuple(leads), decayed=False, cycle_days=0.0,
+    )  # fmt: skip
+    rare, common = rule_evidence(ds, leads, [20, -5])
+    assert rare.fired.leads == 12 and rare.note.startswith("rare: fired for 12 leads")
+    assert common.note.startswith("sign flipped:") and "but less than the other rules" in (
+        common.note
+    )
+    idle = [replace(x, fired=(0, x.fired[1])) for x in leads]
+    assert rule_evidence(ds, idle, [10, 50])[0].note == "never fired in this history: points kept"

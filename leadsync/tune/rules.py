@@ -1,0 +1,89 @@
+"""What the history says about each engagement rule, beside the points suggested for it.
+
+Points come from the regression; this is the evidence an admin checks them against: how many
+training leads the rule fired for, how many of those converted against the leads it never fired
+for (each rate with its 95 % Wilson interval, and the lift with its interval), and a warning
+where the suggestion deserves doubt: a rule seen for few leads (its points swing from one
+history to the next), or a sign flipped against the config, explained by the rates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from leadsync.report.dataset import Dataset, Lead
+from leadsync.tune.checklist import Rate, lift_interval, wilson
+
+#: Fewer leads than this with the rule fired: its points are flagged as unstable.
+RARE_LEADS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEvidence:
+    name: str
+    current: float
+    suggested: int
+    fired: Rate
+    not_fired: Rate
+    lift: float | None
+    lift_low: float
+    lift_high: float
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "leads_fired": self.fired.to_dict(),
+            "leads_not_fired": self.not_fired.to_dict(),
+            "lift": self.lift,
+            "lift_low": self.lift_low,
+            "lift_high": None if self.lift_high == float("inf") else self.lift_high,
+            "note": self.note or None,
+        }
+
+
+def rule_evidence(
+    ds: Dataset, leads: Sequence[Lead], suggested: Sequence[int]
+) -> tuple[RuleEvidence, ...]:
+    found = []
+    for i, name in enumerate(ds.rules):
+        fired = [lead for lead in leads if lead.fired[i]]
+        idle = [lead for lead in leads if not lead.fired[i]]
+        with_rule = wilson(sum(bool(lead.converted) for lead in fired), len(fired))
+        without = wilson(sum(bool(lead.converted) for lead in idle), len(idle))
+        lift, low, high = lift_interval(with_rule, without)
+        current, points = ds.points[i], suggested[i]
+        found.append(
+            RuleEvidence(
+                name, current, points, with_rule, without, lift, low, high,
+                _note(current, points, with_rule, without, low, high),
+            )
+        )  # fmt: skip
+    return tuple(found)
+
+
+def _note(current: float, suggested: int, fired: Rate, idle: Rate, low: float, high: float) -> str:
+    if fired.leads == 0:
+        return "never fired in this history: points kept"
+    notes = []
+    if fired.leads < RARE_LEADS:
+        notes.append(
+            f"rare: fired for {fired.leads} leads, so its points are unsure "
+            f"(lift interval {low:.2f}-{_bound(high)})"
+        )
+    if current * suggested < 0:
+        rate, other = fired.value or 0.0, idle.value or 0.0
+        rates = f"{rate:.1%} of the leads it fired for converted, {other:.1%} of the others"
+        if (rate > other) == (suggested > 0):
+            notes.append(f"sign flipped: {rates}")
+        else:
+            notes.append(
+                f"sign flipped: {rates}, but less than the other rules those leads also "
+                "fired explain"
+            )
+    return "; ".join(notes)
+
+
+def _bound(value: float) -> str:
+    return "inf" if value == float("inf") else f"{value:.2f}"
