@@ -266,12 +266,15 @@ def tune(
     ds, _ = _dataset(
         settings, export, mapping, Periods(sales_cycle_days), converted_stage or [], now
     )
+    spec = settings.model_spec()
     try:
-        found = suggest(ds, holdout_months, share=holdout, seed=seed, now=now)
+        found = suggest(
+            ds, holdout_months, share=holdout, seed=seed, now=now,
+            sales_ready_threshold=spec.sales_ready_threshold,
+        )  # fmt: skip
     except LeadSyncError as exc:
         # Too little history in the data given: the input cannot be tuned on (exit 2).
         raise ConfigError(f"{ds.origin}: {exc}") from None
-    spec = settings.model_spec()
     current_text = config_path.read_text(encoding="utf-8")
     header = [
         f" Suggested by `leadsync tune` on {now:%Y-%m-%d} from {ds.origin}.",
@@ -281,10 +284,10 @@ def tune(
         *(f" criterion {box.name!r}: {_box_line(box)}" for box in found.boxes),
         *(f" rule {rule.name!r}: {rule.note}" for rule in found.rules if rule.note),
     ]
-    snippet_text = snippet(spec, found.points, found.checklist, header, current_text)
+    snippet_text = snippet(spec, found.proposal(), header, current_text)
     diff_text = unified_diff(
         current_text,
-        suggested_text(current_text, spec, found.points, found.checklist),
+        suggested_text(current_text, spec, found.proposal()),
         str(config_path),
     )
     document = found.to_dict(ds)
@@ -391,6 +394,13 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
     if found.boxes:
         console.print(boxes)
     console.print(f"good_fit_min: current {ds.good_fit_min}, suggested {found.good_fit_min}")
+    if found.thresholds is not None:
+        ready = Table(title="Sales-ready threshold on the hold-out (rates with 95 % intervals)")
+        for column in ("config", "threshold", "sales-ready: converted", "below it: converted"):
+            ready.add_column(column)
+        for name, side in zip(("current", "suggested"), found.thresholds, strict=True):
+            ready.add_row(name, f"{side.threshold:g}", _rate(side.ready), _rate(side.not_ready))
+        console.print(ready)
     console.print(diff_text or "No change to the config file.", markup=False, highlight=False)
     if ds.quality is not None:
         from leadsync.report.render import print_quality

@@ -5,7 +5,7 @@ months, or a stated stratified random share) against the current config, and wri
 config diff for review; never applied.
 """
 
-from leadsync.tune.diff import review_file, snippet, suggested_text, unified_diff
+from leadsync.tune.diff import Proposal, review_file, snippet, suggested_text, unified_diff
 from leadsync.tune.fitting import (
     Evaluation,
     LogisticFit,
@@ -25,6 +25,7 @@ from leadsync.tune.fitting import (
 __all__ = [
     "Evaluation",
     "LogisticFit",
+    "Proposal",
     "Split",
     "Suggestion",
     "evaluate",

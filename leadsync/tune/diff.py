@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,16 @@ from leadsync.model.engagement import Rule
 from leadsync.tune.checklist import Checklist
 
 _DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """What ``tune`` proposes to change in the config."""
+
+    points: Sequence[int]
+    checklist: Checklist
+    #: ``[engagement] sales_ready_threshold`` in the suggested points' units (``None``: as is).
+    sales_ready_threshold: int | None = None
 
 
 def rule_table(rule: Rule, points: int, window_days: float) -> dict[str, Any]:
@@ -69,15 +80,10 @@ def _edit_criteria(entries: Any, checklist: Checklist) -> None:
             del entry["required"]
 
 
-def snippet(
-    spec: ModelSpec,
-    points: Sequence[int],
-    checklist: Checklist,
-    header: Sequence[str],
-    config_text: str,
-) -> str:
+def snippet(spec: ModelSpec, proposal: Proposal, header: Sequence[str], config_text: str) -> str:
     """A TOML snippet holding the suggested ``[icp]`` (cut-off and the criteria kept) and
     the whole rule list (a TOML array replaces as a whole, so every entry is listed)."""
+    checklist = proposal.checklist
     doc = tomlkit.document()
     for line in header:
         doc.add(tomlkit.comment(line))
@@ -91,13 +97,16 @@ def snippet(
             icp.add("criteria", entries)
         doc.add("icp", icp)
     engagement = tomlkit.table()
-    engagement.add("rules", _rules_aot(spec, points))
+    if proposal.sales_ready_threshold is not None:
+        engagement.add("sales_ready_threshold", proposal.sales_ready_threshold)
+    engagement.add("rules", _rules_aot(spec, proposal.points))
     doc.add("engagement", engagement)
     return tomlkit.dumps(doc)
 
 
-def suggested_text(text: str, spec: ModelSpec, points: Sequence[int], checklist: Checklist) -> str:
-    """The config file's text with the suggested points and checklist edited in."""
+def suggested_text(text: str, spec: ModelSpec, proposal: Proposal) -> str:
+    """The config file's text with the suggested points, checklist and threshold edited in."""
+    checklist, points = proposal.checklist, proposal.points
     doc = tomlkit.parse(text)
     if spec.criteria:
         icp = doc.get("icp")
@@ -112,6 +121,8 @@ def suggested_text(text: str, spec: ModelSpec, points: Sequence[int], checklist:
     if not isinstance(engagement, Table):
         engagement = tomlkit.table()
         doc.add("engagement", engagement)
+    if proposal.sales_ready_threshold is not None:
+        engagement["sales_ready_threshold"] = proposal.sales_ready_threshold
     rules = engagement.get("rules")
     if isinstance(rules, AoT | list) and len(rules) > 0:
         by_name = dict(zip((r.name for r in spec.rules), points, strict=True))

@@ -49,7 +49,9 @@ from leadsync.tune.checklist import (
     search_checklist,
     weak_boxes,
 )
+from leadsync.tune.diff import Proposal
 from leadsync.tune.rules import RuleEvidence, rule_evidence
+from leadsync.tune.threshold import ThresholdCheck, best_threshold, check
 
 #: Regularisation strengths tried (sklearn's C: smaller = stronger L2 penalty).
 C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))
@@ -122,6 +124,13 @@ class Suggestion:
     suggested: Evaluation
     #: The unrounded regression's own hold-out AUC (no integer points, no matrix ordering).
     logistic_auc: float | None
+    #: The sales-ready threshold on the hold-out: the config's with its points, then the
+    #: suggested one with the suggested points (``None`` when no threshold was given).
+    thresholds: tuple[ThresholdCheck, ThresholdCheck] | None = None
+
+    def proposal(self) -> Proposal:
+        suggested = self.thresholds[1].threshold if self.thresholds else None
+        return Proposal(self.points, self.checklist, None if suggested is None else int(suggested))
 
     @property
     def good_fit_min(self) -> int:
@@ -152,6 +161,12 @@ class Suggestion:
                 for i, name in enumerate(ds.rules)
             ],
             "criteria": [box.to_dict() for box in self.boxes],
+            "sales_ready_threshold": None
+            if self.thresholds is None
+            else {
+                "current": self.thresholds[0].to_dict(),
+                "suggested": self.thresholds[1].to_dict(),
+            },
             "auc": {
                 "current": self.current.to_dict(),
                 "suggested": self.suggested.to_dict(),
@@ -367,9 +382,11 @@ def suggest(
     share: float = HOLDOUT_SHARE,
     seed: int = HOLDOUT_SEED,
     now: datetime | None = None,
+    sales_ready_threshold: float | None = None,
 ) -> Suggestion:
-    """Fit on the training leads, suggest points and a cut-off, evaluate both configs on the
-    hold-out (``split_history``)."""
+    """Fit on the training leads, suggest points, a checklist and (given the config's
+    ``sales_ready_threshold``) a threshold; evaluate both configs on the hold-out
+    (``split_history``)."""
     split = split_history(ds, holdout_months, share=share, seed=seed, now=now)
     fit = fit_logistic(split.train, len(ds.criteria))
     seen = [any(lead.fired[i] for lead in split.train) for i in range(len(ds.rules))]
@@ -387,4 +404,10 @@ def suggest(
         current=evaluate(ds, split.test, ds.points, current_checklist(ds)),
         suggested=evaluate(ds, split.test, points, checklist),
         logistic_auc=_auc(y, fit.probabilities(ds, split.test).tolist()),
+        thresholds=None
+        if sales_ready_threshold is None
+        else (
+            check(ds, split.test, ds.points, sales_ready_threshold),
+            check(ds, split.test, points, best_threshold(ds, split.train, points)),
+        ),
     )

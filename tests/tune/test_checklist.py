@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from leadsync.config import settings_from_dict
 from leadsync.report.dataset import Dataset, Lead
-from leadsync.tune import snippet, suggested_text
+from leadsync.tune import Proposal, snippet, suggested_text
 from leadsync.tune.checklist import (
     Checklist,
     lift_interval,
@@ -25,6 +25,7 @@ from leadsync.tune.checklist import (
     wilson,
 )
 from leadsync.tune.rules import rule_evidence
+from leadsync.tune.threshold import best_threshold, check
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -99,7 +100,7 @@ def test_the_config_edit_drops_and_requires_boxes_and_still_validates() -> None:
     required = (False, False, True) + (False,) * (width - 3)
     chosen = Checklist(kept, required, 1)
     points = [int(r.points) for r in spec.rules]
-    after = tomllib.loads(suggested_text(text, spec, points, chosen))
+    after = tomllib.loads(suggested_text(text, spec, Proposal(points, chosen, 40)))
     names = [c["name"] for c in after["icp"]["criteria"]]
     assert names == [c.name for c, k in zip(spec.criteria, kept, strict=True) if k]
     assert [bool(c.get("required")) for c in after["icp"]["criteria"]] == [
@@ -109,7 +110,9 @@ def test_the_config_edit_drops_and_requires_boxes_and_still_validates() -> None:
     again = settings_from_dict(after, "<suggested>").model_spec()
     assert len(again.criteria) == width - 1
     # The snippet carries the same checklist, so copying it in gives the same config.
-    piece = tomllib.loads(snippet(spec, points, chosen, ["header"], text))
+    assert after["engagement"]["sales_ready_threshold"] == 40
+    piece = tomllib.loads(snippet(spec, Proposal(points, chosen, 40), ["header"], text))
+    assert piece["engagement"]["sales_ready_threshold"] == 40
     assert piece["icp"]["good_fit_min"] == after["icp"]["good_fit_min"]
     assert piece["icp"]["criteria"] == after["icp"]["criteria"]
 
@@ -141,3 +144,30 @@ def test_rare_rules_and_flipped_signs_are_explained() -> None:
     )
     idle = [replace(x, fired=(0, x.fired[1])) for x in leads]
     assert rule_evidence(ds, idle, [10, 50])[0].note == "never fired in this history: points kept"
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(5, 60), st.integers(0, 10_000))
+def test_the_threshold_found_is_where_converters_start(cut: int, seed: int) -> None:
+    """Converters score at or above ``cut`` far more often than the others: the threshold
+    suggested lands at the cut (within the scores' spacing), and it splits the rates."""
+    rng = random.Random(seed)
+    leads = []
+    for n in range(800):
+        converted = rng.random() < 0.3
+        high = rng.random() < (0.9 if converted else 0.1)
+        value = rng.randint(cut, cut + 40) if high else rng.randint(1, cut - 1) if cut > 1 else 0
+        leads.append(
+            Lead(
+                key=str(n), entered_at=NOW, converted=converted, converted_at=None,
+                source=None, campaign=None, boxes=(), exposure=(float(value),), fired=(1,),
+            )
+        )  # fmt: skip
+    ds = Dataset(
+        origin="<test>", criteria=(), required=(), good_fit_min=0, rules=("Rule",),
+        points=(1.0,), leads=tuple(leads), decayed=False, cycle_days=0.0,
+    )  # fmt: skip
+    found = best_threshold(ds, leads, [1.0])
+    assert cut - 3 <= found <= cut
+    split = check(ds, leads, [1.0], found)
+    assert (split.ready.value or 0) > 2 * (split.not_ready.value or 0)

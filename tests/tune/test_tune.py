@@ -14,7 +14,7 @@ import pytest
 from leadsync.config import settings_from_dict
 from leadsync.errors import LeadSyncError
 from leadsync.report import Dataset
-from leadsync.tune import suggest, suggested_text, time_split, to_points, unified_diff
+from leadsync.tune import Proposal, suggest, suggested_text, time_split, to_points, unified_diff
 from leadsync.tune.checklist import Checklist
 from leadsync.tune.fitting import evaluate
 from tests.report.history import BAD, dataset
@@ -95,7 +95,7 @@ def test_diff_changes_only_points_and_cut_off(history_url: str, bad: Dataset) ->
     spec = settings_from_dict(data, "config.example.toml").model_spec()
     points = [7 * (i + 1) for i in range(len(spec.rules))]
     every = (True,) * len(spec.criteria)
-    after = suggested_text(text, spec, points, Checklist(every, spec_required(spec), 2))
+    after = suggested_text(text, spec, Proposal(points, Checklist(every, spec_required(spec), 2)))
     diff = unified_diff(text, after, "leadsync.toml")
     lines = diff.splitlines()
     changed = [x for x in lines if x[:1] in "+-" and not x.startswith(("+++", "---"))]
@@ -112,7 +112,7 @@ def test_diff_changes_only_points_and_cut_off(history_url: str, bad: Dataset) ->
     )
     small = settings_from_dict(tomllib.loads(minimal), "<m>").model_spec()
     spelled = suggested_text(
-        minimal, small, [1] * len(small.rules), Checklist((True,), (False,), 0)
+        minimal, small, Proposal([1] * len(small.rules), Checklist((True,), (False,), 0))
     )
     again = settings_from_dict(tomllib.loads(spelled), "<m>").model_spec()
     assert [r.name for r in again.rules] == [r.name for r in small.rules]
@@ -149,6 +149,9 @@ def test_cli_tune_writes_a_review_file_and_leaves_the_config(
     # The review file says what becomes of each box, with its evidence.
     assert "criterion 'Manufacturing': keep" in out.read_text()
     assert [c["name"] for c in suggestion["icp"]["criteria"]] == ["Manufacturing"]
+    # The threshold moves with the rescaled points (BAD's 100 would leave almost no one below).
+    assert 0 < suggestion["engagement"]["sales_ready_threshold"] < 100
+    assert "Sales-ready threshold on the hold-out" in run.stdout
     refused = subprocess.run(
         [sys.executable, "-c", "from leadsync.cli import main; main()", "--config", str(config),
          "tune", "--out", str(config)],
