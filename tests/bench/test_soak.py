@@ -1,4 +1,4 @@
-"""The soak with chaos, short: about a minute of two ``leadsync run`` replicas on PostgreSQL under
+"""The soak with chaos, short: half a minute of two ``leadsync run`` replicas on PostgreSQL under
 traffic and every fault kind (leader SIGKILL included) but the server restart, then zero
 discrepancies in the sandboxes' state, the model recomputed from their full activity history
 included. The full run is ``python bench/soak.py`` (``bench/soak.md``).
@@ -42,14 +42,19 @@ def test_rss_slope_is_mib_per_minute() -> None:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-# Convergence takes ~15 s; its 150 s limit ends inside this one, so a soak that does not
+# Convergence takes 15-50 s; its 150 s limit ends inside this one, so a soak that does not
 # converge fails with what it still owes and the replicas' last log lines.
 @pytest.mark.timeout(420)
-def test_a_minute_of_chaos_loses_nothing(tmp_path: Path) -> None:
+def test_half_a_minute_of_chaos_loses_nothing(tmp_path: Path) -> None:
+    # Every fault kind within the first 15 s, then 15 s more of traffic, so the 10 s cycles
+    # meet most faults before they are cleared. Spread over 85 % as in the bench, half a
+    # minute met few (they bunch up behind the kill); a minute met a few more than this but
+    # took twice as long, and its last faults were cleared unmet too.
+    options = SoakOptions(
+        minutes=0.5, leads=300, hand_raisers=4, converge_timeout_s=150, faults_within=0.5
+    )
     for url in fresh_store_url("postgresql", tmp_path):
-        result = run_soak(
-            url, SoakOptions(minutes=1.0, leads=300, hand_raisers=4, converge_timeout_s=150)
-        )
+        result = run_soak(url, options)
     print(result)
     assert result["discrepancies"] == {
         "model": 0,
