@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,9 +26,9 @@ from leadsync.store.schema import (
     scores,
 )
 from tests.conftest import fresh_store_url
+from tests.engine.crash_child import ForkedCycle
 from tests.engine.memory_crm import MemoryCRM
 
-ROOT = Path(__file__).resolve().parents[2]
 #: Kill points per backend run: 8 SQLite + 2 PostgreSQL by default, which keeps the suite
 #: inside CI's 15 minutes; ``LEADSYNC_CRASH_SEEDS=50`` is the full run (50 + 10, ~8 min here).
 SEEDS = int(os.environ.get("LEADSYNC_CRASH_SEEDS", "8"))
@@ -74,14 +72,7 @@ def run_child(
 
     Returns what it printed last ("ok" when it finished) and how many steps it reported.
     """
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.engine.crash_child", str(crm_path), url, str(phase)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None
+    child = ForkedCycle(crm_path, url, phase)
     assert child.stdout.readline().strip() == "ready"
     ticks = 0
     if kill_at is not None:
@@ -90,7 +81,7 @@ def run_child(
             ticks += 1
         time.sleep(delay)
         child.send_signal(signal.SIGKILL)
-    out, err = child.communicate(timeout=120)
+    out, err = child.communicate()
     lines = out.strip().splitlines()
     ticks += sum(line.startswith("tick") for line in lines)
     if kill_at is None:
