@@ -32,8 +32,8 @@ NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
+def store(migrated_store_url: str) -> Iterator[Store]:
+    s = Store(migrated_store_url)
     yield s
     s.close()
 

@@ -45,8 +45,8 @@ def config(good_fit_min: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
+def store(migrated_store_url: str) -> Iterator[Store]:
+    s = Store(migrated_store_url)
     yield s
     s.close()
 

@@ -22,8 +22,8 @@ from tests.engine.test_cycle import Clock, engine
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
+def store(migrated_store_url: str) -> Iterator[Store]:
+    s = Store(migrated_store_url)
     yield s
     s.close()
 

@@ -25,8 +25,8 @@ KINDS = ("form_submission", "campaign_member", "email_open", "page_view", "unsub
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
+def store(migrated_store_url: str) -> Iterator[Store]:
+    s = Store(migrated_store_url)
     yield s
     s.close()
 

@@ -199,8 +199,8 @@ def _signed(body: bytes) -> dict[str, str]:
 
 
 @pytest.fixture
-def hook_store(store_url: str) -> Iterator[Store]:
-    store = Store(store_url)
+def hook_store(migrated_store_url: str) -> Iterator[Store]:
+    store = Store(migrated_store_url)
     yield store
     store.close()
 

@@ -33,8 +33,8 @@ from tests.service.helpers import SECRET, contact_event, hubspot_delivery, servi
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    store = Store(store_url)
+def store(migrated_store_url: str) -> Iterator[Store]:
+    store = Store(migrated_store_url)
     yield store
     store.close()
 

@@ -23,8 +23,8 @@ STATES = (ledger.QUEUED, ledger.ACTING, ledger.DONE)
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
+def store(migrated_store_url: str) -> Iterator[Store]:
+    s = Store(migrated_store_url)
     yield s
     s.close()
 

@@ -19,8 +19,8 @@ HOSTILE = ["tab\there", "new\nline", "back\\slash", "quote \" and '", "\\N", "Zo
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
+def store(migrated_store_url: str) -> Iterator[Store]:
+    s = Store(migrated_store_url)
     yield s
     s.close()
 

@@ -22,8 +22,8 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
+def store(migrated_store_url: str) -> Iterator[Store]:
+    s = Store(migrated_store_url)
     yield s
     s.close()
 

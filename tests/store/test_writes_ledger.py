@@ -33,8 +33,8 @@ REFUSED = RecordError("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Company is required"
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
+def store(migrated_store_url: str) -> Iterator[Store]:
+    s = Store(migrated_store_url)
     yield s
     s.close()
 
