@@ -458,6 +458,9 @@ def _apply_merges(
     holders = person_by_email(
         conn, [e for _, email, into in links for e in (email, addresses.get(into)) if e]
     )
+    dirty |= _link_address_orphans(
+        conn, [email for _, email, into in links if email and into in persons]
+    )
     for uid, email, into in links:
         survivor = persons.get(into)
         if survivor is None:
@@ -472,6 +475,31 @@ def _apply_merges(
             # merge_people moved every record of the loser to the survivor.
             persons = {u: survivor if p == loser else p for u, p in persons.items()}
             holders = {e: survivor if p == loser else p for e, p in holders.items()}
+
+
+def _link_address_orphans(conn: sa.Connection, emails: list[str]) -> set[int]:
+    """Activities known only by a merged-away address, waiting for a live holder (it was
+    forgotten, or never had a live record here), now go to the survivor's person: a merge
+    says the address is that person's (:func:`person_by_email`). Returns who got some."""
+    wanted = sorted(set(emails))
+    if not wanted:
+        return set()
+    holders = person_by_email(conn, wanted)
+    links: list[dict[str, int]] = []
+    for part in chunks(wanted):
+        query = sa.select(activities.c.id, activities.c.email_norm).where(
+            activities.c.person_id.is_(None),
+            activities.c.record_uid.is_(None),
+            among(conn, activities.c.email_norm, part),
+        )
+        links.extend(
+            {"_id": aid, "_person": holders[email]}
+            for aid, email in conn.execute(query)
+            if email in holders
+        )
+    for part in chunks(links):
+        conn.execute(_LINK_ACTIVITY, part)
+    return {link["_person"] for link in links}
 
 
 def _stored_merges_into(conn: sa.Connection, uids: list[str]) -> list[tuple[str, str, str]]:

@@ -228,13 +228,20 @@ def known_opt_out(world: World, email: str | None) -> str | None:
     crm = world.crms[HS]
     seen = world.seen_until.get((HS, "activities"))
     own = {rid for rid, p in crm.people.items() if p.get("email") == email}
+    # A contact merged into one of these is the same person: its address's unsubscribes
+    # date the survivor's flag too (the store gives a merged-away address to the survivor).
+    merged = {
+        rid for rid, p in crm.people.items()
+        if p.get("merged_into") and p["merged_into"][1] in own
+    }  # fmt: skip
+    addresses = {email} | {crm.people[rid].get("email") for rid in merged}
     # Every unsubscribe may date the flag (the store may have read one by id, e.g. after
     # ``forget``); only one a pull has seen makes a person do-not-contact on its own.
     every = [
         (datetime.fromisoformat(a["at"]), datetime.fromisoformat(a["modified"]))
         for a in crm.activities.values()
         if a["kind"] == "unsubscribe" and not a.get("deleted")
-        and (a.get("email") == email or a["person"] in own)
+        and (a.get("email") in addresses or a["person"] in own | merged)
     ]  # fmt: skip
     unsubscribed = [at for at, modified in every if seen is not None and modified < seen]
     if not every or (not unsubscribed and flagged is None):

@@ -541,3 +541,42 @@ def test_a_hand_raise_moved_by_a_merge_still_lifts_an_earlier_unsubscribe(world:
     )
     assert facts.report is not None and facts.report.actions["handed_off"] == 1
     assert [v for v in check_cycle(world, facts) if v.invariant == "opted_out_handed_off"] == []
+
+
+def test_an_unsubscribe_waiting_for_a_merged_address_joins_the_survivor(world: World) -> None:
+    """bench/life.py seed 2268, shrunk: p8 unsubscribes, ``forget p8``, and the unsubscribe
+    is read again waiting for a live holder of p8's address; then HubSpot merges p8's contact
+    into p1's. A fresh store gives the unsubscribe to p1's person (a merged-away address is
+    the survivor's); the store that lived it left it waiting, and scored p1 without it."""
+    play(
+        world,
+        Step("create", 8, HS),
+        Step("cycle", arg="decay"),
+        Step("cycle", arg=SF),
+        Step("create", 1, HS, n=2),
+        Step("cycle", arg="all"),
+        Step("email", 8, HS, "unsubscribe"),
+        Step("forget", 8),
+        Step("cycle", arg=HS),
+        Step("merge", 1, HS, other=8),
+    )
+    assert [v for v in converge(world) if v.invariant == "converged_scores"] == []
+
+
+def test_a_merged_addresses_unsubscribe_dates_the_survivors_opt_out(world: World) -> None:
+    """bench/life.py seed 2329, shrunk: p5 unsubscribes, HubSpot merges p5's contact into
+    p8's, p8's contact is opted out, then p8 asks to be contacted. The opt-out flag carries
+    no date; the person's latest unsubscribe (under the merged address) dates it, and the
+    later hand-raise lifts it, so the hand-off is right. The life's check dated the flag by
+    p8's own address only and called the hand-off a contact of someone opted out."""
+    facts = play(
+        world,
+        Step("create", 8, "both", n=4),
+        Step("create", 5, "both", n=2),
+        Step("email", 5, HS, "unsubscribe"),
+        Step("merge", 8, HS, other=5),
+        Step("opt_out", 8, HS, n=1),
+        Step("form", 8, HS, "Contact Us"),
+        Step("cycle", arg="all"),
+    )
+    assert [v for v in check_cycle(world, facts) if v.invariant == "opted_out_handed_off"] == []
