@@ -3,7 +3,7 @@
 People are joined here, not in LeadSync's store: one person per normalized email across
 Salesforce Leads/Contacts and HubSpot contacts (a converted lead belongs to its contact's
 person), attributes merged with the configured system of record winning (within a source the
-most recently modified record; an empty value never overwrites a filled one), opted out when
+most recently created record; an empty value never overwrites a filled one), opted out when
 any live record is. Activities attach through the record they name, else through their email.
 
 Each live record LeadSync wrote is recomputed with ``leadsync.model.score`` at the instant
@@ -77,17 +77,15 @@ def join(state: SandboxState) -> People:
     return people
 
 
-def merged_attributes(
-    records: Sequence[CrmRecord], fit_source: str | None, last: CrmRecord | None = None
-) -> dict[str, Any]:
-    """``last``, when given, wins within its source whatever its modification time."""
+def merged_attributes(records: Sequence[CrmRecord], fit_source: str | None) -> dict[str, Any]:
+    """Within a source the newest record (by creation, then CRM id) wins: a stamp LeadSync's
+    own writes never move, so one reading is right (issue 21, bench/life.py seed 1542)."""
     ordered = sorted(
         records,
         key=lambda r: (
             r.person.ref.source == fit_source,
-            r is last,
-            r.person.modified_at,
-            str(r.person.ref),
+            r.person.created_at or r.person.modified_at,
+            r.person.ref.external_id,
         ),
     )
     merged: dict[str, Any] = {}
@@ -146,7 +144,7 @@ def recompute(
         if doubled:
             out.activity_problems.append(f"{key}: activity read twice from the CRMs: {doubled[:3]}")
         variants = _variants(key, records, fit_source)
-        if len(variants) > 1:
+        if _same_source_conflict(records, fit_source):
             out.same_source_ties.add(key)
         recycled = any(_int(r.written.get("recycle_count")) for r in records)
         for record in records:
@@ -190,21 +188,23 @@ def _exclusion(record: CrmRecord) -> str | None:
 
 
 def _variants(key: str, records: Sequence[CrmRecord], fit_source: str | None) -> list[Person]:
-    """The person as merged by the rule, plus, when several records of the winning source
-    disagree on an attribute, each of them winning: "most recently modified" then depends on
-    the CRM's modification stamp, which LeadSync's own writes move (see bench/soak.md)."""
+    """The person as merged by the rule: one reading. (Until the rule ranked records by
+    creation, a same-source tie allowed each record of the winning source to win, since
+    "most recently modified" moved with LeadSync's own writes.)"""
     opted_out = any(r.person.opted_out for r in records)
     email = key if "@" in key else None
-    first = merged_attributes(records, fit_source)
+    return [Person(key, merged_attributes(records, fit_source), email, opted_out)]
+
+
+def _same_source_conflict(records: Sequence[CrmRecord], fit_source: str | None) -> bool:
+    """Several records of the winning source disagree on an attribute (counted, for the
+    page: the rule decides them by creation)."""
     top = max((r.person.ref.source == fit_source for r in records), default=False)
     group = [r for r in records if (r.person.ref.source == fit_source) == top]
-    merges = [first]
-    if len(group) > 1:
-        for record in group:
-            other = merged_attributes(records, fit_source, last=record)
-            if other not in merges:
-                merges.append(other)
-    return [Person(key, m, email, opted_out) for m in merges]
+    values = [{k: v for k, v in r.person.attributes.items() if v not in (None, "")} for r in group]
+    return len(group) > 1 and any(
+        a.get(k) not in (None, v) for a in values for b in values for k, v in b.items()
+    )
 
 
 def _first_match(

@@ -283,6 +283,13 @@ def tune(
         " Review, then copy into the config; nothing was changed.",
         *(f" criterion {box.name!r}: {_box_line(box)}" for box in found.boxes),
         *(f" rule {rule.name!r}: {rule.note}" for rule in found.rules if rule.note),
+        *(
+            f" candidate box {c.attribute} = {c.value!r}: converted {_rate(c.with_value)} "
+            f"with it, {_rate(c.without)} without; lift {c.lift:.2f} "
+            f"({c.lift_low:.2f}-{c.lift_high:.2f}); add it as an [[icp.criteria]] entry "
+            "(operator one_of) if it describes your customer"
+            for c in found.candidates
+        ),
     ]
     snippet_text = snippet(spec, found.proposal(), header, current_text)
     diff_text = unified_diff(
@@ -393,6 +400,19 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
         )
     if found.boxes:
         console.print(boxes)
+    if found.candidates:
+        extra = Table(
+            title="Candidate boxes: values no box covers whose leads converted clearly better "
+            "(add one as an [[icp.criteria]] entry if it describes your customer)"
+        )
+        for column in ("attribute", "value", "converted with it", "without it", "lift"):
+            extra.add_column(column)
+        for c in found.candidates:
+            extra.add_row(
+                c.attribute, c.value, _rate(c.with_value), _rate(c.without),
+                f"{c.lift:.2f} ({c.lift_low:.2f}-{c.lift_high:.2f})",
+            )  # fmt: skip
+        console.print(extra)
     console.print(f"good_fit_min: current {ds.good_fit_min}, suggested {found.good_fit_min}")
     if found.thresholds is not None:
         ready = Table(title="Sales-ready threshold on the hold-out (rates with 95 % intervals)")

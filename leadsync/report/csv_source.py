@@ -48,7 +48,7 @@ from leadsync.config.loading import read_toml, validate
 from leadsync.errors import ConfigError
 from leadsync.model import ModelSpec, Person, score
 from leadsync.model.reading import norm, read_texts
-from leadsync.report.dataset import DataQuality, Dataset, Lead
+from leadsync.report.dataset import DataQuality, Dataset, Lead, text_values
 
 #: Cell values that mean "nobody filled this in".
 PLACEHOLDERS = frozenset(
@@ -418,6 +418,7 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
                     for i, rule in enumerate(rule_names)
                 ),
                 fired=tuple(counts),
+                values=text_values(attributes),
             )
         )
     columns = {name: dict(counter) for name, counter in sorted(quality.columns.items())}

@@ -25,7 +25,8 @@ now, from the activities before that moment; nothing later can move it into a ce
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,6 +72,21 @@ class Lead:
     #: The matrix cell the model gave it as of ``backtest_at`` (None from a CSV export).
     cell: str | None = None
     backtest_at: datetime | None = None
+    #: Its textual fit attributes as ``(attribute, value)``, for boxes ``tune`` may suggest.
+    values: tuple[tuple[str, str], ...] = ()
+
+
+#: Longest attribute value kept for candidate boxes (a free-text field is no box).
+_VALUE_CHARS = 80
+
+
+def text_values(attributes: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The textual attribute values of a lead, trimmed and interned (many leads share them)."""
+    found = []
+    for name, value in sorted(attributes.items()):
+        if isinstance(value, str) and 0 < len(value.strip()) <= _VALUE_CHARS:
+            found.append((sys.intern(name), sys.intern(value.strip())))
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +251,7 @@ def lead_of(history: PersonHistory, reading: Reading) -> Lead | None:
         fired=fired,
         cell=backtest_cell(reading, person, acts, at),
         backtest_at=at,
+        values=text_values(attributes),
     )
 
 

@@ -42,6 +42,7 @@ from leadsync.errors import LeadSyncError
 from leadsync.model import round_half_up
 from leadsync.report.dataset import Dataset, Lead
 from leadsync.report.sections import period_start
+from leadsync.tune.candidates import CandidateBox, candidate_boxes
 from leadsync.tune.checklist import (
     BoxEvidence,
     Checklist,
@@ -127,6 +128,8 @@ class Suggestion:
     #: The sales-ready threshold on the hold-out: the config's with its points, then the
     #: suggested one with the suggested points (``None`` when no threshold was given).
     thresholds: tuple[ThresholdCheck, ThresholdCheck] | None = None
+    #: Attribute values no box covers whose leads converted clearly better (for review).
+    candidates: tuple[CandidateBox, ...] = ()
 
     def proposal(self) -> Proposal:
         suggested = self.thresholds[1].threshold if self.thresholds else None
@@ -167,6 +170,7 @@ class Suggestion:
                 "current": self.thresholds[0].to_dict(),
                 "suggested": self.thresholds[1].to_dict(),
             },
+            "candidate_boxes": [c.to_dict() for c in self.candidates],
             "auc": {
                 "current": self.current.to_dict(),
                 "suggested": self.suggested.to_dict(),
@@ -399,6 +403,7 @@ def suggest(
         checklist=checklist,
         boxes=evidence(ds, split.train, fit.box_coef, checklist),
         rules=rule_evidence(ds, split.train, points),
+        candidates=candidate_boxes(ds, split.train),
         fit=fit,
         split=split,
         current=evaluate(ds, split.test, ds.points, current_checklist(ds)),

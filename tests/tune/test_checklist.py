@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadsync.config import settings_from_dict
-from leadsync.report.dataset import Dataset, Lead
+from leadsync.report.dataset import Dataset, Lead, text_values
 from leadsync.tune import Proposal, snippet, suggested_text
+from leadsync.tune.candidates import candidate_boxes
 from leadsync.tune.checklist import (
     Checklist,
     lift_interval,
@@ -171,3 +172,40 @@ def test_the_threshold_found_is_where_converters_start(cut: int, seed: int) -> N
     assert cut - 3 <= found <= cut
     split = check(ds, leads, [1.0], found)
     assert (split.ready.value or 0) > 2 * (split.not_ready.value or 0)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(0, 10_000))
+def test_a_value_that_drives_conversion_is_a_candidate_box_unless_a_box_says_it(
+    seed: int,
+) -> None:
+    """Industry = Manufacturing drives conversion; country and a free-text company name do
+    not. With no box for it, Manufacturing is the one candidate; with a box that picks out
+    the same leads, it is no candidate."""
+    rng = random.Random(seed)
+    leads = []
+    for n in range(2000):
+        industry = rng.choice(("Manufacturing", "Retail", "Finance", "Health"))
+        country = rng.choice(("France", "Germany", "Spain"))
+        converted = rng.random() < (0.4 if industry == "Manufacturing" else 0.1)
+        leads.append(
+            Lead(
+                key=str(n), entered_at=NOW, converted=converted, converted_at=None,
+                source=None, campaign=None, boxes=(industry == "Manufacturing",),
+                exposure=(0.0,), fired=(0,),
+                values=text_values(
+                    {"industry": industry, "country": country, "company": f"Company {n}"}
+                ),
+            )
+        )  # fmt: skip
+    bare = Dataset(
+        origin="<test>", criteria=(), required=(), good_fit_min=0, rules=("Rule",),
+        points=(1.0,), leads=(), decayed=False, cycle_days=0.0,
+    )  # fmt: skip
+    unboxed = [replace(x, boxes=()) for x in leads]
+    (found,) = candidate_boxes(bare, unboxed)
+    assert (found.attribute, found.value) == ("industry", "Manufacturing")
+    assert found.lift_low > 2.0 and found.with_value.leads > 300
+    assert 'values = ["Manufacturing"]' in found.toml()
+    boxed = replace(bare, criteria=("Manufacturing",), required=(False,))
+    assert candidate_boxes(boxed, leads) == ()
