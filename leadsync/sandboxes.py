@@ -84,19 +84,25 @@ class Sandboxes:
 
 @contextmanager
 def running_sandboxes(
-    leads: int, seed: int, host: str = "127.0.0.1", port: int = 0, engaged: float = 0.0
+    leads: int,
+    seed: int,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    engaged: float = 0.0,
+    history_days: float = 400.0,
 ) -> Iterator[Sandboxes]:
     """Generate an org and a portal sharing a third of the people, and serve both.
 
     ``port`` 0 picks free ports; otherwise Salesforce gets ``port`` and HubSpot ``port + 1``;
     either taken raises ``AddressInUse`` (before the minutes a large org takes to generate).
-    ``engaged``: the share of leads with a recent run of active engagement (``generate_org``).
+    ``engaged``: the share of leads with a recent run of active engagement (``generate_org``);
+    ``history_days``: how far back the org's leads entered it.
     """
     for claimed in (port, port + 1) if port else ():
         # Only a check: the sandbox servers bind for themselves once the world is generated.
         listening_socket(host, claimed, remedy=_REMEDY).close()
     now = datetime.now(UTC)
-    org = generate_org(leads=leads, seed=seed, now=now, engaged=engaged)
+    org = generate_org(leads=leads, seed=seed, now=now, engaged=engaged, history_days=history_days)
     lead_emails = [r["Email"] for r in org.records("Lead") if r.get("Email")]
     shared = tuple(lead_emails[: len(lead_emails) // 3])
     portal = generate_portal(

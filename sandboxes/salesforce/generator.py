@@ -61,6 +61,7 @@ def generate_org(
     now: datetime | None = None,
     activities: int | None = None,
     engaged: float = 0.0,
+    history_days: float = 400.0,
 ) -> OrgState:
     """A seeded org with ``leads`` leads, ~``leads/3`` contacts and their history.
 
@@ -73,7 +74,8 @@ def generate_org(
     at manufacturers (the vendor's market) with a recent run of active engagement (two webinar
     registrations and a price-sheet download in the last two weeks: sales-ready without a
     hand-raise); leads elsewhere get a quarter of that share. The default 0 adds none, so the
-    rest of the org is the same for a seed whatever ``engaged`` is.
+    rest of the org is the same for a seed whatever ``engaged`` is. ``history_days`` is how
+    far back its leads entered (most of them recently: the org's inflow grew).
     """
     rng = random.Random(seed)
     moment = (now or datetime.now(UTC)).astimezone(UTC)
@@ -83,7 +85,7 @@ def generate_org(
     _campaigns(org, people, moment)
     accounts = _accounts(org, rng, max(5, leads // 10), moment)
     contacts = _contacts(org, rng, people, accounts, max(3, leads // 3), moment)
-    lead_ids = _leads(org, rng, people, accounts, contacts, leads, moment)
+    lead_ids = _leads(org, rng, people, accounts, contacts, leads, moment, history_days)
     joined: dict[str, list[truth.Membership]] = {}
     if activities is None:
         truth_rng = _history(
@@ -373,6 +375,7 @@ def _leads(
     contacts: list[tuple[str, str | None]],
     count: int,
     now: datetime,
+    history_days: float,
 ) -> list[str]:
     lead_ids: list[str] = []
     for _ in range(count):
@@ -407,10 +410,10 @@ def _leads(
             Ownership__c=rng.choice(OWNERSHIP) if rng.random() < 0.3 else None,
             Legal_Hold__c=rng.random() < 0.005,
         )
-        # An org whose inflow grew: 45% of its leads entered in the last four months, the rest
-        # over the year before (leads engage in their first months, so the recent ones are
-        # the engaged ones today).
-        created = days_ago(now, 400 * rng.uniform(0, 1) ** 1.5)
+        # An org whose inflow grew: by default 45% of its leads entered in the last four months,
+        # the rest over the year before (leads engage in their first months, so the recent
+        # ones are the engaged ones today).
+        created = days_ago(now, history_days * rng.uniform(0, 1) ** 1.5)
         age = (now - created).total_seconds() / 86400
         modified = days_ago(now, rng.uniform(0, min(age, 90)))
         lead_ids.append(org.insert("Lead", values, created=created, modified=modified))

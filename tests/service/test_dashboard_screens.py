@@ -45,14 +45,22 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("screens")
-    with running_sandboxes(leads=80, seed=5) as world:
+    yield from served(tmp_path_factory.mktemp("screens"), leads=80, rejections=3)
+
+
+def served(
+    tmp: Path, *, leads: int, rejections: int = 0, history_days: float = 400.0
+) -> Iterator[Site]:
+    """Both sandboxes (``leads`` leads entering over ``history_days``), one full sync into a
+    fresh store (the first ``rejections`` Lead writes refused), and the dashboard over it."""
+    with running_sandboxes(leads=leads, seed=5, history_days=history_days) as world:
         settings = settings_from_dict(world.config_data(f"sqlite:///{tmp / 'ls.db'}"), "test")
         store = Store(settings.store.url)
         connectors = build_connectors(settings)
-        world.salesforce.api.faults.arm(
-            {"kind": "reject", "count": 3, "object": "Lead", "message": REJECTION}
-        )
+        if rejections:
+            world.salesforce.api.faults.arm(
+                {"kind": "reject", "count": rejections, "object": "Lead", "message": REJECTION}
+            )
         build_engine(settings, store, connectors).run()
         names = {n: {u.id: u.name for u in c.users()} for n, c in connectors.items()}
         app = build_app(
@@ -214,3 +222,45 @@ def test_month_chart_starts_at_the_first_month_with_data(site: Site, page: Any) 
     for canvas in ("chart-months", "chart-lift-criteria", "chart-lift-rules", "chart-recycle"):
         assert overlapping(page.evaluate(_TICKS, canvas)) == [], canvas
     shoot(page, "report-lift-chart-narrow", "#chart-lift-criteria")
+
+
+@pytest.fixture(scope="module")
+def two_years(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    yield from served(tmp_path_factory.mktemp("two-years"), leads=400, history_days=730)
+
+
+@pytest.mark.slow
+def test_a_first_backfill_of_two_years_fills_the_report_from_day_one(two_years: Site) -> None:
+    """Issue 23 #1: the report's months are when leads entered the CRM, so the first sync of
+    an org with two years of history shows two years at once, with conversion per month
+    for the months whose sales cycle has ended."""
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{two_years.base}/report?months=24")
+            page.wait_for_function("Number(document.body.dataset.charts) >= 1")
+            page.wait_for_timeout(1500)  # Chart.js animates the first draw
+            shoot(page, "report-two-years-months", "div.chart-months")
+            shoot(page, "report-two-years-lift", "#chart-lift-criteria")
+            data = page.evaluate(
+                """() => JSON.parse(document.getElementById("report-data").textContent)"""
+            )
+            drawn = page.evaluate(_TICKS, "chart-months")
+        finally:
+            browser.close()
+    months = data["months"]
+    per_month = [
+        sum(c["entered"][i] for c in months["cells"]) for i in range(len(months["labels"]))
+    ]
+    assert len(months["labels"]) == 24 and drawn["labels"] == months["labels"]
+    # Entries in the first months shown and in at least 20 of the 24: the backfill dated each
+    # lead by its CRM creation, not by the day it was first scored.
+    assert per_month[0] > 0 and sum(n > 0 for n in per_month) >= 20, per_month
+    assert sum(per_month[:12]) > 0.1 * sum(per_month)
+    # Leads a year or more old have their outcome told: conversion shows for those months.
+    told = [m for m in months["conversion"][:12] if m.get("n")]
+    assert len(told) >= 8, months["conversion"][:12]
+    assert overlapping(drawn) == []
