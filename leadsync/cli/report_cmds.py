@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from leadsync.report import Dataset
     from leadsync.tune import Suggestion
     from leadsync.tune.checklist import BoxEvidence, Rate
+    from leadsync.tune.impact import Impact
 
 CycleOpt = Annotated[
     float,
@@ -292,13 +293,16 @@ def tune(
         ),
     ]
     snippet_text = snippet(spec, found.proposal(), header, current_text)
-    diff_text = unified_diff(
-        current_text,
-        suggested_text(current_text, spec, found.proposal()),
-        str(config_path),
-    )
+    after_text = suggested_text(current_text, spec, found.proposal())
+    diff_text = unified_diff(current_text, after_text, str(config_path))
     document = found.to_dict(ds)
     document.update({"snippet": snippet_text, "diff": diff_text})
+    impact = None
+    if export is None:  # a CRM export has no activities to place leads in cells with
+        impact = _impact(
+            settings, ds, after_text, Periods(sales_cycle_days), converted_stage or [], now
+        )
+        document["impact"] = impact.to_dict()
     if ds.quality is not None:
         document["data_quality"] = ds.quality.to_dict()
     if out is not None:
@@ -311,6 +315,66 @@ def tune(
         emit_json(document)
         return
     _print_tune(found, ds, diff_text, out)
+    if impact is not None:
+        _print_impact(impact)
+
+
+def _impact(
+    settings: Settings,
+    ds: Dataset,
+    after_text: str,
+    periods: Periods,
+    stages: list[str],
+    now: datetime,
+) -> Impact:
+    """The store's leads read again with the config as the suggestion would leave it."""
+    import tomllib
+
+    from leadsync.config import settings_from_dict
+    from leadsync.config.loading import expand_env
+    from leadsync.report import leads_from_store
+    from leadsync.tune.impact import impact
+
+    path = Path(settings.source)
+    source = f"{path} (as suggested)"
+    suggested = settings_from_dict(
+        expand_env(tomllib.loads(after_text), source), source, base_dir=path.resolve().parent
+    ).model_spec()
+    store = open_store(settings)
+    try:
+        with store.reading() as conn:
+            after = leads_from_store(
+                conn, suggested, fit_source=settings.identity.fit_source,
+                cycle_days=periods.cycle_days, now=now, stages=stages,
+                window_days=periods.window_days,
+            )  # fmt: skip
+    finally:
+        store.close()
+    members = {member for pool in settings.handoff.pools for member in pool.members}
+    return impact(ds.leads, after.leads, settings.model_spec(), suggested, len(members) or None)
+
+
+def _print_impact(found: Impact) -> None:
+    table = Table(title="Impact by month of entry (back-test cells): leads now -> as suggested")
+    cells = sorted({cell for month in found.months for cell in month.cells})
+    for column in ("month", *cells, "hand-offs", *(("per rep",) if found.reps else ())):
+        table.add_column(column)
+    for month in found.months:
+        now, then = month.handoffs
+        row = [month.month]
+        pairs = [month.cells.get(cell, (0, 0)) for cell in cells]
+        row += [f"{before} -> {after}" for before, after in pairs]
+        row.append(f"{now} -> {then}")
+        if found.reps:
+            row.append(f"{now / found.reps:.1f} -> {then / found.reps:.1f}")
+        table.add_row(*row)
+    console.print(table)
+    if found.reps:
+        console.print(
+            f"per rep: hand-offs shared evenly among the {found.reps} reps of the routing "
+            "pools (weights and caps aside)",
+            markup=False,
+        )
 
 
 def _write_tables(document: dict[str, Any], folder: Path) -> list[Path]:

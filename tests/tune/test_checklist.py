@@ -25,6 +25,7 @@ from leadsync.tune.checklist import (
     weak_boxes,
     wilson,
 )
+from leadsync.tune.impact import impact
 from leadsync.tune.rules import rule_evidence
 from leadsync.tune.threshold import best_threshold, check
 
@@ -209,3 +210,27 @@ def test_a_value_that_drives_conversion_is_a_candidate_box_unless_a_box_says_it(
     assert 'values = ["Manufacturing"]' in found.toml()
     boxed = replace(bare, criteria=("Manufacturing",), required=(False,))
     assert candidate_boxes(boxed, leads) == ()
+
+
+def test_impact_counts_cells_and_hand_offs_per_month_under_each_config() -> None:
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text()
+    spec = settings_from_dict(tomllib.loads(text), "config.example.toml").model_spec()
+
+    def placed(cells: list[tuple[int, str]]) -> list[Lead]:
+        return [
+            replace(lead(n, (), 0.0, False), entered_at=NOW.replace(month=month), cell=cell)
+            for n, (month, cell) in enumerate(cells)
+        ]
+
+    before = placed([(1, "good/sales_ready"), (1, "poor/unready"), (2, "good/hand_raiser")])
+    after = placed([(1, "good/unready"), (1, "poor/unready"), (2, "good/hand_raiser")])
+    found = impact(before, after, spec, spec, reps=2)
+    assert [m.month for m in found.months] == ["2026-02", "2026-01"]
+    january = found.months[1]
+    assert january.cells == {
+        "good/sales_ready": (1, 0),
+        "good/unready": (0, 1),
+        "poor/unready": (1, 1),
+    }
+    assert spec.team("good", "sales_ready") == "sales" and january.handoffs == (1, 0)
+    assert found.months[0].handoffs == (1, 1) and found.to_dict()["reps"] == 2

@@ -152,6 +152,7 @@ def test_cli_tune_writes_a_review_file_and_leaves_the_config(
     # The threshold moves with the rescaled points (BAD's 100 would leave almost no one below).
     assert 0 < suggestion["engagement"]["sales_ready_threshold"] < 100
     assert "Sales-ready threshold on the hold-out" in run.stdout
+    assert "Impact by month of entry" in run.stdout
     refused = subprocess.run(
         [sys.executable, "-c", "from leadsync.cli import main; main()", "--config", str(config),
          "tune", "--out", str(config)],
