@@ -366,6 +366,7 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
     yes = TRUE_WORDS | {v.strip().casefold() for v in mapping.converted_values}
     converted_column = column(mapping.converted)
     index = {name: i for i, name in enumerate(rule_names)}
+    caps = [rule.cap for rule in spec.rules]
     leads: list[Lead] = []
     labels_seen: set[str] = set()
     for n, row in enumerate(kept):
@@ -381,6 +382,11 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
         for rule, name in mapping.activity_counts.items():
             header_name = column(name)
             counts[index[rule]] += _count(quality, header_name, row.get(header_name))
+        # The model counts at most a rule's cap of its activities; so does a count column.
+        counts = [
+            count if cap is None else min(count, cap)
+            for count, cap in zip(counts, caps, strict=True)
+        ]
         exposure = [float(c) for c in counts]
         for rule, name in mapping.recency.items():
             header_name = column(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import random
 import subprocess
@@ -15,7 +16,7 @@ from leadsync.errors import ConfigError
 from leadsync.report import leads_from_csv, report_document
 from leadsync.tune import suggest
 from leadsync.tune.synthetic import generate
-from tests.report.history import GOOD, settings
+from tests.report.history import BAD, GOOD, settings
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 #: A seed whose noise columns hold no chance imbalance (seed 3 has UK/France at lift 1.36).
@@ -300,3 +301,22 @@ def test_a_recency_column_is_read_as_a_decayed_activity(tmp_path: Path) -> None:
     mapping.write_text('converted = "Converted"\n[recency]\n"Email opens" = "Days Since Open"\n')
     with pytest.raises(ConfigError, match=r"recency\.'Email opens': no engagement rule"):
         leads_from_csv(export, mapping, spec, NOW)
+
+
+def test_a_rules_cap_holds_for_an_exports_counts(tmp_path: Path) -> None:
+    """Issue 23 #2: caps were ignored for CSV counts, so 50 blog views counted 50 times where
+    the model counts at most the rule's cap."""
+    export, mapping = tmp_path / "capped.csv", tmp_path / "map.toml"
+    with export.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Blog Views", "Converted"])
+        writer.writerows([("0", "no"), ("3", "no"), ("50", "yes")])
+    mapping.write_text('converted = "Converted"\n[activity_counts]\n"Blog view" = "Blog Views"\n')
+    data = copy.deepcopy(BAD)
+    blog = next(r for r in data["engagement"]["rules"] if r["name"] == "Blog view")
+    blog["cap"] = 5
+    spec = settings(data, f"sqlite:///{tmp_path / 'unused.db'}").model_spec()
+    ds = leads_from_csv(export, mapping, spec, NOW)
+    rule = ds.rules.index("Blog view")
+    assert [lead.exposure[rule] for lead in ds.leads] == [0.0, 3.0, 5.0]
+    assert [lead.fired[rule] for lead in ds.leads] == [0, 3, 5]
