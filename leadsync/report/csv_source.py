@@ -20,6 +20,9 @@ A small mapping file names the columns::
     [recency]                              # engagement rule = column of days since its last
     "Email open" = "Days Since Last Open"  # activity (blank or negative: never), decayed as
                                            # the model decays a dated activity
+    [measures]                             # engagement rule = a numeric column read in units
+    "Time on site" = { column = "Time on Site (s)", per = 60 }   # of ``per`` (here minutes)
+
     [last_activity]                        # or a column naming the lead's last activity
     column = "Last Activity"
     labels = { "Requested a demo" = "Demo request" }   # default: labels equal to rule names
@@ -76,6 +79,15 @@ class LastActivity(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class Measure(BaseModel):
+    """A numeric column (seconds on site, visits) whose points go per ``per`` of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str = Field(min_length=1)
+    per: float = Field(default=1.0, gt=0)
+
+
 class CsvMapping(BaseModel):
     """The mapping file for a CRM report export."""
 
@@ -93,6 +105,8 @@ class CsvMapping(BaseModel):
     activity_counts: dict[str, str] = Field(default_factory=dict)
     #: Rule -> a column of days since the lead's last such activity (negative: never).
     recency: dict[str, str] = Field(default_factory=dict)
+    #: Rule -> a numeric column counted in units of ``per`` (points per minute, not second).
+    measures: dict[str, Measure] = Field(default_factory=dict)
     last_activity: LastActivity | None = None
 
 
@@ -167,6 +181,7 @@ def _check_columns(mapping: CsvMapping, header: Sequence[str], where: str, path:
     wanted += [(f"attributes.{k}", v) for k, v in mapping.attributes.items()]
     wanted += [(f"activity_counts.{k!r}", v) for k, v in mapping.activity_counts.items()]
     wanted += [(f"recency.{k!r}", v) for k, v in mapping.recency.items()]
+    wanted += [(f"measures.{k!r}.column", v.column) for k, v in mapping.measures.items()]
     if mapping.last_activity is not None:
         wanted.append(("last_activity.column", mapping.last_activity.column))
     present = {h.casefold() for h in header}
@@ -199,6 +214,22 @@ def _count(quality: _Quality, column: str, raw: str | None) -> int:
     if cleaned != text or cleaned != str(int(value)):
         quality.note(column, "number as text, cleaned", text)
     return int(value)
+
+
+def _amount(quality: _Quality, column: str, raw: str | None) -> float:
+    """A non-negative number (decimals allowed: seconds, amounts); 0 when unreadable."""
+    text = quality.cell(column, raw)
+    if text is None:
+        return 0.0
+    cleaned = text.replace(",", "").replace("\u00a0", "").replace(" ", "").replace("'", "")
+    if not _NUMBER.match(cleaned):
+        quality.note(column, "unreadable (read as 0)", text)
+        return 0.0
+    value = float(cleaned)
+    if value < 0:
+        quality.note(column, "negative (read as 0)", text)
+        return 0.0
+    return value
 
 
 def _days(quality: _Quality, column: str, raw: str | None) -> float | None:
@@ -322,6 +353,18 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
         for name in mapping.recency
         if name in mapping.activity_counts
     ]
+    unknown += [
+        f"{where}: measures.{name!r}: no engagement rule of that name in the config; "
+        f"rules: {', '.join(rule_names)}"
+        for name in mapping.measures
+        if name not in rule_names
+    ]
+    unknown += [
+        f"{where}: measures.{name!r}: the rule also has a column in activity_counts or "
+        "recency; map one of them"
+        for name in mapping.measures
+        if name in mapping.activity_counts or name in mapping.recency
+    ]
     if mapping.last_activity is not None:
         unknown += [
             f"{where}: last_activity.labels.{label!r}: {rule!r} is not an engagement rule in "
@@ -388,6 +431,12 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
             for count, cap in zip(counts, caps, strict=True)
         ]
         exposure = [float(c) for c in counts]
+        for rule, measure in mapping.measures.items():
+            header_name = column(measure.column)
+            units = _amount(quality, header_name, row.get(header_name)) / measure.per
+            cap = caps[index[rule]]
+            exposure[index[rule]] = units if cap is None else min(units, float(cap))
+            counts[index[rule]] = 1 if units > 0 else 0
         for rule, name in mapping.recency.items():
             header_name = column(name)
             days = _days(quality, header_name, row.get(header_name))
@@ -420,7 +469,9 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
                 campaign=text_cells.get("campaign", [None] * len(kept))[n],
                 boxes=tuple(c.status == "checked" for c in result.criteria),
                 exposure=tuple(
-                    exposure[i] if rule in mapping.recency else float(counts[i])
+                    exposure[i]
+                    if rule in mapping.recency or rule in mapping.measures
+                    else float(counts[i])
                     for i, rule in enumerate(rule_names)
                 ),
                 fired=tuple(counts),
@@ -458,4 +509,5 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
         decayed=False,
         cycle_days=0.0,
         quality=DataQuality(len(rows), skipped, columns, tuple(notes + examples)),
+        measures=frozenset(mapping.measures),
     )

@@ -126,6 +126,8 @@ class Dataset:
     #: Days after entering at which the back-test reads a lead's cell (store only).
     window_days: float | None = None
     notes: tuple[str, ...] = field(default=())
+    #: Rules read from a numeric column in units (an export's ``[measures]``), not counts.
+    measures: frozenset[str] = frozenset()
 
     @property
     def decided(self) -> tuple[Lead, ...]:

@@ -341,10 +341,17 @@ def to_points(
     magnitude (100 when the config has none), rounded half away from zero. A rule the history
     never saw fire (``seen`` False) keeps its current points: no evidence, no change."""
     seen = [True] * len(coefficients) if seen is None else seen
+    return tuple(round_half_up(p) for p in unrounded_points(coefficients, current, seen))
+
+
+def unrounded_points(
+    coefficients: Sequence[float], current: Sequence[float], seen: Sequence[bool]
+) -> tuple[float, ...]:
+    """The points :func:`to_points` rounds: coefficients in the config's units."""
     strongest = max((abs(c) for c, s in zip(coefficients, seen, strict=True) if s), default=0.0)
     top = max((abs(p) for p in current), default=0.0) or 100.0
     return tuple(
-        round_half_up(c * top / strongest) if s and strongest > 0 else round_half_up(p)
+        c * top / strongest if s and strongest > 0 else float(p)
         for c, p, s in zip(coefficients, current, seen, strict=True)
     )
 
@@ -402,7 +409,9 @@ def suggest(
         points=points,
         checklist=checklist,
         boxes=evidence(ds, split.train, fit.box_coef, checklist),
-        rules=rule_evidence(ds, split.train, points),
+        rules=rule_evidence(
+            ds, split.train, points, unrounded_points(fit.rule_coef, ds.points, seen)
+        ),
         candidates=candidate_boxes(ds, split.train),
         fit=fit,
         split=split,

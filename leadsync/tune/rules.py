@@ -18,6 +18,10 @@ from leadsync.tune.checklist import Rate, lift_interval, wilson
 
 #: Fewer leads than this with the rule fired: its points are flagged as unstable.
 RARE_LEADS = 30
+#: Units a rule's measure may be counted in, smallest first (seconds -> minutes -> hours...).
+UNIT_FACTORS = (10, 60, 100, 600, 1000, 3600, 10_000, 100_000)
+#: Points a measure's unit should be worth at least: rounding then costs at most 5 %.
+MIN_UNIT_POINTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +48,10 @@ class RuleEvidence:
 
 
 def rule_evidence(
-    ds: Dataset, leads: Sequence[Lead], suggested: Sequence[int]
+    ds: Dataset, leads: Sequence[Lead], suggested: Sequence[int], unrounded: Sequence[float]
 ) -> tuple[RuleEvidence, ...]:
+    """Each rule's rates and warnings; ``unrounded`` are the points before rounding, so a rule
+    worth a fraction of a point per unit (seconds on site) is told which unit keeps it."""
     found = []
     for i, name in enumerate(ds.rules):
         fired = [lead for lead in leads if lead.fired[i]]
@@ -54,13 +60,31 @@ def rule_evidence(
         without = wilson(sum(bool(lead.converted) for lead in idle), len(idle))
         lift, low, high = lift_interval(with_rule, without)
         current, points = ds.points[i], suggested[i]
+        note = _note(current, points, with_rule, without, low, high)
+        unit = _unit(unrounded[i]) if fired and name in ds.measures else ""
         found.append(
             RuleEvidence(
                 name, current, points, with_rule, without, lift, low, high,
-                _note(current, points, with_rule, without, low, high),
+                "; ".join(n for n in (unit, note) if n),
             )
         )  # fmt: skip
     return tuple(found)
+
+
+def _unit(unrounded: float) -> str:
+    """For a measure whose unit is worth too few points to round well (seconds on site): the
+    unit that keeps its points (integer points per unit round away up to half a point)."""
+    if unrounded == 0 or abs(unrounded) >= MIN_UNIT_POINTS:
+        return ""
+    for factor in UNIT_FACTORS:
+        worth = round(unrounded * factor)
+        if abs(worth) >= MIN_UNIT_POINTS:
+            return (
+                f"worth {unrounded:+.2f} points per unit, which rounds to "
+                f"{round(unrounded):+d}: count it in units {factor:,} times larger "
+                f"([measures] per = {factor:,} x its current per) for {worth:+d} points each"
+            )
+    return ""
 
 
 def _note(current: float, suggested: int, fired: Rate, idle: Rate, low: float, high: float) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -320,3 +321,43 @@ def test_a_rules_cap_holds_for_an_exports_counts(tmp_path: Path) -> None:
     rule = ds.rules.index("Blog view")
     assert [lead.exposure[rule] for lead in ds.leads] == [0.0, 3.0, 5.0]
     assert [lead.fired[rule] for lead in ds.leads] == [0, 3, 5]
+
+
+def _time_on_site(tmp_path: Path, per: float) -> tuple[Any, Any]:
+    """600 leads whose seconds on site drive conversion; demo requests a little."""
+    rng = random.Random(11)
+    export, mapping = tmp_path / "site.csv", tmp_path / "map.toml"
+    with export.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Seconds On Site", "Demo Requests", "Converted"])
+        for _ in range(600):
+            converted = rng.random() < 0.3
+            seconds = rng.uniform(200, 1200) if converted else rng.uniform(0, 500)
+            demos = int(rng.random() < (0.3 if converted else 0.2))
+            writer.writerow([f"{seconds:.1f}", demos, "yes" if converted else "no"])
+    mapping.write_text(
+        'converted = "Converted"\n[activity_counts]\n"Demo request" = "Demo Requests"\n'
+        f'[measures]\n"Time on site" = {{ column = "Seconds On Site", per = {per} }}\n'
+    )
+    data = copy.deepcopy(BAD)
+    data["engagement"]["rules"].append(
+        {"name": "Time on site", "kind": "page_view", "url_pattern": "/nowhere", "points": 1,
+         "interest": "passive"}
+    )  # fmt: skip
+    spec = settings(data, f"sqlite:///{tmp_path / 'unused.db'}").model_spec()
+    return leads_from_csv(export, mapping, spec, NOW), spec
+
+
+def test_a_measure_in_seconds_is_told_the_unit_that_keeps_its_points(tmp_path: Path) -> None:
+    """Issue 23 #2: points per unit of a numeric column rounded to 0 (time on site in
+    seconds, the strongest signal). Mapped under [measures], its column is read in units of
+    ``per``; tune says which unit keeps the points, and in that unit they are kept."""
+    ds, _ = _time_on_site(tmp_path, per=1)
+    rule = ds.rules.index("Time on site")
+    assert max(lead.exposure[rule] for lead in ds.leads) > 500  # seconds, not counts
+    found = suggest(ds, holdout_months=3)
+    seconds = found.rules[rule]
+    assert abs(found.points[rule]) < 10 and "count it in units" in seconds.note, seconds.note
+    ds, _ = _time_on_site(tmp_path, per=60)
+    minutes = suggest(ds, holdout_months=3)
+    assert minutes.points[rule] >= 10 and "count it in units" not in minutes.rules[rule].note

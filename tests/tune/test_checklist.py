@@ -139,13 +139,16 @@ def test_rare_rules_and_flipped_signs_are_explained() -> None:
         origin="<test>", criteria=(), required=(), good_fit_min=0, rules=("Rare", "Common"),
         points=(10.0, 50.0), leads=tuple(leads), decayed=False, cycle_days=0.0,
     )  # fmt: skip
-    rare, common = rule_evidence(ds, leads, [20, -5])
+    rare, common = rule_evidence(ds, leads, [20, -5], [20.0, -5.0])
     assert rare.fired.leads == 12 and rare.note.startswith("rare: fired for 12 leads")
     assert common.note.startswith("sign flipped:") and "but less than the other rules" in (
         common.note
     )
     idle = [replace(x, fired=(0, x.fired[1])) for x in leads]
-    assert rule_evidence(ds, idle, [10, 50])[0].note == "never fired in this history: points kept"
+    assert (
+        rule_evidence(ds, idle, [10, 50], [10.0, 50.0])[0].note
+        == "never fired in this history: points kept"
+    )
 
 
 @settings(max_examples=10, deadline=None)
