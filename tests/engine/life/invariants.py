@@ -227,14 +227,15 @@ def known_opt_out(world: World, email: str | None) -> str | None:
         break
     crm = world.crms[HS]
     seen = world.seen_until.get((HS, "activities"))
-    own = {rid for rid, p in crm.people.items() if p.get("email") == email}
-    # A contact merged into one of these is the same person: its address's unsubscribes
-    # date the survivor's flag too (the store gives a merged-away address to the survivor).
+    # A record merged into another (in either CRM) is the same person: its address's
+    # unsubscribes and hand-raises are the survivor's too (the store gives a merged-away
+    # address to the survivor's person).
+    addresses = _merged_addresses(world, email)
+    own = {rid for rid, p in crm.people.items() if p.get("email") in addresses}
     merged = {
         rid for rid, p in crm.people.items()
         if p.get("merged_into") and p["merged_into"][1] in own
     }  # fmt: skip
-    addresses = {email} | {crm.people[rid].get("email") for rid in merged}
     # Every unsubscribe may date the flag (the store may have read one by id, e.g. after
     # ``forget``); only one a pull has seen makes a person do-not-contact on its own.
     every = [
@@ -248,7 +249,7 @@ def known_opt_out(world: World, email: str | None) -> str | None:
         return flagged
     last = max(at for at, _ in every) if flagged else max(unsubscribed)
     for other in world.crms.values():
-        mine = {rid for rid, p in other.people.items() if p.get("email") == email}
+        mine = {rid for rid, p in other.people.items() if p.get("email") in addresses}
         # A merge moves the merged record's activities to its survivor: a hand-raise made on
         # the merged-away record is the same person's, now found on the survivor.
         mine |= {
@@ -264,6 +265,25 @@ def known_opt_out(world: World, email: str | None) -> str | None:
             ):
                 return None
     return flagged or f"unsubscribed at {last:%m-%d %H:%M:%S} with no later hand-raise"
+
+
+def _merged_addresses(world: World, email: str) -> set[str]:
+    """``email`` and every address a merge in either CRM tied to it, transitively."""
+    addresses = {email}
+    grew = True
+    while grew:
+        grew = False
+        for crm in world.crms.values():
+            for record in crm.people.values():
+                into = record.get("merged_into")
+                survivor = crm.people.get(into[1]) if into else None
+                if survivor is None:
+                    continue
+                pair = {record.get("email"), survivor.get("email")} - {None}
+                if pair & addresses and not pair <= addresses:
+                    addresses |= pair
+                    grew = True
+    return addresses
 
 
 def _nothing_acted_on_a_failed_pull(world: World, facts: CycleFacts, conn: sa.Connection) -> Found:

@@ -580,3 +580,26 @@ def test_a_merged_addresses_unsubscribe_dates_the_survivors_opt_out(world: World
         Step("cycle", arg="all"),
     )
     assert [v for v in check_cycle(world, facts) if v.invariant == "opted_out_handed_off"] == []
+
+
+def test_an_unsubscribe_under_an_address_merged_in_the_other_crm_dates_the_flag(
+    world: World,
+) -> None:
+    """bench/life.py seed 2435, shrunk: lead L5 is opted out, Salesforce merges L4 (p4)
+    into it, p4 unsubscribes in HubSpot and then asks to be contacted there. The person's
+    latest unsubscribe dates the flag and the later hand-raise lifts it, so the hand-off is
+    right; the life's check followed merges within HubSpot only."""
+    facts = play(
+        world,
+        Step("create", 5, SF, n=3),
+        Step("create", 4, SF, n=2),
+        Step("opt_out", 5, SF, n=1),
+        Step("merge", 5, SF, other=4),
+        Step("create", 4, "both", n=2),
+        Step("email", 4, HS, "unsubscribe"),
+        Step("cycle", arg=SF),
+        Step("form", 4, HS, "Contact Us"),
+        Step("cycle", arg="hook"),
+    )
+    assert facts.report is not None and facts.report.actions["handed_off"] == 1
+    assert [v for v in check_cycle(world, facts) if v.invariant == "opted_out_handed_off"] == []
