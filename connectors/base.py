@@ -154,6 +154,13 @@ class Connector(Protocol):
         for CRMs that link activities by address)."""
         ...
 
+    def read_address_activities(self, emails: Sequence[str]) -> list[ActivityRecord]:
+        """Activities this CRM ties to an address alone (HubSpot's email events and form
+        submissions), for ``emails`` (any case), deletions left out; none, and no call, for a
+        CRM whose activities all name a record. Reads a person whole when no live record of
+        this CRM holds their address (its contact deleted, or never made)."""
+        ...
+
     def describe(self) -> dict[str, dict[str, FieldInfo]]:
         """Fields of every object the mapping touches: ``{object: {field: FieldInfo}}``."""
         ...

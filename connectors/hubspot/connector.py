@@ -101,6 +101,10 @@ class HubSpotConnector:
         form submissions from every form's history, kept by submitted address."""
         return history.read_activities(self.client, self.mapping, people)
 
+    def read_address_activities(self, emails: Sequence[str]) -> list[ActivityRecord]:
+        """Email events and form submissions of addresses (1 call per address, forms once)."""
+        return history.read_address_activities(self.client, self.mapping, emails)
+
     def describe(self) -> dict[str, dict[str, FieldInfo]]:
         """Properties of contacts and tasks."""
         return properties.describe(self.client)

@@ -94,6 +94,23 @@ def read_activities(
     return list(found.values())
 
 
+def read_address_activities(
+    client: HubSpotClient, mapping: HubSpotMapping, emails: Sequence[str]
+) -> list[ActivityRecord]:
+    """The activities HubSpot keeps by address, whoever holds it: email events and form
+    submissions (an archived contact's events stay in the events API)."""
+    addresses = list(dict.fromkeys(a for e in emails if (a := _address(e))))
+    sources = mapping.activities
+    found: dict[RecordRef, ActivityRecord] = {}
+    if addresses and sources.forms:
+        found.update((a.ref, a) for a in _forms(client, set(addresses)) if not a.deleted)
+    if sources.email_events:
+        for address in addresses:
+            events = _email_events(client, address, sources.email_event_types)
+            found.update((a.ref, a) for a in events if not a.deleted)
+    return list(found.values())
+
+
 def _address(email: str | None) -> str | None:
     """How addresses are compared: trimmed and lower-cased, as the store links them."""
     value = (email or "").strip().lower()

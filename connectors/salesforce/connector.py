@@ -170,6 +170,10 @@ class SalesforceConnector:
         Contacts) by id, or to their addresses: one query per source per chunk of people."""
         return history.read_activities(self.client, self.name, self.mapping, people)
 
+    def read_address_activities(self, emails: Sequence[str]) -> list[ActivityRecord]:
+        """Form submissions linked by address alone: one query per chunk of addresses."""
+        return history.read_address_activities(self.client, self.name, self.mapping, emails)
+
     def _resumable(
         self,
         plans: Sequence[PullPlan],

@@ -175,7 +175,21 @@ def read_activities(
     records: Sequence[PersonRecord],
 ) -> list[ActivityRecord]:
     """Every live activity of ``records``, one query per source per chunk (plus its pages)."""
-    people = [person_of(r) for r in records]
+    return _read(client, source, mapping, [person_of(r) for r in records])
+
+
+def read_address_activities(
+    client: SalesforceClient, source: str, mapping: SalesforceMapping, emails: Sequence[str]
+) -> list[ActivityRecord]:
+    """The form submissions linked by address alone to ``emails``: the sources that link by
+    id alone get no values, so no query."""
+    addresses = dict.fromkeys(a for e in emails if (a := _address(e)))
+    return _read(client, source, mapping, [Person((), (), a) for a in addresses])
+
+
+def _read(
+    client: SalesforceClient, source: str, mapping: SalesforceMapping, people: list[Person]
+) -> list[ActivityRecord]:
     found: dict[RecordRef, ActivityRecord] = {}
     for plan in activity_plans(mapping):
         terms = lookups(plan, mapping)

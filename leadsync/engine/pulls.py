@@ -458,6 +458,12 @@ def _reread(
     for person in connector.find_people(emails) if emails else ():
         people.setdefault(person.ref, person)
     history = connector.read_activities(list(people.values())) if people else []
+    # An address no live record here holds (its contact deleted, or never made) may still
+    # carry activities this CRM keeps by address alone (HubSpot's email events).
+    held = {(p.email or "").strip().lower() for p in people.values()}
+    unheld = [e for e in emails if e.strip().lower() not in held]
+    if unheld:
+        history += connector.read_address_activities(unheld)
     with parts.store.transaction() as conn:
         now = parts.clock()
         store_people(conn, people_rows(list(people.values()), now), now)

@@ -97,6 +97,11 @@ class Driver(Protocol):
         """Delete the person (to the recycle bin, archived)."""
         ...
 
+    def address_activity(self, email: str) -> None:
+        """Record an activity the CRM ties to ``email`` alone (a form submission naming no
+        record, an email event)."""
+        ...
+
     def people(self) -> dict[RecordRef, PersonState]:
         """Every person record the CRM holds, deleted ones included."""
         ...

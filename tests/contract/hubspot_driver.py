@@ -89,6 +89,12 @@ class HubSpotDriver:
             for c in contacts
         }
 
+    def address_activity(self, email: str) -> None:
+        created = int(self.portal.now().timestamp() * 1000)
+        self.portal.add_email_event(
+            {"recipient": email, "type": "OPEN", "created": created, "emailCampaignId": 1}
+        )
+
     def log_meeting(self, ref: RecordRef, title: str) -> datetime:
         meeting = self.portal.add_engagement(
             "meetings",

@@ -62,6 +62,9 @@ class MemoryDriver:
             for pid, p in self.crm.people.items()
         }
 
+    def address_activity(self, email: str) -> None:
+        self.crm.add_activity(f"00U{next(self._ids):06d}", None, "email_open", email=email)
+
     def log_meeting(self, ref: RecordRef, title: str) -> datetime:
         aid = f"00U{next(self._ids):06d}"
         self.crm.add_activity(aid, ref.external_id, "meeting", name=title, actor="rep-a")

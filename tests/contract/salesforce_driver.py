@@ -98,6 +98,12 @@ class SalesforceDriver:
             for row in self.org.rows(sobject)
         }
 
+    def address_activity(self, email: str) -> None:
+        self.org.insert(
+            "Form_Submission__c",
+            {"Email__c": email, "Form_Name__c": "Contact Us", "Submitted_At__c": self.org.stamp()},
+        )
+
     def log_meeting(self, ref: RecordRef, title: str) -> datetime:
         start = self.org.stamp()
         event = self.org.insert(

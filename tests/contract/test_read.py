@@ -43,6 +43,21 @@ def test_find_people_by_address_in_any_case_finds_the_live_ones(crm: Driver) -> 
     assert found[0].email is not None and found[0].email.lower() == "find.me@example.com"
 
 
+def test_activities_kept_by_address_alone_are_read_for_an_address_no_record_holds(
+    crm: Driver,
+) -> None:
+    """A person back after ``forget`` whose record here is gone is read whole by address:
+    what the CRM ties to the address alone comes back (bench/life.py seed 2754)."""
+    gone = crm.new_person("by-address@example.com")
+    crm.delete(gone)
+    crm.address_activity("By-Address@example.com")
+    crm.address_activity("someone-else@example.com")
+    found = crm.connector.read_address_activities(["BY-ADDRESS@example.com"])
+    assert [(a.email or "").lower() for a in found] == ["by-address@example.com"]
+    assert found[0].person is None and not found[0].deleted
+    assert crm.connector.read_address_activities([]) == []
+
+
 def test_users_list_owners_active_and_not_and_usage_counts_the_calls(crm: Driver) -> None:
     users = {u.id: u for u in crm.connector.users()}
     active, inactive = crm.owners.active, crm.owners.refused[0]

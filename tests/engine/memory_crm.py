@@ -418,6 +418,21 @@ class MemoryConnector:
             )
         ]
 
+    def read_address_activities(self, emails: Sequence[str]) -> list[ActivityRecord]:
+        """Live activities linked only by one of these addresses."""
+        wanted = {e.strip().lower() for e in emails} - {""}
+        if not wanted:
+            return []
+        self.calls += 1
+        self._meet("read_activities")
+        return [
+            self._activity(aid, a, datetime.fromisoformat(a["modified"]))
+            for aid, a in sorted(self.crm.activities.items())
+            if not a.get("deleted")
+            and a["person"] is None
+            and (a.get("email") or "").strip().lower() in wanted
+        ]
+
     def _person(self, pid: str, p: dict[str, Any], modified: datetime | None) -> PersonRecord:
         merged = p.get("merged_into")
         converted = p.get("converted_at")

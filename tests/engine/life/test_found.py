@@ -603,3 +603,27 @@ def test_an_unsubscribe_under_an_address_merged_in_the_other_crm_dates_the_flag(
     )
     assert facts.report is not None and facts.report.actions["handed_off"] == 1
     assert [v for v in check_cycle(world, facts) if v.invariant == "opted_out_handed_off"] == []
+
+
+def test_a_returning_address_with_no_live_record_is_read_for_its_email_events(
+    world: World,
+) -> None:
+    """bench/life.py seed 2754, shrunk: p5 unsubscribes, their HubSpot contact is deleted,
+    ``forget p5``; then their Salesforce lead arrives. Read whole, the person got their
+    records and those records' activities, but HubSpot keeps email events by address and no
+    live contact held it: scored without the unsubscribe. An address no live record of a CRM
+    holds is now read for the activities that CRM keeps by address."""
+    facts = play(
+        world,
+        Step("create", 5, "both"),
+        Step("email", 5, HS, "unsubscribe"),
+        Step("page", 5, SF),
+        Step("cycle", arg=HS),
+        Step("delete", 5, HS),
+        Step("cycle", arg=HS),
+        Step("forget", 5),
+        Step("cycle", arg="all"),
+    )
+    assert [
+        v for v in check_cycle(world, facts) if v.invariant == "scored_from_partial_history"
+    ] == []
