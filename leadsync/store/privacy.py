@@ -42,7 +42,9 @@ class Forgotten:
 def forget(conn: sa.Connection, email: str, now: datetime) -> Forgotten:
     """Delete every person any of whose records carries ``email``, with all their rows.
 
-    Activities linked to the person and orphan activities carrying the address go too.
+    Activities linked to the person, orphan activities carrying the address, and those
+    waiting for a deleted record of the person to come back (they name it by its CRM id) go
+    too.
     What is kept: per record, a SHA-256 of its CRM id with the team LeadSync acted on and
     the recycle baseline (``leadsync.store.returning``), so that a person the CRM still
     holds is read whole, not handed off twice, if they come back.
@@ -84,6 +86,12 @@ def forget(conn: sa.Connection, email: str, now: datetime) -> Forgotten:
         activity_uids += conn.execute(
             sa.select(activities.c.uid).where(activities.c.person_id.in_(part))
         ).scalars()
+    for part in chunks(uids):
+        activity_uids += conn.execute(
+            sa.select(activities.c.uid).where(
+                activities.c.person_id.is_(None), activities.c.record_uid.in_(part)
+            )
+        ).scalars()
     if activity_uids and not person_ids:
         # Only activities carried the address: its return must still be read whole.
         remember_forgotten_address(conn, address, now)
@@ -106,6 +114,8 @@ def forget(conn: sa.Connection, email: str, now: datetime) -> Forgotten:
         delete(scores, scores.c.person_id.in_(part))
         delete(activities, activities.c.person_id.in_(part))
     delete(activities, activities.c.email_norm == address)
+    for part in chunks(uids):
+        delete(activities, activities.c.record_uid.in_(part) & activities.c.person_id.is_(None))
     # A rep's daily digest lists several people: drop the digests that name this one.
     digests = [
         row.id

@@ -81,3 +81,29 @@ def test_forget_removes_every_trace_and_only_that_person(store: Store) -> None:
 def test_forget_refuses_something_that_is_not_an_address(store: Store) -> None:
     with store.transaction() as conn, pytest.raises(ValueError, match="not an email address"):
         forget(conn, "DROP TABLE people", NOW)
+
+
+def test_forget_takes_the_activities_waiting_for_a_deleted_record_of_the_person(
+    store: Store,
+) -> None:
+    """bench/life.py seed 2754: a deleted record's activities wait, unlinked, for it to come
+    back, naming it only by its CRM id. ``forget`` left them behind (with that id in the
+    clear), since it took activities by person and by address."""
+    crm = MemoryCRM()
+    crm.add_user("rep-a", "Ann")
+    crm.add_person("D1", "d1@acme-d1.com", country="France")
+    crm.add_activity("visit-D1", "D1", "page_view", "Pricing")
+    engine = build_engine(
+        settings_from_dict(config(), "test"),
+        store,
+        {"salesforce": MemoryConnector(crm, "salesforce")},
+        clock=Clock(),
+    )
+    engine.run()
+    crm.touch("D1", deleted=True)
+    engine.run()
+    assert "visit-D1" in dump(store)
+    with store.transaction() as conn:
+        assert forget(conn, "d1@acme-d1.com", NOW).people == 1
+    after = dump(store)
+    assert "visit-D1" not in after and "salesforce:Lead:D1" not in after
