@@ -126,8 +126,18 @@ def histories(
     a cancelled hand-off keeps its ``seq`` (and its row), so the next one must take a new
     number. (Counting only decided ones reused a cancelled ``seq`` and broke the unique key
     on every later cycle.) A held one is replaced when it is queued, so it holds no number.
+    ``recycles`` likewise is at least the highest recycle number used: a merge numbers the
+    merged person's recycles after the survivor's, above the survivor's recycle count.
     """
     latest: dict[int, Any] = {}
+    recycled: dict[int, int] = {}
+    for part in chunks(list(person_ids)):
+        query = (
+            sa.select(recycles.c.person_id, sa.func.max(recycles.c.seq))
+            .where(among(conn, recycles.c.person_id, part))
+            .group_by(recycles.c.person_id)
+        )
+        recycled.update({pid: int(top) for pid, top in conn.execute(query)})
     counts: dict[int, int] = {}
     for part in chunks(list(person_ids)):
         query = (
@@ -143,12 +153,13 @@ def histories(
     for pid in person_ids:
         head = acted.get(pid)
         row: Any = latest.get(pid)
-        if row is None and (head is None or not head.recycle_count):
+        count = max(head.recycle_count if head else 0, recycled.get(pid, 0))
+        if row is None and not count:
             continue
         out[pid] = HandoffHistory(
             handoffs=counts.get(pid, 0),
             handed_off_at=row.handed_off_at if row is not None else None,
-            recycles=head.recycle_count if head else 0,
+            recycles=count,
             recycled_at=head.recycled_at if head else None,
             last_sales_touch_at=row.last_touch_at if row is not None else None,
         )

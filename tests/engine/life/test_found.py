@@ -627,3 +627,26 @@ def test_a_returning_address_with_no_live_record_is_read_for_its_email_events(
     assert [
         v for v in check_cycle(world, facts) if v.invariant == "scored_from_partial_history"
     ] == []
+
+
+def test_a_recycle_after_a_merge_of_recycled_people_takes_a_new_number(world: World) -> None:
+    """bench/life.py seed 2981, shrunk: two recycled people merge (their recycles numbered
+    one after the other), and the merged person is recycled again. Its number came from the
+    recycle count, which a merge sets to the larger of the two, so it reused a number: the
+    unique key broke every cycle after (the store wedged). The next number is now above every
+    recycle the person has."""
+    play(
+        world,
+        Step("create", 2, SF, n=1),
+        Step("status", 2, SF, "Recycled"),
+        Step("form", 2, SF, "Contact Us"),
+        Step("create", crm="both", n=2),
+        Step("cycle", arg=SF),
+        Step("merge", 2, SF),
+        Step("forget"),
+        Step("cycle", arg=SF),
+        Step("wait", n=44640),
+    )
+    facts = world.cycle("all")
+    assert facts.crash is None, facts.crash
+    assert [v for v in check_cycle(world, facts) if v.invariant == "cycle_raised"] == []
