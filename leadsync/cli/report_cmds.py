@@ -282,6 +282,11 @@ def tune(
         f" Hold-out AUC: current {_auc(found.current.auc)}, suggested "
         f"{_auc(found.suggested.auc)} ({found.suggested.leads} leads).",
         " Review, then copy into the config; nothing was changed.",
+        *(
+            [" WARNING: the suggestion ranks the hold-out worse than the current config."]
+            if (found.suggested.auc or 0.0) < (found.current.auc or 0.0)
+            else []
+        ),
         *(f" criterion {box.name!r}: {_box_line(box)}" for box in found.boxes),
         *(f" rule {rule.name!r}: {rule.note}" for rule in found.rules if rule.note),
         *(
@@ -355,6 +360,8 @@ def _impact(
 
 
 def _print_impact(found: Impact) -> None:
+    from leadsync.report.render import plain_row
+
     table = Table(title="Impact by month of entry (back-test cells): leads now -> as suggested")
     cells = sorted({cell for month in found.months for cell in month.cells})
     for column in ("month", *cells, "hand-offs", *(("per rep",) if found.reps else ())):
@@ -367,7 +374,7 @@ def _print_impact(found: Impact) -> None:
         row.append(f"{now} -> {then}")
         if found.reps:
             row.append(f"{now / found.reps:.1f} -> {then / found.reps:.1f}")
-        table.add_row(*row)
+        plain_row(table, *row)
     console.print(table)
     if found.reps:
         console.print(
@@ -414,6 +421,8 @@ def _auc(value: float | None) -> str:
 
 
 def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | None) -> None:
+    from leadsync.report.render import plain_row
+
     split = found.split
     train_pos = sum(bool(lead.converted) for lead in split.train)
     test_pos = sum(bool(lead.converted) for lead in split.test)
@@ -430,9 +439,16 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
     for column in ("config", "fit then score", "score only", "fit only"):
         table.add_column(column)
     for name, row in (("current", found.current), ("suggested", found.suggested)):
-        table.add_row(name, _auc(row.auc), _auc(row.score_auc), _auc(row.fit_auc))
-    table.add_row("logistic regression (unrounded)", _auc(found.logistic_auc), "", "")
+        plain_row(table, name, _auc(row.auc), _auc(row.score_auc), _auc(row.fit_auc))
+    plain_row(table, "logistic regression (unrounded)", _auc(found.logistic_auc), "", "")
     console.print(table)
+    now, then = found.current.auc, found.suggested.auc
+    if now is not None and then is not None and then < now:
+        console.print(
+            f"warning: the suggestion ranks the hold-out worse than the current config ({then:.3f} "
+            f"against {now:.3f}): keep the current config, or gather more history",
+            markup=False,
+        )
     rules = Table(title="Engagement points (training leads; rates with 95 % intervals)")
     for column in (
         "rule", "current", "suggested", "log-odds per activity", "converted when it fired",
@@ -440,7 +456,8 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
     ):  # fmt: skip
         rules.add_column(column)
     for i, rule in enumerate(found.rules):
-        rules.add_row(
+        plain_row(
+            rules,
             rule.name,
             f"{ds.points[i]:g}",
             str(found.points[i]),
@@ -455,7 +472,8 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
         boxes.add_column(column)
     for box in found.boxes:
         was = "required" if box.required_now else "counts"
-        boxes.add_row(
+        plain_row(
+            boxes,
             box.name,
             _rate(box.checked),
             _rate(box.unchecked),
@@ -472,7 +490,7 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
         for column in ("attribute", "value", "converted with it", "without it", "lift"):
             extra.add_column(column)
         for c in found.candidates:
-            extra.add_row(
+            plain_row(extra,
                 c.attribute, c.value, _rate(c.with_value), _rate(c.without),
                 f"{c.lift:.2f} ({c.lift_low:.2f}-{c.lift_high:.2f})",
             )  # fmt: skip
@@ -483,7 +501,7 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
         for column in ("config", "threshold", "sales-ready: converted", "below it: converted"):
             ready.add_column(column)
         for name, side in zip(("current", "suggested"), found.thresholds, strict=True):
-            ready.add_row(name, f"{side.threshold:g}", _rate(side.ready), _rate(side.not_ready))
+            plain_row(ready, name, f"{side.threshold:g}", _rate(side.ready), _rate(side.not_ready))
         console.print(ready)
     console.print(diff_text or "No change to the config file.", markup=False, highlight=False)
     if ds.quality is not None:

@@ -68,6 +68,9 @@ FALSE_WORDS = frozenset({"false", "no", "n", "0", "f", "open", "lost", "closed l
 _DATE_FORMATS_DAY_FIRST = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y")
 _DATE_FORMATS_MONTH_FIRST = ("%m/%d/%Y", "%m-%d-%Y")
 _TIME_SUFFIXES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
+#: Largest count or amount a cell is read as: beyond it a value is a typo or an overflow (a
+#: 400-digit cell became infinity and failed the regression), so it is read as 0 and noted.
+MAX_AMOUNT = 1e9
 _NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 
 
@@ -85,7 +88,7 @@ class Measure(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     column: str = Field(min_length=1)
-    per: float = Field(default=1.0, gt=0)
+    per: float = Field(default=1.0, ge=1e-6, le=1e9, allow_inf_nan=False, strict=True)
 
 
 class CsvMapping(BaseModel):
@@ -153,8 +156,11 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]], list[str]]:
         text = data.decode("cp1252", errors="replace")
         notes.append("file is not UTF-8; read as Windows-1252")
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
-            text[:8192], delimiters=",;\t|"
+        sniffed = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
+        # The sniffer guesses the delimiter well and the quoting badly: a field with a doubled
+        # quote and a line break made it drop RFC 4180's doubled quotes, splitting a row in two.
+        dialect: type[csv.Dialect] | csv.Dialect = type(
+            "Export", (csv.excel,), {"delimiter": sniffed.delimiter}
         )
     except csv.Error:
         dialect = csv.excel
@@ -190,6 +196,14 @@ def _check_columns(mapping: CsvMapping, header: Sequence[str], where: str, path:
         for key, column in wanted
         if column.strip().casefold() not in present
     ]
+    # A mapped name two columns answer to (any case and spacing) was read from the last one.
+    counted = Counter(h.strip().casefold() for h in header)
+    problems += [
+        f"{where}: {key}: column {column!r} appears {counted[column.strip().casefold()]} "
+        f"times in {path.name}; rename one of them in the export"
+        for key, column in wanted
+        if counted[column.strip().casefold()] > 1
+    ]
     if problems:
         raise ConfigError(problems)
 
@@ -211,6 +225,9 @@ def _count(quality: _Quality, column: str, raw: str | None) -> int:
     if value < 0 or not value.is_integer():
         quality.note(column, "not a whole count (read as 0)", text)
         return 0
+    if value > MAX_AMOUNT:
+        quality.note(column, f"over {MAX_AMOUNT:,.0f} (read as 0)", text)
+        return 0
     if cleaned != text or cleaned != str(int(value)):
         quality.note(column, "number as text, cleaned", text)
     return int(value)
@@ -228,6 +245,9 @@ def _amount(quality: _Quality, column: str, raw: str | None) -> float:
     value = float(cleaned)
     if value < 0:
         quality.note(column, "negative (read as 0)", text)
+        return 0.0
+    if value > MAX_AMOUNT:
+        quality.note(column, f"over {MAX_AMOUNT:,.0f} (read as 0)", text)
         return 0.0
     return value
 
@@ -411,6 +431,9 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
     index = {name: i for i, name in enumerate(rule_names)}
     caps = [rule.cap for rule in spec.rules]
     leads: list[Lead] = []
+    # Built once: a default list per row made reading an export quadratic (100k rows: 33 s).
+    blank: list[str | None] = [None] * len(kept)
+    sources, campaigns = text_cells.get("source", blank), text_cells.get("campaign", blank)
     labels_seen: set[str] = set()
     for n, row in enumerate(kept):
         flag = quality.cell(converted_column, row.get(converted_column))
@@ -433,9 +456,9 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
         exposure = [float(c) for c in counts]
         for rule, measure in mapping.measures.items():
             header_name = column(measure.column)
+            # A rule's cap counts activities; a measure is one amount, so no cap applies.
             units = _amount(quality, header_name, row.get(header_name)) / measure.per
-            cap = caps[index[rule]]
-            exposure[index[rule]] = units if cap is None else min(units, float(cap))
+            exposure[index[rule]] = units
             counts[index[rule]] = 1 if units > 0 else 0
         for rule, name in mapping.recency.items():
             header_name = column(name)
@@ -465,8 +488,8 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
                 entered_at=created[n],
                 converted=converted,
                 converted_at=None,
-                source=text_cells.get("source", [None] * len(kept))[n],
-                campaign=text_cells.get("campaign", [None] * len(kept))[n],
+                source=sources[n],
+                campaign=campaigns[n],
                 boxes=tuple(c.status == "checked" for c in result.criteria),
                 exposure=tuple(
                     exposure[i]

@@ -9,6 +9,13 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+
+def plain_row(table: Table, *cells: object) -> None:
+    """A row whose cells are shown as they are: a CRM value such as ``[/oops]`` or
+    ``[bold]Paid`` is text, not console markup (which failed the run or hid the brackets)."""
+    table.add_row(*(Text(str(cell)) for cell in cells))
 
 
 def share_text(value: Mapping[str, Any]) -> str:
@@ -47,7 +54,8 @@ def print_report(document: Mapping[str, Any], console: Console) -> None:
         for column in ("month", "cell", "entered", "converted (95% CI)", "open", "after conv."):
             table.add_column(column)
         for row in document["matrix_by_month"]:
-            table.add_row(
+            plain_row(
+                table,
                 row["month"],
                 row["cell"],
                 str(row["entered"]),
@@ -71,7 +79,8 @@ def print_report(document: Mapping[str, Any], console: Console) -> None:
         for column in ("name", extra, "fires", "converted with", "without", "lift (95% CI)", ""):
             table.add_column(column)
         for row in document[key]:
-            table.add_row(
+            plain_row(
+                table,
                 row["name"],
                 str(row[extra]),
                 f"{row['fires']} ({row['fire_rate'] or 0:.0%})",
@@ -87,7 +96,8 @@ def print_report(document: Mapping[str, Any], console: Console) -> None:
         for column in (label, "leads", "poor fit", "poor share", "poor fit converted"):
             table.add_column(column)
         for row in rows:
-            table.add_row(
+            plain_row(
+                table,
                 row[key],
                 str(row["leads"]),
                 str(row["poor_fit"]),
@@ -109,7 +119,8 @@ def print_report(document: Mapping[str, Any], console: Console) -> None:
             table.add_column(column)
         for row in document["hand_raisers_vs_sales_ready"]:
             hours = row["hours_to_first_touch"]
-            table.add_row(
+            plain_row(
+                table,
                 row["group"],
                 str(row["handed_off"]),
                 share_text(row["converted"]),
@@ -129,7 +140,8 @@ def print_report(document: Mapping[str, Any], console: Console) -> None:
         for column in ("reason", "recycled", "re-qualified", "converted after"):
             table.add_column(column)
         for row in flow["by_reason"]:
-            table.add_row(
+            plain_row(
+                table,
                 row["reason"],
                 str(row["recycled"]),
                 share_text(row["requalified"]),
@@ -147,7 +159,7 @@ def print_quality(quality: Mapping[str, Any], console: Console) -> None:
     table.add_column("column")
     table.add_column("cells read with care")
     for column, problems in quality["columns"].items():
-        table.add_row(column, ", ".join(f"{p} {n}" for p, n in problems.items()))
+        plain_row(table, column, ", ".join(f"{p} {n}" for p, n in problems.items()))
     console.print(table)
     for note in quality["notes"]:
         console.print(f"  {note}", markup=False, highlight=False)

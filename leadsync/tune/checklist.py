@@ -108,7 +108,8 @@ class BoxEvidence:
             "unchecked": self.unchecked.to_dict(),
             "lift": self.lift,
             "lift_low": self.lift_low,
-            "lift_high": math.inf if math.isinf(self.lift_high) else self.lift_high,
+            # JSON has no infinity: an unbounded interval (all or none have the box) is null.
+            "lift_high": None if math.isinf(self.lift_high) else self.lift_high,
             "coefficient": self.coefficient,
             "required": {"current": self.required_now, "suggested": self.verdict == "require"},
             "verdict": self.verdict,
@@ -190,10 +191,13 @@ def search_checklist(
     boxes = box_matrix(leads, width)
     y = np.asarray([1 if lead.converted else 0 for lead in leads])
     kept, required = (True,) * width, tuple(ds.required)
+    frozen = {i for i in range(width) if len(set(boxes[:, i].tolist())) < 2}
     current, auc = _best_cutoff(kept, required, boxes, scores, y, ds.good_fit_min)
     for _ in range(MAX_STEPS):
         best: tuple[float, Checklist] | None = None
         for i in range(width):
+            if i in frozen:
+                continue  # all or none have it here: no evidence to change it on
             for move in ("toggle_kept", "toggle_required"):
                 k, r = list(current.kept), list(current.required)
                 if move == "toggle_kept":
@@ -268,7 +272,7 @@ def weak_boxes(ds: Dataset, leads: Sequence[Lead]) -> list[bool]:
 
 def _note(lift: float | None, low: float, high: float, verdict: Verdict) -> str:
     if lift is None:
-        return "tells no lead apart (all or none have it)"
+        return "no evidence here (all leads or none have it, e.g. an unmapped column): kept"
     if high < 1.0:
         return "leads with it convert less, yet it ranks them higher"
     if low <= 1.0 <= high and verdict == "drop":

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import tomlkit
-from tomlkit.items import AoT, Table
+from tomlkit.items import AoT, Array, Table
 
 from leadsync.model import ModelSpec
 from leadsync.model.engagement import Rule
@@ -68,7 +68,7 @@ def _rules_aot(spec: ModelSpec, points: Sequence[int]) -> AoT:
 def _edit_criteria(entries: Any, checklist: Checklist) -> None:
     """The file's ``[[icp.criteria]]`` entries as the checklist says: dropped boxes removed,
     ``required`` set or cleared (entries are matched in order, as the config reads them)."""
-    if not isinstance(entries, AoT | list) or len(entries) != len(checklist.kept):
+    if not isinstance(entries, AoT | Array) or len(entries) != len(checklist.kept):
         return
     for index in reversed(range(len(entries))):
         entry = entries[index]
@@ -92,7 +92,7 @@ def snippet(spec: ModelSpec, proposal: Proposal, header: Sequence[str], config_t
         icp.add("good_fit_min", checklist.good_fit_min)
         current = tomlkit.parse(config_text).get("icp")
         entries = current.get("criteria") if isinstance(current, Table) else None
-        if isinstance(entries, AoT) and len(entries) == len(checklist.kept):
+        if isinstance(entries, AoT | Array) and len(entries) == len(checklist.kept):
             _edit_criteria(entries, checklist)
             icp.add("criteria", entries)
         doc.add("icp", icp)

@@ -132,8 +132,12 @@ class Suggestion:
     candidates: tuple[CandidateBox, ...] = ()
 
     def proposal(self) -> Proposal:
-        suggested = self.thresholds[1].threshold if self.thresholds else None
-        return Proposal(self.points, self.checklist, None if suggested is None else int(suggested))
+        """The config edit; the threshold only when it moved."""
+        moved = self.thresholds is not None and (
+            self.thresholds[1].threshold != self.thresholds[0].threshold
+        )
+        suggested = int(self.thresholds[1].threshold) if self.thresholds and moved else None
+        return Proposal(self.points, self.checklist, suggested)
 
     @property
     def good_fit_min(self) -> int:
@@ -362,6 +366,10 @@ def _auc(y: NDArray[np.int_], key: Sequence[float]) -> float | None:
     return float(roc_auc_score(y, np.asarray(key, dtype=float)))
 
 
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
 def current_checklist(ds: Dataset) -> Checklist:
     """The config's own checklist: every box counts, its required ones, its cut-off."""
     return Checklist((True,) * len(ds.criteria), tuple(ds.required), ds.good_fit_min)
@@ -422,6 +430,11 @@ def suggest(
         if sales_ready_threshold is None
         else (
             check(ds, split.test, ds.points, sales_ready_threshold),
-            check(ds, split.test, points, best_threshold(ds, split.train, points)),
+            check(
+                ds,
+                split.test,
+                points,
+                _or(best_threshold(ds, split.train, points), sales_ready_threshold),
+            ),
         ),
     )

@@ -37,20 +37,21 @@ class ThresholdCheck:
         }
 
 
-def best_threshold(ds: Dataset, leads: Sequence[Lead], points: Sequence[float]) -> int:
+def best_threshold(ds: Dataset, leads: Sequence[Lead], points: Sequence[float]) -> int | None:
     """The integer score threshold with the highest Youden's J on ``leads`` (lowest on ties);
-    0 when no score tells converters apart."""
+    ``None`` when no score tells converters apart (no rule fired: a threshold of 0 would make
+    every lead sales-ready)."""
     scores = np.asarray([ds.engagement(lead, points) for lead in leads], dtype=float)
     y = np.asarray([bool(lead.converted) for lead in leads])
     positives, negatives = int(y.sum()), int((~y).sum())
     if positives == 0 or negatives == 0:
-        return 0
-    best, best_j = 0, -1.0
+        return None
+    best, best_j = None, 0.0
     for candidate in sorted({round_half_up(s) for s in scores if s > 0}):
         ready = scores >= candidate
         j = (ready & y).sum() / positives - (ready & ~y).sum() / negatives
         if j > best_j + 1e-12:
-            best, best_j = candidate, float(j)
+            best, best_j = int(candidate), float(j)
     return best
 
 

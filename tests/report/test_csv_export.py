@@ -361,3 +361,60 @@ def test_a_measure_in_seconds_is_told_the_unit_that_keeps_its_points(tmp_path: P
     ds, _ = _time_on_site(tmp_path, per=60)
     minutes = suggest(ds, holdout_months=3)
     assert minutes.points[rule] >= 10 and "count it in units" not in minutes.rules[rule].note
+
+
+def _write(path: Path, rows: list[list[str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+
+
+def test_what_a_stranger_fed_report_and_tune_costs_only_itself(tmp_path: Path) -> None:
+    """Found by attacking report and tune (stop 31): a 201-digit count and a 400-nines
+    measure overflowed the regression into a traceback; a Lead Source of ``[/oops]`` was read
+    as console markup and failed the run; a quoted field with doubled quotes and a line break
+    split its row in two; a mapped column named twice was read from the last one silently."""
+    url = f"sqlite:///{tmp_path / 'unused.db'}"
+    config = tmp_path / "leadsync.toml"
+    import tomli_w
+
+    config.write_text(tomli_w.dumps({**BAD, "store": {"url": url}}))
+    rng = random.Random(3)
+    rows = [["Converted", "Lead Source", "Title", "Pricing Downloads", "Seconds"]]
+    for n in range(300):
+        converted = rng.random() < 0.3
+        rows.append([
+            "yes" if converted else "no", "[/oops]" if n % 7 == 0 else "[bold]Paid",
+            'Head of ""Ops"" EMEA\nand APAC' if n == 5 else "CEO",
+            "1" + "0" * 200 if n == 9 else str(int(converted and rng.random() < 0.6)),
+            "9" * 400 if n == 11 else f"{rng.uniform(0, 900):.1f}",
+        ])  # fmt: skip
+    export, mapping = tmp_path / "x.csv", tmp_path / "map.toml"
+    with export.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    mapping.write_text(
+        'converted = "Converted"\nsource = "Lead Source"\n[attributes]\ntitle = "Title"\n'
+        '[activity_counts]\n"Price sheet download" = "Pricing Downloads"\n'
+        '[measures]\n"Blog view" = { column = "Seconds", per = 60 }\n'
+    )
+    base = [sys.executable, "-c", "from leadsync.cli import main; main()", "--config", str(config)]
+    for command in (["report"], ["tune"], ["tune", "--json"]):
+        run = subprocess.run(
+            [*base, *command, "--csv", str(export), "--csv-map", str(mapping)],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+        assert run.returncode == 0, (command, run.stderr[-2000:])
+        assert "Traceback" not in run.stderr
+    assert "[/oops]" in subprocess.run(
+        [*base, "report", "--csv", str(export), "--csv-map", str(mapping)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    ).stdout  # fmt: skip
+    spec = settings(BAD, url).model_spec()
+    ds = leads_from_csv(export, mapping, spec, NOW)
+    assert len(ds.leads) == 300  # the quoted line break stayed inside its field
+    assert ds.quality is not None
+    assert ds.quality.columns["Pricing Downloads"]["over 1,000,000,000 (read as 0)"] == 1
+    assert ds.quality.columns["Seconds"]["over 1,000,000,000 (read as 0)"] == 1
+    _write(export, [["Converted", "converted"], ["yes", "no"]])
+    mapping.write_text('converted = "Converted"\n')
+    with pytest.raises(ConfigError, match="appears 2 times"):
+        leads_from_csv(export, mapping, spec, NOW)

@@ -19,6 +19,7 @@ from leadsync.tune import Proposal, snippet, suggested_text
 from leadsync.tune.candidates import candidate_boxes
 from leadsync.tune.checklist import (
     Checklist,
+    evidence,
     lift_interval,
     plainest,
     search_checklist,
@@ -237,3 +238,40 @@ def test_impact_counts_cells_and_hand_offs_per_month_under_each_config() -> None
     }
     assert spec.team("good", "sales_ready") == "sales" and january.handoffs == (1, 0)
     assert found.months[0].handoffs == (1, 1) and found.to_dict()["reps"] == 2
+
+
+def test_no_rule_fired_keeps_the_threshold_and_an_unmapped_box_is_kept() -> None:
+    """Found by attacking tune (stop 31): with no rule fired, the threshold suggested was 0
+    (every lead sales-ready once applied); a box no lead has (its column not mapped) was
+    dropped as "telling no lead apart", and its lift interval went to JSON as Infinity."""
+    rng = random.Random(2)
+    leads = [lead(n, (rng.random() < 0.5, False), 0.0, rng.random() < 0.3) for n in range(400)]
+    ds = Dataset(
+        origin="<test>", criteria=("Some box", "Unmapped"), required=(False, False),
+        good_fit_min=1, rules=("Rule",), points=(10.0,), leads=tuple(leads), decayed=False,
+        cycle_days=0.0,
+    )  # fmt: skip
+    assert best_threshold(ds, leads, [10.0]) is None
+    scores = np.zeros(len(leads))
+    chosen = search_checklist(ds, leads, scores, weak_boxes(ds, leads))
+    assert chosen.kept[1]
+    (_, unmapped) = evidence(ds, leads, [0.0, 0.0], chosen)
+    assert unmapped.verdict == "keep" and "no evidence here" in unmapped.note
+    assert unmapped.to_dict()["lift_high"] is None
+
+
+def test_inline_criteria_are_edited_in_the_snippet_too() -> None:
+    text = (
+        "[icp]\ngood_fit_min = 2\ncriteria = [\n"
+        '  { name = "A", attribute = "industry", operator = "one_of", values = ["X"] },\n'
+        '  { name = "B", attribute = "country", operator = "one_of", values = ["Y"] },\n'
+        '  { name = "C", attribute = "title", operator = "one_of", values = ["Z"] },\n]\n'
+    )
+    spec = settings_from_dict(tomllib.loads(text), "<inline>").model_spec()
+    chosen = Checklist((True, False, True), (True, False, False), 1)
+    proposal = Proposal([int(r.points) for r in spec.rules], chosen)
+    piece = tomllib.loads(snippet(spec, proposal, ["h"], text))
+    after = tomllib.loads(suggested_text(text, spec, proposal))
+    for icp in (piece["icp"], after["icp"]):
+        assert [c["name"] for c in icp["criteria"]] == ["A", "C"]
+        assert [bool(c.get("required")) for c in icp["criteria"]] == [True, False]
