@@ -281,6 +281,24 @@ def close_open_handoffs(conn: sa.Connection, person_id: int, now: datetime, by: 
         .where(handoffs.c.person_id == person_id, handoffs.c.state.in_((QUEUED, HELD)))
         .values(state="cancelled", closed_at=now, closed_by=by)
     )
+    # So are its owner change and task the CRM has not taken yet (a locked row, an outage):
+    # landing after the recycle's, they gave the lead back to the rep with a task a day
+    # later (bench/life.py seed 3036). They count as done, superseded.
+    conn.execute(
+        sa.update(actions)
+        .where(
+            actions.c.handoff_id.in_(
+                sa.select(handoffs.c.id).where(handoffs.c.person_id == person_id)
+            ),
+            actions.c.state.in_(("pending", "parked")),
+        )
+        .values(
+            state="done",
+            done_at=now,
+            error_code="SUPERSEDED",
+            error_message=f"not sent: the lead was recycled first ({by})",
+        )
+    )
 
 
 def insert_recycle(conn: sa.Connection, values: Mapping[str, Any]) -> int:

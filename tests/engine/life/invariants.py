@@ -126,12 +126,15 @@ def _one_task_per_handoff(world: World, facts: CycleFacts, conn: sa.Connection) 
             yield "one_task_per_handoff", f"task {key} of record {old} was re-used for record {new}"
     crm.task_moves.clear()
     done_tasks = conn.execute(
-        sa.select(actions.c.key, actions.c.source).where(
+        sa.select(actions.c.key, actions.c.source, actions.c.error_code).where(
             actions.c.kind == "task", actions.c.state == "done"
         )
     )
-    for key, source in done_tasks:
-        if key not in world.crms[source].tasks:
+    superseded: set[str] = set()
+    for key, source, code in done_tasks:
+        if code == "SUPERSEDED":  # the lead was recycled before the task was made
+            superseded.add(key)
+        elif key not in world.crms[source].tasks:
             yield "one_task_per_handoff", f"task action {key} is done but the CRM has no task"
     # A hand-off's task is keyed when it is decided; a merge of people may renumber the
     # hand-off later, so its task is found through the action it owed, not rebuilt.
@@ -146,7 +149,7 @@ def _one_task_per_handoff(world: World, facts: CycleFacts, conn: sa.Connection) 
         sa.select(handoffs).where(handoffs.c.state == "done", handoffs.c.mode == "immediate")
     ):
         key = task_keys.get(row.id, f"ls-{row.person_id}-{row.seq}")
-        if key not in world.crms[row.source].tasks:
+        if key not in world.crms[row.source].tasks and key not in superseded:
             yield "one_task_per_handoff", f"hand-off {row.id} is done but the CRM has no task {key}"
     keys = {f"ls-{p}-{s}" for p, s in conn.execute(sa.select(handoffs.c.person_id, handoffs.c.seq))}
     keys |= set(task_keys.values())

@@ -650,3 +650,24 @@ def test_a_recycle_after_a_merge_of_recycled_people_takes_a_new_number(world: Wo
     facts = world.cycle("all")
     assert facts.crash is None, facts.crash
     assert [v for v in check_cycle(world, facts) if v.invariant == "cycle_raised"] == []
+
+
+def test_a_hand_off_owner_change_the_crm_took_late_does_not_undo_a_recycle(
+    world: World,
+) -> None:
+    """bench/life.py seed 3036, shrunk: the hand-off's owner change meets a locked row and
+    waits to be retried; meanwhile sales sets Recycled and LeadSync recycles the lead to the
+    nurture queue. The retried hand-off landed a day later, after the recycle's: the lead
+    went back to the rep, with a task. A recycle now supersedes the hand-off's actions the
+    CRM has not taken yet."""
+    play(
+        world,
+        Step("create", 1, SF, n=1),
+        Step("form", 1, SF, "Price sheet"),
+        Step("form", 1, SF, "Price sheet"),
+        Step("reject", 1, SF, "UNABLE_TO_LOCK_ROW", n=3),
+        Step("cycle", arg=SF),
+        Step("status", 1, SF, "Recycled"),
+        Step("cycle", arg=HS),
+    )
+    assert [v for v in converge(world) if v.invariant.startswith("converged_owner")] == []
