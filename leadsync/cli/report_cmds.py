@@ -21,8 +21,9 @@ from leadsync.wiring import open_store
 # one of these commands runs, not with every ``leadsync`` command.
 if TYPE_CHECKING:
     from leadsync.report import Dataset
+    from leadsync.report.stats import Share
     from leadsync.tune import Suggestion
-    from leadsync.tune.checklist import BoxEvidence, Rate
+    from leadsync.tune.checklist import BoxEvidence
     from leadsync.tune.impact import Impact
 
 CycleOpt = Annotated[
@@ -393,11 +394,10 @@ def _write_tables(document: dict[str, Any], folder: Path) -> list[Path]:
         raise LeadSyncError(f"--tables {folder}: cannot write ({exc.strerror})") from None
 
 
-def _rate(rate: Rate) -> str:
-    value = rate.value
-    if value is None:
+def _rate(rate: Share) -> str:
+    if rate.rate is None or rate.low is None or rate.high is None:
         return "no leads"
-    return f"{rate.converted:,}/{rate.leads:,} = {value:.1%} ({rate.low:.1%}-{rate.high:.1%})"
+    return f"{rate.k:,}/{rate.n:,} = {rate.rate:.1%} ({rate.low:.1%}-{rate.high:.1%})"
 
 
 def _lift(box: BoxEvidence) -> str:

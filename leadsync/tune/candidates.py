@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadsync.report.dataset import Dataset, Lead
-from leadsync.tune.checklist import Rate, lift_interval, wilson
+from leadsync.report.stats import Share, share
+from leadsync.tune.checklist import lift_of
 
 #: Fewest leads a value needs to be weighed at all.
 MIN_LEADS = 30
@@ -32,8 +33,8 @@ MOST = 8
 class CandidateBox:
     attribute: str
     value: str
-    with_value: Rate
-    without: Rate
+    with_value: Share
+    without: Share
     lift: float
     lift_low: float
     lift_high: float
@@ -76,9 +77,9 @@ def candidate_boxes(ds: Dataset, leads: Sequence[Lead]) -> tuple[CandidateBox, .
         if any(_jaccard(members, box) >= SAME_LEADS for box in boxes):
             continue
         hits = sum(converted[n] for n in members)
-        with_value = wilson(hits, len(members))
-        without = wilson(sum(converted) - hits, len(leads) - len(members))
-        lift, low, high = lift_interval(with_value, without)
+        with_value = share(hits, len(members))
+        without = share(sum(converted) - hits, len(leads) - len(members))
+        lift, low, high = lift_of(with_value, without)
         if lift is not None and low > MIN_LIFT_LOW:
             found.append(CandidateBox(key[0], shown[key], with_value, without, lift, low, high))
     found.sort(key=lambda c: (-c.lift_low, c.attribute, c.value))

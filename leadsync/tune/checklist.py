@@ -17,7 +17,7 @@ its 95 % interval (the log method for a ratio of two proportions).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,9 +26,8 @@ from numpy.typing import NDArray
 from scipy.stats import rankdata
 
 from leadsync.report.dataset import Dataset, Lead
+from leadsync.report.stats import Share, lift, share
 
-#: Normal quantile of a two-sided 95 % interval.
-Z95 = 1.959963984540054
 #: A move must rank the training leads better by more than this to be taken...
 MIN_GAIN = 1e-3
 #: ...except dropping a box with no evidence, taken unless it costs more than this.
@@ -39,51 +38,31 @@ MAX_STEPS = 64
 Verdict = Literal["keep", "drop", "require"]
 
 
-@dataclass(frozen=True, slots=True)
-class Rate:
-    """A conversion rate with its 95 % Wilson interval."""
-
-    converted: int
-    leads: int
-    low: float
-    high: float
-
-    @property
-    def value(self) -> float | None:
-        return self.converted / self.leads if self.leads else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "leads": self.leads,
-            "converted": self.converted,
-            "rate": self.value,
-            "low": self.low,
-            "high": self.high,
-        }
+def compare(leads: Sequence[Lead], has: Callable[[Lead], bool]) -> tuple[Share, Share]:
+    """Conversion of the leads ``has`` picks out, and of the others (Wilson intervals)."""
+    hits = [0, 0]
+    sizes = [0, 0]
+    for lead in leads:
+        side = 0 if has(lead) else 1
+        sizes[side] += 1
+        hits[side] += bool(lead.converted)
+    return share(hits[0], sizes[0]), share(hits[1], sizes[1])
 
 
-def wilson(converted: int, leads: int) -> Rate:
-    if leads == 0:
-        return Rate(0, 0, 0.0, 1.0)
-    p = converted / leads
-    z2 = Z95 * Z95
-    centre = (p + z2 / (2 * leads)) / (1 + z2 / leads)
-    half = Z95 * math.sqrt(p * (1 - p) / leads + z2 / (4 * leads * leads)) / (1 + z2 / leads)
-    return Rate(converted, leads, max(0.0, centre - half), min(1.0, centre + half))
+def has_box(index: int) -> Callable[[Lead], bool]:
+    return lambda lead: lead.boxes[index]
 
 
-def lift_interval(checked: Rate, unchecked: Rate) -> tuple[float | None, float, float]:
-    """Rate checked / rate not, with its 95 % interval (log method, 0.5 added to empty cells
-    so a box no converter lacks still gets a finite interval)."""
-    a, n1 = float(checked.converted), float(checked.leads)
-    c, n0 = float(unchecked.converted), float(unchecked.leads)
-    if n1 == 0 or n0 == 0:
-        return None, 0.0, math.inf
-    if a == 0 or c == 0:
-        a, c, n1, n0 = a + 0.5, c + 0.5, n1 + 0.5, n0 + 0.5
-    ratio = (a / n1) / (c / n0)
-    spread = Z95 * math.sqrt(max(0.0, 1 / a - 1 / n1 + 1 / c - 1 / n0))
-    return ratio, ratio * math.exp(-spread), ratio * math.exp(spread)
+def has_fired(index: int) -> Callable[[Lead], bool]:
+    return lambda lead: bool(lead.fired[index])
+
+
+def lift_of(with_it: Share, without: Share) -> tuple[float | None, float, float]:
+    """The lift of ``with_it`` over ``without`` (``leadsync.report.stats.lift``), an interval
+    nothing bounds read as 0 to infinity."""
+    found = lift(with_it.k, with_it.n, without.k, without.n)
+    low = found.low if found.low is not None else 0.0
+    return found.ratio, low, found.high if found.high is not None else math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +70,8 @@ class BoxEvidence:
     """One box on the training leads: who had it, who converted, and the verdict."""
 
     name: str
-    checked: Rate
-    unchecked: Rate
+    checked: Share
+    unchecked: Share
     lift: float | None
     lift_low: float
     lift_high: float
@@ -239,18 +218,15 @@ def evidence(
     """Each box's counts, rates and lift on ``leads``, with the verdict ``chosen`` gives it."""
     found = []
     for i, name in enumerate(ds.criteria):
-        with_box = [lead for lead in leads if lead.boxes[i]]
-        without = [lead for lead in leads if not lead.boxes[i]]
-        checked = wilson(sum(bool(lead.converted) for lead in with_box), len(with_box))
-        unchecked = wilson(sum(bool(lead.converted) for lead in without), len(without))
-        lift, low, high = lift_interval(checked, unchecked)
+        checked, unchecked = compare(leads, has_box(i))
+        ratio, low, high = lift_of(checked, unchecked)
         verdict: Verdict = (
             "drop" if not chosen.kept[i] else "require" if chosen.required[i] else "keep"
         )
         found.append(
             BoxEvidence(
-                name, checked, unchecked, lift, low, high, coefficients[i],
-                ds.required[i], verdict, _note(lift, low, high, verdict),
+                name, checked, unchecked, ratio, low, high, coefficients[i],
+                ds.required[i], verdict, _note(ratio, low, high, verdict),
             )
         )  # fmt: skip
     return tuple(found)
@@ -260,19 +236,17 @@ def weak_boxes(ds: Dataset, leads: Sequence[Lead]) -> list[bool]:
     """Boxes whose lift's 95 % interval spans 1 (or that no lead, or every lead, has)."""
     weak = []
     for i in range(len(ds.criteria)):
-        checked = [lead for lead in leads if lead.boxes[i]]
-        unchecked = [lead for lead in leads if not lead.boxes[i]]
-        _, low, high = lift_interval(
-            wilson(sum(bool(lead.converted) for lead in checked), len(checked)),
-            wilson(sum(bool(lead.converted) for lead in unchecked), len(unchecked)),
-        )
+        _, low, high = lift_of(*compare(leads, has_box(i)))
         weak.append(low <= 1.0 <= high)
     return weak
 
 
 def _note(lift: float | None, low: float, high: float, verdict: Verdict) -> str:
     if lift is None:
-        return "no evidence here (all leads or none have it, e.g. an unmapped column): kept"
+        return (
+            "no evidence here (all leads or none have it, e.g. an unmapped column, or none "
+            "converted): kept"
+        )
     if high < 1.0:
         return "leads with it convert less, yet it ranks them higher"
     if low <= 1.0 <= high and verdict == "drop":

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadsync.report.dataset import Dataset, Lead
-from leadsync.tune.checklist import Rate, lift_interval, wilson
+from leadsync.report.stats import Share
+from leadsync.tune.checklist import compare, has_fired, lift_of
 
 #: Fewer leads than this with the rule fired: its points are flagged as unstable.
 RARE_LEADS = 30
@@ -29,8 +30,8 @@ class RuleEvidence:
     name: str
     current: float
     suggested: int
-    fired: Rate
-    not_fired: Rate
+    fired: Share
+    not_fired: Share
     lift: float | None
     lift_low: float
     lift_high: float
@@ -54,14 +55,11 @@ def rule_evidence(
     worth a fraction of a point per unit (seconds on site) is told which unit keeps it."""
     found = []
     for i, name in enumerate(ds.rules):
-        fired = [lead for lead in leads if lead.fired[i]]
-        idle = [lead for lead in leads if not lead.fired[i]]
-        with_rule = wilson(sum(bool(lead.converted) for lead in fired), len(fired))
-        without = wilson(sum(bool(lead.converted) for lead in idle), len(idle))
-        lift, low, high = lift_interval(with_rule, without)
+        with_rule, without = compare(leads, has_fired(i))
+        lift, low, high = lift_of(with_rule, without)
         current, points = ds.points[i], suggested[i]
         note = _note(current, points, with_rule, without, low, high)
-        unit = _unit(unrounded[i]) if fired and name in ds.measures else ""
+        unit = _unit(unrounded[i]) if with_rule.n and name in ds.measures else ""
         found.append(
             RuleEvidence(
                 name, current, points, with_rule, without, lift, low, high,
@@ -87,17 +85,19 @@ def _unit(unrounded: float) -> str:
     return ""
 
 
-def _note(current: float, suggested: int, fired: Rate, idle: Rate, low: float, high: float) -> str:
-    if fired.leads == 0:
+def _note(
+    current: float, suggested: int, fired: Share, idle: Share, low: float, high: float
+) -> str:
+    if fired.n == 0:
         return "never fired in this history: points kept"
     notes = []
-    if fired.leads < RARE_LEADS:
+    if fired.n < RARE_LEADS:
         notes.append(
-            f"rare: fired for {fired.leads} leads, so its points are unsure "
+            f"rare: fired for {fired.n} leads, so its points are unsure "
             f"(lift interval {low:.2f}-{_bound(high)})"
         )
     if current * suggested < 0:
-        rate, other = fired.value or 0.0, idle.value or 0.0
+        rate, other = fired.rate or 0.0, idle.rate or 0.0
         rates = f"{rate:.1%} of the leads it fired for converted, {other:.1%} of the others"
         if (rate > other) == (suggested > 0):
             notes.append(f"sign flipped: {rates}")

@@ -18,7 +18,8 @@ import numpy as np
 
 from leadsync.model import round_half_up
 from leadsync.report.dataset import Dataset, Lead
-from leadsync.tune.checklist import Rate, wilson
+from leadsync.report.stats import Share
+from leadsync.tune.checklist import compare
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +27,8 @@ class ThresholdCheck:
     """One config's threshold on the hold-out: the sales-ready leads and the others."""
 
     threshold: float
-    ready: Rate
-    not_ready: Rate
+    ready: Share
+    not_ready: Share
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,10 +59,5 @@ def best_threshold(ds: Dataset, leads: Sequence[Lead], points: Sequence[float]) 
 def check(
     ds: Dataset, leads: Sequence[Lead], points: Sequence[float], threshold: float
 ) -> ThresholdCheck:
-    ready = [lead for lead in leads if ds.engagement(lead, points) >= threshold]
-    rest = [lead for lead in leads if ds.engagement(lead, points) < threshold]
-    return ThresholdCheck(
-        threshold,
-        wilson(sum(bool(lead.converted) for lead in ready), len(ready)),
-        wilson(sum(bool(lead.converted) for lead in rest), len(rest)),
-    )
+    ready, rest = compare(leads, lambda lead: ds.engagement(lead, points) >= threshold)
+    return ThresholdCheck(threshold, ready, rest)

@@ -15,16 +15,16 @@ from hypothesis import strategies as st
 
 from leadsync.config import settings_from_dict
 from leadsync.report.dataset import Dataset, Lead, text_values
+from leadsync.report.stats import share
 from leadsync.tune import Proposal, snippet, suggested_text
 from leadsync.tune.candidates import candidate_boxes
 from leadsync.tune.checklist import (
     Checklist,
     evidence,
-    lift_interval,
+    lift_of,
     plainest,
     search_checklist,
     weak_boxes,
-    wilson,
 )
 from leadsync.tune.impact import impact
 from leadsync.tune.rules import rule_evidence
@@ -35,20 +35,20 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def test_wilson_interval_matches_the_textbook_values() -> None:
     # Wilson 95 % intervals as published (e.g. Newcombe 1998, table I).
-    low, high = wilson(81, 263).low, wilson(81, 263).high
+    low, high = share(81, 263).low, share(81, 263).high
     assert (round(low, 4), round(high, 4)) == (0.2553, 0.3662)
-    none = wilson(0, 10)
-    assert none.low == 0.0 and round(none.high, 4) == 0.2775
-    assert wilson(0, 0).value is None
+    none = share(0, 10)
+    assert none.low == 0.0 and none.high is not None and round(none.high, 4) == 0.2775
+    assert share(0, 0).rate is None
 
 
 def test_lift_interval_spans_one_exactly_when_the_rates_could_be_equal() -> None:
-    lift, low, high = lift_interval(wilson(30, 100), wilson(30, 100))
+    lift, low, high = lift_of(share(30, 100), share(30, 100))
     assert lift == pytest.approx(1.0) and low < 1.0 < high
-    lift, low, high = lift_interval(wilson(60, 100), wilson(20, 100))
+    lift, low, high = lift_of(share(60, 100), share(20, 100))
     assert lift == pytest.approx(3.0) and low > 1.0
     # No converter without the box: still a finite ratio, a wide interval above 1.
-    lift, low, high = lift_interval(wilson(12, 40), wilson(0, 200))
+    lift, low, high = lift_of(share(12, 40), share(0, 200))
     assert lift is not None and lift > 10 and low > 1.0
 
 
@@ -141,7 +141,7 @@ def test_rare_rules_and_flipped_signs_are_explained() -> None:
         points=(10.0, 50.0), leads=tuple(leads), decayed=False, cycle_days=0.0,
     )  # fmt: skip
     rare, common = rule_evidence(ds, leads, [20, -5], [20.0, -5.0])
-    assert rare.fired.leads == 12 and rare.note.startswith("rare: fired for 12 leads")
+    assert rare.fired.n == 12 and rare.note.startswith("rare: fired for 12 leads")
     assert common.note.startswith("sign flipped:") and "but less than the other rules" in (
         common.note
     )
@@ -176,7 +176,7 @@ def test_the_threshold_found_is_where_converters_start(cut: int, seed: int) -> N
     found = best_threshold(ds, leads, [1.0])
     assert cut - 3 <= found <= cut
     split = check(ds, leads, [1.0], found)
-    assert (split.ready.value or 0) > 2 * (split.not_ready.value or 0)
+    assert (split.ready.rate or 0) > 2 * (split.not_ready.rate or 0)
 
 
 @settings(max_examples=6, deadline=None)
@@ -210,7 +210,7 @@ def test_a_value_that_drives_conversion_is_a_candidate_box_unless_a_box_says_it(
     unboxed = [replace(x, boxes=()) for x in leads]
     (found,) = candidate_boxes(bare, unboxed)
     assert (found.attribute, found.value) == ("industry", "Manufacturing")
-    assert found.lift_low > 2.0 and found.with_value.leads > 300
+    assert found.lift_low > 2.0 and found.with_value.n > 300
     assert 'values = ["Manufacturing"]' in found.toml()
     boxed = replace(bare, criteria=("Manufacturing",), required=(False,))
     assert candidate_boxes(boxed, leads) == ()
