@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from math import radians, sin
@@ -97,6 +98,13 @@ def served(
 
 @pytest.fixture
 def page(site: Site) -> Iterator[Any]:
+    with chromium_page() as found:
+        yield found
+
+
+@contextmanager
+def chromium_page() -> Iterator[Any]:
+    """A page of a headless Debian Chromium, 1280 x 900."""
     sync_playwright = _browser_or_skip()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
@@ -234,23 +242,16 @@ def test_a_first_backfill_of_two_years_fills_the_report_from_day_one(two_years: 
     """Issue 23 #1: the report's months are when leads entered the CRM, so the first sync of
     an org with two years of history shows two years at once, with conversion per month
     for the months whose sales cycle has ended."""
-    sync_playwright = _browser_or_skip()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{two_years.base}/report?months=24")
-            page.wait_for_function("Number(document.body.dataset.charts) >= 1")
-            page.wait_for_timeout(1500)  # Chart.js animates the first draw
-            shoot(page, "report-two-years-months", "div.chart-months")
-            shoot(page, "report-two-years-lift", "#chart-lift-criteria")
-            data = page.evaluate(
-                """() => JSON.parse(document.getElementById("report-data").textContent)"""
-            )
-            drawn = page.evaluate(_TICKS, "chart-months")
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.goto(f"{two_years.base}/report?months=24")
+        page.wait_for_function("Number(document.body.dataset.charts) >= 1")
+        page.wait_for_timeout(1500)  # Chart.js animates the first draw
+        shoot(page, "report-two-years-months", "div.chart-months")
+        shoot(page, "report-two-years-lift", "#chart-lift-criteria")
+        data = page.evaluate(
+            """() => JSON.parse(document.getElementById("report-data").textContent)"""
+        )
+        drawn = page.evaluate(_TICKS, "chart-months")
     months = data["months"]
     per_month = [
         sum(c["entered"][i] for c in months["cells"]) for i in range(len(months["labels"]))
