@@ -7,7 +7,7 @@ fingerprint matches); a changed one is updated and its person queued for scoring
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -459,7 +459,7 @@ def _apply_merges(
         conn, [e for _, email, into in links for e in (email, addresses.get(into)) if e]
     )
     dirty |= _link_address_orphans(
-        conn, [email for _, email, into in links if email and into in persons]
+        conn, [email for _, email, into in links if email and into in persons], holders
     )
     for uid, email, into in links:
         survivor = persons.get(into)
@@ -477,14 +477,16 @@ def _apply_merges(
             holders = {e: survivor if p == loser else p for e, p in holders.items()}
 
 
-def _link_address_orphans(conn: sa.Connection, emails: list[str]) -> set[int]:
+def _link_address_orphans(
+    conn: sa.Connection, emails: list[str], holders: Mapping[str, int]
+) -> set[int]:
     """Activities known only by a merged-away address, waiting for a live holder (it was
     forgotten, or never had a live record here), now go to the survivor's person: a merge
-    says the address is that person's (:func:`person_by_email`). Returns who got some."""
+    says the address is that person's (``holders``: :func:`person_by_email` of the batch's
+    addresses). Returns who got some."""
     wanted = sorted(set(emails))
     if not wanted:
         return set()
-    holders = person_by_email(conn, wanted)
     links: list[dict[str, int]] = []
     for part in chunks(wanted):
         query = sa.select(activities.c.id, activities.c.email_norm).where(
