@@ -30,6 +30,7 @@ from leadsync.store.identity import (
     refresh_planner_stats,
 )
 from leadsync.store.members import among
+from leadsync.store.person_ids import next_sqlite_ids
 from leadsync.store.schema import activities, crm_records, people
 
 log = structlog.get_logger(__name__)
@@ -359,10 +360,8 @@ def _create_people(conn: sa.Connection, emails: list[str | None], now: datetime)
     ]
     if conn.dialect.name == "sqlite":
         # SQLite cannot return ids in parameter order from a multi-row INSERT; ids are given
-        # here instead, as SQLite itself would (max + 1), safe because BEGIN IMMEDIATE makes
-        # this transaction the only writer.
-        top = conn.execute(sa.select(sa.func.coalesce(sa.func.max(people.c.id), 0))).scalar_one()
-        ids = list(range(top + 1, top + 1 + len(values)))
+        # here instead, never one a forgotten or merged-away person had (see person_ids).
+        ids = next_sqlite_ids(conn, len(values), now)
         for person_id, row in zip(ids, values, strict=True):
             row["id"] = person_id
         for part in chunks(values, 1_000):

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from leadsync.config import settings_from_dict
 from leadsync.store import Store
 from leadsync.store.privacy import forget
-from leadsync.store.schema import metadata
+from leadsync.store.schema import metadata, people
 from leadsync.wiring import build_engine
 from tests.engine.memory_crm import MemoryConnector, MemoryCRM
 from tests.engine.test_act import MONDAY_10 as NOW
@@ -107,3 +107,31 @@ def test_forget_takes_the_activities_waiting_for_a_deleted_record_of_the_person(
         assert forget(conn, "d1@acme-d1.com", NOW).people == 1
     after = dump(store)
     assert "visit-D1" not in after and "salesforce:Lead:D1" not in after
+
+
+def test_a_new_person_never_gets_a_forgotten_persons_id(store: Store) -> None:
+    """bench/life.py seed 3293: on SQLite the next person took the largest id + 1, so after
+    the newest person was forgotten, the next one got their id, and with it their hand-off
+    task key (``ls-<person>-1``): the CRM upserted the forgotten lead's task onto the new
+    lead. PostgreSQL's sequence never reused ids; SQLite now keeps a mark."""
+    crm = MemoryCRM()
+    crm.add_user("rep-a", "Ann")
+    crm.add_person("A1", "a1@acme-a1.com", country="France")
+    engine = build_engine(
+        settings_from_dict(config(), "test"),
+        store,
+        {"salesforce": MemoryConnector(crm, "salesforce")},
+        clock=Clock(),
+    )
+    engine.run()
+    with store.reading() as conn:
+        first = conn.execute(sa.select(sa.func.max(people.c.id))).scalar_one()
+    del crm.people["A1"]  # erased from the CRM too, as a GDPR request goes
+    with store.transaction() as conn:
+        assert forget(conn, "a1@acme-a1.com", NOW).people == 1
+    crm.add_person("B1", "b1@acme-b1.com", country="France")
+    engine.run()
+    with store.reading() as conn:
+        query = sa.select(people.c.id).where(people.c.email_norm == "b1@acme-b1.com")
+        second = conn.execute(query).scalar_one()
+    assert second > first

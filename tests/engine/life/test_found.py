@@ -671,3 +671,29 @@ def test_a_hand_off_owner_change_the_crm_took_late_does_not_undo_a_recycle(
         Step("cycle", arg=HS),
     )
     assert [v for v in converge(world) if v.invariant.startswith("converged_owner")] == []
+
+
+def test_a_person_after_a_forgotten_one_gets_a_task_of_their_own(store_url: str) -> None:
+    """bench/life.py seed 3293, shrunk: a lead handed off, then forgotten; a new lead's
+    first hand-off reused the forgotten person's id on SQLite, so its task key (``ls-1-1``)
+    named the forgotten lead's task and the CRM moved that task onto the new lead."""
+    from tests.engine.life.life import quiet_logs
+
+    quiet_logs()
+    world = World(store_url, cap=2)
+    try:
+        play(
+            world,
+            Step("create", crm=SF),
+            Step("form", crm=SF, arg="Contact Us"),
+            Step("cycle", arg=SF),
+            Step("forget"),
+            Step("create", 7, HS, n=4),
+            Step("form", 7, HS, "Contact Us"),
+            Step("cycle", arg="all"),
+            Step("create", 7, "both", n=1),
+        )
+        facts = world.cycle(SF)
+        assert [v for v in check_cycle(world, facts) if v.invariant == "one_task_per_handoff"] == []
+    finally:
+        world.close()
