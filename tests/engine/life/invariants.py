@@ -172,13 +172,19 @@ def _successors(records: dict[str, dict[str, Any]], rid: str) -> set[str]:
 
 def _opted_out_never_handed_off(world: World, facts: CycleFacts, conn: sa.Connection) -> Found:
     """Nobody known to have opted out (flag in any CRM, or an unsubscribe with no later
-    hand-raise) is queued for or routed to sales in this cycle."""
+    hand-raise) is queued for or routed to sales in this cycle.
+
+    A hand-off cancelled before it was routed reached nobody: hand-offs are queued on what
+    the cycle's pulls read, and routing reads the target record again first; what that read
+    finds (seed 3265: the lead merged, in the CRM this cycle did not pull, into an opted-out
+    one) may cancel it. The person is then this one, but was not when it was queued."""
     now = facts.now
     rows = conn.execute(
         sa.select(handoffs.c.person_id, handoffs.c.seq, handoffs.c.queued_at,
                   handoffs.c.handed_off_at, people.c.email_norm)
         .join(people, people.c.id == handoffs.c.person_id)
         .where(sa.or_(handoffs.c.queued_at == now, handoffs.c.handed_off_at == now))
+        .where(sa.or_(handoffs.c.state != "cancelled", handoffs.c.handed_off_at.is_not(None)))
     )  # fmt: skip
     for person_id, seq, queued_at, handed_off_at, email in rows:
         why = known_opt_out(world, email)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from leadsync.config import settings_from_dict
 from leadsync.service.state import health_from_store, readiness
 from leadsync.store import Store
-from leadsync.store.schema import crm_records, people, runs, scores
+from leadsync.store.schema import crm_records, handoffs, people, runs, scores
 from leadsync.wiring import build_connectors, build_engine
 from sandboxes.hubspot import HubSpotSandbox, generate_portal
 from tests.engine.life.convergence import converge, fresh_run
@@ -697,3 +697,30 @@ def test_a_person_after_a_forgotten_one_gets_a_task_of_their_own(store_url: str)
         assert [v for v in check_cycle(world, facts) if v.invariant == "one_task_per_handoff"] == []
     finally:
         world.close()
+
+
+def test_a_hand_off_queued_before_a_merge_into_an_opted_out_lead_reaches_nobody(
+    world: World,
+) -> None:
+    """bench/life.py seed 3265, shrunk: a HubSpot hand-raise queues a hand-off on the
+    person's Salesforce lead, which Salesforce (not pulled this cycle) has merged into an
+    opted-out lead. Before routing, Salesforce's people are pulled: the merge joins the
+    opted-out person, and the hand-off is cancelled. The life check had counted the
+    cancelled hand-off as one queued for sales; nothing reached the CRM."""
+    play(
+        world,
+        Step("create", 1, SF, n=1),
+        Step("opt_out", 1, SF, n=1),
+        Step("fault", crm=HS, arg="pull_activities:budget", n=2),
+        Step("cycle", arg="all"),
+        Step("create", 6, "both", n=2),
+        Step("cycle", arg=HS),
+        Step("merge", 1, SF, other=6),
+        Step("form", 6, HS, "Contact Us"),
+    )
+    facts = world.cycle(HS)
+    assert [v for v in check_cycle(world, facts) if v.invariant == "opted_out_handed_off"] == []
+    assert all(not crm.owner_log and not crm.tasks for crm in world.crms.values())
+    with world.store.reading() as conn:
+        states = conn.execute(sa.select(handoffs.c.state, handoffs.c.handed_off_at)).all()
+    assert [tuple(s) for s in states] == [("cancelled", None)]
