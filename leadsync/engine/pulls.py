@@ -439,7 +439,7 @@ def reread_returning(cycle: Cycle) -> None:
         if not any_returning(conn):
             return
         found = returning_people_of(conn)
-    emails = sorted({r.email for r in found if r.email})
+    emails = sorted({email for r in found for email in r.emails})
     errors = len(report.errors)
     for name, connector in parts.connectors.items():
         refs = sorted({ref for r in found for ref in r.refs if ref.source == name})

@@ -139,16 +139,20 @@ def any_returning(conn: sa.Connection) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Returning:
-    """A person back after ``forget``: their address and the records the store has."""
+    """A person back after ``forget``: their addresses and the records the store has."""
 
     person_id: int
-    email: str | None
+    emails: tuple[str, ...]
     refs: tuple[RecordRef, ...]
 
 
 def returning_people_of(conn: sa.Connection, limit: int = 1_000) -> list[Returning]:
     """Returning people (the oldest first), to read again whole: by id, and by address in
-    every CRM (their other records were forgotten too)."""
+    every CRM (their other records were forgotten too).
+
+    Every address of their records counts, not only the person's own: a record that came
+    back by a merge into a person the store kept (seed 3404) brings its address, under
+    which the other CRM still holds the rest of the forgotten person."""
     heads = conn.execute(
         sa.select(returning_people.c.person_id, people.c.email_norm)
         .join(people, people.c.id == returning_people.c.person_id)
@@ -156,20 +160,25 @@ def returning_people_of(conn: sa.Connection, limit: int = 1_000) -> list[Returni
         .limit(limit)
     ).all()
     refs: dict[int, list[RecordRef]] = defaultdict(list)
+    emails: dict[int, set[str]] = {pid: {email} if email else set() for pid, email in heads}
     for part in chunks([pid for pid, _ in heads]):
         query = sa.select(
             crm_records.c.person_id,
             crm_records.c.source,
             crm_records.c.object_type,
             crm_records.c.external_id,
-        ).where(
-            among(conn, crm_records.c.person_id, part),
-            crm_records.c.deleted.is_(False),
-            crm_records.c.merged_into.is_(None),
-        )
-        for pid, source, object_type, external_id in conn.execute(query):
-            refs[pid].append(RecordRef(source, object_type, external_id))
-    return [Returning(pid, email, tuple(refs.get(pid, ()))) for pid, email in heads]
+            crm_records.c.email_norm,
+            crm_records.c.deleted,
+            crm_records.c.merged_into,
+        ).where(among(conn, crm_records.c.person_id, part))
+        for row in conn.execute(query):
+            if row.email_norm:
+                emails[row.person_id].add(row.email_norm)
+            if not row.deleted and row.merged_into is None:
+                refs[row.person_id].append(RecordRef(row.source, row.object_type, row.external_id))
+    return [
+        Returning(pid, tuple(sorted(emails[pid])), tuple(refs.get(pid, ()))) for pid, _ in heads
+    ]
 
 
 def welcome_back(conn: sa.Connection, person_ids: Sequence[int], now: datetime) -> None:
