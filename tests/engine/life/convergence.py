@@ -215,6 +215,39 @@ def _scores_by_records(conn: sa.Connection) -> dict[tuple[str, ...], dict[str, A
     return {tuple(sorted(uids.get(row.person_id, ()))): dict(row._mapping) for row in rows}
 
 
+def _tied_by(conn: sa.Connection, forgotten: set[str]) -> set[tuple[str, ...]]:
+    """The people (keyed as in ``_scores_by_records``) holding a merged-away or deleted
+    record among ``forgotten``: a merge recorded on it may be all that ties their records."""
+    rows = conn.execute(sa.select(crm_records.c.person_id, crm_records.c.uid, crm_records.c.deleted,
+                                  crm_records.c.merged_into))  # fmt: skip
+    live: dict[int, list[str]] = {}
+    tying: set[int] = set()
+    for person_id, uid, deleted, merged_into in rows:
+        if deleted or merged_into is not None:
+            if uid in forgotten:
+                tying.add(person_id)
+        else:
+            live.setdefault(person_id, []).append(uid)
+    return {tuple(sorted(live.get(p, ()))) for p in tying}
+
+
+def _split_by_forgotten_ties(
+    ours: set[tuple[str, ...]], theirs: set[tuple[str, ...]], tied: set[tuple[str, ...]]
+) -> set[tuple[str, ...]]:
+    """Keys of people a fresh run joins through a forgotten merged-away record, and of the
+    parts this life holds them in (seed 3362). ``forget`` takes that record; it is deleted
+    and never changes, so it is not read again, and an address lookup finds live records
+    only: the tie stays lost until the admin merges the records again. Expected, as the
+    forgetting of a merged person is (README: forget)."""
+    found: set[tuple[str, ...]] = set()
+    for key in (theirs - ours) & tied:
+        parts = [part for part in ours - theirs if set(part) <= set(key)]
+        if len(parts) > 1 and set().union(*parts) == set(key):
+            found.add(key)
+            found.update(parts)
+    return found
+
+
 @contextmanager
 def fresh_run(world: World) -> Iterator[World]:
     """A new engine and store over copies of ``world``'s CRMs, at its clock, after the one
@@ -235,13 +268,17 @@ def _fresh_run_agrees(world: World) -> Any:
         ours = _scores_by_records(conn)
     with fresh_run(world) as fresh, fresh.store.reading() as conn:
         theirs = _scores_by_records(conn)
+        tied = _tied_by(conn, world.forgotten_records)
     forgotten = world.forgotten_emails
+    split = _split_by_forgotten_ties(set(ours), set(theirs), tied)
     for key in sorted(set(ours) | set(theirs)):
         mine, fresh_one = ours.get(key), theirs.get(key)
         email = (mine or fresh_one or {}).get("email_norm")
         if email in forgotten or (mine is None and set(key) <= world.forgotten_records):
             # Forgotten and not read again since: a record a merge tied to a forgotten address
             # (another address of the same person) comes back when it next changes.
+            continue
+        if key in split:
             continue
         if mine is None or fresh_one is None:
             where = "a fresh run only" if mine is None else "this life only"

@@ -724,3 +724,45 @@ def test_a_hand_off_queued_before_a_merge_into_an_opted_out_lead_reaches_nobody(
     with world.store.reading() as conn:
         states = conn.execute(sa.select(handoffs.c.state, handoffs.c.handed_off_at)).all()
     assert [tuple(s) for s in states] == [("cancelled", None)]
+
+
+def test_a_record_back_by_a_merge_after_forget_is_reread_by_its_own_address(
+    world: World,
+) -> None:
+    """bench/life.py seed 3404, shrunk: a contact merges (in HubSpot) into a person's
+    contact, and the person is forgotten before LeadSync reads the merge. The merge touches
+    the survivor, which comes back into the merged-away contact's person; its re-read
+    looked up that person's address only, not the survivor's own, so the person's
+    Salesforce lead (same address as the survivor) stayed unread: a person in this life
+    only. Every address of a returning person's records is now looked up."""
+    play(
+        world,
+        Step("create", 8, "both", n=2),
+        Step("create", crm=HS, n=3),
+        Step("cycle", arg="all"),
+        Step("merge", 8, HS),
+        Step("forget", 8),
+    )
+    assert [v for v in converge(world) if v.invariant == "converged_people"] == []
+
+
+def test_a_tie_only_a_forgotten_merged_record_made_is_not_counted_against_the_life(
+    world: World,
+) -> None:
+    """bench/life.py seed 3362, shrunk: a contact is merged into another person's in
+    HubSpot, the merged-away contact's address is forgotten (which takes the whole person),
+    and the address comes back as a new Salesforce lead. A fresh run reads the merged-away
+    contact and joins the lead to the survivor's person; this life cannot (the contact was
+    forgotten, is deleted and never changes). The check knew no such case; it now expects
+    the two people here that a fresh run holds as one (README: forget)."""
+    play(
+        world,
+        Step("create", 6, HS, n=4),
+        Step("create", 4, "both", n=2),
+        Step("merge", 4, HS, other=6),
+        Step("cycle", arg=HS),
+        Step("cycle", arg=HS),
+        Step("forget", 6, n=1),
+        Step("create", 6, SF, n=4),
+    )
+    assert [v for v in converge(world) if v.invariant == "converged_people"] == []
