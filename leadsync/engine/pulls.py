@@ -473,7 +473,15 @@ def _reread(
 def _store_people(cycle: Cycle, conn: Any, prepared: Any, now: datetime) -> IngestCounts:
     counts = store_people(conn, prepared, now)
     if cycle.forgotten:
-        find_returning(conn, {u: r["email_norm"] for u, r in prepared.rows.items()}, now)
+        # A deleted record of a forgotten person brings nothing back to read (seed 3541): its
+        # hashes stay until it is undeleted, and then it is read whole with its activities.
+        # A merged one joins its survivor's person, which must then be read whole.
+        back = {
+            uid: row["email_norm"]
+            for uid, row in prepared.rows.items()
+            if not row["deleted"] or row["merged_into"]
+        }
+        find_returning(conn, back, now)
     return counts
 
 

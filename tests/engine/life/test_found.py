@@ -766,3 +766,29 @@ def test_a_tie_only_a_forgotten_merged_record_made_is_not_counted_against_the_li
         Step("create", 6, SF, n=4),
     )
     assert [v for v in converge(world) if v.invariant == "converged_people"] == []
+
+
+def test_a_deleted_record_of_a_forgotten_person_waits_for_its_undelete_to_be_read_whole(
+    world: World,
+) -> None:
+    """bench/life.py seed 3541, shrunk: a lead with two forms is deleted, then forgotten
+    (the CRM still holds it, deleted). The next pull's overlap read the deleted lead back:
+    it counted as the person's return, whose re-read found nothing live to read, and the
+    welcome back dropped the remembered hashes. Undeleted, the lead was then scored with
+    only the form the activities overlap happened to re-read. A deleted record no longer
+    counts as a return; its undelete does, and is read whole."""
+    play(
+        world,
+        Step("create", 2, SF),
+        Step("form", 2, SF, "Demo request"),
+        Step("form", 2, SF, "Ebook download"),
+        Step("cycle", arg=SF),
+        Step("delete", 2, SF),
+        Step("cycle", arg=SF),
+        Step("forget", 2, n=1),
+        Step("cycle", arg=SF),
+        Step("undelete", 2, SF),
+    )
+    facts = world.cycle(SF)
+    found = [v for v in check_cycle(world, facts) if v.invariant == "scored_from_partial_history"]
+    assert found == []
