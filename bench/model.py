@@ -39,7 +39,13 @@ from leadsync.model import Activity, ModelSpec, Person, score  # noqa: E402
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 PERSON_POOL = 50_000
 ACTIVITY_POOL = 200_000
-ENV = {"SF_CLIENT_ID": "x", "SF_CLIENT_SECRET": "x", "HUBSPOT_TOKEN": "x", "LEADSYNC_TOKEN": "x"}
+#: The example config's secrets (the model reads none; the service token must be 32 characters).
+ENV = {
+    "SF_CLIENT_ID": "x",
+    "SF_CLIENT_SECRET": "x",
+    "HUBSPOT_TOKEN": "x",
+    "LEADSYNC_TOKEN": "x" * 32,
+}
 
 INDUSTRIES = [
     "Manufacturing",
