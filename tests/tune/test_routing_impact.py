@@ -6,18 +6,23 @@ evenly, a cap holds per business day, an unmatched lead goes to the fallback).""
 
 from __future__ import annotations
 
+import tomllib
 from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leadsync.config import settings_from_dict
 from leadsync.handoff import PersonFacts, person_facts
+from leadsync.report.dataset import Lead, text_values
 from leadsync.store import Store
 from leadsync.store.history import histories
+from leadsync.tune.impact import impact
 from leadsync.tune.routing_impact import (
     UNROUTED,
     Router,
@@ -29,6 +34,12 @@ from tests.handoff.factories import handoff_settings, user
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 COUNTRIES = ("United Kingdom", "France", "Germany", "Japan")
+EXAMPLE = settings_from_dict(
+    tomllib.loads((Path(__file__).resolve().parents[2] / "config.example.toml").read_text()),
+    "config.example.toml",
+)
+SPEC = EXAMPLE.model_spec()
+assert SPEC.team("good", "sales_ready") == "sales" and SPEC.team("poor", "unready") != "sales"
 
 #: Entry times over about four months, to the minute (ties included).
 moments = st.integers(min_value=0, max_value=120 * 24 * 60).map(
@@ -40,8 +51,55 @@ handoffs = st.lists(
 )
 
 
+def placed(n: int, at: datetime, cell: str, country: str | None = None) -> Lead:
+    """A lead entered at ``at`` in back-test ``cell``."""
+    values = text_values({"country": country} if country else {})
+    return Lead(
+        key=str(n), entered_at=at, converted=None, converted_at=None, source=None,
+        campaign=None, boxes=(), exposure=(), fired=(), cell=cell, values=values,
+    )  # fmt: skip
+
+
 def router(**values: Any) -> Router:
     return Router.of(handoff_settings(**values))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(moments, st.sampled_from(COUNTRIES), st.booleans(), st.booleans()),
+        max_size=80,
+    ),
+    st.integers(min_value=1, max_value=3),
+)
+def test_every_hand_off_of_a_month_lands_with_one_owner(
+    rows: list[tuple[datetime, str, bool, bool]], cap: int
+) -> None:
+    """Per month and config, the owners' hand-offs add up to the month's hand-off count,
+    whatever the caps leave to the fallback."""
+
+    def leads(sales: list[bool]) -> list[Lead]:
+        return [
+            placed(n, at, "good/sales_ready" if is_sales else "poor/unready", country)
+            for n, ((at, country, _, _), is_sales) in enumerate(zip(rows, sales, strict=True))
+        ]
+
+    routing = router(
+        fallback_owner="00G-queue",
+        pools=[{"name": "UK", "match": {"countries": ["UK"]}, "members": ["a", "b"],
+                "daily_cap": cap}],
+    )  # fmt: skip
+    before = leads([r[2] for r in rows])
+    after = leads([r[3] for r in rows])
+    found = impact(before, after, SPEC, SPEC, routing, months=12)
+    for month in found.months:
+        assert sum(a for a, _ in month.owners.values()) == month.handoffs[0]
+        assert sum(b for _, b in month.owners.values()) == month.handoffs[1]
+    shown = {m.month for m in found.months}
+    assert sum(m.handoffs[0] for m in found.months) == sum(
+        1 for r in rows if r[2] and f"{r[0]:%Y-%m}" in shown
+    )
+    assert found.to_dict()["routing"]["fallback_owner"] == "00G-queue"
 
 
 @settings(max_examples=40, deadline=None)
@@ -121,3 +179,29 @@ def test_routing_facts_come_from_the_store_with_numbers(history_url: str) -> Non
     one = next(iter(found.values()))
     text = {"country": one.country, "industry": one.industry}
     assert replace(one, employees=None) == person_facts(text)
+
+
+def test_the_screen_shows_ten_reps_then_others_the_fallback_and_the_assumptions() -> None:
+    from leadsync.cli.output import console
+    from leadsync.cli.report_cmds import _print_impact
+
+    members = [f"rep{i:02}" for i in range(14)]
+    routing = router(
+        fallback_owner="queue",
+        pools=[{"name": "UK", "match": {"countries": ["UK"]}, "members": members}],
+    )
+    uk, other = PersonFacts(country="united kingdom"), PersonFacts(country="japan")
+
+    def leads(count: int) -> list[Lead]:
+        return [placed(n, START + timedelta(hours=n), "good/sales_ready") for n in range(count)]
+
+    facts = {str(n): other if n % 10 == 0 else uk for n in range(40)}
+    found = impact(leads(40), leads(20), SPEC, SPEC, routing, facts)
+    (month,) = found.months
+    assert month.owners["queue"] == (4, 2) and month.handoffs == (40, 20)
+    with console.capture() as captured:
+        _print_impact(found)
+    text = captured.get()
+    assert "others (4 reps)" in text and "queue (fallback)" in text and "36 -> 18" not in text
+    assert "per rep: replayed through [handoff]" in text and "no CRM user list" in text
+    assert found.to_dict()["months"][0]["owners"]["rep00"] == {"current": 3, "suggested": 2}
