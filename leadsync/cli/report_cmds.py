@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from leadsync.tune import Suggestion
     from leadsync.tune.checklist import BoxEvidence
     from leadsync.tune.impact import Impact
+    from leadsync.tune.routing_impact import Router
 
 CycleOpt = Annotated[
     float,
@@ -333,19 +334,32 @@ def _impact(
     stages: list[str],
     now: datetime,
 ) -> Impact:
-    """The store's leads read again with the config as the suggestion would leave it."""
+    """The store's leads read again with the config as the suggestion would leave it, and
+    each config's hand-offs routed again with ``[handoff]`` when it is on."""
     import tomllib
 
     from leadsync.config import settings_from_dict
     from leadsync.config.loading import expand_env
     from leadsync.report import leads_from_store
+    from leadsync.store.history import histories
     from leadsync.tune.impact import impact
+    from leadsync.tune.routing_impact import Router, facts_by_person
+    from leadsync.wiring import act_settings
 
     path = Path(settings.source)
     source = f"{path} (as suggested)"
     suggested = settings_from_dict(
         expand_env(tomllib.loads(after_text), source), source, base_dir=path.resolve().parent
     ).model_spec()
+    acting = act_settings(settings)
+    # The store keeps no CRM user list: every pool member counts as active (said on screen).
+    router = (
+        Router.of(
+            acting.handoff, aliases=acting.aliases, nurture_owner=acting.recycle.nurture_owner
+        )
+        if acting.handoff.enabled
+        else None
+    )
     store = open_store(settings)
     try:
         with store.reading() as conn:
@@ -354,10 +368,18 @@ def _impact(
                 cycle_days=periods.cycle_days, now=now, stages=stages,
                 window_days=periods.window_days,
             )  # fmt: skip
+            facts = None
+            if router is not None:
+                facts = facts_by_person(
+                    histories(conn, stages), settings.identity.fit_source, acting.aliases
+                )
     finally:
         store.close()
-    members = {member for pool in settings.handoff.pools for member in pool.members}
-    return impact(ds.leads, after.leads, settings.model_spec(), suggested, len(members) or None)
+    return impact(ds.leads, after.leads, settings.model_spec(), suggested, router, facts)
+
+
+#: Reps shown by name in the per-rep table; the rest are summed as "others".
+_REPS_SHOWN = 10
 
 
 def _print_impact(found: Impact) -> None:
@@ -365,7 +387,7 @@ def _print_impact(found: Impact) -> None:
 
     table = Table(title="Impact by month of entry (back-test cells): leads now -> as suggested")
     cells = sorted({cell for month in found.months for cell in month.cells})
-    for column in ("month", *cells, "hand-offs", *(("per rep",) if found.reps else ())):
+    for column in ("month", *cells, "hand-offs"):
         table.add_column(column)
     for month in found.months:
         now, then = month.handoffs
@@ -373,16 +395,44 @@ def _print_impact(found: Impact) -> None:
         pairs = [month.cells.get(cell, (0, 0)) for cell in cells]
         row += [f"{before} -> {after}" for before, after in pairs]
         row.append(f"{now} -> {then}")
-        if found.reps:
-            row.append(f"{now / found.reps:.1f} -> {then / found.reps:.1f}")
         plain_row(table, *row)
     console.print(table)
-    if found.reps:
-        console.print(
-            f"per rep: hand-offs shared evenly among the {found.reps} reps of the routing "
-            "pools (weights and caps aside)",
-            markup=False,
-        )
+    if found.router is not None:
+        _print_reps(found, found.router)
+
+
+def _print_reps(found: Impact, router: Router) -> None:
+    """Hand-offs per rep (rows) and month (columns, the latest first), now -> as suggested."""
+    from leadsync.report.render import plain_row
+    from leadsync.tune.routing_impact import UNROUTED, top_owners
+
+    totals: dict[str, int] = {}
+    for month in found.months:
+        for owner, (a, b) in month.owners.items():
+            totals[owner] = totals.get(owner, 0) + a + b
+    shown, more = top_owners(totals, router, _REPS_SHOWN)
+    table = Table(title="Hand-offs per rep by month of entry: now -> as suggested")
+    for column in ("rep", *(m.month for m in found.months)):
+        table.add_column(column)
+
+    def pair(month: Any, owners: set[str]) -> str:
+        a = sum(month.owners.get(o, (0, 0))[0] for o in owners)
+        b = sum(month.owners.get(o, (0, 0))[1] for o in owners)
+        return f"{a} -> {b}"
+
+    for owner in shown:
+        if owner == UNROUTED:
+            label = "nobody (no pool or fallback took it)"
+        elif owner == router.settings.fallback_owner:
+            label = f"{router.name(owner)} (fallback)"
+        else:
+            label = router.name(owner)
+        plain_row(table, label, *(pair(m, {owner}) for m in found.months))
+    if more:
+        rest = set(totals) - set(shown)
+        plain_row(table, f"others ({len(rest)} reps)", *(pair(m, rest) for m in found.months))
+    console.print(table)
+    console.print(f"per rep: {router.assumes}", markup=False)
 
 
 def _write_tables(document: dict[str, Any], folder: Path) -> list[Path]:

@@ -228,7 +228,7 @@ def test_impact_counts_cells_and_hand_offs_per_month_under_each_config() -> None
 
     before = placed([(1, "good/sales_ready"), (1, "poor/unready"), (2, "good/hand_raiser")])
     after = placed([(1, "good/unready"), (1, "poor/unready"), (2, "good/hand_raiser")])
-    found = impact(before, after, spec, spec, reps=2)
+    found = impact(before, after, spec, spec)
     assert [m.month for m in found.months] == ["2026-02", "2026-01"]
     january = found.months[1]
     assert january.cells == {
@@ -237,7 +237,7 @@ def test_impact_counts_cells_and_hand_offs_per_month_under_each_config() -> None
         "poor/unready": (1, 1),
     }
     assert spec.team("good", "sales_ready") == "sales" and january.handoffs == (1, 0)
-    assert found.months[0].handoffs == (1, 1) and found.to_dict()["reps"] == 2
+    assert found.months[0].handoffs == (1, 1) and found.to_dict()["routing"] is None
 
 
 def test_no_rule_fired_keeps_the_threshold_and_an_unmapped_box_is_kept() -> None:
