@@ -18,6 +18,7 @@ from leadsync.config import Settings
 from leadsync.engine.accounts import AccountRollup
 from leadsync.engine.act import Actor, ActSettings
 from leadsync.engine.cycle import EngineSettings, LogProgress, Progress, SyncEngine
+from leadsync.engine.preview import PreviewWork
 from leadsync.engine.scoring import ModelScorer
 from leadsync.errors import ConfigError
 from leadsync.logs import register_secrets
@@ -124,6 +125,24 @@ def build_engine(
         progress or LogProgress(),
         accounts=rollup,
         actor=actor,
+    )
+
+
+def preview_work(settings: Settings, now: datetime) -> PreviewWork:
+    """What ``leadsync preview`` scores and decides with: this config's model and hand-off
+    rules, as a cycle would use them (``build_engine``), and no connector."""
+    acting = act_settings(settings)
+    acts = acting.handoff.enabled or acting.recycle.enabled
+    return PreviewWork(
+        scorer=ModelScorer(
+            settings.model_spec(),
+            settings.identity.fit_source,
+            settings.accounts.key,
+            model_fingerprint(settings),
+        ),
+        acting=acting if acts else None,
+        crms=tuple(settings.connectors.configured()),
+        now=now,
     )
 
 

@@ -24,6 +24,7 @@ ADMIN_ORDER = (
     "install",
     "sync",
     "backfill",
+    "preview",
     "rescore",
     "run",
     "queue-backfill",
@@ -110,6 +111,7 @@ def main() -> None:
         admin_cmds,
         demo_cmds,
         install_cmds,
+        preview_cmds,
         service_cmds,
         sync_cmds,
     )

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -69,6 +69,15 @@ log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
 
 
+class Placed(Protocol):
+    """Where the model put a person: a ``ScoreRow``, or the preview's lighter placement."""
+
+    @property
+    def team(self) -> str: ...
+    @property
+    def cell(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ActSettings:
     handoff: HandoffSettings = field(default_factory=HandoffSettings)
@@ -81,6 +90,30 @@ class ActSettings:
     action_chunk: int = 1_000
     max_action_attempts: int = 8
     action_backoff: timedelta = timedelta(minutes=1)
+
+
+def decide_one(
+    settings: ActSettings,
+    head: ledger.Acted,
+    placed: Placed,
+    target: StoredRecord,
+    history: HandoffHistory | None,
+    now: datetime,
+) -> Transition | None:
+    """What changes hands for one re-scored person (``placed`` in a team and cell) whose
+    hand-off would act on ``target``: the rule ``decide`` applies, and ``leadsync preview``
+    counts without acting."""
+    return transition(
+        head.team,
+        placed.team,
+        head.cell,
+        placed.cell,
+        status=target.status,
+        history=history,
+        handoff=settings.handoff,
+        recycle=settings.recycle,
+        now=now,
+    )
 
 
 @dataclass
@@ -188,16 +221,8 @@ class Acting:
             target = target_record(person.records, self.settings.sales_crm, order)
             if target is None:
                 continue  # no record in the CRM sales works in: nothing to act on yet
-            decided = transition(
-                head.team,
-                row.team,
-                head.cell,
-                row.cell,
-                status=target.status,
-                history=history.get(person.person_id),
-                handoff=self.settings.handoff,
-                recycle=self.settings.recycle,
-                now=now,
+            decided = decide_one(
+                self.settings, head, row, target, history.get(person.person_id), now
             )
             if head.cell != row.cell and self.settings.nurture.enrol:
                 self._nurture(conn, person, head.cell, row, now)

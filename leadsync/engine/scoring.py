@@ -8,6 +8,7 @@ recently created record wins; an empty value never overwrites a filled one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +77,17 @@ def to_activities(inputs: PersonInputs) -> list[Activity]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where the model puts a person, without the explanation a saved score keeps."""
+
+    fit: str
+    score: int
+    readiness: str
+    team: str
+    cell: str
+
+
 class ModelScorer:
     """The engine's ``ScoreFn``: scores one person with the compiled model."""
 
@@ -117,6 +129,17 @@ class ModelScorer:
             account_key=person.account_key,
             model=self.fingerprint,
         )
+
+
+def place(
+    scorer: ModelScorer, inputs: PersonInputs, activities: Sequence[Activity], now: datetime
+) -> Placement:
+    """The cell ``scorer`` gives a person with these ``activities``, as its ``__call__`` would
+    (``to_activities(inputs)``): what ``leadsync preview`` counts. Skips the outputs, the
+    stored explanation and the change's cause (they were half the time of a preview)."""
+    person = to_person(inputs, scorer.fit_source, scorer.account_key_mode)
+    result = score(person, activities, scorer.spec, now)
+    return Placement(result.fit, result.score, result.readiness, result.team, result.cell)
 
 
 def score_change_cause(

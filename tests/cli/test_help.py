@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import leadsync.cli.admin_cmds
 import leadsync.cli.demo_cmds
 import leadsync.cli.install_cmds
+import leadsync.cli.preview_cmds
 import leadsync.cli.report_cmds
 import leadsync.cli.service_cmds
 import leadsync.cli.sync_cmds  # noqa: F401  (registering the commands on ``app``)

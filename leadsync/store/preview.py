@@ -1,0 +1,168 @@
+"""What ``leadsync preview`` reads: everyone's scoring inputs, a range of person ids at a time.
+
+The preview re-scores the whole store with a candidate model and writes nothing, so it reads
+by id range (one indexed range scan per table) instead of the score phase's lists of dirty
+ids, and only what scoring and the hand-off decision need: the previous result is read as its
+cell and score, not its stored explanation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from leadsync.store.schema import activities, crm_records, people, scores
+from leadsync.store.scoring import PersonInputs, StoredRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Before:
+    """A person's stored result: where the preview's moves start."""
+
+    cell: str
+    score: int
+
+
+def person_id_range(conn: sa.Connection) -> tuple[int, int] | None:
+    """The lowest and highest id of an active person; ``None`` for an empty store."""
+    low, high = conn.execute(
+        sa.select(sa.func.min(people.c.id), sa.func.max(people.c.id)).where(
+            people.c.active.is_(True)
+        )
+    ).one()
+    return None if low is None else (int(low), int(high))
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewInputs:
+    """A slice of people to preview: their inputs as ``load_inputs`` gives them but without
+    activities or previous result; their activities as ``ACTIVITY_ROW`` tuples; their stored
+    results."""
+
+    people: list[PersonInputs]
+    activities: dict[int, list[tuple[Any, ...]]]
+    before: dict[int, Before]
+
+
+def inputs_between(conn: sa.Connection, low: int, high: int) -> PreviewInputs:
+    """The active people with ``low <= id <= high`` who have a live record."""
+    heads = {
+        row.id: row
+        for row in conn.execute(
+            sa.select(
+                people.c.id,
+                people.c.email_norm,
+                people.c.recycled_at,
+                people.c.recycle_count,
+                people.c.recycle_reason,
+            ).where(people.c.id.between(low, high), people.c.active.is_(True))
+        )
+    }
+    records = _records_between(conn, low, high)
+    acts = _activities_between(conn, low, high)
+    before = {
+        row.person_id: Before(row.cell, row.score)
+        for row in conn.execute(
+            sa.select(scores.c.person_id, scores.c.cell, scores.c.score).where(
+                scores.c.person_id.between(low, high)
+            )
+        )
+    }
+    inputs = [
+        PersonInputs(
+            person_id=pid,
+            email=head.email_norm,
+            recycled_at=head.recycled_at,
+            recycle_count=head.recycle_count,
+            records=tuple(records[pid]),
+            activities=(),
+            previous=None,
+            recycle_reason=head.recycle_reason,
+        )
+        for pid, head in sorted(heads.items())
+        if records[pid]
+    ]
+    return PreviewInputs(inputs, acts, before)
+
+
+def _raw(column: Any) -> Any:
+    """``column`` as the driver returns it: no per-row conversion by SQLAlchemy (the type's
+    result processing was most of the read's time at ten activities a person)."""
+    return sa.type_coerce(column, sa.String()).label(column.name)
+
+
+def _utc(value: Any) -> datetime:
+    """A stored UTC time as the driver gives it (SQLite: ISO text; PostgreSQL: naive)."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value + "+00:00")  # 5x faster than .replace(tzinfo)
+    return value.replace(tzinfo=UTC)
+
+
+#: The columns of an activity row ``inputs_between`` gives, in this order (the order of
+#: ``leadsync.model.Activity``'s fields, so the engine builds one with ``Activity(*row)``).
+ACTIVITY_ROW = (
+    "uid", "kind", "occurred_at", "name", "campaign_type", "member_status", "url",
+    "early_s", "late_s",
+)  # fmt: skip
+
+
+def _activities_between(
+    conn: sa.Connection, low: int, high: int
+) -> dict[int, list[tuple[Any, ...]]]:
+    """Live activities of people ``low`` to ``high`` as ``ACTIVITY_ROW`` tuples, each
+    person's in time order: plain tuples, since building two objects an activity (the
+    store's, then the model's) was a fifth of a preview's time."""
+    a = activities.c
+    query = (
+        sa.select(
+            a.person_id, a.uid, a.kind, _raw(a.occurred_at), a.name, a.campaign_type,
+            a.member_status, a.url, a.early_s, a.late_s,
+        )
+        .where(a.person_id.between(low, high), a.deleted.is_(False))
+        .order_by(a.occurred_at, a.id)
+    )  # fmt: skip
+    found: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for pid, uid, kind, at, name, ctype, status, url, early, late in conn.execute(query).all():
+        found[pid].append((uid, kind, _utc(at), name, ctype, status, url, early, late))
+    return found
+
+
+def _maybe_utc(value: Any) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as the driver gives it: text on SQLite, parsed on PostgreSQL."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _records_between(conn: sa.Connection, low: int, high: int) -> dict[int, list[StoredRecord]]:
+    """Live records of people ``low`` to ``high``, in the order the store met them."""
+    c = crm_records.c
+    query = (
+        sa.select(
+            c.person_id, c.id, c.uid, c.source, c.object_type, c.external_id, c.email_norm,
+            _raw(c.attributes), c.owner_id, c.status, c.opted_out, c.account_id,
+            _raw(c.converted_at), _raw(c.modified_at), _raw(c.created_at),
+        )
+        .where(c.person_id.between(low, high), c.deleted.is_(False), c.merged_into.is_(None))
+        .order_by(c.id)
+    )  # fmt: skip
+    found: dict[int, list[StoredRecord]] = defaultdict(list)
+    for row in conn.execute(query).all():
+        (pid, rid, uid, source, otype, xid, email, attrs, owner, status, opted, account,
+         converted, modified, created) = row  # fmt: skip
+        found[pid].append(
+            StoredRecord(
+                id=rid, uid=uid, source=source, object_type=otype, external_id=xid,
+                email=email, attributes=_json(attrs), owner_id=owner, status=status,
+                opted_out=bool(opted), account_id=account, converted_at=_maybe_utc(converted),
+                modified_at=_utc(modified), created_at=_maybe_utc(created),
+            )
+        )  # fmt: skip
+    return found
