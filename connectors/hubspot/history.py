@@ -194,9 +194,10 @@ def _engagements(
 
 
 def associated(
-    client: HubSpotClient, to_type: str, contacts: Sequence[str]
+    client: HubSpotClient, to_type: str, contacts: Sequence[str], from_type: str = "contacts"
 ) -> dict[str, list[str]]:
-    """``{object id: [contact ids]}`` for the objects of ``to_type`` these contacts have.
+    """``{object id: [contact ids]}`` for the objects of ``to_type`` these contacts have
+    (with ``from_type``, the objects of ``to_type`` those objects have).
 
     A contact with more associations than one answer holds comes back with a ``paging.next.
     after``; it is asked again from there, with the others that still have more.
@@ -206,10 +207,10 @@ def associated(
     while pending:
         batch, pending = pending[:ASSOCIATION_READ], pending[ASSOCIATION_READ:]
         answer = client.call(
-            f"associations.contacts.{to_type}.read",
+            f"associations.{from_type}.{to_type}.read",
             "crm.associations.v4.batch_api",
             "get_page",
-            "contacts",
+            from_type,
             to_type,
             {"inputs": batch},
         )

@@ -159,6 +159,30 @@ class ActivitySources(_Strict):
     )
 
 
+#: A deal stage's internal value: ``closedwon`` in the default pipeline, a number in others.
+_STAGE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+
+
+class ConversionSettings(_Strict):
+    """What counts as a contact's conversion besides its lifecycle stage."""
+
+    #: Deal stages (internal values) that mean won: a contact on a deal in one of them
+    #: converted at the deal's ``closedate`` when that comes first. Empty: deals are not read.
+    won_deal_stages: list[str] = Field(default_factory=list)
+
+    @field_validator("won_deal_stages")
+    @classmethod
+    def _stage_ids(cls, value: list[str]) -> list[str]:
+        for stage in value:
+            if not _STAGE_ID.fullmatch(stage):
+                raise ValueError(
+                    f"{stage!r} is not a deal stage's internal value; allowed: letters, digits "
+                    "and _ . : - (closedwon in the default pipeline; Settings > Objects > "
+                    "Deals > Pipelines shows each stage's internal value)"
+                )
+        return list(dict.fromkeys(value))
+
+
 class HubSpotMapping(_Strict):
     """The whole ``mappings/hubspot.toml``."""
 
@@ -176,6 +200,7 @@ class HubSpotMapping(_Strict):
     #: Lifecycle stages that count as converted: a contact converted when it first entered
     #: any of them (HubSpot's ``hs_lifecyclestage_<stage>_date``, or ``contact.converted_at``).
     converted_stages: list[str] = Field(default_factory=lambda: ["customer"])
+    conversion: ConversionSettings = ConversionSettings()
 
     @model_validator(mode="after")
     def _value_tables_fit_outputs(self) -> HubSpotMapping:

@@ -41,8 +41,10 @@ def search_modified_since(
     since: datetime,
     properties: Sequence[str],
     page_size: int = SEARCH_PAGE,
+    filters: Sequence[dict[str, Any]] = (),
 ) -> Iterator[dict[str, Any]]:
-    """Every object modified at or after ``since``, oldest first, however many there are."""
+    """Every object modified at or after ``since`` (and matching ``filters``, more search
+    filters ANDed with it), oldest first, however many there are."""
     lower = to_millis(since)
     seen_at_lower: set[str] = set()
     while True:
@@ -60,7 +62,8 @@ def search_modified_since(
                                 "propertyName": modified_property,
                                 "operator": "GTE",
                                 "value": str(lower),
-                            }
+                            },
+                            *filters,
                         ]
                     }
                 ],
@@ -100,6 +103,7 @@ def search_modified_since(
                 lower,
                 properties,
                 seen_at_lower | at_last_ts,
+                filters,
             )
             lower += 1
             seen_at_lower = set()
@@ -117,6 +121,7 @@ def _one_instant(
     instant: int,
     properties: Sequence[str],
     already: set[str],
+    filters: Sequence[dict[str, Any]] = (),
 ) -> Iterator[dict[str, Any]]:
     """Every object modified exactly at ``instant``, keyed by id so the cap never bites."""
     last_id = 0
@@ -131,6 +136,7 @@ def _one_instant(
                             "value": str(instant),
                         },
                         {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
+                        *filters,
                     ]
                 }
             ],

@@ -33,6 +33,7 @@ from connectors.salesforce.pull import (
     to_person,
 )
 from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.won import WonOpportunities, live_contacts, with_close
 from connectors.salesforce.write import Writer
 from leadsync.errors import FatalSyncError
 from leadsync.records import (
@@ -116,8 +117,55 @@ class SalesforceConnector:
         if skip_own_writes and since is not None and self.capabilities.skips_own_writes:
             not_by = self.client.login_user_id()
         plans = self._people_plans(not_by)
-        for plan, row in self._resumable(plans, since, resume, checkpoint):
-            yield to_person(self.name, plan.sobject, row, self.mapping.objects[plan.sobject])
+        people = (
+            to_person(self.name, plan.sobject, row, self.mapping.objects[plan.sobject])
+            for plan, row in self._resumable(plans, since, resume, checkpoint)
+        )
+        if not self.mapping.conversion.won_opportunities:
+            yield from people
+            return
+        yield from self._with_won(people, since, whole=since is None or checkpoint is not None)
+
+    def _with_won(
+        self, people: Iterator[PersonRecord], since: datetime | None, *, whole: bool
+    ) -> Iterator[PersonRecord]:
+        """``people`` converted by their first won opportunity where it came first (see
+        ``won``), then, for an incremental pull, the Contacts whose won opportunity changed
+        since ``since`` though they did not. ``whole``: one pass over every won opportunity
+        (a full or checkpointed pull: nothing is held back from a checkpoint), else one
+        query per ``_IDS_PER_QUERY`` Contacts pulled."""
+        won = WonOpportunities(self.client)
+        seen: set[str] = set()
+        if whole:
+            closes: dict[str, datetime] | None = None
+            for person in people:
+                if closes is None and person.ref.object_type == "Contact":
+                    closes = won.all_contacts()  # Leads come first and need none
+                seen.add(person.ref.external_id)
+                yield with_close(person, closes or {})
+        else:
+            batch: list[PersonRecord] = []
+            for person in people:
+                batch.append(person)
+                if len(batch) >= _IDS_PER_QUERY:
+                    yield from self._closed(won, batch, seen)
+                    batch = []
+            yield from self._closed(won, batch, seen)
+        if since is None:
+            return
+        missed = [c for c in won.changed_since(since) if c not in seen]
+        if missed:
+            refs = [RecordRef(self.name, "Contact", c) for c in missed]
+            yield from self.read_people(refs)
+
+    def _closed(
+        self, won: WonOpportunities, batch: Sequence[PersonRecord], seen: set[str]
+    ) -> Iterator[PersonRecord]:
+        contacts = live_contacts(batch)
+        closes = won.of_contacts(contacts) if contacts else {}
+        for person in batch:
+            seen.add(person.ref.external_id)
+            yield with_close(person, closes)
 
     def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:
         """Leads and Contacts by Id (``queryAll``, so a deletion reads as one), 200 ids a
@@ -126,12 +174,24 @@ class SalesforceConnector:
         for sobject in PEOPLE_OBJECTS:
             ids = list(dict.fromkeys(r.external_id for r in refs if r.object_type == sobject))
             obj = self.mapping.objects[sobject]
-            plan = person_plan(sobject, obj)
+            plan = self._person_plan(sobject)
             for start in range(0, len(ids), _IDS_PER_QUERY):
                 query = plan.by_id_soql(ids[start : start + _IDS_PER_QUERY])
                 for _, records in self.client.query_pages(query, include_deleted=True):
                     people += [to_person(self.name, sobject, flatten(r), obj) for r in records]
-        return people
+        return self._won_of(people)
+
+    def _won_of(self, people: list[PersonRecord]) -> list[PersonRecord]:
+        """``people`` converted by their first won opportunity where the mapping asks."""
+        contacts = live_contacts(people)
+        if not self.mapping.conversion.won_opportunities or not contacts:
+            return people
+        closes = WonOpportunities(self.client).of_contacts(contacts)
+        return [with_close(person, closes) for person in people]
+
+    def _person_plan(self, sobject: str, not_by: str | None = None) -> PullPlan:
+        won = self.mapping.conversion.won_opportunities
+        return person_plan(sobject, self.mapping.objects[sobject], not_by, won=won)
 
     def find_people(self, emails: Sequence[str]) -> list[PersonRecord]:
         """Leads and Contacts by address (SOQL compares text without case), live ones only
@@ -142,13 +202,13 @@ class SalesforceConnector:
             obj = self.mapping.objects[sobject]
             if not obj.email:
                 continue
-            plan = person_plan(sobject, obj)
+            plan = self._person_plan(sobject)
             for start in range(0, len(addresses), _EMAILS_PER_QUERY):
                 chunk = addresses[start : start + _EMAILS_PER_QUERY]
                 query = soql.select(plan.fields, sobject, [soql.is_in(obj.email, chunk)])
                 for _, records in self.client.query_pages(query):
                     people += [to_person(self.name, sobject, flatten(r), obj) for r in records]
-        return people
+        return self._won_of(people)
 
     def pull_activities(
         self,
@@ -416,10 +476,7 @@ class SalesforceConnector:
             paths = deeper
 
     def _people_plans(self, not_by: str | None = None) -> list[PullPlan]:
-        return [
-            person_plan(sobject, self.mapping.objects[sobject], not_by)
-            for sobject in PEOPLE_OBJECTS
-        ]
+        return [self._person_plan(sobject, not_by) for sobject in PEOPLE_OBJECTS]
 
     def _all_plans(self) -> list[PullPlan]:
         """Every object a full pull reads: people, then activity sources."""
@@ -474,9 +531,32 @@ class SalesforceConnector:
             log.warning("salesforce.check.metadata_unreadable", error=str(exc))
             hidden = set()
         problems = sf_fields.check(self.mapping, self._describe_raw, hidden)
+        problems += self._check_won()
         # After the describes: their answers carry the org's API allowance.
         problems += sf_fields.check_budget(self.usage().remaining, self.settings.api_reserve)
         log.info("salesforce.check", problems=len(problems))
+        return problems
+
+    def _check_won(self) -> list[CheckProblem]:
+        """With ``[conversion] won_opportunities``, the objects and fields it reads."""
+        if not self.mapping.conversion.won_opportunities:
+            return []
+        needed = {
+            "Opportunity": ("IsWon", "CloseDate"),
+            "OpportunityContactRole": ("ContactId", "OpportunityId"),
+        }
+        problems = []
+        for sobject, names in needed.items():
+            fields = {str(f.get("name")) for f in self._describe_raw(sobject).get("fields") or []}
+            for name in names:
+                if name not in fields:
+                    problems.append(
+                        CheckProblem(
+                            sobject, name, "not visible to the integration user",
+                            "grant it Read on Opportunity (contact roles follow it), or set "
+                            "[conversion] won_opportunities = false in the mapping",
+                        )
+                    )  # fmt: skip
         return problems
 
     def check_targets(

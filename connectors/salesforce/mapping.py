@@ -185,6 +185,22 @@ class ActivitySources(_Strict):
         return self
 
 
+class ConversionSource(_Strict):
+    """What counts as a person's conversion besides a converted Lead (``ConvertedDate``)."""
+
+    #: A won Opportunity (``IsWon``) the person is on, through an OpportunityContactRole of
+    #: their Contact or their Lead's ``ConvertedOpportunityId``: converted at its
+    #: ``CloseDate`` when that comes first. Opt-in: it costs queries (see ``won.py``).
+    won_opportunities: bool = False
+
+    @field_validator("won_opportunities", mode="before")
+    @classmethod
+    def _flag(cls, value: object) -> object:
+        if not isinstance(value, bool):
+            raise ValueError("allowed: true or false (a TOML boolean, without quotes)")
+        return value
+
+
 class SalesforceMapping(_Strict):
     """The whole file: objects, canonical-to-picklist value maps, activity sources."""
 
@@ -193,6 +209,7 @@ class SalesforceMapping(_Strict):
     #: Canonical output value -> the org's picklist value, per output (fit, readiness, team).
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
     activities: ActivitySources = Field(default_factory=ActivitySources)
+    conversion: ConversionSource = Field(default_factory=ConversionSource)
     #: The external-id field on Task that makes hand-off tasks idempotent.
     task_key_field: str = "LeadSync_Key__c"
 

@@ -34,6 +34,8 @@ _WHO_PREFIX = {"00Q": "Lead", "003": "Contact"}
 
 _PERSON_SYSTEM = ("Id", "SystemModstamp", "IsDeleted", "MasterRecordId", "CreatedDate")
 _LEAD_CONVERSION = ("IsConverted", "ConvertedDate", "ConvertedContactId")
+#: The Lead's converted opportunity, read with the Lead (``[conversion] won_opportunities``).
+_LEAD_WON = ("ConvertedOpportunity.IsWon", "ConvertedOpportunity.CloseDate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +69,16 @@ class PullPlan:
         return where
 
 
-def person_plan(sobject: str, mapping: ObjectMapping, not_by: str | None = None) -> PullPlan:
+def person_plan(
+    sobject: str, mapping: ObjectMapping, not_by: str | None = None, *, won: bool = False
+) -> PullPlan:
+    """``won``: a Lead's query also reads its converted opportunity's ``IsWon`` and
+    ``CloseDate`` (no call of its own)."""
     fields = list(_PERSON_SYSTEM)
     if sobject == "Lead":
         fields += _LEAD_CONVERSION
+        if won:
+            fields += _LEAD_WON
     for name in (mapping.email, mapping.status, mapping.owner, mapping.opt_out, mapping.account):
         if name:
             fields.append(name)
@@ -368,6 +376,11 @@ class _Reader:
         return stamp or UNKNOWN_TIME
 
 
+def earliest(*moments: datetime | None) -> datetime | None:
+    """The first of the moments given (None when none is)."""
+    return min((m for m in moments if m is not None), default=None)
+
+
 def _id_text(value: Any) -> str:
     """A row's own Id as text; anything else is "" (the store skips and reports such a row)."""
     return value if isinstance(value, str) else ""
@@ -400,6 +413,9 @@ def to_person(
         contact_id = read.record_id("ConvertedContactId")
         if contact_id:
             merged_into = RecordRef(source, "Contact", contact_id)
+        # Only in the row when the query asked for it (``person_plan(won=True)``).
+        if read.flag("ConvertedOpportunity.IsWon", False, "not a checkbox value; read as not won"):
+            converted_at = earliest(converted_at, read.time("ConvertedOpportunity.CloseDate"))
     master = read.record_id("MasterRecordId")
     if deleted and master:
         merged_into = RecordRef(source, sobject, master)

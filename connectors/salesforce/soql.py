@@ -113,6 +113,13 @@ def is_in(field: str, values: Iterable[object]) -> Condition:
     return Condition(f"{identifier(field)} IN {in_list(values)}")
 
 
+def any_of(*conditions: Condition) -> Condition:
+    """``(a OR b)``: SOQL needs the parentheses beside an AND."""
+    if not conditions:
+        raise SoqlError("an OR needs at least one condition")
+    return Condition("(" + " OR ".join(c.text for c in conditions) + ")")
+
+
 def like(field: str, pattern_prefix: str) -> Condition:
     """``field LIKE 'prefix%'``: the prefix's own ``%`` and ``_`` match only themselves."""
     return Condition(f"{identifier(field)} LIKE '{escape_string(pattern_prefix, like=True)}%'")

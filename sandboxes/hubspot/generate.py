@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sandboxes.hubspot.generate_deals import add_deals
 from sandboxes.hubspot.portal import (
     Form,
     MarketingEvent,
@@ -348,6 +349,7 @@ def generate_portal(
     # Its own stream, so the portal above is what the seed always gave.
     shared = {e.casefold(): (converted or {}).get(e) for e in emails}
     _customers(portal, random.Random(f"{seed}:truth"), now, ids, shared)
+    add_deals(portal, seed, now, ids)
     portal.add_list(ObjectList("1", "LeadSync nurture", "MANUAL", start, start))
     portal.nurture_list_id = "1"
     portal.nurture_owner_id = next(

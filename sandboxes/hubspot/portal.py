@@ -30,7 +30,7 @@ from sandboxes.hubspot.schema import (
     parse_instant,
 )
 
-OBJECT_TYPES = ("contacts", "tasks", "meetings", "calls")
+OBJECT_TYPES = ("contacts", "tasks", "meetings", "calls", "deals")
 #: Contact properties HubSpot calculates from form submissions; a form cannot set them.
 CONVERSION_PROPERTIES = (
     "first_conversion_date",

@@ -281,6 +281,7 @@ GROUPS: dict[str, list[tuple[str, str]]] = {
     "tasks": [("task", "Task information")],
     "meetings": [("meeting", "Meeting information")],
     "calls": [("call", "Call information")],
+    "deals": [("dealinformation", "Deal information")],
 }
 
 _ENGAGEMENT_COMMON = ("hs_timestamp", "hubspot_owner_id")
@@ -472,6 +473,41 @@ def call_properties() -> list[dict[str, Any]]:
     ]
 
 
+#: The default pipeline's stages, as HubSpot ships it: (internal value, label).
+DEAL_STAGES = (
+    ("appointmentscheduled", "Appointment Scheduled"),
+    ("qualifiedtobuy", "Qualified To Buy"),
+    ("presentationscheduled", "Presentation Scheduled"),
+    ("decisionmakerboughtin", "Decision Maker Bought-In"),
+    ("contractsent", "Contract Sent"),
+    ("closedwon", "Closed Won"),
+    ("closedlost", "Closed Lost"),
+)
+
+
+def deal_properties() -> list[dict[str, Any]]:
+    g = "dealinformation"
+    return [
+        prop("hs_object_id", "Record ID", "number", "number", g, read_only=True),
+        # Deals keep their create date in ``createdate``, as contacts do.
+        prop("createdate", "Create Date", "datetime", "date", g, read_only=True),
+        prop("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", g, read_only=True),
+        prop("dealname", "Deal Name", "string", "text", g),
+        prop("pipeline", "Pipeline", "enumeration", "select", g, options=_opts("default")),
+        prop(
+            "dealstage",
+            "Deal Stage",
+            "enumeration",
+            "select",
+            g,
+            options=[Option(value, label) for value, label in DEAL_STAGES],
+        ),
+        prop("closedate", "Close Date", "datetime", "date", g),
+        prop("amount", "Amount", "number", "number", g),
+        owner_prop(g, "Deal owner"),
+    ]
+
+
 LEADSYNC_GROUP = ("leadsync", "LeadSync")
 
 
@@ -514,6 +550,7 @@ def default_properties(object_type: str) -> list[dict[str, Any]]:
         "tasks": task_properties,
         "meetings": meeting_properties,
         "calls": call_properties,
+        "deals": deal_properties,
     }[object_type]()
 
 
@@ -530,11 +567,21 @@ DEFAULT_READ: dict[str, tuple[str, ...]] = {
     "tasks": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
     "meetings": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
     "calls": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+    "deals": (
+        "amount",
+        "closedate",
+        "createdate",
+        "dealname",
+        "dealstage",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "pipeline",
+    ),
 }
 
 #: The property that tracks last modification, per object type.
 MODIFIED_PROP = {"contacts": "lastmodifieddate"}
-CREATED_PROP = {"contacts": "createdate"}
+CREATED_PROP = {"contacts": "createdate", "deals": "createdate"}
 
 
 def modified_prop(object_type: str) -> str:
@@ -553,7 +600,15 @@ ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
     ("meetings", "contacts"): 200,
     ("contacts", "calls"): 193,
     ("calls", "contacts"): 194,
+    ("contacts", "deals"): 4,
+    ("deals", "contacts"): 3,
 }
 
 #: HubSpot's numeric object type ids (used by the lists API).
-OBJECT_TYPE_IDS = {"contacts": "0-1", "tasks": "0-27", "meetings": "0-47", "calls": "0-48"}
+OBJECT_TYPE_IDS = {
+    "contacts": "0-1",
+    "deals": "0-3",
+    "tasks": "0-27",
+    "meetings": "0-47",
+    "calls": "0-48",
+}

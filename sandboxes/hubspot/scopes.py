@@ -20,6 +20,8 @@ SCHEMAS_WRITE = "crm.schemas.contacts.write"
 OWNERS_READ = "crm.objects.owners.read"
 LISTS_READ = "crm.lists.read"
 LISTS_WRITE = "crm.lists.write"
+DEALS_READ = "crm.objects.deals.read"
+DEALS_WRITE = "crm.objects.deals.write"
 
 #: What a sandbox token carries unless a test asks for less.
 ALL_SCOPES = frozenset(
@@ -31,6 +33,8 @@ ALL_SCOPES = frozenset(
         OWNERS_READ,
         LISTS_READ,
         LISTS_WRITE,
+        DEALS_READ,
+        DEALS_WRITE,
         "crm.objects.companies.read",
         "forms",
         "content",
@@ -39,6 +43,7 @@ ALL_SCOPES = frozenset(
 )
 
 _CONTACTS = re.compile(r"^/crm/v3/objects/contacts(/|$)")
+_DEALS = re.compile(r"^/crm/v3/objects/deals(/|$)")
 _CONTACT_PROPERTIES = re.compile(r"^/crm/v3/properties/contacts(/|$)")
 _LISTS = re.compile(r"^/crm/v3/lists(/|$)")
 _OWNERS = re.compile(r"^/crm/v3/owners(/|$)")
@@ -51,6 +56,8 @@ def required_scopes(method: str, path: str) -> tuple[str, ...]:
     reads = method == "GET" or (method == "POST" and _READING_POST.search(path) is not None)
     if _CONTACTS.match(path):
         return (CONTACTS_READ,) if reads else (CONTACTS_WRITE,)
+    if _DEALS.match(path):
+        return (DEALS_READ,) if reads else (DEALS_WRITE,)
     if _CONTACT_PROPERTIES.match(path):
         return (SCHEMAS_READ,) if reads else (SCHEMAS_WRITE,)
     if _LISTS.match(path):

@@ -8,7 +8,8 @@ org — dirt included (country spellings, messy titles, blank and duplicate emai
 — and ~120 days of history: campaign responses, form submissions, rep calls and emails,
 meetings, and leads that converted. Who converted follows a hidden propensity over fit and
 engagement (``generator_truth`` documents its drivers), so the report and ``tune`` have a
-truth to find.
+truth to find; opportunities, won by some converted leads and by the contacts the truth
+converts, are drawn last (``generator_won``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from sandboxes.salesforce.generator_data import (
     TITLES,
     US_STATES,
 )
+from sandboxes.salesforce.generator_won import add_opportunities
 from sandboxes.salesforce.org import OrgState, days_ago
 
 
@@ -100,6 +102,9 @@ def generate_org(
         # runs go to leads that have not converted, in the last two weeks: leads mid-cycle.
         runs = random.Random(f"{seed}:engaged")
         _engaged_runs(org, runs, people, lead_ids, moment, engaged)
+    if activities is None:
+        # Last, from a stream of its own: what the seed gave above stays as it was.
+        add_opportunities(org, seed, contacts, moment)
     return org
 
 

@@ -103,6 +103,30 @@ LEAD_SOURCES = (
     "Content",
     "Other",
 )
+#: The default sales process's stages: (stage, closed, won), as OpportunityStage holds them.
+OPPORTUNITY_STAGES = (
+    ("Prospecting", False, False),
+    ("Qualification", False, False),
+    ("Needs Analysis", False, False),
+    ("Value Proposition", False, False),
+    ("Id. Decision Makers", False, False),
+    ("Perception Analysis", False, False),
+    ("Proposal/Price Quote", False, False),
+    ("Negotiation/Review", False, False),
+    ("Closed Won", True, True),
+    ("Closed Lost", True, False),
+)
+CONTACT_ROLES = (
+    "Business User",
+    "Decision Maker",
+    "Economic Buyer",
+    "Economic Decision Maker",
+    "Evaluator",
+    "Executive Sponsor",
+    "Influencer",
+    "Technical Buyer",
+    "Other",
+)
 CAMPAIGN_TYPES = ("Webinar", "Email", "Content", "Event", "Website", "Advertisement")
 MEMBER_STATUSES = (
     "Sent",
@@ -258,6 +282,7 @@ def build_schema(with_output_fields: bool) -> dict[str, ObjectDef]:
                 "reference",
                 "Converted Opportunity ID",
                 reference_to=("Opportunity",),
+                relationship_name="ConvertedOpportunity",
                 **ro,
             ),
             _f(
@@ -506,6 +531,51 @@ def build_schema(with_output_fields: bool) -> dict[str, ObjectDef]:
         ),
         _f("Submitted_At__c", "datetime", "Submitted At", custom=True),
     ]
+    opportunity = [
+        *_system(),
+        _f("Name", "string", "Name", length=120, nillable=False),
+        _f(
+            "AccountId",
+            "reference",
+            "Account ID",
+            reference_to=("Account",),
+            relationship_name="Account",
+        ),
+        _f(
+            "StageName",
+            "picklist",
+            "Stage",
+            picklist=tuple(stage for stage, _, _ in OPPORTUNITY_STAGES),
+            nillable=False,
+        ),
+        _f("CloseDate", "date", "Close Date", nillable=False),
+        _f("Amount", "currency", "Amount", precision=18, scale=2),
+        # Read-only, set from the stage (OpportunityStage.IsClosed / IsWon).
+        _f("IsClosed", "boolean", "Closed", nillable=False, **ro),
+        _f("IsWon", "boolean", "Won", nillable=False, **ro),
+    ]
+    contact_role = [
+        *(f for f in _system() if f.name != "OwnerId"),
+        _f(
+            "OpportunityId",
+            "reference",
+            "Opportunity ID",
+            reference_to=("Opportunity",),
+            relationship_name="Opportunity",
+            nillable=False,
+            updateable=False,
+        ),
+        _f(
+            "ContactId",
+            "reference",
+            "Contact ID",
+            reference_to=("Contact",),
+            relationship_name="Contact",
+            nillable=False,
+        ),
+        _f("Role", "picklist", "Role", picklist=CONTACT_ROLES),
+        _f("IsPrimary", "boolean", "Primary", nillable=False, default=False),
+    ]
     defs = [
         ObjectDef("User", "005", "User", {f.name: f for f in user}),
         ObjectDef("Group", "00G", "Group", {f.name: f for f in group}),
@@ -513,6 +583,13 @@ def build_schema(with_output_fields: bool) -> dict[str, ObjectDef]:
         ObjectDef("Account", "001", "Account", {f.name: f for f in account}),
         ObjectDef("Lead", "00Q", "Lead", {f.name: f for f in lead}),
         ObjectDef("Contact", "003", "Contact", {f.name: f for f in contact}),
+        ObjectDef("Opportunity", "006", "Opportunity", {f.name: f for f in opportunity}),
+        ObjectDef(
+            "OpportunityContactRole",
+            "00K",
+            "Opportunity Contact Role",
+            {f.name: f for f in contact_role},
+        ),
         ObjectDef("Campaign", "701", "Campaign", {f.name: f for f in campaign}),
         ObjectDef("CampaignMember", "00v", "Campaign Member", {f.name: f for f in member}),
         ObjectDef(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandboxes.salesforce.columns import ColumnTable
 from sandboxes.salesforce.ids import IdFactory, to18
-from sandboxes.salesforce.objects import build_schema
+from sandboxes.salesforce.objects import OPPORTUNITY_STAGES, build_schema
 from sandboxes.salesforce.schema import FieldDef, ObjectDef
 from sandboxes.salesforce.security import SECURITY_OBJECTS, FieldSecurity
 
@@ -414,6 +414,9 @@ class OrgState:
                 row["FirstRespondedDate"] = (
                     stamp.astimezone(self.time_zone).date() if isinstance(stamp, datetime) else None
                 )
+        elif object_type == "Opportunity":
+            stages = {stage: (closed, won) for stage, closed, won in OPPORTUNITY_STAGES}
+            row["IsClosed"], row["IsWon"] = stages.get(str(row.get("StageName")), (False, False))
         elif object_type == "Form_Submission__c" and old is None:
             number = len(self._rows[object_type]) + 1
             row["Name"] = f"FS-{number:07d}"

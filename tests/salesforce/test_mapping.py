@@ -208,3 +208,31 @@ def test_a_submission_is_not_read_from_both_its_campaign_member_and_its_form_rec
         load_mapping(path)
     assert "every submission would count twice" in str(err.value)
     assert "campaign_members.rules[3]" in str(err.value)
+
+
+def test_won_opportunities_is_off_unless_the_mapping_says_so(tmp_path: Path) -> None:
+    assert load_mapping().conversion.won_opportunities is False
+    path = _write(
+        tmp_path, "[objects.Lead]\n[objects.Contact]\n[conversion]\nwon_opportunities = true\n"
+    )
+    assert load_mapping(path).conversion.won_opportunities is True
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('won_opportunities = "yes"', "conversion.won_opportunities: allowed: true or false"),
+        (
+            "won_opportunity = true",
+            "conversion.won_opportunity: unknown key (did you mean "
+            "'won_opportunities'?); allowed keys here: won_opportunities",
+        ),
+    ],
+)
+def test_a_wrong_conversion_setting_names_file_key_and_allowed_values(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = _write(tmp_path, f"[objects.Lead]\n[objects.Contact]\n[conversion]\n{text}\n")
+    with pytest.raises(ConfigError) as err:
+        load_mapping(path)
+    assert f"{path}: {message}" in str(err.value)

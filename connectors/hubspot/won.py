@@ -1,0 +1,135 @@
+"""Won deals as conversions (``[conversion] won_deal_stages = ["closedwon"]``).
+
+A contact converted when it entered a converted lifecycle stage or, with the option on, when
+the first deal it is associated with that is in a won stage closed (``closedate``), whichever
+came first. Deals reach contacts through the v4 associations (default type 4 contact -> deal,
+3 deal -> contact).
+
+What it costs:
+
+==================================  ====================================================
+contacts read by id or address,     v4 association batch read contact -> deal (1,000
+or pulled in an incremental cycle   contacts a call), then the deals by batch read (100
+                                    a call; only contacts that have deals)
+incremental pull, also              one deal search a cycle (won stages, modified since
+                                    the cursor; 200 a page, the search rate limit), the
+                                    deals' contacts (1,000 deals a call), and those the
+                                    pull did not bring read by id
+full pull (backfill)                one pass: the won deals by search (200 a page), and
+                                    their contacts (1,000 deals a call)
+==================================  ====================================================
+
+A deal moved out of a won stage after it was read leaves its contacts converted until they
+change: the search of changes reads deals in won stages only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.history import associated
+from connectors.hubspot.mapping import parse_time
+from connectors.hubspot.pull import BATCH_READ, search_modified_since
+from leadsync.records import PersonRecord
+
+log = structlog.get_logger(__name__)
+
+_MODIFIED = "hs_lastmodifieddate"
+_DEAL_PROPERTIES = ("dealstage", "closedate", _MODIFIED)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class WonDeals:
+    """Reads which contacts are on won deals, and when the first one closed."""
+
+    def __init__(self, client: HubSpotClient, stages: Sequence[str]) -> None:
+        self.client = client
+        self.stages = [s.casefold() for s in stages]
+
+    def _close(self, deal: Mapping[str, Any]) -> datetime | None:
+        props = deal.get("properties") or {}
+        if str(props.get("dealstage") or "").casefold() not in self.stages:
+            return None
+        return parse_time(props.get("closedate"))
+
+    def _search(self, since: datetime) -> dict[str, datetime]:
+        """Won deals modified at or after ``since``: deal id -> close."""
+        deals: dict[str, datetime] = {}
+        for deal in search_modified_since(
+            self.client,
+            api_path="crm.deals.search_api",
+            endpoint="deals.search",
+            modified_property=_MODIFIED,
+            since=since,
+            properties=_DEAL_PROPERTIES,
+            filters=[{"propertyName": "dealstage", "operator": "IN", "values": self.stages}],
+        ):
+            close = self._close(deal)
+            if close is not None:
+                deals[str(deal["id"])] = close
+        return deals
+
+    def _contacts_of(self, deals: Mapping[str, datetime]) -> dict[str, datetime]:
+        """Contact id -> the first close among ``deals`` it is on."""
+        found: dict[str, datetime] = {}
+        # ``associated`` keys by the target object: here the contact, with its deals.
+        for contact, deal_ids in associated(self.client, "contacts", list(deals), "deals").items():
+            for deal in deal_ids:
+                close = deals[deal]
+                found[contact] = min(close, found.get(contact, close))
+        return found
+
+    def all_contacts(self) -> dict[str, datetime]:
+        """Every contact on a won deal: one pass (a full pull's)."""
+        found = self._contacts_of(self._search(_EPOCH)) if self.stages else {}
+        log.info("hubspot.won.read", contacts=len(found), scope="all")
+        return found
+
+    def changed_since(self, since: datetime) -> list[str]:
+        """Contacts on a won deal modified at or after ``since``."""
+        found = self._contacts_of(self._search(since)) if self.stages else {}
+        log.info("hubspot.won.read", contacts=len(found), scope="changed")
+        return list(found)
+
+    def of_contacts(self, contact_ids: Sequence[str]) -> dict[str, datetime]:
+        """These contacts' first won close dates (those on none are left out)."""
+        if not contact_ids or not self.stages:
+            return {}
+        deals = associated(self.client, "deals", contact_ids)
+        ids = list(deals)
+        found: dict[str, datetime] = {}
+        for start in range(0, len(ids), BATCH_READ):
+            answer = self.client.call(
+                "deals.batch_read",
+                "crm.deals.batch_api",
+                "read",
+                {
+                    "inputs": [{"id": i} for i in ids[start : start + BATCH_READ]],
+                    "properties": list(_DEAL_PROPERTIES),
+                },
+            )
+            for deal in answer.get("results") or []:
+                close = self._close(deal)
+                if close is None:
+                    continue
+                for contact in deals.get(str(deal["id"]), []):
+                    found[contact] = min(close, found.get(contact, close))
+        return found
+
+
+def live_contacts(people: Iterable[PersonRecord]) -> list[str]:
+    return [p.ref.external_id for p in people if not p.deleted and p.ref.external_id]
+
+
+def with_close(person: PersonRecord, closes: Mapping[str, datetime]) -> PersonRecord:
+    """``person`` converted at its first won close when that is earlier than its own."""
+    close = None if person.deleted else closes.get(person.ref.external_id)
+    if close is None or (person.converted_at is not None and person.converted_at <= close):
+        return person
+    return replace(person, converted_at=close)

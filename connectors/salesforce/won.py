@@ -1,0 +1,118 @@
+"""Won opportunities as conversions (``[conversion] won_opportunities = true``).
+
+A person converted when their Lead converted (``ConvertedDate``) or, with the option on, when
+the first won Opportunity (``IsWon``) they are on closed (``CloseDate``, a date: midnight UTC,
+as ``ConvertedDate`` reads), whichever came first. An Opportunity reaches a person two ways:
+
+* an ``OpportunityContactRole`` names their Contact (``ContactId``): read here;
+* their Lead was converted into it (``Lead.ConvertedOpportunityId``): read with the Lead
+  itself (``ConvertedOpportunity.IsWon``/``CloseDate``, see ``pull.person_plan``), no call.
+
+What it costs, in REST queries (each answers up to 2,000 rows):
+
+=====================================  ==================================================
+people read by id or address            one contact-role query per 200 Contacts
+incremental pull                        the same, per 200 Contacts pulled; plus one query
+                                        of the roles on won opportunities changed since the
+                                        cursor, and a read by id of those Contacts the pull
+                                        did not bring
+full pull (backfill)                    one pass over every won opportunity's contact roles
+=====================================  ==================================================
+
+An opportunity un-won after it was read (reopened, or set to lost) leaves its people converted
+until their own record changes: the query of changes reads won opportunities only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+import structlog
+
+from connectors.salesforce import soql
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.pull import earliest, flatten, parse_datetime
+from leadsync.records import PersonRecord
+
+log = structlog.get_logger(__name__)
+
+#: Contacts per ``ContactId IN (...)`` query (the same bound as every ``Id IN`` query).
+CONTACTS_PER_QUERY = 200
+
+_ROLE_FIELDS = ("ContactId", "Opportunity.CloseDate")
+_WON = soql.eq("Opportunity.IsWon", True)
+
+
+def _closes(rows: Iterable[Mapping[str, object]], into: dict[str, datetime]) -> None:
+    """Fold contact-role rows into contact id -> the earliest close date."""
+    for record in rows:
+        row = flatten(record)
+        contact, day = row.get("ContactId"), row.get("Opportunity.CloseDate")
+        if not isinstance(contact, str) or not isinstance(day, str):
+            continue
+        try:
+            when = parse_datetime(day)
+        except (ValueError, OverflowError):
+            log.warning("salesforce.won.unreadable_close_date", contact=contact, value=day)
+            continue
+        if when is not None:
+            into[contact] = earliest(into.get(contact), when) or when
+
+
+class WonOpportunities:
+    """Reads which Contacts are on won opportunities, and when the first one closed."""
+
+    def __init__(self, client: SalesforceClient) -> None:
+        self.client = client
+
+    def _query(self, where: Sequence[soql.Condition], into: dict[str, datetime]) -> None:
+        query = soql.select(_ROLE_FIELDS, "OpportunityContactRole", [_WON, *where])
+        for _, records in self.client.query_pages(query):
+            _closes(records, into)
+
+    def all_contacts(self) -> dict[str, datetime]:
+        """Every Contact on a won opportunity: one pass (a full pull's)."""
+        found: dict[str, datetime] = {}
+        self._query([], found)
+        log.info("salesforce.won.read", contacts=len(found), scope="all")
+        return found
+
+    def of_contacts(self, contact_ids: Sequence[str]) -> dict[str, datetime]:
+        """These Contacts' first won close dates (those on none are left out)."""
+        ids = list(dict.fromkeys(contact_ids))
+        found: dict[str, datetime] = {}
+        for start in range(0, len(ids), CONTACTS_PER_QUERY):
+            chunk = ids[start : start + CONTACTS_PER_QUERY]
+            self._query([soql.is_in("ContactId", chunk)], found)
+        return found
+
+    def changed_since(self, since: datetime) -> list[str]:
+        """Contacts on a won opportunity whose role or opportunity changed at or after
+        ``since`` (a close won since the last cycle moves the opportunity's stamp)."""
+        changed = soql.any_of(
+            soql.ge("SystemModstamp", since), soql.ge("Opportunity.SystemModstamp", since)
+        )
+        found: dict[str, datetime] = {}
+        self._query([changed], found)
+        log.info("salesforce.won.read", contacts=len(found), scope="changed")
+        return list(found)
+
+
+def live_contacts(people: Iterable[PersonRecord]) -> list[str]:
+    """Ids of the live Contacts among ``people``: the records a contact role can name."""
+    return [
+        p.ref.external_id
+        for p in people
+        if p.ref.object_type == "Contact" and not p.deleted and p.ref.external_id
+    ]
+
+
+def with_close(person: PersonRecord, closes: Mapping[str, datetime]) -> PersonRecord:
+    """``person`` converted at its first won close when that is earlier than its own."""
+    if person.ref.object_type != "Contact" or person.deleted:
+        return person
+    close = closes.get(person.ref.external_id)
+    when = earliest(person.converted_at, close)
+    return person if when == person.converted_at else replace(person, converted_at=when)
