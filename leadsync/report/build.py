@@ -18,8 +18,9 @@ from leadsync.store import Connection
 CONVERSION_STORE = (
     "converted = a Salesforce lead converted (ConvertedDate) or a HubSpot contact whose "
     "lifecycle stage reached one of the mapping's converted_stages (customer by default; dated "
-    "by when it first entered one){stages}; the store holds no opportunities, so "
-    "'opportunity won' is not seen"
+    "by when it first entered one){stages}, or, where the mapping turns it on ([conversion] "
+    "won_opportunities / won_deal_stages), a won opportunity or deal (dated by its close date); "
+    "otherwise 'opportunity won' is not seen"
 )
 CONVERSION_CSV = "converted = the export's converted flag ({column})"
 

@@ -3,9 +3,10 @@ JSON-able values (rendering lives in ``render``).
 
 Conversion: a Salesforce lead converted (``ConvertedDate``), a HubSpot contact whose lifecycle
 stage reached one of the mapping's ``converted_stages`` (customer by default), or a record whose
-``lifecycle_stage`` attribute is one of ``stages``. The store holds no opportunities, so
-"opportunity won" is not seen; a lead converted into an opportunity that was later lost still
-counts as converted.
+``lifecycle_stage`` attribute is one of ``stages``; where the mapping turns it on
+(``[conversion] won_opportunities``, ``won_deal_stages``), the connectors also date a person's
+conversion by their earliest won opportunity or deal. Otherwise "opportunity won" is not seen;
+a lead converted into an opportunity that was later lost still counts as converted.
 """
 
 from __future__ import annotations
