@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import time
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import typer
@@ -16,6 +16,7 @@ from leadsync.cli.output import console, emit_json
 from leadsync.config import load_settings
 from leadsync.engine import preview as previewing
 from leadsync.engine.preview import UNSCORED, PreviewCounts
+from leadsync.engine.preview_routing import ASSUMES, UNROUTED, route_previewed
 from leadsync.model.values import FITS, READINESS_LEVELS
 from leadsync.store import model_state
 from leadsync.wiring import model_fingerprint, open_store, preview_work
@@ -26,6 +27,8 @@ WORKERS = 2
 MOVES_SHOWN = 12
 #: Days of hand-offs spelled out when the per-cycle cap spreads them over several.
 DAYS_SHOWN = 5
+#: Reps listed by name in the per-rep table, the most hand-offs first.
+REPS_SHOWN = 10
 
 
 @app.command()
@@ -42,29 +45,22 @@ def preview(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         with store.reading() as conn:
             adopted = model_state.scored_with(conn)
         began = time.perf_counter()
-        work = preview_work(settings, datetime.now(UTC))
+        now = datetime.now(UTC)
+        work = preview_work(settings, now)
         counts = previewing.preview(work, store, WORKERS)
+        routed: dict[int, Counter[str]] = {}
+        if work.acting is not None and counts.would:
+            interval = timedelta(seconds=settings.sync.interval_seconds)
+            routed = route_previewed(counts.would, work.acting, store, now, interval)
         seconds = time.perf_counter() - began
     finally:
         store.close()
     same_model = adopted is not None and adopted.fingerprint == model_fingerprint(settings)
-    pace = _pace(
-        sum(counts.handoffs.values()),
-        settings.sync.handoffs_per_cycle,
-        settings.sync.interval_seconds,
-    )
-    document = _document(counts, seconds, same_model, pace, settings.accounts.enabled)
+    document = _document(counts, seconds, same_model, routed, settings.accounts.enabled)
     if as_json:
         emit_json(document)
         return
     _print(document, settings.source)
-
-
-def _pace(handoffs: int, cap: int, interval_seconds: int) -> list[int]:
-    """Hand-offs per day while the per-cycle cap drains them (the scheduled cycles only)."""
-    per_day = cap * max(1, 86_400 // interval_seconds)
-    days = math.ceil(handoffs / per_day) if handoffs else 0
-    return [min(per_day, handoffs - day * per_day) for day in range(days)]
 
 
 def _cells(counts: PreviewCounts) -> list[str]:
@@ -74,8 +70,16 @@ def _cells(counts: PreviewCounts) -> list[str]:
 
 
 def _document(
-    counts: PreviewCounts, seconds: float, same_model: bool, pace: list[int], accounts: bool
+    counts: PreviewCounts,
+    seconds: float,
+    same_model: bool,
+    routed: dict[int, Counter[str]],
+    accounts: bool,
 ) -> dict[str, Any]:
+    days = range(max(routed) + 1) if routed else range(0)
+    owners: Counter[str] = Counter()
+    for per_owner in routed.values():
+        owners.update(per_owner)
     return {
         "people": counts.people,
         "seconds": round(seconds, 2),
@@ -89,7 +93,15 @@ def _document(
         "handoffs": {
             "total": sum(counts.handoffs.values()),
             "by_readiness": dict(counts.handoffs),
-            "per_day": pace,
+            "per_day": [sum(routed.get(day, Counter()).values()) for day in days],
+            "per_rep": {
+                owner: {
+                    "total": total,
+                    "per_day": [routed.get(day, Counter())[owner] for day in days],
+                }
+                for owner, total in owners.most_common()
+            },
+            "routing_assumes": ASSUMES,
             "held_by_cool_down": counts.held,
         },
         "recycles": counts.recycles,
@@ -139,6 +151,7 @@ def _print(document: dict[str, Any], source: str) -> None:
         if len(days) > DAYS_SHOWN:
             spread += f", ... ({len(days)} days)"
         console.print(f"Hand-offs it would cause: {handoffs['total']:,} ({ready}); {spread}.")
+        _print_reps(handoffs)
     else:
         console.print("Hand-offs it would cause: none.")
     if handoffs["held_by_cool_down"]:
@@ -146,3 +159,30 @@ def _print(document: dict[str, Any], source: str) -> None:
     if document["recycles"]:
         console.print(f"Recycles to nurture: {document['recycles']:,}.")
     console.print("Apply it with `leadsync rescore` (writes only what changed).")
+
+
+def _print_reps(handoffs: dict[str, Any]) -> None:
+    """Hand-offs per rep per day: the reps with most first, the rest summed on one row."""
+    per_rep = handoffs["per_rep"]
+    days = len(handoffs["per_day"])
+    shown_days = min(days, DAYS_SHOWN)
+    table = Table(title="Hand-offs per rep", show_header=True)
+    table.add_column("rep")
+    for day in range(shown_days):
+        table.add_column(f"day {day + 1}", justify="right")
+    table.add_column("total", justify="right")
+    reps = [o for o in per_rep if o != UNROUTED]
+    for owner in [*reps[:REPS_SHOWN], *([UNROUTED] if UNROUTED in per_rep else [])]:
+        row = per_rep[owner]
+        label = "nobody (unrouted)" if owner == UNROUTED else owner
+        table.add_row(label, *(f"{n:,}" for n in row["per_day"][:shown_days]), f"{row['total']:,}")
+    rest = reps[REPS_SHOWN:]
+    if rest:
+        totals = [sum(per_rep[o]["per_day"][day] for o in rest) for day in range(shown_days)]
+        table.add_row(
+            f"{len(rest)} other reps",
+            *(f"{n:,}" for n in totals),
+            f"{sum(per_rep[o]['total'] for o in rest):,}",
+        )
+    console.print(table)
+    console.print(f"per rep: {handoffs['routing_assumes']}")

@@ -25,11 +25,14 @@ from datetime import datetime
 from leadsync import interpreter
 from leadsync.engine.act import ActSettings, decide_one
 from leadsync.engine.moves import target_record
-from leadsync.engine.scoring import ModelScorer, place
+from leadsync.engine.preview_routing import WouldHandOff
+from leadsync.engine.scoring import ModelScorer, Placement, merged_attributes, place
+from leadsync.handoff import person_facts
 from leadsync.model import Activity
 from leadsync.store import Store
 from leadsync.store import handoffs as ledger
 from leadsync.store.preview import inputs_between, person_id_range
+from leadsync.store.scoring import PersonInputs, StoredRecord
 
 #: Person ids a worker reads and scores at a time (about 5 MB of inputs at ten activities each).
 SLICE = 5_000
@@ -64,6 +67,8 @@ class PreviewCounts:
     #: Hand-offs held by a cool-down after recycles, and recycles to nurture.
     held: int = 0
     recycles: int = 0
+    #: The hand-offs, with what routing them reads (``preview_routing``).
+    would: list[WouldHandOff] = field(default_factory=list)
 
     def add(self, other: PreviewCounts) -> None:
         self.people += other.people
@@ -73,6 +78,7 @@ class PreviewCounts:
         self.handoffs.update(other.handoffs)
         self.held += other.held
         self.recycles += other.recycles
+        self.would.extend(other.would)
 
 
 def preview_slice(store: Store, work: PreviewWork, low: int, high: int) -> PreviewCounts:
@@ -107,11 +113,25 @@ def preview_slice(store: Store, work: PreviewWork, low: int, high: int) -> Previ
             continue
         if decided.kind == "handoff":
             counts.handoffs[row.readiness] += 1
+            counts.would.append(_would(work.acting, person, target, row))
         elif decided.kind == "held":
             counts.held += 1
         else:
             counts.recycles += 1
     return counts
+
+
+def _would(
+    acting: ActSettings, person: PersonInputs, target: StoredRecord, placed: Placement
+) -> WouldHandOff:
+    """What routing reads of a hand-off, as ``engine.handoffs`` reads it when routing."""
+    attributes = merged_attributes(person.records, target.source)
+    facts = person_facts(
+        attributes, email=person.email, owner_id=target.owner_id, aliases=acting.aliases
+    )
+    return WouldHandOff(
+        person.person_id, placed.readiness, placed.score, target.source, person.email, facts
+    )
 
 
 def slices(low: int, high: int, size: int = SLICE) -> Iterator[tuple[int, int]]:

@@ -25,10 +25,11 @@ from leadsync.cli.app import app
 from leadsync.config import settings_from_dict
 from leadsync.engine import preview as previewing
 from leadsync.engine.preview import UNSCORED, PreviewCounts, preview
+from leadsync.engine.preview_routing import route_previewed
 from leadsync.engine.request import CycleRequest
 from leadsync.store import Store
 from leadsync.store.lookup import matrix_counts
-from leadsync.store.schema import metadata, scores
+from leadsync.store.schema import handoffs, metadata, scores
 from leadsync.wiring import build_engine, preview_work
 from tests.engine.memory_crm import MemoryConnector, MemoryCRM
 from tests.engine.test_act import MONDAY_10, Clock
@@ -147,7 +148,10 @@ def test_a_preview_counts_what_the_rescore_then_does_and_writes_nothing(
     stored = dump(store)
     was = cells(store)
 
-    counts = preview(preview_work(candidate, clock.now), store, workers=1)
+    work = preview_work(candidate, clock.now)
+    counts = preview(work, store, workers=1)
+    assert work.acting is not None
+    routed = route_previewed(counts.would, work.acting, store, clock.now, timedelta(minutes=5))
 
     assert dump(store) == stored  # nothing written
     report = build_engine(candidate, store, connectors, clock=clock).run(
@@ -165,6 +169,13 @@ def test_a_preview_counts_what_the_rescore_then_does_and_writes_nothing(
     assert sum(counts.handoffs.values()) == report.actions["handoffs_queued"]
     assert bool(report.actions["handoffs_queued"]) is hands_off
     assert counts.held == report.actions["handoffs_held"]
+    # Under the cap all go in the rescore's cycle, routed in the same order to the same reps
+    # (SLA escalations of earlier hand-offs come from time passing, not from the model).
+    caused = handoffs.c.trigger.in_(["first_scoring", "entered_sales"])
+    with store.reading() as conn:
+        query = sa.select(handoffs.c.owner_id).where(handoffs.c.queued_at == clock.now, caused)
+        got = Counter(conn.execute(query).scalars())
+    assert sum(routed.values(), Counter()) == got
 
 
 def test_workers_count_what_one_process_counts(
@@ -218,8 +229,41 @@ def test_the_command_shows_the_matrix_moves_and_hand_offs(store: Store, tmp_path
     total = sum(expected.handoffs.values())
     assert total and document["handoffs"]["total"] == total
     assert document["handoffs"]["per_day"] == [total]  # under 500 a cycle: all on day 1
+    reps = document["handoffs"]["per_rep"]
+    assert sum(r["total"] for r in reps.values()) == total and set(reps) <= {
+        "rep-a",
+        "rep-b",
+        "rep-c",
+        "00G-sales",
+    }
+    assert "Hand-offs per rep" in shown.output
     assert f"Hand-offs it would cause: {total:,}" in shown.output
     biggest = expected.moves.most_common(1)[0]
     assert re.search(rf"{re.escape(biggest[0][0])}\s.*{re.escape(biggest[0][1])}\s.*{biggest[1]}",
                      shown.output)  # fmt: skip
     assert "nothing written, no CRM called" in " ".join(shown.output.split())
+
+
+def test_hand_offs_over_the_cap_spread_over_cycles_hand_raisers_first(store: Store) -> None:
+    from dataclasses import replace
+
+    from leadsync.engine.preview_routing import WouldHandOff
+    from leadsync.handoff import person_facts
+
+    work = preview_work(settings(2, 75), MONDAY_10)
+    assert work.acting is not None
+    acting = replace(work.acting, handoffs_per_cycle=2)
+    uk, fr = person_facts({"country": "UK"}), person_facts({"country": "France"})
+    would = [
+        WouldHandOff(1, "sales_ready", 90, "salesforce", "a@x.io", uk),
+        WouldHandOff(2, "sales_ready", 120, "salesforce", "b@x.io", uk),
+        WouldHandOff(3, "hand_raiser", 100, "salesforce", "c@x.io", fr),
+        WouldHandOff(4, "sales_ready", 95, "salesforce", "d@x.io", fr),
+        WouldHandOff(5, "hand_raiser", 100, "salesforce", "e@x.io", uk),
+    ]
+    # Cycles at 10:00 and 22:00 on day 1, 10:00 on day 2: two, two, then one.
+    routed = route_previewed(would, acting, store, MONDAY_10, timedelta(hours=12))
+    assert {day: sum(c.values()) for day, c in routed.items()} == {0: 4, 1: 1}
+    # Hand-raisers (France's rep-c, then the UK pool) first; the lowest sales-ready score last.
+    assert routed[1] == Counter({"rep-a": 1}) or routed[1] == Counter({"rep-b": 1})
+    assert routed[0]["rep-c"] == 2
