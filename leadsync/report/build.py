@@ -48,6 +48,9 @@ def report_document(
     leads = [
         lead for lead in ds.leads if lead.entered_at is None or start <= lead.entered_at <= now
     ]
+    # A lead dated after the report's end (a CRM clock ahead, a typo in an export) is in no
+    # month shown; counted and said, never dropped silently.
+    future = sum(1 for lead in ds.leads if lead.entered_at is not None and lead.entered_at > now)
     stage_list = [s for s in stages if s.strip()]
     document: dict[str, Any] = {
         "generated_at": now,
@@ -62,6 +65,8 @@ def report_document(
         ),
         **dataset_sections(ds, leads),
     }
+    if future:
+        document["future_dated"] = future
     if ds.window_days is not None:
         document["backtest_rule"] = BACKTEST_RULE.format(window=ds.window_days)
         document["matrix_by_month"] = matrix_by_month(leads)

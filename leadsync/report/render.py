@@ -44,6 +44,13 @@ def print_report(document: Mapping[str, Any], console: Console) -> None:
         f"decided ({leads['converted']} converted), {leads['open']} still in their sales cycle"
     )
     console.print(document["conversion"], markup=False, highlight=False)
+    if document.get("future_dated"):
+        console.print(
+            f"{document['future_dated']:,} leads entered after {document['period']['to']:%Y-%m-%d}"
+            " (a clock ahead or a typo in the data): in no month of this report.",
+            markup=False,
+            highlight=False,
+        )
     if "backtest_rule" in document:
         console.print(f"Months are when leads entered the CRM; {document['backtest_rule']}.",
                       markup=False, highlight=False)  # fmt: skip

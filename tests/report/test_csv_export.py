@@ -418,3 +418,28 @@ def test_what_a_stranger_fed_report_and_tune_costs_only_itself(tmp_path: Path) -
     mapping.write_text('converted = "Converted"\n')
     with pytest.raises(ConfigError, match="appears 2 times"):
         leads_from_csv(export, mapping, spec, NOW)
+
+
+def test_leads_dated_after_the_reports_end_are_counted_and_said(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A row dated after the report's end (a typo, a CRM clock ahead: the HubSpot sandbox
+    stamps some contacts up to three days ahead) fell in no month and vanished from every
+    count without a word. It is now counted and said."""
+    from rich.console import Console
+
+    from leadsync.report.render import print_report
+
+    export, mapping = files
+    with export.open("a", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerow(
+            ["00Q99998", "01/01/2099", "Manufacturing", "France", "500", "CEO", "Web", "0", "0",
+             "", "no"]
+        )  # fmt: skip
+    spec = settings(GOOD, f"sqlite:///{tmp_path / 'unused.db'}").model_spec()
+    ds = leads_from_csv(export, mapping, spec, NOW)
+    document = report_document(ds, now=NOW, months=12)
+    assert document["future_dated"] == 1
+    console = Console(record=True, width=200)
+    print_report(document, console)
+    assert "1 leads entered after 2025-06-01" in console.export_text()
