@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -262,9 +263,11 @@ def tune(
     settings = load_settings(ctx.obj.config)
     config_path = Path(settings.source)
     if out is not None and out.resolve() == config_path.resolve():
-        raise LeadSyncError(
+        raise ConfigError(
             f"--out {out} is the live config; tune never edits it: write elsewhere and review"
         )
+    if out is not None:
+        _writable(out)
     now = datetime.now(UTC)
     ds, _ = _dataset(
         settings, export, mapping, Periods(sales_cycle_days), converted_stage or [], now
@@ -316,7 +319,7 @@ def tune(
         try:
             out.write_text(review_file(snippet_text, diff_text, now), encoding="utf-8")
         except OSError as exc:
-            raise LeadSyncError(f"--out {out}: cannot write ({exc.strerror})") from None
+            raise ConfigError(f"--out {out}: cannot write ({exc.strerror})") from None
         document["written"] = str(out)
     if as_json:
         emit_json(document)
@@ -560,3 +563,14 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
         print_quality(ds.quality.to_dict(), console)
     if written is not None:
         console.print(f"wrote {written}", markup=False)
+
+
+def _writable(out: Path) -> None:
+    """Refuse an ``--out`` that cannot be written before the work, not after it (usage: 2)."""
+    folder = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a folder; name a file to write the suggestion to")
+    if not folder.is_dir():
+        raise ConfigError(f"--out {out}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ConfigError(f"--out {out}: cannot write there (permission denied)")

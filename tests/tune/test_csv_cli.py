@@ -183,3 +183,21 @@ def test_a_time_hold_out_with_one_class_falls_back_with_a_note() -> None:
     assert "not converted: held out at random instead" in split.note
     normal = split_history(ds, 3)
     assert normal.cutoff is not None and normal.note == ""
+
+
+def test_an_out_file_that_cannot_be_written_is_a_usage_error_before_any_work(
+    config: Path,
+) -> None:
+    """`tune --out` into a missing folder, onto a folder, or the live config exits 2 (usage)
+    with one line, before reading any history; it exited 1 after the whole computation."""
+    export = config.parent / "export.csv"
+    export.write_text("Converted\nyes\n")  # unusable as history: reached only after --out
+    for out, said in (
+        (config.parent / "no-such-folder" / "s.toml", "does not exist"),
+        (config.parent, "is a folder"),
+        (config, "never edits it"),
+    ):
+        code, err = _cli(["--config", str(config), "tune", "--out", str(out), "--csv",
+                          str(export), "--csv-map", str(config.parent / "map.toml")])  # fmt: skip
+        assert code == 2 and said in err and "Traceback" not in err, (out, err)
+        assert len(err.strip().splitlines()) == 1

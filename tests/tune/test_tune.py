@@ -158,5 +158,5 @@ def test_cli_tune_writes_a_review_file_and_leaves_the_config(
          "tune", "--out", str(config)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
-    assert refused.returncode == 1 and "never edits it" in refused.stderr
+    assert refused.returncode == 2 and "never edits it" in refused.stderr
     assert config.read_text() == before
