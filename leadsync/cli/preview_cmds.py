@@ -109,6 +109,11 @@ def _document(
 
 
 def _print(document: dict[str, Any], source: str) -> None:
+    if not document["people"]:
+        console.print(
+            "The store holds nobody to preview yet: run `leadsync backfill` (or `sync`) first."
+        )
+        return
     console.print(
         f"Preview of {source}'s model over {document['people']:,} people in the store "
         f"({document['seconds']:.1f} s): nothing written, no CRM called."

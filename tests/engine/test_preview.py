@@ -194,8 +194,16 @@ def test_workers_count_what_one_process_counts(
     assert spread.people == 40 and sum(spread.after.values()) == 40
 
 
-def test_an_empty_store_previews_nobody(store: Store) -> None:
+def test_an_empty_store_previews_nobody_and_says_what_to_run(store: Store, tmp_path: Path) -> None:
+    from leadsync.cli import preview_cmds  # noqa: F401  (registers the command)
+
     assert preview(preview_work(settings(2, 75), MONDAY_10), store, workers=2) == PreviewCounts()
+    path = tmp_path / "leadsync.toml"
+    path.write_text(tomli_w.dumps({"store": {"url": store.url}}), encoding="utf-8")
+    path.chmod(0o600)
+    shown = CliRunner().invoke(app, ["--config", str(path), "preview"])
+    assert shown.exit_code == 0, shown.output
+    assert "nobody to preview yet: run `leadsync backfill`" in shown.output
 
 
 def test_the_command_shows_the_matrix_moves_and_hand_offs(store: Store, tmp_path: Path) -> None:
