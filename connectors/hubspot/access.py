@@ -34,8 +34,17 @@ NEEDED_SCOPES: dict[str, str] = {
 _WHERE = "Settings > Integrations > Private Apps > the LeadSync app > Scopes"
 
 
-def check_scopes(client: HubSpotClient) -> list[CheckProblem]:
-    """One problem per scope LeadSync needs that the token lacks, naming the fix."""
+#: Needed only when the mapping counts won deals as conversions (``[conversion]``).
+WON_DEAL_SCOPES: dict[str, str] = {
+    "crm.objects.deals.read": (
+        "read deals, so the won deals [conversion] won_deal_stages names cannot date conversions"
+    ),
+}
+
+
+def check_scopes(client: HubSpotClient, won_deals: bool = False) -> list[CheckProblem]:
+    """One problem per scope LeadSync needs that the token lacks, naming the fix; the deals
+    scope too when ``won_deals`` (the mapping's ``won_deal_stages``) is on."""
     try:
         granted = client.token_scopes()
     except AuthError:
@@ -57,6 +66,6 @@ def check_scopes(client: HubSpotClient) -> list[CheckProblem]:
             f"tick {scope} in {_WHERE}, save, and keep the app's access token in "
             "[connectors.hubspot] access_token",
         )
-        for scope, why in NEEDED_SCOPES.items()
+        for scope, why in {**NEEDED_SCOPES, **(WON_DEAL_SCOPES if won_deals else {})}.items()
         if scope not in granted
     ]

@@ -165,7 +165,8 @@ class HubSpotConnector:
         would pause its writes)."""
         problems: list[CheckProblem] = []
         try:
-            problems += access.check_scopes(self.client)
+            won_deals = bool(self.mapping.conversion.won_deal_stages)
+            problems += access.check_scopes(self.client, won_deals)
             problems += properties.check(self.client, self.mapping)
         except BudgetExhausted:
             pass  # the pacer stops at the reserve; the problem below says so

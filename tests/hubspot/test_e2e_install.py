@@ -336,6 +336,22 @@ def test_check_names_each_missing_scope_and_where_to_grant_it(connect: Connect) 
     assert "nurture lists" in problems["crm.lists.write"].problem
 
 
+def test_check_asks_for_the_deals_scope_only_when_won_deals_count(connect: Connect) -> None:
+    """With ``[conversion] won_deal_stages`` the pull reads deals; a token without the deals
+    scope failed only then, with HubSpot's MISSING_SCOPES. ``check`` now names it first."""
+    without = sorted(ALL_SCOPES - {"crm.objects.deals.read"})
+    plain = connect(without)
+    assert [p for p in plain.check() if p.object_type == "private app"] == []
+    counting = connect(without)
+    counting.mapping = counting.mapping.model_copy(
+        update={"conversion": counting.mapping.conversion.model_copy(
+            update={"won_deal_stages": ["closedwon"]})}
+    )  # fmt: skip
+    problems = [p for p in counting.check() if p.object_type == "private app"]
+    assert [p.field for p in problems] == ["crm.objects.deals.read"]
+    assert "won_deal_stages" in problems[0].problem and "Private Apps" in problems[0].fix
+
+
 def test_check_still_answers_when_the_app_cannot_read_properties(connect: Connect) -> None:
     lacking = connect(sorted(ALL_SCOPES - {"crm.schemas.contacts.read"}))
     problems = lacking.check()
