@@ -18,6 +18,14 @@ PG_URL_ENV = "LEADSYNC_TEST_PG_URL"
 REQUIRE_PG_ENV = "LEADSYNC_REQUIRE_PG"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding a slow test run first. xdist (``--dist loadfile``) hands files out in
+    collection order, so a slow file collected last keeps one worker busy while the other
+    idles; handed out first, the many short files fill in around it."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 def skip_or_fail_without_pg(reason: str) -> None:
     """Skip a PostgreSQL test on a machine without it; fail instead where CI requires it."""
     if os.environ.get(REQUIRE_PG_ENV) == "1":

@@ -246,6 +246,7 @@ def _check_form(
     assert ((uid, field) in rows) == (not placed), text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )

@@ -121,6 +121,7 @@ def test_a_locked_store_holds_up_no_probe_and_no_delivery_past_five_seconds(
         assert len(taken) == 1 and [e.event_id for e in taken[0]] == ["5101"]
 
 
+@pytest.mark.slow
 def test_a_locked_table_holds_up_no_page_and_no_metrics(store: Store) -> None:
     if store.dialect == "sqlite":
         pytest.skip("SQLite's write lock does not stop readers (WAL); see the test above")
@@ -142,6 +143,7 @@ def test_a_locked_table_holds_up_no_page_and_no_metrics(store: Store) -> None:
         assert client.get("/handoffs").status_code == 200  # and back once the lock is gone
 
 
+@pytest.mark.slow
 def test_a_standby_whose_store_probe_is_stuck_says_so_within_the_probe_deadline(
     store: Store,
 ) -> None:
