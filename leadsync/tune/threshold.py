@@ -48,11 +48,15 @@ def best_threshold(ds: Dataset, leads: Sequence[Lead], points: Sequence[float]) 
     if positives == 0 or negatives == 0:
         return None
     best, best_j = None, 0.0
+    below = 0  # the highest score under the candidate: any threshold above it splits alike
     for candidate in sorted({round_half_up(s) for s in scores if s > 0}):
         ready = scores >= candidate
         j = (ready & y).sum() / positives - (ready & ~y).sum() / negatives
         if j > best_j + 1e-12:
-            best, best_j = int(candidate), float(j)
+            # The lowest integer making this split: no training lead tells 29 from 30 when
+            # nobody scored 29, and a lead scoring it later should not wait.
+            best, best_j = int(below) + 1, float(j)
+        below = candidate
     return best
 
 
