@@ -11,6 +11,7 @@ from typing import Any
 
 from leadsync.cli.wording import change_text, fit_text, outputs_text, score_text, value_text
 from leadsync.handoff import explain_routing
+from leadsync.model.result import engagement_count
 
 READINESS_WORDS = {
     "hand_raiser": "hand-raiser",
@@ -53,15 +54,22 @@ def result_lines(result: dict[str, Any]) -> list[str]:
     lines.append(f"Score: {score_text(result.get('score'))}")
     contributions = result.get("contributions") or []
     if contributions:
-        lines.append(f"Engagement: {len(contributions)} scoring activities")
+        lines.append(f"Engagement: {engagement_count(contributions)}")
     else:
         lines.append("Engagement: no scoring activities in the window")
     for item in contributions:
+        # An attribute rule's points come from the person's data (its id names the
+        # attribute), not from an activity with a date.
+        when = item.get("occurred_at")
+        source = (
+            f"{value_text(item.get('kind'))} on {_when(when)}  "
+            if when is not None
+            else "from attribute "
+        )
         lines.append(
             f"  {_points(item.get('points'))} (of {_points(item.get('raw_points'))})  "
             f"{value_text(item.get('rule'))} [{value_text(item.get('interest'))}]  "
-            f"{value_text(item.get('kind'))} on {_when(item.get('occurred_at'))}  "
-            f"{value_text(item.get('activity_id'))}"
+            f"{source}{value_text(item.get('activity_id'))}"
         )
     lines.append(f"Readiness: {readiness}: {value_text(result.get('readiness_reason'))}")
     lines.append(f"Team: {value_text(result.get('team'))} (cell {value_text(result.get('cell'))})")

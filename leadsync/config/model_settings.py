@@ -66,7 +66,7 @@ class CriterionSettings(Section):
     """One ICP box (``[[icp.criteria]]``)."""
 
     name: str = Field(min_length=1, max_length=40)
-    attribute: str
+    attribute: AttributeName
     operator: Operator
     values: tuple[str | int | float, ...] = ()
     min: float | None = None
@@ -76,45 +76,57 @@ class CriterionSettings(Section):
     required: bool = False
     negate: bool = False
 
-    @field_validator("attribute")
-    @classmethod
-    def _attribute_name(cls, value: str) -> str:
-        if not _ATTRIBUTE.match(value):
-            raise ValueError(
-                "must be a canonical attribute name: lower-case letters, digits and _ "
-                "(e.g. industry, employees, country, or a mapped custom name)"
-            )
-        return value
-
     @model_validator(mode="after")
     def _operator_has_its_keys(self) -> CriterionSettings:
-        op = self.operator
-        if op in ("one_of", "none_of", "contains") and not self.values:
-            raise ValueError(f"operator '{op}' needs values = [...]")
-        if op == "in_list" and not (self.values or self.list_file):
-            raise ValueError("operator 'in_list' needs values = [...] or list_file = 'x.csv'")
-        if op in ("below", "between") and self.max is None:
-            raise ValueError(f"operator '{op}' needs max")
-        if op in ("at_least", "between") and self.min is None:
-            raise ValueError(f"operator '{op}' needs min")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min:g}) must not exceed max ({self.max:g})")
-        if op == "matches" and not self.pattern:
-            raise ValueError("operator 'matches' needs pattern = '...'")
-        unused = [
-            key
-            for key, used in (
-                ("min", op in ("at_least", "between")),
-                ("max", op in ("below", "between")),
-                ("pattern", op == "matches"),
-                ("list_file", op == "in_list"),
-                ("values", op not in NUMERIC_OPERATORS | {"matches", "is_set", "is_not_set"}),
-            )
-            if not used and getattr(self, key) not in (None, ())
-        ]
-        if unused:
-            raise ValueError(f"operator '{op}' does not use {', '.join(unused)}; remove it")
+        _check_operator(self.operator, self)
         return self
+
+
+def _check_operator(op: Operator, test: CriterionSettings | RuleSettings) -> None:
+    """The keys an attribute test (a box, or an attribute rule) needs and uses for ``op``."""
+    list_file = getattr(test, "list_file", None)
+    if op in ("one_of", "none_of", "contains") and not test.values:
+        raise ValueError(f"operator '{op}' needs values = [...]")
+    if op == "in_list" and not (test.values or list_file):
+        raise ValueError("operator 'in_list' needs values = [...] or list_file = 'x.csv'")
+    if op in ("below", "between") and test.max is None:
+        raise ValueError(f"operator '{op}' needs max")
+    if op in ("at_least", "between") and test.min is None:
+        raise ValueError(f"operator '{op}' needs min")
+    if test.min is not None and test.max is not None and test.min > test.max:
+        raise ValueError(f"min ({test.min:g}) must not exceed max ({test.max:g})")
+    if op == "matches" and not test.pattern:
+        raise ValueError("operator 'matches' needs pattern = '...'")
+    unused = [
+        key
+        for key, value, used in (
+            ("min", test.min, op in ("at_least", "between")),
+            ("max", test.max, op in ("below", "between")),
+            ("pattern", test.pattern, op == "matches"),
+            ("list_file", list_file, op == "in_list"),
+            (
+                "values",
+                test.values,
+                op not in NUMERIC_OPERATORS | {"matches", "is_set", "is_not_set"},
+            ),
+        )
+        if not used and value not in (None, ())
+    ]
+    if unused:
+        raise ValueError(f"operator '{op}' does not use {', '.join(unused)}; remove it")
+
+
+def _attribute_name(value: str) -> str:
+    if not _ATTRIBUTE.match(value):
+        raise ValueError(
+            "must be a canonical attribute name: lower-case letters, digits and _ "
+            "(e.g. industry, employees, country, or a mapped custom name)"
+        )
+    return value
+
+
+#: An attribute as the mapping names it (``industry``, ``employees``, ``balance``).
+AttributeName = Annotated[str, AfterValidator(_attribute_name)]
 
 
 class IcpSettings(Section):
@@ -154,30 +166,72 @@ class TitlesSettings(Section):
 
 
 class RuleSettings(Section):
-    """One engagement rule (``[[engagement.rules]]``)."""
+    """One engagement rule (``[[engagement.rules]]``): on activities (``kind`` and patterns),
+    or on an attribute (``attribute`` and ``operator``, written like an ICP box), whose
+    points count once, undecayed, while the person's data passes the test."""
 
     name: str = Field(min_length=1, max_length=60)
-    kind: tuple[ActivityKind, ...]
+    kind: tuple[ActivityKind, ...] = ()
     points: float
-    interest: InterestLevel
+    interest: InterestLevel | None = None
     name_pattern: Regex | None = None
     campaign_type_pattern: Regex | None = None
     member_status_pattern: Regex | None = None
     url_pattern: Regex | None = None
     cap: int | None = Field(default=None, ge=1)
     window_days: float | None = Field(default=None, gt=0)
+    attribute: AttributeName | None = None
+    operator: Operator | None = None
+    values: tuple[str | int | float, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    pattern: Regex | None = None
+    negate: bool = False
 
     @field_validator("kind", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return (value,) if isinstance(value, str) else value
 
-    @field_validator("kind")
-    @classmethod
-    def _some_kind(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("must name at least one activity kind")
-        return value
+    @model_validator(mode="after")
+    def _on_activities_or_an_attribute(self) -> RuleSettings:
+        activity_keys = ("name_pattern", "campaign_type_pattern", "member_status_pattern",
+                         "url_pattern", "cap", "window_days")  # fmt: skip
+        test_keys = ("operator", "values", "min", "max", "pattern", "negate")
+        if self.attribute is None:
+            if not self.kind:
+                raise ValueError(
+                    "needs kind = '...' (the activities it scores) or attribute = '...' with "
+                    "operator (the person's data it scores)"
+                )
+            if self.interest is None:
+                raise ValueError(
+                    "needs interest = 'hand_raiser', 'active', 'passive' or 'not_interested'"
+                )
+            stray = [k for k in test_keys if getattr(self, k) not in (None, (), False)]
+            if stray:
+                raise ValueError(
+                    f"{', '.join(stray)} serve an attribute rule, which needs attribute = "
+                    "'...'; a rule on activities matches them with kind and *_pattern"
+                )
+            return self
+        if self.kind:
+            raise ValueError("a rule scores activities (kind) or an attribute, not both")
+        stray = [k for k in activity_keys if getattr(self, k) is not None]
+        if stray:
+            raise ValueError(
+                f"an attribute rule does not use {', '.join(stray)} (its points count once, "
+                "undecayed, while the data passes); remove it"
+            )
+        if self.interest not in (None, "passive"):
+            raise ValueError(
+                f"interest = '{self.interest}' needs an activity; an attribute rule is "
+                "always passive: remove interest"
+            )
+        if self.operator is None:
+            raise ValueError("an attribute rule needs operator (as a box in [icp] does)")
+        _check_operator(self.operator, self)
+        return self
 
 
 class EngagementSettings(Section):
@@ -235,17 +289,30 @@ class AccountsSettings(Section):
 
 
 def _rule_def(rule: RuleSettings) -> RuleDef:
+    test = None
+    if rule.attribute is not None and rule.operator is not None:
+        test = CriterionDef(
+            name=rule.name,
+            attribute=rule.attribute,
+            operator=rule.operator,
+            values=tuple(str(v) for v in rule.values),
+            minimum=rule.min,
+            maximum=rule.max,
+            pattern=rule.pattern,
+            negate=rule.negate,
+        )
     return RuleDef(
         name=rule.name,
         kinds=tuple(rule.kind),
         points=rule.points,
-        interest=rule.interest,
+        interest=rule.interest or "passive",
         name_pattern=rule.name_pattern,
         campaign_type_pattern=rule.campaign_type_pattern,
         member_status_pattern=rule.member_status_pattern,
         url_pattern=rule.url_pattern,
         cap=rule.cap,
         window_days=rule.window_days,
+        attribute_test=test,
     )
 
 

@@ -103,7 +103,10 @@ def _explanation(result: Result, decision: RoutingDecision) -> str:
     if top:
         lines.append("Top activities:")
         lines.extend(
-            f"  {c.points:+.0f}  {c.rule} ({c.kind}) on {c.occurred_at:%Y-%m-%d}" for c in top
+            f"  {c.points:+.0f}  {c.rule} ({c.kind}) on {c.occurred_at:%Y-%m-%d}"
+            if c.occurred_at is not None
+            else f"  {c.points:+.0f}  {c.rule} (from attribute {c.activity_id})"
+            for c in top
         )
     if result.criteria:
         checked = ", ".join(c.name for c in result.checked) or "none"

@@ -78,6 +78,11 @@ class RuleDef:
     url_pattern: str | None = None
     cap: int | None = None
     window_days: float | None = None
+    #: An attribute rule: instead of matching activities (``kinds`` is empty), it gives its
+    #: points once, undecayed, while the person's attribute passes this test ("balance at
+    #: least 1,000", "lead origin is Lead Add Form"), so fit data can carry points without
+    #: becoming a box. It is written like a box and read with the same aliases.
+    attribute_test: CriterionDef | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
 from leadsync.model.definitions import RuleDef
+from leadsync.model.fit import AliasTable, Criterion, compile_criterion
 from leadsync.model.values import Activity, Contribution, Interest, new_contribution
 
 _DAY = 86_400.0
@@ -33,6 +34,8 @@ class Rule:
     cap: int | None
     #: Seconds an activity keeps counting, from this rule's own window or the global one.
     window_seconds: float
+    #: Set for an attribute rule (see ``RuleDef.attribute_test``); such a rule has no kinds.
+    attribute_test: Criterion | None = None
 
     @property
     def unconditional(self) -> bool:
@@ -61,9 +64,13 @@ def _pattern(text: str | None) -> re.Pattern[str] | None:
     return re.compile(text, re.IGNORECASE) if text else None
 
 
-def compile_rule(definition: RuleDef, default_window_days: float) -> Rule:
-    """Compile a rule's patterns once; its window falls back to the global window."""
+def compile_rule(
+    definition: RuleDef, default_window_days: float, aliases: AliasTable | None = None
+) -> Rule:
+    """Compile a rule's patterns once; its window falls back to the global window.
+    ``aliases`` serve an attribute rule's test, as they serve a box on that attribute."""
     window = definition.window_days if definition.window_days is not None else default_window_days
+    test = definition.attribute_test
     return Rule(
         name=definition.name,
         kinds=definition.kinds,
@@ -75,6 +82,7 @@ def compile_rule(definition: RuleDef, default_window_days: float) -> Rule:
         url_re=_pattern(definition.url_pattern),
         cap=definition.cap,
         window_seconds=window * _DAY,
+        attribute_test=None if test is None else compile_criterion(test, aliases or {}),
     )
 
 
@@ -93,6 +101,8 @@ class RuleIndex:
     by_kind: Mapping[str, tuple[Rule, ...]]
     #: Kinds whose first rule sets no pattern: it matches every activity of the kind.
     direct: Mapping[str, Rule]
+    #: Rules that score an attribute, not activities, in configuration order.
+    attribute_rules: tuple[Rule, ...] = ()
     cache: dict[tuple[str, object, object, object, object], Rule | None] = field(
         default_factory=dict, repr=False
     )
@@ -104,7 +114,8 @@ class RuleIndex:
             for kind in rule.kinds:
                 by_kind.setdefault(kind, []).append(rule)
         direct = {kind: found[0] for kind, found in by_kind.items() if found[0].unconditional}
-        return cls({kind: tuple(found) for kind, found in by_kind.items()}, direct)
+        on_attributes = tuple(rule for rule in rules if rule.attribute_test is not None)
+        return cls({kind: tuple(found) for kind, found in by_kind.items()}, direct, on_attributes)
 
     def resolve(self, activity: Activity) -> Rule | None:
         """The first rule matching ``activity``, or ``None``."""

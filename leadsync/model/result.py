@@ -7,6 +7,7 @@ text field), ``explain`` the full text for ``leadsync explain``, and ``to_dict``
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -37,7 +38,22 @@ def round_half_up(value: float) -> int:
     return magnitude if value >= 0 else -magnitude
 
 
-def _age(now: datetime, at: datetime) -> str:
+def engagement_count(contributions: Sequence[Contribution | Mapping[str, Any]]) -> str:
+    """ "3 scoring activities", with the attribute rules held apart: "1 scoring activity
+    and 2 attribute rules"."""
+    on_data = sum(
+        (c.get("kind") if isinstance(c, Mapping) else c.kind) == "attribute" for c in contributions
+    )
+    done = len(contributions) - on_data
+    text = f"{done} scoring {'activity' if done == 1 else 'activities'}"
+    if on_data:
+        text += f" and {on_data} attribute {'rule' if on_data == 1 else 'rules'}"
+    return text
+
+
+def _age(now: datetime, at: datetime | None) -> str:
+    if at is None:  # an attribute rule's points: the person's data has no age
+        return "profile"
     seconds = max((now - at).total_seconds(), 0.0)
     if seconds < 3600:
         return f"{int(seconds // 60)}m"
@@ -144,12 +160,16 @@ class Result:
             lines.append(f"  [{mark}] {c.name}{required}: {c.reason}")
         lines.append(f"Readiness: {self.readiness_reason}")
         if self.contributions:
-            lines.append(f"Engagement: {len(self.contributions)} scoring activities")
+            lines.append(f"Engagement: {engagement_count(self.contributions)}")
             for item in self.contributions:
+                source = (
+                    f"{item.kind} at {item.occurred_at.isoformat()}  {item.activity_id}"
+                    if item.occurred_at is not None
+                    else f"from attribute {item.activity_id}"
+                )
                 lines.append(
                     f"  {item.points:+8.1f} (of {item.raw_points:+g})  {item.rule} "
-                    f"[{item.interest}]  {item.kind} at {item.occurred_at.isoformat()}  "
-                    f"{item.activity_id}"
+                    f"[{item.interest}]  {source}"
                 )
         else:
             lines.append("Engagement: no scoring activities in the window")
@@ -189,7 +209,7 @@ class Result:
                     "kind": c.kind,
                     "raw_points": c.raw_points,
                     "points": c.points,
-                    "occurred_at": c.occurred_at.isoformat(),
+                    "occurred_at": None if c.occurred_at is None else c.occurred_at.isoformat(),
                     "interest": c.interest,
                 }
                 for c in self.contributions
@@ -229,7 +249,7 @@ class Result:
                     c["kind"],
                     float(c["raw_points"]),
                     float(c["points"]),
-                    datetime.fromisoformat(c["occurred_at"]),
+                    None if c["occurred_at"] is None else datetime.fromisoformat(c["occurred_at"]),
                     c["interest"],
                 )
                 for c in data["contributions"]

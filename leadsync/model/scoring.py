@@ -10,11 +10,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from leadsync.emails import email_domain
-from leadsync.model.engagement import Engagement, engage
+from leadsync.model.engagement import Engagement, Rule, engage
 from leadsync.model.reading import read_text
 from leadsync.model.result import Result, round_half_up
 from leadsync.model.spec import ModelSpec
-from leadsync.model.values import AccountSignals, Activity, Fit, Person, Readiness
+from leadsync.model.values import (
+    AccountSignals,
+    Activity,
+    Contribution,
+    Fit,
+    Person,
+    Readiness,
+    new_contribution,
+)
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 
@@ -43,7 +51,13 @@ def score(
             required_ok = False
     fit: Fit = "good" if required_ok and checked >= spec.good_fit_min else "poor"
     engagement = engage(activities, spec.rule_index, spec.half_life_days, now, person.recycled_at)
-    points = round_half_up(engagement.total)
+    contributions = engagement.contributions
+    total = engagement.total
+    if spec.rule_index.attribute_rules:
+        held = _attribute_points(spec.rule_index.attribute_rules, attributes)
+        contributions += held
+        total += sum(c.points for c in held)
+    points = round_half_up(total)
     readiness, why = _readiness(person, engagement, points, spec)
     notes.extend(engagement.notes)
     return Result(
@@ -52,10 +66,10 @@ def score(
         readiness=readiness,
         team=spec.team(fit, readiness),
         score=points,
-        raw_score=engagement.total,
+        raw_score=total,
         good_fit_min=spec.good_fit_min,
         criteria=outcomes,
-        contributions=engagement.contributions,
+        contributions=contributions,
         readiness_reason=why,
         account=account,
         accounts_enabled=spec.accounts_enabled,
@@ -125,6 +139,24 @@ def _attributes(
     return attributes
 
 
+def _attribute_points(
+    rules: Sequence[Rule], attributes: Mapping[str, object]
+) -> tuple[Contribution, ...]:
+    """What the attribute rules give: their points, undecayed, for each test the person's
+    attributes pass (an unreadable or missing value passes none)."""
+    held = []
+    for rule in rules:
+        test = rule.attribute_test
+        if test is not None and test.evaluate(attributes).status == "checked":
+            points = rule.points
+            held.append(
+                new_contribution(
+                    test.attribute, rule.name, "attribute", points, points, None, rule.interest
+                )
+            )
+    return tuple(held)
+
+
 def _opted_out(flag: object) -> bool:
     if isinstance(flag, bool):
         return flag
@@ -148,7 +180,7 @@ def _readiness(
             return "do_not_contact", f"unsubscribed {when}, no later hand-raise"
         return "do_not_contact", "opted out in the CRM"
     hand = engagement.hand_raise
-    if hand is not None:
+    if hand is not None and hand.occurred_at is not None:  # a hand-raise is an activity
         return "hand_raiser", f"{hand.rule} on {hand.occurred_at.date().isoformat()}"
     threshold = spec.sales_ready_threshold
     if points >= threshold:

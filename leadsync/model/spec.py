@@ -154,10 +154,20 @@ def build_spec(
         )
     compiled_rules = []
     for rule in rules:
+        test = rule.attribute_test
+        if test is not None and test.attribute.startswith("account_"):
+            # The account roll-up sums its people's scores: points from it would feed back.
+            raise ConfigError(
+                f"rule {rule.name!r}: an attribute rule cannot read {test.attribute!r} (the "
+                "account roll-up is made of scores); use a box in [icp] for it"
+            )
+        test_aliases = tables.get(test.attribute, {}) if test is not None else None
         try:
-            compiled_rules.append(compile_rule(rule, window_days))
+            compiled_rules.append(compile_rule(rule, window_days, test_aliases))
         except re.error as exc:
             raise ConfigError(f"rule {rule.name!r}: bad pattern: {exc}") from None
+        except ValueError as exc:
+            raise ConfigError(f"rule {rule.name!r}: {exc}") from None
     rule_names = [r.name for r in compiled_rules]
     if len(set(rule_names)) != len(rule_names):
         raise ConfigError(f"rule names must be unique; got {rule_names}")
@@ -171,8 +181,9 @@ def build_spec(
         raise ConfigError(f"matrix is missing cells: {', '.join(missing_cells)}")
     if half_life_days < 0 or window_days <= 0:
         raise ConfigError("half_life_days must be >= 0 and window_days > 0")
-    attributes = {c.attribute for c in compiled_criteria}
-    if any(c.definition.operator == "in_list" for c in compiled_criteria):
+    tests = [r.attribute_test for r in compiled_rules if r.attribute_test is not None]
+    attributes = {c.attribute for c in (*compiled_criteria, *tests)}
+    if any(c.definition.operator == "in_list" for c in (*compiled_criteria, *tests)):
         attributes.add("email_domain")  # target accounts also match on the email's domain
     return ModelSpec(
         criteria=tuple(compiled_criteria),

@@ -171,14 +171,17 @@ class CriterionOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Contribution:
-    """One activity that scored: the rule it matched, its points before and after decay."""
+    """One activity that scored: the rule it matched, its points before and after decay.
+
+    An attribute rule's contribution has ``kind`` "attribute", the attribute's name as
+    ``activity_id`` and no ``occurred_at``: it is the person's data, not something they did."""
 
     activity_id: str
     rule: str
     kind: str
     raw_points: float
     points: float
-    occurred_at: datetime
+    occurred_at: datetime | None
     interest: Interest
 
 
@@ -199,7 +202,7 @@ def new_contribution(
     kind: str,
     raw_points: float,
     points: float,
-    occurred_at: datetime,
+    occurred_at: datetime | None,
     interest: Interest,
 ) -> Contribution:
     """``Contribution(...)``, fast (see above)."""

@@ -323,10 +323,16 @@ def _case_variants(quality: _Quality, column: str, values: Sequence[str | None])
 def _values_matching_no_row(
     spec: ModelSpec, mapping: CsvMapping, cells: dict[str, list[str | None]]
 ) -> list[str]:
-    """An ICP box value no row holds ("admin" where the data says "admin."): the box checks
-    nobody for it, silently. One note per such value, with the nearest value the data has."""
+    """An ICP box's or attribute rule's value no row holds ("admin" where the data says
+    "admin."): it checks nobody for it, silently. One note per such value, with the nearest
+    value the data has."""
     notes = []
-    for criterion in spec.criteria:
+    tests = [(criterion, "box") for criterion in spec.criteria] + [
+        (rule.attribute_test, "rule")
+        for rule in spec.rule_index.attribute_rules
+        if rule.attribute_test
+    ]
+    for criterion, what in tests:
         definition = criterion.definition
         column = mapping.attributes.get(definition.attribute)
         if definition.operator not in ("one_of", "none_of") or column is None:
@@ -340,7 +346,7 @@ def _values_matching_no_row(
             key = criterion.aliases.get(norm(value), norm(value))
             if key not in held:
                 notes.append(
-                    f"box {definition.name!r}: {value!r} matches no row of column {column!r}"
+                    f"{what} {definition.name!r}: {value!r} matches no row of column {column!r}"
                     + _closest(key, held)
                 )
     return notes
@@ -391,6 +397,22 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
             f"the config; rules: {', '.join(rule_names)}"
             for label, rule in mapping.last_activity.labels.items()
             if rule not in rule_names
+        ]
+    on_attributes = {rule.name: rule.attribute_test for rule in spec.rule_index.attribute_rules}
+    for section, names in (
+        ("activity_counts", mapping.activity_counts),
+        ("recency", mapping.recency),
+        ("measures", mapping.measures),
+        (
+            "last_activity.labels",
+            mapping.last_activity.labels.values() if mapping.last_activity else (),
+        ),
+    ):
+        unknown += [
+            f"{where}: {section}: {name!r} is an attribute rule: it scores the [attributes] "
+            "column its test reads; remove it here"
+            for name in dict.fromkeys(names)
+            if name in on_attributes
         ]
     if unknown:
         raise ConfigError(unknown)
@@ -481,6 +503,8 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
             attribute: cells[n] for attribute, cells in attribute_cells.items() if cells[n]
         }
         result = score(Person(key=str(n), attributes=attributes), (), spec, now)
+        for item in result.contributions:  # attribute rules whose test the row's data passes
+            counts[index[item.rule]] = 1
         key = (row.get(column(mapping.id)) or "").strip() if mapping.id else ""
         leads.append(
             Lead(
@@ -510,6 +534,12 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
     if not mapping.created:
         notes.append("no created column mapped: rows are taken in file order as time order")
     notes += _values_matching_no_row(spec, mapping, attribute_cells)
+    notes += [
+        f"rule {name!r} tests {test.attribute!r}, which [attributes] maps to no column: "
+        "it gives nobody points here"
+        for name, test in on_attributes.items()
+        if test is not None and test.attribute not in mapping.attributes
+    ]
     if mapping.last_activity is not None:
         header_name = column(mapping.last_activity.column)
         present = {

@@ -14,7 +14,7 @@ from typing import Any
 import tomlkit
 from tomlkit.items import AoT, Array, Table
 
-from leadsync.model import ModelSpec
+from leadsync.model import CriterionDef, ModelSpec
 from leadsync.model.engagement import Rule
 from leadsync.tune.checklist import Checklist
 
@@ -33,6 +33,8 @@ class Proposal:
 
 def rule_table(rule: Rule, points: int, window_days: float) -> dict[str, Any]:
     """A rule as its ``[[engagement.rules]]`` entry, with ``points`` in place of its own."""
+    if rule.attribute_test is not None:
+        return _attribute_rule_table(rule.attribute_test.definition, points)
     entry: dict[str, Any] = {
         "name": rule.name,
         "kind": rule.kinds[0] if len(rule.kinds) == 1 else list(rule.kinds),
@@ -52,6 +54,22 @@ def rule_table(rule: Rule, points: int, window_days: float) -> dict[str, Any]:
     days = rule.window_seconds / _DAY
     if abs(days - window_days) > 1e-9:
         entry["window_days"] = int(days) if float(days).is_integer() else days
+    return entry
+
+
+def _attribute_rule_table(test: CriterionDef, points: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": test.name, "attribute": test.attribute}
+    entry["operator"] = test.operator
+    if test.values:
+        entry["values"] = list(test.values)
+    for key, number in (("min", test.minimum), ("max", test.maximum)):
+        if number is not None:
+            entry[key] = int(number) if float(number).is_integer() else number
+    if test.pattern:
+        entry["pattern"] = test.pattern
+    if test.negate:
+        entry["negate"] = True
+    entry["points"] = points
     return entry
 
 

@@ -193,13 +193,15 @@ def test_the_threshold_found_is_where_converters_start(cut: int, seed: int) -> N
 def test_the_threshold_is_the_lowest_score_that_splits_alike() -> None:
     """Converters scored 30, the others 10: any threshold from 11 to 30 splits them alike,
     and a lead scoring 20 later should not wait, so 11 it is (it was 30 before)."""
-    leads = [
-        Lead(
-            key=str(n), entered_at=NOW, converted=n % 2 == 0, converted_at=None, source=None,
-            campaign=None, boxes=(), exposure=(30.0 if n % 2 == 0 else 10.0,), fired=(1,),
+    leads = []
+    for n in range(40):
+        leads.append(
+            Lead(
+                key=str(n), entered_at=NOW, converted=n % 2 == 0, converted_at=None,
+                source=None, campaign=None, boxes=(), fired=(1,),
+                exposure=(30.0 if n % 2 == 0 else 10.0,),
+            )
         )  # fmt: skip
-        for n in range(40)
-    ]
     ds = Dataset(
         origin="<test>", criteria=(), required=(), good_fit_min=0, rules=("Rule",),
         points=(1.0,), leads=tuple(leads), decayed=False, cycle_days=0.0,
