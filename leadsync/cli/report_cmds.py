@@ -14,6 +14,7 @@ from rich.table import Table
 from leadsync.cli.app import app
 from leadsync.cli.options import JsonOpt
 from leadsync.cli.output import console, emit_json
+from leadsync.cli.tune_view import print_value_points, rate_text, value_points_header
 from leadsync.config import Settings, load_settings
 from leadsync.errors import ConfigError, LeadSyncError
 from leadsync.wiring import open_store
@@ -22,7 +23,6 @@ from leadsync.wiring import open_store
 # one of these commands runs, not with every ``leadsync`` command.
 if TYPE_CHECKING:
     from leadsync.report import Dataset
-    from leadsync.report.stats import Share
     from leadsync.tune import Suggestion
     from leadsync.tune.checklist import BoxEvidence
     from leadsync.tune.impact import Impact
@@ -295,12 +295,13 @@ def tune(
         *(f" criterion {box.name!r}: {_box_line(box)}" for box in found.boxes),
         *(f" rule {rule.name!r}: {rule.note}" for rule in found.rules if rule.note),
         *(
-            f" candidate box {c.attribute} = {c.value!r}: converted {_rate(c.with_value)} "
-            f"with it, {_rate(c.without)} without; lift {c.lift:.2f} "
+            f" candidate box {c.attribute} = {c.value!r}: converted {rate_text(c.with_value)} "
+            f"with it, {rate_text(c.without)} without; lift {c.lift:.2f} "
             f"({c.lift_low:.2f}-{c.lift_high:.2f}); add it as an [[icp.criteria]] entry "
             "(operator one_of) if it describes your customer"
             for c in found.candidates
         ),
+        *value_points_header(found),
     ]
     snippet_text = snippet(spec, found.proposal(), header, current_text)
     after_text = suggested_text(current_text, spec, found.proposal())
@@ -447,12 +448,6 @@ def _write_tables(document: dict[str, Any], folder: Path) -> list[Path]:
         raise LeadSyncError(f"--tables {folder}: cannot write ({exc.strerror})") from None
 
 
-def _rate(rate: Share) -> str:
-    if rate.rate is None or rate.low is None or rate.high is None:
-        return "no leads"
-    return f"{rate.k:,}/{rate.n:,} = {rate.rate:.1%} ({rate.low:.1%}-{rate.high:.1%})"
-
-
 def _lift(box: BoxEvidence) -> str:
     if box.lift is None:
         return "n/a"
@@ -463,7 +458,7 @@ def _lift(box: BoxEvidence) -> str:
 def _box_line(box: BoxEvidence) -> str:
     """One box's verdict with its evidence, for the review file's header."""
     line = (
-        f"{box.verdict}; converted {_rate(box.checked)} with it, {_rate(box.unchecked)} "
+        f"{box.verdict}; converted {rate_text(box.checked)} with it, {rate_text(box.unchecked)} "
         f"without; lift {_lift(box)}"
     )
     return f"{line}; {box.note}" if box.note else line
@@ -515,8 +510,8 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
             f"{ds.points[i]:g}",
             str(found.points[i]),
             f"{found.fit.rule_coef[i]:+.3f}",
-            _rate(rule.fired),
-            _rate(rule.not_fired),
+            rate_text(rule.fired),
+            rate_text(rule.not_fired),
             rule.note,
         )
     console.print(rules)
@@ -528,8 +523,8 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
         plain_row(
             boxes,
             box.name,
-            _rate(box.checked),
-            _rate(box.unchecked),
+            rate_text(box.checked),
+            rate_text(box.unchecked),
             _lift(box),
             f"{box.verdict} (now: {was})" + (f"; {box.note}" if box.note else ""),
         )
@@ -544,17 +539,24 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
             extra.add_column(column)
         for c in found.candidates:
             plain_row(extra,
-                c.attribute, c.value, _rate(c.with_value), _rate(c.without),
+                c.attribute, c.value, rate_text(c.with_value), rate_text(c.without),
                 f"{c.lift:.2f} ({c.lift_low:.2f}-{c.lift_high:.2f})",
             )  # fmt: skip
         console.print(extra)
+    print_value_points(found, console)
     console.print(f"good_fit_min: current {ds.good_fit_min}, suggested {found.good_fit_min}")
     if found.thresholds is not None:
         ready = Table(title="Sales-ready threshold on the hold-out (rates with 95 % intervals)")
         for column in ("config", "threshold", "sales-ready: converted", "below it: converted"):
             ready.add_column(column)
         for name, side in zip(("current", "suggested"), found.thresholds, strict=True):
-            plain_row(ready, name, f"{side.threshold:g}", _rate(side.ready), _rate(side.not_ready))
+            plain_row(
+                ready,
+                name,
+                f"{side.threshold:g}",
+                rate_text(side.ready),
+                rate_text(side.not_ready),
+            )
         console.print(ready)
     console.print(diff_text or "No change to the config file.", markup=False, highlight=False)
     if ds.quality is not None:

@@ -7,18 +7,20 @@ config diff for review; never applied.
 
 from leadsync.tune.diff import Proposal, review_file, snippet, suggested_text, unified_diff
 from leadsync.tune.fitting import (
-    Evaluation,
-    LogisticFit,
     Split,
     Suggestion,
-    evaluate,
-    features,
-    fit_logistic,
-    labels,
     split_history,
     stratified_split,
     suggest,
     time_split,
+)
+from leadsync.tune.regression import (
+    Evaluation,
+    LogisticFit,
+    evaluate,
+    features,
+    fit_logistic,
+    labels,
     to_points,
 )
 

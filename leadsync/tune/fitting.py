@@ -24,22 +24,15 @@ model that recent leads convert (and that whatever recent leads do is what conve
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
-from sklearn.preprocessing import StandardScaler
+from sklearn.model_selection import train_test_split
 
 from leadsync.errors import LeadSyncError
-from leadsync.model import round_half_up
 from leadsync.report.dataset import Dataset, Lead
 from leadsync.report.sections import period_start
 from leadsync.tune.candidates import CandidateBox, candidate_boxes
@@ -51,11 +44,20 @@ from leadsync.tune.checklist import (
     weak_boxes,
 )
 from leadsync.tune.diff import Proposal
+from leadsync.tune.regression import (
+    Evaluation,
+    LogisticFit,
+    auc,
+    evaluate,
+    fit_logistic,
+    labels,
+    to_points,
+    unrounded_points,
+)
 from leadsync.tune.rules import RuleEvidence, rule_evidence
 from leadsync.tune.threshold import ThresholdCheck, best_threshold, check
+from leadsync.tune.value_points import ValuePoints, value_points
 
-#: Regularisation strengths tried (sklearn's C: smaller = stronger L2 penalty).
-C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))
 #: Share of the leads a stratified random hold-out keeps apart, and its default seed.
 HOLDOUT_SHARE = 0.25
 HOLDOUT_SEED = 7
@@ -73,42 +75,6 @@ class Split:
     description: str = ""
     #: Why the split is not the one asked for (a time hold-out with one class), or "".
     note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    """How well one config ranks a set of leads (AUC; ``None`` if one class is absent)."""
-
-    leads: int
-    converted: int
-    auc: float | None
-    score_auc: float | None
-    fit_auc: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "leads": self.leads,
-            "converted": self.converted,
-            "auc": self.auc,
-            "score_auc": self.score_auc,
-            "fit_auc": self.fit_auc,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class LogisticFit:
-    """The fitted regression: per-box and per-rule coefficients in raw feature units."""
-
-    box_coef: tuple[float, ...]
-    rule_coef: tuple[float, ...]
-    intercept: float
-    c: float
-    scaler: StandardScaler
-    model: LogisticRegression
-
-    def probabilities(self, ds: Dataset, leads: Sequence[Lead]) -> NDArray[np.float64]:
-        X = self.scaler.transform(features(leads))
-        return np.asarray(self.model.predict_proba(X)[:, 1], dtype=float)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +96,8 @@ class Suggestion:
     thresholds: tuple[ThresholdCheck, ThresholdCheck] | None = None
     #: Attribute values no box covers whose leads converted clearly better (for review).
     candidates: tuple[CandidateBox, ...] = ()
+    #: Per-value points for categorical columns the config does not score (for review).
+    value_points: tuple[ValuePoints, ...] = ()
 
     def proposal(self) -> Proposal:
         """The config edit; the threshold only when it moved."""
@@ -175,6 +143,7 @@ class Suggestion:
                 "suggested": self.thresholds[1].to_dict(),
             },
             "candidate_boxes": [c.to_dict() for c in self.candidates],
+            "value_points": [v.to_dict() for v in self.value_points],
             "auc": {
                 "current": self.current.to_dict(),
                 "suggested": self.suggested.to_dict(),
@@ -185,17 +154,6 @@ class Suggestion:
 
 def _positives(leads: Sequence[Lead]) -> int:
     return sum(bool(lead.converted) for lead in leads)
-
-
-def features(leads: Sequence[Lead]) -> NDArray[np.float64]:
-    """One row per lead: its boxes (0/1), then each rule's exposure."""
-    if not leads:
-        return np.zeros((0, 0))
-    return np.asarray([[*map(float, lead.boxes), *lead.exposure] for lead in leads], dtype=float)
-
-
-def labels(leads: Sequence[Lead]) -> NDArray[np.int_]:
-    return np.asarray([1 if lead.converted else 0 for lead in leads], dtype=int)
 
 
 def _counts(leads: Sequence[Lead]) -> tuple[int, int]:
@@ -310,62 +268,6 @@ def _check(split: Split, ds: Dataset, usable: int) -> None:
         )
 
 
-def fit_logistic(leads: Sequence[Lead], n_criteria: int) -> LogisticFit:
-    """L2 logistic regression on standardised features, C picked by cross-validated log-loss;
-    coefficients are returned per raw unit (one box checked, one unit of exposure)."""
-    X = features(leads)
-    y = labels(leads)
-    scaler = StandardScaler().fit(X)
-    folds = max(2, min(5, int(y.sum()), int(len(y) - y.sum())))
-    search = GridSearchCV(
-        LogisticRegression(max_iter=2000),
-        {"C": list(C_GRID)},
-        cv=StratifiedKFold(folds, shuffle=True, random_state=0),
-        scoring="neg_log_loss",
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        search.fit(scaler.transform(X), y)
-    model: LogisticRegression = search.best_estimator_
-    raw = model.coef_[0] / scaler.scale_
-    return LogisticFit(
-        box_coef=tuple(float(v) for v in raw[:n_criteria]),
-        rule_coef=tuple(float(v) for v in raw[n_criteria:]),
-        intercept=float(model.intercept_[0]),
-        c=float(search.best_params_["C"]),
-        scaler=scaler,
-        model=model,
-    )
-
-
-def to_points(
-    coefficients: Sequence[float], current: Sequence[float], seen: Sequence[bool] | None = None
-) -> tuple[int, ...]:
-    """Integer points: coefficients scaled so the strongest keeps the config's largest
-    magnitude (100 when the config has none), rounded half away from zero. A rule the history
-    never saw fire (``seen`` False) keeps its current points: no evidence, no change."""
-    seen = [True] * len(coefficients) if seen is None else seen
-    return tuple(round_half_up(p) for p in unrounded_points(coefficients, current, seen))
-
-
-def unrounded_points(
-    coefficients: Sequence[float], current: Sequence[float], seen: Sequence[bool]
-) -> tuple[float, ...]:
-    """The points :func:`to_points` rounds: coefficients in the config's units."""
-    strongest = max((abs(c) for c, s in zip(coefficients, seen, strict=True) if s), default=0.0)
-    top = max((abs(p) for p in current), default=0.0) or 100.0
-    return tuple(
-        c * top / strongest if s and strongest > 0 else float(p)
-        for c, p, s in zip(coefficients, current, seen, strict=True)
-    )
-
-
-def _auc(y: NDArray[np.int_], key: Sequence[float]) -> float | None:
-    if len(set(y.tolist())) < 2:
-        return None
-    return float(roc_auc_score(y, np.asarray(key, dtype=float)))
-
-
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
@@ -373,25 +275,6 @@ def _or(value: float | None, default: float) -> float:
 def current_checklist(ds: Dataset) -> Checklist:
     """The config's own checklist: every box counts, its required ones, its cut-off."""
     return Checklist((True,) * len(ds.criteria), tuple(ds.required), ds.good_fit_min)
-
-
-def evaluate(
-    ds: Dataset, leads: Sequence[Lead], points: Sequence[float], checklist: Checklist
-) -> Evaluation:
-    """AUC of the matrix ordering (good fit first, then score), of the score, and of fit."""
-    y = labels(leads)
-    scores = [ds.engagement(lead, points) for lead in leads]
-    good = [1.0 if checklist.is_good_fit(lead) else 0.0 for lead in leads]
-    span = (max(scores) - min(scores) + 1.0) if scores else 1.0
-    low = min(scores) if scores else 0.0
-    combined = [g * span + (s - low) for g, s in zip(good, scores, strict=True)]
-    return Evaluation(
-        leads=len(leads),
-        converted=int(y.sum()),
-        auc=_auc(y, combined),
-        score_auc=_auc(y, scores),
-        fit_auc=_auc(y, good),
-    )
 
 
 def suggest(
@@ -421,11 +304,12 @@ def suggest(
             ds, split.train, points, unrounded_points(fit.rule_coef, ds.points, seen)
         ),
         candidates=candidate_boxes(ds, split.train),
+        value_points=value_points(ds, split.train, split.test, points, checklist, fit.rule_coef),
         fit=fit,
         split=split,
         current=evaluate(ds, split.test, ds.points, current_checklist(ds)),
         suggested=evaluate(ds, split.test, points, checklist),
-        logistic_auc=_auc(y, fit.probabilities(ds, split.test).tolist()),
+        logistic_auc=auc(y, fit.probabilities(ds, split.test).tolist()),
         thresholds=None
         if sales_ready_threshold is None
         else (

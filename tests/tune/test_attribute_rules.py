@@ -18,7 +18,7 @@ import tomlkit
 from leadsync.config import settings_from_dict
 from leadsync.errors import ConfigError
 from leadsync.report import leads_from_csv
-from leadsync.tune import suggest
+from leadsync.tune import evaluate, split_history, suggest
 from leadsync.tune.diff import Proposal, snippet
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -159,3 +159,58 @@ def test_an_attribute_rule_mapped_as_a_count_is_a_map_error_and_a_value_no_row_h
         "rule 'Age over 60' tests 'age', which [attributes] maps to no column: it gives nobody "
         "points here" in ds.quality.notes
     ), ds.quality.notes
+
+
+def test_tune_proposes_per_value_points_for_a_column_the_config_does_not_score(
+    export: tuple[Path, Path],
+) -> None:
+    """Without origin rules, tune proposes them: Lead Add Form up, API down, each with its
+    evidence; the hold-out ranks better with them; a column with no effect (industry) and the
+    placeholder "Select..." get nothing. With the origin rules configured, nothing is
+    proposed for that column: the config already speaks of it."""
+    data, mapping = export
+    spec = settings_from_dict(_config(RULES[:2]), "leadsync.toml").model_spec()
+    found = suggest(leads_from_csv(data, mapping, spec, NOW), holdout_months=3, now=NOW)
+    assert [v.attribute for v in found.value_points] == ["lead_origin"]
+    column = found.value_points[0]
+    by_value = {rule.value: rule for rule in column.rules}
+    assert by_value["Lead Add Form"].points > 0 > by_value["API"].points, by_value
+    assert by_value["Lead Add Form"].lift_low > 1 and by_value["API"].lift_high < 1
+    assert "Select..." not in by_value
+    assert column.auc_before == found.suggested.auc
+    assert column.auc_after is not None and column.auc_before is not None
+    assert column.auc_after > column.auc_before + 0.03, column
+
+    # what it proposes loads as rules and, with the suggested points, ranks as measured
+    added = [dict(tomlkit.parse(rule.toml())["engagement"]["rules"][0]) for rule in column.rules]  # type: ignore[index]
+    rules = [{**r, "points": p} for r, p in zip(RULES[:2], found.points, strict=True)] + added
+    wider = settings_from_dict(_config(rules), "leadsync.toml").model_spec()
+    ds = leads_from_csv(data, mapping, wider, NOW)
+    test = split_history(ds, 3, now=NOW).test  # the same seeded hold-out
+    measured = evaluate(ds, test, ds.points, found.checklist).auc
+    assert measured == pytest.approx(column.auc_after, abs=1e-9)
+
+    configured = settings_from_dict(_config(), "leadsync.toml").model_spec()
+    kept = suggest(leads_from_csv(data, mapping, configured, NOW), holdout_months=3, now=NOW)
+    assert kept.value_points == ()
+
+
+def test_the_review_file_carries_the_proposed_rules_commented_and_stays_toml(
+    export: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from tests.tune.test_csv_cli import _cli
+
+    data, mapping = export
+    config = tmp_path / "leadsync.toml"
+    config.write_text(tomlkit.dumps(_config(RULES[:2])))
+    config.chmod(0o600)
+    out = tmp_path / "review.toml"
+    code, err = _cli(["--config", str(config), "tune", "--csv", str(data), "--csv-map",
+                      str(mapping), "--out", str(out)])  # fmt: skip
+    assert code == 0, err
+    text = out.read_text()
+    assert "#  per-value points for lead_origin (hold-out AUC " in text
+    assert '#  values = ["Lead Add Form"]' in text
+    parsed = tomlkit.parse(text)  # the proposals are comments: the file stays a snippet
+    names = [r["name"] for r in parsed["engagement"]["rules"]]  # type: ignore[index]
+    assert names == ["Demo request", "Balance over 1,000"]
