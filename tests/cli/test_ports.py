@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -22,11 +23,29 @@ EXIT_ADDRESS_IN_USE = 6
 
 @pytest.fixture
 def taken() -> Iterator[int]:
-    """A loopback port another process listens on (as a second service would)."""
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield holder.getsockname()[1]
+    """A loopback port another process listens on (as a second service would), whose port
+    below is free. Both lie under Linux's ephemeral range (32768-60999): a port the kernel
+    hands out (bind to 0) can have its neighbour taken at any moment by another test's
+    outgoing connection, which made the HubSpot-port case name the wrong port once in CI."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_001, 30_000)
+        with socket.socket() as below:
+            try:
+                below.bind(("127.0.0.1", port - 1))
+            except OSError:
+                continue
+        holder = socket.socket()
+        try:
+            holder.bind(("127.0.0.1", port))
+        except OSError:
+            holder.close()
+            continue
+        with holder:
+            holder.listen()
+            yield port
+        return
+    pytest.fail("no free pair of loopback ports between 20000 and 30000")
 
 
 @pytest.fixture(scope="module")
