@@ -17,9 +17,8 @@ from datetime import datetime, timedelta
 
 from leadsync.emails import FREE_MAIL_DOMAINS, email_domain
 from leadsync.engine.act import ActSettings
-from leadsync.handoff import Candidates, PersonFacts, RoutingState, route
+from leadsync.handoff import Candidates, PersonFacts, RoutingState, members_as_users, route
 from leadsync.handoff.queueing import priority_key
-from leadsync.records import CrmUser
 from leadsync.store import Store
 from leadsync.store import handoffs as ledger
 
@@ -53,9 +52,8 @@ def route_previewed(
 ) -> dict[int, Counter[str]]:
     """Day (0: the day the change is applied) -> owner -> hand-offs."""
     ordered = sorted(would, key=priority_key)
-    members = [m for pool in acting.handoff.pools for m in pool.members]
     owners = [w.facts.owner_id for w in ordered if w.facts.owner_id]
-    users = [CrmUser(id=u, name=u) for u in dict.fromkeys([*members, *owners])]
+    users = members_as_users(acting.handoff, owners)
     domains = {w.source: set[str]() for w in ordered}
     for item in ordered:
         domain = email_domain(item.email)

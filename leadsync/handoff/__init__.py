@@ -55,6 +55,7 @@ from leadsync.handoff.routing import (
     RoutingDecision,
     business_day,
     explain_routing,
+    members_as_users,
     route,
 )
 from leadsync.handoff.sla import (
@@ -114,6 +115,7 @@ __all__ = [
     "is_recycle_status",
     "local_day",
     "match_pool",
+    "members_as_users",
     "notify_mode",
     "person_facts",
     "plan_handoff",

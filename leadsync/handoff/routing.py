@@ -28,6 +28,13 @@ from leadsync.records import CrmUser
 Rule = Literal["keep_owner", "account_match", "pool", "fallback", "unrouted"]
 
 
+def members_as_users(settings: HandoffSettings, also: Iterable[str] = ()) -> list[CrmUser]:
+    """Every pool member (and each id in ``also``) as an active user named by their id: whom
+    a screen that calls no CRM, so has no user list, routes among (``preview``, ``tune``)."""
+    ids = dict.fromkeys([*(m for pool in settings.pools for m in pool.members), *also])
+    return [CrmUser(id=i, name=i) for i in ids]
+
+
 @dataclass(frozen=True, slots=True)
 class Candidates:
     """Who can own a lead: the CRM's users and queues, and account owners by email domain.

@@ -20,7 +20,14 @@ from datetime import datetime
 
 from leadsync.config.operations import HandoffSettings
 from leadsync.engine.scoring import merged_attributes
-from leadsync.handoff import Candidates, PersonFacts, RoutingState, person_facts, route
+from leadsync.handoff import (
+    Candidates,
+    PersonFacts,
+    RoutingState,
+    members_as_users,
+    person_facts,
+    route,
+)
 from leadsync.handoff.facts import Aliases
 from leadsync.records import CrmUser
 from leadsync.store.history import PersonHistory
@@ -58,11 +65,7 @@ class Router:
     ) -> Router:
         """A router over ``users`` (the CRM's list); ``None``: every pool member is an
         active user named by their id."""
-        if users is None:
-            members = dict.fromkeys(m for pool in settings.pools for m in pool.members)
-            known = [CrmUser(id=m, name=m) for m in members]
-        else:
-            known = list(users)
+        known = members_as_users(settings) if users is None else list(users)
         candidates = Candidates.of(known, never=settings.never_owners)
         return cls(settings, candidates, aliases, nurture_owner, users is not None)
 
