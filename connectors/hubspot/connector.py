@@ -25,7 +25,8 @@ from connectors.hubspot.mapping import HubSpotMapping, load_mapping
 from connectors.hubspot.pacing import Clock, Sleep
 from connectors.hubspot.plugin import CONNECTOR
 from connectors.hubspot.settings import HubSpotSettings
-from connectors.hubspot.won import WonDeals, live_contacts, with_close
+from connectors.hubspot.won import WonDeals
+from connectors.won_sales import with_won_sales, with_won_sales_now
 from leadsync.errors import BudgetExhausted, FatalSyncError
 from leadsync.records import (
     ActivityRecord,
@@ -79,52 +80,20 @@ class HubSpotConnector:
         people = pull.pull_contacts(self.client, self.mapping, since, resume, checkpoint)
         if not self.mapping.conversion.won_deal_stages:
             return people
-        return self._with_won(people, since, whole=since is None or checkpoint is not None)
-
-    def _with_won(
-        self, people: Iterator[PersonRecord], since: datetime | None, *, whole: bool
-    ) -> Iterator[PersonRecord]:
-        """``people`` converted by their first won deal where it came first, then, for an
-        incremental pull, the contacts whose won deal changed since ``since`` though they
-        did not. ``whole``: one pass over every won deal (a full or checkpointed pull:
-        nothing is held back from a checkpoint), else the deals of each 100 contacts."""
-        won = WonDeals(self.client, self.mapping.conversion.won_deal_stages)
-        seen: set[str] = set()
-        if whole:
-            closes = won.all_contacts()
-            for person in people:
-                seen.add(person.ref.external_id)
-                yield with_close(person, closes)
-        else:
-            batch: list[PersonRecord] = []
-            for person in people:
-                batch.append(person)
-                if len(batch) >= pull.BATCH_READ:
-                    yield from self._closed(won, batch, seen)
-                    batch = []
-            yield from self._closed(won, batch, seen)
-        if since is None:
-            return
-        missed = [c for c in won.changed_since(since) if c not in seen]
-        if missed:
-            yield from self.read_people([RecordRef(self.name, "contact", c) for c in missed])
-
-    @staticmethod
-    def _closed(
-        won: WonDeals, batch: Sequence[PersonRecord], seen: set[str]
-    ) -> Iterator[PersonRecord]:
-        closes = won.of_contacts(live_contacts(batch))
-        for person in batch:
-            seen.add(person.ref.external_id)
-            yield with_close(person, closes)
+        return with_won_sales(
+            people,
+            WonDeals(self.client, self.mapping.conversion.won_deal_stages),
+            since,
+            whole=since is None or checkpoint is not None,
+            reread=lambda ids: self.read_people([RecordRef(self.name, "contact", i) for i in ids]),
+        )
 
     def _won_of(self, people: list[PersonRecord]) -> list[PersonRecord]:
         """``people`` converted by their first won deal where the mapping asks."""
         stages = self.mapping.conversion.won_deal_stages
-        if not stages or not people:
+        if not stages:
             return people
-        closes = WonDeals(self.client, stages).of_contacts(live_contacts(people))
-        return [with_close(person, closes) for person in people]
+        return with_won_sales_now(people, WonDeals(self.client, stages))
 
     def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:
         """Contacts by batch read, 100 a call (no search-rate pacing): a webhook's contacts."""

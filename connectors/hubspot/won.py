@@ -25,8 +25,7 @@ change: the search of changes reads deals in won stages only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,11 +45,24 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class WonDeals:
-    """Reads which contacts are on won deals, and when the first one closed."""
+    """Reads which contacts are on won deals, and when the first one closed
+    (``connectors.won_sales.WonSales``: when a pull reads them is shared by every CRM)."""
+
+    batch = BATCH_READ
 
     def __init__(self, client: HubSpotClient, stages: Sequence[str]) -> None:
         self.client = client
         self.stages = [s.casefold() for s in stages]
+
+    def can_close(self, person: PersonRecord) -> bool:
+        """A live contact (archived ones carry no associations)."""
+        return not person.deleted and bool(person.ref.external_id)
+
+    def of_people(self, people: Sequence[PersonRecord]) -> dict[str, datetime]:
+        return self.of_contacts([p.ref.external_id for p in people if self.can_close(p)])
+
+    def all_people(self) -> dict[str, datetime]:
+        return self.all_contacts()
 
     def _close(self, deal: Mapping[str, Any]) -> datetime | None:
         props = deal.get("properties") or {}
@@ -121,15 +133,3 @@ class WonDeals:
                 for contact in deals.get(str(deal["id"]), []):
                     found[contact] = min(close, found.get(contact, close))
         return found
-
-
-def live_contacts(people: Iterable[PersonRecord]) -> list[str]:
-    return [p.ref.external_id for p in people if not p.deleted and p.ref.external_id]
-
-
-def with_close(person: PersonRecord, closes: Mapping[str, datetime]) -> PersonRecord:
-    """``person`` converted at its first won close when that is earlier than its own."""
-    close = None if person.deleted else closes.get(person.ref.external_id)
-    if close is None or (person.converted_at is not None and person.converted_at <= close):
-        return person
-    return replace(person, converted_at=close)

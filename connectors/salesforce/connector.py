@@ -33,8 +33,9 @@ from connectors.salesforce.pull import (
     to_person,
 )
 from connectors.salesforce.settings import SalesforceSettings
-from connectors.salesforce.won import WonOpportunities, live_contacts, with_close
+from connectors.salesforce.won import WonOpportunities
 from connectors.salesforce.write import Writer
+from connectors.won_sales import with_won_sales, with_won_sales_now
 from leadsync.errors import FatalSyncError
 from leadsync.records import (
     ActivityRecord,
@@ -124,48 +125,13 @@ class SalesforceConnector:
         if not self.mapping.conversion.won_opportunities:
             yield from people
             return
-        yield from self._with_won(people, since, whole=since is None or checkpoint is not None)
-
-    def _with_won(
-        self, people: Iterator[PersonRecord], since: datetime | None, *, whole: bool
-    ) -> Iterator[PersonRecord]:
-        """``people`` converted by their first won opportunity where it came first (see
-        ``won``), then, for an incremental pull, the Contacts whose won opportunity changed
-        since ``since`` though they did not. ``whole``: one pass over every won opportunity
-        (a full or checkpointed pull: nothing is held back from a checkpoint), else one
-        query per ``_IDS_PER_QUERY`` Contacts pulled."""
-        won = WonOpportunities(self.client)
-        seen: set[str] = set()
-        if whole:
-            closes: dict[str, datetime] | None = None
-            for person in people:
-                if closes is None and person.ref.object_type == "Contact":
-                    closes = won.all_contacts()  # Leads come first and need none
-                seen.add(person.ref.external_id)
-                yield with_close(person, closes or {})
-        else:
-            batch: list[PersonRecord] = []
-            for person in people:
-                batch.append(person)
-                if len(batch) >= _IDS_PER_QUERY:
-                    yield from self._closed(won, batch, seen)
-                    batch = []
-            yield from self._closed(won, batch, seen)
-        if since is None:
-            return
-        missed = [c for c in won.changed_since(since) if c not in seen]
-        if missed:
-            refs = [RecordRef(self.name, "Contact", c) for c in missed]
-            yield from self.read_people(refs)
-
-    def _closed(
-        self, won: WonOpportunities, batch: Sequence[PersonRecord], seen: set[str]
-    ) -> Iterator[PersonRecord]:
-        contacts = live_contacts(batch)
-        closes = won.of_contacts(contacts) if contacts else {}
-        for person in batch:
-            seen.add(person.ref.external_id)
-            yield with_close(person, closes)
+        yield from with_won_sales(
+            people,
+            WonOpportunities(self.client),
+            since,
+            whole=since is None or checkpoint is not None,
+            reread=lambda ids: self.read_people([RecordRef(self.name, "Contact", i) for i in ids]),
+        )
 
     def read_people(self, refs: Sequence[RecordRef]) -> list[PersonRecord]:
         """Leads and Contacts by Id (``queryAll``, so a deletion reads as one), 200 ids a
@@ -183,11 +149,9 @@ class SalesforceConnector:
 
     def _won_of(self, people: list[PersonRecord]) -> list[PersonRecord]:
         """``people`` converted by their first won opportunity where the mapping asks."""
-        contacts = live_contacts(people)
-        if not self.mapping.conversion.won_opportunities or not contacts:
+        if not self.mapping.conversion.won_opportunities:
             return people
-        closes = WonOpportunities(self.client).of_contacts(contacts)
-        return [with_close(person, closes) for person in people]
+        return with_won_sales_now(people, WonOpportunities(self.client))
 
     def _person_plan(self, sobject: str, not_by: str | None = None) -> PullPlan:
         won = self.mapping.conversion.won_opportunities

@@ -26,7 +26,6 @@ until their own record changes: the query of changes reads won opportunities onl
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 
 import structlog
@@ -62,10 +61,24 @@ def _closes(rows: Iterable[Mapping[str, object]], into: dict[str, datetime]) -> 
 
 
 class WonOpportunities:
-    """Reads which Contacts are on won opportunities, and when the first one closed."""
+    """Reads which Contacts are on won opportunities, and when the first one closed
+    (``connectors.won_sales.WonSales``: when a pull reads them is shared by every CRM)."""
+
+    batch = CONTACTS_PER_QUERY
 
     def __init__(self, client: SalesforceClient) -> None:
         self.client = client
+
+    def can_close(self, person: PersonRecord) -> bool:
+        """A live Contact: what a contact role names (a Lead's own sale is read with it)."""
+        ref = person.ref
+        return ref.object_type == "Contact" and not person.deleted and bool(ref.external_id)
+
+    def of_people(self, people: Sequence[PersonRecord]) -> dict[str, datetime]:
+        return self.of_contacts([p.ref.external_id for p in people if self.can_close(p)])
+
+    def all_people(self) -> dict[str, datetime]:
+        return self.all_contacts()
 
     def _query(self, where: Sequence[soql.Condition], into: dict[str, datetime]) -> None:
         query = soql.select(_ROLE_FIELDS, "OpportunityContactRole", [_WON, *where])
@@ -98,21 +111,3 @@ class WonOpportunities:
         self._query([changed], found)
         log.info("salesforce.won.read", contacts=len(found), scope="changed")
         return list(found)
-
-
-def live_contacts(people: Iterable[PersonRecord]) -> list[str]:
-    """Ids of the live Contacts among ``people``: the records a contact role can name."""
-    return [
-        p.ref.external_id
-        for p in people
-        if p.ref.object_type == "Contact" and not p.deleted and p.ref.external_id
-    ]
-
-
-def with_close(person: PersonRecord, closes: Mapping[str, datetime]) -> PersonRecord:
-    """``person`` converted at its first won close when that is earlier than its own."""
-    if person.ref.object_type != "Contact" or person.deleted:
-        return person
-    close = closes.get(person.ref.external_id)
-    when = earliest(person.converted_at, close)
-    return person if when == person.converted_at else replace(person, converted_at=when)
