@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
+from leadsync.store.raw_reads import raw, utc
 from leadsync.store.schema import activities, crm_records, people, scores
-from leadsync.store.scoring import PersonInputs, StoredRecord
+from leadsync.store.scoring import PersonInputs, live_records
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +62,7 @@ def inputs_between(conn: sa.Connection, low: int, high: int) -> PreviewInputs:
             ).where(people.c.id.between(low, high), people.c.active.is_(True))
         )
     }
-    records = _records_between(conn, low, high)
+    records = live_records(conn, crm_records.c.person_id.between(low, high))
     acts = _activities_between(conn, low, high)
     before = {
         row.person_id: Before(row.cell, row.score)
@@ -90,19 +89,6 @@ def inputs_between(conn: sa.Connection, low: int, high: int) -> PreviewInputs:
     return PreviewInputs(inputs, acts, before)
 
 
-def _raw(column: Any) -> Any:
-    """``column`` as the driver returns it: no per-row conversion by SQLAlchemy (the type's
-    result processing was most of the read's time at ten activities a person)."""
-    return sa.type_coerce(column, sa.String()).label(column.name)
-
-
-def _utc(value: Any) -> datetime:
-    """A stored UTC time as the driver gives it (SQLite: ISO text; PostgreSQL: naive)."""
-    if isinstance(value, str):
-        return datetime.fromisoformat(value + "+00:00")  # 5x faster than .replace(tzinfo)
-    return value.replace(tzinfo=UTC)
-
-
 #: The columns of an activity row ``inputs_between`` gives, in this order (the order of
 #: ``leadsync.model.Activity``'s fields, so the engine builds one with ``Activity(*row)``).
 ACTIVITY_ROW = (
@@ -120,7 +106,7 @@ def _activities_between(
     a = activities.c
     query = (
         sa.select(
-            a.person_id, a.uid, a.kind, _raw(a.occurred_at), a.name, a.campaign_type,
+            a.person_id, a.uid, a.kind, raw(a.occurred_at), a.name, a.campaign_type,
             a.member_status, a.url, a.early_s, a.late_s,
         )
         .where(a.person_id.between(low, high), a.deleted.is_(False))
@@ -128,41 +114,5 @@ def _activities_between(
     )  # fmt: skip
     found: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for pid, uid, kind, at, name, ctype, status, url, early, late in conn.execute(query).all():
-        found[pid].append((uid, kind, _utc(at), name, ctype, status, url, early, late))
-    return found
-
-
-def _maybe_utc(value: Any) -> datetime | None:
-    return None if value is None else _utc(value)
-
-
-def _json(value: Any) -> Any:
-    """A JSON column as the driver gives it: text on SQLite, parsed on PostgreSQL."""
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _records_between(conn: sa.Connection, low: int, high: int) -> dict[int, list[StoredRecord]]:
-    """Live records of people ``low`` to ``high``, in the order the store met them."""
-    c = crm_records.c
-    query = (
-        sa.select(
-            c.person_id, c.id, c.uid, c.source, c.object_type, c.external_id, c.email_norm,
-            _raw(c.attributes), c.owner_id, c.status, c.opted_out, c.account_id,
-            _raw(c.converted_at), _raw(c.modified_at), _raw(c.created_at),
-        )
-        .where(c.person_id.between(low, high), c.deleted.is_(False), c.merged_into.is_(None))
-        .order_by(c.id)
-    )  # fmt: skip
-    found: dict[int, list[StoredRecord]] = defaultdict(list)
-    for row in conn.execute(query).all():
-        (pid, rid, uid, source, otype, xid, email, attrs, owner, status, opted, account,
-         converted, modified, created) = row  # fmt: skip
-        found[pid].append(
-            StoredRecord(
-                id=rid, uid=uid, source=source, object_type=otype, external_id=xid,
-                email=email, attributes=_json(attrs), owner_id=owner, status=status,
-                opted_out=bool(opted), account_id=account, converted_at=_maybe_utc(converted),
-                modified_at=_utc(modified), created_at=_maybe_utc(created),
-            )
-        )  # fmt: skip
+        found[pid].append((uid, kind, utc(at), name, ctype, status, url, early, late))
     return found

@@ -14,6 +14,7 @@ from leadsync.store.bulk_insert import insert_rows
 from leadsync.store.bulk_update import update_rows
 from leadsync.store.identity import chunks, refresh_planner_stats
 from leadsync.store.members import among
+from leadsync.store.raw_reads import json_value, maybe_utc, raw, utc
 from leadsync.store.schema import (
     activities,
     crm_records,
@@ -235,6 +236,34 @@ def mark_all_dirty(conn: sa.Connection, now: datetime) -> int:
 _ACTIVITY_COLUMNS = [activities.c[f.name] for f in fields(StoredActivity)]
 
 
+def live_records(conn: sa.Connection, which: Any) -> dict[int, list[StoredRecord]]:
+    """Person id -> the person's live (undeleted, unmerged) records matching ``which`` (a
+    condition on ``crm_records``), in the order the store met them."""
+    c = crm_records.c
+    query = (
+        sa.select(
+            c.person_id, c.id, c.uid, c.source, c.object_type, c.external_id, c.email_norm,
+            raw(c.attributes), c.owner_id, c.status, c.opted_out, c.account_id,
+            raw(c.converted_at), raw(c.modified_at), raw(c.created_at),
+        )
+        .where(which, c.deleted.is_(False), c.merged_into.is_(None))
+        .order_by(c.id)
+    )  # fmt: skip
+    found: dict[int, list[StoredRecord]] = defaultdict(list)
+    for row in conn.execute(query).all():
+        (pid, rid, uid, source, otype, xid, email, attrs, owner, status, opted, account,
+         converted, modified, created) = row  # fmt: skip
+        found[pid].append(
+            StoredRecord(
+                id=rid, uid=uid, source=source, object_type=otype, external_id=xid,
+                email=email, attributes=json_value(attrs), owner_id=owner, status=status,
+                opted_out=bool(opted), account_id=account, converted_at=maybe_utc(converted),
+                modified_at=utc(modified), created_at=maybe_utc(created),
+            )
+        )  # fmt: skip
+    return found
+
+
 def load_inputs(conn: sa.Connection, person_ids: Sequence[int]) -> list[PersonInputs]:
     """Live records, counted activities and the previous result of each active person."""
     ids = list(person_ids)
@@ -247,33 +276,10 @@ def load_inputs(conn: sa.Connection, person_ids: Sequence[int]) -> list[PersonIn
             sa.select(people).where(among(conn, people.c.id, part), people.c.active.is_(True))
         ):
             heads[row.id] = row
-        for row in conn.execute(
-            sa.select(crm_records)
-            .where(
-                among(conn, crm_records.c.person_id, part),
-                crm_records.c.deleted.is_(False),
-                crm_records.c.merged_into.is_(None),
-            )
-            .order_by(crm_records.c.id)
-        ):
-            records[row.person_id].append(
-                StoredRecord(
-                    id=row.id,
-                    uid=row.uid,
-                    source=row.source,
-                    object_type=row.object_type,
-                    external_id=row.external_id,
-                    email=row.email_norm,
-                    attributes=row.attributes,
-                    owner_id=row.owner_id,
-                    status=row.status,
-                    opted_out=row.opted_out,
-                    account_id=row.account_id,
-                    converted_at=row.converted_at,
-                    modified_at=row.modified_at,
-                    created_at=row.created_at,
-                )
-            )
+        for pid, found_records in live_records(
+            conn, among(conn, crm_records.c.person_id, part)
+        ).items():
+            records[pid] += found_records
         # Selected in StoredActivity's field order and unpacked: a backfill loads ten
         # activities a person, and reading each column of a Row by name cost more than the query.
         found = conn.execute(
