@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandboxes.salesforce import SalesforceSandbox
-from tests.cli.test_cli import leadsync
+from tests.cli.test_cli import leadsync, write_config
 from tests.cli.test_cli import sandbox as sandbox  # the module's Salesforce sandbox fixture
 
 RULES = """
@@ -40,23 +40,7 @@ def _employees(lead: dict[str, object]) -> float | None:
 
 @pytest.fixture
 def config(tmp_path: Path, sandbox: SalesforceSandbox) -> Path:
-    path = tmp_path / "leadsync.toml"
-    path.write_text(
-        f"""
-[store]
-url = "sqlite:///{tmp_path / "state.db"}"
-
-[connectors.salesforce]
-instance_url = "{sandbox.url}"
-login_url = "{sandbox.url}"
-auth = "client_credentials"
-client_id = "{sandbox.client_id}"
-client_secret = "${{SF_SECRET}}"
-ca_bundle = "{sandbox.ca_file}"
-{RULES}"""
-    )
-    path.chmod(0o600)
-    return path
+    return write_config(tmp_path, sandbox, RULES)
 
 
 def test_an_attribute_rules_points_reach_the_crm_and_follow_the_field(

@@ -35,8 +35,8 @@ def sandbox() -> Iterator[SalesforceSandbox]:
         yield sb
 
 
-@pytest.fixture
-def config(tmp_path: Path, sandbox: SalesforceSandbox) -> Path:
+def write_config(tmp_path: Path, sandbox: SalesforceSandbox, extra: str = "") -> Path:
+    """A config of a SQLite store and the sandbox (secret from ``SF_SECRET``), plus ``extra``."""
     path = tmp_path / "leadsync.toml"
     path.write_text(
         f"""
@@ -50,10 +50,15 @@ auth = "client_credentials"
 client_id = "{sandbox.client_id}"
 client_secret = "${{SF_SECRET}}"
 ca_bundle = "{sandbox.ca_file}"
-"""
+{extra}"""
     )
     path.chmod(0o600)
     return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, sandbox: SalesforceSandbox) -> Path:
+    return write_config(tmp_path, sandbox)
 
 
 def test_a_bad_config_exits_non_zero_naming_file_key_and_fix(tmp_path: Path) -> None:

@@ -29,11 +29,12 @@ from leadsync.engine.preview_routing import route_previewed
 from leadsync.engine.request import CycleRequest
 from leadsync.store import Store
 from leadsync.store.lookup import matrix_counts
-from leadsync.store.schema import handoffs, metadata, scores
+from leadsync.store.schema import handoffs, scores
 from leadsync.wiring import build_engine, preview_work
 from tests.engine.memory_crm import MemoryConnector, MemoryCRM
 from tests.engine.test_act import MONDAY_10, Clock
 from tests.engine.test_act import config as act_config
+from tests.store.test_privacy import dump
 
 INDUSTRIES = ("Manufacturing", "Retail", "Software", None, "Industrial Machinery")
 COUNTRIES = ("United Kingdom", "France", "UK", None)
@@ -110,16 +111,6 @@ def store(migrated_store_url: str) -> Iterator[Store]:
     s = Store(migrated_store_url)
     yield s
     s.close()
-
-
-def dump(store: Store) -> str:
-    with store.reading() as conn:
-        return json.dumps(
-            {t.name: [dict(r._mapping) for r in conn.execute(sa.select(t))]
-             for t in metadata.sorted_tables},
-            default=str,
-            sort_keys=True,
-        )  # fmt: skip
 
 
 def cells(store: Store) -> dict[int, str]:
