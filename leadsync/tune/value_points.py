@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import tomlkit
+
 from leadsync.model import round_half_up
 from leadsync.report.dataset import Dataset, Lead
 from leadsync.report.stats import Share, share
@@ -52,7 +54,7 @@ class ValueRule:
 
     @property
     def name(self) -> str:
-        return f"{self.attribute}: {self.value}".replace('"', "'")[:60]
+        return f"{self.attribute}: {self.value}"[:60]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,12 +69,16 @@ class ValueRule:
         }
 
     def toml(self) -> str:
-        """The ``[[engagement.rules]]`` entry an admin would add for it."""
-        value = self.value.replace("\\", "\\\\").replace('"', '\\"')
-        return (
-            f'[[engagement.rules]]\nname = "{self.name}"\nattribute = "{self.attribute}"\n'
-            f'operator = "one_of"\nvalues = ["{value}"]\npoints = {self.points}'
-        )
+        """The ``[[engagement.rules]]`` entry an admin would add for it (a value holding
+        quotes, backslashes or line breaks escaped, so every line stays one line)."""
+        entry = {
+            "name": self.name,
+            "attribute": self.attribute,
+            "operator": "one_of",
+            "values": [self.value],
+            "points": self.points,
+        }
+        return tomlkit.dumps({"engagement": {"rules": [entry]}}).strip()
 
 
 @dataclass(frozen=True, slots=True)

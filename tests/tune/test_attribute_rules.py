@@ -214,3 +214,20 @@ def test_the_review_file_carries_the_proposed_rules_commented_and_stays_toml(
     parsed = tomlkit.parse(text)  # the proposals are comments: the file stays a snippet
     names = [r["name"] for r in parsed["engagement"]["rules"]]  # type: ignore[index]
     assert names == ["Demo request", "Balance over 1,000"]
+
+
+def test_a_proposed_value_with_quotes_or_a_line_break_stays_one_commented_entry() -> None:
+    """A CRM value may hold quotes, a backslash or a line break: the proposed rule's entry
+    escapes them, so the review file's commented lines stay comments and read back."""
+    from leadsync.cli.tune_view import value_points_header
+    from leadsync.report.stats import share
+    from leadsync.tune.value_points import ValuePoints, ValueRule
+
+    odd = 'Lead "Add"\nForm \\ x'
+    rule = ValueRule("lead_origin", odd, 15, share(30, 60), share(10, 60), 3.0, 1.8, 5.0)
+    found = type("Found", (), {"value_points": (ValuePoints("lead_origin", (rule,), 0.6, 0.7),)})
+    lines = value_points_header(found)  # type: ignore[arg-type]
+    text = "\n".join(f"#{line}" for line in lines)
+    assert tomlkit.parse(text) == {}  # every line a comment
+    entry = "\n".join(line[1:] for line in lines[1:])
+    assert tomlkit.parse(entry)["engagement"]["rules"][0]["values"] == [odd]  # type: ignore[index]
