@@ -11,16 +11,18 @@ What it costs:
 contacts read by id or address,     v4 association batch read contact -> deal (1,000
 or pulled in an incremental cycle   contacts a call), then the deals by batch read (100
                                     a call; only contacts that have deals)
-incremental pull, also              one deal search a cycle (won stages, modified since
-                                    the cursor; 200 a page, the search rate limit), the
-                                    deals' contacts (1,000 deals a call), and those the
-                                    pull did not bring read by id
+incremental pull, also              one deal search a cycle (every deal modified since
+                                    the cursor, any stage; 200 a page, the search rate
+                                    limit), the deals' contacts (1,000 deals a call), and
+                                    those the pull did not bring read by id
 full pull (backfill)                one pass: the won deals by search (200 a page), and
                                     their contacts (1,000 deals a call)
 ==================================  ====================================================
 
-A deal moved out of a won stage after it was read leaves its contacts converted until they
-change: the search of changes reads deals in won stages only.
+A deal moved out of a won stage after it was read (reopened, lost) reaches the next incremental
+pull the same way: its contacts are read again, and those on no other won deal are no longer
+converted by it. A deal deleted is not seen until its contacts change or a backfill reads
+everyone: the CRM search returns no archived deal (seeing it at once needs webhooks).
 """
 
 from __future__ import annotations
@@ -70,44 +72,55 @@ class WonDeals:
             return None
         return parse_time(props.get("closedate"))
 
-    def _search(self, since: datetime) -> dict[str, datetime]:
-        """Won deals modified at or after ``since``: deal id -> close."""
-        deals: dict[str, datetime] = {}
-        for deal in search_modified_since(
-            self.client,
-            api_path="crm.deals.search_api",
-            endpoint="deals.search",
-            modified_property=_MODIFIED,
-            since=since,
-            properties=_DEAL_PROPERTIES,
-            filters=[{"propertyName": "dealstage", "operator": "IN", "values": self.stages}],
-        ):
-            close = self._close(deal)
-            if close is not None:
-                deals[str(deal["id"])] = close
-        return deals
+    def _search(self, since: datetime, *, won_only: bool) -> list[Mapping[str, Any]]:
+        """Deals modified at or after ``since``, in a won stage when ``won_only``."""
+        filters = (
+            [{"propertyName": "dealstage", "operator": "IN", "values": self.stages}]
+            if won_only
+            else []
+        )
+        return list(
+            search_modified_since(
+                self.client,
+                api_path="crm.deals.search_api",
+                endpoint="deals.search",
+                modified_property=_MODIFIED,
+                since=since,
+                properties=_DEAL_PROPERTIES,
+                filters=filters,
+            )
+        )
 
-    def _contacts_of(self, deals: Mapping[str, datetime]) -> dict[str, datetime]:
-        """Contact id -> the first close among ``deals`` it is on."""
-        found: dict[str, datetime] = {}
+    def _won(self, deals: Sequence[Mapping[str, Any]]) -> dict[str, datetime]:
+        """Deal id -> close, of the ``deals`` in a won stage."""
+        closes = {str(deal["id"]): self._close(deal) for deal in deals}
+        return {deal: close for deal, close in closes.items() if close is not None}
+
+    def _contacts_of(self, deals: Sequence[str]) -> dict[str, list[str]]:
+        """Contact id -> which of ``deals`` it is on."""
         # ``associated`` keys by the target object: here the contact, with its deals.
-        for contact, deal_ids in associated(self.client, "contacts", list(deals), "deals").items():
-            for deal in deal_ids:
-                close = deals[deal]
-                found[contact] = min(close, found.get(contact, close))
-        return found
+        return associated(self.client, "contacts", list(deals), "deals")
 
     def all_contacts(self) -> dict[str, datetime]:
         """Every contact on a won deal: one pass (a full pull's)."""
-        found = self._contacts_of(self._search(_EPOCH)) if self.stages else {}
+        found: dict[str, datetime] = {}
+        if self.stages:
+            closes = self._won(self._search(_EPOCH, won_only=True))
+            for contact, deals in self._contacts_of(list(closes)).items():
+                found[contact] = min(closes[deal] for deal in deals)
         log.info("hubspot.won.read", contacts=len(found), scope="all")
         return found
 
     def changed_since(self, since: datetime) -> list[str]:
-        """Contacts on a won deal modified at or after ``since``."""
-        found = self._contacts_of(self._search(since)) if self.stages else {}
+        """Contacts on a deal modified at or after ``since``, in any stage: a deal won since
+        the last cycle, and one moved out of a won stage, whose contacts must be read again
+        to lose the conversion it gave them."""
+        found: list[str] = []
+        if self.stages:
+            deals = [str(deal["id"]) for deal in self._search(since, won_only=False)]
+            found = list(self._contacts_of(deals))
         log.info("hubspot.won.read", contacts=len(found), scope="changed")
-        return list(found)
+        return found
 
     def of_contacts(self, contact_ids: Sequence[str]) -> dict[str, datetime]:
         """These contacts' first won close dates (those on none are left out)."""

@@ -12,15 +12,16 @@ What it costs, in REST queries (each answers up to 2,000 rows):
 
 =====================================  ==================================================
 people read by id or address            one contact-role query per 200 Contacts
-incremental pull                        the same, per 200 Contacts pulled; plus one query
-                                        of the roles on won opportunities changed since the
-                                        cursor, and a read by id of those Contacts the pull
-                                        did not bring
+incremental pull                        the same, per 200 Contacts pulled; plus one
+                                        ``queryAll`` of the roles on opportunities changed
+                                        since the cursor (won, lost, reopened or deleted), and
+                                        a read by id of those Contacts the pull did not bring
 full pull (backfill)                    one pass over every won opportunity's contact roles
 =====================================  ==================================================
 
-An opportunity un-won after it was read (reopened, or set to lost) leaves its people converted
-until their own record changes: the query of changes reads won opportunities only.
+An opportunity un-won after it was read (reopened, set to lost, deleted, or the contact's role
+removed) reaches the next incremental pull the same way: its people are read again, and those on
+no other won opportunity are no longer converted by it.
 """
 
 from __future__ import annotations
@@ -102,12 +103,19 @@ class WonOpportunities:
         return found
 
     def changed_since(self, since: datetime) -> list[str]:
-        """Contacts on a won opportunity whose role or opportunity changed at or after
-        ``since`` (a close won since the last cycle moves the opportunity's stamp)."""
+        """Contacts on an opportunity whose role or opportunity changed at or after ``since``,
+        won or not, deleted or not (``queryAll``): a close won since the last cycle moves the
+        opportunity's stamp, and so does a sale reopened, lost or deleted, whose people must be
+        read again to lose the conversion it gave them."""
         changed = soql.any_of(
             soql.ge("SystemModstamp", since), soql.ge("Opportunity.SystemModstamp", since)
         )
-        found: dict[str, datetime] = {}
-        self._query([changed], found)
+        query = soql.select(("ContactId",), "OpportunityContactRole", [changed])
+        found: dict[str, None] = {}
+        for _, records in self.client.query_pages(query, include_deleted=True):
+            for record in records:
+                contact = record.get("ContactId")
+                if isinstance(contact, str) and contact:
+                    found[contact] = None
         log.info("salesforce.won.read", contacts=len(found), scope="changed")
         return list(found)

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
 #: A stored record: a sparse dict, or a read-only view of a columnar row (never mutated).
 Row = Mapping[str, Any]
+#: Children deleted with their parent, as Salesforce deletes them: (object, lookup to the parent).
+_DELETED_WITH: dict[str, tuple[tuple[str, str], ...]] = {
+    "Opportunity": (("OpportunityContactRole", "OpportunityId"),),
+    "Contact": (("OpportunityContactRole", "ContactId"),),
+}
 _RESPONDED = frozenset(
     {"Responded", "Registered", "Attended", "Downloaded", "Submitted", "Clicked", "Opened"}
 )
@@ -323,8 +328,16 @@ class OrgState:
             self._touched(object_type)
 
     def delete(self, object_type: str, record_id: str, by: str | None = None) -> None:
-        """Move a record to the recycle bin (IsDeleted = true; still visible to queryAll)."""
-        self.update(object_type, record_id, {"IsDeleted": True}, by=by)
+        """Move a record to the recycle bin (IsDeleted = true; still visible to queryAll),
+        with the children Salesforce deletes with it (an opportunity's or a contact's
+        contact roles)."""
+        with self.lock:
+            self.update(object_type, record_id, {"IsDeleted": True}, by=by)
+            parent = to18(record_id) or record_id
+            for child, link in _DELETED_WITH.get(object_type, ()):
+                for row in self.rows(child):
+                    if not row.get("IsDeleted") and to18(str(row.get(link))) == parent:
+                        self.update(child, str(row["Id"]), {"IsDeleted": True}, by=by)
 
     def merge(self, object_type: str, master_id: str, victim_id: str) -> None:
         """Merge ``victim`` into ``master``: the victim is deleted and points at its master."""

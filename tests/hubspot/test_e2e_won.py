@@ -124,6 +124,26 @@ def test_a_deal_won_later_reaches_the_next_incremental_pull(sb: HubSpotSandbox) 
     assert [p.converted_at for p in pulled] == [close]
 
 
+@pytest.mark.parametrize("stage", ["closedlost", "contractsent"], ids=["lost", "reopened"])
+def test_a_deal_un_won_reaches_the_next_incremental_pull(sb: HubSpotSandbox, stage: str) -> None:
+    """A won deal moved to another stage stamps the deal, not its contact: the next pull reads
+    the contact again and it is no longer converted (it was until its own record changed)."""
+    contact = _plain_contact(sb)
+    close = datetime.now(UTC).replace(microsecond=0) - timedelta(days=4)
+    deal = _won_deal(sb, contact, "closedwon", close)
+    connector = _connector(sb)
+    [won] = connector.read_people([RecordRef("hubspot", "contact", str(contact))])
+    assert won.converted_at == close
+    since = datetime.now(UTC) + timedelta(milliseconds=5)
+    before = [p for p in connector.pull_people(since) if p.ref.external_id == str(contact)]
+    assert [p.converted_at for p in before] in ([], [close])
+
+    sb.portal.update("deals", deal, {"dealstage": stage})
+    pulled = [p for p in connector.pull_people(since) if p.ref.external_id == str(contact)]
+    assert [p.converted_at for p in pulled] == [None]
+    assert _expected(sb)[str(contact)] is None
+
+
 def _calls(connector: HubSpotConnector) -> int:
     return connector.usage().calls
 

@@ -128,12 +128,59 @@ def test_a_won_close_reaches_the_next_incremental_pull(sb: SalesforceSandbox) ->
     org.insert("OpportunityContactRole", {"OpportunityId": opportunity, "ContactId": contact["Id"]})
     since = datetime.now(UTC) + timedelta(milliseconds=5)
     connector = _connector(sb)
-    assert [p for p in connector.pull_people(since) if p.ref.external_id == contact["Id"]] == []
+    # SOQL compares whole seconds, so a role made this second may be read again: unconverted.
+    before = [p for p in connector.pull_people(since) if p.ref.external_id == contact["Id"]]
+    assert [p.converted_at for p in before] in ([], [None])
 
     org.update("Opportunity", opportunity, {"StageName": "Closed Won", "CloseDate": close})
     assert org.raw("Contact", str(contact["Id"]))["SystemModstamp"] < since  # type: ignore[index]
     pulled = [p for p in connector.pull_people(since) if p.ref.external_id == contact["Id"]]
     assert [p.converted_at for p in pulled] == [_midnight(close)]
+
+
+def _unwin(org: object, how: str, opportunity: str, role: str) -> None:
+    if how == "lost":
+        org.update("Opportunity", opportunity, {"StageName": "Closed Lost"})  # type: ignore[attr-defined]
+    elif how == "reopened":
+        org.update("Opportunity", opportunity, {"StageName": "Negotiation/Review"})  # type: ignore[attr-defined]
+    elif how == "deleted":
+        org.delete("Opportunity", opportunity)  # type: ignore[attr-defined]
+    else:
+        org.delete("OpportunityContactRole", role)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("how", ["lost", "reopened", "deleted", "role removed"])
+def test_a_sale_un_won_reaches_the_next_incremental_pull(sb: SalesforceSandbox, how: str) -> None:
+    """A won opportunity reopened, lost, deleted, or its contact taken off it, moves the
+    opportunity's or the role's stamp, not the contact's: the next pull reads the contact
+    again and it is no longer converted (it was until its own record changed)."""
+    org = sb.org
+    contact = next(
+        c
+        for c in org.records("Contact")
+        if _expected(sb)[str(c["Id"])] is None
+        and c["Email"]
+        and not any(r["ContactId"] == c["Id"] for r in org.records("OpportunityContactRole"))
+    )
+    close = date.today() - timedelta(days=5)
+    opportunity = org.insert(
+        "Opportunity", {"Name": f"Deal {how}", "StageName": "Closed Won", "CloseDate": close}
+    )
+    role = org.insert(
+        "OpportunityContactRole", {"OpportunityId": opportunity, "ContactId": contact["Id"]}
+    )
+    connector = _connector(sb)
+    [won] = connector.read_people([RecordRef("salesforce", "Contact", str(contact["Id"]))])
+    assert won.converted_at == _midnight(close)
+    since = datetime.now(UTC) + timedelta(milliseconds=5)
+    before = [p for p in connector.pull_people(since) if p.ref.external_id == contact["Id"]]
+    assert [p.converted_at for p in before] in ([], [_midnight(close)])
+
+    _unwin(org, how, opportunity, role)
+    assert org.raw("Contact", str(contact["Id"]))["SystemModstamp"] < since  # type: ignore[index]
+    pulled = [p for p in connector.pull_people(since) if p.ref.external_id == contact["Id"]]
+    assert [p.converted_at for p in pulled] == [None]
+    assert _expected(sb)[str(contact["Id"])] is None
 
 
 def _calls(connector: SalesforceConnector) -> int:
