@@ -28,7 +28,7 @@ from leadsync.engine.moves import target_record
 from leadsync.engine.preview_routing import WouldHandOff
 from leadsync.engine.scoring import ModelScorer, Placement, merged_attributes, place
 from leadsync.handoff import person_facts
-from leadsync.model import Activity
+from leadsync.model.values import new_activity
 from leadsync.store import Store
 from leadsync.store import handoffs as ledger
 from leadsync.store.preview import inputs_between, person_id_range
@@ -85,14 +85,14 @@ def preview_slice(store: Store, work: PreviewWork, low: int, high: int) -> Previ
     """Score people ``low`` to ``high`` with the candidate model and count what it would do."""
     counts = PreviewCounts()
     with store.reading() as conn:
-        found = inputs_between(conn, low, high)
+        found = inputs_between(conn, low, high, new_activity)
         inputs, before = found.people, found.before
         ids = [person.person_id for person in inputs]
         acted = ledger.acted_state(conn, ids) if work.acting else {}
         history = ledger.histories(conn, ids, acted) if work.acting else {}
     for person in inputs:
         history_rows = found.activities.get(person.person_id, ())
-        row = place(work.scorer, person, [Activity(*a) for a in history_rows], work.now)
+        row = place(work.scorer, person, history_rows, work.now)
         was = before.get(person.person_id)
         cell_before = was.cell if was is not None else UNSCORED
         counts.people += 1

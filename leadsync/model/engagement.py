@@ -184,13 +184,14 @@ def engage(
     unreadable: list[str] = []
     has_cap = False
     resolve = rules.resolve
+    direct = rules.direct  # most kinds: one lookup, no call
     for activity in activities:
         try:
             if activity.id in seen:
                 continue
             seen.add(activity.id)
             kind = activity.kind
-            rule = resolve(activity)
+            rule = direct.get(kind) or resolve(activity)
             if rule is None and kind != "unsubscribe":
                 continue
             at = activity.occurred_at

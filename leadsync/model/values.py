@@ -194,6 +194,8 @@ _C = {f.name: Contribution.__dict__[f.name].__set__ for f in fields(Contribution
 _c_id, _c_rule, _c_kind, _c_raw, _c_points, _c_at, _c_interest = _C.values()
 _O = {f.name: CriterionOutcome.__dict__[f.name].__set__ for f in fields(CriterionOutcome)}
 _o_name, _o_attribute, _o_status, _o_required, _o_reason = _O.values()
+_A = {f.name: Activity.__dict__[f.name].__set__ for f in fields(Activity)}
+_a_id, _a_kind, _a_at, _a_name, _a_ctype, _a_status, _a_url, _a_early, _a_late = _A.values()
 
 
 def new_contribution(
@@ -214,6 +216,32 @@ def new_contribution(
     _c_points(obj, points)
     _c_at(obj, occurred_at)
     _c_interest(obj, interest)
+    return obj
+
+
+def new_activity(
+    id: str,
+    kind: str,
+    occurred_at: datetime,
+    name: str | None,
+    campaign_type: str | None,
+    member_status: str | None,
+    url: str | None,
+    early_s: int,
+    late_s: int,
+) -> Activity:
+    """``Activity(...)`` with every field given, fast (see above): a preview builds ten
+    million of them."""
+    obj: Activity = _new(Activity)
+    _a_id(obj, id)
+    _a_kind(obj, kind)
+    _a_at(obj, occurred_at)
+    _a_name(obj, name)
+    _a_ctype(obj, campaign_type)
+    _a_status(obj, member_status)
+    _a_url(obj, url)
+    _a_early(obj, early_s)
+    _a_late(obj, late_s)
     return obj
 
 
