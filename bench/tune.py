@@ -12,8 +12,9 @@ last three months of entries):
 - ``tune``: the integer points and good-fit cut-off it suggests, ranked as the matrix ranks
   (good fit first, then score);
 - reference: a plain logistic regression (scikit-learn defaults, C = 1, no cross-validation,
-  no rounding) fitted inside this benchmark on the same features (ICP boxes and per-rule
-  exposure), ranked by its probability;
+  no rounding) fitted inside this benchmark on the same features (ICP boxes, per-rule
+  exposure, and one 0/1 column per categorical value tune may give points), ranked by its
+  probability;
 - the config tune started from: ``config.example.toml``'s default engagement points and the
   test ICP (four boxes, good_fit_min = 2).
 """
@@ -41,6 +42,7 @@ from leadsync.report import leads_from_store  # noqa: E402
 from leadsync.store import Store  # noqa: E402
 from leadsync.tune import features, labels, suggest  # noqa: E402
 from leadsync.tune.synthetic import generate, write_history  # noqa: E402
+from leadsync.tune.value_points import extend, value_candidates  # noqa: E402
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 CONFIG: dict[str, Any] = {
@@ -78,11 +80,11 @@ def run(leads: int, seed: int, holdout_months: int) -> dict[str, float]:
     found = suggest(ds, holdout_months)
     tuned = time.perf_counter() - started
     split = found.split
-    reference = LogisticRegression(max_iter=2000).fit(features(split.train), labels(split.train))
-    y_test = labels(split.test)
-    reference_auc = float(
-        roc_auc_score(y_test, reference.predict_proba(features(split.test))[:, 1])
-    )
+    values = value_candidates(ds, split.train)  # the columns tune's own fit sees
+    train, test = extend(split.train, values), extend(split.test, values)
+    reference = LogisticRegression(max_iter=2000).fit(features(train), labels(train))
+    y_test = labels(test)
+    reference_auc = float(roc_auc_score(y_test, reference.predict_proba(features(test))[:, 1]))
     tuned_points_by_score = found.suggested.score_auc
     return {
         "train": len(split.train),
@@ -95,6 +97,7 @@ def run(leads: int, seed: int, holdout_months: int) -> dict[str, float]:
         "tune_lr_auc": found.logistic_auc or float("nan"),
         "reference_auc": reference_auc,
         "good_fit_min": found.good_fit_min,
+        "value_rules": sum(len(column.rules) for column in found.value_points),
         "write_s": written,
         "read_s": read,
         "tune_s": tuned,
@@ -117,8 +120,9 @@ def main() -> None:
             f"({row['test_converted']} converted); hold-out AUC: default config "
             f"{row['default_auc']:.3f} (score only {row['default_score_auc']:.3f}), tune "
             f"{row['tune_auc']:.3f} (score only {row['tune_score_auc']:.3f}, good_fit_min "
-            f"{row['good_fit_min']}), tune's own regression {row['tune_lr_auc']:.3f}, "
-            f"reference logistic regression {row['reference_auc']:.3f}; write "
+            f"{row['good_fit_min']}, {row['value_rules']} per-value rules), tune's own "
+            f"regression {row['tune_lr_auc']:.3f}, reference logistic regression "
+            f"{row['reference_auc']:.3f}; write "
             f"{row['write_s']:.1f} s, read {row['read_s']:.1f} s, tune {row['tune_s']:.1f} s"
         )
         print(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from leadsync.cli.app import app
 from leadsync.cli.options import JsonOpt
@@ -486,7 +487,10 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
     table = Table(title="Hold-out ranking quality (AUC; 0.5 = chance)")
     for column in ("config", "fit then score", "score only", "fit only"):
         table.add_column(column)
-    for name, row in (("current", found.current), ("suggested", found.suggested)):
+    rows = [("current", found.current), ("suggested", found.suggested)]
+    if found.without_values is not None:
+        rows.append(("suggested without per-value points", found.without_values))
+    for name, row in rows:
         plain_row(table, name, _auc(row.auc), _auc(row.score_auc), _auc(row.fit_auc))
     plain_row(table, "logistic regression (unrounded)", _auc(found.logistic_auc), "", "")
     console.print(table)
@@ -532,8 +536,10 @@ def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | 
         console.print(boxes)
     if found.candidates:
         extra = Table(
-            title="Candidate boxes: values no box covers whose leads converted clearly better "
-            "(add one as an [[icp.criteria]] entry if it describes your customer)"
+            title=Text(
+                "Candidate boxes: values no box covers whose leads converted clearly better "
+                "(add one as an [[icp.criteria]] entry if it describes your customer)"
+            )
         )
         for column in ("attribute", "value", "converted with it", "without it", "lift"):
             extra.add_column(column)

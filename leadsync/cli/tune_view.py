@@ -1,5 +1,5 @@
 """Pieces of ``tune``'s screen and review file: rates with their intervals, and the per-value
-points it proposes for categorical columns (``leadsync.tune.value_points``)."""
+points it adds for categorical columns (``leadsync.tune.value_points``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from leadsync.report.stats import Share
 
 if TYPE_CHECKING:
     from leadsync.tune import Suggestion
-    from leadsync.tune.value_points import ValuePoints
 
 
 def rate_text(rate: Share) -> str:
@@ -22,34 +22,36 @@ def rate_text(rate: Share) -> str:
     return f"{rate.k:,}/{rate.n:,} = {rate.rate:.1%} ({rate.low:.1%}-{rate.high:.1%})"
 
 
-def _auc_pair(column: ValuePoints) -> str:
+def _auc_line(found: Suggestion) -> str:
     def one(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
-    return f"hold-out AUC {one(column.auc_before)} -> {one(column.auc_after)} with them"
+    without = found.without_values.auc if found.without_values is not None else None
+    return f"hold-out AUC {one(without)} without them, {one(found.suggested.auc)} with them"
 
 
 def value_points_header(found: Suggestion) -> list[str]:
-    """Review-file comment lines: each column's proposed value rules, ready to uncomment."""
-    lines = []
-    for column in found.value_points:
-        lines.append(
-            f" per-value points for {column.attribute} ({_auc_pair(column)}); to add them, "
-            "uncomment:"
-        )
-        for rule in column.rules:
-            lines.extend(f" {line}" for line in rule.toml().splitlines())
-    return lines
+    """Review-file comment lines: which rules below are per-value points, and what they do."""
+    if not found.value_points:
+        return []
+    names = ", ".join(column.attribute for column in found.value_points)
+    count = sum(len(column.rules) for column in found.value_points)
+    return [
+        f" {count} per-value rules added for {names} ({_auc_line(found)}): the attribute rules "
+        "at the end of [engagement] rules; delete any you disagree with."
+    ]
 
 
 def print_value_points(found: Suggestion, console: Console) -> None:
-    """One table per categorical column with proposed value rules."""
+    """One table per categorical column given per-value points."""
     from leadsync.report.render import plain_row
 
     for column in found.value_points:
         table = Table(
-            title=f"Per-value points for {column.attribute} ({_auc_pair(column)}): add them "
-            "as attribute rules ([[engagement.rules]] with attribute and operator one_of)"
+            title=Text(
+                f"Per-value points for {column.attribute}, added to the suggestion as "
+                f"attribute rules ({_auc_line(found)}; training leads, 95 % intervals)"
+            )
         )
         for heading in ("value", "points", "converted with it", "without it", "lift"):
             table.add_column(heading)

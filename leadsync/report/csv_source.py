@@ -51,7 +51,7 @@ from leadsync.config.loading import read_toml, validate
 from leadsync.errors import ConfigError
 from leadsync.model import ModelSpec, Person, score
 from leadsync.model.reading import norm, read_texts
-from leadsync.report.dataset import DataQuality, Dataset, Lead, text_values
+from leadsync.report.dataset import DataQuality, Dataset, Lead, tested_attributes, text_values
 
 #: Cell values that mean "nobody filled this in".
 PLACEHOLDERS = frozenset(
@@ -563,4 +563,5 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
         cycle_days=0.0,
         quality=DataQuality(len(rows), skipped, columns, tuple(notes + examples)),
         measures=frozenset(mapping.measures),
+        tested=tested_attributes(spec),
     )

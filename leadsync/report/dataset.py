@@ -128,6 +128,8 @@ class Dataset:
     notes: tuple[str, ...] = field(default=())
     #: Rules read from a numeric column in units (an export's ``[measures]``), not counts.
     measures: frozenset[str] = frozenset()
+    #: Attributes the config's boxes and attribute rules test (``tested_attributes``).
+    tested: frozenset[str] = frozenset()
 
     @property
     def decided(self) -> tuple[Lead, ...]:
@@ -145,6 +147,17 @@ class Dataset:
         """The engagement score ``points`` (default: the config's) give this lead."""
         weights = self.points if points is None else points
         return sum(p * x for p, x in zip(weights, lead.exposure, strict=True))
+
+
+def tested_attributes(spec: ModelSpec) -> frozenset[str]:
+    """The attributes ``spec``'s ICP boxes and attribute rules read, with ``title`` when a
+    seniority or department is derived from it."""
+    tests = [c.definition for c in spec.criteria]
+    tests += [r.attribute_test.definition for r in spec.rules if r.attribute_test is not None]
+    read = {test.attribute for test in tests}
+    if spec.derives & {"seniority", "department"}:
+        read.add("title")
+    return frozenset(read)
 
 
 def unit_spec(spec: ModelSpec) -> ModelSpec:
@@ -289,4 +302,5 @@ def leads_from_store(
         decayed=True,
         cycle_days=cycle_days,
         window_days=window_days,
+        tested=tested_attributes(spec),
     )

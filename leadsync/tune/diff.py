@@ -17,6 +17,7 @@ from tomlkit.items import AoT, Array, Table
 from leadsync.model import CriterionDef, ModelSpec
 from leadsync.model.engagement import Rule
 from leadsync.tune.checklist import Checklist
+from leadsync.tune.value_points import ValueRule
 
 _DAY = 86_400.0
 
@@ -29,6 +30,8 @@ class Proposal:
     checklist: Checklist
     #: ``[engagement] sales_ready_threshold`` in the suggested points' units (``None``: as is).
     sales_ready_threshold: int | None = None
+    #: Attribute rules giving per-value points, appended to the rules.
+    value_rules: Sequence[ValueRule] = ()
 
 
 def rule_table(rule: Rule, points: int, window_days: float) -> dict[str, Any]:
@@ -73,14 +76,21 @@ def _attribute_rule_table(test: CriterionDef, points: int) -> dict[str, Any]:
     return entry
 
 
-def _rules_aot(spec: ModelSpec, points: Sequence[int]) -> AoT:
-    tables = []
-    for rule, value in zip(spec.rules, points, strict=True):
-        table = tomlkit.table()
-        for key, item in rule_table(rule, value, spec.window_days).items():
-            table.add(key, item)
-        tables.append(table)
+def _rules_aot(spec: ModelSpec, proposal: Proposal) -> AoT:
+    entries = [
+        rule_table(rule, value, spec.window_days)
+        for rule, value in zip(spec.rules, proposal.points, strict=True)
+    ]
+    entries += [rule.entry() for rule in proposal.value_rules]
+    tables = [_table(entry) for entry in entries]
     return tomlkit.aot() if not tables else AoT(tables)
+
+
+def _table(entry: dict[str, Any]) -> Table:
+    table = tomlkit.table()
+    for key, item in entry.items():
+        table.add(key, item)
+    return table
 
 
 def _edit_criteria(entries: Any, checklist: Checklist) -> None:
@@ -117,7 +127,7 @@ def snippet(spec: ModelSpec, proposal: Proposal, header: Sequence[str], config_t
     engagement = tomlkit.table()
     if proposal.sales_ready_threshold is not None:
         engagement.add("sales_ready_threshold", proposal.sales_ready_threshold)
-    engagement.add("rules", _rules_aot(spec, proposal.points))
+    engagement.add("rules", _rules_aot(spec, proposal))
     doc.add("engagement", engagement)
     return tomlkit.dumps(doc)
 
@@ -148,9 +158,11 @@ def suggested_text(text: str, spec: ModelSpec, proposal: Proposal) -> str:
             name = entry.get("name")
             if name in by_name:
                 entry["points"] = by_name[name]
+        for rule in proposal.value_rules:
+            rules.append(_table(rule.entry()) if isinstance(rules, AoT) else rule.entry())
     else:
         # The file relies on the built-in rules: spell them out with the new points.
-        engagement["rules"] = _rules_aot(spec, points)
+        engagement["rules"] = _rules_aot(spec, proposal)
     return tomlkit.dumps(doc)
 
 

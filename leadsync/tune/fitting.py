@@ -56,7 +56,7 @@ from leadsync.tune.regression import (
 )
 from leadsync.tune.rules import RuleEvidence, rule_evidence
 from leadsync.tune.threshold import ThresholdCheck, best_threshold, check
-from leadsync.tune.value_points import ValuePoints, value_points
+from leadsync.tune.value_points import ValuePoints, by_column, extend, value_candidates, widen
 
 #: Share of the leads a stratified random hold-out keeps apart, and its default seed.
 HOLDOUT_SHARE = 0.25
@@ -96,8 +96,11 @@ class Suggestion:
     thresholds: tuple[ThresholdCheck, ThresholdCheck] | None = None
     #: Attribute values no box covers whose leads converted clearly better (for review).
     candidates: tuple[CandidateBox, ...] = ()
-    #: Per-value points for categorical columns the config does not score (for review).
+    #: Per-value points for categorical columns the config does not score, added to the
+    #: suggestion as attribute rules (their points are not in ``points``).
     value_points: tuple[ValuePoints, ...] = ()
+    #: The suggestion on the hold-out without them (``None`` when there are none).
+    without_values: Evaluation | None = None
 
     def proposal(self) -> Proposal:
         """The config edit; the threshold only when it moved."""
@@ -105,7 +108,8 @@ class Suggestion:
             self.thresholds[1].threshold != self.thresholds[0].threshold
         )
         suggested = int(self.thresholds[1].threshold) if self.thresholds and moved else None
-        return Proposal(self.points, self.checklist, suggested)
+        added = tuple(rule for column in self.value_points for rule in column.rules)
+        return Proposal(self.points, self.checklist, suggested, added)
 
     @property
     def good_fit_min(self) -> int:
@@ -147,6 +151,9 @@ class Suggestion:
             "auc": {
                 "current": self.current.to_dict(),
                 "suggested": self.suggested.to_dict(),
+                "suggested_without_value_points": None
+                if self.without_values is None
+                else self.without_values.to_dict(),
                 "logistic_regression": self.logistic_auc,
             },
         }
@@ -268,6 +275,15 @@ def _check(split: Split, ds: Dataset, usable: int) -> None:
         )
 
 
+def _unscored(
+    candidates: Sequence[CandidateBox], values: Sequence[ValuePoints]
+) -> tuple[CandidateBox, ...]:
+    """The candidate boxes on values the suggestion does not already give points: one value
+    is fit or engagement, never both."""
+    scored = {(rule.attribute, rule.value.casefold()) for v in values for rule in v.rules}
+    return tuple(c for c in candidates if (c.attribute, c.value.casefold()) not in scored)
+
+
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
@@ -286,39 +302,49 @@ def suggest(
     now: datetime | None = None,
     sales_ready_threshold: float | None = None,
 ) -> Suggestion:
-    """Fit on the training leads, suggest points, a checklist and (given the config's
-    ``sales_ready_threshold``) a threshold; evaluate both configs on the hold-out
-    (``split_history``)."""
+    """Fit on the training leads, suggest points, per-value points for categorical columns
+    the config does not score, a checklist and (given the config's ``sales_ready_threshold``)
+    a threshold; evaluate both configs on the hold-out (``split_history``).
+
+    The value candidates (``leadsync.tune.value_points``) join the regression as rules at 0
+    points, so their points and the rules' come from one fit, in one unit; the checklist and
+    the threshold are then searched on the scores they make together."""
     split = split_history(ds, holdout_months, share=share, seed=seed, now=now)
-    fit = fit_logistic(split.train, len(ds.criteria))
-    seen = [any(lead.fired[i] for lead in split.train) for i in range(len(ds.rules))]
-    points = to_points(fit.rule_coef, ds.points, seen)
-    scores = np.asarray([ds.engagement(lead, points) for lead in split.train], dtype=float)
-    checklist = search_checklist(ds, split.train, scores, weak_boxes(ds, split.train))
+    candidates = value_candidates(ds, split.train)
+    wide, train, test = (
+        widen(ds, candidates),
+        extend(split.train, candidates),
+        extend(split.test, candidates),
+    )
+    fit = fit_logistic(train, len(ds.criteria))
+    seen = [any(lead.fired[i] for lead in train) for i in range(len(wide.rules))]
+    every = to_points(fit.rule_coef, wide.points, seen)
+    n = len(ds.rules)
+    points, values = every[:n], by_column(candidates, every[n:])
+    scores = np.asarray([wide.engagement(lead, every) for lead in train], dtype=float)
+    checklist = search_checklist(wide, train, scores, weak_boxes(ds, split.train))
     y = labels(split.test)
     return Suggestion(
         points=points,
         checklist=checklist,
         boxes=evidence(ds, split.train, fit.box_coef, checklist),
         rules=rule_evidence(
-            ds, split.train, points, unrounded_points(fit.rule_coef, ds.points, seen)
+            ds, split.train, points, unrounded_points(fit.rule_coef, wide.points, seen)[:n]
         ),
-        candidates=candidate_boxes(ds, split.train),
-        value_points=value_points(ds, split.train, split.test, points, checklist, fit.rule_coef),
+        candidates=_unscored(candidate_boxes(ds, split.train), values),
+        value_points=values,
+        without_values=evaluate(ds, split.test, points, checklist) if values else None,
         fit=fit,
         split=split,
         current=evaluate(ds, split.test, ds.points, current_checklist(ds)),
-        suggested=evaluate(ds, split.test, points, checklist),
-        logistic_auc=auc(y, fit.probabilities(ds, split.test).tolist()),
+        suggested=evaluate(wide, test, every, checklist),
+        logistic_auc=auc(y, fit.probabilities(wide, test).tolist()),
         thresholds=None
         if sales_ready_threshold is None
         else (
             check(ds, split.test, ds.points, sales_ready_threshold),
             check(
-                ds,
-                split.test,
-                points,
-                _or(best_threshold(ds, split.train, points), sales_ready_threshold),
+                wide, test, every, _or(best_threshold(wide, train, every), sales_ready_threshold)
             ),
         ),
     )

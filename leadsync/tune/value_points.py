@@ -3,14 +3,15 @@
 A column with a handful of values (how the lead came in, its plan, its region) often predicts
 conversion value by value, which one box cannot say. For each such fit attribute in the
 training leads (at most ``MOST_VALUES`` values held by ``MIN_LEADS`` leads or more), the values
-whose lift interval lies clearly above or below 1 become attribute rules, and a regression
-with them beside the config's boxes and rules gives each its points, in the units of the
-suggested points (the same coefficients-to-points scale). Each column is then checked on the
-hold-out: the suggestion's AUC, and with that column's value rules added. Like candidate boxes,
-they are shown with their evidence for the admin to add, never added on their own.
+whose lift interval lies clearly above or below 1 are candidates (``value_candidates``). The
+suggestion fits them beside the config's boxes and rules, in one regression, so their points
+are in the same units as the rules' (``leadsync.tune.fitting.suggest``); those that round to
+a point or more become attribute rules in the suggested config, each shown with its evidence
+and the hold-out AUC with and without them.
 
-A value some box or rule already picks out (the same leads, Jaccard ``SAME_LEADS``) is left
-out: the config already speaks of it.
+A column a box or an attribute rule already tests, and a value some box or rule already picks
+out (the same leads, Jaccard ``SAME_LEADS``), are left out: the config already speaks of them
+(points on a box's column would count the same fit twice, once in fit, once in the score).
 """
 
 from __future__ import annotations
@@ -21,13 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import tomlkit
-
-from leadsync.model import round_half_up
 from leadsync.report.dataset import Dataset, Lead
 from leadsync.report.stats import Share, share
-from leadsync.tune.checklist import Checklist, lift_of
-from leadsync.tune.regression import evaluate, fit_logistic, points_scale
+from leadsync.tune.checklist import lift_of
 
 #: Fewest training leads a value needs to get points.
 MIN_LEADS = 30
@@ -68,53 +65,61 @@ class ValueRule:
             "lift_high": None if math.isinf(self.lift_high) else self.lift_high,
         }
 
-    def toml(self) -> str:
-        """The ``[[engagement.rules]]`` entry an admin would add for it (a value holding
-        quotes, backslashes or line breaks escaped, so every line stays one line)."""
-        entry = {
+    def entry(self) -> dict[str, Any]:
+        """Its ``[[engagement.rules]]`` entry."""
+        return {
             "name": self.name,
             "attribute": self.attribute,
             "operator": "one_of",
             "values": [self.value],
             "points": self.points,
         }
-        return tomlkit.dumps({"engagement": {"rules": [entry]}}).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class ValueCandidate:
+    """A value whose leads converted clearly better or worse, before it has points."""
+
+    attribute: str
+    #: The value casefolded, as leads are matched on it.
+    key: str
+    #: The value as the data spells it most often.
+    shown: str
+    with_value: Share
+    without: Share
+    lift: float
+    lift_low: float
+    lift_high: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.attribute}: {self.shown}"[:60]
+
+    def with_points(self, points: int) -> ValueRule:
+        return ValueRule(self.attribute, self.shown, points, self.with_value, self.without,
+                         self.lift, self.lift_low, self.lift_high)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class ValuePoints:
-    """A column's proposed value rules and what they do to the hold-out's ranking."""
+    """A column's value rules, as the suggestion adds them."""
 
     attribute: str
     rules: tuple[ValueRule, ...]
-    #: Hold-out AUC (matrix order) of the suggestion, then with these rules added.
-    auc_before: float | None
-    auc_after: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "attribute": self.attribute,
-            "rules": [rule.to_dict() for rule in self.rules],
-            "holdout_auc": {"suggested": self.auc_before, "with_these": self.auc_after},
-        }
+        return {"attribute": self.attribute, "rules": [rule.to_dict() for rule in self.rules]}
 
 
-def value_points(
-    ds: Dataset,
-    train: Sequence[Lead],
-    test: Sequence[Lead],
-    points: Sequence[int],
-    checklist: Checklist,
-    rule_coef: Sequence[float],
-) -> tuple[ValuePoints, ...]:
-    """Per-value rules for each categorical column no box or rule covers (see the module)."""
-    scale = points_scale(rule_coef, ds.points, [any(lead.fired[i] for lead in train)
-                                                for i in range(len(ds.rules))])  # fmt: skip
+def value_candidates(ds: Dataset, train: Sequence[Lead]) -> tuple[ValueCandidate, ...]:
+    """The values of each categorical column no box or rule covers whose training leads
+    converted clearly better or worse than the rest (see the module)."""
     said = _said(ds, train)
-    before = evaluate(ds, test, points, checklist).auc
+    taken = {name.casefold() for name in ds.rules}
     found = []
     for attribute, values in _categorical(train).items():
-        chosen = []
+        if attribute in ds.tested:  # a box or rule already scores this column
+            continue
         for key, (shown, members) in values.items():
             if len(members) < MIN_LEADS or len(train) - len(members) < MIN_LEADS:
                 continue
@@ -124,29 +129,50 @@ def value_points(
             with_value = share(hits, len(members))
             without = share(_positives(train) - hits, len(train) - len(members))
             lift, low, high = lift_of(with_value, without)
-            if lift is not None and (low > 1.0 or high < 1.0):
-                chosen.append((key, shown, with_value, without, lift, low, high))
-        if not chosen or scale is None:
-            continue
-        keys = [c[0] for c in chosen]
-        wider = _with_indicators(ds, attribute, keys)
-        fit = fit_logistic(_extend(train, attribute, keys), len(ds.criteria))
-        extra = fit.rule_coef[len(ds.rules) :]
-        new_points = [round_half_up(c * scale) for c in extra]
-        rules = tuple(
-            ValueRule(attribute, shown, p, with_value, without, lift, low, high)
-            for (_, shown, with_value, without, lift, low, high), p in zip(
-                chosen, new_points, strict=True
+            if lift is None or not (low > 1.0 or high < 1.0):
+                continue
+            candidate = ValueCandidate(attribute, key, shown, with_value, without, lift, low, high)
+            if candidate.name.casefold() not in taken:  # a rule's name is its identity
+                taken.add(candidate.name.casefold())
+                found.append(candidate)
+    return tuple(found)
+
+
+def widen(ds: Dataset, candidates: Sequence[ValueCandidate]) -> Dataset:
+    """``ds`` with one rule per candidate, at 0 points (the config does not score them)."""
+    return replace(
+        ds,
+        rules=(*ds.rules, *(c.name for c in candidates)),
+        points=(*ds.points, *(0.0 for _ in candidates)),
+    )
+
+
+def extend(leads: Sequence[Lead], candidates: Sequence[ValueCandidate]) -> list[Lead]:
+    """``leads`` with each candidate's rule fired (exposure 1) for those holding its value."""
+    out = []
+    for lead in leads:
+        held = {(a, v.casefold()) for a, v in lead.values}
+        flags = tuple(1 if (c.attribute, c.key) in held else 0 for c in candidates)
+        out.append(
+            replace(
+                lead,
+                exposure=(*lead.exposure, *map(float, flags)),
+                fired=(*lead.fired, *flags),
             )
-            if p != 0
         )
-        if not rules:
-            continue
-        after = evaluate(
-            wider, _extend(test, attribute, keys), [*points, *new_points], checklist
-        ).auc
-        found.append(ValuePoints(attribute, rules, before, after))
-    found.sort(key=lambda v: -((v.auc_after or 0.0) - (v.auc_before or 0.0)))
+    return out
+
+
+def by_column(
+    candidates: Sequence[ValueCandidate], points: Sequence[int]
+) -> tuple[ValuePoints, ...]:
+    """The candidates given a point or more, as rules grouped by column (largest first)."""
+    columns: dict[str, list[ValueRule]] = defaultdict(list)
+    for candidate, value in zip(candidates, points, strict=True):
+        if value != 0:
+            columns[candidate.attribute].append(candidate.with_points(value))
+    found = [ValuePoints(attribute, tuple(rules)) for attribute, rules in columns.items()]
+    found.sort(key=lambda v: -max(abs(r.points) for r in v.rules))
     return tuple(found)
 
 
@@ -175,27 +201,6 @@ def _said(ds: Dataset, leads: Sequence[Lead]) -> list[set[int]]:
     boxes = [{n for n, lead in enumerate(leads) if lead.boxes[i]} for i in range(len(ds.criteria))]
     rules = [{n for n, lead in enumerate(leads) if lead.fired[i]} for i in range(len(ds.rules))]
     return boxes + rules
-
-
-def _extend(leads: Sequence[Lead], attribute: str, keys: Sequence[str]) -> list[Lead]:
-    """``leads`` with one 0/1 rule per value in ``keys`` appended."""
-    out = []
-    for lead in leads:
-        held = {v.casefold() for a, v in lead.values if a == attribute}
-        flags = tuple(1 if key in held else 0 for key in keys)
-        out.append(
-            replace(
-                lead,
-                exposure=(*lead.exposure, *map(float, flags)),
-                fired=(*lead.fired, *flags),
-            )
-        )
-    return out
-
-
-def _with_indicators(ds: Dataset, attribute: str, keys: Sequence[str]) -> Dataset:
-    names = tuple(f"{attribute}: {key}" for key in keys)
-    return replace(ds, rules=(*ds.rules, *names), points=(*ds.points, *(0.0 for _ in keys)))
 
 
 def _positives(leads: Sequence[Lead]) -> int:

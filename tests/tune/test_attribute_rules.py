@@ -19,7 +19,8 @@ from leadsync.config import settings_from_dict
 from leadsync.errors import ConfigError
 from leadsync.report import leads_from_csv
 from leadsync.tune import evaluate, split_history, suggest
-from leadsync.tune.diff import Proposal, snippet
+from leadsync.tune.diff import Proposal, snippet, suggested_text
+from leadsync.tune.fitting import current_checklist
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 ORIGINS = {"Lead Add Form": 1.6, "Landing Page": 0.3, "API": -0.6, "Import": 0.0}
@@ -161,41 +162,44 @@ def test_an_attribute_rule_mapped_as_a_count_is_a_map_error_and_a_value_no_row_h
     ), ds.quality.notes
 
 
-def test_tune_proposes_per_value_points_for_a_column_the_config_does_not_score(
+def test_tune_adds_per_value_points_for_a_column_the_config_does_not_score(
     export: tuple[Path, Path],
 ) -> None:
-    """Without origin rules, tune proposes them: Lead Add Form up, API down, each with its
-    evidence; the hold-out ranks better with them; a column with no effect (industry) and the
-    placeholder "Select..." get nothing. With the origin rules configured, nothing is
-    proposed for that column: the config already speaks of it."""
+    """From a naive config without origin rules, the suggestion adds them: Lead Add Form up,
+    API down, each with its evidence, fitted with the other rules in one regression; with them
+    the hold-out ranks as well as the regression itself, and clearly better than without. A
+    column with no effect (industry) and the placeholder "Select..." get nothing. The
+    suggested config file, loaded again, ranks the hold-out exactly as said. With the origin
+    rules configured, nothing is added for that column: the config already speaks of it."""
     data, mapping = export
-    spec = settings_from_dict(_config(RULES[:2]), "leadsync.toml").model_spec()
+    naive = _config(RULES[:2])
+    spec = settings_from_dict(naive, "leadsync.toml").model_spec()
     found = suggest(leads_from_csv(data, mapping, spec, NOW), holdout_months=3, now=NOW)
     assert [v.attribute for v in found.value_points] == ["lead_origin"]
-    column = found.value_points[0]
-    by_value = {rule.value: rule for rule in column.rules}
+    by_value = {rule.value: rule for rule in found.value_points[0].rules}
     assert by_value["Lead Add Form"].points > 0 > by_value["API"].points, by_value
     assert by_value["Lead Add Form"].lift_low > 1 and by_value["API"].lift_high < 1
     assert "Select..." not in by_value
-    assert column.auc_before == found.suggested.auc
-    assert column.auc_after is not None and column.auc_before is not None
-    assert column.auc_after > column.auc_before + 0.03, column
+    assert found.without_values is not None and found.without_values.auc is not None
+    assert found.suggested.auc is not None and found.logistic_auc is not None
+    assert found.suggested.auc > found.without_values.auc + 0.03, found
+    assert found.suggested.auc >= 0.95 * found.logistic_auc, (found.suggested, found.logistic_auc)
 
-    # what it proposes loads as rules and, with the suggested points, ranks as measured
-    added = [dict(tomlkit.parse(rule.toml())["engagement"]["rules"][0]) for rule in column.rules]  # type: ignore[index]
-    rules = [{**r, "points": p} for r, p in zip(RULES[:2], found.points, strict=True)] + added
-    wider = settings_from_dict(_config(rules), "leadsync.toml").model_spec()
+    # the suggested config file loads, and ranks the same hold-out exactly as measured
+    text = suggested_text(tomlkit.dumps(naive), spec, found.proposal())
+    wider = settings_from_dict(tomlkit.parse(text).unwrap(), "suggested.toml").model_spec()
+    assert [r.name for r in wider.rules][2:] == [r.name for r in found.value_points[0].rules]
     ds = leads_from_csv(data, mapping, wider, NOW)
     test = split_history(ds, 3, now=NOW).test  # the same seeded hold-out
-    measured = evaluate(ds, test, ds.points, found.checklist).auc
-    assert measured == pytest.approx(column.auc_after, abs=1e-9)
+    measured = evaluate(ds, test, ds.points, current_checklist(ds)).auc
+    assert measured == pytest.approx(found.suggested.auc, abs=1e-9)
 
     configured = settings_from_dict(_config(), "leadsync.toml").model_spec()
     kept = suggest(leads_from_csv(data, mapping, configured, NOW), holdout_months=3, now=NOW)
-    assert kept.value_points == ()
+    assert kept.value_points == () and kept.without_values is None
 
 
-def test_the_review_file_carries_the_proposed_rules_commented_and_stays_toml(
+def test_the_review_file_carries_the_added_rules_and_says_what_they_do(
     export: tuple[Path, Path], tmp_path: Path
 ) -> None:
     from tests.tune.test_csv_cli import _cli
@@ -209,25 +213,80 @@ def test_the_review_file_carries_the_proposed_rules_commented_and_stays_toml(
                       str(mapping), "--out", str(out)])  # fmt: skip
     assert code == 0, err
     text = out.read_text()
-    assert "#  per-value points for lead_origin (hold-out AUC " in text
-    assert '#  values = ["Lead Add Form"]' in text
-    parsed = tomlkit.parse(text)  # the proposals are comments: the file stays a snippet
-    names = [r["name"] for r in parsed["engagement"]["rules"]]  # type: ignore[index]
-    assert names == ["Demo request", "Balance over 1,000"]
+    assert "per-value rules added for lead_origin (hold-out AUC " in text
+    parsed = tomlkit.parse(text)
+    rules = parsed["engagement"]["rules"]  # type: ignore[index]
+    assert [r["name"] for r in rules][:2] == ["Demo request", "Balance over 1,000"]
+    added = {r["name"]: r for r in rules[2:]}
+    assert added["lead_origin: Lead Add Form"]["values"] == ["Lead Add Form"]
+    assert added["lead_origin: Lead Add Form"]["operator"] == "one_of"
 
 
-def test_a_proposed_value_with_quotes_or_a_line_break_stays_one_commented_entry() -> None:
-    """A CRM value may hold quotes, a backslash or a line break: the proposed rule's entry
-    escapes them, so the review file's commented lines stay comments and read back."""
-    from leadsync.cli.tune_view import value_points_header
+def test_an_added_value_with_quotes_or_a_line_break_reads_back_whole() -> None:
+    """A CRM value may hold quotes, a backslash or a line break: the suggested config escapes
+    it, so the file loads and the rule tests the value as the data spells it."""
     from leadsync.report.stats import share
-    from leadsync.tune.value_points import ValuePoints, ValueRule
+    from leadsync.tune.checklist import Checklist
+    from leadsync.tune.value_points import ValueRule
 
     odd = 'Lead "Add"\nForm \\ x'
     rule = ValueRule("lead_origin", odd, 15, share(30, 60), share(10, 60), 3.0, 1.8, 5.0)
-    found = type("Found", (), {"value_points": (ValuePoints("lead_origin", (rule,), 0.6, 0.7),)})
-    lines = value_points_header(found)  # type: ignore[arg-type]
-    text = "\n".join(f"#{line}" for line in lines)
-    assert tomlkit.parse(text) == {}  # every line a comment
-    entry = "\n".join(line[1:] for line in lines[1:])
-    assert tomlkit.parse(entry)["engagement"]["rules"][0]["values"] == [odd]  # type: ignore[index]
+    naive = _config(RULES[:2])
+    spec = settings_from_dict(naive, "leadsync.toml").model_spec()
+    proposal = Proposal((12, 20), Checklist((True,), (False,), 1), None, (rule,))
+    for text in (
+        snippet(spec, proposal, ["review"], tomlkit.dumps(naive)),
+        suggested_text(tomlkit.dumps(naive), spec, proposal),
+    ):
+        loaded = settings_from_dict(tomlkit.parse(text).unwrap(), "x").model_spec()
+        assert [r.points for r in loaded.rules] == [12, 20, 15]
+        test = loaded.rules[2].attribute_test
+        assert test is not None and test.definition.values == (odd,)
+
+
+def _screen(args: list[str]) -> tuple[int, str]:
+    """``leadsync`` run in this process: its exit code and what it printed."""
+    import contextlib
+    import io
+    import sys
+    from unittest.mock import patch
+
+    from leadsync.cli import main
+
+    out = io.StringIO()
+    with (
+        patch.object(sys, "argv", ["leadsync", *args]),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code, out.getvalue()
+
+
+def test_the_screen_names_the_config_tables_and_never_offers_one_value_twice(
+    export: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A table title naming ``[[icp.criteria]]`` printed as written (rich read it as markup
+    and printed "[]"); a value the suggestion gives per-value points is not also offered as a
+    candidate box (it would count twice, in fit and in score)."""
+    data, mapping = export
+    config = tmp_path / "leadsync.toml"
+    config.write_text(tomlkit.dumps(_config()))  # origin rules configured: no value points
+    config.chmod(0o600)
+    args = ["--config", str(config), "tune", "--csv", str(data), "--csv-map", str(mapping)]
+    code, screen = _screen(args)
+    assert code == 0, screen
+    assert "add one as an [[icp.criteria]] entry" in " ".join(screen.split()), screen
+
+    naive = tmp_path / "naive.toml"
+    naive.write_text(tomlkit.dumps(_config(RULES[:2])))
+    naive.chmod(0o600)
+    spec = settings_from_dict(_config(RULES[:2]), "leadsync.toml").model_spec()
+    found = suggest(leads_from_csv(data, mapping, spec, NOW), holdout_months=3, now=NOW)
+    scored = {(r.attribute, r.value) for v in found.value_points for r in v.rules}
+    assert ("lead_origin", "Lead Add Form") in scored
+    assert not {(c.attribute, c.value) for c in found.candidates} & scored

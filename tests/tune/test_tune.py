@@ -140,8 +140,15 @@ def test_cli_tune_writes_a_review_file_and_leaves_the_config(
     assert config.read_text() == before
     suggestion = tomllib.loads(out.read_text())
     assert suggestion["icp"]["good_fit_min"] in range(0, 5)
-    names = [rule["name"] for rule in suggestion["engagement"]["rules"]]
-    assert names == [rule["name"] for rule in BAD["engagement"]["rules"]]
+    rules = suggestion["engagement"]["rules"]
+    configured = [rule["name"] for rule in BAD["engagement"]["rules"]]
+    assert [rule["name"] for rule in rules][: len(configured)] == configured
+    # anything after them is a per-value rule on a column no box tests, and says so
+    added = rules[len(configured) :]
+    assert all(rule["operator"] == "one_of" and len(rule["values"]) == 1 for rule in added)
+    assert not {rule["attribute"] for rule in added} & {"industry", "title", "employees"}
+    if added:
+        assert "per-value rules added for" in out.read_text()
     assert "# +" in out.read_text() and "Hold-out AUC" in out.read_text()
     assert "Hold-out ranking quality" in run.stdout
     print(run.stdout)  # shown with -s: what an admin reads
