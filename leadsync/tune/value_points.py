@@ -38,9 +38,11 @@ SAME_LEADS = 0.8
 
 @dataclass(frozen=True, slots=True)
 class ValueRule:
-    """One value of a column, as the attribute rule ``tune`` proposes for it."""
+    """One value of a column, as the attribute rule ``tune`` suggests for it (a candidate,
+    before the fit gives it points, has 0)."""
 
     attribute: str
+    #: As the data spells it most often (leads are matched on it casefolded).
     value: str
     points: int
     with_value: Share
@@ -77,30 +79,6 @@ class ValueRule:
 
 
 @dataclass(frozen=True, slots=True)
-class ValueCandidate:
-    """A value whose leads converted clearly better or worse, before it has points."""
-
-    attribute: str
-    #: The value casefolded, as leads are matched on it.
-    key: str
-    #: The value as the data spells it most often.
-    shown: str
-    with_value: Share
-    without: Share
-    lift: float
-    lift_low: float
-    lift_high: float
-
-    @property
-    def name(self) -> str:
-        return f"{self.attribute}: {self.shown}"[:60]
-
-    def with_points(self, points: int) -> ValueRule:
-        return ValueRule(self.attribute, self.shown, points, self.with_value, self.without,
-                         self.lift, self.lift_low, self.lift_high)  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
 class ValuePoints:
     """A column's value rules, as the suggestion adds them."""
 
@@ -111,7 +89,7 @@ class ValuePoints:
         return {"attribute": self.attribute, "rules": [rule.to_dict() for rule in self.rules]}
 
 
-def value_candidates(ds: Dataset, train: Sequence[Lead]) -> tuple[ValueCandidate, ...]:
+def value_candidates(ds: Dataset, train: Sequence[Lead]) -> tuple[ValueRule, ...]:
     """The values of each categorical column no box or rule covers whose training leads
     converted clearly better or worse than the rest (see the module)."""
     said = _said(ds, train)
@@ -120,7 +98,7 @@ def value_candidates(ds: Dataset, train: Sequence[Lead]) -> tuple[ValueCandidate
     for attribute, values in _categorical(train).items():
         if attribute in ds.tested:  # a box or rule already scores this column
             continue
-        for key, (shown, members) in values.items():
+        for shown, members in values.values():
             if len(members) < MIN_LEADS or len(train) - len(members) < MIN_LEADS:
                 continue
             if any(_jaccard(members, other) >= SAME_LEADS for other in said):
@@ -131,14 +109,14 @@ def value_candidates(ds: Dataset, train: Sequence[Lead]) -> tuple[ValueCandidate
             lift, low, high = lift_of(with_value, without)
             if lift is None or not (low > 1.0 or high < 1.0):
                 continue
-            candidate = ValueCandidate(attribute, key, shown, with_value, without, lift, low, high)
+            candidate = ValueRule(attribute, shown, 0, with_value, without, lift, low, high)
             if candidate.name.casefold() not in taken:  # a rule's name is its identity
                 taken.add(candidate.name.casefold())
                 found.append(candidate)
     return tuple(found)
 
 
-def widen(ds: Dataset, candidates: Sequence[ValueCandidate]) -> Dataset:
+def widen(ds: Dataset, candidates: Sequence[ValueRule]) -> Dataset:
     """``ds`` with one rule per candidate, at 0 points (the config does not score them)."""
     return replace(
         ds,
@@ -147,12 +125,12 @@ def widen(ds: Dataset, candidates: Sequence[ValueCandidate]) -> Dataset:
     )
 
 
-def extend(leads: Sequence[Lead], candidates: Sequence[ValueCandidate]) -> list[Lead]:
+def extend(leads: Sequence[Lead], candidates: Sequence[ValueRule]) -> list[Lead]:
     """``leads`` with each candidate's rule fired (exposure 1) for those holding its value."""
     out = []
     for lead in leads:
         held = {(a, v.casefold()) for a, v in lead.values}
-        flags = tuple(1 if (c.attribute, c.key) in held else 0 for c in candidates)
+        flags = tuple(1 if (c.attribute, c.value.casefold()) in held else 0 for c in candidates)
         out.append(
             replace(
                 lead,
@@ -163,14 +141,12 @@ def extend(leads: Sequence[Lead], candidates: Sequence[ValueCandidate]) -> list[
     return out
 
 
-def by_column(
-    candidates: Sequence[ValueCandidate], points: Sequence[int]
-) -> tuple[ValuePoints, ...]:
+def by_column(candidates: Sequence[ValueRule], points: Sequence[int]) -> tuple[ValuePoints, ...]:
     """The candidates given a point or more, as rules grouped by column (largest first)."""
     columns: dict[str, list[ValueRule]] = defaultdict(list)
     for candidate, value in zip(candidates, points, strict=True):
         if value != 0:
-            columns[candidate.attribute].append(candidate.with_points(value))
+            columns[candidate.attribute].append(replace(candidate, points=value))
     found = [ValuePoints(attribute, tuple(rules)) for attribute, rules in columns.items()]
     found.sort(key=lambda v: -max(abs(r.points) for r in v.rules))
     return tuple(found)
