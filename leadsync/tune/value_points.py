@@ -34,6 +34,8 @@ MOST_VALUES = 12
 STRAY = 5
 #: A box or rule that picks out this share of the same leads (Jaccard) already says it.
 SAME_LEADS = 0.8
+#: Longest rule name the config takes.
+NAME_CHARS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +52,12 @@ class ValueRule:
     lift: float
     lift_low: float
     lift_high: float
+    #: The rule's name when ``attribute: value`` cut to 60 characters was taken.
+    label: str = ""
 
     @property
     def name(self) -> str:
-        return f"{self.attribute}: {self.value}"[:60]
+        return self.label or f"{self.attribute}: {self.value}"[:NAME_CHARS]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,9 +114,9 @@ def value_candidates(ds: Dataset, train: Sequence[Lead]) -> tuple[ValueRule, ...
             if lift is None or not (low > 1.0 or high < 1.0):
                 continue
             candidate = ValueRule(attribute, shown, 0, with_value, without, lift, low, high)
-            if candidate.name.casefold() not in taken:  # a rule's name is its identity
-                taken.add(candidate.name.casefold())
-                found.append(candidate)
+            name = _unused(candidate.name, taken)  # a rule's name is its identity
+            taken.add(name.casefold())
+            found.append(replace(candidate, label="" if name == candidate.name else name))
     return tuple(found)
 
 
@@ -150,6 +154,16 @@ def by_column(candidates: Sequence[ValueRule], points: Sequence[int]) -> tuple[V
     found = [ValuePoints(attribute, tuple(rules)) for attribute, rules in columns.items()]
     found.sort(key=lambda v: -max(abs(r.points) for r in v.rules))
     return tuple(found)
+
+
+def _unused(name: str, taken: set[str]) -> str:
+    """``name``, or ``name`` cut to make room for `` (2)``, `` (3)``... when it is taken (two
+    long values alike in their first 60 characters)."""
+    found, n = name, 2
+    while found.casefold() in taken:
+        suffix = f" ({n})"
+        found, n = name[: NAME_CHARS - len(suffix)] + suffix, n + 1
+    return found
 
 
 def _categorical(leads: Sequence[Lead]) -> dict[str, dict[str, tuple[str, set[int]]]]:

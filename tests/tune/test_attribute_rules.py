@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import tomlkit
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from leadsync.config import settings_from_dict
 from leadsync.errors import ConfigError
@@ -290,3 +292,45 @@ def test_the_screen_names_the_config_tables_and_never_offers_one_value_twice(
     scored = {(r.attribute, r.value) for v in found.value_points for r in v.rules}
     assert ("lead_origin", "Lead Add Form") in scored
     assert not {(c.attribute, c.value) for c in found.candidates} & scored
+
+
+_SPELLING = st.text(min_size=1, max_size=70).filter(lambda v: v.strip() == v and v.strip())
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(["x" * 50 + " North", "x" * 50 + " South", "other", "OTHER + more"], 3)
+@given(
+    st.lists(_SPELLING, min_size=3, max_size=5, unique_by=str.casefold),
+    st.integers(0, 10_000),
+)
+def test_any_spelling_a_crm_holds_comes_back_as_a_rule_that_loads(
+    spellings: list[str], seed: int
+) -> None:
+    """Whatever a CRM's values are spelled with (quotes, brackets, control characters, any
+    script, 60+ characters, alike in their first 60), the per-value rules the suggestion adds
+    load again as a config, each testing the value exactly as the data spells it, with no two
+    rules of one name."""
+    from leadsync.report.dataset import Dataset, Lead
+
+    rng = random.Random(seed)
+    lift = {spellings[0]: 1.8, spellings[1]: -1.5}
+    leads = []
+    for n in range(1200):
+        value = rng.choice(spellings)
+        demo = rng.choice([0, 0, 1])
+        odds = -1.0 + lift.get(value, 0.0) + 0.7 * demo
+        converted = rng.random() < 1 / (1 + math.exp(-odds))
+        leads.append(Lead(f"row {n}", None, converted, None, None, None, (), (float(demo),),
+                          (demo,), values=(("lead_source", value),)))  # fmt: skip
+    ds = Dataset("<test>", (), (), 0, ("Demo request",), (10.0,), tuple(leads), False, 0.0)
+    config = {"engagement": {"rules": [RULES[0]]}}
+    spec = settings_from_dict(config, "leadsync.toml").model_spec()
+    found = suggest(ds, holdout_months=3, now=NOW)
+    text = suggested_text(tomlkit.dumps(config), spec, found.proposal())
+    loaded = settings_from_dict(tomlkit.parse(text).unwrap(), "suggested.toml").model_spec()
+    added = [r for r in loaded.rules if r.attribute_test is not None]
+    wanted = [r for column in found.value_points for r in column.rules]
+    assert {spellings[0], spellings[1]} <= {r.value for r in wanted}, wanted  # the drivers
+    assert [r.attribute_test.definition.values for r in added] == [(r.value,) for r in wanted]  # type: ignore[union-attr]
+    assert [r.points for r in added] == [r.points for r in wanted]
+    assert len({r.name for r in loaded.rules}) == len(loaded.rules)
