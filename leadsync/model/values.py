@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 Fit = Literal["good", "poor"]
 Readiness = Literal["hand_raiser", "sales_ready", "unready", "do_not_contact"]
@@ -219,21 +219,14 @@ def new_contribution(
     return obj
 
 
-def new_activity(
-    id: str,
-    kind: str,
-    occurred_at: datetime,
-    name: str | None,
-    campaign_type: str | None,
-    member_status: str | None,
-    url: str | None,
-    early_s: int,
-    late_s: int,
-) -> Activity:
-    """``Activity(...)`` with every field given, fast (see above): a preview builds ten
-    million of them."""
+def new_activity(*fields_in_order: Any) -> Activity:
+    """``Activity(*fields_in_order)`` with all nine fields given, fast (see above): a preview
+    builds ten million of them."""
+    ident, kind, occurred_at, name, campaign_type, member_status, url, early_s, late_s = (
+        fields_in_order
+    )
     obj: Activity = _new(Activity)
-    _a_id(obj, id)
+    _a_id(obj, ident)
     _a_kind(obj, kind)
     _a_at(obj, occurred_at)
     _a_name(obj, name)
