@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from leadsync.cli.app import app
 from leadsync.cli.options import JsonOpt
 from leadsync.cli.output import console, emit_json
-from leadsync.cli.tune_view import print_value_points, rate_text, value_points_header
+from leadsync.cli.tune_view import print_impact, print_tune, review_header
 from leadsync.config import Settings, load_settings
 from leadsync.errors import ConfigError, LeadSyncError
 from leadsync.wiring import open_store
@@ -24,10 +22,7 @@ from leadsync.wiring import open_store
 # one of these commands runs, not with every ``leadsync`` command.
 if TYPE_CHECKING:
     from leadsync.report import Dataset
-    from leadsync.tune import Suggestion
-    from leadsync.tune.checklist import BoxEvidence
     from leadsync.tune.impact import Impact
-    from leadsync.tune.routing_impact import Router
 
 CycleOpt = Annotated[
     float,
@@ -283,27 +278,7 @@ def tune(
         # Too little history in the data given: the input cannot be tuned on (exit 2).
         raise ConfigError(f"{ds.origin}: {exc}") from None
     current_text = config_path.read_text(encoding="utf-8")
-    header = [
-        f" Suggested by `leadsync tune` on {now:%Y-%m-%d} from {ds.origin}.",
-        f" Hold-out AUC: current {_auc(found.current.auc)}, suggested "
-        f"{_auc(found.suggested.auc)} ({found.suggested.leads} leads).",
-        " Review, then copy into the config; nothing was changed.",
-        *(
-            [" WARNING: the suggestion ranks the hold-out worse than the current config."]
-            if (found.suggested.auc or 0.0) < (found.current.auc or 0.0)
-            else []
-        ),
-        *(f" criterion {box.name!r}: {_box_line(box)}" for box in found.boxes),
-        *(f" rule {rule.name!r}: {rule.note}" for rule in found.rules if rule.note),
-        *(
-            f" candidate box {c.attribute} = {c.value!r}: converted {rate_text(c.with_value)} "
-            f"with it, {rate_text(c.without)} without; lift {c.lift:.2f} "
-            f"({c.lift_low:.2f}-{c.lift_high:.2f}); add it as an [[icp.criteria]] entry "
-            "(operator one_of) if it describes your customer"
-            for c in found.candidates
-        ),
-        *value_points_header(found),
-    ]
+    header = review_header(found, ds, now)
     snippet_text = snippet(spec, found.proposal(), header, current_text)
     after_text = suggested_text(current_text, spec, found.proposal())
     diff_text = unified_diff(current_text, after_text, str(config_path))
@@ -326,9 +301,9 @@ def tune(
     if as_json:
         emit_json(document)
         return
-    _print_tune(found, ds, diff_text, out)
+    print_tune(found, ds, diff_text, out, console)
     if impact is not None:
-        _print_impact(impact)
+        print_impact(impact, console)
 
 
 def _impact(
@@ -383,63 +358,6 @@ def _impact(
     return impact(ds.leads, after.leads, settings.model_spec(), suggested, router, facts)
 
 
-#: Reps shown by name in the per-rep table; the rest are summed as "others".
-_REPS_SHOWN = 10
-
-
-def _print_impact(found: Impact) -> None:
-    from leadsync.report.render import plain_row
-
-    table = Table(title="Impact by month of entry (back-test cells): leads now -> as suggested")
-    cells = sorted({cell for month in found.months for cell in month.cells})
-    for column in ("month", *cells, "hand-offs"):
-        table.add_column(column)
-    for month in found.months:
-        now, then = month.handoffs
-        row = [month.month]
-        pairs = [month.cells.get(cell, (0, 0)) for cell in cells]
-        row += [f"{before} -> {after}" for before, after in pairs]
-        row.append(f"{now} -> {then}")
-        plain_row(table, *row)
-    console.print(table)
-    if found.router is not None:
-        _print_reps(found, found.router)
-
-
-def _print_reps(found: Impact, router: Router) -> None:
-    """Hand-offs per rep (rows) and month (columns, the latest first), now -> as suggested."""
-    from leadsync.report.render import plain_row
-    from leadsync.tune.routing_impact import UNROUTED, top_owners
-
-    totals: dict[str, int] = {}
-    for month in found.months:
-        for owner, (a, b) in month.owners.items():
-            totals[owner] = totals.get(owner, 0) + a + b
-    shown, more = top_owners(totals, router, _REPS_SHOWN)
-    table = Table(title="Hand-offs per rep by month of entry: now -> as suggested")
-    for column in ("rep", *(m.month for m in found.months)):
-        table.add_column(column)
-
-    def pair(month: Any, owners: set[str]) -> str:
-        a = sum(month.owners.get(o, (0, 0))[0] for o in owners)
-        b = sum(month.owners.get(o, (0, 0))[1] for o in owners)
-        return f"{a} -> {b}"
-
-    for owner in shown:
-        if owner == UNROUTED:
-            label = "nobody (no pool or fallback took it)"
-        elif owner == router.settings.fallback_owner:
-            label = f"{router.name(owner)} (fallback)"
-        else:
-            label = router.name(owner)
-        plain_row(table, label, *(pair(m, {owner}) for m in found.months))
-    if more:
-        rest = set(totals) - set(shown)
-        plain_row(table, f"others ({len(rest)} reps)", *(pair(m, rest) for m in found.months))
-    console.print(table)
-    console.print(f"per rep: {router.assumes}", markup=False)
-
-
 def _write_tables(document: dict[str, Any], folder: Path) -> list[Path]:
     from leadsync.report.render import write_csvs
 
@@ -447,130 +365,6 @@ def _write_tables(document: dict[str, Any], folder: Path) -> list[Path]:
         return write_csvs(document, folder)
     except OSError as exc:
         raise LeadSyncError(f"--tables {folder}: cannot write ({exc.strerror})") from None
-
-
-def _lift(box: BoxEvidence) -> str:
-    if box.lift is None:
-        return "n/a"
-    high = "inf" if box.lift_high == float("inf") else f"{box.lift_high:.2f}"
-    return f"{box.lift:.2f} ({box.lift_low:.2f}-{high})"
-
-
-def _box_line(box: BoxEvidence) -> str:
-    """One box's verdict with its evidence, for the review file's header."""
-    line = (
-        f"{box.verdict}; converted {rate_text(box.checked)} with it, {rate_text(box.unchecked)} "
-        f"without; lift {_lift(box)}"
-    )
-    return f"{line}; {box.note}" if box.note else line
-
-
-def _auc(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def _print_tune(found: Suggestion, ds: Dataset, diff_text: str, written: Path | None) -> None:
-    from leadsync.report.render import plain_row
-
-    split = found.split
-    train_pos = sum(bool(lead.converted) for lead in split.train)
-    test_pos = sum(bool(lead.converted) for lead in split.test)
-    if split.note:
-        console.print(f"note: {split.note}", markup=False, highlight=False)
-    console.print(split.description, markup=False, highlight=False)
-    console.print(
-        f"Trained on {len(split.train):,} leads ({train_pos:,} converted); held out "
-        f"{len(split.test):,} ({test_pos:,} converted); L2 strength C = {found.fit.c:.3g}",
-        markup=False,
-        highlight=False,
-    )
-    table = Table(title="Hold-out ranking quality (AUC; 0.5 = chance)")
-    for column in ("config", "fit then score", "score only", "fit only"):
-        table.add_column(column)
-    rows = [("current", found.current), ("suggested", found.suggested)]
-    if found.without_values is not None:
-        rows.append(("suggested without per-value points", found.without_values))
-    for name, row in rows:
-        plain_row(table, name, _auc(row.auc), _auc(row.score_auc), _auc(row.fit_auc))
-    plain_row(table, "logistic regression (unrounded)", _auc(found.logistic_auc), "", "")
-    console.print(table)
-    now, then = found.current.auc, found.suggested.auc
-    if now is not None and then is not None and then < now:
-        console.print(
-            f"warning: the suggestion ranks the hold-out worse than the current config ({then:.3f} "
-            f"against {now:.3f}): keep the current config, or gather more history",
-            markup=False,
-        )
-    rules = Table(title="Engagement points (training leads; rates with 95 % intervals)")
-    for column in (
-        "rule", "current", "suggested", "log-odds per activity", "converted when it fired",
-        "when it did not", "note",
-    ):  # fmt: skip
-        rules.add_column(column)
-    for i, rule in enumerate(found.rules):
-        plain_row(
-            rules,
-            rule.name,
-            f"{ds.points[i]:g}",
-            str(found.points[i]),
-            f"{found.fit.rule_coef[i]:+.3f}",
-            rate_text(rule.fired),
-            rate_text(rule.not_fired),
-            rule.note,
-        )
-    console.print(rules)
-    boxes = Table(title="ICP checklist (training leads; rates and lift with 95 % intervals)")
-    for column in ("box", "converted with it", "without it", "lift", "suggested"):
-        boxes.add_column(column)
-    for box in found.boxes:
-        was = "required" if box.required_now else "counts"
-        plain_row(
-            boxes,
-            box.name,
-            rate_text(box.checked),
-            rate_text(box.unchecked),
-            _lift(box),
-            f"{box.verdict} (now: {was})" + (f"; {box.note}" if box.note else ""),
-        )
-    if found.boxes:
-        console.print(boxes)
-    if found.candidates:
-        extra = Table(
-            title=Text(
-                "Candidate boxes: values no box covers whose leads converted clearly better "
-                "(add one as an [[icp.criteria]] entry if it describes your customer)"
-            )
-        )
-        for column in ("attribute", "value", "converted with it", "without it", "lift"):
-            extra.add_column(column)
-        for c in found.candidates:
-            plain_row(extra,
-                c.attribute, c.value, rate_text(c.with_value), rate_text(c.without),
-                f"{c.lift:.2f} ({c.lift_low:.2f}-{c.lift_high:.2f})",
-            )  # fmt: skip
-        console.print(extra)
-    print_value_points(found, console)
-    console.print(f"good_fit_min: current {ds.good_fit_min}, suggested {found.good_fit_min}")
-    if found.thresholds is not None:
-        ready = Table(title="Sales-ready threshold on the hold-out (rates with 95 % intervals)")
-        for column in ("config", "threshold", "sales-ready: converted", "below it: converted"):
-            ready.add_column(column)
-        for name, side in zip(("current", "suggested"), found.thresholds, strict=True):
-            plain_row(
-                ready,
-                name,
-                f"{side.threshold:g}",
-                rate_text(side.ready),
-                rate_text(side.not_ready),
-            )
-        console.print(ready)
-    console.print(diff_text or "No change to the config file.", markup=False, highlight=False)
-    if ds.quality is not None:
-        from leadsync.report.render import print_quality
-
-        print_quality(ds.quality.to_dict(), console)
-    if written is not None:
-        console.print(f"wrote {written}", markup=False)
 
 
 def _writable(out: Path) -> None:

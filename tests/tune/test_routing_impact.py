@@ -183,7 +183,7 @@ def test_routing_facts_come_from_the_store_with_numbers(history_url: str) -> Non
 
 def test_the_screen_shows_ten_reps_then_others_the_fallback_and_the_assumptions() -> None:
     from leadsync.cli.output import console
-    from leadsync.cli.report_cmds import _print_impact
+    from leadsync.cli.tune_view import print_impact
 
     members = [f"rep{i:02}" for i in range(14)]
     routing = router(
@@ -200,7 +200,7 @@ def test_the_screen_shows_ten_reps_then_others_the_fallback_and_the_assumptions(
     (month,) = found.months
     assert month.owners["queue"] == (4, 2) and month.handoffs == (40, 20)
     with console.capture() as captured:
-        _print_impact(found)
+        print_impact(found, console)
     text = captured.get()
     assert "others (4 reps)" in text and "queue (fallback)" in text and "36 -> 18" not in text
     assert "per rep: replayed through [handoff]" in text and "no CRM user list" in text
