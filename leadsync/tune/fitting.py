@@ -267,11 +267,20 @@ def _check(split: Split, ds: Dataset, usable: int) -> None:
     short = _short_side(split)
     if short is not None:
         name, positives, negatives = short
-        raise LeadSyncError(
+        counts = (
             f"not enough history to tune: the {name} leads hold {positives} converted and "
-            f"{negatives} not converted (at least {MIN_CLASS} of each needed); "
-            f"{len(ds.leads) - usable} leads are still within their sales cycle. Try another "
-            "--holdout-months or --holdout share, a shorter --sales-cycle-days, or more history"
+            f"{negatives} not converted (at least {MIN_CLASS} of each needed)"
+        )
+        if not ds.decayed and all(lead.entered_at is None for lead in ds.leads):
+            # An undated export: no months to hold out and no sales cycle to wait for.
+            raise LeadSyncError(
+                f"{counts}; {len(ds.leads):,} rows in all. Try another --holdout share, or an "
+                "export with more rows of each outcome"
+            )
+        raise LeadSyncError(
+            f"{counts}; {len(ds.leads) - usable} leads are still within their sales cycle. "
+            "Try another --holdout-months or --holdout share, a shorter --sales-cycle-days, "
+            "or more history"
         )
 
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from leadsync.config import settings_from_dict
-from leadsync.errors import ConfigError
+from leadsync.errors import ConfigError, LeadSyncError
 from leadsync.report import leads_from_csv
 from leadsync.tune import evaluate, split_history, suggest
 from leadsync.tune.diff import Proposal, snippet, suggested_text
@@ -334,3 +334,18 @@ def test_any_spelling_a_crm_holds_comes_back_as_a_rule_that_loads(
     assert [r.attribute_test.definition.values for r in added] == [(r.value,) for r in wanted]  # type: ignore[union-attr]
     assert [r.points for r in added] == [r.points for r in wanted]
     assert len({r.name for r in loaded.rules}) == len(loaded.rules)
+
+
+def test_too_few_rows_in_an_undated_export_suggests_only_what_applies(tmp_path: Path) -> None:
+    """An export without dates has no months to hold out and no sales cycle: the error names
+    the --holdout share and the rows, not --holdout-months or --sales-cycle-days."""
+    data, mapping = tmp_path / "few.csv", tmp_path / "few.toml"
+    _export(data, 12, seed=3)
+    mapping.write_text(MAPPING)
+    spec = settings_from_dict(_config(), "leadsync.toml").model_spec()
+    ds = leads_from_csv(data, mapping, spec, NOW)
+    with pytest.raises(LeadSyncError) as info:
+        suggest(ds, holdout_months=3, now=NOW)
+    message = str(info.value)
+    assert "12 rows in all. Try another --holdout share" in message, message
+    assert "--holdout-months" not in message and "--sales-cycle-days" not in message
