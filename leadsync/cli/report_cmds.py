@@ -292,6 +292,8 @@ def tune(
         document["impact"] = impact.to_dict()
     if ds.quality is not None:
         document["data_quality"] = ds.quality.to_dict()
+    if ds.notes:
+        document["config_against_data"] = list(ds.notes)
     if out is not None:
         try:
             out.write_text(review_file(snippet_text, diff_text, now), encoding="utf-8")

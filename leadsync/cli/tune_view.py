@@ -274,9 +274,10 @@ def print_tune(
             )
         console.print(ready)
     console.print(diff_text or "No change to the config file.", markup=False, highlight=False)
-    if ds.quality is not None:
-        from leadsync.report.render import print_quality
+    from leadsync.report.render import print_config_notes, print_quality
 
+    if ds.quality is not None:
         print_quality(ds.quality.to_dict(), console)
+    print_config_notes(ds.notes, console)
     if written is not None:
         console.print(f"wrote {written}", markup=False)

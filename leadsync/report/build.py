@@ -79,4 +79,6 @@ def report_document(
         )
     if ds.quality is not None:
         document["data_quality"] = ds.quality.to_dict()
+    if ds.notes:
+        document["config_against_data"] = list(ds.notes)
     return document

@@ -37,7 +37,6 @@ names a column the file lacks, or a rule the config lacks, is a ``ConfigError``.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import re
 from collections import Counter, defaultdict
@@ -50,8 +49,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadsync.config.loading import read_toml, validate
 from leadsync.errors import ConfigError
 from leadsync.model import ModelSpec, Person, score
-from leadsync.model.reading import norm, read_texts
+from leadsync.model.reading import norm
 from leadsync.report.dataset import DataQuality, Dataset, Lead, tested_attributes, text_values
+from leadsync.report.unmatched import closest, values_matching_nothing
 
 #: Cell values that mean "nobody filled this in".
 PLACEHOLDERS = frozenset(
@@ -320,41 +320,9 @@ def _case_variants(quality: _Quality, column: str, values: Sequence[str | None])
                         examples.append(f"{spelling} = {common}")
 
 
-def _values_matching_no_row(
-    spec: ModelSpec, mapping: CsvMapping, cells: dict[str, list[str | None]]
-) -> list[str]:
-    """An ICP box's or attribute rule's value no row holds ("admin" where the data says
-    "admin."): it checks nobody for it, silently. One note per such value, with the nearest
-    value the data has."""
-    notes = []
-    tests = [(criterion, "box") for criterion in spec.criteria] + [
-        (rule.attribute_test, "rule")
-        for rule in spec.rule_index.attribute_rules
-        if rule.attribute_test
-    ]
-    for criterion, what in tests:
-        definition = criterion.definition
-        column = mapping.attributes.get(definition.attribute)
-        if definition.operator not in ("one_of", "none_of") or column is None:
-            continue
-        held: set[str] = set()
-        for cell in cells.get(definition.attribute, ()):
-            texts = read_texts(cell) if cell is not None else ()
-            if isinstance(texts, tuple):
-                held.update(criterion.aliases.get(t, t) for t in texts)
-        for value in definition.values:
-            key = criterion.aliases.get(norm(value), norm(value))
-            if key not in held:
-                notes.append(
-                    f"{what} {definition.name!r}: {value!r} matches no row of column {column!r}"
-                    + _closest(key, held)
-                )
-    return notes
-
-
-def _closest(value: str, held: set[str]) -> str:
-    near = difflib.get_close_matches(value, sorted(held), n=1, cutoff=0.75)
-    return f" (the data has {near[0]!r})" if near else ""
+def _column_place(mapping: CsvMapping, attribute: str) -> str | None:
+    column = mapping.attributes.get(attribute)
+    return None if column is None else f"row of column {column!r}"
 
 
 def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetime) -> Dataset:
@@ -533,7 +501,7 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
     ]
     if not mapping.created:
         notes.append("no created column mapped: rows are taken in file order as time order")
-    notes += _values_matching_no_row(spec, mapping, attribute_cells)
+    notes += values_matching_nothing(spec, attribute_cells, lambda a: _column_place(mapping, a))
     notes += [
         f"rule {name!r} tests {test.attribute!r}, which [attributes] maps to no column: "
         "it gives nobody points here"
@@ -547,7 +515,7 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
         }
         notes += [
             f"last_activity.labels: {label!r} matches no row of column {header_name!r}"
-            + _closest(norm(label), present)
+            + closest(norm(label), present)
             for label in mapping.last_activity.labels
             if norm(label) not in present
         ]

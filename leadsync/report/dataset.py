@@ -26,6 +26,7 @@ now, from the activities before that moment; nothing later can move it into a ce
 from __future__ import annotations
 
 import sys
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from typing import Any
 from leadsync.engine.scoring import merged_attributes, to_activities
 from leadsync.model import Activity, ModelSpec, Person, score
 from leadsync.model.engagement import RuleIndex
+from leadsync.report.unmatched import attributes_held_by_nobody, values_matching_nothing
 from leadsync.store import Connection
 from leadsync.store.history import PersonHistory, histories
 
@@ -125,6 +127,8 @@ class Dataset:
     quality: DataQuality | None = None
     #: Days after entering at which the back-test reads a lead's cell (store only).
     window_days: float | None = None
+    #: What the config names that the data never holds (store only; an export says it in
+    #: ``quality``): a box value no record has, a tested attribute no record carries.
     notes: tuple[str, ...] = field(default=())
     #: Rules read from a numeric column in units (an export's ``[measures]``), not counts.
     measures: frozenset[str] = frozenset()
@@ -302,5 +306,21 @@ def leads_from_store(
         decayed=True,
         cycle_days=cycle_days,
         window_days=window_days,
+        notes=tuple(_unmatched(spec, leads)) if leads else (),
         tested=tested_attributes(spec),
+    )
+
+
+def _unmatched(spec: ModelSpec, leads: Sequence[Lead]) -> list[str]:
+    """The config's box and rule values no lead's record holds, and the tested attributes
+    none holds (``leadsync.report.unmatched``)."""
+    cells: dict[str, list[str]] = defaultdict(list)
+    for lead in leads:
+        for attribute, value in lead.values:
+            cells[attribute].append(value)
+    derived = spec.derives
+    return attributes_held_by_nobody(
+        spec, cells, "no record in the store holds it", derived
+    ) + values_matching_nothing(
+        spec, cells, lambda a: f"record's {a}" if a in cells else None, derived
     )

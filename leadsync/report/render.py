@@ -159,6 +159,15 @@ def print_report(document: Mapping[str, Any], console: Console) -> None:
         console.print(f"Not in this report: {document['not_available']}", markup=False)
     if "data_quality" in document:
         print_quality(document["data_quality"], console)
+    print_config_notes(document.get("config_against_data", ()), console)
+
+
+def print_config_notes(notes: Sequence[str], console: Console) -> None:
+    """What the config names that the store's records never hold."""
+    if notes:
+        console.print("The config against the data (each checks nobody):", markup=False)
+    for note in notes:
+        console.print(f"  {note}", markup=False, highlight=False)
 
 
 def print_quality(quality: Mapping[str, Any], console: Console) -> None:

@@ -181,3 +181,27 @@ def test_poor_fit_by_source_points_at_the_purchased_list(document: dict) -> None
     assert sum(r["leads"] for r in rows.values()) == 2500
     campaigns = {row["campaign"] for row in document["poor_fit_by_campaign"]}
     assert "(none)" in campaigns and "Spring Webinar" in campaigns
+
+
+def test_a_box_value_or_attribute_the_store_never_holds_is_said(history_url: str) -> None:
+    """Issue 23 #6 for a CRM's store as for an export: a box value no record holds
+    ("Manufacturng"), and a box on an attribute no record carries, each check nobody; the
+    report says so with the nearest value the data has. A derived attribute (seniority from
+    the title) is LeadSync's own and never reported."""
+    import copy
+
+    config = copy.deepcopy(GOOD)
+    criteria = config["icp"]["criteria"]
+    criteria[0]["values"] = ["Manufacturng", "Manufacturing"]
+    criteria.append({"name": "Sector", "attribute": "sector", "operator": "one_of",
+                     "values": ["Retail"]})  # fmt: skip
+    found = dataset(history_url, config)
+    assert list(found.notes) == [
+        "box 'Sector' tests 'sector', but no record in the store holds it: it checks nobody "
+        "(is the field mapped and spelled as the mapping names it?)",
+        "box 'Manufacturing': 'Manufacturng' matches no record's industry "
+        "(the data has 'manufacturing')",
+    ]
+    document = report_document(found, now=NOW, months=24)
+    assert document["config_against_data"] == list(found.notes)
+    assert dataset(history_url, GOOD).notes == ()
