@@ -204,6 +204,31 @@ def test_report_page_shows_the_report_document(
     assert 'id="report-data"' not in refused.text
 
 
+def test_report_page_names_a_box_value_no_record_holds(history: tuple[Store, str]) -> None:
+    """What ``leadsync report`` lists under "the config against the data" is on the page too,
+    escaped as text (a value may hold markup)."""
+    import copy
+
+    store, url = history
+    config = copy.deepcopy(GOOD)
+    config["icp"]["criteria"][0]["values"] = ["<b>Manufacturng</b>"]
+    inputs = ReportInputs(settings(config, url).model_spec(), fit_source=None)
+    app = build_app(
+        ServiceParts(
+            store=store, connectors=["salesforce"], interval=timedelta(minutes=5),
+            cycles=CycleLog(started_at=NOW), metrics=ServiceMetrics({}), access_token=None,
+            clock=lambda: NOW, report=inputs, allowed_hosts=TEST_HOSTS,
+        )
+    )  # fmt: skip
+    with TestClient(app) as client:
+        html = client.get(f"/report?months={MONTHS}", headers=HTML).text
+    assert 'id="config-against-data"' in html
+    shown = "box &#39;Manufacturing&#39;: &#39;&lt;b&gt;Manufacturng&lt;/b&gt;&#39; matches no"
+    assert shown in html
+    with TestClient(_app(*history)) as client:
+        assert 'id="config-against-data"' not in client.get("/report", headers=HTML).text
+
+
 def test_report_page_without_the_model_config_says_so(empty: tuple[Store, str]) -> None:
     with TestClient(_app(*empty, report=False)) as client:
         answer = client.get("/report", headers=HTML)
