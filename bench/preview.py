@@ -2,6 +2,7 @@
 
     python bench/preview.py --people 1000000          # builds the store once, then measures
     python bench/preview.py --people 200000 --store /tmp/p200k.db
+    python bench/preview.py --url postgresql+psycopg://postgres@127.0.0.1:5432/bench
 
 The store is made the way production makes it: one full cycle of the engine over
 ``bench/engine.py``'s generated org (``--activities-per-person`` activities each), scored with
@@ -86,6 +87,18 @@ def outputs(store: Store) -> dict[int, Any]:
         return dict(conn.execute(sa.select(scores.c.person_id, scores.c.outputs)).all())
 
 
+def populated(url: str) -> bool:
+    """Whether the store at ``url`` holds anyone (a fresh database is built first)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("people"):
+                return False
+            return bool(conn.execute(sa.text("select exists (select 1 from people)")).scalar())
+    finally:
+        engine.dispose()
+
+
 def peak_mib(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
@@ -95,14 +108,19 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--activities-per-person", type=int, default=10)
     parser.add_argument("--store", type=Path, help="SQLite file (kept; built when missing)")
+    parser.add_argument(
+        "--url",
+        help="a PostgreSQL store's URL instead (kept; built when it holds nobody), e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/bench",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-dry-run", action="store_true", help="skip the naive baseline")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     path = args.store or Path(f"/tmp/leadsync-preview-{args.people}.db")
-    url = f"sqlite:///{path}"
-    result: dict[str, Any] = {"people": args.people, "store": str(path)}
-    if not path.exists():
+    url = args.url or f"sqlite:///{path}"
+    result: dict[str, Any] = {"people": args.people, "store": args.url or str(path)}
+    if (args.url and not populated(args.url)) or (not args.url and not path.exists()):
         began = time.perf_counter()
         built = build(url, args.people, args.activities_per_person)
         result["build_seconds"] = round(time.perf_counter() - began, 1)
