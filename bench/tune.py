@@ -81,7 +81,8 @@ def run(leads: int, seed: int, holdout_months: int) -> dict[str, float]:
     tuned = time.perf_counter() - started
     split = found.split
     values = value_candidates(ds, split.train)  # the columns tune's own fit sees
-    train, test = extend(split.train, values), extend(split.test, values)
+    train = extend(split.train, values, ds.aliases)
+    test = extend(split.test, values, ds.aliases)
     reference = LogisticRegression(max_iter=2000).fit(features(train), labels(train))
     y_test = labels(test)
     reference_auc = float(roc_auc_score(y_test, reference.predict_proba(features(test))[:, 1]))

@@ -56,6 +56,9 @@ class ModelSpec:
     accounts_enabled: bool
     #: Which derived attributes some criterion reads, so scoring derives only those.
     derives: frozenset[str]
+    #: attribute -> {normalised alias: canonical value}: how boxes and attribute rules read
+    #: the attribute's values (built-ins plus the config's ``[aliases]``).
+    aliases: Mapping[str, AliasTable] = field(default_factory=dict)
     #: (title, dimension) -> label; a bounded memo, since titles repeat across people.
     title_cache: dict[tuple[str, str], str | None] = field(default_factory=dict, repr=False)
 
@@ -200,4 +203,5 @@ def build_spec(
         departments=_title_patterns(departments, "department"),
         accounts_enabled=accounts_enabled,
         derives=frozenset(attributes & {"seniority", "department", "email_domain"}),
+        aliases=tables,
     )

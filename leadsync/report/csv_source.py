@@ -47,6 +47,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadsync.config.loading import read_toml, validate
+from leadsync.config.model_settings import AttributeName
 from leadsync.errors import ConfigError
 from leadsync.model import ModelSpec, Person, score
 from leadsync.model.reading import norm
@@ -104,7 +105,8 @@ class CsvMapping(BaseModel):
     id: str | None = None
     source: str | None = None
     campaign: str | None = None
-    attributes: dict[str, str] = Field(default_factory=dict)
+    #: ICP attribute (named as the config names it: lower-case letters, digits, _) = column.
+    attributes: dict[AttributeName, str] = Field(default_factory=dict)
     activity_counts: dict[str, str] = Field(default_factory=dict)
     #: Rule -> a column of days since the lead's last such activity (negative: never).
     recency: dict[str, str] = Field(default_factory=dict)
@@ -532,4 +534,5 @@ def leads_from_csv(path: Path, mapping_path: Path, spec: ModelSpec, now: datetim
         quality=DataQuality(len(rows), skipped, columns, tuple(notes + examples)),
         measures=frozenset(mapping.measures),
         tested=tested_attributes(spec),
+        aliases=spec.aliases,
     )

@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from leadsync.errors import LeadSyncError
+from leadsync.model.reading import norm
 from leadsync.report.dataset import Dataset, Lead
 from leadsync.report.sections import period_start
 from leadsync.tune.candidates import CandidateBox, candidate_boxes
@@ -289,8 +290,8 @@ def _unscored(
 ) -> tuple[CandidateBox, ...]:
     """The candidate boxes on values the suggestion does not already give points: one value
     is fit or engagement, never both."""
-    scored = {(rule.attribute, rule.value.casefold()) for v in values for rule in v.rules}
-    return tuple(c for c in candidates if (c.attribute, c.value.casefold()) not in scored)
+    scored = {(rule.attribute, norm(rule.value)) for v in values for rule in v.rules}
+    return tuple(c for c in candidates if (c.attribute, norm(c.value)) not in scored)
 
 
 def _or(value: float | None, default: float) -> float:
@@ -322,8 +323,8 @@ def suggest(
     candidates = value_candidates(ds, split.train)
     wide, train, test = (
         widen(ds, candidates),
-        extend(split.train, candidates),
-        extend(split.test, candidates),
+        extend(split.train, candidates, ds.aliases),
+        extend(split.test, candidates, ds.aliases),
     )
     fit = fit_logistic(train, len(ds.criteria))
     seen = [any(lead.fired[i] for lead in train) for i in range(len(wide.rules))]

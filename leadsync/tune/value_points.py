@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from leadsync.model.reading import norm
 from leadsync.report.dataset import Dataset, Lead
 from leadsync.report.stats import Share, share
 from leadsync.tune.checklist import lift_of
@@ -44,7 +45,7 @@ class ValueRule:
     before the fit gives it points, has 0)."""
 
     attribute: str
-    #: As the data spells it most often (leads are matched on it casefolded).
+    #: As the data spells it most often (leads match it as the model's ``one_of`` does).
     value: str
     points: int
     with_value: Share
@@ -99,14 +100,15 @@ def value_candidates(ds: Dataset, train: Sequence[Lead]) -> tuple[ValueRule, ...
     said = _said(ds, train)
     taken = {name.casefold() for name in ds.rules}
     found = []
-    for attribute, values in _categorical(train).items():
+    for attribute, values in _categorical(train, ds.aliases).items():
         if attribute in ds.tested:  # a box or rule already scores this column
             continue
         for shown, members in values.values():
             if len(members) < MIN_LEADS or len(train) - len(members) < MIN_LEADS:
                 continue
             if any(_jaccard(members, other) >= SAME_LEADS for other in said):
-                continue
+                continue  # a box, a rule or a value taken before picks out these leads
+            said.append(members)
             hits = sum(bool(train[n].converted) for n in members)
             with_value = share(hits, len(members))
             without = share(_positives(train) - hits, len(train) - len(members))
@@ -129,12 +131,18 @@ def widen(ds: Dataset, candidates: Sequence[ValueRule]) -> Dataset:
     )
 
 
-def extend(leads: Sequence[Lead], candidates: Sequence[ValueRule]) -> list[Lead]:
-    """``leads`` with each candidate's rule fired (exposure 1) for those holding its value."""
+def extend(
+    leads: Sequence[Lead],
+    candidates: Sequence[ValueRule],
+    aliases: Mapping[str, Mapping[str, str]],
+) -> list[Lead]:
+    """``leads`` with each candidate's rule fired (exposure 1) for those holding its value
+    (read through ``aliases``, as the rule will read it)."""
     out = []
+    wanted = [(c.attribute, _key(c.value, aliases.get(c.attribute, {}))) for c in candidates]
     for lead in leads:
-        held = {(a, v.casefold()) for a, v in lead.values}
-        flags = tuple(1 if (c.attribute, c.value.casefold()) in held else 0 for c in candidates)
+        held = {(a, key) for a, v in lead.values for key, _ in _parts(v, aliases.get(a, {}))}
+        flags = tuple(1 if w in held else 0 for w in wanted)
         out.append(
             replace(
                 lead,
@@ -166,16 +174,18 @@ def _unused(name: str, taken: set[str]) -> str:
     return found
 
 
-def _categorical(leads: Sequence[Lead]) -> dict[str, dict[str, tuple[str, set[int]]]]:
-    """attribute -> value (casefolded) -> (as shown, the leads holding it), for the columns
+def _categorical(
+    leads: Sequence[Lead], aliases: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, tuple[str, set[int]]]]:
+    """attribute -> value key (``_parts``) -> (as shown, the leads holding it), for the columns
     with at most ``MOST_VALUES`` values (strays aside)."""
     holders: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
     shown: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for n, lead in enumerate(leads):
         for attribute, value in lead.values:
-            key = value.casefold()
-            holders[attribute][key].add(n)
-            shown[(attribute, key)][value] += 1
+            for key, spelled in _parts(value, aliases.get(attribute, {})):
+                holders[attribute][key].add(n)
+                shown[(attribute, key)][spelled] += 1
     columns = {}
     for attribute, values in holders.items():
         kept = {k: m for k, m in values.items() if len(m) >= STRAY}
@@ -184,6 +194,20 @@ def _categorical(leads: Sequence[Lead]) -> dict[str, dict[str, tuple[str, set[in
                 k: (shown[(attribute, k)].most_common(1)[0][0], m) for k, m in kept.items()
             }
     return columns
+
+
+def _parts(value: str, aliases: Mapping[str, str]) -> list[tuple[str, str]]:
+    """``(key, as spelled)`` of each value a cell holds, read as the model's ``one_of`` reads
+    it (``leadsync.model.reading.read_texts``, then the attribute's aliases): a multi-select
+    "A;B" holds A and B, keys ignore case, width and spacing, and "UK" is "United Kingdom"
+    when aliases say so; so a rule on a key fires for exactly its leads."""
+    parts = value.split(";") if ";" in value else [value]
+    return [(_key(part, aliases), part.strip()) for part in parts if norm(part)]
+
+
+def _key(value: str, aliases: Mapping[str, str]) -> str:
+    key = norm(value)
+    return aliases.get(key, key)
 
 
 def _said(ds: Dataset, leads: Sequence[Lead]) -> list[set[int]]:
