@@ -35,7 +35,12 @@ from typing import Any
 from leadsync.engine.scoring import merged_attributes, to_activities
 from leadsync.model import Activity, ModelSpec, Person, score
 from leadsync.model.engagement import RuleIndex
-from leadsync.report.unmatched import attributes_held_by_nobody, values_matching_nothing
+from leadsync.model.reading import read_texts
+from leadsync.report.unmatched import (
+    attributes_held_by_nobody,
+    value_tested,
+    values_matching_nothing,
+)
 from leadsync.store import Connection
 from leadsync.store.history import PersonHistory, histories
 
@@ -134,6 +139,8 @@ class Dataset:
     measures: frozenset[str] = frozenset()
     #: Attributes the config's boxes and attribute rules test (``tested_attributes``).
     tested: frozenset[str] = frozenset()
+    #: attribute -> {normalised alias: canonical value}, as the config reads values.
+    aliases: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def decided(self) -> tuple[Lead, ...]:
@@ -291,10 +298,14 @@ def leads_from_store(
         spec, fit_source, timedelta(days=cycle_days), timedelta(days=window_days), now
     )
     leads: list[Lead] = []
+    watched = value_tested(spec, spec.derives)
+    held: dict[str, set[str]] = defaultdict(set)
     for history in histories(conn, stages):
         lead = lead_of(history, reading)
         if lead is not None:
             leads.append(lead)
+            if watched:
+                _hold(held, merged_attributes(history.inputs.records, fit_source), watched)
     return Dataset(
         origin=origin,
         criteria=tuple(c.name for c in spec.criteria),
@@ -306,21 +317,27 @@ def leads_from_store(
         decayed=True,
         cycle_days=cycle_days,
         window_days=window_days,
-        notes=tuple(_unmatched(spec, leads)) if leads else (),
+        notes=tuple(_unmatched(spec, held)) if leads else (),
         tested=tested_attributes(spec),
+        aliases=spec.aliases,
     )
 
 
-def _unmatched(spec: ModelSpec, leads: Sequence[Lead]) -> list[str]:
-    """The config's box and rule values no lead's record holds, and the tested attributes
-    none holds (``leadsync.report.unmatched``)."""
-    cells: dict[str, list[str]] = defaultdict(list)
-    for lead in leads:
-        for attribute, value in lead.values:
-            cells[attribute].append(value)
+def _unmatched(spec: ModelSpec, held: Mapping[str, set[str]]) -> list[str]:
+    """The config's box and rule values no record holds, and the tested attributes none
+    holds (``leadsync.report.unmatched``); ``held``: attribute -> the texts records hold."""
     derived = spec.derives
     return attributes_held_by_nobody(
-        spec, cells, "no record in the store holds it", derived
+        spec, held, "no record in the store holds it", derived
     ) + values_matching_nothing(
-        spec, cells, lambda a: f"record's {a}" if a in cells else None, derived
+        spec, held, lambda a: f"record's {a}" if held.get(a) else None, derived
     )
+
+
+def _hold(held: dict[str, set[str]], attributes: Mapping[str, Any], watched: Iterable[str]) -> None:
+    """Add the texts ``attributes`` hold for the ``watched`` attributes to ``held`` (any
+    type: a number, a flag, a multi-select list, a long text all count)."""
+    for name in watched:
+        texts = read_texts(attributes.get(name))
+        if isinstance(texts, tuple):
+            held[name].update(texts)

@@ -23,12 +23,12 @@ Place = Callable[[str], str | None]
 
 def values_matching_nothing(
     spec: ModelSpec,
-    cells: Mapping[str, Iterable[str | None]],
+    cells: Mapping[str, Iterable[object]],
     place: Place,
     derived: frozenset[str] = frozenset(),
 ) -> list[str]:
     """One note per box or attribute-rule value no cell of its attribute holds (``cells``:
-    attribute -> the data's raw texts), with the nearest value the data has."""
+    attribute -> the data's raw values, of any type), with the nearest value the data has."""
     notes = []
     for criterion, what in _tests(spec, derived):
         definition = criterion.definition
@@ -47,7 +47,7 @@ def values_matching_nothing(
 
 def attributes_held_by_nobody(
     spec: ModelSpec,
-    cells: Mapping[str, Iterable[str | None]],
+    cells: Mapping[str, Iterable[object]],
     what_holds: str,
     derived: frozenset[str] = frozenset(),
 ) -> list[str]:
@@ -62,6 +62,11 @@ def attributes_held_by_nobody(
                 "it checks nobody (is the field mapped and spelled as the mapping names it?)"
             )
     return notes
+
+
+def value_tested(spec: ModelSpec, derived: frozenset[str] = frozenset()) -> frozenset[str]:
+    """The attributes whose values some box or attribute rule names."""
+    return frozenset(criterion.definition.attribute for criterion, _ in _tests(spec, derived))
 
 
 def closest(value: str, held: set[str]) -> str:
@@ -85,7 +90,7 @@ def _tests(spec: ModelSpec, derived: frozenset[str]) -> list[tuple[Criterion, st
     ]
 
 
-def _held(criterion: Criterion, cells: Iterable[str | None]) -> set[str]:
+def _held(criterion: Criterion, cells: Iterable[object]) -> set[str]:
     held: set[str] = set()
     for cell in cells:
         texts = read_texts(cell) if cell is not None else ()

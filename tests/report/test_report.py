@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import timedelta
 
 import pytest
@@ -205,3 +205,33 @@ def test_a_box_value_or_attribute_the_store_never_holds_is_said(history_url: str
     document = report_document(found, now=NOW, months=24)
     assert document["config_against_data"] == list(found.notes)
     assert dataset(history_url, GOOD).notes == ()
+
+
+def test_a_value_held_as_a_number_a_flag_a_list_or_a_long_text_is_held() -> None:
+    """A stranger's store: a box on a flag (true), a number (42), a multi-select held as a
+    list, and a value over 80 characters each checks people; none may be called "held by
+    nobody" (the check once read only short texts). A real typo still is."""
+    from leadsync.config import settings_from_dict
+    from leadsync.report.dataset import _hold, _unmatched
+
+    long = "Enterprise accounts in regulated industries with a dedicated success manager x"
+    long += "x" * 20
+    boxes = [
+        ("Partner", "is_partner", ["true"]), ("Region 42", "region_code", [42]),
+        ("Gold plan", "plan", ["Gold"]), ("Segment", "segment", [long]),
+        ("Typo", "industry", ["Manufacturng"]),
+    ]  # fmt: skip
+    config = {"icp": {"criteria": [
+        {"name": n, "attribute": a, "operator": "one_of", "values": v} for n, a, v in boxes
+    ]}}  # fmt: skip
+    spec = settings_from_dict(config, "leadsync.toml").model_spec()
+    held: dict[str, set[str]] = defaultdict(set)
+    for person in (
+        {"is_partner": True, "region_code": 42, "plan": ["Gold", "Silver"], "segment": long,
+         "industry": "Manufacturing"},
+        {"is_partner": False, "region_code": 7.0, "plan": None, "industry": "Retail"},
+    ):  # fmt: skip
+        _hold(held, person, {a for _, a, _ in boxes})
+    assert _unmatched(spec, held) == [
+        "box 'Typo': 'Manufacturng' matches no record's industry (the data has 'manufacturing')"
+    ]
