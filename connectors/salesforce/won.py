@@ -21,7 +21,9 @@ full pull (backfill)                    one pass over every won opportunity's co
 
 An opportunity un-won after it was read (reopened, set to lost, deleted, or the contact's role
 removed) reaches the next incremental pull the same way: its people are read again, and those on
-no other won opportunity are no longer converted by it.
+no other won opportunity are no longer converted by it. A role *moved* to another contact
+(``ContactId`` edited) reaches the new contact only: the one it left stays converted until its
+own record changes or a backfill reads it (the role keeps no trace of whom it named before).
 """
 
 from __future__ import annotations

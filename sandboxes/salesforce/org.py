@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 #: A stored record: a sparse dict, or a read-only view of a columnar row (never mutated).
 Row = Mapping[str, Any]
-#: Children deleted with their parent, as Salesforce deletes them: (object, lookup to the parent).
+#: Children deleted with their parent, as Salesforce deletes them, and moved to the survivor of
+#: a merge: (object, lookup to the parent).
 _DELETED_WITH: dict[str, tuple[tuple[str, str], ...]] = {
     "Opportunity": (("OpportunityContactRole", "OpportunityId"),),
     "Contact": (("OpportunityContactRole", "ContactId"),),
@@ -340,8 +341,15 @@ class OrgState:
                         self.update(child, str(row["Id"]), {"IsDeleted": True}, by=by)
 
     def merge(self, object_type: str, master_id: str, victim_id: str) -> None:
-        """Merge ``victim`` into ``master``: the victim is deleted and points at its master."""
-        self.update(object_type, victim_id, {"IsDeleted": True, "MasterRecordId": master_id})
+        """Merge ``victim`` into ``master``: the victim is deleted and points at its master;
+        its contact roles move to the master, as Salesforce reparents related records."""
+        with self.lock:
+            victim = to18(victim_id) or victim_id
+            for child, link in _DELETED_WITH.get(object_type, ()):
+                for row in self.rows(child):
+                    if not row.get("IsDeleted") and to18(str(row.get(link))) == victim:
+                        self.update(child, str(row["Id"]), {link: master_id})
+            self.update(object_type, victim_id, {"IsDeleted": True, "MasterRecordId": master_id})
 
     def convert_lead(
         self, lead_id: str, contact_id: str, account_id: str, when: datetime | None = None

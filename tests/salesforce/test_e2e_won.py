@@ -216,3 +216,28 @@ def test_what_the_option_costs_in_calls(sb: SalesforceSandbox) -> None:
     assert full_on - full_off == 1
     assert quiet_on - quiet_off == 1
     assert busy_on - busy_off == -(-contacts // 200) + 1 + (2 if missed else 0)
+
+
+def test_contacts_merged_carry_their_won_sale_to_the_survivor(sb: SalesforceSandbox) -> None:
+    """Merging contacts moves the loser's contact roles to the survivor (Salesforce reparents
+    related records): the next pull reads the survivor, converted at the loser's close, and
+    the loser as deleted."""
+    org = sb.org
+    plain = [
+        c for c in org.records("Contact")
+        if _expected(sb)[str(c["Id"])] is None and c["Email"]
+        and not any(r["ContactId"] == c["Id"] for r in org.records("OpportunityContactRole"))
+    ]  # fmt: skip
+    survivor, loser = str(plain[0]["Id"]), str(plain[1]["Id"])
+    close = date.today() - timedelta(days=6)
+    opportunity = org.insert(
+        "Opportunity", {"Name": "Merged deal", "StageName": "Closed Won", "CloseDate": close}
+    )
+    org.insert("OpportunityContactRole", {"OpportunityId": opportunity, "ContactId": loser})
+    since = datetime.now(UTC) + timedelta(milliseconds=5)
+    connector = _connector(sb)
+    list(connector.pull_people(since))
+    org.merge("Contact", survivor, loser)
+    pulled = {p.ref.external_id: p for p in connector.pull_people(since)}
+    assert pulled[survivor].converted_at == _midnight(close) and not pulled[survivor].deleted
+    assert pulled[loser].deleted
