@@ -16,7 +16,6 @@ out (the same leads, Jaccard ``SAME_LEADS``), are left out: the config already s
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -24,8 +23,7 @@ from typing import Any
 
 from leadsync.model.reading import norm
 from leadsync.report.dataset import Dataset, Lead
-from leadsync.report.stats import Share, share
-from leadsync.tune.checklist import lift_of
+from leadsync.tune.candidates import SAME_LEADS, ValueEvidence, jaccard
 
 #: Fewest training leads a value needs to get points.
 MIN_LEADS = 30
@@ -33,26 +31,17 @@ MIN_LEADS = 30
 MOST_VALUES = 12
 #: A value held by fewer leads than this is a typo or a one-off, not a category.
 STRAY = 5
-#: A box or rule that picks out this share of the same leads (Jaccard) already says it.
-SAME_LEADS = 0.8
 #: Longest rule name the config takes.
 NAME_CHARS = 60
 
 
 @dataclass(frozen=True, slots=True)
-class ValueRule:
-    """One value of a column, as the attribute rule ``tune`` suggests for it (a candidate,
+class ValueRule(ValueEvidence):
+    """One value of a column (``value`` as the data spells it most often; leads match it as
+    the model's ``one_of`` does), as the attribute rule ``tune`` suggests for it (a candidate,
     before the fit gives it points, has 0)."""
 
-    attribute: str
-    #: As the data spells it most often (leads match it as the model's ``one_of`` does).
-    value: str
-    points: int
-    with_value: Share
-    without: Share
-    lift: float
-    lift_low: float
-    lift_high: float
+    points: int = 0
     #: The rule's name when ``attribute: value`` cut to 60 characters was taken.
     label: str = ""
 
@@ -61,16 +50,7 @@ class ValueRule:
         return self.label or f"{self.attribute}: {self.value}"[:NAME_CHARS]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "attribute": self.attribute,
-            "value": self.value,
-            "points": self.points,
-            "with_value": self.with_value.to_dict(),
-            "without": self.without.to_dict(),
-            "lift": self.lift,
-            "lift_low": self.lift_low,
-            "lift_high": None if math.isinf(self.lift_high) else self.lift_high,
-        }
+        return {**ValueEvidence.to_dict(self), "points": self.points}
 
     def entry(self) -> dict[str, Any]:
         """Its ``[[engagement.rules]]`` entry."""
@@ -99,6 +79,7 @@ def value_candidates(ds: Dataset, train: Sequence[Lead]) -> tuple[ValueRule, ...
     converted clearly better or worse than the rest (see the module)."""
     said = _said(ds, train)
     taken = {name.casefold() for name in ds.rules}
+    converted = [bool(lead.converted) for lead in train]
     found = []
     for attribute, values in _categorical(train, ds.aliases).items():
         if attribute in ds.tested:  # a box or rule already scores this column
@@ -106,16 +87,12 @@ def value_candidates(ds: Dataset, train: Sequence[Lead]) -> tuple[ValueRule, ...
         for shown, members in values.values():
             if len(members) < MIN_LEADS or len(train) - len(members) < MIN_LEADS:
                 continue
-            if any(_jaccard(members, other) >= SAME_LEADS for other in said):
+            if any(jaccard(members, other) >= SAME_LEADS for other in said):
                 continue  # a box, a rule or a value taken before picks out these leads
             said.append(members)
-            hits = sum(bool(train[n].converted) for n in members)
-            with_value = share(hits, len(members))
-            without = share(_positives(train) - hits, len(train) - len(members))
-            lift, low, high = lift_of(with_value, without)
-            if lift is None or not (low > 1.0 or high < 1.0):
+            candidate = ValueRule.of(attribute, shown, members, converted)
+            if candidate is None or not (candidate.lift_low > 1.0 or candidate.lift_high < 1.0):
                 continue
-            candidate = ValueRule(attribute, shown, 0, with_value, without, lift, low, high)
             name = _unused(candidate.name, taken)  # a rule's name is its identity
             taken.add(name.casefold())
             found.append(replace(candidate, label="" if name == candidate.name else name))
@@ -215,12 +192,3 @@ def _said(ds: Dataset, leads: Sequence[Lead]) -> list[set[int]]:
     boxes = [{n for n, lead in enumerate(leads) if lead.boxes[i]} for i in range(len(ds.criteria))]
     rules = [{n for n, lead in enumerate(leads) if lead.fired[i]} for i in range(len(ds.rules))]
     return boxes + rules
-
-
-def _positives(leads: Sequence[Lead]) -> int:
-    return sum(bool(lead.converted) for lead in leads)
-
-
-def _jaccard(a: set[int], b: set[int]) -> float:
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0

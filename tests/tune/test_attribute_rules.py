@@ -233,7 +233,7 @@ def test_an_added_value_with_quotes_or_a_line_break_reads_back_whole() -> None:
     from leadsync.tune.value_points import ValueRule
 
     odd = 'Lead "Add"\nForm \\ x'
-    rule = ValueRule("lead_origin", odd, 15, share(30, 60), share(10, 60), 3.0, 1.8, 5.0)
+    rule = ValueRule("lead_origin", odd, share(30, 60), share(10, 60), 3.0, 1.8, 5.0, points=15)
     naive = _config(RULES[:2])
     spec = settings_from_dict(naive, "leadsync.toml").model_spec()
     proposal = Proposal((12, 20), Checklist((True,), (False,), 1), None, (rule,))
