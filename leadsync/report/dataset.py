@@ -37,6 +37,7 @@ from leadsync.model import Activity, ModelSpec, Person, score
 from leadsync.model.engagement import RuleIndex
 from leadsync.model.reading import read_texts
 from leadsync.report.unmatched import (
+    attribute_tests,
     attributes_held_by_nobody,
     value_tested,
     values_matching_nothing,
@@ -163,9 +164,7 @@ class Dataset:
 def tested_attributes(spec: ModelSpec) -> frozenset[str]:
     """The attributes ``spec``'s ICP boxes and attribute rules read, with ``title`` when a
     seniority or department is derived from it."""
-    tests = [c.definition for c in spec.criteria]
-    tests += [r.attribute_test.definition for r in spec.rules if r.attribute_test is not None]
-    read = {test.attribute for test in tests}
+    read = {criterion.definition.attribute for criterion, _ in attribute_tests(spec)}
     if spec.derives & {"seniority", "department"}:
         read.add("title")
     return frozenset(read)
@@ -247,9 +246,10 @@ def backtest_cell(reading: Reading, person: Person, acts: Sequence[Activity], at
     return score(person, [a for a in acts if a.occurred_at < at], reading.spec, at).cell
 
 
-def lead_of(history: PersonHistory, reading: Reading) -> Lead | None:
+def lead_of(history: PersonHistory, reading: Reading, attributes: Mapping[str, Any]) -> Lead | None:
     """One person's history read as of their snapshot, with their back-test cell; None
-    without any dated history (no creation time, activity, score or conversion)."""
+    without any dated history (no creation time, activity, score or conversion).
+    ``attributes``: the person's records merged (``merged_attributes``)."""
     spec, unit, now = reading.spec, reading.unit, reading.now
     inputs = history.inputs
     acts = to_activities(inputs)
@@ -259,7 +259,6 @@ def lead_of(history: PersonHistory, reading: Reading) -> Lead | None:
     result, told = outcome(entered, history.converted_at, reading.cycle, now)
     before = [a for a in acts if a.occurred_at < told]
     snapshot = before[-1].occurred_at + _TICK if before else min(entered, told)
-    attributes = merged_attributes(inputs.records, reading.fit_source)
     person = Person(key=str(inputs.person_id), attributes=attributes, email=inputs.email)
     boxes, exposure, fired = lead_features(spec, unit, person, before, snapshot)
     source = attributes.get("lead_source")
@@ -301,11 +300,11 @@ def leads_from_store(
     watched = value_tested(spec, spec.derives)
     held: dict[str, set[str]] = defaultdict(set)
     for history in histories(conn, stages):
-        lead = lead_of(history, reading)
+        attributes = merged_attributes(history.inputs.records, fit_source)
+        lead = lead_of(history, reading, attributes)
         if lead is not None:
             leads.append(lead)
-            if watched:
-                _hold(held, merged_attributes(history.inputs.records, fit_source), watched)
+            _hold(held, attributes, watched)
     return Dataset(
         origin=origin,
         criteria=tuple(c.name for c in spec.criteria),

@@ -74,16 +74,20 @@ def closest(value: str, held: set[str]) -> str:
     return f" (the data has {near[0]!r})" if near else ""
 
 
-def _tests(spec: ModelSpec, derived: frozenset[str]) -> list[tuple[Criterion, str]]:
-    """Boxes and attribute rules that name values of an attribute the data holds."""
-    tests = [(criterion, "box") for criterion in spec.criteria] + [
+def attribute_tests(spec: ModelSpec) -> list[tuple[Criterion, str]]:
+    """Every test of a person's data: the ICP boxes ("box") and the attribute rules ("rule")."""
+    return [(criterion, "box") for criterion in spec.criteria] + [
         (rule.attribute_test, "rule")
         for rule in spec.rule_index.attribute_rules
         if rule.attribute_test is not None
     ]
+
+
+def _tests(spec: ModelSpec, derived: frozenset[str]) -> list[tuple[Criterion, str]]:
+    """Boxes and attribute rules that name values of an attribute the data holds."""
     return [
         (criterion, what)
-        for criterion, what in tests
+        for criterion, what in attribute_tests(spec)
         if criterion.definition.operator in ("one_of", "none_of")
         and criterion.definition.attribute not in derived
         and not criterion.definition.attribute.startswith("account_")
@@ -93,7 +97,7 @@ def _tests(spec: ModelSpec, derived: frozenset[str]) -> list[tuple[Criterion, st
 def _held(criterion: Criterion, cells: Iterable[object]) -> set[str]:
     held: set[str] = set()
     for cell in cells:
-        texts = read_texts(cell) if cell is not None else ()
+        texts = read_texts(cell)
         if isinstance(texts, tuple):
             held.update(criterion.aliases.get(t, t) for t in texts)
     return held
