@@ -33,7 +33,6 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from leadsync.errors import LeadSyncError
-from leadsync.model.reading import norm
 from leadsync.report.dataset import Dataset, Lead
 from leadsync.report.sections import period_start
 from leadsync.tune.candidates import CandidateBox, candidate_boxes
@@ -57,7 +56,14 @@ from leadsync.tune.regression import (
 )
 from leadsync.tune.rules import RuleEvidence, rule_evidence
 from leadsync.tune.threshold import ThresholdCheck, best_threshold, check
-from leadsync.tune.value_points import ValuePoints, by_column, extend, value_candidates, widen
+from leadsync.tune.value_points import (
+    ValuePoints,
+    by_column,
+    extend,
+    value_candidates,
+    value_key,
+    widen,
+)
 
 #: Share of the leads a stratified random hold-out keeps apart, and its default seed.
 HOLDOUT_SHARE = 0.25
@@ -286,12 +292,16 @@ def _check(split: Split, ds: Dataset, usable: int) -> None:
 
 
 def _unscored(
-    candidates: Sequence[CandidateBox], values: Sequence[ValuePoints]
+    candidates: Sequence[CandidateBox], values: Sequence[ValuePoints], ds: Dataset
 ) -> tuple[CandidateBox, ...]:
-    """The candidate boxes on values the suggestion does not already give points: one value
-    is fit or engagement, never both."""
-    scored = {(rule.attribute, norm(rule.value)) for v in values for rule in v.rules}
-    return tuple(c for c in candidates if (c.attribute, norm(c.value)) not in scored)
+    """The candidate boxes on values the suggestion does not already give points (read as a
+    box reads them, aliases included): one value is fit or engagement, never both."""
+    scored = {(r.attribute, value_key(r.attribute, r.value, ds.aliases)) for v in values
+              for r in v.rules}  # fmt: skip
+    return tuple(
+        c for c in candidates if (c.attribute, value_key(c.attribute, c.value, ds.aliases))
+        not in scored
+    )  # fmt: skip
 
 
 def _or(value: float | None, default: float) -> float:
@@ -341,7 +351,7 @@ def suggest(
         rules=rule_evidence(
             ds, split.train, points, unrounded_points(fit.rule_coef, wide.points, seen)[:n]
         ),
-        candidates=_unscored(candidate_boxes(ds, split.train), values),
+        candidates=_unscored(candidate_boxes(ds, split.train), values, ds),
         value_points=values,
         without_values=evaluate(ds, split.test, points, checklist) if values else None,
         fit=fit,

@@ -116,7 +116,7 @@ def extend(
     """``leads`` with each candidate's rule fired (exposure 1) for those holding its value
     (read through ``aliases``, as the rule will read it)."""
     out = []
-    wanted = [(c.attribute, _key(c.value, aliases.get(c.attribute, {}))) for c in candidates]
+    wanted = [(c.attribute, value_key(c.attribute, c.value, aliases)) for c in candidates]
     for lead in leads:
         held = {(a, key) for a, v in lead.values for key, _ in _parts(v, aliases.get(a, {}))}
         flags = tuple(1 if w in held else 0 for w in wanted)
@@ -179,10 +179,15 @@ def _parts(value: str, aliases: Mapping[str, str]) -> list[tuple[str, str]]:
     "A;B" holds A and B, keys ignore case, width and spacing, and "UK" is "United Kingdom"
     when aliases say so; so a rule on a key fires for exactly its leads."""
     parts = value.split(";") if ";" in value else [value]
-    return [(_key(part, aliases), part.strip()) for part in parts if norm(part)]
+    return [(_aliased(part, aliases), part.strip()) for part in parts if norm(part)]
 
 
-def _key(value: str, aliases: Mapping[str, str]) -> str:
+def value_key(attribute: str, value: str, aliases: Mapping[str, Mapping[str, str]]) -> str:
+    """How a box or rule on ``attribute`` reads ``value``: normalised, then aliased."""
+    return _aliased(value, aliases.get(attribute, {}))
+
+
+def _aliased(value: str, aliases: Mapping[str, str]) -> str:
     key = norm(value)
     return aliases.get(key, key)
 

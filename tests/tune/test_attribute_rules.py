@@ -430,6 +430,8 @@ def test_values_the_config_aliases_together_are_one_value(tmp_path: Path) -> Non
     rules = [r for v in found.value_points for r in v.rules]
     uk = [r for r in rules if r.value in ("UK", "United Kingdom")]
     assert len(uk) == 1 and uk[0].points > 0 and uk[0].with_value.n > 1000, rules
+    # nor is the other spelling offered as a candidate box: the rule already scores it
+    assert not {c.value for c in found.candidates} & {"UK", "United Kingdom"}, found.candidates
     assert measured == pytest.approx(found.suggested.auc, abs=1e-9)
 
 
